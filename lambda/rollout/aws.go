@@ -1,0 +1,82 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+)
+
+// ECS is the part of the ECS API the hooks use.
+type ECS interface {
+	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, optFns ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
+	UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, optFns ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+}
+
+// ELB is the part of the Elastic Load Balancing v2 API the hooks use.
+type ELB interface {
+	DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error)
+	DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
+	SetRulePriorities(ctx context.Context, in *elbv2.SetRulePrioritiesInput, optFns ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error)
+}
+
+// CodeDeploy is the part of the CodeDeploy API the hooks use.
+type CodeDeploy interface {
+	PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, optFns ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error)
+}
+
+// Clients holds the SDK clients, built once per cold start.
+type Clients struct {
+	ECS        *ecs.Client
+	ELB        *elbv2.Client
+	CodeDeploy *codedeploy.Client
+}
+
+// Retry tuning. The SDK's standard retryer retries throttling (Throttling,
+// ThrottlingException, …), 5xx and connection errors with jittered exponential
+// backoff, and returns every other API error (AccessDenied, ValidationError,
+// ServiceNotFoundException, …) at once, so permanent errors fail fast. More
+// attempts than the default 3 ride out a burst of ELB/ECS API throttling
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html);
+// every attempt still stops at the invocation's deadline.
+const (
+	RetryMaxAttempts = 8
+	RetryMaxBackoff  = 10 * time.Second
+)
+
+// NewRetryer returns the retryer the hooks use: the SDK's standard retryer
+// with more attempts and a capped backoff.
+func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = maxBackoff
+	})
+}
+
+// LoadClients builds the SDK clients from the Lambda environment (region and
+// credentials from the execution role). LoadDefaultConfig honours
+// AWS_ENDPOINT_URL, which the tests use to point every client at a local fake.
+func LoadClients(ctx context.Context) (Clients, error) {
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRetryer(func() aws.Retryer { return NewRetryer(RetryMaxAttempts, RetryMaxBackoff) }),
+	)
+	if err != nil {
+		return Clients{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return NewClients(cfg), nil
+}
+
+// NewClients builds the three clients from one aws.Config.
+func NewClients(cfg aws.Config) Clients {
+	return Clients{
+		ECS:        ecs.NewFromConfig(cfg),
+		ELB:        elbv2.NewFromConfig(cfg),
+		CodeDeploy: codedeploy.NewFromConfig(cfg),
+	}
+}

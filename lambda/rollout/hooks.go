@@ -1,0 +1,220 @@
+// Package rollout is the logic of the CodeDeploy lifecycle hooks that pin
+// tenants to the stable service during a rollout and unpin them afterwards
+// (DESIGN.md §4). It talks to AWS only through the small interfaces in aws.go,
+// so the same code runs against fakes in tests and against the real SDK.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+)
+
+// LifecycleEvent is the payload CodeDeploy sends to an ECS lifecycle hook
+// function: {"DeploymentId": "d-…", "LifecycleEventHookExecutionId": "…"}
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#reference-appspec-file-structure-hooks-section-structure-ecs-sample-function).
+type LifecycleEvent struct {
+	DeploymentID                  string `json:"DeploymentId"`
+	LifecycleEventHookExecutionID string `json:"LifecycleEventHookExecutionId"`
+}
+
+// Defaults for the timing knobs of Hooks.
+const (
+	// DefaultSafetyMargin is kept free at the end of an invocation so the
+	// status report reaches CodeDeploy before Lambda stops the function.
+	DefaultSafetyMargin = 20 * time.Second
+	// DefaultPollInterval matches the shortest ALB health check interval.
+	DefaultPollInterval = 5 * time.Second
+	// DefaultBudget bounds the work when the context carries no deadline
+	// (never the case under Lambda, whose maximum is 15 minutes).
+	DefaultBudget = 14 * time.Minute
+	// DefaultReportTimeout bounds the report when the context has no deadline.
+	DefaultReportTimeout = 10 * time.Second
+)
+
+// Hooks runs the pin, unpin and cleanup hooks. Build it once per cold start.
+type Hooks struct {
+	Config Config
+	// ConfigErr, when set, is the start-up configuration error: every
+	// invocation fails with it (and a lifecycle hook still reports Failed, so
+	// a misconfigured function never leaves a deployment hanging).
+	ConfigErr error
+
+	ECS        ECS
+	ELB        ELB
+	CodeDeploy CodeDeploy
+	Logger     *slog.Logger
+
+	// Zero values mean the Default… constants.
+	SafetyMargin  time.Duration
+	PollInterval  time.Duration
+	Budget        time.Duration
+	ReportTimeout time.Duration
+}
+
+// Pin is the BeforeInstall hook of the Latest deployment.
+func (h *Hooks) Pin(ctx context.Context, ev LifecycleEvent) error {
+	return h.lifecycle(ctx, HookPin, ev, h.pin)
+}
+
+// Unpin is the AfterAllowTraffic hook of the Stable deployment.
+func (h *Hooks) Unpin(ctx context.Context, ev LifecycleEvent) error {
+	return h.lifecycle(ctx, HookUnpin, ev, h.unpinAndScaleDown)
+}
+
+// Cleanup handles the EventBridge "CodeDeploy Deployment State-change
+// Notification" (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html):
+// when the Latest deployment fails or is stopped it unpins and scales stable
+// down, like Unpin. It is not a lifecycle hook, so it reports nothing to
+// CodeDeploy; an error makes Lambda retry the (idempotent) event.
+func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err error) {
+	log := newInvocationLogger(h.logger(), HookCleanup, ev.Detail.DeploymentID)
+	log.Info("start", "invoked", "application", ev.Detail.Application,
+		"deployment_group", ev.Detail.DeploymentGroup, "state", string(ev.Detail.State))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		if err != nil {
+			log.Error("done", "cleanup failed", "error", err.Error())
+		} else {
+			log.Info("done", "cleanup finished")
+		}
+	}()
+	if h.ConfigErr != nil {
+		return h.ConfigErr
+	}
+	if ev.DetailType != events.CodeDeployDeploymentEventDetailType {
+		return fmt.Errorf("malformed event: detail-type is %q, want %q", ev.DetailType, events.CodeDeployDeploymentEventDetailType)
+	}
+	var missing []string
+	for name, v := range map[string]string{"detail.application": ev.Detail.Application,
+		"detail.deploymentGroup": ev.Detail.DeploymentGroup, "detail.state": string(ev.Detail.State)} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("malformed %s event: missing %v", ev.DetailType, missing)
+	}
+	if ev.Detail.Application != h.Config.CodeDeployApplicationName || ev.Detail.DeploymentGroup != h.Config.LatestDeploymentGroupName {
+		log.Info("done", "ignored: not the Latest deployment group",
+			"want_application", h.Config.CodeDeployApplicationName, "want_deployment_group", h.Config.LatestDeploymentGroupName)
+		return nil
+	}
+	if ev.Detail.State != events.CodeDeployDeploymentStateFailure && ev.Detail.State != events.CodeDeployDeploymentStateStop {
+		log.Info("done", "ignored: state is neither FAILURE nor STOP")
+		return nil
+	}
+	wctx, cancel := h.workContext(ctx)
+	defer cancel()
+	return h.unpinAndScaleDown(wctx, log)
+}
+
+// lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome
+// exactly once, from the deferred function, on every path: success, error,
+// expired wait and panic. CodeDeploy fails a hook that never reports only
+// after an hour (DESIGN.md §6), so not reporting is the worst outcome.
+func (h *Hooks) lifecycle(ctx context.Context, hook Hook, ev LifecycleEvent, work func(context.Context, *invocationLogger) error) (err error) {
+	log := newInvocationLogger(h.logger(), hook, ev.DeploymentID)
+	log.Info("start", "invoked", "lifecycle_event_hook_execution_id", ev.LifecycleEventHookExecutionID)
+
+	if ev.LifecycleEventHookExecutionID == "" {
+		missing := "LifecycleEventHookExecutionId"
+		if ev.DeploymentID == "" {
+			missing = "DeploymentId and LifecycleEventHookExecutionId"
+		}
+		err = fmt.Errorf("malformed CodeDeploy lifecycle event: %s missing; cannot report a status to CodeDeploy without the execution id", missing)
+		log.Error("validate", "not reporting to CodeDeploy", "error", err.Error())
+		return err
+	}
+
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		status := cdtypes.LifecycleEventStatusSucceeded
+		if err != nil {
+			status = cdtypes.LifecycleEventStatusFailed
+			log.Error("done", "hook failed", "error", err.Error())
+		}
+		if rerr := h.report(ctx, log, ev, status); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+
+	if ev.DeploymentID == "" {
+		return errors.New("malformed CodeDeploy lifecycle event: DeploymentId missing")
+	}
+	if h.ConfigErr != nil {
+		return h.ConfigErr
+	}
+	wctx, cancel := h.workContext(ctx)
+	defer cancel()
+	return work(wctx, log)
+}
+
+func (h *Hooks) report(ctx context.Context, log *invocationLogger, ev LifecycleEvent, status cdtypes.LifecycleEventStatus) error {
+	rctx, cancel := h.reportContext(ctx)
+	defer cancel()
+	in := &codedeploy.PutLifecycleEventHookExecutionStatusInput{
+		LifecycleEventHookExecutionId: aws.String(ev.LifecycleEventHookExecutionID),
+		Status:                        status,
+	}
+	if ev.DeploymentID != "" {
+		in.DeploymentId = aws.String(ev.DeploymentID)
+	}
+	if _, err := h.CodeDeploy.PutLifecycleEventHookExecutionStatus(rctx, in); err != nil {
+		log.Error("report", "could not report to CodeDeploy", "status", string(status), "error", err.Error())
+		return fmt.Errorf("report %s to CodeDeploy: %w", status, err)
+	}
+	log.Info("report", "reported to CodeDeploy", "status", string(status))
+	return nil
+}
+
+// workContext ends the work SafetyMargin before the invocation's deadline
+// (or a quarter of the remaining time for very short timeouts), so an expired
+// wait still leaves time to report.
+func (h *Hooks) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, orDefault(h.Budget, DefaultBudget))
+	}
+	margin := min(orDefault(h.SafetyMargin, DefaultSafetyMargin), time.Until(deadline)/4)
+	return context.WithDeadline(ctx, deadline.Add(-margin))
+}
+
+// reportContext is never already expired: it is detached from the work's
+// cancellation and runs until the invocation's own deadline.
+func (h *Hooks) reportContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) > 0 {
+		return context.WithDeadline(base, deadline)
+	}
+	return context.WithTimeout(base, orDefault(h.ReportTimeout, DefaultReportTimeout))
+}
+
+func (h *Hooks) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return NewLogger(os.Stdout)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
