@@ -1,0 +1,430 @@
+// Package fakeaws is an in-memory stand-in for the slice of ECS, Elastic Load
+// Balancing v2 and CodeDeploy the hooks use. A World implements the rollout
+// package's interfaces directly (for logic tests) and serves the services'
+// wire protocols over HTTP (for tests of the real SDK and the real binary).
+// Every call, every retry attempt included, is recorded in order.
+package fakeaws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// Operation names, as they appear on the wire (X-Amz-Target suffix or Action).
+const (
+	OpDescribeServices     = "DescribeServices"
+	OpUpdateService        = "UpdateService"
+	OpDescribeRules        = "DescribeRules"
+	OpDescribeTargetHealth = "DescribeTargetHealth"
+	OpSetRulePriorities    = "SetRulePriorities"
+	OpPutHookStatus        = "PutLifecycleEventHookExecutionStatus"
+)
+
+// Names and ARNs of the standard world.
+const (
+	Region          = "us-east-1"
+	Account         = "123456789012"
+	Cluster         = "tc-dev"
+	StableService   = "stable"
+	CodeDeployApp   = "tc-dev"
+	LatestGroup     = "latest"
+	StableGroup     = "stable"
+	ListenerARN     = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2"
+	CatchAllRuleARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2/ca7c4a11ca7c4a11"
+	DefaultRuleARN  = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2/defa017defa017de"
+	StableBlueTG    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-stable-blue/1111111111111111"
+	StableGreenTG   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-stable-green/2222222222222222"
+	LatestBlueTG    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-latest-blue/3333333333333333"
+	LatestGreenTG   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-latest-green/4444444444444444"
+
+	ruleARNPrefix = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2"
+
+	PriorityUnpinned = 1
+	PriorityPinned   = 50000
+	DesiredCount     = 2
+)
+
+// Env is the hooks' environment for the standard world.
+func Env() map[string]string {
+	return map[string]string{
+		"CLUSTER_NAME":                 Cluster,
+		"STABLE_SERVICE_NAME":          StableService,
+		"STABLE_DESIRED_COUNT":         strconv.Itoa(DesiredCount),
+		"LISTENER_ARN":                 ListenerARN,
+		"STABLE_TARGET_GROUP_ARNS":     StableBlueTG + "," + StableGreenTG,
+		"CATCH_ALL_RULE_ARN":           CatchAllRuleARN,
+		"CATCH_ALL_PRIORITY_UNPINNED":  strconv.Itoa(PriorityUnpinned),
+		"CATCH_ALL_PRIORITY_PINNED":    strconv.Itoa(PriorityPinned),
+		"CODEDEPLOY_APPLICATION_NAME":  CodeDeployApp,
+		"LATEST_DEPLOYMENT_GROUP_NAME": LatestGroup,
+	}
+}
+
+// Rule is a listener rule. Forward holds weighted target groups
+// (ForwardConfig); Target a single target group (TargetGroupArn).
+type Rule struct {
+	ARN       string
+	Priority  string // "default" for the default rule
+	IsDefault bool
+	Forward   []elbtypes.TargetGroupTuple
+	Target    string
+}
+
+// Call is one request the world received.
+type Call struct {
+	Op     string
+	Detail string
+}
+
+// Report is one PutLifecycleEventHookExecutionStatus the world accepted.
+type Report struct {
+	DeploymentID, ExecutionID, Status string
+}
+
+// World is the state of the fake account. Set fields before use; lock-free
+// reads of the fields are only safe while no call is in flight.
+type World struct {
+	mu sync.Mutex
+
+	DesiredCount   int32
+	ServiceMissing bool
+	Rules          []*Rule
+
+	// Health: stable's tasks register in ServingTargetGroup and turn healthy
+	// after PollsUntilHealthy DescribeTargetHealth calls, unless NeverHealthy.
+	ServingTargetGroup string
+	PollsUntilHealthy  int
+	NeverHealthy       bool
+	healthPolls        int
+
+	// RulesPageSize caps DescribeRules pages (0: as requested) to exercise
+	// NextMarker.
+	RulesPageSize int
+
+	calls   []Call
+	reports []Report
+	errs    map[string][]error
+	panics  map[string]bool
+}
+
+// NewWorld returns a listener with a default rule, the catch-all rule above
+// tenants (priority 1) and tenantRules tenant rules forwarding to the stable
+// target group activeTG (weight 100, the other one weight 0), with stable
+// scaled to zero.
+func NewWorld(tenantRules int, activeTG string) *World {
+	w := &World{ServingTargetGroup: activeTG}
+	w.Rules = append(w.Rules,
+		&Rule{ARN: DefaultRuleARN, Priority: "default", IsDefault: true, Forward: weighted(LatestBlueTG, 100, LatestGreenTG, 0)},
+		&Rule{ARN: CatchAllRuleARN, Priority: strconv.Itoa(PriorityUnpinned), Forward: weighted(LatestBlueTG, 100, LatestGreenTG, 0)},
+	)
+	other := StableBlueTG
+	if activeTG == StableBlueTG {
+		other = StableGreenTG
+	}
+	for i := range tenantRules {
+		w.Rules = append(w.Rules, &Rule{
+			ARN:      fmt.Sprintf("%s/%016x", ruleARNPrefix, 0xa000+i),
+			Priority: strconv.Itoa(10 + i),
+			Forward:  weighted(activeTG, 100, other, 0),
+		})
+	}
+	return w
+}
+
+func weighted(a string, wa int32, b string, wb int32) []elbtypes.TargetGroupTuple {
+	return []elbtypes.TargetGroupTuple{
+		{TargetGroupArn: aws.String(a), Weight: aws.Int32(wa)},
+		{TargetGroupArn: aws.String(b), Weight: aws.Int32(wb)},
+	}
+}
+
+// FailNext makes the next calls of op fail with errs, one per call, in order.
+func (w *World) FailNext(op string, errs ...error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.errs == nil {
+		w.errs = map[string][]error{}
+	}
+	w.errs[op] = append(w.errs[op], errs...)
+}
+
+// PanicOn makes every call of op panic (in the caller's goroutine when the
+// world is used directly).
+func (w *World) PanicOn(op string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.panics == nil {
+		w.panics = map[string]bool{}
+	}
+	w.panics[op] = true
+}
+
+// Calls returns every call received so far.
+func (w *World) Calls() []Call {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.calls)
+}
+
+// Ops returns the operation names of Calls.
+func (w *World) Ops() []string {
+	var ops []string
+	for _, c := range w.Calls() {
+		ops = append(ops, c.Op)
+	}
+	return ops
+}
+
+// Reports returns the accepted CodeDeploy reports.
+func (w *World) Reports() []Report {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.reports)
+}
+
+// Desired returns the stable service's desired count.
+func (w *World) Desired() int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.DesiredCount
+}
+
+// CatchAllPriority returns the catch-all rule's priority.
+func (w *World) CatchAllPriority() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rule(CatchAllRuleARN).Priority
+}
+
+// Reset forgets calls and reports (not state), e.g. between two invocations.
+func (w *World) Reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls, w.reports = nil, nil
+}
+
+func (w *World) rule(arn string) *Rule {
+	for _, r := range w.Rules {
+		if r.ARN == arn {
+			return r
+		}
+	}
+	return nil
+}
+
+// begin records a call and returns its injected error, if any. Must hold mu.
+func (w *World) begin(op, detail string) error {
+	w.calls = append(w.calls, Call{Op: op, Detail: detail})
+	if w.panics[op] {
+		panic("fakeaws: injected panic in " + op)
+	}
+	if q := w.errs[op]; len(q) > 0 {
+		w.errs[op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// DescribeServices implements rollout.ECS.
+func (w *World) DescribeServices(_ context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.begin(OpDescribeServices, strings.Join(in.Services, ",")); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.Cluster) != Cluster {
+		return nil, &APIError{Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: 400}
+	}
+	out := &ecs.DescribeServicesOutput{}
+	for _, name := range in.Services {
+		arn := fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, Cluster, name)
+		if name != StableService || w.ServiceMissing {
+			out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(arn), Reason: aws.String("MISSING")})
+			continue
+		}
+		out.Services = append(out.Services, ecstypes.Service{
+			ServiceName: aws.String(name), ServiceArn: aws.String(arn),
+			ClusterArn:   aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:cluster/%s", Region, Account, Cluster)),
+			DesiredCount: w.DesiredCount, RunningCount: w.DesiredCount, Status: aws.String("ACTIVE"),
+		})
+	}
+	return out, nil
+}
+
+// UpdateService implements rollout.ECS.
+func (w *World) UpdateService(_ context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.begin(OpUpdateService, fmt.Sprintf("%s desiredCount=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount))); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.Cluster) != Cluster {
+		return nil, &APIError{Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: 400}
+	}
+	if aws.ToString(in.Service) != StableService || w.ServiceMissing {
+		return nil, &APIError{Code: "ServiceNotFoundException", Message: "Service not found.", Status: 400}
+	}
+	if in.DesiredCount != nil {
+		if *in.DesiredCount > w.DesiredCount {
+			w.healthPolls = 0 // new tasks start in the "initial" state
+		}
+		w.DesiredCount = *in.DesiredCount
+	}
+	return &ecs.UpdateServiceOutput{Service: &ecstypes.Service{
+		ServiceName: aws.String(StableService), DesiredCount: w.DesiredCount, Status: aws.String("ACTIVE"),
+	}}, nil
+}
+
+// DescribeRules implements rollout.ELB.
+func (w *World) DescribeRules(_ context.Context, in *elbv2.DescribeRulesInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.begin(OpDescribeRules, "marker="+aws.ToString(in.Marker)); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.ListenerArn) != ListenerARN {
+		return nil, &APIError{Code: "ListenerNotFound", Message: "One or more listeners not found", Status: 400}
+	}
+	start := 0
+	if m := aws.ToString(in.Marker); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 || n > len(w.Rules) {
+			return nil, &APIError{Code: "ValidationError", Message: "Invalid marker", Status: 400}
+		}
+		start = n
+	}
+	size := int(aws.ToInt32(in.PageSize))
+	if size <= 0 {
+		size = len(w.Rules)
+	}
+	if w.RulesPageSize > 0 {
+		size = min(size, w.RulesPageSize)
+	}
+	end := min(start+size, len(w.Rules))
+	out := &elbv2.DescribeRulesOutput{}
+	for _, r := range w.Rules[start:end] {
+		out.Rules = append(out.Rules, r.sdk())
+	}
+	if end < len(w.Rules) {
+		out.NextMarker = aws.String(strconv.Itoa(end))
+	}
+	return out, nil
+}
+
+func (r *Rule) sdk() elbtypes.Rule {
+	action := elbtypes.Action{Type: elbtypes.ActionTypeEnumForward, Order: aws.Int32(1)}
+	if r.Target != "" {
+		action.TargetGroupArn = aws.String(r.Target)
+	} else {
+		action.ForwardConfig = &elbtypes.ForwardActionConfig{TargetGroups: slices.Clone(r.Forward)}
+	}
+	return elbtypes.Rule{
+		RuleArn: aws.String(r.ARN), Priority: aws.String(r.Priority), IsDefault: aws.Bool(r.IsDefault),
+		Actions: []elbtypes.Action{action},
+	}
+}
+
+// DescribeTargetHealth implements rollout.ELB.
+func (w *World) DescribeTargetHealth(_ context.Context, in *elbv2.DescribeTargetHealthInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tg := aws.ToString(in.TargetGroupArn)
+	if err := w.begin(OpDescribeTargetHealth, tg); err != nil {
+		return nil, err
+	}
+	if !strings.Contains(tg, ":targetgroup/") {
+		return nil, &APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found", Status: 400}
+	}
+	out := &elbv2.DescribeTargetHealthOutput{}
+	if tg != w.ServingTargetGroup || w.DesiredCount == 0 {
+		return out, nil
+	}
+	w.healthPolls++
+	state, reason := elbtypes.TargetHealthStateEnumHealthy, elbtypes.TargetHealthReasonEnum("")
+	if w.NeverHealthy {
+		state, reason = elbtypes.TargetHealthStateEnumUnhealthy, elbtypes.TargetHealthReasonEnumFailedHealthChecks
+	} else if w.healthPolls <= w.PollsUntilHealthy {
+		state, reason = elbtypes.TargetHealthStateEnumInitial, elbtypes.TargetHealthReasonEnumRegistrationInProgress
+	}
+	for i := range w.DesiredCount {
+		th := &elbtypes.TargetHealth{State: state}
+		if reason != "" {
+			th.Reason = reason
+		}
+		out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, elbtypes.TargetHealthDescription{
+			Target:       &elbtypes.TargetDescription{Id: aws.String(fmt.Sprintf("10.0.1.%d", 10+i)), Port: aws.Int32(8080)},
+			TargetHealth: th,
+		})
+	}
+	return out, nil
+}
+
+// SetRulePriorities implements rollout.ELB. Like the ALB, it rejects a
+// priority already used by another rule of the listener.
+func (w *World) SetRulePriorities(_ context.Context, in *elbv2.SetRulePrioritiesInput, _ ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var parts []string
+	for _, p := range in.RulePriorities {
+		parts = append(parts, fmt.Sprintf("%s=%d", aws.ToString(p.RuleArn), aws.ToInt32(p.Priority)))
+	}
+	if err := w.begin(OpSetRulePriorities, strings.Join(parts, ",")); err != nil {
+		return nil, err
+	}
+	out := &elbv2.SetRulePrioritiesOutput{}
+	for _, p := range in.RulePriorities {
+		r := w.rule(aws.ToString(p.RuleArn))
+		if r == nil {
+			return nil, &APIError{Code: "RuleNotFound", Message: "One or more rules not found", Status: 400}
+		}
+		prio := aws.ToInt32(p.Priority)
+		if prio < 1 || prio > 50000 {
+			return nil, &APIError{Code: "ValidationError", Message: "Priority must be between 1 and 50000", Status: 400}
+		}
+		for _, other := range w.Rules {
+			if other != r && other.Priority == strconv.Itoa(int(prio)) {
+				return nil, &APIError{Code: "PriorityInUse", Message: fmt.Sprintf("Priority '%d' is currently in use", prio), Status: 400}
+			}
+		}
+	}
+	for _, p := range in.RulePriorities {
+		r := w.rule(aws.ToString(p.RuleArn))
+		r.Priority = strconv.Itoa(int(aws.ToInt32(p.Priority)))
+		out.Rules = append(out.Rules, r.sdk())
+	}
+	return out, nil
+}
+
+// PutLifecycleEventHookExecutionStatus implements rollout.CodeDeploy.
+func (w *World) PutLifecycleEventHookExecutionStatus(_ context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.begin(OpPutHookStatus, string(in.Status)); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.DeploymentId) == "" {
+		return nil, &APIError{Code: "DeploymentIdRequiredException", Message: "Deployment ID is required", Status: 400}
+	}
+	if aws.ToString(in.LifecycleEventHookExecutionId) == "" {
+		return nil, &APIError{Code: "InvalidLifecycleEventHookExecutionIdException", Message: "Lifecycle event hook execution id is required", Status: 400}
+	}
+	if in.Status != cdtypes.LifecycleEventStatusSucceeded && in.Status != cdtypes.LifecycleEventStatusFailed {
+		return nil, &APIError{Code: "InvalidLifecycleEventHookExecutionStatusException", Message: "Status must be Succeeded or Failed", Status: 400}
+	}
+	w.reports = append(w.reports, Report{
+		DeploymentID: aws.ToString(in.DeploymentId), ExecutionID: aws.ToString(in.LifecycleEventHookExecutionId), Status: string(in.Status),
+	})
+	return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
+}
