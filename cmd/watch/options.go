@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// options are the command's flags.
+type options struct {
+	url       string
+	stack     string
+	pinned    []string
+	pinnedSet bool // -pinned given, even empty: do not ask the stack
+	tenants   []string
+	match     tenantMatch
+	rate      float64
+	timeout   time.Duration
+	duration  time.Duration
+	window    time.Duration
+	refresh   time.Duration
+	preflight bool
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: go run ./cmd/watch [flags]\n\n"+
+			"Sends a steady stream of requests to the ALB and shows, per tenant, which\n"+
+			"version answers (X-App-Version), errors and latency. Without -url it reads\n"+
+			"`pulumi stack output albUrl` (and pinnedTenants unless -pinned is given).\n\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.url, "url", "", "ALB URL, e.g. http://tenant-canary-dev-123.eu-west-1.elb.amazonaws.com (default: pulumi stack output albUrl)")
+	fs.StringVar(&o.stack, "stack", "", "Pulumi stack to read outputs from (default: the selected stack)")
+	pinned := fs.String("pinned", "", "comma-separated pinned tenants (default: pulumi stack output pinnedTenants)")
+	tenants := fs.String("tenants", "", "comma-separated unpinned sample tenants, e.g. 7,42")
+	fs.StringVar(&o.match.kind, "match", "path", "how a request names its tenant: path, header or host (as the stack's tenantMatch)")
+	fs.StringVar(&o.match.header, "header", "X-Tenant-Id", "tenant header name, with -match header")
+	fs.StringVar(&o.match.pathPattern, "path-pattern", "/app/{tenant}", "tenant path, with -match path")
+	fs.StringVar(&o.match.hostPattern, "host-pattern", "{tenant}.example.com", "tenant host name, with -match host")
+	fs.Float64Var(&o.rate, "rate", 10, fmt.Sprintf("requests per second across all tenants (at most %g)", maxRate))
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "per-request timeout; requests are never retried")
+	fs.DurationVar(&o.duration, "duration", time.Hour, "stop after this long (0: until Ctrl-C)")
+	fs.DurationVar(&o.window, "window", 30*time.Second, "sliding window of the live table")
+	fs.DurationVar(&o.refresh, "refresh", 0, "table refresh interval (default 1s on a terminal, 10s otherwise)")
+	fs.BoolVar(&o.preflight, "preflight", true, "check with one request that the URL answers with X-App-Version before starting")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q: all settings are flags, see -h", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { o.pinnedSet = o.pinnedSet || f.Name == "pinned" })
+	o.pinned = splitList(*pinned)
+	o.tenants = splitList(*tenants)
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// plan validates the options and turns them into a request plan; every
+// problem is reported, not just the first.
+func (o options) plan() (plan, error) {
+	var problems []error
+	base, err := parseBaseURL(o.url)
+	problems = append(problems, err, o.match.validate())
+	if o.rate <= 0 || o.rate > maxRate {
+		problems = append(problems, fmt.Errorf("-rate %g: want more than 0 and at most %g requests per second", o.rate, maxRate))
+	}
+	if o.timeout <= 0 || o.timeout > time.Minute {
+		problems = append(problems, fmt.Errorf("-timeout %s: want more than 0 and at most 1m", o.timeout))
+	}
+	if o.duration < 0 {
+		problems = append(problems, fmt.Errorf("-duration %s: want 0 (until Ctrl-C) or more", o.duration))
+	}
+	if o.window < time.Second {
+		problems = append(problems, fmt.Errorf("-window %s: want at least 1s", o.window))
+	}
+	if o.refresh < 0 {
+		problems = append(problems, fmt.Errorf("-refresh %s: want 0 (automatic) or more", o.refresh))
+	}
+	for _, tenant := range append(append([]string{}, o.pinned...), o.tenants...) {
+		if strings.ContainsAny(tenant, "/ \t\r\n{}") {
+			problems = append(problems, fmt.Errorf("tenant %q: a tenant id cannot contain /, spaces or braces", tenant))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return plan{}, err
+	}
+	return plan{base: base, match: o.match, targets: planTargets(o.pinned, o.tenants)}, nil
+}
+
+// pulumiCLI reads stack outputs; realPulumi runs the pulumi command.
+type pulumiCLI interface {
+	available() bool
+	output(stack, name string, asJSON bool) ([]byte, error)
+}
+
+type realPulumi struct{}
+
+func (realPulumi) available() bool {
+	_, err := exec.LookPath("pulumi")
+	return err == nil
+}
+
+func (realPulumi) output(stack, name string, asJSON bool) ([]byte, error) {
+	args := []string{"stack", "output", name}
+	if asJSON {
+		args = append(args, "--json")
+	}
+	if stack != "" {
+		args = append(args, "--stack", stack)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command("pulumi", args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("pulumi %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// resolveFromStack fills -url and -pinned from the stack's outputs when
+// they were not given. A missing URL is an error; missing pinned tenants
+// are a warning, since the watcher is still useful without them.
+func (o *options) resolveFromStack(stack pulumiCLI, stderr io.Writer) error {
+	if o.url != "" && o.pinnedSet {
+		return nil
+	}
+	if !stack.available() {
+		if o.url == "" {
+			return errors.New("no -url given and the pulumi CLI is not on PATH to read the stack output albUrl")
+		}
+		return nil
+	}
+	if o.url == "" {
+		out, err := stack.output(o.stack, "albUrl", false)
+		if err != nil {
+			return fmt.Errorf("no -url given and reading the stack output albUrl failed: %w", err)
+		}
+		o.url = strings.TrimSpace(string(out))
+	}
+	if !o.pinnedSet {
+		out, err := stack.output(o.stack, "pinnedTenants", true)
+		if err == nil {
+			var pinned []string
+			if err = json.Unmarshal(out, &pinned); err == nil {
+				o.pinned = pinned
+				return nil
+			}
+		}
+		fmt.Fprintf(stderr, "watch: warning: could not read the stack output pinnedTenants (%v); pass -pinned to mark pinned tenants\n", err)
+	}
+	return nil
+}
