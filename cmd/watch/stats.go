@@ -13,11 +13,11 @@ import (
 type failure int
 
 const (
-	noFailure  failure = iota
-	transport          // no HTTP response: refused, reset, DNS, TLS…
-	timedOut           // no complete response within -timeout
-	non2xx             // an HTTP response with a status outside 200-299
-	noVersion          // a 2xx response without X-App-Version
+	noFailure failure = iota
+	transport         // no HTTP response: refused, reset, DNS, TLS…
+	timedOut          // no complete response within -timeout
+	non2xx            // an HTTP response with a status outside 200-299
+	noVersion         // a 2xx response without X-App-Version
 	numFailures
 )
 
