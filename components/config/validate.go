@@ -1,0 +1,328 @@
+package config
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/tenant-canary/tenant-canary/components/routing"
+)
+
+// Limits the validation enforces, each from the AWS behaviour it protects.
+const (
+	// MaxTenantIDLength keeps every rendered condition value well inside
+	// ALB's 128-character limit.
+	MaxTenantIDLength = 64
+	// MaxShiftMinutes bounds a stage's traffic shifting: CodePipeline's
+	// CodeDeploy ECS (blue/green) action times out after 5 days
+	// (docs.aws.amazon.com/codepipeline/latest/userguide/limits.html); a
+	// day is left for the hooks, the bake time and the termination wait.
+	MaxShiftMinutes = 4 * 24 * 60
+	// MaxTerminationWaitMinutes is CodeDeploy's limit for keeping the
+	// original task set after a blue/green deployment (2 days).
+	MaxTerminationWaitMinutes = 2880
+	// Approval timeouts CodePipeline accepts on a manual approval action:
+	// 5 minutes to 60 days.
+	MinApprovalTimeoutMinutes = 5
+	MaxApprovalTimeoutMinutes = 86400
+	// MinAlbRuleQuota is ALB's default "rules per load balancer" quota; a
+	// quota can be raised, never lowered.
+	MinAlbRuleQuota = 100
+	// MaxAlbRuleQuota keeps every tenant rule priority below the catch-all's
+	// pinned priority.
+	MaxAlbRuleQuota = routing.CatchAllPriorityPinned - routing.FirstTenantRulePriority
+	// MaxTasks bounds the task counts to something a single service runs.
+	MaxTasks = 100
+	// MaxAvailabilityZones is the most AZs the network spreads over.
+	MaxAvailabilityZones = 6
+)
+
+var (
+	// Letters, digits, '-', '_' and '.': nothing an ALB condition treats as a
+	// wildcard or escape, nothing a URL path or header needs encoded.
+	tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+	// Host names carry only letters, digits, '-' and '.' (ALB host-header).
+	hostTenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	pathPatternChars    = regexp.MustCompile(`^/[A-Za-z0-9._~/{}-]*$`)
+	hostPatternChars    = regexp.MustCompile(`^[A-Za-z0-9.{}-]+$`)
+	// RFC 9110 token characters, the only ones a header name may carry.
+	headerNamePattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	// The health path is also written into the placeholder's start command,
+	// so it is held to characters that need no shell quoting.
+	healthPathPattern    = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
+	containerNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+	// ECR image tags: up to 128 characters, starting with a letter, digit or '_'.
+	imageTagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+)
+
+// fargateMemory lists, per task cpu, the memory sizes Fargate accepts
+// (docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html).
+var fargateMemory = map[int]func(mem int) bool{
+	256:  func(m int) bool { return m == 512 || m == 1024 || m == 2048 },
+	512:  func(m int) bool { return m >= 1024 && m <= 4096 && m%1024 == 0 },
+	1024: func(m int) bool { return m >= 2048 && m <= 8192 && m%1024 == 0 },
+	2048: func(m int) bool { return m >= 4096 && m <= 16384 && m%1024 == 0 },
+	4096: func(m int) bool { return m >= 8192 && m <= 30720 && m%1024 == 0 },
+	8192: func(m int) bool { return m >= 16384 && m <= 61440 && m%4096 == 0 },
+	16384: func(m int) bool {
+		return m >= 32768 && m <= 122880 && m%8192 == 0
+	},
+}
+
+// logRetentionDays are the values CloudWatch Logs accepts for retention.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// Validate checks a complete configuration and returns every problem.
+func Validate(c Config) Problems {
+	v := &validator{}
+	v.tenants(c)
+	v.tenantMatch(c.TenantMatch)
+	v.traffic(c.Traffic)
+	v.approval(c.Approval)
+	v.rollback(c.Rollback)
+	v.service(c.Service)
+	v.network(c.Network)
+	if !imageTagPattern.MatchString(c.ImageTag) {
+		v.add("imageTag", c.ImageTag, "an ECR tag: 1–128 letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+	}
+	if c.CertificateArn != "" {
+		v.certificateArn(c.CertificateArn)
+	}
+	if c.AlbRuleQuota < MinAlbRuleQuota || c.AlbRuleQuota > MaxAlbRuleQuota {
+		v.add("albRuleQuota", strconv.Itoa(c.AlbRuleQuota), fmt.Sprintf("an integer from %d (ALB's default quota) to %d", MinAlbRuleQuota, MaxAlbRuleQuota))
+	}
+	return v.problems
+}
+
+type validator struct{ problems Problems }
+
+func (v *validator) add(key, value, allowed string) {
+	v.problems = append(v.problems, Problem{Key: key, Value: value, Allowed: allowed})
+}
+
+func (v *validator) intRange(key string, value, lo, hi int) {
+	if value < lo || value > hi {
+		v.add(key, strconv.Itoa(value), fmt.Sprintf("an integer from %d to %d", lo, hi))
+	}
+}
+
+func (v *validator) tenants(c Config) {
+	host := c.TenantMatch.Type == MatchHost
+	// ALB compares host and header values case-insensitively, so `Acme` and
+	// `acme` would be one tenant to the load balancer.
+	foldCase := host || c.TenantMatch.Type == MatchHeader
+	seen := map[string]int{}
+	for i, t := range c.PinnedTenants {
+		key := fmt.Sprintf("pinnedTenants[%d]", i)
+		switch {
+		case t == "":
+			v.add(key, `""`, "a non-empty tenant id")
+			continue
+		case len(t) > MaxTenantIDLength:
+			v.add(key, strconv.Quote(t), fmt.Sprintf("at most %d characters (this one has %d)", MaxTenantIDLength, len(t)))
+		case !tenantIDPattern.MatchString(t):
+			v.add(key, strconv.Quote(t), "only letters, digits, '-', '_' and '.'")
+		case host && !hostTenantIDPattern.MatchString(t):
+			v.add(key, strconv.Quote(t), "with host matching, only letters, digits, '-' and '.', starting and ending with a letter or digit")
+		}
+		norm := t
+		if foldCase {
+			norm = strings.ToLower(t)
+		}
+		if first, dup := seen[norm]; dup {
+			allowed := "each tenant once"
+			if foldCase {
+				allowed = "each tenant once (ALB compares header and host values without case)"
+			}
+			v.add(key, strconv.Quote(t), fmt.Sprintf("%s; it repeats pinnedTenants[%d] = %q", allowed, first, c.PinnedTenants[first]))
+			continue
+		}
+		seen[norm] = i
+	}
+	m := c.TenantMatch
+	if need := routing.RulesNeeded(m, len(c.PinnedTenants)); c.AlbRuleQuota >= MinAlbRuleQuota && need > routing.TenantRuleBudget(c.AlbRuleQuota) {
+		err := &routing.TooManyTenantsError{
+			Tenants: len(c.PinnedTenants), RulesNeeded: need, RuleQuota: c.AlbRuleQuota,
+			MaxTenants: routing.MaxTenants(m, c.AlbRuleQuota), MatchType: m.Type,
+		}
+		v.add("pinnedTenants", fmt.Sprintf("(%d tenants)", len(c.PinnedTenants)), err.Error())
+	}
+}
+
+func (v *validator) tenantMatch(m TenantMatch) {
+	switch m.Type {
+	case MatchPath, MatchHeader, MatchHost:
+	default:
+		v.add("tenantMatch.type", strconv.Quote(m.Type), `one of "path", "header", "host"`)
+		return
+	}
+	if strings.Count(m.Pattern, TenantPlaceholder) != 1 {
+		allowed := "a pattern containing {tenant} exactly once"
+		if m.Type == MatchHost && m.Pattern == "" {
+			allowed = "a host pattern such as {tenant}.example.com (host matching has no default)"
+		}
+		v.add("tenantMatch.pattern", strconv.Quote(m.Pattern), allowed)
+	}
+	if strings.ContainsAny(m.Pattern, "*?") {
+		v.add("tenantMatch.pattern", strconv.Quote(m.Pattern), "no '*' or '?': a wildcard could match another tenant's requests")
+	}
+	// The longest tenant id must still render within ALB's value limit.
+	if longest := len(m.Pattern) - len(TenantPlaceholder) + MaxTenantIDLength + len("/*"); longest > routing.MaxValueLength {
+		v.add("tenantMatch.pattern", strconv.Quote(m.Pattern), fmt.Sprintf("short enough that a %d-character tenant id renders to at most %d characters", MaxTenantIDLength, routing.MaxValueLength))
+	}
+	switch m.Type {
+	case MatchPath:
+		if !pathPatternChars.MatchString(m.Pattern) || strings.HasSuffix(m.Pattern, "/") {
+			v.add("tenantMatch.pattern", strconv.Quote(m.Pattern), "a path starting with '/', not ending with '/', of letters, digits and . _ ~ - /, e.g. /app/{tenant}")
+		}
+		if m.Name != "" {
+			v.add("tenantMatch.name", strconv.Quote(m.Name), "no header name with path matching")
+		}
+	case MatchHost:
+		if m.Pattern != "" && !hostPatternChars.MatchString(m.Pattern) {
+			v.add("tenantMatch.pattern", strconv.Quote(m.Pattern), "a host name of letters, digits, '-' and '.', e.g. {tenant}.example.com")
+		}
+		if m.Name != "" {
+			v.add("tenantMatch.name", strconv.Quote(m.Name), "no header name with host matching")
+		}
+	case MatchHeader:
+		if len(m.Name) > routing.MaxHeaderNameLength || !headerNamePattern.MatchString(m.Name) || strings.EqualFold(m.Name, "host") {
+			v.add("tenantMatch.name", strconv.Quote(m.Name), fmt.Sprintf("an HTTP header name of at most %d token characters, not Host (use type host for that)", routing.MaxHeaderNameLength))
+		}
+	}
+}
+
+func (v *validator) traffic(t Traffic) {
+	switch t.Type {
+	case TrafficCanary, TrafficLinear:
+		v.intRange("traffic.percentage", t.Percentage, 1, 99)
+		if t.IntervalMinutes < 1 {
+			v.intRange("traffic.intervalMinutes", t.IntervalMinutes, 1, MaxShiftMinutes)
+		} else if t.Percentage >= 1 && t.Percentage <= 99 {
+			if total := ShiftMinutes(t); total > MaxShiftMinutes {
+				v.add("traffic.intervalMinutes", strconv.Itoa(t.IntervalMinutes),
+					fmt.Sprintf("a plan whose traffic shifting ends within %d minutes (this one takes %d), so CodePipeline's 5-day CodeDeploy action timeout is never reached", MaxShiftMinutes, total))
+			}
+		}
+	case TrafficAllAtOnce:
+	default:
+		v.add("traffic.type", strconv.Quote(t.Type), `one of "canary", "linear", "all-at-once"`)
+	}
+	v.intRange("traffic.terminationWaitMinutes", t.TerminationWaitMinutes, 0, MaxTerminationWaitMinutes)
+}
+
+// ShiftMinutes is how long a stage spends shifting traffic under t.
+func ShiftMinutes(t Traffic) int {
+	switch t.Type {
+	case TrafficCanary:
+		return t.IntervalMinutes
+	case TrafficLinear:
+		steps := (100 + t.Percentage - 1) / t.Percentage
+		return (steps - 1) * t.IntervalMinutes
+	default:
+		return 0
+	}
+}
+
+func (v *validator) approval(a Approval) {
+	for i, e := range a.NotifyEmails {
+		addr, err := mail.ParseAddress(e)
+		if err != nil || addr.Address != e {
+			v.add(fmt.Sprintf("approval.notifyEmails[%d]", i), strconv.Quote(e), "a bare e-mail address such as oncall@example.com")
+		}
+	}
+	if len(a.NotifyEmails) > 0 && !a.Required {
+		v.add("approval.notifyEmails", strings.Join(a.NotifyEmails, ","), "no addresses while approval.required is false (nobody would ever be asked)")
+	}
+	if a.TimeoutMinutes != 0 {
+		if !a.Required {
+			v.add("approval.timeoutMinutes", strconv.Itoa(a.TimeoutMinutes), "0 while approval.required is false")
+		} else {
+			v.intRange("approval.timeoutMinutes", a.TimeoutMinutes, MinApprovalTimeoutMinutes, MaxApprovalTimeoutMinutes)
+		}
+	}
+}
+
+func (v *validator) rollback(r Rollback) {
+	if !(r.Max5xxPercent > 0 && r.Max5xxPercent <= 100) {
+		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and at most 100")
+	}
+	// CloudWatch periods: 10, 30 or a multiple of 60 seconds, and
+	// period × evaluation periods at most one day.
+	if !(r.PeriodSeconds == 10 || r.PeriodSeconds == 30 || (r.PeriodSeconds >= 60 && r.PeriodSeconds%60 == 0)) {
+		v.add("rollback.periodSeconds", strconv.Itoa(r.PeriodSeconds), "10, 30 or a multiple of 60")
+	}
+	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && r.EvaluationPeriods*r.PeriodSeconds > 86400) {
+		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), "at least 1, with periodSeconds × evaluationPeriods at most 86400")
+	}
+	if r.MinRequests < 0 {
+		v.add("rollback.minRequests", strconv.Itoa(r.MinRequests), "0 or more")
+	}
+}
+
+func (v *validator) service(s Service) {
+	if ok, known := fargateMemory[s.Cpu]; !known {
+		v.add("service.cpu", strconv.Itoa(s.Cpu), "one of Fargate's task cpu values: 256, 512, 1024, 2048, 4096, 8192, 16384")
+	} else if !ok(s.Memory) {
+		v.add("service.memory", strconv.Itoa(s.Memory), fmt.Sprintf("a memory size Fargate accepts with cpu %d: %s", s.Cpu, fargateMemoryText(s.Cpu)))
+	}
+	v.intRange("service.latestCount", s.LatestCount, 1, MaxTasks)
+	v.intRange("service.stableCount", s.StableCount, 1, MaxTasks)
+	v.intRange("service.port", s.Port, 1, 65535)
+	if len(s.HealthCheckPath) > 1024 || !healthPathPattern.MatchString(s.HealthCheckPath) {
+		v.add("service.healthCheckPath", strconv.Quote(s.HealthCheckPath), "a path starting with '/' of letters, digits and . _ ~ - /")
+	}
+	if !containerNamePattern.MatchString(s.ContainerName) {
+		v.add("service.containerName", strconv.Quote(s.ContainerName), "1–255 letters, digits, '-' or '_'")
+	}
+	if s.PlaceholderImage == "" || strings.ContainsAny(s.PlaceholderImage, " \t\n") {
+		v.add("service.placeholderImage", strconv.Quote(s.PlaceholderImage), "an image reference such as "+DefaultPlaceholderImage)
+	}
+	if !slices.Contains(logRetentionDays, s.LogRetentionDays) {
+		v.add("service.logRetentionDays", strconv.Itoa(s.LogRetentionDays), fmt.Sprintf("one of CloudWatch Logs' retention values %v", logRetentionDays))
+	}
+	v.intRange("service.deregistrationDelaySeconds", s.DeregistrationDelaySeconds, 0, 3600)
+}
+
+func fargateMemoryText(cpu int) string {
+	switch cpu {
+	case 256:
+		return "512, 1024 or 2048"
+	case 512:
+		return "1024 to 4096 in steps of 1024"
+	case 1024:
+		return "2048 to 8192 in steps of 1024"
+	case 2048:
+		return "4096 to 16384 in steps of 1024"
+	case 4096:
+		return "8192 to 30720 in steps of 1024"
+	case 8192:
+		return "16384 to 61440 in steps of 4096"
+	default:
+		return "32768 to 122880 in steps of 8192"
+	}
+}
+
+func (v *validator) network(n Network) {
+	v.intRange("network.availabilityZones", n.AvailabilityZones, 2, MaxAvailabilityZones)
+	switch n.Nat {
+	case NatNone, NatSingle, NatOnePerAZ:
+	default:
+		v.add("network.nat", strconv.Quote(n.Nat), `one of "none" (tasks in public subnets), "single", "one-per-az"`)
+	}
+}
+
+// certificateArn accepts an ACM certificate ARN in any partition.
+func (v *validator) certificateArn(s string) {
+	a, err := arn.Parse(s)
+	const allowed = "an ACM certificate ARN: arn:<partition>:acm:<region>:<account>:certificate/<id>"
+	if err != nil || a.Service != "acm" || a.Region == "" || len(a.AccountID) != 12 ||
+		!strings.HasPrefix(a.Resource, "certificate/") || len(a.Resource) == len("certificate/") {
+		v.add("certificateArn", strconv.Quote(s), allowed)
+	}
+}

@@ -1,0 +1,91 @@
+// tenant-canary gives one ECS Fargate service a multi-tenant, multi-stage
+// canary rollout: `docker push` canaries the new image on the `latest`
+// service while pinned tenants stay on `stable`, and after an approval gate
+// the pinned tenants follow (DESIGN.md §1–§4).
+//
+// This file is the map of the system: config → network → service →
+// pipeline → stack outputs.
+package main
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/components/network"
+	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/components/service"
+)
+
+func main() {
+	pulumi.Run(run)
+}
+
+func run(ctx *pulumi.Context) error {
+	// 1. Stack config: every problem is reported before anything is created.
+	cfg, err := config.Load(func(key string) (string, bool) {
+		return ctx.GetConfig(config.Namespace + ":" + key)
+	})
+	if err != nil {
+		return err
+	}
+	tenantRules, err := routing.PlanTenantRules(cfg.PinnedTenants, cfg.TenantMatch, cfg.AlbRuleQuota)
+	if err != nil {
+		return fmt.Errorf("%s:pinnedTenants: %w", config.Namespace, err)
+	}
+
+	// 2. Network: the VPC, its subnets and NAT.
+	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network})
+	if err != nil {
+		return err
+	}
+
+	// 3. Service: cluster, ALB with the catch-all and tenant rules, and the
+	// `latest` and `stable` Fargate services under CodeDeploy's control.
+	svc, err := service.NewService(ctx, "service", &service.Args{
+		VpcId:           net.VpcId,
+		PublicSubnetIds: net.PublicSubnetIds,
+		TaskSubnetIds:   net.TaskSubnetIds,
+		AssignPublicIP:  net.TasksNeedPublicIP,
+		Service:         cfg.Service,
+		TenantRules:     tenantRules,
+		CertificateArn:  cfg.CertificateArn,
+		TaskFamily:      taskFamily(ctx),
+	})
+	if err != nil {
+		return err
+	}
+
+	// 4. Stack outputs.
+	ctx.Export("albUrl", svc.AlbURL)
+	ctx.Export("clusterName", svc.ClusterName)
+	ctx.Export("latestServiceName", svc.LatestServiceName)
+	ctx.Export("stableServiceName", svc.StableServiceName)
+	ctx.Export("listenerArn", svc.ListenerArn)
+	ctx.Export("catchAllRuleArn", svc.CatchAllRuleArn)
+	ctx.Export("tenantRuleArns", svc.TenantRuleArns)
+	ctx.Export("targetGroups", pulumi.Map{
+		"latest": targetGroupPairOutput(svc.LatestTargetGroups),
+		"stable": targetGroupPairOutput(svc.StableTargetGroups),
+	})
+	ctx.Export("pinnedTenants", pulumi.ToStringArray(cfg.PinnedTenants))
+	return nil
+}
+
+func targetGroupPairOutput(pair [2]service.TargetGroup) pulumi.Array {
+	out := pulumi.Array{}
+	for _, tg := range pair {
+		out = append(out, pulumi.Map{"name": tg.Name, "arn": tg.Arn})
+	}
+	return out
+}
+
+var notFamilyChars = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+
+// taskFamily names the task definition family after the project and stack,
+// so stacks sharing an account never register into each other's family.
+func taskFamily(ctx *pulumi.Context) string {
+	return notFamilyChars.ReplaceAllString(ctx.Project()+"-"+ctx.Stack(), "-")
+}
