@@ -1,0 +1,185 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func lookupFrom(values map[string]string) Lookup {
+	return func(key string) (string, bool) {
+		v, ok := values[key]
+		return v, ok
+	}
+}
+
+func problemsOf(t *testing.T, values map[string]string) Problems {
+	t.Helper()
+	_, err := Load(lookupFrom(values))
+	if err == nil {
+		return nil
+	}
+	var ps Problems
+	require.True(t, errors.As(err, &ps), "error is a Problems: %v", err)
+	return ps
+}
+
+func keysOf(ps Problems) []string {
+	keys := make([]string, len(ps))
+	for i, p := range ps {
+		keys[i] = p.Key
+	}
+	return keys
+}
+
+func TestEmptyStackGetsTheDefaults(t *testing.T) {
+	cfg, err := Load(lookupFrom(nil))
+	require.NoError(t, err)
+	assert.Equal(t, Defaults(), cfg)
+	assert.Empty(t, Validate(Defaults()), "the defaults are valid")
+}
+
+func TestPartialObjectsKeepTheOtherDefaults(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{
+		"traffic": `{"percentage": 50, "intervalMinutes": 2}`,
+		"service": `{"port": 9000}`,
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, Traffic{Type: TrafficCanary, Percentage: 50, IntervalMinutes: 2, TerminationWaitMinutes: 5}, cfg.Traffic)
+	assert.Equal(t, 9000, cfg.Service.Port)
+	assert.Equal(t, 256, cfg.Service.Cpu)
+	assert.Equal(t, "/healthz", cfg.Service.HealthCheckPath)
+}
+
+func TestTenantMatchTypeBringsItsOwnDefaults(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{"tenantMatch": `{"type": "header"}`}))
+	require.NoError(t, err)
+	assert.Equal(t, TenantMatch{Type: MatchHeader, Pattern: "{tenant}", Name: DefaultTenantHeader}, cfg.TenantMatch)
+}
+
+// Every bad input names its key, shows the value, and says what is allowed.
+func TestBadConfigNamesTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]string
+		key    string
+		value  string
+	}{
+		{"empty tenant", map[string]string{"pinnedTenants": `["a", ""]`}, "pinnedTenants[1]", `""`},
+		{"duplicate tenant", map[string]string{"pinnedTenants": `["a", "b", "a"]`}, "pinnedTenants[2]", `"a"`},
+		{"duplicate tenant by case with header matching", map[string]string{"pinnedTenants": `["Acme", "acme"]`, "tenantMatch": `{"type":"header"}`}, "pinnedTenants[1]", `"acme"`},
+		{"wildcard in tenant", map[string]string{"pinnedTenants": `["a*"]`}, "pinnedTenants[0]", `"a*"`},
+		{"slash in tenant", map[string]string{"pinnedTenants": `["a/b"]`}, "pinnedTenants[0]", `"a/b"`},
+		{"space in tenant", map[string]string{"pinnedTenants": `["a b"]`}, "pinnedTenants[0]", `"a b"`},
+		{"tenant too long", map[string]string{"pinnedTenants": fmt.Sprintf(`[%q]`, strings.Repeat("x", 65))}, "pinnedTenants[0]", strings.Repeat("x", 65)},
+		{"underscore in host tenant", map[string]string{"pinnedTenants": `["a_b"]`, "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}, "pinnedTenants[0]", `"a_b"`},
+		{"allow-list exceeds the rule quota", map[string]string{"pinnedTenants": tenantList(149)}, "pinnedTenants", "149 tenants"},
+		{"tenants not a list", map[string]string{"pinnedTenants": `"123"`}, "pinnedTenants", `"123"`},
+		{"unknown match type", map[string]string{"tenantMatch": `{"type":"cookie"}`}, "tenantMatch.type", `"cookie"`},
+		{"pattern without placeholder", map[string]string{"tenantMatch": `{"type":"path","pattern":"/app/"}`}, "tenantMatch.pattern", `"/app/"`},
+		{"pattern with two placeholders", map[string]string{"tenantMatch": `{"type":"path","pattern":"/{tenant}/{tenant}"}`}, "tenantMatch.pattern", `"/{tenant}/{tenant}"`},
+		{"wildcard in pattern", map[string]string{"tenantMatch": `{"type":"host","pattern":"{tenant}.*.example.com"}`}, "tenantMatch.pattern", `"{tenant}.*.example.com"`},
+		{"host matching without pattern", map[string]string{"tenantMatch": `{"type":"host"}`}, "tenantMatch.pattern", `""`},
+		{"bad header name", map[string]string{"tenantMatch": `{"type":"header","name":"X Tenant"}`}, "tenantMatch.name", `"X Tenant"`},
+		{"host header", map[string]string{"tenantMatch": `{"type":"header","name":"Host"}`}, "tenantMatch.name", `"Host"`},
+		{"unknown field (typo)", map[string]string{"traffic": `{"percentge": 10}`}, "traffic", "percentge"},
+		{"percentage 0", map[string]string{"traffic": `{"percentage": 0}`}, "traffic.percentage", "0"},
+		{"percentage 100", map[string]string{"traffic": `{"type":"linear","percentage": 100}`}, "traffic.percentage", "100"},
+		{"interval 0", map[string]string{"traffic": `{"intervalMinutes": 0}`}, "traffic.intervalMinutes", "0"},
+		{"linear plan longer than the action timeout", map[string]string{"traffic": `{"type":"linear","percentage":1,"intervalMinutes":60}`}, "traffic.intervalMinutes", "60"},
+		{"unknown traffic type", map[string]string{"traffic": `{"type":"blue-green"}`}, "traffic.type", `"blue-green"`},
+		{"termination wait too long", map[string]string{"traffic": `{"terminationWaitMinutes": 3000}`}, "traffic.terminationWaitMinutes", "3000"},
+		{"bad e-mail", map[string]string{"approval": `{"required":true,"notifyEmails":["not-an-address"]}`}, "approval.notifyEmails[0]", `"not-an-address"`},
+		{"approval timeout too short", map[string]string{"approval": `{"required":true,"timeoutMinutes":1}`}, "approval.timeoutMinutes", "1"},
+		{"5xx threshold 0", map[string]string{"rollback": `{"max5xxPercent": 0}`}, "rollback.max5xxPercent", "0"},
+		{"period not allowed by CloudWatch", map[string]string{"rollback": `{"periodSeconds": 45}`}, "rollback.periodSeconds", "45"},
+		{"cpu Fargate lacks", map[string]string{"service": `{"cpu": 300}`}, "service.cpu", "300"},
+		{"memory that does not pair with cpu", map[string]string{"service": `{"cpu": 256, "memory": 4096}`}, "service.memory", "4096"},
+		{"memory off the step", map[string]string{"service": `{"cpu": 8192, "memory": 18432}`}, "service.memory", "18432"},
+		{"port 0", map[string]string{"service": `{"port": 0}`}, "service.port", "0"},
+		{"port too high", map[string]string{"service": `{"port": 70000}`}, "service.port", "70000"},
+		{"health path not a path", map[string]string{"service": `{"healthCheckPath": "healthz"}`}, "service.healthCheckPath", `"healthz"`},
+		{"health path needing quotes", map[string]string{"service": `{"healthCheckPath": "/a;rm -rf"}`}, "service.healthCheckPath", `"/a;rm -rf"`},
+		{"zero latest tasks", map[string]string{"service": `{"latestCount": 0}`}, "service.latestCount", "0"},
+		{"retention CloudWatch lacks", map[string]string{"service": `{"logRetentionDays": 10}`}, "service.logRetentionDays", "10"},
+		{"unknown NAT strategy", map[string]string{"network": `{"nat": "two"}`}, "network.nat", `"two"`},
+		{"one AZ", map[string]string{"network": `{"availabilityZones": 1}`}, "network.availabilityZones", "1"},
+		{"malformed certificate ARN", map[string]string{"certificateArn": "arn:aws:iam::123456789012:server-certificate/x"}, "certificateArn", "server-certificate"},
+		{"certificate not an ARN", map[string]string{"certificateArn": "my-cert"}, "certificateArn", "my-cert"},
+		{"bad image tag", map[string]string{"imageTag": "-v2"}, "imageTag", "-v2"},
+		{"rule quota below ALB's default", map[string]string{"albRuleQuota": "50"}, "albRuleQuota", "50"},
+		{"rule quota not a number", map[string]string{"albRuleQuota": `"many"`}, "albRuleQuota", "many"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := problemsOf(t, tc.values)
+			require.NotEmpty(t, ps, "config %v must be rejected", tc.values)
+			var found *Problem
+			for i := range ps {
+				if ps[i].Key == tc.key {
+					found = &ps[i]
+				}
+			}
+			require.NotNil(t, found, "a problem names %s; got %v", tc.key, keysOf(ps))
+			assert.Contains(t, found.String(), tc.value, "the message shows the bad value")
+			assert.NotEmpty(t, found.Allowed, "the message says what is allowed")
+			assert.Contains(t, ps.Error(), "tenant-canary:"+tc.key)
+		})
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	ps := problemsOf(t, map[string]string{
+		"pinnedTenants": `["ok", "", "ok"]`,
+		"traffic":       `{"percentage": 0}`,
+		"service":       `{"cpu": 256, "memory": 4096, "port": 0}`,
+		"network":       `{"nat": "two"}`,
+	})
+	assert.ElementsMatch(t, []string{
+		"pinnedTenants[1]", "pinnedTenants[2]", "traffic.percentage",
+		"service.memory", "service.port", "network.nat",
+	}, keysOf(ps))
+	assert.Contains(t, ps.Error(), "6 problem(s)")
+}
+
+func TestValidEdgeConfigsAreAccepted(t *testing.T) {
+	for name, values := range map[string]map[string]string{
+		"largest path allow-list":  {"pinnedTenants": tenantList(148)},
+		"raised quota":             {"pinnedTenants": tenantList(300), "albRuleQuota": "250"},
+		"header matching":          {"tenantMatch": `{"type":"header","name":"X-Org"}`, "pinnedTenants": `["Acme","b"]`},
+		"host matching":            {"tenantMatch": `{"type":"host","pattern":"{tenant}.saas.example.com"}`, "pinnedTenants": `["acme","eu-1"]`},
+		"all-at-once":              {"traffic": `{"type":"all-at-once"}`},
+		"linear":                   {"traffic": `{"type":"linear","percentage":10,"intervalMinutes":3}`},
+		"largest Fargate task":     {"service": `{"cpu":16384,"memory":122880}`},
+		"https":                    {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"},
+		"no NAT":                   {"network": `{"nat":"none","availabilityZones":3}`},
+		"approval with timeout":    {"approval": `{"required":true,"notifyEmails":["oncall@example.com"],"timeoutMinutes":60}`},
+		"no approval":              {"approval": `{"required":false}`},
+		"health check on the root": {"service": `{"healthCheckPath":"/"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(lookupFrom(values))
+			assert.NoError(t, err)
+		})
+	}
+}
+
+func TestShiftMinutes(t *testing.T) {
+	assert.Equal(t, 5, ShiftMinutes(Traffic{Type: TrafficCanary, Percentage: 10, IntervalMinutes: 5}))
+	assert.Equal(t, 27, ShiftMinutes(Traffic{Type: TrafficLinear, Percentage: 10, IntervalMinutes: 3}))
+	assert.Equal(t, 6, ShiftMinutes(Traffic{Type: TrafficLinear, Percentage: 30, IntervalMinutes: 2}), "30,60,90,100: three waits")
+	assert.Equal(t, 0, ShiftMinutes(Traffic{Type: TrafficAllAtOnce}))
+}
+
+func tenantList(n int) string {
+	tenants := make([]string, n)
+	for i := range tenants {
+		tenants[i] = fmt.Sprintf("t%d", i)
+	}
+	b, _ := json.Marshal(tenants)
+	return string(b)
+}

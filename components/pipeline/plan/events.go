@@ -1,0 +1,130 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// EventPattern is an EventBridge event pattern made of exact-match arrays.
+type EventPattern map[string]any
+
+// JSON marshals the pattern (map keys sorted, so it is stable).
+func (p EventPattern) JSON() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("marshal event pattern: %v", err))
+	}
+	return string(b)
+}
+
+// ECRPushPattern matches a successful push of tag to repository: ECR's
+// "ECR Image Action" event (docs.aws.amazon.com/AmazonECR/latest/userguide/
+// ecr-eventbridge.html). The ECR source action does not start a pipeline by
+// itself (DESIGN.md §6).
+func ECRPushPattern(repository, tag string) EventPattern {
+	return EventPattern{
+		"source":      []any{"aws.ecr"},
+		"detail-type": []any{"ECR Image Action"},
+		"detail": map[string]any{
+			"action-type":     []any{"PUSH"},
+			"result":          []any{"SUCCESS"},
+			"repository-name": []any{repository},
+			"image-tag":       []any{tag},
+		},
+	}
+}
+
+// DeploymentEndedBadlyPattern matches a CodeDeploy deployment of one
+// deployment group that failed or was stopped: the "CodeDeploy Deployment
+// State-change Notification" event, whose detail carries application,
+// deploymentGroup, deploymentId and state (docs.aws.amazon.com/codedeploy/
+// latest/userguide/monitoring-cloudwatch-events.html).
+func DeploymentEndedBadlyPattern(application, deploymentGroup string) EventPattern {
+	return EventPattern{
+		"source":      []any{"aws.codedeploy"},
+		"detail-type": []any{"CodeDeploy Deployment State-change Notification"},
+		"detail": map[string]any{
+			"state":           []any{"FAILURE", "STOP"},
+			"application":     []any{application},
+			"deploymentGroup": []any{deploymentGroup},
+		},
+	}
+}
+
+// MatchEvent evaluates an event pattern against an event with EventBridge's
+// exact-match semantics (docs.aws.amazon.com/eventbridge/latest/userguide/
+// eb-event-patterns.html): every field the pattern names must be present;
+// a nested object recurses; an array matches when the event's value (or, for
+// an array in the event, any of its elements) equals one of its values;
+// matching is exact and case-sensitive. Content filters (objects inside the
+// array: prefix, anything-but, numeric, exists) are not supported and are
+// reported as an error rather than guessed at.
+func MatchEvent(pattern, event []byte) (bool, error) {
+	var p map[string]any
+	if err := json.Unmarshal(pattern, &p); err != nil {
+		return false, fmt.Errorf("pattern: %w", err)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(event, &e); err != nil {
+		return false, fmt.Errorf("event: %w", err)
+	}
+	if len(p) == 0 {
+		return false, fmt.Errorf("pattern: empty")
+	}
+	return matchObject(p, e)
+}
+
+func matchObject(p, e map[string]any) (bool, error) {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ev, present := e[k]
+		switch want := p[k].(type) {
+		case map[string]any:
+			sub, ok := ev.(map[string]any)
+			if !present || !ok {
+				return false, nil
+			}
+			m, err := matchObject(want, sub)
+			if err != nil || !m {
+				return false, err
+			}
+		case []any:
+			if !present {
+				return false, nil
+			}
+			m, err := matchValues(want, ev)
+			if err != nil || !m {
+				return false, err
+			}
+		default:
+			return false, fmt.Errorf("pattern field %q: want an object or an array, got %T", k, want)
+		}
+	}
+	return true, nil
+}
+
+func matchValues(want []any, ev any) (bool, error) {
+	for _, w := range want {
+		switch w.(type) {
+		case map[string]any, []any:
+			return false, fmt.Errorf("content filter %v is not supported", w)
+		}
+	}
+	candidates := []any{ev}
+	if arr, ok := ev.([]any); ok {
+		candidates = arr
+	}
+	for _, c := range candidates {
+		for _, w := range want {
+			if c == w { // string, float64, bool or nil: exact comparison
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,139 @@
+package plan
+
+import "fmt"
+
+// PipelineRole is what the CodePipeline service role may touch.
+type PipelineRole struct {
+	Stack                Stack
+	BucketArn            string
+	RepositoryArn        string
+	ApplicationArn       string
+	DeploymentGroupArns  []string
+	DeploymentConfigName string
+	TaskRoleArns         []string
+	// ApprovalTopicArn is "" when the pipeline has no approval stage.
+	ApprovalTopicArn string
+}
+
+// Policy is the pipeline role's inline policy (the actions CodePipeline's
+// S3, ECR, CodeDeployToECS and Manual actions call, from "CodePipeline
+// service role permissions" in the CodePipeline user guide).
+func (p PipelineRole) Policy() PolicyDocument {
+	st := []Statement{
+		// Source (S3) reads the bundle; every action reads and writes
+		// artifacts under the bucket.
+		Allow("ArtifactObjects", []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}, p.BucketArn+"/*"),
+		// The S3 source action checks that the bucket is versioned.
+		Allow("ArtifactBucket", []string{"s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:ListBucket"}, p.BucketArn),
+		// Source (ECR) resolves the pushed tag to a digest.
+		Allow("EcrSource", []string{"ecr:DescribeImages"}, p.RepositoryArn),
+		Allow("CodeDeployDeployments", []string{"codedeploy:CreateDeployment", "codedeploy:GetDeployment"}, sorted(p.DeploymentGroupArns...)...),
+		Allow("CodeDeployApplication", []string{"codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"}, p.ApplicationArn),
+		Allow("CodeDeployConfig", []string{"codedeploy:GetDeploymentConfig"}, p.Stack.CodeDeployConfigArn(p.DeploymentConfigName)),
+		// Unscoped (see UnscopedActions): CodeDeployToECS registers the
+		// rendered taskdef.json as a new task definition revision.
+		Allow("RegisterTaskDefinition", []string{"ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"}, "*"),
+		PassTaskRoles(sorted(p.TaskRoleArns...)...),
+	}
+	if p.ApprovalTopicArn != "" {
+		// The Manual approval action publishes its notification with this role.
+		st = append(st, Allow("ApprovalNotification", []string{"sns:Publish"}, p.ApprovalTopicArn))
+	}
+	return Doc(st...)
+}
+
+// CodeDeployRole is what the CodeDeploy service role may touch: a scoped
+// replacement for the managed AWSCodeDeployRoleForECS policy, whose
+// statements all use Resource "*".
+type CodeDeployRole struct {
+	Stack        Stack
+	ClusterName  string
+	ServiceNames []string
+	ListenerArn  string
+	// HookFunctionArns are the functions the AppSpecs name (pin, unpin).
+	HookFunctionArns []string
+	BucketArn        string
+	TaskRoleArns     []string
+}
+
+// Policy is the CodeDeploy role's inline policy.
+func (c CodeDeployRole) Policy() (PolicyDocument, error) {
+	rules, err := ListenerRulesArn(c.ListenerArn)
+	if err != nil {
+		return PolicyDocument{}, fmt.Errorf("codedeploy policy: %w", err)
+	}
+	var ecsResources []string
+	for _, svc := range sorted(c.ServiceNames...) {
+		ecsResources = append(ecsResources, c.Stack.EcsServiceArn(c.ClusterName, svc), c.Stack.EcsTaskSetArns(c.ClusterName, svc))
+	}
+	return Doc(
+		// Blue/green on ECS: a replacement task set per deployment, made
+		// primary once traffic has moved, the original one deleted after the
+		// termination wait.
+		Allow("EcsTaskSets", []string{"ecs:CreateTaskSet", "ecs:DeleteTaskSet", "ecs:DescribeServices", "ecs:UpdateServicePrimaryTaskSet"}, ecsResources...),
+		// Traffic shifting rewrites the forward weights of the production
+		// listener and of its rules that point at the target group pair.
+		Allow("ShiftListenerTraffic", []string{"elasticloadbalancing:ModifyListener"}, c.ListenerArn),
+		Allow("ShiftRuleTraffic", []string{"elasticloadbalancing:ModifyRule"}, rules),
+		// Unscoped (see UnscopedActions): reads of the load balancer's
+		// configuration and of the deployment group's alarms.
+		Allow("DescribeTrafficAndAlarms", []string{
+			"cloudwatch:DescribeAlarms",
+			"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+			"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
+		}, "*"),
+		Allow("InvokeLifecycleHooks", []string{"lambda:InvokeFunction"}, sorted(c.HookFunctionArns...)...),
+		Allow("ReadRevision", []string{"s3:GetObject", "s3:GetObjectVersion"}, c.BucketArn+"/*"),
+		PassTaskRoles(sorted(c.TaskRoleArns...)...),
+	), nil
+}
+
+// HookRole is what one hook function may touch (DESIGN.md §4: scale the
+// stable service, move the catch-all rule, report to CodeDeploy).
+type HookRole struct {
+	Stack             Stack
+	ClusterName       string
+	StableServiceName string
+	CatchAllRuleArn   string
+	// DeploymentGroupArns are the groups whose lifecycle events this hook
+	// reports on; none for cleanup, which EventBridge invokes.
+	DeploymentGroupArns []string
+	LogGroupName        string
+}
+
+// Policy is the hook role's inline policy.
+func (h HookRole) Policy() PolicyDocument {
+	st := []Statement{
+		Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, h.Stack.EcsServiceArn(h.ClusterName, h.StableServiceName)),
+		// Only the catch-all rule ever moves (DESIGN.md §4).
+		Allow("MoveCatchAllRule", []string{"elasticloadbalancing:SetRulePriorities"}, h.CatchAllRuleArn),
+		// Unscoped (see UnscopedActions): the hooks read the tenant rules
+		// and the stable targets' health.
+		Allow("ReadRoutingAndHealth", []string{"elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetHealth"}, "*"),
+		Allow("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, h.Stack.LogGroupArns(h.LogGroupName)...),
+	}
+	if len(h.DeploymentGroupArns) > 0 {
+		// PutLifecycleEventHookExecutionStatus takes the deploymentgroup
+		// resource type (Service Authorization Reference, "Actions defined by
+		// AWS CodeDeploy"), so the report is limited to this stack's groups.
+		st = append(st, Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, sorted(h.DeploymentGroupArns...)...))
+	}
+	return Doc(st...)
+}
+
+// TriggerPolicy lets EventBridge start this pipeline and nothing else.
+func TriggerPolicy(pipelineArn string) PolicyDocument {
+	return Doc(Allow("StartThisPipeline", []string{"codepipeline:StartPipelineExecution"}, pipelineArn))
+}
+
+// TLSOnlyBucketPolicy denies every request to the bucket that does not use
+// TLS (aws:SecureTransport is "false" for plain HTTP).
+func TLSOnlyBucketPolicy(bucketArn string) PolicyDocument {
+	return Doc(Statement{
+		Sid: "DenyInsecureTransport", Effect: "Deny",
+		Principal: &Principal{AWS: []string{"*"}},
+		Action:    []string{"s3:*"},
+		Resource:  []string{bucketArn, bucketArn + "/*"},
+		Condition: map[string]map[string][]string{"Bool": {"aws:SecureTransport": {"false"}}},
+	})
+}
