@@ -2,7 +2,6 @@ package plan
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/tenant-canary/tenant-canary/components/config"
 )
@@ -57,8 +56,8 @@ const (
 // requests: no division by zero) never breaches. FILL turns a period without
 // data points into zeros, so a group that saw no 5xx at all evaluates to 0.
 func FiveXXRateExpression(minRequests int) string {
-	min := int(math.Max(1, float64(minRequests)))
-	return fmt.Sprintf("IF(FILL(%[1]s, 0) >= %[3]d, 100 * FILL(%[2]s, 0) / FILL(%[1]s, 0), 0)", MetricRequests, MetricErrors, min)
+	floor := max(1, minRequests)
+	return fmt.Sprintf("IF(FILL(%[1]s, 0) >= %[3]d, 100 * FILL(%[2]s, 0) / FILL(%[1]s, 0), 0)", MetricRequests, MetricErrors, floor)
 }
 
 // ECRLifecyclePolicy keeps the repository bounded: untagged images (left
