@@ -97,7 +97,7 @@ type Approval struct {
 	// NotifyEmails are subscribed to the approval topic.
 	NotifyEmails []string `json:"notifyEmails"`
 	// TimeoutMinutes, when set, rejects the approval automatically after it.
-	TimeoutMinutes int `json:"timeoutMinutes"`
+	TimeoutMinutes int `json:"timeoutMinutes,omitempty"`
 }
 
 // Rollback is the alarm that stops and rolls back a stage.

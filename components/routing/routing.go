@@ -59,7 +59,7 @@ type Match struct {
 	// Pattern contains Placeholder once.
 	Pattern string `json:"pattern"`
 	// Name is the HTTP header carrying the tenant (type header only).
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 }
 
 // ALB condition fields.

@@ -1,0 +1,528 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/components/routing"
+)
+
+// registered is one resource the program registered, with every option the
+// engine would see.
+type registered struct {
+	Type, Name    string
+	Inputs        resource.PropertyMap
+	IgnoreChanges []string
+	Parent        string
+	Dependencies  []string
+	URN           string
+}
+
+// mocks stands in for the engine and the AWS provider: it records every
+// registration and answers with the inputs plus the computed outputs the
+// program reads (ids, ARNs, names, the awsx VPC's subnet ids).
+type mocks struct {
+	mu        sync.Mutex
+	resources []registered
+}
+
+func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := registered{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.IgnoreChanges = rpc.GetIgnoreChanges()
+		r.Parent = rpc.GetParent()
+		r.Dependencies = rpc.GetDependencies()
+	}
+	outputs := args.Inputs.Copy()
+	set := func(key, value string) {
+		if _, ok := outputs[resource.PropertyKey(key)]; !ok {
+			outputs[resource.PropertyKey(key)] = resource.NewStringProperty(value)
+		}
+	}
+	id := args.Name + "-id"
+	set("name", args.Name)
+	set("arn", fmt.Sprintf("arn:aws:mock:eu-west-1:123456789012:%s/%s", strings.ReplaceAll(args.TypeToken, ":", "."), args.Name))
+	switch args.TypeToken {
+	case "awsx:ec2:Vpc":
+		outputs["vpcId"] = resource.NewStringProperty("vpc-1")
+		outputs["publicSubnetIds"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("subnet-pub-a"), resource.NewStringProperty("subnet-pub-b")})
+		outputs["privateSubnetIds"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("subnet-priv-a"), resource.NewStringProperty("subnet-priv-b")})
+	case "aws:lb/loadBalancer:LoadBalancer":
+		set("dnsName", args.Name+".eu-west-1.elb.amazonaws.com")
+		set("arnSuffix", "app/"+args.Name+"/0123456789abcdef")
+	case "aws:lb/targetGroup:TargetGroup":
+		set("arnSuffix", "targetgroup/"+args.Name+"/0123456789abcdef")
+	case "aws:ecr/repository:Repository":
+		set("repositoryUrl", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/"+args.Name)
+	}
+	m.mu.Lock()
+	r.URN = string(resource.NewURN("dev", "tenant-canary", "", tokens.Type(args.TypeToken), args.Name))
+	m.resources = append(m.resources, r)
+	m.mu.Unlock()
+	return id, outputs, nil
+}
+
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	switch args.Token {
+	case "aws:index/getRegion:getRegion":
+		return resource.PropertyMap{"name": resource.NewStringProperty("eu-west-1"), "id": resource.NewStringProperty("eu-west-1")}, nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.PropertyMap{"accountId": resource.NewStringProperty("123456789012")}, nil
+	case "aws:index/getPartition:getPartition":
+		return resource.PropertyMap{"partition": resource.NewStringProperty("aws"), "dnsSuffix": resource.NewStringProperty("amazonaws.com")}, nil
+	}
+	return resource.PropertyMap{}, nil
+}
+
+func (m *mocks) ofType(typ string) []registered {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []registered
+	for _, r := range m.resources {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (m *mocks) named(t *testing.T, typ, name string) registered {
+	t.Helper()
+	for _, r := range m.ofType(typ) {
+		if r.Name == name {
+			return r
+		}
+	}
+	require.Failf(t, "resource not registered", "%s %s", typ, name)
+	return registered{}
+}
+
+// runProgram runs the real program under mocks with the given stack config
+// (keys without namespace are in the project's).
+func runProgram(t testing.TB, cfg map[string]string) (*mocks, error) {
+	t.Helper()
+	full := map[string]string{"aws:region": "eu-west-1"}
+	for k, v := range cfg {
+		if !strings.Contains(k, ":") {
+			k = config.Namespace + ":" + k
+		}
+		full[k] = v
+	}
+	b, err := json.Marshal(full)
+	require.NoError(t, err)
+	t.Setenv(pulumi.EnvConfig, string(b))
+	m := &mocks{}
+	err = pulumi.RunErr(run, pulumi.WithMocks(config.Namespace, "dev", m))
+	return m, err
+}
+
+// stackConfigs loads Pulumi.yaml and every Pulumi.<stack>.yaml with the
+// SDK's own loaders and returns each stack's config as the CLI hands it to
+// the program: the stack's values over the project's defaults.
+func stackConfigs(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	project, err := workspace.LoadProject("Pulumi.yaml")
+	require.NoError(t, err)
+	require.Equal(t, config.Namespace, string(project.Name))
+	files, err := filepath.Glob("Pulumi.*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
+	out := map[string]map[string]string{}
+	for _, file := range files {
+		stack, err := workspace.LoadProjectStack(sink, project, file)
+		require.NoError(t, err, file)
+		values := map[string]string{}
+		for key, decl := range project.Config {
+			if decl.Default == nil {
+				continue
+			}
+			values[config.Namespace+":"+key] = defaultText(t, decl.Default)
+		}
+		decrypted, err := stack.Config.Decrypt(pconfig.NopDecrypter)
+		require.NoError(t, err, file)
+		for k, v := range decrypted {
+			values[k.String()] = v
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
+		out[name] = values
+	}
+	return out
+}
+
+func defaultText(t *testing.T, v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func stringsOf(v resource.PropertyValue) []string {
+	var out []string
+	for _, e := range v.ArrayValue() {
+		out = append(out, e.StringValue())
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+const (
+	serviceType      = "aws:ecs/service:Service"
+	listenerType     = "aws:lb/listener:Listener"
+	ruleType         = "aws:lb/listenerRule:ListenerRule"
+	vpcType          = "awsx:ec2:Vpc"
+	ingressRuleType  = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	egressRuleType   = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+	securityGroupTyp = "aws:ec2/securityGroup:SecurityGroup"
+)
+
+func TestDevStackBuildsTheRolloutTopology(t *testing.T) {
+	stacks := stackConfigs(t)
+	m, err := runProgram(t, stacks["dev"])
+	require.NoError(t, err)
+
+	services := m.ofType(serviceType)
+	require.Len(t, services, 2)
+	for _, s := range services {
+		assert.Equal(t, "CODE_DEPLOY", s.Inputs["deploymentController"].ObjectValue()["type"].StringValue(), s.Name)
+		assert.Equal(t, "app", s.Inputs["loadBalancers"].ArrayValue()[0].ObjectValue()["containerName"].StringValue())
+		assert.Equal(t, 8080.0, s.Inputs["loadBalancers"].ArrayValue()[0].ObjectValue()["containerPort"].NumberValue())
+	}
+	stable := m.named(t, serviceType, "service-stable")
+	latest := m.named(t, serviceType, "service-latest")
+	assert.Equal(t, 0.0, stable.Inputs["desiredCount"].NumberValue(), "stable starts at zero tasks")
+	assert.Equal(t, 2.0, latest.Inputs["desiredCount"].NumberValue())
+
+	// Two pinned tenants with path matching: four values, two rules.
+	rules := m.ofType(ruleType)
+	catchAll := m.named(t, ruleType, "service-catch-all")
+	require.Len(t, rules, 1+2)
+	for _, r := range rules {
+		if r.Name == catchAll.Name {
+			continue
+		}
+		assert.Less(t, catchAll.Inputs["priority"].NumberValue(), r.Inputs["priority"].NumberValue(),
+			"the catch-all starts above tenant rule %s", r.Name)
+	}
+	var paths []string
+	for _, r := range rules {
+		if r.Name != catchAll.Name {
+			for _, c := range r.Inputs["conditions"].ArrayValue() {
+				paths = append(paths, stringsOf(c.ObjectValue()["pathPattern"].ObjectValue()["values"])...)
+			}
+		}
+	}
+	assert.Equal(t, []string{"/app/123", "/app/123/*", "/app/acme", "/app/acme/*"}, paths)
+}
+
+// DESIGN.md §4: ignoreChanges exactly on what CodeDeploy and the hooks own,
+// and on nothing Pulumi should keep managing.
+func TestIgnoreChangesFollowFieldOwnership(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"pinnedTenants": `["123","acme"]`})
+	require.NoError(t, err)
+	want := map[string][]string{
+		"service-latest":         {"loadBalancers", "taskDefinition"},
+		"service-stable":         {"desiredCount", "loadBalancers", "taskDefinition"},
+		"service-http":           {"defaultActions"},
+		"service-catch-all":      {"actions", "priority"},
+		"service-tenant-rule-10": {"actions"},
+		"service-tenant-rule-11": {"actions"},
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.resources {
+		if expected, ok := want[r.Name]; ok {
+			assert.Equal(t, expected, sorted(r.IgnoreChanges), r.Name)
+			delete(want, r.Name)
+			continue
+		}
+		assert.Empty(t, r.IgnoreChanges, "%s %s must stay fully managed by Pulumi", r.Type, r.Name)
+	}
+	assert.Empty(t, want, "resources expected but not registered")
+}
+
+func TestTasksAreReachableOnlyFromTheLoadBalancer(t *testing.T) {
+	m, err := runProgram(t, nil)
+	require.NoError(t, err)
+	groups := map[string]string{} // mock id → logical name
+	for _, sg := range m.ofType(securityGroupTyp) {
+		groups[sg.Name+"-id"] = sg.Name
+	}
+	require.Contains(t, groups, "service-tasks-id")
+	for _, rule := range m.ofType(ingressRuleType) {
+		owner := groups[rule.Inputs["securityGroupId"].StringValue()]
+		switch owner {
+		case "service-tasks":
+			assert.Equal(t, "service-alb", groups[rule.Inputs["referencedSecurityGroupId"].StringValue()], "task ingress only from the ALB's group")
+			assert.NotContains(t, rule.Inputs, resource.PropertyKey("cidrIpv4"))
+			assert.NotContains(t, rule.Inputs, resource.PropertyKey("cidrIpv6"))
+			assert.Equal(t, 8080.0, rule.Inputs["fromPort"].NumberValue())
+			assert.Equal(t, 8080.0, rule.Inputs["toPort"].NumberValue())
+		case "service-alb":
+			port := rule.Inputs["fromPort"].NumberValue()
+			assert.Contains(t, []float64{80, 443}, port, "the ALB is open on HTTP and HTTPS only")
+			assert.Equal(t, port, rule.Inputs["toPort"].NumberValue())
+		default:
+			t.Errorf("ingress rule %s on unexpected group %q", rule.Name, owner)
+		}
+	}
+	for _, rule := range m.ofType(egressRuleType) {
+		if groups[rule.Inputs["securityGroupId"].StringValue()] == "service-alb" {
+			assert.Equal(t, "service-tasks", groups[rule.Inputs["referencedSecurityGroupId"].StringValue()], "the ALB only talks to the tasks")
+		}
+	}
+}
+
+func TestNatStrategies(t *testing.T) {
+	for _, tc := range []struct {
+		nat, awsx string
+		publicIP  bool
+		subnets   []string
+	}{
+		{"none", "None", true, []string{"subnet-pub-a", "subnet-pub-b"}},
+		{"single", "Single", false, []string{"subnet-priv-a", "subnet-priv-b"}},
+		{"one-per-az", "OnePerAz", false, []string{"subnet-priv-a", "subnet-priv-b"}},
+	} {
+		t.Run(tc.nat, func(t *testing.T) {
+			m, err := runProgram(t, map[string]string{"network": fmt.Sprintf(`{"nat":%q,"availabilityZones":3}`, tc.nat)})
+			require.NoError(t, err)
+			vpcs := m.ofType(vpcType)
+			require.Len(t, vpcs, 1)
+			vpc := vpcs[0].Inputs
+			assert.Equal(t, tc.awsx, vpc["natGateways"].ObjectValue()["strategy"].StringValue())
+			assert.Equal(t, 3.0, vpc["numberOfAvailabilityZones"].NumberValue())
+			_, hasSpecs := vpc["subnetSpecs"]
+			assert.Equal(t, tc.nat == "none", hasSpecs, "only public subnets when there is no NAT")
+			for _, s := range m.ofType(serviceType) {
+				netCfg := s.Inputs["networkConfiguration"].ObjectValue()
+				assert.Equal(t, tc.publicIP, netCfg["assignPublicIp"].BoolValue(), s.Name)
+				assert.Equal(t, tc.subnets, stringsOf(netCfg["subnets"]), s.Name)
+			}
+		})
+	}
+}
+
+func TestHTTPSAddsARedirectAndMovesProductionTo443(t *testing.T) {
+	const cert = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+	m, err := runProgram(t, map[string]string{"certificateArn": cert})
+	require.NoError(t, err)
+	https := m.named(t, listenerType, "service-https")
+	assert.Equal(t, 443.0, https.Inputs["port"].NumberValue())
+	assert.Equal(t, cert, https.Inputs["certificateArn"].StringValue())
+	redirect := m.named(t, listenerType, "service-http-redirect")
+	action := redirect.Inputs["defaultActions"].ArrayValue()[0].ObjectValue()
+	assert.Equal(t, "redirect", action["type"].StringValue())
+	assert.Equal(t, "HTTPS", action["redirect"].ObjectValue()["protocol"].StringValue())
+	rules := m.ofType(ruleType)
+	require.NotEmpty(t, rules)
+	for _, r := range rules {
+		assert.True(t, strings.HasSuffix(r.Inputs["listenerArn"].StringValue(), "/service-https"), "rule %s sits on the HTTPS listener", r.Name)
+	}
+	assert.Empty(t, filterNamed(m.ofType(listenerType), "service-http"), "no plain HTTP production listener")
+
+	m, err = runProgram(t, nil)
+	require.NoError(t, err)
+	assert.Empty(t, filterNamed(m.ofType(listenerType), "service-https"), "HTTPS only with a certificate")
+	assert.Equal(t, 80.0, m.named(t, listenerType, "service-http").Inputs["port"].NumberValue())
+}
+
+func filterNamed(rs []registered, name string) []registered {
+	var out []registered
+	for _, r := range rs {
+		if r.Name == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestTenantMatchTypesAndAllowListSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       map[string]string
+		rules     int
+		field     string
+		headerKey string
+	}{
+		{"no tenants", map[string]string{}, 0, "", ""},
+		{"header", map[string]string{"tenantMatch": `{"type":"header","name":"X-Org"}`, "pinnedTenants": `["a","b","c","d"]`}, 2, "httpHeader", "X-Org"},
+		{"host", map[string]string{"tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`, "pinnedTenants": `["a","b","c"]`}, 1, "hostHeader", ""},
+		{"largest path allow-list", map[string]string{"pinnedTenants": tenantList(routing.MaxTenants(routing.Match{Type: "path", Pattern: "/app/{tenant}"}, 100))}, 99, "pathPattern", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := runProgram(t, tc.cfg)
+			require.NoError(t, err)
+			var tenantRules []registered
+			for _, r := range m.ofType(ruleType) {
+				if r.Name != "service-catch-all" {
+					tenantRules = append(tenantRules, r)
+				}
+			}
+			assert.Len(t, tenantRules, tc.rules)
+			for _, r := range tenantRules {
+				cond := r.Inputs["conditions"].ArrayValue()
+				require.Len(t, cond, 1)
+				c := cond[0].ObjectValue()[resource.PropertyKey(tc.field)]
+				require.True(t, c.IsObject(), "rule %s has a %s condition", r.Name, tc.field)
+				assert.LessOrEqual(t, len(c.ObjectValue()["values"].ArrayValue()), routing.MaxValuesPerCondition)
+				if tc.headerKey != "" {
+					assert.Equal(t, tc.headerKey, c.ObjectValue()["httpHeaderName"].StringValue())
+				}
+				// Tenant rules forward to stable's first target group.
+				action := r.Inputs["actions"].ArrayValue()[0].ObjectValue()
+				assert.Contains(t, action["targetGroupArn"].StringValue(), "service-stable-blue")
+			}
+			// Both services exist whatever the allow-list: the anchor
+			// listener keeps stable's target groups attached.
+			assert.Len(t, m.ofType(serviceType), 2)
+		})
+	}
+}
+
+func TestInvalidConfigRegistersNothing(t *testing.T) {
+	m, err := runProgram(t, map[string]string{
+		"pinnedTenants": `["ok", "no/slash"]`,
+		"traffic":       `{"percentage": 150}`,
+		"network":       `{"nat": "sometimes"}`,
+	})
+	require.Error(t, err)
+	for _, key := range []string{"pinnedTenants[1]", "traffic.percentage", "network.nat"} {
+		assert.Contains(t, err.Error(), "tenant-canary:"+key)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	assert.Empty(t, m.resources, "no resource is registered when config is invalid")
+}
+
+func TestTooManyTenantsRegistersNothing(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"pinnedTenants": tenantList(149)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at most 148 tenants fit")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	assert.Empty(t, m.resources)
+}
+
+// Every child hangs under its component, so `pulumi preview` reads as the
+// architecture and names never collide.
+func TestEveryResourceHasAComponentParent(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"pinnedTenants": `["a"]`})
+	require.NoError(t, err)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	components := map[string]bool{}
+	for _, r := range m.resources {
+		if strings.HasPrefix(r.Type, "tenant-canary:") {
+			components[r.URN] = true
+		}
+	}
+	require.Len(t, components, 2+expectedExtraComponents)
+	for _, r := range m.resources {
+		if strings.HasPrefix(r.Type, "tenant-canary:") || r.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(r.Type, "pulumi:providers:") {
+			continue
+		}
+		assert.Contains(t, r.Parent, "tenant-canary:", "%s %s has a component parent", r.Type, r.Name)
+	}
+}
+
+// expectedExtraComponents counts the components beyond network and service.
+const expectedExtraComponents = 0
+
+func TestEveryStackFileLoadsAndRuns(t *testing.T) {
+	for name, values := range stackConfigs(t) {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Load(func(key string) (string, bool) {
+				v, ok := values[config.Namespace+":"+key]
+				return v, ok
+			})
+			require.NoError(t, err, "stack %s passes validation", name)
+			_, err = runProgram(t, values)
+			require.NoError(t, err, "stack %s runs", name)
+		})
+	}
+}
+
+// Pulumi.yaml's defaults are what the CLI hands the program when a stack
+// leaves a key out; they must be config.Defaults(), the one place defaults
+// live, or dev and prod would differ from what the README says.
+func TestPulumiYamlDeclaresEveryKeyWithTheCodeDefaults(t *testing.T) {
+	project, err := workspace.LoadProject("Pulumi.yaml")
+	require.NoError(t, err)
+	defaults, err := json.Marshal(config.Defaults())
+	require.NoError(t, err)
+	var want map[string]any
+	require.NoError(t, json.Unmarshal(defaults, &want))
+	for _, key := range config.Keys {
+		decl, ok := project.Config[key]
+		require.True(t, ok, "Pulumi.yaml declares %s", key)
+		assert.NotEmpty(t, decl.Description, "%s has a description", key)
+		assert.NotEmpty(t, decl.TypeName(), "%s has a type", key)
+		got, err := json.Marshal(decl.Default)
+		require.NoError(t, err)
+		expected, err := json.Marshal(want[key])
+		require.NoError(t, err)
+		assert.JSONEq(t, string(expected), string(got), "default of %s", key)
+	}
+	assert.Len(t, project.Config, len(config.Keys), "no undeclared extras")
+}
+
+func tenantList(n int) string {
+	tenants := make([]string, n)
+	for i := range tenants {
+		tenants[i] = fmt.Sprintf("t%d", i)
+	}
+	b, _ := json.Marshal(tenants)
+	return string(b)
+}
+
+func BenchmarkRun(b *testing.B) {
+	maxPath := routing.MaxTenants(routing.Match{Type: "path", Pattern: "/app/{tenant}"}, 100)
+	maxOther := routing.MaxTenants(routing.Match{Type: "header", Pattern: "{tenant}"}, 100)
+	for _, bc := range []struct {
+		name string
+		cfg  map[string]string
+	}{
+		{"path/1", map[string]string{"pinnedTenants": tenantList(1)}},
+		{fmt.Sprintf("path/%d", maxPath), map[string]string{"pinnedTenants": tenantList(maxPath)}},
+		{fmt.Sprintf("header/%d", maxOther), map[string]string{"pinnedTenants": tenantList(maxOther), "tenantMatch": `{"type":"header"}`}},
+		{fmt.Sprintf("host/%d", maxOther), map[string]string{"pinnedTenants": tenantList(maxOther), "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var rules int
+			for b.Loop() {
+				m, err := runProgram(b, bc.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rules = len(m.ofType(ruleType)) - 1
+			}
+			b.ReportMetric(float64(rules), "tenant-rules")
+		})
+	}
+}
+
