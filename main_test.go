@@ -525,4 +525,3 @@ func BenchmarkRun(b *testing.B) {
 		})
 	}
 }
-
