@@ -78,6 +78,7 @@ func pinned(w *fakeaws.World) *fakeaws.World {
 }
 
 func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
+	rieBinary(t)
 	tests := []struct {
 		name        string
 		hook        string
