@@ -28,7 +28,7 @@ const (
 const hookEvent = `{"DeploymentId":"d-E2ETEST01","LifecycleEventHookExecutionId":"eyJlbmNyeXB0ZWREYXRhIjoiZTJlIn0="}`
 
 // An EventBridge "CodeDeploy Deployment State-change Notification", in the
-// documented shape (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
+// documented shape (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html).
 func stateChangeEvent(group, state string) string {
 	return `{
   "account": "123456789012",

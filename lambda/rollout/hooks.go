@@ -72,7 +72,7 @@ func (h *Hooks) Unpin(ctx context.Context, ev LifecycleEvent) error {
 }
 
 // Cleanup handles the EventBridge "CodeDeploy Deployment State-change
-// Notification" (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html):
+// Notification" (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html):
 // when the Latest deployment fails or is stopped it unpins and scales stable
 // down, like Unpin. It is not a lifecycle hook, so it reports nothing to
 // CodeDeploy; an error makes Lambda retry the (idempotent) event.
