@@ -112,7 +112,7 @@ func renderSummary(h header, snap snapshot, targets []target) string {
 		total += st.requests
 		failed += st.errors()
 	}
-	fmt.Fprintf(&b, "%d requests, %d errors\n", total, failed)
+	fmt.Fprintf(&b, "%d requests, errors: %d\n", total, failed)
 	if len(snap.versions) == 0 {
 		return b.String()
 	}
@@ -123,7 +123,7 @@ func renderSummary(h header, snap snapshot, targets []target) string {
 	}
 	for i, t := range targets {
 		var spans []string
-		for _, v := range versionsByFirstSeen(snap.seen[i]) {
+		for _, v := range versionsSeenBy(snap.seen[i], snap.versions) {
 			seen := snap.seen[i][v]
 			spans = append(spans, fmt.Sprintf("%s %s-%s", v, seen.first.Format(time.TimeOnly), seen.last.Format(time.TimeOnly)))
 		}

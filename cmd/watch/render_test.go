@@ -45,7 +45,7 @@ skipped 1 requests: -rate x -timeout requests were already in flight
 func TestSummaryShowsTotalsAndWhenEachVersionAnswered(t *testing.T) {
 	h, snap, targets := renderFixture()
 	got := renderSummary(h, snap, targets)
-	assert.Contains(t, got, "7 requests, 2 errors\n")
+	assert.Contains(t, got, "7 requests, errors: 2\n")
 	assert.Contains(t, got, "  123 (pinned)  v1 12:00:00-12:00:01\n")
 	assert.Contains(t, got, "  7             v1 12:00:00-12:00:00, v2 12:00:01-12:00:02\n")
 	assert.Contains(t, got, "  (untenanted)  none\n")

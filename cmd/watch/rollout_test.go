@@ -208,7 +208,7 @@ func TestErrorsAndTimeoutsAreCountedNotHidden(t *testing.T) {
 	assert.True(t, ok && share == 1, "the app's own 500s are still shown as v2's")
 
 	table := renderSummary(header{url: srv.URL, match: p.match}, snap, p.targets)
-	assert.Contains(t, table, "60 requests, 50 errors")
+	assert.Contains(t, table, "60 requests, errors: 50")
 }
 
 func TestPreflightExplainsWhatIsWrong(t *testing.T) {

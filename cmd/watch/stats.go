@@ -3,7 +3,6 @@ package main
 import (
 	"math"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 )
@@ -200,18 +199,14 @@ func (r *recorder) totalSnapshot(now time.Time) snapshot {
 	return snapshot{at: now, versions: slices.Clone(r.versions), stats: aggregate(r.all, r.numTargets), seen: seen, skipped: r.skipped}
 }
 
-// versionsByFirstSeen orders a target's versions by when it first saw them.
-func versionsByFirstSeen(seen map[string]versionSeen) []string {
-	versions := make([]string, 0, len(seen))
-	for v := range seen {
-		versions = append(versions, v)
-	}
-	sort.Slice(versions, func(i, j int) bool {
-		a, b := seen[versions[i]], seen[versions[j]]
-		if !a.first.Equal(b.first) {
-			return a.first.Before(b.first)
+// versionsSeenBy lists the versions that answered a target, in the order
+// of versions (the run's first-seen order: old version first).
+func versionsSeenBy(seen map[string]versionSeen, versions []string) []string {
+	var out []string
+	for _, v := range versions {
+		if _, ok := seen[v]; ok {
+			out = append(out, v)
 		}
-		return versions[i] < versions[j]
-	})
-	return versions
+	}
+	return out
 }

@@ -92,7 +92,7 @@ func TestWindowForgetsOldSamplesButTotalsKeepThem(t *testing.T) {
 	total := rec.totalSnapshot(t0.Add(71 * time.Second))
 	assert.Equal(t, 3, total.stats[0].requests)
 	assert.Equal(t, versionSeen{first: t0.Add(20 * time.Second), last: t0.Add(40 * time.Second)}, total.seen[0]["v2"])
-	assert.Equal(t, []string{"v1", "v2"}, versionsByFirstSeen(total.seen[0]))
+	assert.Equal(t, []string{"v1", "v2"}, versionsSeenBy(total.seen[0], total.versions))
 }
 
 func TestInWindowKeepsOutOfOrderSamples(t *testing.T) {
