@@ -42,6 +42,9 @@ type registered struct {
 type mocks struct {
 	mu        sync.Mutex
 	resources []registered
+	// liveTargetGroup, when set, is where CodeDeploy has since moved the
+	// existing tenant rules (what getListenerRule reads back from AWS).
+	liveTargetGroup string
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -86,10 +89,37 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.PropertyMap{"name": resource.NewStringProperty("eu-west-1"), "id": resource.NewStringProperty("eu-west-1")}, nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return resource.PropertyMap{"accountId": resource.NewStringProperty("123456789012")}, nil
+	case "aws:lb/getListenerRule:getListenerRule":
+		return m.liveListenerRule(args.Args["arn"].StringValue())
 	case "aws:index/getPartition:getPartition":
 		return resource.PropertyMap{"partition": resource.NewStringProperty("aws"), "dnsSuffix": resource.NewStringProperty("amazonaws.com")}, nil
 	}
 	return resource.PropertyMap{}, nil
+}
+
+// liveListenerRule answers getListenerRule as AWS would: the rule's forward
+// action with its target groups and weights (DescribeRules always returns a
+// ForwardConfig, even for a plain TargetGroupArn action).
+func (m *mocks) liveListenerRule(arn string) (resource.PropertyMap, error) {
+	for _, r := range m.ofType(ruleType) {
+		if !strings.HasSuffix(arn, "/"+r.Name) {
+			continue
+		}
+		target := r.Inputs["actions"].ArrayValue()[0].ObjectValue()["targetGroupArn"].StringValue()
+		if m.liveTargetGroup != "" {
+			target = m.liveTargetGroup
+		}
+		forward := resource.PropertyMap{"targetGroups": resource.NewArrayProperty([]resource.PropertyValue{
+			resource.NewObjectProperty(resource.PropertyMap{"arn": resource.NewStringProperty(target), "weight": resource.NewNumberProperty(1)}),
+		})}
+		return resource.PropertyMap{
+			"arn": resource.NewStringProperty(arn),
+			"actions": resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
+				"type": resource.NewStringProperty("forward"), "order": resource.NewNumberProperty(1), "forward": resource.NewObjectProperty(forward),
+			})}),
+		}, nil
+	}
+	return nil, fmt.Errorf("no listener rule %s", arn)
 }
 
 func (m *mocks) ofType(typ string) []registered {
@@ -132,6 +162,19 @@ func runProgram(t testing.TB, cfg map[string]string) (*mocks, error) {
 	m := &mocks{}
 	err = pulumi.RunErr(run, pulumi.WithMocks(config.Namespace, "dev", m))
 	return m, err
+}
+
+// runWithMocks is runProgram with a prepared mock (live AWS state).
+func runWithMocks(t testing.TB, m *mocks, cfg map[string]string) error {
+	t.Helper()
+	full := map[string]string{"aws:region": "eu-west-1"}
+	for k, v := range cfg {
+		full[config.Namespace+":"+k] = v
+	}
+	b, err := json.Marshal(full)
+	require.NoError(t, err)
+	t.Setenv(pulumi.EnvConfig, string(b))
+	return pulumi.RunErr(run, pulumi.WithMocks(config.Namespace, "dev", m))
 }
 
 // stackConfigs loads Pulumi.yaml and every Pulumi.<stack>.yaml with the
@@ -393,15 +436,42 @@ func TestTenantMatchTypesAndAllowListSizes(t *testing.T) {
 				if tc.headerKey != "" {
 					assert.Equal(t, tc.headerKey, c.ObjectValue()["httpHeaderName"].StringValue())
 				}
-				// Tenant rules forward to stable's first target group.
+				// Tenant rules forward to stable's first target group
+				// (the rules after the first copy its live action).
 				action := r.Inputs["actions"].ArrayValue()[0].ObjectValue()
-				assert.Contains(t, action["targetGroupArn"].StringValue(), "service-stable-blue")
+				assert.Contains(t, forwardTargets(action), "service-stable-blue")
 			}
 			// Both services exist whatever the allow-list: the anchor
 			// listener keeps stable's target groups attached.
 			assert.Len(t, m.ofType(serviceType), 2)
 		})
 	}
+}
+
+// forwardTargets returns the target group ARNs of a forward action, in
+// either of its shapes.
+func forwardTargets(action resource.PropertyMap) string {
+	if tg, ok := action["targetGroupArn"]; ok && tg.IsString() {
+		return tg.StringValue()
+	}
+	var arns []string
+	for _, g := range action["forward"].ObjectValue()["targetGroups"].ArrayValue() {
+		arns = append(arns, g.ObjectValue()["arn"].StringValue())
+	}
+	return strings.Join(arns, ",")
+}
+
+// After a stage-2 deployment CodeDeploy has moved the tenant rules to
+// stable's green group. A rule added then (a tenant pinned mid-rollout)
+// must forward there too, or that tenant would hit an empty group.
+func TestNewTenantRulesFollowTheLiveStableTargetGroup(t *testing.T) {
+	m := &mocks{liveTargetGroup: "arn:aws:mock:eu-west-1:123456789012:aws.lb/targetGroup.TargetGroup/service-stable-green"}
+	require.NoError(t, runWithMocks(t, m, map[string]string{"pinnedTenants": `["a","b","c","d"]`}))
+	first := m.named(t, ruleType, "service-tenant-rule-10")
+	later := m.named(t, ruleType, "service-tenant-rule-12")
+	assert.Contains(t, forwardTargets(first.Inputs["actions"].ArrayValue()[0].ObjectValue()), "service-stable-blue",
+		"the first rule's action is CodeDeploy's once it exists (ignoreChanges); it starts on blue")
+	assert.Equal(t, m.liveTargetGroup, forwardTargets(later.Inputs["actions"].ArrayValue()[0].ObjectValue()))
 }
 
 func TestInvalidConfigRegistersNothing(t *testing.T) {

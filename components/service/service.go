@@ -186,18 +186,22 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, fmt.Errorf("create catch-all rule: %w", err)
 	}
 	tenantRuleArns := pulumi.StringArray{}
-	for _, rule := range args.TenantRules {
+	var tenantActions lb.ListenerRuleActionArrayInput = forwardRule(stableTGs[0])
+	for i, rule := range args.TenantRules {
 		r, err := lb.NewListenerRule(ctx, fmt.Sprintf("%s-tenant-rule-%d", name, rule.Priority), &lb.ListenerRuleArgs{
 			ListenerArn: listener.Arn,
 			Priority:    pulumi.Int(rule.Priority),
 			Conditions:  lb.ListenerRuleConditionArray{ruleCondition(rule.Condition)},
-			Actions:     forwardRule(stableTGs[0]),
+			Actions:     tenantActions,
 			Tags:        pulumi.StringMap{"tenant-canary:role": pulumi.String("tenant-rule")},
 		}, parent, pulumi.IgnoreChanges(ruleOwnedByCodeDeploy))
 		if err != nil {
 			return nil, fmt.Errorf("create tenant rule %d: %w", rule.Priority, err)
 		}
 		tenantRuleArns = append(tenantRuleArns, r.Arn)
+		if i == 0 {
+			tenantActions = liveActionsOf(ctx, r)
+		}
 	}
 
 	taskDef, err := newPlaceholderTaskDefinition(ctx, name, args, logGroup, executionRole, taskRole, parent)
@@ -348,6 +352,33 @@ func newListeners(ctx *pulumi.Context, name string, args *Args, alb *lb.LoadBala
 		return nil, fmt.Errorf("create http redirect listener: %w", err)
 	}
 	return l, nil
+}
+
+// liveActionsOf reads the first tenant rule's action from AWS, for the
+// tenant rules after it. After every stage-2 deployment CodeDeploy has
+// moved the tenant rules to the other `stable` target group, so a rule
+// created later (a tenant added mid-rollout, say) must forward where the
+// existing ones do *now*, not to the group `stable` started on; the pin
+// hook also refuses to run when tenant rules disagree. Existing rules
+// ignore this input (CodeDeploy owns their actions).
+func liveActionsOf(ctx *pulumi.Context, first *lb.ListenerRule) lb.ListenerRuleActionArrayOutput {
+	live := lb.LookupListenerRuleOutput(ctx, lb.LookupListenerRuleOutputArgs{Arn: first.Arn})
+	return live.Actions().ApplyT(func(actions []lb.GetListenerRuleAction) ([]lb.ListenerRuleAction, error) {
+		for _, a := range actions {
+			if a.Type != "forward" {
+				continue
+			}
+			if a.Forward != nil && len(a.Forward.TargetGroups) > 0 {
+				var groups []lb.ListenerRuleActionForwardTargetGroup
+				for _, g := range a.Forward.TargetGroups {
+					weight := g.Weight
+					groups = append(groups, lb.ListenerRuleActionForwardTargetGroup{Arn: g.Arn, Weight: &weight})
+				}
+				return []lb.ListenerRuleAction{{Type: "forward", Forward: &lb.ListenerRuleActionForward{TargetGroups: groups}}}, nil
+			}
+		}
+		return nil, fmt.Errorf("the first tenant rule (priority %d) has no forward action to copy; restore it to forward to a stable target group before adding tenants", routing.FirstTenantRulePriority)
+	}).(lb.ListenerRuleActionArrayOutput)
 }
 
 func forwardTo(tg *lb.TargetGroup) lb.ListenerDefaultActionForwardTargetGroupArgs {
