@@ -466,12 +466,12 @@ func (b *builder) deploymentGroups() error {
 	}
 	doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
 		d, err := plan.CodeDeployRole{
-			Stack: st, ClusterName: v[0].(string), ServiceNames: []string{v[1].(string), v[2].(string)},
+			ClusterArn: v[0].(string), ServiceNames: []string{v[1].(string), v[2].(string)},
 			ListenerArn: v[3].(string), HookFunctionArns: []string{v[4].(string), v[5].(string)},
 			BucketArn: v[6].(string), TaskRoleArns: []string{v[7].(string), v[8].(string)},
 		}.Policy()
 		return d.JSON(), err
-	}, a.ClusterName, a.LatestServiceName, a.StableServiceName, a.ListenerArn,
+	}, a.ClusterArn, a.LatestServiceName, a.StableServiceName, a.ListenerArn,
 		b.hooks[HookPin].fn.Arn, b.hooks[HookUnpin].fn.Arn, b.bucket.Arn, a.TaskExecutionRoleArn, a.TaskRoleArn)
 	policy, err := b.rolePolicy("codedeploy", role, doc)
 	if err != nil {
@@ -566,11 +566,12 @@ func (b *builder) hookPolicies() error {
 			if arn := v[3].(string); arn != "" {
 				groups = []string{arn}
 			}
-			return plan.HookRole{
-				Stack: st, ClusterName: v[0].(string), StableServiceName: v[1].(string),
+			d, err := plan.HookRole{
+				Stack: st, ClusterArn: v[0].(string), StableServiceName: v[1].(string),
 				CatchAllRuleArn: v[2].(string), DeploymentGroupArns: groups, LogGroupName: hk.logGroup,
-			}.Policy().JSON(), nil
-		}, a.ClusterName, a.StableServiceName, a.CatchAllRuleArn, groupArn)
+			}.Policy()
+			return d.JSON(), err
+		}, a.ClusterArn, a.StableServiceName, a.CatchAllRuleArn, groupArn)
 		p, err := b.rolePolicy(h+"-hook", hk.role, doc)
 		if err != nil {
 			return err

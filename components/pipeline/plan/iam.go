@@ -213,14 +213,19 @@ func PartitionFromArn(arn string) string {
 	return parts[1]
 }
 
-// EcsServiceArn is the ARN of a service in a cluster (the long ARN format).
-func (s Stack) EcsServiceArn(cluster, service string) string {
-	return s.Arn("ecs", "service/"+cluster+"/"+service)
-}
-
-// EcsTaskSetArns are the task sets CodeDeploy creates in a service.
-func (s Stack) EcsTaskSetArns(cluster, service string) string {
-	return s.Arn("ecs", "task-set/"+cluster+"/"+service+"/*")
+// EcsServiceArns are the ARN of a service of the cluster clusterArn
+// (arn:…:cluster/<name>) in the long format, arn:…:service/<cluster>/<service>,
+// and the ARN pattern of the task sets CodeDeploy creates in it,
+// arn:…:task-set/<cluster>/<service>/*. Built from the cluster's own ARN, so
+// its partition, region and account are the cluster's.
+func EcsServiceArns(clusterArn, service string) (serviceArn, taskSets string, err error) {
+	const marker = ":cluster/"
+	i := strings.Index(clusterArn, marker)
+	if i < 0 || !strings.HasPrefix(clusterArn, "arn:") || service == "" {
+		return "", "", fmt.Errorf("%q is not an ECS cluster ARN (or the service name is empty)", clusterArn)
+	}
+	prefix, cluster := clusterArn[:i], clusterArn[i+len(marker):]
+	return prefix + ":service/" + cluster + "/" + service, prefix + ":task-set/" + cluster + "/" + service + "/*", nil
 }
 
 // CodeDeployConfigArn is the ARN of a deployment config (predefined or custom).

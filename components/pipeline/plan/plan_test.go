@@ -140,14 +140,21 @@ func TestMatchEventSemantics(t *testing.T) {
 
 var stack = plan.Stack{Partition: "aws", Region: "eu-west-1", Account: "000000000000"}
 
+const cluster = "arn:aws:ecs:eu-west-1:000000000000:cluster/c"
+
 const listener = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
 
 func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 	t.Helper()
 	cd, err := plan.CodeDeployRole{
-		Stack: stack, ClusterName: "c", ServiceNames: []string{"latest", "stable"}, ListenerArn: listener,
+		ClusterArn: cluster, ServiceNames: []string{"latest", "stable"}, ListenerArn: listener,
 		HookFunctionArns: []string{"arn:fn:pin", "arn:fn:unpin"}, BucketArn: "arn:aws:s3:::b",
 		TaskRoleArns: []string{"arn:role:exec", "arn:role:task"},
+	}.Policy()
+	require.NoError(t, err)
+	hook, err := plan.HookRole{
+		Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
+		DeploymentGroupArns: []string{"arn:g1"}, LogGroupName: "/aws/lambda/pin",
 	}.Policy()
 	require.NoError(t, err)
 	return map[string]plan.PolicyDocument{
@@ -157,13 +164,10 @@ func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 			TaskRoleArns: []string{"arn:role:exec", "arn:role:task"}, ApprovalTopicArn: "arn:topic",
 		}.Policy(),
 		"codedeploy": cd,
-		"hook": plan.HookRole{
-			Stack: stack, ClusterName: "c", StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
-			DeploymentGroupArns: []string{"arn:g1"}, LogGroupName: "/aws/lambda/pin",
-		}.Policy(),
-		"trigger": plan.TriggerPolicy("arn:pipeline"),
-		"bucket":  plan.TLSOnlyBucketPolicy("arn:aws:s3:::b"),
-		"assume":  plan.AssumeRolePolicy(plan.ServiceLambda),
+		"hook":       hook,
+		"trigger":    plan.TriggerPolicy("arn:pipeline"),
+		"bucket":     plan.TLSOnlyBucketPolicy("arn:aws:s3:::b"),
+		"assume":     plan.AssumeRolePolicy(plan.ServiceLambda),
 	}
 }
 
@@ -224,7 +228,8 @@ func TestHookPolicyMovesOnlyTheCatchAllRuleAndScalesOnlyStable(t *testing.T) {
 		"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/pin:log-stream:*",
 	}, byAction["logs:PutLogEvents"])
 
-	cleanup := plan.HookRole{Stack: stack, ClusterName: "c", StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/cleanup"}.Policy()
+	cleanup, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/cleanup"}.Policy()
+	require.NoError(t, err)
 	assert.NotContains(t, cleanup.JSON(), "PutLifecycleEventHookExecutionStatus", "cleanup reports to no deployment")
 }
 
@@ -233,8 +238,10 @@ func TestCodeDeployPolicyShiftsOnlyThisListenersTraffic(t *testing.T) {
 	js := doc.JSON()
 	assert.Contains(t, js, `"arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/*"`)
 	assert.Contains(t, js, `"arn:aws:ecs:eu-west-1:000000000000:task-set/c/latest/*"`)
-	_, err := plan.CodeDeployRole{ListenerArn: "not-an-arn"}.Policy()
+	_, err := plan.CodeDeployRole{ClusterArn: cluster, ServiceNames: []string{"s"}, ListenerArn: "not-an-arn"}.Policy()
 	assert.Error(t, err)
+	_, err = plan.CodeDeployRole{ClusterArn: "tc-dev", ServiceNames: []string{"s"}, ListenerArn: listener}.Policy()
+	assert.Error(t, err, "a cluster name is not a cluster ARN")
 }
 
 func TestRoutingFollowsTheTrafficConfig(t *testing.T) {

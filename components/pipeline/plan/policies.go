@@ -46,8 +46,7 @@ func (p PipelineRole) Policy() PolicyDocument {
 // replacement for the managed AWSCodeDeployRoleForECS policy, whose
 // statements all use Resource "*".
 type CodeDeployRole struct {
-	Stack        Stack
-	ClusterName  string
+	ClusterArn   string
 	ServiceNames []string
 	ListenerArn  string
 	// HookFunctionArns are the functions the AppSpecs name (pin, unpin).
@@ -64,7 +63,11 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 	}
 	var ecsResources []string
 	for _, svc := range sorted(c.ServiceNames...) {
-		ecsResources = append(ecsResources, c.Stack.EcsServiceArn(c.ClusterName, svc), c.Stack.EcsTaskSetArns(c.ClusterName, svc))
+		service, taskSets, err := EcsServiceArns(c.ClusterArn, svc)
+		if err != nil {
+			return PolicyDocument{}, fmt.Errorf("codedeploy policy: %w", err)
+		}
+		ecsResources = append(ecsResources, service, taskSets)
 	}
 	return Doc(
 		// Blue/green on ECS: a replacement task set per deployment, made
@@ -92,7 +95,7 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 // stable service, move the catch-all rule, report to CodeDeploy).
 type HookRole struct {
 	Stack             Stack
-	ClusterName       string
+	ClusterArn        string
 	StableServiceName string
 	CatchAllRuleArn   string
 	// DeploymentGroupArns are the groups whose lifecycle events this hook
@@ -102,9 +105,13 @@ type HookRole struct {
 }
 
 // Policy is the hook role's inline policy.
-func (h HookRole) Policy() PolicyDocument {
+func (h HookRole) Policy() (PolicyDocument, error) {
+	stable, _, err := EcsServiceArns(h.ClusterArn, h.StableServiceName)
+	if err != nil {
+		return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
+	}
 	st := []Statement{
-		Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, h.Stack.EcsServiceArn(h.ClusterName, h.StableServiceName)),
+		Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
 		// Only the catch-all rule ever moves (DESIGN.md §4).
 		Allow("MoveCatchAllRule", []string{"elasticloadbalancing:SetRulePriorities"}, h.CatchAllRuleArn),
 		// Unscoped (see UnscopedActions): the hooks read the tenant rules
@@ -118,7 +125,7 @@ func (h HookRole) Policy() PolicyDocument {
 		// AWS CodeDeploy"), so the report is limited to this stack's groups.
 		st = append(st, Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, sorted(h.DeploymentGroupArns...)...))
 	}
-	return Doc(st...)
+	return Doc(st...), nil
 }
 
 // TriggerPolicy lets EventBridge start this pipeline and nothing else.
