@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/network"
+	"github.com/tenant-canary/tenant-canary/components/pipeline"
 	"github.com/tenant-canary/tenant-canary/components/routing"
 	"github.com/tenant-canary/tenant-canary/components/service"
 )
@@ -58,7 +59,38 @@ func run(ctx *pulumi.Context) error {
 		return err
 	}
 
-	// 4. Stack outputs.
+	// 4. Pipeline: `docker push` → CodePipeline → CodeDeploy canary on
+	// `latest` (pin hook) → approval → `stable` (unpin hook), with alarm
+	// rollback and the cleanup hook on a failed or stopped stage 1.
+	pipe, err := pipeline.NewPipeline(ctx, "pipeline", &pipeline.Args{
+		Traffic:               cfg.Traffic,
+		Approval:              cfg.Approval,
+		Rollback:              cfg.Rollback,
+		Service:               cfg.Service,
+		ImageTag:              cfg.ImageTag,
+		ForceDeleteImages:     cfg.ForceDeleteImages,
+		TaskFamily:            taskFamily(ctx),
+		ContainerEnvironment:  tenantMatchEnvironment(cfg.TenantMatch),
+		ClusterName:           svc.ClusterName,
+		ClusterArn:            svc.ClusterArn,
+		LatestServiceName:     svc.LatestServiceName,
+		StableServiceName:     svc.StableServiceName,
+		LatestTargetGroups:    pipelineTargetGroups(svc.LatestTargetGroups),
+		StableTargetGroups:    pipelineTargetGroups(svc.StableTargetGroups),
+		ListenerArn:           svc.ListenerArn,
+		LoadBalancerArnSuffix: svc.LoadBalancerArnSuffix,
+		CatchAllRuleArn:       svc.CatchAllRuleArn,
+		TaskExecutionRoleArn:  svc.TaskExecutionRoleArn,
+		TaskExecutionRoleName: svc.TaskExecutionRoleName,
+		TaskRoleArn:           svc.TaskRoleArn,
+		LogGroupName:          svc.LogGroupName,
+		AlbURL:                svc.AlbURL,
+	}, pulumi.DependsOn([]pulumi.Resource{svc}))
+	if err != nil {
+		return err
+	}
+
+	// 5. Stack outputs.
 	ctx.Export("albUrl", svc.AlbURL)
 	ctx.Export("clusterName", svc.ClusterName)
 	ctx.Export("latestServiceName", svc.LatestServiceName)
@@ -71,7 +103,41 @@ func run(ctx *pulumi.Context) error {
 		"stable": targetGroupPairOutput(svc.StableTargetGroups),
 	})
 	ctx.Export("pinnedTenants", pulumi.ToStringArray(cfg.PinnedTenants))
+	ctx.Export("repositoryUrl", pipe.RepositoryUrl)
+	ctx.Export("imageTag", pulumi.String(cfg.ImageTag))
+	ctx.Export("pipelineName", pipe.PipelineName)
+	ctx.Export("pipelineUrl", pipe.PipelineUrl)
+	ctx.Export("applicationName", pipe.ApplicationName)
+	ctx.Export("latestDeploymentGroupName", pipe.LatestDeploymentGroupName)
+	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
+	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
+	ctx.Export("hookFunctionNames", pulumi.StringMap{
+		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName, "cleanup": pipe.CleanupFunctionName,
+	})
 	return nil
+}
+
+func pipelineTargetGroups(pair [2]service.TargetGroup) (out [2]pipeline.TargetGroup) {
+	for i, tg := range pair {
+		out[i] = pipeline.TargetGroup{Name: tg.Name, Arn: tg.Arn, ArnSuffix: tg.ArnSuffix}
+	}
+	return out
+}
+
+// tenantMatchEnvironment tells the deployed container how the ALB
+// recognises tenants, so the application (images/app shows it) attributes
+// requests exactly as the tenant rules do.
+func tenantMatchEnvironment(m config.TenantMatch) map[string]string {
+	env := map[string]string{"TENANT_MATCH": m.Type}
+	switch m.Type {
+	case config.MatchPath:
+		env["TENANT_PATH_PATTERN"] = m.Pattern
+	case config.MatchHeader:
+		env["TENANT_HEADER"] = m.Name
+	case config.MatchHost:
+		env["TENANT_HOST_PATTERN"] = m.Pattern
+	}
+	return env
 }
 
 func targetGroupPairOutput(pair [2]service.TargetGroup) pulumi.Array {

@@ -62,6 +62,16 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	id := args.Name + "-id"
 	set("name", args.Name)
+	switch args.TypeToken {
+	case "aws:ecs/cluster:Cluster":
+		set("arn", "arn:aws:ecs:eu-west-1:123456789012:cluster/"+args.Name)
+	case "aws:lb/listener:Listener":
+		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/service/50dc6c495c0c9188/"+args.Name)
+	case "aws:lb/listenerRule:ListenerRule":
+		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/service/50dc6c495c0c9188/f2f7dc8efc522ab2/"+args.Name)
+	case "aws:lb/targetGroup:TargetGroup":
+		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/"+args.Name+"/0123456789abcdef")
+	}
 	set("arn", fmt.Sprintf("arn:aws:mock:eu-west-1:123456789012:%s/%s", strings.ReplaceAll(args.TypeToken, ":", "."), args.Name))
 	switch args.TypeToken {
 	case "awsx:ec2:Vpc":
@@ -88,7 +98,10 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	case "aws:index/getRegion:getRegion":
 		return resource.PropertyMap{"name": resource.NewStringProperty("eu-west-1"), "id": resource.NewStringProperty("eu-west-1")}, nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
-		return resource.PropertyMap{"accountId": resource.NewStringProperty("123456789012")}, nil
+		return resource.PropertyMap{
+			"accountId": resource.NewStringProperty("123456789012"),
+			"arn":       resource.NewStringProperty("arn:aws:iam::123456789012:user/ci"),
+		}, nil
 	case "aws:lb/getListenerRule:getListenerRule":
 		return m.liveListenerRule(args.Args["arn"].StringValue())
 	case "aws:index/getPartition:getPartition":
@@ -465,7 +478,7 @@ func forwardTargets(action resource.PropertyMap) string {
 // stable's green group. A rule added then (a tenant pinned mid-rollout)
 // must forward there too, or that tenant would hit an empty group.
 func TestNewTenantRulesFollowTheLiveStableTargetGroup(t *testing.T) {
-	m := &mocks{liveTargetGroup: "arn:aws:mock:eu-west-1:123456789012:aws.lb/targetGroup.TargetGroup/service-stable-green"}
+	m := &mocks{liveTargetGroup: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/service-stable-green/0123456789abcdef"}
 	require.NoError(t, runWithMocks(t, m, map[string]string{"pinnedTenants": `["a","b","c","d"]`}))
 	first := m.named(t, ruleType, "service-tenant-rule-10")
 	later := m.named(t, ruleType, "service-tenant-rule-12")
@@ -521,7 +534,7 @@ func TestEveryResourceHasAComponentParent(t *testing.T) {
 }
 
 // expectedExtraComponents counts the components beyond network and service.
-const expectedExtraComponents = 0
+const expectedExtraComponents = 1 // the pipeline
 
 func TestEveryStackFileLoadsAndRuns(t *testing.T) {
 	for name, values := range stackConfigs(t) {

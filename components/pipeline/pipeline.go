@@ -66,6 +66,8 @@ type Args struct {
 	LoadBalancerArnSuffix pulumi.StringInput
 	CatchAllRuleArn       pulumi.StringInput
 	TaskExecutionRoleArn  pulumi.StringInput
+	// TaskExecutionRoleName gets the permission to pull from the repository.
+	TaskExecutionRoleName pulumi.StringInput
 	TaskRoleArn           pulumi.StringInput
 	// LogGroupName is the tasks' awslogs group.
 	LogGroupName pulumi.StringInput

@@ -149,6 +149,7 @@ func testArgs(mutate func(*pipeline.Args)) *pipeline.Args {
 		CatchAllRuleArn:       pulumi.String(catchAll),
 		TaskExecutionRoleArn:  pulumi.String("arn:aws:iam::" + account + ":role/exec"),
 		TaskRoleArn:           pulumi.String("arn:aws:iam::" + account + ":role/task"),
+		TaskExecutionRoleName: pulumi.String("exec"),
 		LogGroupName:          pulumi.String("/ecs/tc-dev"),
 		AlbURL:                pulumi.String("http://alb-123.eu-west-1.elb.amazonaws.com"),
 		SourceDir:             "../..",
@@ -542,6 +543,19 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 			logGroup := "/aws/lambda/" + f["name"].(string)
 			assert.Equal(t, 30.0, logGroups[logGroup], "own log group with retention")
 			assert.Equal(t, logGroup, f["loggingConfig"].(map[string]interface{})["logGroup"])
+			// pin and unpin must never be retried by Lambda after they
+			// reported: a retried pin could re-pin tenants after cleanup.
+			var retries []interface{}
+			for _, c := range m.byType("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig") {
+				if props(c)["functionName"] == f["name"] {
+					retries = append(retries, props(c)["maximumRetryAttempts"])
+				}
+			}
+			if tc.hook == "cleanup" {
+				assert.Empty(t, retries, "cleanup keeps Lambda's retries: it is idempotent and reports nothing")
+			} else {
+				assert.Equal(t, []interface{}{0.0}, retries)
+			}
 		})
 	}
 }
@@ -636,7 +650,7 @@ func TestEveryPolicyIsLeastPrivilege(t *testing.T) {
 		docs["managed "+r.name] = props(r)["policy"].(string)
 	}
 	require.Len(t, m.byType("aws:iam/role:Role"), 6, "pipeline, codedeploy, trigger, pin, unpin, cleanup")
-	require.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 6)
+	require.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 7, "one per role, and image pulls for the task execution role")
 	assert.Empty(t, m.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), "no managed policies")
 
 	passRoles := 0

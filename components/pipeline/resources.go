@@ -130,6 +130,15 @@ func (b *builder) repository() error {
 	}, b.parent); err != nil {
 		return fmt.Errorf("create repository lifecycle policy: %w", err)
 	}
+	// The tasks' execution role pulls the pushed image from this repository
+	// (and only this one); the service component, which owns the role,
+	// cannot name a repository that does not exist yet.
+	pull := repo.Arn.ApplyT(func(arn string) string { return plan.TaskImagePullPolicy(arn).JSON() }).(pulumi.StringOutput)
+	if _, err := iam.NewRolePolicy(b.ctx, b.child("task-image-pull"), &iam.RolePolicyArgs{
+		Role: b.args.TaskExecutionRoleName, Policy: pull,
+	}, b.parent); err != nil {
+		return fmt.Errorf("grant the task execution role pulls from the repository: %w", err)
+	}
 	return nil
 }
 
@@ -328,6 +337,20 @@ func (b *builder) hookFunctions() error {
 		}, b.parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
 		if err != nil {
 			return fmt.Errorf("create %s hook function: %w", h, err)
+		}
+		if h != HookCleanup {
+			// CodeDeploy invokes lifecycle hooks asynchronously and waits for
+			// their status call, not their return value. pin and unpin have
+			// already reported when they return an error, and Lambda's
+			// default two retries of an async invocation could re-pin
+			// tenants after a failed deployment's cleanup released them.
+			// cleanup keeps the retries: it is idempotent and reports nothing.
+			if _, err := lambda.NewFunctionEventInvokeConfig(b.ctx, b.child(h+"-hook-invoke"), &lambda.FunctionEventInvokeConfigArgs{
+				FunctionName:         fn.Name,
+				MaximumRetryAttempts: pulumi.Int(0),
+			}, b.parent); err != nil {
+				return fmt.Errorf("limit %s hook retries: %w", h, err)
+			}
 		}
 		b.hooks[h] = &hook{name: fnName, fn: fn, role: role, logGroup: logGroupName}
 	}

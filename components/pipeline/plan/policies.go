@@ -144,3 +144,12 @@ func TLSOnlyBucketPolicy(bucketArn string) PolicyDocument {
 		Condition: map[string]map[string][]string{"Bool": {"aws:SecureTransport": {"false"}}},
 	})
 }
+
+// TaskImagePullPolicy lets the tasks' execution role pull images from the
+// stack's repository. ecr:GetAuthorizationToken, which takes no resource,
+// is granted with the role by the service component.
+func TaskImagePullPolicy(repositoryArn string) PolicyDocument {
+	return Doc(Allow("PullStackImages",
+		[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"},
+		repositoryArn))
+}
