@@ -27,7 +27,7 @@ fi
 echo "== $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
 
 # Pinned exactly: a newer actionlint may add checks and fail an unchanged tree.
-if [ "$(actionlint -version 2>/dev/null | head -n 1)" != "${ACTIONLINT_VERSION#v}" ]; then
+if [ "$(actionlint -version 2>/dev/null | head -n 1)" != "$ACTIONLINT_VERSION" ]; then
   echo "== installing actionlint ${ACTIONLINT_VERSION}"
   go install "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"
 fi
