@@ -114,10 +114,16 @@ const (
 	BundleKey = "deploy-bundle/bundle.zip"
 )
 
-// ExecutionMode is QUEUED: every push is rolled out and every approval
-// decides about one specific image; nothing is dropped silently. See
-// README.md ("Execution mode") for what a push during a pending approval does.
-const ExecutionMode = "QUEUED"
+// ExecutionMode is SUPERSEDED. CodePipeline locks stages, not the whole
+// pipeline, so a second push runs `Latest` while the first execution waits
+// at `Approve` either way; `latest` then serves the newer image. Under
+// QUEUED, approving the older execution would roll the older image to
+// `stable` and unpin, moving the pinned tenants onto the newer image nobody
+// approved. Under SUPERSEDED the newer execution replaces the waiting one
+// when it reaches `Approve`, so the approval always decides about the image
+// `latest` is actually serving, and pinned tenants stay put until then.
+// See README.md ("Execution mode").
+const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).
 const (

@@ -222,7 +222,7 @@ func TestPipelineStagesDeployTheBundleWithCodeDeployToECS(t *testing.T) {
 	m := run(t, nil)
 	pipe := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])
 	assert.Equal(t, "V2", pipe["pipelineType"])
-	assert.Equal(t, "QUEUED", pipe["executionMode"])
+	assert.Equal(t, "SUPERSEDED", pipe["executionMode"], "an approval always decides about the image latest serves")
 
 	stages := stagesOf(t, m)
 	require.Equal(t, []string{"Source", "Latest", "Approve", "Stable"}, names(stages))
