@@ -216,6 +216,13 @@ func stackConfigs(t *testing.T) map[string]map[string]string {
 		decrypted, err := stack.Config.Decrypt(pconfig.NopDecrypter)
 		require.NoError(t, err, file)
 		for k, v := range decrypted {
+			// The CLI rejects project keys Pulumi.yaml does not declare; so
+			// does this test, or a typo such as pinnedTenant would be
+			// silently ignored here.
+			if k.Namespace() == config.Namespace {
+				_, declared := project.Config[k.Name()]
+				require.True(t, declared, "%s sets %s, which Pulumi.yaml does not declare", file, k)
+			}
 			values[k.String()] = v
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
