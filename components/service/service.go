@@ -232,14 +232,7 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 			PropagateTags:                 pulumi.String("SERVICE"),
 			EnableEcsManagedTags:          pulumi.Bool(true),
 			Tags:                          pulumi.StringMap{"tenant-canary:role": pulumi.String(role)},
-		}, parent, routed, pulumi.IgnoreChanges(ignore),
-			// UpdateService on a CODE_DEPLOY service changes only desired
-			// count, health check grace period, placement, tags and the like;
-			// network configuration needs a new deployment (ECS API
-			// Reference, UpdateService). A change of subnets, security
-			// groups or public IPs therefore replaces the service instead of
-			// failing half-way through `pulumi up`.
-			pulumi.ReplaceOnChanges([]string{"networkConfiguration"}))
+		}, parent, routed, pulumi.IgnoreChanges(ignore))
 	}
 	latest, err := newFargateService("latest", latestTGs[0], svc.LatestCount, serviceOwnedByCodeDeploy)
 	if err != nil {
