@@ -337,8 +337,10 @@ func TestTasksAreReachableOnlyFromTheLoadBalancer(t *testing.T) {
 		groups[sg.Name+"-id"] = sg.Name
 	}
 	require.Contains(t, groups, "service-tasks-id")
+	perGroup := map[string]int{}
 	for _, rule := range m.ofType(ingressRuleType) {
 		owner := groups[rule.Inputs["securityGroupId"].StringValue()]
+		perGroup[owner]++
 		switch owner {
 		case "service-tasks":
 			assert.Equal(t, "service-alb", groups[rule.Inputs["referencedSecurityGroupId"].StringValue()], "task ingress only from the ALB's group")
@@ -354,6 +356,8 @@ func TestTasksAreReachableOnlyFromTheLoadBalancer(t *testing.T) {
 			t.Errorf("ingress rule %s on unexpected group %q", rule.Name, owner)
 		}
 	}
+	assert.Equal(t, map[string]int{"service-tasks": 1, "service-alb": 4}, perGroup,
+		"one way into the tasks; HTTP and HTTPS over IPv4 and IPv6 into the ALB")
 	for _, rule := range m.ofType(egressRuleType) {
 		if groups[rule.Inputs["securityGroupId"].StringValue()] == "service-alb" {
 			assert.Equal(t, "service-tasks", groups[rule.Inputs["referencedSecurityGroupId"].StringValue()], "the ALB only talks to the tasks")
