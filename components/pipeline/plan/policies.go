@@ -122,7 +122,9 @@ func (h HookRole) Policy() (PolicyDocument, error) {
 	if len(h.DeploymentGroupArns) > 0 {
 		// PutLifecycleEventHookExecutionStatus takes the deploymentgroup
 		// resource type (Service Authorization Reference, "Actions defined by
-		// AWS CodeDeploy"), so the report is limited to this stack's groups.
+		// AWS CodeDeploy"; AWS CDK's grantPutLifecycleEventHookExecutionStatus
+		// grants it on the deployment group ARN as well), so the report is
+		// limited to this stack's groups.
 		st = append(st, Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, sorted(h.DeploymentGroupArns...)...))
 	}
 	return Doc(st...), nil
