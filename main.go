@@ -36,6 +36,7 @@ func run(ctx *pulumi.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s:pinnedTenants: %w", config.Namespace, err)
 	}
+	family := taskFamily(ctx)
 
 	// 2. Network: the VPC, its subnets and NAT.
 	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network})
@@ -53,7 +54,7 @@ func run(ctx *pulumi.Context) error {
 		Service:         cfg.Service,
 		TenantRules:     tenantRules,
 		CertificateArn:  cfg.CertificateArn,
-		TaskFamily:      taskFamily(ctx),
+		TaskFamily:      family,
 	})
 	if err != nil {
 		return err
@@ -69,7 +70,7 @@ func run(ctx *pulumi.Context) error {
 		Service:               cfg.Service,
 		ImageTag:              cfg.ImageTag,
 		ForceDeleteImages:     cfg.ForceDeleteImages,
-		TaskFamily:            taskFamily(ctx),
+		TaskFamily:            family,
 		ContainerEnvironment:  tenantMatchEnvironment(cfg.TenantMatch),
 		ClusterName:           svc.ClusterName,
 		ClusterArn:            svc.ClusterArn,
