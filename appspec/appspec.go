@@ -26,14 +26,20 @@ const (
 	FileAppSpecStable  = "appspec-stable.yaml"
 )
 
-// Placeholders CodeDeployToECS replaces: the pushed image's URI (named by the
-// action's Image1ArtifactName/Image1ContainerName) and the ARN of the task
-// definition it registers
+// Placeholders CodeDeployToECS replaces: the pushed image's URI (the
+// action's Image1ContainerName names this placeholder, brackets removed)
+// and the ARN of the task definition it registers
 // (docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECSbluegreen.html).
 const (
 	ImagePlaceholder          = "<IMAGE1_NAME>"
 	TaskDefinitionPlaceholder = "<TASK_DEFINITION>"
 )
+
+// ImagePlaceholderName is the value of the CodeDeployToECS action's
+// Image1ContainerName: the image placeholder without its angle brackets.
+func ImagePlaceholderName() string {
+	return strings.TrimSuffix(strings.TrimPrefix(ImagePlaceholder, "<"), ">")
+}
 
 // Lifecycle events the hooks run on (DESIGN.md §4).
 const (

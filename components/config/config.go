@@ -126,8 +126,8 @@ type Service struct {
 	Port int `json:"port"`
 	// HealthCheckPath is probed by the target groups.
 	HealthCheckPath string `json:"healthCheckPath"`
-	// ContainerName is the container in the task definition (AppSpec and
-	// CodePipeline's Image1ContainerName refer to it).
+	// ContainerName is the container in the task definition; the AppSpecs'
+	// LoadBalancerInfo and the services' load balancer binding name it.
 	ContainerName string `json:"containerName"`
 	// PlaceholderImage runs before the first push. The default is a busybox
 	// image told to serve the port and health path; a custom image must do

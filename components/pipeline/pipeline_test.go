@@ -265,7 +265,7 @@ func TestPipelineStagesDeployTheBundleWithCodeDeployToECS(t *testing.T) {
 			"AppSpecTemplateArtifact":        "Bundle",
 			"AppSpecTemplatePath":            tc.appSpec,
 			"Image1ArtifactName":             "Image",
-			"Image1ContainerName":            "app",
+			"Image1ContainerName":            "IMAGE1_NAME",
 		}, a.Configuration, tc.stage.Name)
 	}
 	assert.NotEqual(t, groups["pipeline-latest-group"], groups["pipeline-stable-group"])
@@ -287,6 +287,17 @@ func TestPipelineStagesDeployTheBundleWithCodeDeployToECS(t *testing.T) {
 	}
 	var td map[string]interface{}
 	require.NoError(t, json.Unmarshal(files["taskdef.json"], &td))
+	// CodeDeployToECS replaces "<" + Image1ContainerName + ">" in the task
+	// definition with the pushed image: the container must carry exactly
+	// that placeholder, or the new task set runs no pushed image at all.
+	for _, stage := range stagesOf(t, m) {
+		for _, a := range stage.Actions {
+			if a.Provider == "CodeDeployToECS" {
+				container := td["containerDefinitions"].([]interface{})[0].(map[string]interface{})
+				assert.Equal(t, "<"+a.Configuration["Image1ContainerName"]+">", container["image"], stage.Name)
+			}
+		}
+	}
 	assert.Equal(t, "tc-dev-app", td["family"])
 	logOpts := td["containerDefinitions"].([]interface{})[0].(map[string]interface{})["logConfiguration"].(map[string]interface{})["options"].(map[string]interface{})
 	assert.Equal(t, region, logOpts["awslogs-region"], "region from the provider")

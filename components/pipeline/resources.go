@@ -27,10 +27,9 @@ import (
 
 // Sizes and retention of the pipeline's own resources.
 const (
-	// KeepImages bounds the repository; UntaggedImageDays expires the
-	// images a moved tag leaves behind.
-	KeepImages        = 30
-	UntaggedImageDays = 7
+	// KeepImages bounds the repository by count (see plan.ECRLifecyclePolicy
+	// for why never by age): about the last 30 rollouts.
+	KeepImages = 30
 	// ArtifactRetentionDays expires old pipeline artifacts and old versions
 	// of the bundle: executions only read the artifacts of their own run.
 	ArtifactRetentionDays = 30
@@ -126,7 +125,7 @@ func (b *builder) repository() error {
 	b.repo = repo
 	if _, err := ecr.NewLifecyclePolicy(b.ctx, b.child("repository-lifecycle"), &ecr.LifecyclePolicyArgs{
 		Repository: repo.Name,
-		Policy:     pulumi.String(plan.ECRLifecyclePolicy(KeepImages, UntaggedImageDays)),
+		Policy:     pulumi.String(plan.ECRLifecyclePolicy(KeepImages)),
 	}, b.parent); err != nil {
 		return fmt.Errorf("create repository lifecycle policy: %w", err)
 	}

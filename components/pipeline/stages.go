@@ -34,7 +34,11 @@ func (b *builder) deployAction(group pulumi.StringInput, appSpecFile string) cod
 			"AppSpecTemplateArtifact":        pulumi.String(ArtifactBundle),
 			"AppSpecTemplatePath":            pulumi.String(appSpecFile),
 			"Image1ArtifactName":             pulumi.String(ArtifactImage),
-			"Image1ContainerName":            pulumi.String(b.args.Service.ContainerName),
+			// Not the container's name: the placeholder text in
+			// taskdef.json, without its angle brackets, that CodePipeline
+			// replaces with the pushed image's URI (AWS CDK calls it
+			// taskDefinitionPlaceholder).
+			"Image1ContainerName": pulumi.String(appspec.ImagePlaceholderName()),
 		},
 	}}
 }

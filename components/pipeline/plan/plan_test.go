@@ -277,13 +277,15 @@ func TestECRLifecyclePolicyIsValidAndBounded(t *testing.T) {
 			} `json:"selection"`
 		} `json:"rules"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(plan.ECRLifecyclePolicy(30, 7)), &p))
-	require.Len(t, p.Rules, 2)
-	assert.Equal(t, "untagged", p.Rules[0].Selection.TagStatus)
-	assert.Equal(t, 7, p.Rules[0].Selection.CountNumber)
-	assert.Equal(t, "any", p.Rules[1].Selection.TagStatus)
-	assert.Greater(t, p.Rules[1].RulePriority, p.Rules[0].RulePriority, "ECR wants the 'any' rule last")
-	assert.Equal(t, 30, p.Rules[1].Selection.CountNumber)
+	require.NoError(t, json.Unmarshal([]byte(plan.ECRLifecyclePolicy(30)), &p))
+	require.Len(t, p.Rules, 1)
+	// Count, never age: the untagged image stable still serves (and the
+	// rollback target) is often older than any sensible age limit.
+	for _, r := range p.Rules {
+		assert.Equal(t, "imageCountMoreThan", r.Selection.CountType)
+	}
+	assert.Equal(t, "any", p.Rules[0].Selection.TagStatus)
+	assert.Equal(t, 30, p.Rules[0].Selection.CountNumber)
 }
 
 func TestPhysicalNameFitsAndStaysUnique(t *testing.T) {
