@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 	"github.com/tenant-canary/tenant-canary/components/routing"
 )
 
@@ -361,6 +362,32 @@ func TestTasksAreReachableOnlyFromTheLoadBalancer(t *testing.T) {
 	for _, rule := range m.ofType(egressRuleType) {
 		if groups[rule.Inputs["securityGroupId"].StringValue()] == "service-alb" {
 			assert.Equal(t, "service-tasks", groups[rule.Inputs["referencedSecurityGroupId"].StringValue()], "the ALB only talks to the tasks")
+		}
+	}
+}
+
+// The whole program's IAM, not just the pipeline's: every role policy and
+// trust policy passes the same least-privilege check ("*" only for the
+// commented allow-list of actions AWS cannot scope, iam:PassRole only to
+// ECS tasks), the task execution role included.
+func TestEveryPolicyInTheProgramIsLeastPrivilege(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"pinnedTenants": `["a"]`})
+	require.NoError(t, err)
+	docs := map[string]string{}
+	for _, r := range m.ofType("aws:iam/rolePolicy:RolePolicy") {
+		docs["policy "+r.Name] = r.Inputs["policy"].StringValue()
+	}
+	for _, r := range m.ofType("aws:iam/role:Role") {
+		docs["trust "+r.Name] = r.Inputs["assumeRolePolicy"].StringValue()
+	}
+	require.Contains(t, docs, "policy service-execution", "the service's execution role policy is walked too")
+	assert.Empty(t, m.ofType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), "no managed policies")
+	for name, text := range docs {
+		var doc plan.PolicyDocument
+		require.NoError(t, json.Unmarshal([]byte(text), &doc), name)
+		require.NotEmpty(t, doc.Statement, name)
+		for _, p := range plan.Check(doc) {
+			t.Errorf("%s: %s", name, p)
 		}
 	}
 }

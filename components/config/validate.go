@@ -50,8 +50,10 @@ var (
 	hostTenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 	pathPatternChars    = regexp.MustCompile(`^/[A-Za-z0-9._~/{}-]*$`)
 	hostPatternChars    = regexp.MustCompile(`^[A-Za-z0-9.{}-]+$`)
-	// RFC 9110 token characters, the only ones a header name may carry.
-	headerNamePattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	// The load balancer drops headers whose names are not [-A-Za-z0-9]+
+	// (drop_invalid_header_fields, which this program turns on), so a
+	// tenant header with any other character would never reach a rule.
+	headerNamePattern = regexp.MustCompile(`^[-A-Za-z0-9]+$`)
 	// The health path is also written into the placeholder's start command,
 	// so it is held to characters that need no shell quoting.
 	healthPathPattern    = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*$`)
@@ -192,7 +194,7 @@ func (v *validator) tenantMatch(m TenantMatch) {
 		}
 	case MatchHeader:
 		if len(m.Name) > routing.MaxHeaderNameLength || !headerNamePattern.MatchString(m.Name) || strings.EqualFold(m.Name, "host") {
-			v.add("tenantMatch.name", strconv.Quote(m.Name), fmt.Sprintf("an HTTP header name of at most %d token characters, not Host (use type host for that)", routing.MaxHeaderNameLength))
+			v.add("tenantMatch.name", strconv.Quote(m.Name), fmt.Sprintf("an HTTP header name of at most %d letters, digits and '-' (the load balancer drops other names), not Host (use type host for that)", routing.MaxHeaderNameLength))
 		}
 	}
 }
@@ -252,10 +254,13 @@ func (v *validator) rollback(r Rollback) {
 	if !(r.Max5xxPercent > 0 && r.Max5xxPercent <= 100) {
 		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and at most 100")
 	}
-	// CloudWatch periods: 10, 30 or a multiple of 60 seconds, and
+	// A multiple of 60 seconds: the load balancer publishes its metrics in
+	// 60-second intervals (ELB user guide, "CloudWatch metrics for your
+	// Application Load Balancer"), so a 10 or 30 s period sees no data and,
+	// with missing data not breaching, the alarm would never fire. And
 	// period × evaluation periods at most one day.
-	if !(r.PeriodSeconds == 10 || r.PeriodSeconds == 30 || (r.PeriodSeconds >= 60 && r.PeriodSeconds%60 == 0)) {
-		v.add("rollback.periodSeconds", strconv.Itoa(r.PeriodSeconds), "10, 30 or a multiple of 60")
+	if !(r.PeriodSeconds >= 60 && r.PeriodSeconds%60 == 0) {
+		v.add("rollback.periodSeconds", strconv.Itoa(r.PeriodSeconds), "a multiple of 60 (the load balancer reports its metrics once a minute)")
 	}
 	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && r.EvaluationPeriods*r.PeriodSeconds > 86400) {
 		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), "at least 1, with periodSeconds × evaluationPeriods at most 86400")

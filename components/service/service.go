@@ -468,8 +468,8 @@ func newTaskRoles(ctx *pulumi.Context, name string, logGroup *cloudwatch.LogGrou
 	assume, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{{
-			"Effect": "Allow", "Action": "sts:AssumeRole",
-			"Principal": map[string]any{"Service": "ecs-tasks.amazonaws.com"},
+			"Effect": "Allow", "Action": []string{"sts:AssumeRole"},
+			"Principal": map[string]any{"Service": []string{"ecs-tasks.amazonaws.com"}},
 		}},
 	})
 	if err != nil {
@@ -488,12 +488,12 @@ func newTaskRoles(ctx *pulumi.Context, name string, logGroup *cloudwatch.LogGrou
 			"Statement": []map[string]any{
 				{"Sid": "WriteTaskLogs", "Effect": "Allow",
 					"Action":   []string{"logs:CreateLogStream", "logs:PutLogEvents"},
-					"Resource": arn + ":log-stream:*"},
+					"Resource": []string{arn + ":log-stream:*"}},
 				// ecr:GetAuthorizationToken has no resource-level scoping
 				// (Service Authorization Reference, Amazon ECR): "*" only.
 				// Pulls from the stack's repository are granted by the
 				// pipeline component, which owns the repository.
-				{"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+				{"Sid": "EcrLogin", "Effect": "Allow", "Action": []string{"ecr:GetAuthorizationToken"}, "Resource": []string{"*"}},
 			},
 		})
 		return string(b), err

@@ -94,6 +94,9 @@ var UnscopedActions = map[string]string{
 	"elasticloadbalancing:DescribeTargetGroups": "ELB Describe*: no resource-level permissions",
 	// CodeDeploy reads the state of the deployment group's alarms.
 	"cloudwatch:DescribeAlarms": "CloudWatch DescribeAlarms: no resource-level permissions",
+	// The tasks' execution role logs in to ECR before pulling; the token is
+	// registry-wide (the pulls themselves are scoped to the repository).
+	"ecr:GetAuthorizationToken": "ECR: no resource-level permissions",
 }
 
 // Problem is a least-privilege violation found in a policy document.
