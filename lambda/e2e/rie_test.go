@@ -22,7 +22,13 @@ const (
 	opHealth = fakeaws.OpDescribeTargetHealth
 	opSet    = fakeaws.OpSetRulePriorities
 	opPut    = fakeaws.OpPutHookStatus
+	opModify = fakeaws.OpModifyRule
+	opTD     = fakeaws.OpDescribeTaskDef
+	opGetDG  = fakeaws.OpGetDeploymentGroup
 )
+
+// e2eLatestDeployment is the deploymentId of stateChangeEvent.
+const e2eLatestDeployment = "d-E2ELATEST"
 
 // The payload CodeDeploy sends to an ECS lifecycle hook.
 const hookEvent = `{"DeploymentId":"d-E2ETEST01","LifecycleEventHookExecutionId":"eyJlbmNyeXB0ZWREYXRhIjoiZTJlIn0="}`
@@ -45,7 +51,7 @@ func stateChangeEvent(group, state string) string {
   "detail": {
     "region": "us-east-1",
     "application": "tc-dev",
-    "deploymentId": "d-E2ELATEST",
+    "deploymentId": "` + e2eLatestDeployment + `",
     "instanceGroupId": "9fd2fbef-2157-40d8-91e7-6845af69e2d2",
     "state": "` + state + `",
     "deploymentGroup": "` + group + `"
@@ -74,6 +80,7 @@ func errorMessage(t *testing.T, body string) string {
 func pinned(w *fakeaws.World) *fakeaws.World {
 	w.Rules[1].Priority = "50000"
 	w.DesiredCount = fakeaws.DesiredCount
+	w.LastAttemptedDeployment = e2eLatestDeployment
 	return w
 }
 
@@ -91,6 +98,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 		wantReports []string
 		wantError   string // "" means the invocation succeeds
 		check       func(t *testing.T, w *fakeaws.World)
+		wantLog     string // in the function's output
 	}{
 		{
 			name: "pin waits on the second target group then pins",
@@ -108,6 +116,51 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", w.Calls()[4].Detail)
 				assert.Equal(t, "50000", w.CatchAllPriority())
 				assert.EqualValues(t, 2, w.Desired())
+			},
+		},
+		{
+			// stable's primary task set moved to green with the last Stable
+			// deployment; the tenant rules (e.g. added since 0 tenants) still
+			// forward to blue, the program's first group.
+			name: "pin follows stable's primary task set and repairs the tenant rules",
+			hook: "pin",
+			world: func() *fakeaws.World {
+				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+				w.StablePrimaryTG = fakeaws.StableGreenTG
+				return w
+			},
+			event:       hookEvent,
+			wantOps:     []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opSet, opPut},
+			wantReports: []string{"Succeeded"},
+			check: func(t *testing.T, w *fakeaws.World) {
+				c := w.Calls()
+				assert.Equal(t, fakeaws.StableService, c[1].Detail)
+				assert.Equal(t, "stable desiredCount=2", c[2].Detail)
+				assert.Equal(t, fakeaws.StableGreenTG, c[3].Detail, "waits where ECS registers stable's tasks")
+				assert.Equal(t, w.Rules[2].ARN+" forward="+fakeaws.StableGreenTG, c[4].Detail)
+				assert.Equal(t, w.Rules[3].ARN+" forward="+fakeaws.StableGreenTG, c[5].Detail)
+				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[6].Detail, "catch-all moved after the repair")
+				for _, r := range w.Rules[2:] {
+					assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
+				}
+				assert.Equal(t, "50000", w.CatchAllPriority())
+			},
+		},
+		{
+			name: "pin fails clearly when stable's primary task set is outside the pair",
+			hook: "pin",
+			world: func() *fakeaws.World {
+				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+				w.StablePrimaryTG = fakeaws.LatestBlueTG
+				return w
+			},
+			event:       hookEvent,
+			wantOps:     []string{opRules, opDesc, opPut},
+			wantReports: []string{"Failed"},
+			wantError:   "which is not one of STABLE_TARGET_GROUP_ARNS",
+			check: func(t *testing.T, w *fakeaws.World) {
+				assert.Equal(t, "1", w.CatchAllPriority())
+				assert.EqualValues(t, 0, w.Desired())
 			},
 		},
 		{
@@ -212,11 +265,47 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:    "cleanup",
 			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
 			event:   stateChangeEvent(fakeaws.LatestGroup, "FAILURE"),
-			wantOps: []string{opRules, opSet, opDesc, opUpdate},
+			wantOps: []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate},
 			check: func(t *testing.T, w *fakeaws.World) {
+				c := w.Calls()
+				assert.Equal(t, fakeaws.CodeDeployApp+"/"+fakeaws.LatestGroup, c[0].Detail)
+				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, c[1].Detail)
+				assert.Equal(t, fakeaws.TaskDefLatestV0, c[2].Detail)
+				assert.Equal(t, fakeaws.TaskDefStableV0, c[3].Detail)
 				assert.Equal(t, "1", w.CatchAllPriority())
 				assert.EqualValues(t, 0, w.Desired())
 			},
+		},
+		{
+			name: "cleanup leaves tenants on stable while latest serves an image awaiting approval",
+			hook: "cleanup",
+			world: func() *fakeaws.World {
+				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
+				w.LatestTaskDef = fakeaws.TaskDefV1
+				return w
+			},
+			event:   stateChangeEvent(fakeaws.LatestGroup, "FAILURE"),
+			wantOps: []string{opGetDG, opDesc, opTD, opTD},
+			check: func(t *testing.T, w *fakeaws.World) {
+				assert.Equal(t, "50000", w.CatchAllPriority())
+				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+			},
+			wantLog: "latest rolled back to " + fakeaws.ImageV1 + ", stable serves " + fakeaws.ImageV0,
+		},
+		{
+			name: "cleanup ignores a stale event",
+			hook: "cleanup",
+			world: func() *fakeaws.World {
+				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
+				w.LastAttemptedDeployment = "d-NEWER0001"
+				return w
+			},
+			event:   stateChangeEvent(fakeaws.LatestGroup, "FAILURE"),
+			wantOps: []string{opGetDG},
+			check: func(t *testing.T, w *fakeaws.World) {
+				assert.Equal(t, "50000", w.CatchAllPriority())
+			},
+			wantLog: "this event is stale",
 		},
 		{
 			name:    "cleanup ignores a successful deployment",
@@ -266,6 +355,9 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			assert.Less(t, elapsed, time.Duration(timeout)*time.Second, "returned before Lambda's timeout")
 			if tt.check != nil {
 				tt.check(t, w)
+			}
+			if tt.wantLog != "" {
+				assert.Contains(t, fn.logs.String(), tt.wantLog)
 			}
 			// The function's own log lines are JSON with the deployment id.
 			for _, line := range strings.Split(fn.logs.String(), "\n") {

@@ -11,22 +11,30 @@ import (
 
 // The number of AWS calls a hook makes must not grow with the allow-list:
 // tenant rules are listed in one DescribeRules page and only the catch-all
-// rule moves, in one SetRulePriorities call.
+// rule moves, in one SetRulePriorities call. Every tenant rule already
+// forwards to stable's active target group, so pin repairs none (a repair
+// costs one ModifyRule per rule that disagrees). cleanup releases the
+// tenants: current event, same image in two task definition revisions.
 func BenchmarkAWSCallsByTenantRules(b *testing.B) {
-	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin, rollout.HookCleanup} {
 		for _, rules := range []int{1, 20, 99} {
 			b.Run(fmt.Sprintf("%s/rules=%d", hook, rules), func(b *testing.B) {
-				var calls, priorityChanges int
+				var calls, priorityChanges, ruleChanges int
 				for b.Loop() {
 					b.StopTimer()
 					w := fakeaws.NewWorld(rules, fakeaws.StableGreenTG)
-					if hook == rollout.HookUnpin {
+					if hook != rollout.HookPin {
 						w = pinnedWorld(rules, fakeaws.StableGreenTG)
 					}
 					h, _ := newHooks(b, w, hook)
 					run := h.Pin
-					if hook == rollout.HookUnpin {
+					switch hook {
+					case rollout.HookUnpin:
 						run = h.Unpin
+					case rollout.HookCleanup:
+						run = func(ctx context.Context, _ rollout.LifecycleEvent) error {
+							return h.Cleanup(ctx, codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+						}
 					}
 					b.StartTimer()
 					if err := run(context.Background(), hookEvent); err != nil {
@@ -34,13 +42,17 @@ func BenchmarkAWSCallsByTenantRules(b *testing.B) {
 					}
 					calls += len(w.Ops())
 					for _, op := range w.Ops() {
-						if op == fakeaws.OpSetRulePriorities {
+						switch op {
+						case fakeaws.OpSetRulePriorities:
 							priorityChanges++
+						case fakeaws.OpModifyRule:
+							ruleChanges++
 						}
 					}
 				}
 				b.ReportMetric(float64(calls)/float64(b.N), "calls/op")
 				b.ReportMetric(float64(priorityChanges)/float64(b.N), "SetRulePriorities/op")
+				b.ReportMetric(float64(ruleChanges)/float64(b.N), "ModifyRule/op")
 			})
 		}
 	}

@@ -33,6 +33,7 @@ const (
 	EnvCatchAllPriorityPinned    = "CATCH_ALL_PRIORITY_PINNED"
 	EnvCodeDeployApplicationName = "CODEDEPLOY_APPLICATION_NAME"
 	EnvLatestDeploymentGroupName = "LATEST_DEPLOYMENT_GROUP_NAME"
+	EnvLatestServiceName         = "LATEST_SERVICE_NAME"
 )
 
 // ALB listener rule priorities are 1–50000 and unique per listener (DESIGN.md §6,
@@ -52,8 +53,8 @@ type Config struct {
 
 	ListenerARN string
 	// StableTargetGroupARNs is the blue/green pair of the stable service. Which
-	// of the two carries tenant traffic alternates with every stage-2
-	// deployment, so it is read from the live tenant rules, never assumed.
+	// of the two holds stable's serving (PRIMARY) task set alternates with
+	// every Stable deployment, so pin reads it from ECS, never assumes it.
 	StableTargetGroupARNs [2]string
 	CatchAllRuleARN       string
 	// CatchAllPriorityUnpinned puts the catch-all above every tenant rule
@@ -61,9 +62,11 @@ type Config struct {
 	CatchAllPriorityUnpinned int32
 	CatchAllPriorityPinned   int32
 
-	// Cleanup only: the deployment whose failure or stop it reacts to.
+	// Cleanup only: the deployment whose failure or stop it reacts to, and
+	// the latest service whose image it compares with stable's.
 	CodeDeployApplicationName string
 	LatestDeploymentGroupName string
+	LatestServiceName         string
 }
 
 // ConfigFromEnv reads and validates the environment for hook. The error names
@@ -149,6 +152,10 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 	if hook == HookCleanup {
 		cfg.CodeDeployApplicationName, _ = get(EnvCodeDeployApplicationName)
 		cfg.LatestDeploymentGroupName, _ = get(EnvLatestDeploymentGroupName)
+		cfg.LatestServiceName, _ = get(EnvLatestServiceName)
+		if cfg.LatestServiceName != "" && cfg.LatestServiceName == cfg.StableServiceName {
+			bad("%s and %s name the same service %q", EnvLatestServiceName, EnvStableServiceName, cfg.LatestServiceName)
+		}
 	}
 
 	if len(problems) > 0 {

@@ -41,6 +41,7 @@ func TestConfigFromEnvReadsTheContract(t *testing.T) {
 		CatchAllPriorityPinned:    50000,
 		CodeDeployApplicationName: fakeaws.CodeDeployApp,
 		LatestDeploymentGroupName: fakeaws.LatestGroup,
+		LatestServiceName:         fakeaws.LatestService,
 	}, cfg)
 }
 
@@ -53,7 +54,7 @@ func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 }
 
 func TestConfigFromEnvOnlyCleanupNeedsTheDeploymentGroup(t *testing.T) {
-	env := envWith(map[string]string{"CODEDEPLOY_APPLICATION_NAME": "<unset>", "LATEST_DEPLOYMENT_GROUP_NAME": "<unset>"})
+	env := envWith(map[string]string{"CODEDEPLOY_APPLICATION_NAME": "<unset>", "LATEST_DEPLOYMENT_GROUP_NAME": "<unset>", "LATEST_SERVICE_NAME": "<unset>"})
 	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
 		_, err := rollout.ConfigFromEnv(lookupIn(env), hook)
 		assert.NoError(t, err, hook)
@@ -62,6 +63,10 @@ func TestConfigFromEnvOnlyCleanupNeedsTheDeploymentGroup(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CODEDEPLOY_APPLICATION_NAME is not set")
 	assert.Contains(t, err.Error(), "LATEST_DEPLOYMENT_GROUP_NAME is not set")
+	assert.Contains(t, err.Error(), "LATEST_SERVICE_NAME is not set")
+
+	_, err = rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{"LATEST_SERVICE_NAME": fakeaws.StableService})), rollout.HookCleanup)
+	assert.ErrorContains(t, err, "LATEST_SERVICE_NAME and STABLE_SERVICE_NAME name the same service")
 }
 
 func TestConfigFromEnvRejectsMalformedValues(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -68,14 +69,18 @@ func (h *Hooks) Pin(ctx context.Context, ev LifecycleEvent) error {
 
 // Unpin is the AfterAllowTraffic hook of the Stable deployment.
 func (h *Hooks) Unpin(ctx context.Context, ev LifecycleEvent) error {
-	return h.lifecycle(ctx, HookUnpin, ev, h.unpinAndScaleDown)
+	return h.lifecycle(ctx, HookUnpin, ev, func(ctx context.Context, log *invocationLogger) error {
+		return h.unpinAndScaleDown(ctx, log, nil)
+	})
 }
 
 // Cleanup handles the EventBridge "CodeDeploy Deployment State-change
 // Notification" (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html):
 // when the Latest deployment fails or is stopped it unpins and scales stable
-// down, like Unpin. It is not a lifecycle hook, so it reports nothing to
-// CodeDeploy; an error makes Lambda retry the (idempotent) event.
+// down, like Unpin, provided the event is not stale and latest serves
+// stable's image again after the rollback (see cleanup). It is not a
+// lifecycle hook, so it reports nothing to CodeDeploy; an error makes Lambda
+// retry the (idempotent) event.
 func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err error) {
 	log := newInvocationLogger(h.logger(), HookCleanup, ev.Detail.DeploymentID)
 	log.Info("start", "invoked", "application", ev.Detail.Application,
@@ -99,12 +104,14 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	}
 	var missing []string
 	for name, v := range map[string]string{"detail.application": ev.Detail.Application,
-		"detail.deploymentGroup": ev.Detail.DeploymentGroup, "detail.state": string(ev.Detail.State)} {
+		"detail.deploymentGroup": ev.Detail.DeploymentGroup, "detail.state": string(ev.Detail.State),
+		"detail.deploymentId": ev.Detail.DeploymentID} {
 		if v == "" {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
+		slices.Sort(missing)
 		return fmt.Errorf("malformed %s event: missing %v", ev.DetailType, missing)
 	}
 	if ev.Detail.Application != h.Config.CodeDeployApplicationName || ev.Detail.DeploymentGroup != h.Config.LatestDeploymentGroupName {
@@ -118,7 +125,7 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	}
 	wctx, cancel := h.workContext(ctx)
 	defer cancel()
-	return h.unpinAndScaleDown(wctx, log)
+	return h.cleanup(wctx, log, ev.Detail.DeploymentID)
 }
 
 // lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome

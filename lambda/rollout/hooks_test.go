@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -25,6 +27,9 @@ const (
 	opHealth = fakeaws.OpDescribeTargetHealth
 	opSet    = fakeaws.OpSetRulePriorities
 	opPut    = fakeaws.OpPutHookStatus
+	opModify = fakeaws.OpModifyRule
+	opTD     = fakeaws.OpDescribeTaskDef
+	opGetDG  = fakeaws.OpGetDeploymentGroup
 )
 
 var hookEvent = rollout.LifecycleEvent{DeploymentID: "d-TESTDEPLOY", LifecycleEventHookExecutionID: "eyJleGVjdXRpb24iOiJ0ZXN0In0="}
@@ -77,10 +82,11 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 
 			require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-			assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opSet, opPut}, w.Ops())
+			assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opSet, opPut}, w.Ops(),
+				"rules already on the active group: no ModifyRule")
 			for _, c := range w.Calls() {
 				if c.Op == opHealth {
-					assert.Equal(t, active, c.Detail, "must wait on the target group the tenant rules forward to")
+					assert.Equal(t, active, c.Detail, "must wait on the target group of stable's primary task set")
 				}
 			}
 			assert.Equal(t, "50000", w.CatchAllPriority())
@@ -88,6 +94,87 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 			assert.Equal(t, []fakeaws.Report{{DeploymentID: hookEvent.DeploymentID, ExecutionID: hookEvent.LifecycleEventHookExecutionID, Status: "Succeeded"}}, w.Reports())
 		})
 	}
+}
+
+// After an odd number of Stable deployments stable's primary task set is in
+// the green group, while a tenant rule created by the program forwards to
+// blue, the pair's first group.
+func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T) {
+	w := fakeaws.NewWorld(3, fakeaws.StableBlueTG)
+	w.StablePrimaryTG = fakeaws.StableGreenTG
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opModify, opSet, opPut}, w.Ops())
+	calls := w.Calls()
+	assert.Equal(t, fakeaws.StableGreenTG, calls[3].Detail, "waits on the primary task set's group")
+	for i, c := range calls[4:7] {
+		assert.Equal(t, w.Rules[2+i].ARN+" forward="+fakeaws.StableGreenTG, c.Detail, "a plain forward to the active group")
+	}
+	for _, r := range w.Rules[2:] {
+		got := w.Rule(r.ARN)
+		assert.Equal(t, fakeaws.StableGreenTG, got.Target, r.ARN)
+		assert.Empty(t, got.Forward, r.ARN)
+	}
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+	assert.Equal(t, 3, strings.Count(logs.String(), `"msg":"tenant rule repaired"`), "each repair is logged")
+
+	w.Reset()
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	assert.Equal(t, []string{opRules, opDesc, opHealth, opPut}, w.Ops(), "a repeated run repairs nothing")
+}
+
+func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
+	w := fakeaws.NewWorld(4, fakeaws.StableGreenTG)
+	// A tenant added after the flip: plain forward to blue.
+	w.Rules[3].Forward, w.Rules[3].Target = nil, fakeaws.StableBlueTG
+	// A rule CodeDeploy is shifting (a Stable deployment in progress).
+	w.Rules[4].Forward = []elbtypes.TargetGroupTuple{
+		{TargetGroupArn: aws.String(fakeaws.StableGreenTG), Weight: aws.Int32(90)},
+		{TargetGroupArn: aws.String(fakeaws.StableBlueTG), Weight: aws.Int32(10)},
+	}
+	split := *w.Rule(w.Rules[4].ARN)
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, w.Rules[3].ARN+" forward="+fakeaws.StableGreenTG, w.Calls()[4].Detail)
+	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(w.Rules[3].ARN).Target)
+	assert.Equal(t, split, *w.Rule(split.ARN), "split weights are CodeDeploy's")
+	assert.Contains(t, logs.String(), "left to CodeDeploy")
+	assert.Contains(t, logs.String(), `"repaired":1`)
+}
+
+func TestPinWithoutTaskSetsUsesTheServicesLoadBalancer(t *testing.T) {
+	// Before stable's first deployment there are no task sets; its tasks
+	// register in the group the service was created with (the first).
+	w := fakeaws.NewWorld(2, fakeaws.StableGreenTG)
+	w.StablePrimaryTG = ""
+	h, _ := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, fakeaws.StableBlueTG, w.Calls()[3].Detail)
+	assert.Equal(t, fakeaws.StableBlueTG, w.Rule(w.Rules[2].ARN).Target)
+}
+
+func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
+	w := fakeaws.NewWorld(3, fakeaws.StableBlueTG)
+	w.StablePrimaryTG = fakeaws.StableGreenTG
+	w.FailNext(opModify, nil, fakeaws.ValidationError("bad action"))
+	h, _ := newHooks(t, w, rollout.HookPin)
+
+	err := h.Pin(context.Background(), hookEvent)
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "repair tenant rule "+w.Rules[3].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opPut}, w.Ops())
+	assert.Equal(t, "1", w.CatchAllPriority(), "catch-all not moved while a tenant rule points at the empty group")
+	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
 
 func TestPinWithoutPinnedTenantsScalesNothingAndOnlyReports(t *testing.T) {
@@ -177,9 +264,13 @@ func TestPinReportsFailedAndKeepsTenantsUnpinnedWhenAStepFails(t *testing.T) {
 		{"third poll", func(w *fakeaws.World) { w.PollsUntilHealthy = 5; w.FailNext(opHealth, nil, nil, boom) }, "poll 3"},
 		{"set rule priorities", func(w *fakeaws.World) { w.FailNext(opSet, fakeaws.ValidationError("bad priority")) }, "move catch-all rule from priority 1 to 50000"},
 		{"catch-all rule gone", func(w *fakeaws.World) { w.Rules = append(w.Rules[:1], w.Rules[2:]...) }, "catch-all rule"},
-		{"tenants on both target groups", func(w *fakeaws.World) {
-			w.Rules[3].Forward = fakeaws.NewWorld(1, fakeaws.StableGreenTG).Rules[2].Forward
-		}, "cannot tell which one"},
+		{"primary task set outside the stable pair", func(w *fakeaws.World) { w.StablePrimaryTG = fakeaws.LatestGreenTG },
+			"serves target group " + fakeaws.LatestGreenTG + ", which is not one of STABLE_TARGET_GROUP_ARNS"},
+		{"repair of a tenant rule", func(w *fakeaws.World) {
+			w.StablePrimaryTG = fakeaws.StableGreenTG
+			w.FailNext(opModify, fakeaws.AccessDenied(opModify))
+		}, "repair tenant rule"},
+		{"task sets but none primary", func(w *fakeaws.World) { w.StableTaskSetStatus = "ACTIVE" }, "has 1 task sets but none is PRIMARY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,13 +441,14 @@ func codeDeployEvent(group, state string) events.CodeDeployEvent {
 }
 
 func TestCleanupUnpinsAndScalesDownOnlyWhenTheLatestDeploymentFailsOrStops(t *testing.T) {
+	released := []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate}
 	tests := []struct {
 		name    string
 		event   events.CodeDeployEvent
 		wantOps []string
 	}{
-		{"latest failed", codeDeployEvent(fakeaws.LatestGroup, "FAILURE"), []string{opRules, opSet, opDesc, opUpdate}},
-		{"latest stopped", codeDeployEvent(fakeaws.LatestGroup, "STOP"), []string{opRules, opSet, opDesc, opUpdate}},
+		{"latest failed", codeDeployEvent(fakeaws.LatestGroup, "FAILURE"), released},
+		{"latest stopped", codeDeployEvent(fakeaws.LatestGroup, "STOP"), released},
 		{"latest succeeded", codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"), nil},
 		{"latest started", codeDeployEvent(fakeaws.LatestGroup, "START"), nil},
 		{"stable failed", codeDeployEvent(fakeaws.StableGroup, "FAILURE"), nil},
@@ -370,11 +462,131 @@ func TestCleanupUnpinsAndScalesDownOnlyWhenTheLatestDeploymentFailsOrStops(t *te
 
 			assert.Equal(t, tt.wantOps, w.Ops(), "cleanup never reports to CodeDeploy")
 			if tt.wantOps != nil {
+				assert.Equal(t, fakeaws.CodeDeployApp+"/"+fakeaws.LatestGroup, w.Calls()[0].Detail)
+				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, w.Calls()[1].Detail, "both services in one call")
 				assert.Equal(t, "1", w.CatchAllPriority())
 				assert.EqualValues(t, 0, w.Desired())
 			} else {
 				assert.Equal(t, "50000", w.CatchAllPriority())
 			}
+		})
+	}
+}
+
+// The situations of lambda/README.md's cleanup table.
+func TestCleanupReleasesTenantsOnlyWhenTheEventIsCurrentAndLatestServesStablesImage(t *testing.T) {
+	tests := []struct {
+		name         string
+		arrange      func(w *fakeaws.World)
+		wantOps      []string
+		wantReleased bool
+		wantLog      string
+	}{
+		{
+			name:         "rollout failed on latest after the previous one completed: same image, released",
+			arrange:      func(w *fakeaws.World) {},
+			wantOps:      []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate},
+			wantReleased: true,
+			wantLog:      "latest and stable serve the same image",
+		},
+		{
+			name:         "same task definition: no DescribeTaskDefinition",
+			arrange:      func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefStableV0 },
+			wantOps:      []string{opGetDG, opDesc, opRules, opSet, opUpdate},
+			wantReleased: true,
+			wantLog:      "latest and stable run the same task definition",
+		},
+		{
+			name: "an execution waits at Approve, a newer push failed on latest: tenants stay on stable",
+			arrange: func(w *fakeaws.World) {
+				w.LatestTaskDef = fakeaws.TaskDefV1 // rolled back to the image awaiting approval
+			},
+			wantOps: []string{opGetDG, opDesc, opTD, opTD},
+			wantLog: "latest rolled back to " + fakeaws.ImageV1 + ", stable serves " + fakeaws.ImageV0 +
+				": the pinned tenants stay on stable until the waiting approval is decided",
+		},
+		{
+			name:    "stale event: a newer Latest deployment exists",
+			arrange: func(w *fakeaws.World) { w.LastAttemptedDeployment = "d-NEWER" },
+			wantOps: []string{opGetDG},
+			wantLog: "ignored: a newer deployment of the Latest group exists",
+		},
+		{
+			name:         "stable before its first deployment (no task sets): the service's task definition",
+			arrange:      func(w *fakeaws.World) { w.StablePrimaryTG = "" },
+			wantOps:      []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate},
+			wantReleased: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			tt.arrange(w)
+			h, logs := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+			assert.Equal(t, tt.wantOps, w.Ops())
+			if tt.wantReleased {
+				assert.Equal(t, "1", w.CatchAllPriority())
+				assert.EqualValues(t, 0, w.Desired())
+			} else {
+				assert.Equal(t, "50000", w.CatchAllPriority(), "tenants stay pinned")
+				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "stable keeps its tasks")
+			}
+			assert.Contains(t, logs.String(), tt.wantLog)
+		})
+	}
+}
+
+func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
+	// pin scaled stable up, then gave up waiting: the catch-all never moved
+	// and latest's primary task set is the previous, completed rollout's.
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.DesiredCount = fakeaws.DesiredCount
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+	assert.Equal(t, []string{opGetDG, opDesc, opTD, opTD, opRules, opUpdate}, w.Ops(), "catch-all already in place")
+	assert.EqualValues(t, 0, w.Desired())
+
+	// The same while another execution waits at Approve: latest serves the
+	// image awaiting approval, the tenants stay pinned where they are.
+	w = pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	h, _ = newHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+}
+
+func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		arrange func(w *fakeaws.World)
+		want    string
+	}{
+		{"get deployment group", func(w *fakeaws.World) { w.FailNext(opGetDG, fakeaws.AccessDenied(opGetDG)) }, "get deployment group tc-dev/latest"},
+		{"no last attempted deployment", func(w *fakeaws.World) { w.LastAttemptedDeployment = "" }, "reports no last attempted deployment"},
+		{"describe services", func(w *fakeaws.World) { w.FailNext(opDesc, fakeaws.Throttling(opDesc)) }, "describe service latest, stable"},
+		{"stable missing", func(w *fakeaws.World) { w.ServiceMissing = true }, "MISSING"},
+		{"describe task definition", func(w *fakeaws.World) { w.FailNext(opTD, nil, fakeaws.AccessDenied(opTD)) }, "describe task definition " + fakeaws.TaskDefStableV0},
+		{"unknown task definition", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 + "9" }, "Unable to describe task definition"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			tt.arrange(w)
+			h, logs := newHooks(t, w, rollout.HookCleanup)
+
+			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+
+			require.Error(t, err, "an error makes Lambda retry the event")
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, w.Ops(), opSet)
+			assert.NotContains(t, w.Ops(), opUpdate)
+			assert.Contains(t, logs.String(), tt.want)
 		})
 	}
 }
@@ -387,6 +599,9 @@ func TestCleanupRejectsMalformedEventsAndReturnsStepErrors(t *testing.T) {
 	wrongType.DetailType = "CodeDeploy Instance State-change Notification"
 	assert.ErrorContains(t, h.Cleanup(context.Background(), wrongType), "detail-type")
 	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "")), "detail.state")
+	noID := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
+	noID.Detail.DeploymentID = ""
+	assert.ErrorContains(t, h.Cleanup(context.Background(), noID), "detail.deploymentId")
 	assert.Empty(t, w.Ops())
 
 	w.FailNext(opSet, fakeaws.ValidationError("nope"))

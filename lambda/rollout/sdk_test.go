@@ -115,3 +115,65 @@ func TestRealSDKGivesUpAfterTheConfiguredAttempts(t *testing.T) {
 	assert.Len(t, w.Ops(), rollout.RetryMaxAttempts+1, "every attempt, then the report")
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
+
+func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.StablePrimaryTG = fakeaws.StableGreenTG
+	w.FailNext(opModify, fakeaws.Throttling(opModify))
+	h := sdkHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
+		"the throttled ModifyRule is retried")
+	for _, r := range w.Rules[2:] {
+		assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
+	}
+	assert.Equal(t, "50000", w.CatchAllPriority())
+
+	// A permanent error is not retried and the catch-all stays.
+	w = fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.StablePrimaryTG = fakeaws.StableGreenTG
+	w.FailNext(opModify, &fakeaws.APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found"})
+	h = sdkHooks(t, w, rollout.HookPin)
+	err := h.Pin(context.Background(), hookEvent)
+	var apiErr smithy.APIError
+	require.True(t, errors.As(err, &apiErr), "%v", err)
+	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
+	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opPut}, w.Ops())
+	assert.Equal(t, "1", w.CatchAllPriority())
+}
+
+func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		latestTD     string
+		last         string
+		wantOps      []string
+		wantReleased bool
+	}{
+		{"same image", fakeaws.TaskDefLatestV0, "d-LATEST", []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate}, true},
+		{"latest on an unapproved image", fakeaws.TaskDefV1, "d-LATEST", []string{opGetDG, opDesc, opTD, opTD}, false},
+		{"stale event", fakeaws.TaskDefLatestV0, "d-NEWER", []string{opGetDG}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableGreenTG)
+			w.LatestTaskDef, w.LastAttemptedDeployment = tt.latestTD, tt.last
+			h := sdkHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+			assert.Equal(t, tt.wantOps, w.Ops())
+			assert.Equal(t, tt.wantReleased, w.CatchAllPriority() == "1")
+		})
+	}
+
+	w := pinnedWorld(2, fakeaws.StableGreenTG)
+	w.FailNext(opGetDG, fakeaws.AccessDenied(opGetDG))
+	h := sdkHooks(t, w, rollout.HookCleanup)
+	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+	var apiErr smithy.APIError
+	require.True(t, errors.As(err, &apiErr), "%v", err)
+	assert.Equal(t, "AccessDeniedException", apiErr.ErrorCode())
+	assert.Equal(t, []string{opGetDG}, w.Ops(), "not retried")
+}

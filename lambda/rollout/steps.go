@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
@@ -21,36 +23,56 @@ const describeRulesPageSize = 400
 // listenerState is what the hooks read from the production listener.
 type listenerState struct {
 	catchAllPriority string // as the ALB reports it, e.g. "1"
-	tenantRules      int
-	// activeTargetGroup is the stable target group the tenant rules forward
-	// to; empty when there are no tenant rules.
-	activeTargetGroup string
+	tenantRules      []tenantRule
 }
 
-// pin: scale stable up, wait for it, then move the catch-all below the tenant
-// rules. Healthy first, route second: a tenant is never sent to a target
-// group without healthy targets.
+// tenantRule is a rule that forwards to the stable service.
+type tenantRule struct {
+	arn     string
+	actions []elbtypes.Action
+	// groups are the stable target groups the rule sends traffic to.
+	groups []string
+}
+
+// pin: scale stable up, wait until its serving task set is healthy, make
+// every tenant rule forward to that task set's target group, then move the
+// catch-all below the tenant rules. Healthy first, route second: a tenant is
+// never sent to a target group without healthy targets.
 func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
 	}
-	if ls.tenantRules == 0 {
+	if len(ls.tenantRules) == 0 {
 		log.Info("read-listener", "no pinned tenants: nothing to scale or move")
 		return nil
 	}
-	if err := h.scaleStable(ctx, log, "scale-up", h.Config.StableDesiredCount, true); err != nil {
+	services, err := h.describeServices(ctx, log, h.Config.StableServiceName)
+	if err != nil {
 		return err
 	}
-	if err := h.waitHealthy(ctx, log, ls.activeTargetGroup, h.Config.StableDesiredCount); err != nil {
+	stable := services[0]
+	active, err := h.activeStableGroup(log, stable)
+	if err != nil {
+		return err
+	}
+	if err := h.scaleStable(ctx, log, "scale-up", stable, h.Config.StableDesiredCount, true); err != nil {
+		return err
+	}
+	if err := h.waitHealthy(ctx, log, active, h.Config.StableDesiredCount); err != nil {
+		return err
+	}
+	if err := h.repairTenantRules(ctx, log, ls.tenantRules, active); err != nil {
 		return err
 	}
 	return h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityPinned)
 }
 
 // unpinAndScaleDown: route everyone to latest first, then stop stable's
-// tasks, so no request reaches a target group that is draining.
-func (h *Hooks) unpinAndScaleDown(ctx context.Context, log *invocationLogger) error {
+// tasks, so no request reaches a target group that is draining. stable is
+// the stable service if the caller has just described it (nil: described
+// here, after the catch-all moved).
+func (h *Hooks) unpinAndScaleDown(ctx context.Context, log *invocationLogger, stable *ecstypes.Service) error {
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
@@ -58,7 +80,14 @@ func (h *Hooks) unpinAndScaleDown(ctx context.Context, log *invocationLogger) er
 	if err := h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityUnpinned); err != nil {
 		return err
 	}
-	return h.scaleStable(ctx, log, "scale-down", 0, false)
+	if stable == nil {
+		services, err := h.describeServices(ctx, log, h.Config.StableServiceName)
+		if err != nil {
+			return err
+		}
+		stable = &services[0]
+	}
+	return h.scaleStable(ctx, log, "scale-down", *stable, 0, false)
 }
 
 // readListener lists the listener's rules and finds the catch-all rule and
@@ -68,10 +97,9 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 	const step = "read-listener"
 	start := time.Now()
 	var (
-		ls           listenerState
-		foundCatch   bool
-		activeGroups []string
-		marker       *string
+		ls         listenerState
+		foundCatch bool
+		marker     *string
 	)
 	for {
 		out, err := h.ELB.DescribeRules(ctx, &elbv2.DescribeRulesInput{
@@ -92,15 +120,8 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 			if aws.ToBool(r.IsDefault) {
 				continue
 			}
-			groups := h.stableGroupsOf(r)
-			if len(groups) == 0 {
-				continue
-			}
-			ls.tenantRules++
-			for _, g := range groups {
-				if !slices.Contains(activeGroups, g) {
-					activeGroups = append(activeGroups, g)
-				}
+			if groups := h.stableGroupsOf(r); len(groups) > 0 {
+				ls.tenantRules = append(ls.tenantRules, tenantRule{arn: arn, actions: r.Actions, groups: groups})
 			}
 		}
 		if aws.ToString(out.NextMarker) == "" {
@@ -111,18 +132,8 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 	if !foundCatch {
 		return ls, fmt.Errorf("catch-all rule %s not found on listener %s", h.Config.CatchAllRuleARN, h.Config.ListenerARN)
 	}
-	switch len(activeGroups) {
-	case 0:
-	case 1:
-		ls.activeTargetGroup = activeGroups[0]
-	default:
-		// Only mid-way through a Stable deployment do both groups carry
-		// weight, and then no Latest deployment (which runs pin) can start.
-		return ls, fmt.Errorf("tenant rules forward to both stable target groups %v: cannot tell which one carries tenant traffic", activeGroups)
-	}
-	log.Info(step, "read listener rules", "tenant_rules", ls.tenantRules,
-		"catch_all_priority", ls.catchAllPriority, "active_target_group", ls.activeTargetGroup,
-		"step_ms", time.Since(start).Milliseconds())
+	log.Info(step, "read listener rules", "tenant_rules", len(ls.tenantRules),
+		"catch_all_priority", ls.catchAllPriority, "step_ms", time.Since(start).Milliseconds())
 	return ls, nil
 }
 
@@ -154,26 +165,137 @@ func (h *Hooks) stableGroupsOf(r elbtypes.Rule) []string {
 	return groups
 }
 
-// scaleStable sets the stable service's desired count to want. With onlyUp it
-// never lowers a higher count someone set on purpose. It reads the service
-// first so a repeated invocation changes nothing.
-func (h *Hooks) scaleStable(ctx context.Context, log *invocationLogger, step string, want int32, onlyUp bool) error {
+// describeServices describes the named services of the cluster in one call
+// and returns them in the order asked for.
+func (h *Hooks) describeServices(ctx context.Context, log *invocationLogger, names ...string) ([]ecstypes.Service, error) {
+	const step = "read-services"
 	start := time.Now()
+	what := strings.Join(names, ", ")
 	out, err := h.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster:  aws.String(h.Config.ClusterName),
-		Services: []string{h.Config.StableServiceName},
+		Services: names,
 	})
 	if err != nil {
-		return fmt.Errorf("describe service %s: %w", h.Config.StableServiceName, err)
+		return nil, fmt.Errorf("describe service %s: %w", what, err)
 	}
 	if len(out.Failures) > 0 {
 		f := out.Failures[0]
-		return fmt.Errorf("describe service %s: %s (%s)", h.Config.StableServiceName, aws.ToString(f.Reason), aws.ToString(f.Detail))
+		return nil, fmt.Errorf("describe service %s: %s %s (%s)", what, aws.ToString(f.Arn), aws.ToString(f.Reason), aws.ToString(f.Detail))
 	}
-	if len(out.Services) != 1 {
-		return fmt.Errorf("describe service %s: got %d services, want 1", h.Config.StableServiceName, len(out.Services))
+	services := make([]ecstypes.Service, 0, len(names))
+	for _, name := range names {
+		i := slices.IndexFunc(out.Services, func(s ecstypes.Service) bool { return aws.ToString(s.ServiceName) == name })
+		if i < 0 {
+			return nil, fmt.Errorf("describe service %s: %s not in the answer (%d services)", what, name, len(out.Services))
+		}
+		services = append(services, out.Services[i])
 	}
-	current := out.Services[0].DesiredCount
+	log.Info(step, "described services", "services", names, "step_ms", time.Since(start).Milliseconds())
+	return services, nil
+}
+
+// primaryTaskSet returns the service's PRIMARY task set: the one serving
+// production traffic of a CODE_DEPLOY service
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskSet.html).
+// It returns nil without error when the service has no task sets at all,
+// which is the case before its first deployment.
+func primaryTaskSet(svc ecstypes.Service) (*ecstypes.TaskSet, error) {
+	for i := range svc.TaskSets {
+		if aws.ToString(svc.TaskSets[i].Status) == "PRIMARY" {
+			return &svc.TaskSets[i], nil
+		}
+	}
+	if len(svc.TaskSets) > 0 {
+		return nil, fmt.Errorf("service %s has %d task sets but none is PRIMARY", aws.ToString(svc.ServiceName), len(svc.TaskSets))
+	}
+	return nil, nil
+}
+
+// activeStableGroup is the target group of stable's PRIMARY task set, where
+// its tasks register and which CodeDeploy alternates with every Stable
+// deployment; before the first deployment (no task sets) it is the
+// service's own load balancer. It must be one of StableTargetGroupARNs.
+func (h *Hooks) activeStableGroup(log *invocationLogger, stable ecstypes.Service) (string, error) {
+	ts, err := primaryTaskSet(stable)
+	if err != nil {
+		return "", err
+	}
+	var lbs []ecstypes.LoadBalancer
+	source := "service"
+	if ts != nil {
+		lbs, source = ts.LoadBalancers, "primary task set "+aws.ToString(ts.Id)
+	} else {
+		lbs = stable.LoadBalancers
+	}
+	if len(lbs) == 0 || aws.ToString(lbs[0].TargetGroupArn) == "" {
+		return "", fmt.Errorf("%s of %s has no load balancer target group", source, h.Config.StableServiceName)
+	}
+	tg := aws.ToString(lbs[0].TargetGroupArn)
+	if !slices.Contains(h.Config.StableTargetGroupARNs[:], tg) {
+		return "", fmt.Errorf("%s of %s serves target group %s, which is not one of %s %v",
+			source, h.Config.StableServiceName, tg, EnvStableTargetGroupARNs, h.Config.StableTargetGroupARNs)
+	}
+	log.Info("read-services", "found the active stable target group", "active_target_group", tg, "from", source)
+	return tg, nil
+}
+
+// repairTenantRules makes every tenant rule that sends its traffic to the
+// other stable target group forward to active instead, one ModifyRule per
+// such rule (none when all are right, the usual case). A new tenant rule
+// gets the pair's first group from the Pulumi program, which is the empty
+// one after an odd number of Stable deployments. A rule that sends traffic
+// to both groups is left alone: only CodeDeploy writes split weights, while
+// a Stable deployment shifts traffic between two healthy task sets, and
+// rewriting them would fight that deployment.
+func (h *Hooks) repairTenantRules(ctx context.Context, log *invocationLogger, rules []tenantRule, active string) error {
+	const step = "repair-rules"
+	start := time.Now()
+	other := h.Config.StableTargetGroupARNs[0]
+	if other == active {
+		other = h.Config.StableTargetGroupARNs[1]
+	}
+	repaired := 0
+	for _, r := range rules {
+		if !slices.Contains(r.groups, other) {
+			continue
+		}
+		if slices.Contains(r.groups, active) {
+			log.Info(step, "tenant rule splits traffic between both stable target groups (a Stable deployment is shifting it): left to CodeDeploy", "rule", r.arn)
+			continue
+		}
+		if _, err := h.ELB.ModifyRule(ctx, &elbv2.ModifyRuleInput{
+			RuleArn: aws.String(r.arn),
+			Actions: forwardTo(r.actions, active),
+		}); err != nil {
+			return fmt.Errorf("repair tenant rule %s (forward to %s instead of %s): %w", r.arn, active, other, err)
+		}
+		repaired++
+		log.Info(step, "tenant rule repaired", "rule", r.arn, "from", other, "to", active, "step_ms", time.Since(start).Milliseconds())
+	}
+	log.Info(step, "tenant rules forward to the active stable target group", "tenant_rules", len(rules),
+		"repaired", repaired, "active_target_group", active, "step_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// forwardTo returns the rule's actions with its forward action replaced by a
+// plain forward to tg (same order); any other action is kept as it is.
+func forwardTo(actions []elbtypes.Action, tg string) []elbtypes.Action {
+	out := make([]elbtypes.Action, 0, len(actions))
+	for _, a := range actions {
+		if a.Type == elbtypes.ActionTypeEnumForward {
+			a = elbtypes.Action{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tg), Order: a.Order}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// scaleStable sets the stable service's desired count to want, given the
+// service as just described. With onlyUp it never lowers a higher count
+// someone set on purpose; a count already in place changes nothing.
+func (h *Hooks) scaleStable(ctx context.Context, log *invocationLogger, step string, stable ecstypes.Service, want int32, onlyUp bool) error {
+	start := time.Now()
+	current := stable.DesiredCount
 	if current == want || (onlyUp && current > want) {
 		log.Info(step, "desired count already in place", "desired_count", current, "want", want,
 			"step_ms", time.Since(start).Milliseconds())

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	smithy "github.com/aws/smithy-go"
@@ -73,9 +74,9 @@ func ServerError() *APIError {
 
 func service(op string) string {
 	switch op {
-	case OpDescribeServices, OpUpdateService:
+	case OpDescribeServices, OpUpdateService, OpDescribeTaskDef:
 		return "ecs"
-	case OpPutHookStatus:
+	case OpPutHookStatus, OpGetDeploymentGroup:
 		return "codedeploy"
 	}
 	return "elb"
@@ -137,6 +138,9 @@ func (w *World) serveJSON(rw http.ResponseWriter, op string, body []byte) {
 		DeploymentID                  string   `json:"deploymentId"`
 		LifecycleEventHookExecutionID string   `json:"lifecycleEventHookExecutionId"`
 		Status                        string   `json:"status"`
+		TaskDefinition                string   `json:"taskDefinition"`
+		ApplicationName               string   `json:"applicationName"`
+		DeploymentGroupName           string   `json:"deploymentGroupName"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeJSONError(rw, &APIError{Code: "SerializationException", Message: err.Error()})
@@ -155,10 +159,23 @@ func (w *World) serveJSON(rw http.ResponseWriter, op string, body []byte) {
 			}
 			services := []map[string]any{}
 			for _, s := range out.Services {
+				taskSets := []map[string]any{}
+				for _, ts := range s.TaskSets {
+					taskSets = append(taskSets, map[string]any{
+						"id": aws.ToString(ts.Id), "taskSetArn": aws.ToString(ts.TaskSetArn),
+						"status": aws.ToString(ts.Status), "taskDefinition": aws.ToString(ts.TaskDefinition),
+						"computedDesiredCount": ts.ComputedDesiredCount, "runningCount": ts.RunningCount,
+						"loadBalancers":   jsonLoadBalancers(ts.LoadBalancers),
+						"scale":           map[string]any{"value": 100.0, "unit": "PERCENT"},
+						"stabilityStatus": "STEADY_STATE",
+					})
+				}
 				services = append(services, map[string]any{
 					"serviceName": aws.ToString(s.ServiceName), "serviceArn": aws.ToString(s.ServiceArn),
 					"clusterArn": aws.ToString(s.ClusterArn), "status": aws.ToString(s.Status),
 					"desiredCount": s.DesiredCount, "runningCount": s.RunningCount, "pendingCount": 0,
+					"taskDefinition": aws.ToString(s.TaskDefinition), "loadBalancers": jsonLoadBalancers(s.LoadBalancers),
+					"taskSets":             taskSets,
 					"deploymentController": map[string]string{"type": "CODE_DEPLOY"},
 				})
 			}
@@ -178,6 +195,41 @@ func (w *World) serveJSON(rw http.ResponseWriter, op string, body []byte) {
 				"serviceName": aws.ToString(out.Service.ServiceName), "status": aws.ToString(out.Service.Status),
 				"desiredCount": out.Service.DesiredCount,
 			}}, nil
+		})
+	case OpDescribeTaskDef:
+		resp, err = call(func() (any, error) {
+			out, err := w.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: &req.TaskDefinition})
+			if err != nil {
+				return nil, err
+			}
+			containers := []map[string]any{}
+			for _, c := range out.TaskDefinition.ContainerDefinitions {
+				containers = append(containers, map[string]any{"name": aws.ToString(c.Name), "image": aws.ToString(c.Image), "essential": true})
+			}
+			return map[string]any{"taskDefinition": map[string]any{
+				"taskDefinitionArn":    aws.ToString(out.TaskDefinition.TaskDefinitionArn),
+				"containerDefinitions": containers, "status": "ACTIVE",
+			}}, nil
+		})
+	case OpGetDeploymentGroup:
+		resp, err = call(func() (any, error) {
+			out, err := w.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
+				ApplicationName: &req.ApplicationName, DeploymentGroupName: &req.DeploymentGroupName})
+			if err != nil {
+				return nil, err
+			}
+			g := out.DeploymentGroupInfo
+			info := map[string]any{
+				"applicationName": aws.ToString(g.ApplicationName), "deploymentGroupName": aws.ToString(g.DeploymentGroupName),
+				"deploymentGroupId": aws.ToString(g.DeploymentGroupId), "computePlatform": string(g.ComputePlatform),
+			}
+			if d := g.LastAttemptedDeployment; d != nil {
+				// JSON 1.1 timestamps are epoch seconds.
+				info["lastAttemptedDeployment"] = map[string]any{
+					"deploymentId": aws.ToString(d.DeploymentId), "status": string(d.Status), "createTime": 1.7512e9,
+				}
+			}
+			return map[string]any{"deploymentGroupInfo": info}, nil
 		})
 	case OpPutHookStatus:
 		resp, err = call(func() (any, error) {
@@ -204,6 +256,15 @@ func (w *World) serveJSON(rw http.ResponseWriter, op string, body []byte) {
 	rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	rw.Header().Set("X-Amzn-RequestId", "00000000-0000-4000-8000-000000000000")
 	_ = json.NewEncoder(rw).Encode(resp)
+}
+
+func jsonLoadBalancers(lbs []ecstypes.LoadBalancer) []map[string]any {
+	out := []map[string]any{}
+	for _, lb := range lbs {
+		out = append(out, map[string]any{"targetGroupArn": aws.ToString(lb.TargetGroupArn),
+			"containerName": aws.ToString(lb.ContainerName), "containerPort": aws.ToInt32(lb.ContainerPort)})
+	}
+	return out
 }
 
 func writeJSONError(rw http.ResponseWriter, err error) {
@@ -338,6 +399,21 @@ func (w *World) serveQuery(rw http.ResponseWriter, form url.Values) {
 				Rules   []xmlRule `xml:"Rules>member"`
 			}{resultName(op), xmlRules(out.Rules)}, nil
 		})
+	case OpModifyRule:
+		result, err = call(func() (any, error) {
+			in, err := modifyRuleInput(form)
+			if err != nil {
+				return nil, err
+			}
+			out, err := w.ModifyRule(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return struct {
+				XMLName xml.Name
+				Rules   []xmlRule `xml:"Rules>member"`
+			}{resultName(op), xmlRules(out.Rules)}, nil
+		})
 	default:
 		err = &APIError{Code: "InvalidAction", Message: "The action " + op + " is not valid for this web service."}
 	}
@@ -353,6 +429,58 @@ func (w *World) serveQuery(rw http.ResponseWriter, form url.Values) {
 	rw.Header().Set("Content-Type", "text/xml")
 	fmt.Fprintf(rw, `<%sResponse xmlns="%s">%s<ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ResponseMetadata></%sResponse>`,
 		op, elbNamespace, resultXML, op)
+}
+
+// modifyRuleInput decodes ModifyRule's Query parameters: RuleArn and
+// Actions.member.N.{Type,Order,TargetGroupArn} or
+// Actions.member.N.ForwardConfig.TargetGroups.member.M.{TargetGroupArn,Weight}.
+// Conditions and transforms are not supported by the fake.
+func modifyRuleInput(form url.Values) (*elbv2.ModifyRuleInput, error) {
+	in := &elbv2.ModifyRuleInput{RuleArn: aws.String(form.Get("RuleArn"))}
+	if aws.ToString(in.RuleArn) == "" {
+		return nil, ValidationError("RuleArn is required")
+	}
+	for k := range form {
+		if strings.HasPrefix(k, "Conditions.") || strings.HasPrefix(k, "Transforms.") || k == "ResetTransforms" {
+			return nil, ValidationError("fakeaws: ModifyRule " + k + " is not supported")
+		}
+	}
+	for i := 1; form.Has(fmt.Sprintf("Actions.member.%d.Type", i)); i++ {
+		p := fmt.Sprintf("Actions.member.%d.", i)
+		a := elbtypes.Action{Type: elbtypes.ActionTypeEnum(form.Get(p + "Type"))}
+		if v := form.Get(p + "TargetGroupArn"); v != "" {
+			a.TargetGroupArn = aws.String(v)
+		}
+		if v := form.Get(p + "Order"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, ValidationError("Order must be an integer")
+			}
+			a.Order = aws.Int32(int32(n))
+		}
+		for j := 1; form.Has(fmt.Sprintf("%sForwardConfig.TargetGroups.member.%d.TargetGroupArn", p, j)); j++ {
+			q := fmt.Sprintf("%sForwardConfig.TargetGroups.member.%d.", p, j)
+			if a.ForwardConfig == nil {
+				a.ForwardConfig = &elbtypes.ForwardActionConfig{}
+			}
+			tg := elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(form.Get(q + "TargetGroupArn"))}
+			if v := form.Get(q + "Weight"); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 999 {
+					return nil, ValidationError("Weight must be an integer in 0..999")
+				}
+				tg.Weight = aws.Int32(int32(n))
+			}
+			a.ForwardConfig.TargetGroups = append(a.ForwardConfig.TargetGroups, tg)
+		}
+		in.Actions = append(in.Actions, a)
+	}
+	if len(in.Actions) == 0 {
+		// ModifyRule without actions changes only conditions; the hooks
+		// never send that.
+		return nil, ValidationError("fakeaws: ModifyRule without Actions is not supported")
+	}
+	return in, nil
 }
 
 func resultName(op string) xml.Name { return xml.Name{Local: op + "Result"} }

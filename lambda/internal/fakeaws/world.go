@@ -6,6 +6,7 @@
 package fakeaws
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,6 +31,9 @@ const (
 	OpDescribeTargetHealth = "DescribeTargetHealth"
 	OpSetRulePriorities    = "SetRulePriorities"
 	OpPutHookStatus        = "PutLifecycleEventHookExecutionStatus"
+	OpModifyRule           = "ModifyRule"
+	OpDescribeTaskDef      = "DescribeTaskDefinition"
+	OpGetDeploymentGroup   = "GetDeploymentGroup"
 )
 
 // Names and ARNs of the standard world.
@@ -38,6 +42,8 @@ const (
 	Account         = "123456789012"
 	Cluster         = "tc-dev"
 	StableService   = "stable"
+	LatestService   = "latest"
+	ContainerName   = "app"
 	CodeDeployApp   = "tc-dev"
 	LatestGroup     = "latest"
 	StableGroup     = "stable"
@@ -48,6 +54,17 @@ const (
 	StableGreenTG   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-stable-green/2222222222222222"
 	LatestBlueTG    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-latest-blue/3333333333333333"
 	LatestGreenTG   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-latest-green/4444444444444444"
+
+	// Task definitions: CodeDeployToECS registers a new revision for every
+	// deployment, so after a completed rollout latest and stable run
+	// different revisions of the same image.
+	TaskDefLatestV0 = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:1"
+	TaskDefStableV0 = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:2"
+	TaskDefV1       = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:3"
+	TaskDefV2       = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:4"
+	ImageV0         = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+	ImageV1         = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	ImageV2         = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev@sha256:2222222222222222222222222222222222222222222222222222222222222222"
 
 	ruleARNPrefix = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2"
 
@@ -61,6 +78,7 @@ func Env() map[string]string {
 	return map[string]string{
 		"CLUSTER_NAME":                 Cluster,
 		"STABLE_SERVICE_NAME":          StableService,
+		"LATEST_SERVICE_NAME":          LatestService,
 		"STABLE_DESIRED_COUNT":         strconv.Itoa(DesiredCount),
 		"LISTENER_ARN":                 ListenerARN,
 		"STABLE_TARGET_GROUP_ARNS":     StableBlueTG + "," + StableGreenTG,
@@ -102,12 +120,29 @@ type World struct {
 	ServiceMissing bool
 	Rules          []*Rule
 
-	// Health: stable's tasks register in ServingTargetGroup and turn healthy
-	// after PollsUntilHealthy DescribeTargetHealth calls, unless NeverHealthy.
-	ServingTargetGroup string
-	PollsUntilHealthy  int
-	NeverHealthy       bool
-	healthPolls        int
+	// StablePrimaryTG is the target group of the stable service's PRIMARY
+	// task set, where its tasks register. "" means the service has no task
+	// sets yet (before its first deployment): DescribeServices then reports
+	// none, only the service-level load balancer StableBlueTG, which is
+	// where the tasks register.
+	StablePrimaryTG string
+	// StableTaskSetStatus is the status of that task set ("": PRIMARY).
+	StableTaskSetStatus string
+	// Health: stable's tasks turn healthy after PollsUntilHealthy
+	// DescribeTargetHealth calls, unless NeverHealthy.
+	PollsUntilHealthy int
+	NeverHealthy      bool
+	healthPolls       int
+
+	// Task definitions of the services' PRIMARY task sets, and the
+	// container image of each task definition DescribeTaskDefinition knows.
+	LatestTaskDef string
+	StableTaskDef string
+	Images        map[string]string
+
+	// LastAttemptedDeployment is the Latest deployment group's
+	// lastAttemptedDeployment.deploymentId ("" reports none).
+	LastAttemptedDeployment string
 
 	// RulesPageSize caps DescribeRules pages (0: as requested) to exercise
 	// NextMarker.
@@ -122,9 +157,18 @@ type World struct {
 // NewWorld returns a listener with a default rule, the catch-all rule above
 // tenants (priority 1) and tenantRules tenant rules forwarding to the stable
 // target group activeTG (weight 100, the other one weight 0), with stable
-// scaled to zero.
+// scaled to zero and its PRIMARY task set in activeTG. Both services run
+// image v0 (different task definition revisions), and the Latest group's
+// last attempted deployment is "d-LATEST".
 func NewWorld(tenantRules int, activeTG string) *World {
-	w := &World{ServingTargetGroup: activeTG}
+	w := &World{
+		StablePrimaryTG: activeTG,
+		LatestTaskDef:   TaskDefLatestV0, StableTaskDef: TaskDefStableV0,
+		Images: map[string]string{
+			TaskDefLatestV0: ImageV0, TaskDefStableV0: ImageV0, TaskDefV1: ImageV1, TaskDefV2: ImageV2,
+		},
+		LastAttemptedDeployment: "d-LATEST",
+	}
 	w.Rules = append(w.Rules,
 		&Rule{ARN: DefaultRuleARN, Priority: "default", IsDefault: true, Forward: weighted(LatestBlueTG, 100, LatestGreenTG, 0)},
 		&Rule{ARN: CatchAllRuleARN, Priority: strconv.Itoa(PriorityUnpinned), Forward: weighted(LatestBlueTG, 100, LatestGreenTG, 0)},
@@ -215,6 +259,27 @@ func (w *World) Reset() {
 	w.calls, w.reports = nil, nil
 }
 
+// stableTG is where stable's tasks register. Must hold mu.
+func (w *World) stableTG() string {
+	if w.StablePrimaryTG == "" {
+		return StableBlueTG
+	}
+	return w.StablePrimaryTG
+}
+
+// Rule returns a copy of the rule with that ARN (nil if none).
+func (w *World) Rule(arn string) *Rule {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.rule(arn)
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Forward = slices.Clone(r.Forward)
+	return &c
+}
+
 func (w *World) rule(arn string) *Rule {
 	for _, r := range w.Rules {
 		if r.ARN == arn {
@@ -237,7 +302,8 @@ func (w *World) begin(op, detail string) error {
 	return nil
 }
 
-// DescribeServices implements rollout.ECS.
+// DescribeServices implements rollout.ECS. Both services are CODE_DEPLOY
+// services: their versions live in task sets, the PRIMARY one serving.
 func (w *World) DescribeServices(_ context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -247,20 +313,92 @@ func (w *World) DescribeServices(_ context.Context, in *ecs.DescribeServicesInpu
 	if aws.ToString(in.Cluster) != Cluster {
 		return nil, &APIError{Code: "ClusterNotFoundException", Message: "Cluster not found.", Status: 400}
 	}
+	if len(in.Services) == 0 || len(in.Services) > 10 {
+		return nil, &APIError{Code: "InvalidParameterException", Message: "services must hold 1 to 10 names", Status: 400}
+	}
 	out := &ecs.DescribeServicesOutput{}
 	for _, name := range in.Services {
 		arn := fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, Cluster, name)
-		if name != StableService || w.ServiceMissing {
+		var svc ecstypes.Service
+		switch {
+		case name == StableService && !w.ServiceMissing:
+			svc = ecstypes.Service{DesiredCount: w.DesiredCount, RunningCount: w.DesiredCount,
+				TaskDefinition: aws.String(w.StableTaskDef), LoadBalancers: []ecstypes.LoadBalancer{lbOf(StableBlueTG)}}
+			if w.StablePrimaryTG != "" {
+				status := cmp.Or(w.StableTaskSetStatus, "PRIMARY")
+				svc.TaskSets = []ecstypes.TaskSet{taskSet(name, "ecs-svc/1111", status, w.StableTaskDef, w.StablePrimaryTG, w.DesiredCount)}
+			}
+		case name == LatestService:
+			svc = ecstypes.Service{DesiredCount: 2, RunningCount: 2,
+				TaskDefinition: aws.String(w.LatestTaskDef), LoadBalancers: []ecstypes.LoadBalancer{lbOf(LatestBlueTG)},
+				TaskSets: []ecstypes.TaskSet{taskSet(name, "ecs-svc/3333", "PRIMARY", w.LatestTaskDef, LatestBlueTG, 2)}}
+		default:
 			out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(arn), Reason: aws.String("MISSING")})
 			continue
 		}
-		out.Services = append(out.Services, ecstypes.Service{
-			ServiceName: aws.String(name), ServiceArn: aws.String(arn),
-			ClusterArn:   aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:cluster/%s", Region, Account, Cluster)),
-			DesiredCount: w.DesiredCount, RunningCount: w.DesiredCount, Status: aws.String("ACTIVE"),
-		})
+		svc.ServiceName, svc.ServiceArn, svc.Status = aws.String(name), aws.String(arn), aws.String("ACTIVE")
+		svc.ClusterArn = aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:cluster/%s", Region, Account, Cluster))
+		svc.DeploymentController = &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy}
+		out.Services = append(out.Services, svc)
 	}
 	return out, nil
+}
+
+func lbOf(tg string) ecstypes.LoadBalancer {
+	return ecstypes.LoadBalancer{TargetGroupArn: aws.String(tg), ContainerName: aws.String(ContainerName), ContainerPort: aws.Int32(8080)}
+}
+
+func taskSet(service, id, status, taskDef, tg string, count int32) ecstypes.TaskSet {
+	return ecstypes.TaskSet{
+		Id:                   aws.String(id),
+		TaskSetArn:           aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:task-set/%s/%s/%s", Region, Account, Cluster, service, id)),
+		Status:               aws.String(status),
+		TaskDefinition:       aws.String(taskDef),
+		LoadBalancers:        []ecstypes.LoadBalancer{lbOf(tg)},
+		ComputedDesiredCount: count, RunningCount: count,
+	}
+}
+
+// DescribeTaskDefinition implements rollout.ECS: one container, ContainerName,
+// with the task definition's image.
+func (w *World) DescribeTaskDefinition(_ context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	td := aws.ToString(in.TaskDefinition)
+	if err := w.begin(OpDescribeTaskDef, td); err != nil {
+		return nil, err
+	}
+	image, ok := w.Images[td]
+	if !ok {
+		return nil, &APIError{Code: "ClientException", Message: "Unable to describe task definition.", Status: 400}
+	}
+	return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{
+		TaskDefinitionArn:    aws.String(td),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(ContainerName), Image: aws.String(image)}},
+	}}, nil
+}
+
+// GetDeploymentGroup implements rollout.CodeDeploy for the Latest group.
+func (w *World) GetDeploymentGroup(_ context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.begin(OpGetDeploymentGroup, aws.ToString(in.ApplicationName)+"/"+aws.ToString(in.DeploymentGroupName)); err != nil {
+		return nil, err
+	}
+	if aws.ToString(in.ApplicationName) != CodeDeployApp {
+		return nil, &APIError{Code: "ApplicationDoesNotExistException", Message: "No application found for name: " + aws.ToString(in.ApplicationName), Status: 400}
+	}
+	if g := aws.ToString(in.DeploymentGroupName); g != LatestGroup && g != StableGroup {
+		return nil, &APIError{Code: "DeploymentGroupDoesNotExistException", Message: "No Deployment Group found for name: " + g, Status: 400}
+	}
+	info := &cdtypes.DeploymentGroupInfo{
+		ApplicationName: in.ApplicationName, DeploymentGroupName: in.DeploymentGroupName,
+		DeploymentGroupId: aws.String("9fd2fbef-2157-40d8-91e7-6845af69e2d2"), ComputePlatform: cdtypes.ComputePlatformEcs,
+	}
+	if aws.ToString(in.DeploymentGroupName) == LatestGroup && w.LastAttemptedDeployment != "" {
+		info.LastAttemptedDeployment = &cdtypes.LastDeploymentInfo{DeploymentId: aws.String(w.LastAttemptedDeployment), Status: cdtypes.DeploymentStatusFailed}
+	}
+	return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: info}, nil
 }
 
 // UpdateService implements rollout.ECS.
@@ -348,7 +486,7 @@ func (w *World) DescribeTargetHealth(_ context.Context, in *elbv2.DescribeTarget
 		return nil, &APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found", Status: 400}
 	}
 	out := &elbv2.DescribeTargetHealthOutput{}
-	if tg != w.ServingTargetGroup || w.DesiredCount == 0 {
+	if tg != w.stableTG() || w.DesiredCount == 0 {
 		return out, nil
 	}
 	w.healthPolls++
@@ -405,6 +543,55 @@ func (w *World) SetRulePriorities(_ context.Context, in *elbv2.SetRulePriorities
 		out.Rules = append(out.Rules, r.sdk())
 	}
 	return out, nil
+}
+
+// ModifyRule implements rollout.ELB for a rule's forward action: a plain
+// TargetGroupArn or a ForwardConfig, replacing the rule's action as the ALB
+// does (the actions given are the rule's new actions).
+func (w *World) ModifyRule(_ context.Context, in *elbv2.ModifyRuleInput, _ ...func(*elbv2.Options)) (*elbv2.ModifyRuleOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var parts []string
+	for _, a := range in.Actions {
+		if a.ForwardConfig != nil {
+			for _, tg := range a.ForwardConfig.TargetGroups {
+				parts = append(parts, fmt.Sprintf("%s:%d", aws.ToString(tg.TargetGroupArn), aws.ToInt32(tg.Weight)))
+			}
+		} else {
+			parts = append(parts, aws.ToString(a.TargetGroupArn))
+		}
+	}
+	if err := w.begin(OpModifyRule, aws.ToString(in.RuleArn)+" "+string(elbtypes.ActionTypeEnumForward)+"="+strings.Join(parts, ",")); err != nil {
+		return nil, err
+	}
+	r := w.rule(aws.ToString(in.RuleArn))
+	if r == nil {
+		return nil, &APIError{Code: "RuleNotFound", Message: "One or more rules not found", Status: 400}
+	}
+	if len(in.Actions) != 1 || in.Actions[0].Type != elbtypes.ActionTypeEnumForward {
+		return nil, ValidationError("fakeaws: ModifyRule takes exactly one forward action")
+	}
+	a := in.Actions[0]
+	known := func(tg string) bool {
+		return tg == StableBlueTG || tg == StableGreenTG || tg == LatestBlueTG || tg == LatestGreenTG
+	}
+	switch {
+	case a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0:
+		for _, tg := range a.ForwardConfig.TargetGroups {
+			if !known(aws.ToString(tg.TargetGroupArn)) {
+				return nil, &APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found", Status: 400}
+			}
+		}
+		r.Forward, r.Target = slices.Clone(a.ForwardConfig.TargetGroups), ""
+	case aws.ToString(a.TargetGroupArn) != "":
+		if !known(aws.ToString(a.TargetGroupArn)) {
+			return nil, &APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found", Status: 400}
+		}
+		r.Forward, r.Target = nil, aws.ToString(a.TargetGroupArn)
+	default:
+		return nil, ValidationError("A forward action needs a target group")
+	}
+	return &elbv2.ModifyRuleOutput{Rules: []elbtypes.Rule{r.sdk()}}, nil
 }
 
 // PutLifecycleEventHookExecutionStatus implements rollout.CodeDeploy.
