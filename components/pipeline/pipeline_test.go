@@ -532,7 +532,8 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 	}{
 		{"pin", 600, nil},
 		{"unpin", 120, nil},
-		{"cleanup", 120, map[string]interface{}{"CODEDEPLOY_APPLICATION_NAME": app, "LATEST_DEPLOYMENT_GROUP_NAME": latestGroup}},
+		{"cleanup", 120, map[string]interface{}{"CODEDEPLOY_APPLICATION_NAME": app, "LATEST_DEPLOYMENT_GROUP_NAME": latestGroup,
+			"LATEST_SERVICE_NAME": "latest-svc"}},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {
 			f := props(m.one(t, "aws:lambda/function:Function", "pipeline-"+tc.hook+"-hook"))
@@ -556,18 +557,58 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 			assert.Equal(t, logGroup, f["loggingConfig"].(map[string]interface{})["logGroup"])
 			// pin and unpin must never be retried by Lambda after they
 			// reported: a retried pin could re-pin tenants after cleanup.
-			var retries []interface{}
+			// cleanup keeps its retries but drops stale events early.
+			var configs []map[string]interface{}
 			for _, c := range m.byType("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig") {
 				if props(c)["functionName"] == f["name"] {
-					retries = append(retries, props(c)["maximumRetryAttempts"])
+					configs = append(configs, props(c))
 				}
 			}
+			require.Len(t, configs, 1, "one async invocation config per hook")
 			if tc.hook == "cleanup" {
-				assert.Empty(t, retries, "cleanup keeps Lambda's retries: it is idempotent and reports nothing")
+				assert.Equal(t, 2.0, configs[0]["maximumRetryAttempts"], "cleanup keeps Lambda's retries: it is idempotent and ignores stale events")
+				assert.Equal(t, 600.0, configs[0]["maximumEventAgeInSeconds"], "no event older than 10 minutes")
 			} else {
-				assert.Equal(t, []interface{}{0.0}, retries)
+				assert.Equal(t, 0.0, configs[0]["maximumRetryAttempts"])
+				assert.NotContains(t, configs[0], "maximumEventAgeInSeconds")
 			}
 		})
+	}
+}
+
+// pin may rewrite only this listener's rules; cleanup may read the latest
+// service, task definitions and the Latest group, and nothing more.
+func TestHookPoliciesGrantTheRepairAndTheCleanupChecks(t *testing.T) {
+	m := run(t, nil)
+	latestGroupArn := m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-latest-group").outputs["arn"].StringValue()
+	byAction := func(hook string) map[string][]string {
+		var doc plan.PolicyDocument
+		require.NoError(t, json.Unmarshal([]byte(props(m.one(t, "aws:iam/rolePolicy:RolePolicy", "pipeline-"+hook+"-hook"))["policy"].(string)), &doc))
+		out := map[string][]string{}
+		for _, s := range doc.Statement {
+			for _, a := range s.Action {
+				out[a] = append(out[a], s.Resource...)
+			}
+		}
+		return out
+	}
+	rules, err := plan.ListenerRulesArn(listener)
+	require.NoError(t, err)
+	pin, unpin, cleanup := byAction("pin"), byAction("unpin"), byAction("cleanup")
+	assert.Equal(t, []string{rules}, pin["elasticloadbalancing:ModifyRule"])
+	assert.NotContains(t, unpin, "elasticloadbalancing:ModifyRule")
+	assert.NotContains(t, cleanup, "elasticloadbalancing:ModifyRule")
+
+	stableSvc := "arn:aws:ecs:" + region + ":" + account + ":service/tc-dev/stable-svc"
+	latestSvc := "arn:aws:ecs:" + region + ":" + account + ":service/tc-dev/latest-svc"
+	assert.ElementsMatch(t, []string{stableSvc, latestSvc}, cleanup["ecs:DescribeServices"])
+	assert.Equal(t, []string{stableSvc}, cleanup["ecs:UpdateService"], "cleanup scales only stable")
+	assert.Equal(t, []string{"*"}, cleanup["ecs:DescribeTaskDefinition"])
+	assert.Equal(t, []string{latestGroupArn}, cleanup["codedeploy:GetDeploymentGroup"])
+	for _, hook := range []map[string][]string{pin, unpin} {
+		assert.Equal(t, []string{stableSvc}, hook["ecs:DescribeServices"])
+		assert.NotContains(t, hook, "codedeploy:GetDeploymentGroup")
+		assert.NotContains(t, hook, "ecs:DescribeTaskDefinition")
 	}
 }
 

@@ -40,6 +40,12 @@ const (
 	UnpinTimeoutSeconds   = 120
 	CleanupTimeoutSeconds = 120
 	HookMemoryMB          = 128
+	// cleanup's asynchronous invocations: Lambda's two retries stay (the
+	// hook is idempotent and checks that its event is still current), but
+	// an event older than ten minutes is dropped instead of being kept for
+	// Lambda's default six hours; a newer rollout decides by then.
+	CleanupMaxRetryAttempts   = 2
+	CleanupMaxEventAgeSeconds = 600
 	// HookRuntime runs the `bootstrap` executable of the zip.
 	HookRuntime      = "provided.al2023"
 	HookArchitecture = "arm64"
@@ -287,6 +293,7 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 	if h == HookCleanup {
 		env["CODEDEPLOY_APPLICATION_NAME"] = b.app.Name
 		env["LATEST_DEPLOYMENT_GROUP_NAME"] = pulumi.String(b.groupNames[roleLatest])
+		env["LATEST_SERVICE_NAME"] = a.LatestServiceName
 	}
 	return env
 }
@@ -337,19 +344,20 @@ func (b *builder) hookFunctions() error {
 		if err != nil {
 			return fmt.Errorf("create %s hook function: %w", h, err)
 		}
-		if h != HookCleanup {
-			// CodeDeploy invokes lifecycle hooks asynchronously and waits for
-			// their status call, not their return value. pin and unpin have
-			// already reported when they return an error, and Lambda's
-			// default two retries of an async invocation could re-pin
-			// tenants after a failed deployment's cleanup released them.
-			// cleanup keeps the retries: it is idempotent and reports nothing.
-			if _, err := lambda.NewFunctionEventInvokeConfig(b.ctx, b.child(h+"-hook-invoke"), &lambda.FunctionEventInvokeConfigArgs{
-				FunctionName:         fn.Name,
-				MaximumRetryAttempts: pulumi.Int(0),
-			}, b.parent); err != nil {
-				return fmt.Errorf("limit %s hook retries: %w", h, err)
-			}
+		// CodeDeploy invokes lifecycle hooks asynchronously and waits for
+		// their status call, not their return value. pin and unpin have
+		// already reported when they return an error, and Lambda's default
+		// two retries of an async invocation could re-pin tenants after a
+		// failed deployment's cleanup released them: no retries. cleanup
+		// keeps the retries (idempotent, reports nothing, ignores a stale
+		// event) but drops events older than CleanupMaxEventAgeSeconds.
+		invoke := &lambda.FunctionEventInvokeConfigArgs{FunctionName: fn.Name, MaximumRetryAttempts: pulumi.Int(0)}
+		if h == HookCleanup {
+			invoke.MaximumRetryAttempts = pulumi.Int(CleanupMaxRetryAttempts)
+			invoke.MaximumEventAgeInSeconds = pulumi.Int(CleanupMaxEventAgeSeconds)
+		}
+		if _, err := lambda.NewFunctionEventInvokeConfig(b.ctx, b.child(h+"-hook-invoke"), invoke, b.parent); err != nil {
+			return fmt.Errorf("configure %s hook async invocation: %w", h, err)
 		}
 		b.hooks[h] = &hook{name: fnName, fn: fn, role: role, logGroup: logGroupName}
 	}
@@ -577,11 +585,22 @@ func (b *builder) deploymentGroups() error {
 func (b *builder) hookPolicies() error {
 	a := b.args
 	reportsTo := map[string]*codedeploy.DeploymentGroup{HookPin: b.groups[roleLatest], HookUnpin: b.groups[roleStable]}
+	empty := pulumi.String("").ToStringOutput()
 	for _, h := range []string{HookPin, HookUnpin, HookCleanup} {
 		hk := b.hooks[h]
-		groupArn := pulumi.String("").ToStringOutput()
+		groupArn, listenerArn, latestService, latestGroupArn := empty, empty, empty, empty
 		if g, ok := reportsTo[h]; ok {
 			groupArn = g.Arn
+		}
+		switch h {
+		case HookPin:
+			// pin repairs tenant rules of the production listener.
+			listenerArn = a.ListenerArn.ToStringOutput()
+		case HookCleanup:
+			// cleanup compares latest's image with stable's and checks its
+			// event against the Latest group's last attempted deployment.
+			latestService = a.LatestServiceName.ToStringOutput()
+			latestGroupArn = b.groups[roleLatest].Arn
 		}
 		doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
 			var groups []string
@@ -591,9 +610,11 @@ func (b *builder) hookPolicies() error {
 			d, err := plan.HookRole{
 				Stack: st, ClusterArn: v[0].(string), StableServiceName: v[1].(string),
 				CatchAllRuleArn: v[2].(string), DeploymentGroupArns: groups, LogGroupName: hk.logGroup,
+				RepairRulesOfListenerArn: v[4].(string),
+				LatestServiceName:        v[5].(string), LatestDeploymentGroupArn: v[6].(string),
 			}.Policy()
 			return d.JSON(), err
-		}, a.ClusterArn, a.StableServiceName, a.CatchAllRuleArn, groupArn)
+		}, a.ClusterArn, a.StableServiceName, a.CatchAllRuleArn, groupArn, listenerArn, latestService, latestGroupArn)
 		p, err := b.rolePolicy(h+"-hook", hk.role, doc)
 		if err != nil {
 			return err

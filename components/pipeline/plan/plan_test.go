@@ -144,6 +144,18 @@ const cluster = "arn:aws:ecs:eu-west-1:000000000000:cluster/c"
 
 const listener = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
 
+const latestGroupArn = "arn:aws:codedeploy:eu-west-1:000000000000:deploymentgroup:app/latest"
+
+func actionsToResources(doc plan.PolicyDocument) map[string][]string {
+	byAction := map[string][]string{}
+	for _, s := range doc.Statement {
+		for _, a := range s.Action {
+			byAction[a] = append(byAction[a], s.Resource...)
+		}
+	}
+	return byAction
+}
+
 func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 	t.Helper()
 	cd, err := plan.CodeDeployRole{
@@ -155,6 +167,12 @@ func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 	hook, err := plan.HookRole{
 		Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
 		DeploymentGroupArns: []string{"arn:g1"}, LogGroupName: "/aws/lambda/pin",
+		RepairRulesOfListenerArn: listener,
+	}.Policy()
+	require.NoError(t, err)
+	cleanup, err := plan.HookRole{
+		Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
+		LogGroupName: "/aws/lambda/cleanup", LatestServiceName: "latest", LatestDeploymentGroupArn: latestGroupArn,
 	}.Policy()
 	require.NoError(t, err)
 	return map[string]plan.PolicyDocument{
@@ -165,6 +183,7 @@ func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 		}.Policy(),
 		"codedeploy": cd,
 		"hook":       hook,
+		"cleanup":    cleanup,
 		"trigger":    plan.TriggerPolicy("arn:pipeline"),
 		"bucket":     plan.TLSOnlyBucketPolicy("arn:aws:s3:::b"),
 		"assume":     plan.AssumeRolePolicy(plan.ServiceLambda),
@@ -231,6 +250,37 @@ func TestHookPolicyMovesOnlyTheCatchAllRuleAndScalesOnlyStable(t *testing.T) {
 	cleanup, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/cleanup"}.Policy()
 	require.NoError(t, err)
 	assert.NotContains(t, cleanup.JSON(), "PutLifecycleEventHookExecutionStatus", "cleanup reports to no deployment")
+}
+
+func TestPinPolicyRepairsOnlyThisListenersRules(t *testing.T) {
+	pin := actionsToResources(allPolicies(t)["hook"])
+	assert.Equal(t, []string{"arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/*"},
+		pin["elasticloadbalancing:ModifyRule"])
+
+	unpin, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/unpin"}.Policy()
+	require.NoError(t, err)
+	assert.NotContains(t, unpin.JSON(), "ModifyRule", "only pin repairs rules")
+
+	_, err = plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/x",
+		RepairRulesOfListenerArn: "not-a-listener"}.Policy()
+	assert.ErrorContains(t, err, "not a load balancer listener ARN")
+}
+
+func TestCleanupPolicyReadsBothServicesTaskDefinitionsAndTheLatestGroup(t *testing.T) {
+	cleanup := actionsToResources(allPolicies(t)["cleanup"])
+	assert.ElementsMatch(t, []string{
+		"arn:aws:ecs:eu-west-1:000000000000:service/c/stable", "arn:aws:ecs:eu-west-1:000000000000:service/c/latest",
+	}, cleanup["ecs:DescribeServices"], "one DescribeServices call names both")
+	assert.Equal(t, []string{"arn:aws:ecs:eu-west-1:000000000000:service/c/stable"}, cleanup["ecs:UpdateService"])
+	assert.Equal(t, []string{"*"}, cleanup["ecs:DescribeTaskDefinition"])
+	assert.Contains(t, plan.UnscopedActions, "ecs:DescribeTaskDefinition")
+	assert.Equal(t, []string{latestGroupArn}, cleanup["codedeploy:GetDeploymentGroup"])
+	assert.NotContains(t, cleanup, "elasticloadbalancing:ModifyRule")
+	assert.NotContains(t, cleanup, "codedeploy:PutLifecycleEventHookExecutionStatus")
+
+	_, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/x",
+		LatestServiceName: "latest"}.Policy()
+	assert.ErrorContains(t, err, "go together")
 }
 
 func TestCodeDeployPolicyShiftsOnlyThisListenersTraffic(t *testing.T) {

@@ -92,7 +92,8 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 }
 
 // HookRole is what one hook function may touch (DESIGN.md §4: scale the
-// stable service, move the catch-all rule, report to CodeDeploy).
+// stable service, move the catch-all rule, report to CodeDeploy; pin also
+// repairs tenant rules, cleanup also checks its event and the images).
 type HookRole struct {
 	Stack             Stack
 	ClusterArn        string
@@ -102,6 +103,15 @@ type HookRole struct {
 	// reports on; none for cleanup, which EventBridge invokes.
 	DeploymentGroupArns []string
 	LogGroupName        string
+
+	// RepairRulesOfListenerArn (pin only) is the production listener whose
+	// tenant rules pin points at stable's active target group.
+	RepairRulesOfListenerArn string
+	// LatestServiceName and LatestDeploymentGroupArn (cleanup only): cleanup
+	// compares latest's image with stable's and checks that its event is
+	// the Latest group's last attempted deployment.
+	LatestServiceName        string
+	LatestDeploymentGroupArn string
 }
 
 // Policy is the hook role's inline policy.
@@ -118,6 +128,34 @@ func (h HookRole) Policy() (PolicyDocument, error) {
 		// and the stable targets' health.
 		Allow("ReadRoutingAndHealth", []string{"elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetHealth"}, "*"),
 		Allow("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, h.Stack.LogGroupArns(h.LogGroupName)...),
+	}
+	if h.RepairRulesOfListenerArn != "" {
+		rules, err := ListenerRulesArn(h.RepairRulesOfListenerArn)
+		if err != nil {
+			return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
+		}
+		// pin rewrites the forward action of a tenant rule that points at
+		// the idle stable target group; only this listener's rules.
+		st = append(st, Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules))
+	}
+	if h.LatestServiceName != "" || h.LatestDeploymentGroupArn != "" {
+		if h.LatestServiceName == "" || h.LatestDeploymentGroupArn == "" {
+			return PolicyDocument{}, fmt.Errorf("hook policy: the latest service and the Latest deployment group ARN go together")
+		}
+		latest, _, err := EcsServiceArns(h.ClusterArn, h.LatestServiceName)
+		if err != nil {
+			return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
+		}
+		st = append(st,
+			// cleanup reads both services in one DescribeServices call;
+			// stable's half is granted above.
+			Allow("ReadLatestService", []string{"ecs:DescribeServices"}, latest),
+			// Unscoped (see UnscopedActions): the images of the primary task
+			// sets' task definitions.
+			Allow("ReadTaskDefinitions", []string{"ecs:DescribeTaskDefinition"}, "*"),
+			// GetDeploymentGroup takes the deploymentgroup resource type.
+			Allow("CheckLatestDeployment", []string{"codedeploy:GetDeploymentGroup"}, h.LatestDeploymentGroupArn),
+		)
 	}
 	if len(h.DeploymentGroupArns) > 0 {
 		// PutLifecycleEventHookExecutionStatus takes the deploymentgroup
