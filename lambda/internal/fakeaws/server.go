@@ -307,6 +307,15 @@ type (
 	}
 )
 
+// rulesResult is the <…Result><Rules> body SetRulePriorities and ModifyRule
+// both answer with.
+func rulesResult(op string, rules []elbtypes.Rule) any {
+	return struct {
+		XMLName xml.Name
+		Rules   []xmlRule `xml:"Rules>member"`
+	}{resultName(op), xmlRules(rules)}
+}
+
 func xmlRules(rules []elbtypes.Rule) []xmlRule {
 	var out []xmlRule
 	for _, r := range rules {
@@ -394,10 +403,7 @@ func (w *World) serveQuery(rw http.ResponseWriter, form url.Values) {
 			if err != nil {
 				return nil, err
 			}
-			return struct {
-				XMLName xml.Name
-				Rules   []xmlRule `xml:"Rules>member"`
-			}{resultName(op), xmlRules(out.Rules)}, nil
+			return rulesResult(op, out.Rules), nil
 		})
 	case OpModifyRule:
 		result, err = call(func() (any, error) {
@@ -409,10 +415,7 @@ func (w *World) serveQuery(rw http.ResponseWriter, form url.Values) {
 			if err != nil {
 				return nil, err
 			}
-			return struct {
-				XMLName xml.Name
-				Rules   []xmlRule `xml:"Rules>member"`
-			}{resultName(op), xmlRules(out.Rules)}, nil
+			return rulesResult(op, out.Rules), nil
 		})
 	default:
 		err = &APIError{Code: "InvalidAction", Message: "The action " + op + " is not valid for this web service."}
