@@ -1,7 +1,7 @@
 // tenant-canary gives one ECS Fargate service a multi-tenant, multi-stage
 // canary rollout: `docker push` canaries the new image on the `latest`
 // service while pinned tenants stay on `stable`, and after an approval gate
-// the pinned tenants follow (DESIGN.md §1–§4).
+// the pinned tenants follow (docs/design.md §1–§4).
 //
 // This file is the map of the system: config → network → service →
 // pipeline → stack outputs.

@@ -304,7 +304,7 @@ func TestDevStackBuildsTheRolloutTopology(t *testing.T) {
 	assert.Equal(t, []string{"/app/123", "/app/123/*", "/app/acme", "/app/acme/*"}, paths)
 }
 
-// DESIGN.md §4: ignoreChanges exactly on what CodeDeploy and the hooks own,
+// docs/design.md §4: ignoreChanges exactly on what CodeDeploy and the hooks own,
 // and on nothing Pulumi should keep managing.
 func TestIgnoreChangesFollowFieldOwnership(t *testing.T) {
 	m, err := runProgram(t, map[string]string{"pinnedTenants": `["123","acme"]`})

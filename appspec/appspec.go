@@ -41,7 +41,7 @@ func ImagePlaceholderName() string {
 	return strings.TrimSuffix(strings.TrimPrefix(ImagePlaceholder, "<"), ">")
 }
 
-// Lifecycle events the hooks run on (DESIGN.md §4).
+// Lifecycle events the hooks run on (docs/design.md §4).
 const (
 	// EventPin is when the `Latest` deployment runs the pin hook: before the
 	// replacement task set is created, so tenants are pinned before any

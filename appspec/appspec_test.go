@@ -48,7 +48,7 @@ func TestAppSpecsRunEachHookOnItsLifecycleEvent(t *testing.T) {
 		file  string
 		hooks []map[string]string
 	}{
-		// DESIGN.md §4: pin before the `latest` replacement exists, unpin
+		// docs/design.md §4: pin before the `latest` replacement exists, unpin
 		// after `stable` carries the new version.
 		{appspec.FileAppSpecLatest, []map[string]string{{"BeforeInstall": "tc-dev-pin"}}},
 		{appspec.FileAppSpecStable, []map[string]string{{"AfterAllowTraffic": "tc-dev-unpin"}}},

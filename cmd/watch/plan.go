@@ -49,7 +49,7 @@ func planTargets(pinned, sample []string) []target {
 }
 
 // tenantMatch says how a request names its tenant, mirroring the stack's
-// tenantMatch config (DESIGN.md §5) and the app's TENANT_MATCH.
+// tenantMatch config (docs/design.md §5) and the app's TENANT_MATCH.
 type tenantMatch struct {
 	kind        string // path | header | host
 	header      string

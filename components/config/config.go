@@ -1,5 +1,5 @@
 // Package config holds the stack configuration contract of tenant-canary
-// (DESIGN.md §5): typed structs, the one place where defaults live, and the
+// (docs/design.md §5): typed structs, the one place where defaults live, and the
 // validation that rejects bad input before any resource is registered.
 //
 // It is plain Go: it knows nothing about Pulumi beyond a lookup function, so

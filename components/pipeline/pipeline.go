@@ -1,4 +1,4 @@
-// Package pipeline is the canary pipeline ComponentResource (DESIGN.md §3–§4):
+// Package pipeline is the canary pipeline ComponentResource (docs/design.md §3–§4):
 // `docker push <repositoryUrl>:<imageTag>` → EventBridge → CodePipeline V2
 // `Source` (ECR image + S3 deploy bundle) → `Latest` (CodeDeploy canary on the
 // `latest` service, pin hook) → `Approve` (optional) → `Stable` (CodeDeploy on
@@ -13,6 +13,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -127,9 +128,9 @@ const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).
 const (
-	HookPin     = "pin"
-	HookUnpin   = "unpin"
-	HookCleanup = "cleanup"
+	HookPin     = string(contract.HookPin)
+	HookUnpin   = string(contract.HookUnpin)
+	HookCleanup = string(contract.HookCleanup)
 )
 
 // stackFacts resolves the partition, region and account every ARN in the

@@ -256,7 +256,7 @@ func TestPipelineStagesDeployTheBundleWithCodeDeployToECS(t *testing.T) {
 		assert.Equal(t, "CodeDeployToECS", a.Provider)
 		assert.Equal(t, "Deploy", a.Category)
 		assert.ElementsMatch(t, []string{"Bundle", "Image"}, a.InputArtifacts)
-		// Exactly the keys CodeDeployToECS reads (DESIGN.md §6).
+		// Exactly the keys CodeDeployToECS reads (docs/design.md §6).
 		assert.Equal(t, map[string]string{
 			"ApplicationName":                app,
 			"DeploymentGroupName":            tc.group,
@@ -271,7 +271,7 @@ func TestPipelineStagesDeployTheBundleWithCodeDeployToECS(t *testing.T) {
 	assert.NotEqual(t, groups["pipeline-latest-group"], groups["pipeline-stable-group"])
 
 	// The files the actions name are in the uploaded bundle, with the hooks
-	// of DESIGN.md §4.
+	// of docs/design.md §4.
 	files := bundleFiles(t, m)
 	require.Contains(t, files, "taskdef.json")
 	fns := functionNames(m)

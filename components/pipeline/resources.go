@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"sort"
 	"strconv"
 	"strings"
@@ -281,19 +282,19 @@ func (b *builder) rolePolicy(suffix string, role *iam.Role, doc pulumi.StringOut
 func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 	a := b.args
 	env := pulumi.StringMap{
-		"CLUSTER_NAME":                a.ClusterName,
-		"STABLE_SERVICE_NAME":         a.StableServiceName,
-		"STABLE_DESIRED_COUNT":        pulumi.String(strconv.Itoa(a.Service.StableCount)),
-		"LISTENER_ARN":                a.ListenerArn,
-		"STABLE_TARGET_GROUP_ARNS":    pulumi.Sprintf("%s,%s", a.StableTargetGroups[0].Arn, a.StableTargetGroups[1].Arn),
-		"CATCH_ALL_RULE_ARN":          a.CatchAllRuleArn,
-		"CATCH_ALL_PRIORITY_UNPINNED": pulumi.String(strconv.Itoa(routing.CatchAllPriorityUnpinned)),
-		"CATCH_ALL_PRIORITY_PINNED":   pulumi.String(strconv.Itoa(routing.CatchAllPriorityPinned)),
+		contract.EnvClusterName:              a.ClusterName,
+		contract.EnvStableServiceName:        a.StableServiceName,
+		contract.EnvStableDesiredCount:       pulumi.String(strconv.Itoa(a.Service.StableCount)),
+		contract.EnvListenerARN:              a.ListenerArn,
+		contract.EnvStableTargetGroupARNs:    pulumi.Sprintf("%s,%s", a.StableTargetGroups[0].Arn, a.StableTargetGroups[1].Arn),
+		contract.EnvCatchAllRuleARN:          a.CatchAllRuleArn,
+		contract.EnvCatchAllPriorityUnpinned: pulumi.String(strconv.Itoa(routing.CatchAllPriorityUnpinned)),
+		contract.EnvCatchAllPriorityPinned:   pulumi.String(strconv.Itoa(routing.CatchAllPriorityPinned)),
 	}
 	if h == HookCleanup {
-		env["CODEDEPLOY_APPLICATION_NAME"] = b.app.Name
-		env["LATEST_DEPLOYMENT_GROUP_NAME"] = pulumi.String(b.groupNames[roleLatest])
-		env["LATEST_SERVICE_NAME"] = a.LatestServiceName
+		env[contract.EnvCodeDeployApplicationName] = b.app.Name
+		env[contract.EnvLatestDeploymentGroupName] = pulumi.String(b.groupNames[roleLatest])
+		env[contract.EnvLatestServiceName] = a.LatestServiceName
 	}
 	return env
 }
@@ -339,7 +340,7 @@ func (b *builder) hookFunctions() error {
 				LogFormat: pulumi.String("JSON"),
 				LogGroup:  logGroup.Name,
 			},
-			Description: pulumi.String(fmt.Sprintf("tenant-canary %s hook (DESIGN.md §4)", h)),
+			Description: pulumi.String(fmt.Sprintf("tenant-canary %s hook (docs/design.md §4)", h)),
 		}, b.parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
 		if err != nil {
 			return fmt.Errorf("create %s hook function: %w", h, err)
@@ -581,7 +582,7 @@ func (b *builder) deploymentGroups() error {
 	return nil
 }
 
-// hookPolicies grants each hook what DESIGN.md §4 has it do.
+// hookPolicies grants each hook what docs/design.md §4 has it do.
 func (b *builder) hookPolicies() error {
 	a := b.args
 	reportsTo := map[string]*codedeploy.DeploymentGroup{HookPin: b.groups[roleLatest], HookUnpin: b.groups[roleStable]}

@@ -17,7 +17,7 @@ import (
 // new task definition revision, puts its ARN into the AppSpec's
 // <TASK_DEFINITION> and starts a CodeDeploy blue/green deployment
 // (docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECSbluegreen.html;
-// the configuration keys are DESIGN.md §6's).
+// the configuration keys are docs/design.md §6's).
 func (b *builder) deployAction(group pulumi.StringInput, appSpecFile string) codepipeline.PipelineStageActionArray {
 	return codepipeline.PipelineStageActionArray{&codepipeline.PipelineStageActionArgs{
 		Name:           pulumi.String("Deploy"),
@@ -177,7 +177,7 @@ func (b *builder) trigger() error {
 }
 
 // cleanupTrigger runs the cleanup hook when a `Latest` deployment fails or
-// is stopped (DESIGN.md §4, step 2′): CodeDeploy does not run the AppSpec's
+// is stopped (docs/design.md §4, step 2′): CodeDeploy does not run the AppSpec's
 // later hooks then, so nobody else would unpin the tenants.
 func (b *builder) cleanupTrigger() error {
 	cleanup := b.hooks[HookCleanup]

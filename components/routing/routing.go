@@ -31,7 +31,7 @@ const (
 
 // Priorities. ALB evaluates rules from the lowest number up and priorities
 // are unique per listener in 1–50000. Only the catch-all rule ever moves
-// (DESIGN.md §4): it sits at CatchAllPriorityUnpinned, above every tenant
+// (docs/design.md §4): it sits at CatchAllPriorityUnpinned, above every tenant
 // rule, in steady state, and the pin hook moves it to CatchAllPriorityPinned,
 // below every tenant rule, for the length of a rollout. Tenant rules keep
 // fixed priorities in between, so a tenant added mid-rollout is pinned at once.

@@ -1,7 +1,7 @@
 // Package service is the ECS/ALB half of tenant-canary: the cluster, the
 // two Fargate services `latest` and `stable` under the CODE_DEPLOY
 // controller, their blue/green target groups, and the ALB whose listener
-// rules keep pinned tenants on `stable` (DESIGN.md §3–§4).
+// rules keep pinned tenants on `stable` (docs/design.md §3–§4).
 package service
 
 import (
@@ -90,7 +90,7 @@ const (
 	tlsPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 )
 
-// Ownership (DESIGN.md §4): fields CodeDeploy or the hooks change at
+// Ownership (docs/design.md §4): fields CodeDeploy or the hooks change at
 // run time. Pulumi must not put them back on the next `pulumi up`.
 var (
 	// CodeDeploy registers a new task definition and swaps the target group.
@@ -177,7 +177,7 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 
 	catchAll, err := lb.NewListenerRule(ctx, name+"-catch-all", &lb.ListenerRuleArgs{
 		ListenerArn: listener.Arn,
-		// Starts above every tenant rule: everyone on `latest` (DESIGN.md §4).
+		// Starts above every tenant rule: everyone on `latest` (docs/design.md §4).
 		Priority:   pulumi.Int(routing.CatchAllPriorityUnpinned),
 		Conditions: lb.ListenerRuleConditionArray{ruleCondition(routing.CatchAllCondition())},
 		Actions:    forwardRule(latestTGs[0]),

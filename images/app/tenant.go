@@ -8,7 +8,7 @@ import (
 )
 
 // Tenant match kinds, the same three the stack's tenantMatch config offers
-// (DESIGN.md §5), so the page shows the tenant the ALB's rules saw.
+// (docs/design.md §5), so the page shows the tenant the ALB's rules saw.
 const (
 	matchPath   = "path"
 	matchHeader = "header"

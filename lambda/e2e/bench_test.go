@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenant-canary/tenant-canary/lambda/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time

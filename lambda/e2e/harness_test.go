@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenant-canary/tenant-canary/lambda/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
 // RIEInstall is the one supported way to get the emulator; .ci/run runs it.

@@ -7,36 +7,21 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
-// Hook names one of the three functions. It decides which environment
-// variables are required and appears as "hook" on every log line.
-type Hook string
+// Hook names one of the hook functions (internal/contract).
+type Hook = contract.Hook
 
-// The three hooks of the rollout protocol (DESIGN.md §4).
+// The hooks, as internal/contract names them.
 const (
-	HookPin     Hook = "pin"
-	HookUnpin   Hook = "unpin"
-	HookCleanup Hook = "cleanup"
+	HookPin     = contract.HookPin
+	HookUnpin   = contract.HookUnpin
+	HookCleanup = contract.HookCleanup
 )
 
-// Environment variable names: the contract with the pipeline component, which
-// sets exactly these on the functions.
-const (
-	EnvClusterName               = "CLUSTER_NAME"
-	EnvStableServiceName         = "STABLE_SERVICE_NAME"
-	EnvStableDesiredCount        = "STABLE_DESIRED_COUNT"
-	EnvListenerARN               = "LISTENER_ARN"
-	EnvStableTargetGroupARNs     = "STABLE_TARGET_GROUP_ARNS"
-	EnvCatchAllRuleARN           = "CATCH_ALL_RULE_ARN"
-	EnvCatchAllPriorityUnpinned  = "CATCH_ALL_PRIORITY_UNPINNED"
-	EnvCatchAllPriorityPinned    = "CATCH_ALL_PRIORITY_PINNED"
-	EnvCodeDeployApplicationName = "CODEDEPLOY_APPLICATION_NAME"
-	EnvLatestDeploymentGroupName = "LATEST_DEPLOYMENT_GROUP_NAME"
-	EnvLatestServiceName         = "LATEST_SERVICE_NAME"
-)
-
-// ALB listener rule priorities are 1–50000 and unique per listener (DESIGN.md §6,
+// ALB listener rule priorities are 1–50000 and unique per listener (docs/design.md §6,
 // https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-update-rules.html).
 const (
 	minRulePriority = 1
@@ -110,51 +95,51 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 		return true
 	}
 
-	cfg.ClusterName, _ = get(EnvClusterName)
-	cfg.StableServiceName, _ = get(EnvStableServiceName)
+	cfg.ClusterName, _ = get(contract.EnvClusterName)
+	cfg.StableServiceName, _ = get(contract.EnvStableServiceName)
 	// ECS allows up to 5000 tasks per service; anything above is a typo.
-	cfg.StableDesiredCount, _ = getInt(EnvStableDesiredCount, 1, 5000)
+	cfg.StableDesiredCount, _ = getInt(contract.EnvStableDesiredCount, 1, 5000)
 
-	if v, ok := get(EnvListenerARN); ok && getARN(EnvListenerARN, v, "listener/") {
+	if v, ok := get(contract.EnvListenerARN); ok && getARN(contract.EnvListenerARN, v, "listener/") {
 		cfg.ListenerARN = v
 	}
-	if v, ok := get(EnvCatchAllRuleARN); ok && getARN(EnvCatchAllRuleARN, v, "listener-rule/") {
+	if v, ok := get(contract.EnvCatchAllRuleARN); ok && getARN(contract.EnvCatchAllRuleARN, v, "listener-rule/") {
 		cfg.CatchAllRuleARN = v
 	}
-	if v, ok := get(EnvStableTargetGroupARNs); ok {
+	if v, ok := get(contract.EnvStableTargetGroupARNs); ok {
 		parts := strings.Split(v, ",")
 		for i := range parts {
 			parts[i] = strings.TrimSpace(parts[i])
 		}
 		switch {
 		case len(parts) != 2:
-			bad("%s must hold exactly two comma-separated target group ARNs, got %d", EnvStableTargetGroupARNs, len(parts))
+			bad("%s must hold exactly two comma-separated target group ARNs, got %d", contract.EnvStableTargetGroupARNs, len(parts))
 		case parts[0] == parts[1]:
-			bad("%s holds the same target group twice: %q", EnvStableTargetGroupARNs, parts[0])
+			bad("%s holds the same target group twice: %q", contract.EnvStableTargetGroupARNs, parts[0])
 		default:
-			ok0 := getARN(EnvStableTargetGroupARNs, parts[0], "targetgroup/")
-			ok1 := getARN(EnvStableTargetGroupARNs, parts[1], "targetgroup/")
+			ok0 := getARN(contract.EnvStableTargetGroupARNs, parts[0], "targetgroup/")
+			ok1 := getARN(contract.EnvStableTargetGroupARNs, parts[1], "targetgroup/")
 			if ok0 && ok1 {
 				cfg.StableTargetGroupARNs = [2]string{parts[0], parts[1]}
 			}
 		}
 	}
 
-	unpinned, okU := getInt(EnvCatchAllPriorityUnpinned, minRulePriority, maxRulePriority)
-	pinned, okP := getInt(EnvCatchAllPriorityPinned, minRulePriority, maxRulePriority)
+	unpinned, okU := getInt(contract.EnvCatchAllPriorityUnpinned, minRulePriority, maxRulePriority)
+	pinned, okP := getInt(contract.EnvCatchAllPriorityPinned, minRulePriority, maxRulePriority)
 	if okU && okP && unpinned >= pinned {
 		// A lower number wins on an ALB: "unpinned" must sit above (lower
 		// than) every tenant rule and "pinned" below (higher than) them.
-		bad("%s=%d must be lower than %s=%d", EnvCatchAllPriorityUnpinned, unpinned, EnvCatchAllPriorityPinned, pinned)
+		bad("%s=%d must be lower than %s=%d", contract.EnvCatchAllPriorityUnpinned, unpinned, contract.EnvCatchAllPriorityPinned, pinned)
 	}
 	cfg.CatchAllPriorityUnpinned, cfg.CatchAllPriorityPinned = unpinned, pinned
 
 	if hook == HookCleanup {
-		cfg.CodeDeployApplicationName, _ = get(EnvCodeDeployApplicationName)
-		cfg.LatestDeploymentGroupName, _ = get(EnvLatestDeploymentGroupName)
-		cfg.LatestServiceName, _ = get(EnvLatestServiceName)
+		cfg.CodeDeployApplicationName, _ = get(contract.EnvCodeDeployApplicationName)
+		cfg.LatestDeploymentGroupName, _ = get(contract.EnvLatestDeploymentGroupName)
+		cfg.LatestServiceName, _ = get(contract.EnvLatestServiceName)
 		if cfg.LatestServiceName != "" && cfg.LatestServiceName == cfg.StableServiceName {
-			bad("%s and %s name the same service %q", EnvLatestServiceName, EnvStableServiceName, cfg.LatestServiceName)
+			bad("%s and %s name the same service %q", contract.EnvLatestServiceName, contract.EnvStableServiceName, cfg.LatestServiceName)
 		}
 	}
 

@@ -1,6 +1,6 @@
 // Package rollout is the logic of the CodeDeploy lifecycle hooks that pin
 // tenants to the stable service during a rollout and unpin them afterwards
-// (DESIGN.md §4). It talks to AWS only through the small interfaces in aws.go,
+// (docs/design.md §4). It talks to AWS only through the small interfaces in aws.go,
 // so the same code runs against fakes in tests and against the real SDK.
 package rollout
 
@@ -131,7 +131,7 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 // lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome
 // exactly once, from the deferred function, on every path: success, error,
 // expired wait and panic. CodeDeploy fails a hook that never reports only
-// after an hour (DESIGN.md §6), so not reporting is the worst outcome.
+// after an hour (docs/design.md §6), so not reporting is the worst outcome.
 func (h *Hooks) lifecycle(ctx context.Context, hook Hook, ev LifecycleEvent, work func(context.Context, *invocationLogger) error) (err error) {
 	log := newInvocationLogger(h.logger(), hook, ev.DeploymentID)
 	log.Info("start", "invoked", "lifecycle_event_hook_execution_id", ev.LifecycleEventHookExecutionID)

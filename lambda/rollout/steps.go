@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"slices"
 	"strconv"
 	"strings"
@@ -233,7 +234,7 @@ func (h *Hooks) activeStableGroup(log *invocationLogger, stable ecstypes.Service
 	tg := aws.ToString(lbs[0].TargetGroupArn)
 	if !slices.Contains(h.Config.StableTargetGroupARNs[:], tg) {
 		return "", fmt.Errorf("%s of %s serves target group %s, which is not one of %s %v",
-			source, h.Config.StableServiceName, tg, EnvStableTargetGroupARNs, h.Config.StableTargetGroupARNs)
+			source, h.Config.StableServiceName, tg, contract.EnvStableTargetGroupARNs, h.Config.StableTargetGroupARNs)
 	}
 	log.Info("read-services", "found the active stable target group", "active_target_group", tg, "from", source)
 	return tg, nil

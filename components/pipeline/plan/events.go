@@ -21,7 +21,7 @@ func (p EventPattern) JSON() string {
 // ECRPushPattern matches a successful push of tag to repository: ECR's
 // "ECR Image Action" event (docs.aws.amazon.com/AmazonECR/latest/userguide/
 // ecr-eventbridge.html). The ECR source action does not start a pipeline by
-// itself (DESIGN.md §6).
+// itself (docs/design.md §6).
 func ECRPushPattern(repository, tag string) EventPattern {
 	return EventPattern{
 		"source":      []any{"aws.ecr"},

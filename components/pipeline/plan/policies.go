@@ -91,7 +91,7 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 	), nil
 }
 
-// HookRole is what one hook function may touch (DESIGN.md §4: scale the
+// HookRole is what one hook function may touch (docs/design.md §4: scale the
 // stable service, move the catch-all rule, report to CodeDeploy; pin also
 // repairs tenant rules, cleanup also checks its event and the images).
 type HookRole struct {
@@ -122,7 +122,7 @@ func (h HookRole) Policy() (PolicyDocument, error) {
 	}
 	st := []Statement{
 		Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
-		// Only the catch-all rule ever moves (DESIGN.md §4).
+		// Only the catch-all rule ever moves (docs/design.md §4).
 		Allow("MoveCatchAllRule", []string{"elasticloadbalancing:SetRulePriorities"}, h.CatchAllRuleArn),
 		// Unscoped (see UnscopedActions): the hooks read the tenant rules
 		// and the stable targets' health.

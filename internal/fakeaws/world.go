@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,17 +77,17 @@ const (
 // Env is the hooks' environment for the standard world.
 func Env() map[string]string {
 	return map[string]string{
-		"CLUSTER_NAME":                 Cluster,
-		"STABLE_SERVICE_NAME":          StableService,
-		"LATEST_SERVICE_NAME":          LatestService,
-		"STABLE_DESIRED_COUNT":         strconv.Itoa(DesiredCount),
-		"LISTENER_ARN":                 ListenerARN,
-		"STABLE_TARGET_GROUP_ARNS":     StableBlueTG + "," + StableGreenTG,
-		"CATCH_ALL_RULE_ARN":           CatchAllRuleARN,
-		"CATCH_ALL_PRIORITY_UNPINNED":  strconv.Itoa(PriorityUnpinned),
-		"CATCH_ALL_PRIORITY_PINNED":    strconv.Itoa(PriorityPinned),
-		"CODEDEPLOY_APPLICATION_NAME":  CodeDeployApp,
-		"LATEST_DEPLOYMENT_GROUP_NAME": LatestGroup,
+		contract.EnvClusterName:               Cluster,
+		contract.EnvStableServiceName:         StableService,
+		contract.EnvLatestServiceName:         LatestService,
+		contract.EnvStableDesiredCount:        strconv.Itoa(DesiredCount),
+		contract.EnvListenerARN:               ListenerARN,
+		contract.EnvStableTargetGroupARNs:     StableBlueTG + "," + StableGreenTG,
+		contract.EnvCatchAllRuleARN:           CatchAllRuleARN,
+		contract.EnvCatchAllPriorityUnpinned:  strconv.Itoa(PriorityUnpinned),
+		contract.EnvCatchAllPriorityPinned:    strconv.Itoa(PriorityPinned),
+		contract.EnvCodeDeployApplicationName: CodeDeployApp,
+		contract.EnvLatestDeploymentGroupName: LatestGroup,
 	}
 }
 
