@@ -13,6 +13,7 @@ package pipeline
 
 import (
 	"fmt"
+
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
