@@ -107,7 +107,7 @@ type Pipeline struct {
 const (
 	StageSource   = "Source"
 	StageLatest   = "Latest"
-	StageApprove  = "Approve"
+	StageApprove  = contract.StageApprove
 	StageStable   = "Stable"
 	ArtifactImage = "Image"
 	// ArtifactBundle is the deploy bundle (taskdef.json and the AppSpecs).

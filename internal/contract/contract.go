@@ -13,7 +13,13 @@ const (
 	HookPin     Hook = "pin"
 	HookUnpin   Hook = "unpin"
 	HookCleanup Hook = "cleanup"
+	// HookRollback puts everyone back on the version stable serves after a
+	// rejected or expired approval, or when an operator asks for it.
+	HookRollback Hook = "rollback"
 )
+
+// Hooks lists every hook function, in the order they act in a rollout.
+var Hooks = []Hook{HookPin, HookUnpin, HookCleanup, HookRollback}
 
 // Environment variables of the hook functions.
 const (
@@ -28,4 +34,27 @@ const (
 	EnvCodeDeployApplicationName = "CODEDEPLOY_APPLICATION_NAME"
 	EnvLatestDeploymentGroupName = "LATEST_DEPLOYMENT_GROUP_NAME"
 	EnvLatestServiceName         = "LATEST_SERVICE_NAME"
+	// EnvAnchorRuleARN is stable's permanent rule: it never matches a real
+	// request and keeps stable's target groups on the production listener
+	// whatever the allow-list; the hooks never count it as a tenant rule.
+	EnvAnchorRuleARN             = "ANCHOR_RULE_ARN"
+	EnvStableDeploymentGroupName = "STABLE_DEPLOYMENT_GROUP_NAME"
+	EnvPipelineName              = "PIPELINE_NAME"
+	// Rollback only: what a rejected or expired approval does (OnReject…),
+	// and the rendered AppSpec of the Latest stage, whose task definition
+	// placeholder the rollback fills with stable's task definition.
+	EnvOnReject      = "ON_REJECT"
+	EnvAppSpecLatest = "APPSPEC_LATEST"
+)
+
+// Values of EnvOnReject (stack config approval.onReject).
+const (
+	OnRejectRollback = "rollback"
+	OnRejectHold     = "hold"
+)
+
+// Pipeline stage and action names the hooks look up.
+const (
+	StageApprove  = "Approve"
+	ActionApprove = "Approve"
 )

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 )
@@ -31,14 +32,25 @@ type ELB interface {
 // CodeDeploy is the part of the CodeDeploy API the hooks use.
 type CodeDeploy interface {
 	PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, optFns ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error)
-	GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeploymentGroupInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error)
+	ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, optFns ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error)
+	GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error)
+	CreateDeployment(ctx context.Context, in *codedeploy.CreateDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error)
+}
+
+// CodePipeline is the part of the CodePipeline API the guards use: which
+// approval is pending and which image it is about, and rejecting it.
+type CodePipeline interface {
+	GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, optFns ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error)
+	GetPipelineExecution(ctx context.Context, in *codepipeline.GetPipelineExecutionInput, optFns ...func(*codepipeline.Options)) (*codepipeline.GetPipelineExecutionOutput, error)
+	PutApprovalResult(ctx context.Context, in *codepipeline.PutApprovalResultInput, optFns ...func(*codepipeline.Options)) (*codepipeline.PutApprovalResultOutput, error)
 }
 
 // Clients holds the SDK clients, built once per cold start.
 type Clients struct {
-	ECS        *ecs.Client
-	ELB        *elbv2.Client
-	CodeDeploy *codedeploy.Client
+	ECS          *ecs.Client
+	ELB          *elbv2.Client
+	CodeDeploy   *codedeploy.Client
+	CodePipeline *codepipeline.Client
 }
 
 // Retry tuning. The SDK's standard retryer retries throttling (Throttling,
@@ -78,8 +90,9 @@ func LoadClients(ctx context.Context) (Clients, error) {
 // NewClients builds the three clients from one aws.Config.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{
-		ECS:        ecs.NewFromConfig(cfg),
-		ELB:        elbv2.NewFromConfig(cfg),
-		CodeDeploy: codedeploy.NewFromConfig(cfg),
+		ECS:          ecs.NewFromConfig(cfg),
+		ELB:          elbv2.NewFromConfig(cfg),
+		CodeDeploy:   codedeploy.NewFromConfig(cfg),
+		CodePipeline: codepipeline.NewFromConfig(cfg),
 	}
 }

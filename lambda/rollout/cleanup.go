@@ -9,27 +9,37 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
-// cleanup releases the pinned tenants after the Latest deployment
-// deploymentID failed or was stopped, but only when that is safe:
+// cleanup brings the system to rest after a deployment of either group
+// ended (succeeded, failed or stopped). It decides from the state it reads,
+// never from the event's deployment id: a rollback may carry an id of its
+// own and its events may come in either order (CodeDeploy User Guide,
+// "Redeploy and roll back a deployment with CodeDeploy",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html),
+// and Lambda may deliver an event late or twice. So, in order:
 //
-//  1. deploymentID must still be the Latest group's last attempted
-//     deployment. Lambda retries an asynchronous event and keeps it for
-//     hours, so a stale FAILURE can arrive after a newer rollout pinned the
-//     tenants again; that rollout's own hooks and events decide for them.
-//  2. After the rollback, latest and stable must serve the same image. If
-//     they differ, an earlier execution waits at Approve with latest on an
-//     image nobody approved yet: the pinned tenants stay on stable (and
-//     stable keeps its tasks) until that approval is decided.
-//
-// Otherwise it unpins and scales stable down, like unpin.
-func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, deploymentID string) error {
-	current, err := h.isLastAttempted(ctx, log, deploymentID)
-	if err != nil || !current {
+//  1. A deployment of either group that has not ended decides later: its
+//     own end event runs cleanup again.
+//  2. Newest push wins: a pending approval about another image than the one
+//     latest serves is rejected, naming the image latest serves.
+//  3. A pending approval about latest's image is awaited.
+//  4. latest serves stable's image: everyone goes back on latest and stable
+//     is scaled to zero (steady state).
+//  5. Otherwise the split is held, on purpose or after a failure (a
+//     rejection under approval.onReject=hold, a failed Stable stage): it
+//     says so at WARN, with what to do.
+func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger) error {
+	if why, err := h.busy(ctx, log); err != nil || why != "" {
+		if why != "" {
+			log.Info("check-deployments", "nothing to do yet: "+why+"; its end event decides")
+		}
+		return err
+	}
+	ls, err := h.readListener(ctx, log)
+	if err != nil {
 		return err
 	}
 	services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
@@ -37,58 +47,60 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, deploymentID
 		return err
 	}
 	latest, stable := services[0], services[1]
-	same, err := h.sameImage(ctx, log, latest, stable)
-	if err != nil || !same {
+	if n := len(latest.TaskSets); n > 1 {
+		// Every deployment has ended, yet latest still has two task sets:
+		// a rollback is still removing its replacement. An error makes
+		// Lambda retry the event a minute later.
+		return fmt.Errorf("service %s still has %d task sets: a rollback is finishing; retrying", h.Config.LatestServiceName, n)
+	}
+	pending, err := h.findPendingApproval(ctx, log)
+	if err != nil {
 		return err
 	}
-	return h.unpinAndScaleDown(ctx, log, &stable)
-}
-
-// isLastAttempted reports whether deploymentID is the Latest deployment
-// group's last attempted deployment (GetDeploymentGroup,
-// deploymentGroupInfo.lastAttemptedDeployment.deploymentId).
-func (h *Hooks) isLastAttempted(ctx context.Context, log *invocationLogger, deploymentID string) (bool, error) {
-	const step = "check-deployment"
-	start := time.Now()
-	app, group := h.Config.CodeDeployApplicationName, h.Config.LatestDeploymentGroupName
-	out, err := h.CodeDeploy.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
-		ApplicationName:     aws.String(app),
-		DeploymentGroupName: aws.String(group),
-	})
+	if pending != nil {
+		return h.settleApproval(ctx, log, pending, latest)
+	}
+	same, err := h.latestServesStableImage(ctx, log, latest, stable, ls)
 	if err != nil {
-		return false, fmt.Errorf("get deployment group %s/%s: %w", app, group, err)
+		return err
 	}
-	last := ""
-	if info := out.DeploymentGroupInfo; info != nil && info.LastAttemptedDeployment != nil {
-		last = aws.ToString(info.LastAttemptedDeployment.DeploymentId)
+	if same {
+		return h.release(ctx, log, ls, stable)
 	}
-	if last == "" {
-		return false, fmt.Errorf("deployment group %s/%s reports no last attempted deployment: cannot tell whether %s is current", app, group, deploymentID)
-	}
-	if last != deploymentID {
-		log.Info(step, "ignored: a newer deployment of the Latest group exists; this event is stale",
-			"last_attempted_deployment", last, "step_ms", time.Since(start).Milliseconds())
-		return false, nil
-	}
-	log.Info(step, "the event's deployment is the last attempted one", "step_ms", time.Since(start).Milliseconds())
-	return true, nil
+	log.Warn("held", "pinned tenants stay on stable and the others on latest, which serves another image, and nothing is in flight to change that: "+
+		"push a fixed image, or run `tenant-canary rollback` to put everyone on stable's image (docs/runbook.md, \"A held split\")",
+		"catch_all_priority", ls.catchAllPriority, "stable_desired_count", stable.DesiredCount)
+	return nil
 }
 
-// sameImage compares the container images of the task definitions of
-// latest's and stable's PRIMARY task sets (the services' own task definition
-// when they have no task sets yet). Equal ARNs need no DescribeTaskDefinition;
-// otherwise each distinct ARN costs one call.
-func (h *Hooks) sameImage(ctx context.Context, log *invocationLogger, latest, stable ecstypes.Service) (bool, error) {
-	const step = "compare-images"
-	start := time.Now()
+// settleApproval awaits a pending approval about the image latest serves
+// and rejects one about any other image (newest push wins).
+func (h *Hooks) settleApproval(ctx context.Context, log *invocationLogger, pending *pendingApproval, latest ecstypes.Service) error {
 	latestTD, err := primaryTaskDefinition(latest)
 	if err != nil {
-		return false, err
+		return err
 	}
-	stableTD, err := primaryTaskDefinition(stable)
+	latestImages, err := h.images(ctx, latestTD)
 	if err != nil {
-		return false, err
+		return err
 	}
+	latestImage := describeImages(latestImages)
+	digest, err := h.executionImageDigest(ctx, pending.executionID)
+	if err != nil {
+		return err
+	}
+	if imageDigest(latestImage) == digest {
+		log.Info("await-approval", "the pending approval is about the image latest serves: the pinned tenants wait for it", "image", latestImage)
+		return nil
+	}
+	return h.rejectSuperseded(ctx, log, pending, digest, latestImage)
+}
+
+// sameImage compares the container images of two task definitions. Equal
+// ARNs need no DescribeTaskDefinition; otherwise each costs one call.
+func (h *Hooks) sameImage(ctx context.Context, log *invocationLogger, latestTD, stableTD string) (bool, error) {
+	const step = "compare-images"
+	start := time.Now()
 	if latestTD == stableTD {
 		log.Info(step, "latest and stable run the same task definition", "task_definition", latestTD,
 			"step_ms", time.Since(start).Milliseconds())
@@ -103,7 +115,7 @@ func (h *Hooks) sameImage(ctx context.Context, log *invocationLogger, latest, st
 		return false, err
 	}
 	if !maps.Equal(latestImages, stableImages) {
-		log.Info(step, fmt.Sprintf("latest rolled back to %s, stable serves %s: the pinned tenants stay on stable until the waiting approval is decided",
+		log.Info(step, fmt.Sprintf("latest serves %s, stable serves %s",
 			describeImages(latestImages), describeImages(stableImages)),
 			"latest_task_definition", latestTD, "stable_task_definition", stableTD, "step_ms", time.Since(start).Milliseconds())
 		return false, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
@@ -16,9 +17,10 @@ type Hook = contract.Hook
 
 // The hooks, as internal/contract names them.
 const (
-	HookPin     = contract.HookPin
-	HookUnpin   = contract.HookUnpin
-	HookCleanup = contract.HookCleanup
+	HookPin      = contract.HookPin
+	HookUnpin    = contract.HookUnpin
+	HookCleanup  = contract.HookCleanup
+	HookRollback = contract.HookRollback
 )
 
 // ALB listener rule priorities are 1–50000 and unique per listener (docs/design.md §6,
@@ -42,16 +44,26 @@ type Config struct {
 	// every Stable deployment, so pin reads it from ECS, never assumes it.
 	StableTargetGroupARNs [2]string
 	CatchAllRuleARN       string
+	// AnchorRuleARN is stable's permanent, never-matching rule: repaired
+	// with the tenant rules, never counted as one.
+	AnchorRuleARN string
 	// CatchAllPriorityUnpinned puts the catch-all above every tenant rule
 	// (everyone on latest); CatchAllPriorityPinned puts it below them.
 	CatchAllPriorityUnpinned int32
 	CatchAllPriorityPinned   int32
 
-	// Cleanup only: the deployment whose failure or stop it reacts to, and
-	// the latest service whose image it compares with stable's.
+	// What the guards read: both deployment groups, the latest service
+	// whose image is compared with stable's, and the pipeline whose pending
+	// approval may be superseded.
 	CodeDeployApplicationName string
 	LatestDeploymentGroupName string
+	StableDeploymentGroupName string
 	LatestServiceName         string
+	PipelineName              string
+
+	// Rollback only.
+	OnReject      string
+	AppSpecLatest string
 }
 
 // ConfigFromEnv reads and validates the environment for hook. The error names
@@ -134,12 +146,38 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 	}
 	cfg.CatchAllPriorityUnpinned, cfg.CatchAllPriorityPinned = unpinned, pinned
 
-	if hook == HookCleanup {
-		cfg.CodeDeployApplicationName, _ = get(contract.EnvCodeDeployApplicationName)
-		cfg.LatestDeploymentGroupName, _ = get(contract.EnvLatestDeploymentGroupName)
-		cfg.LatestServiceName, _ = get(contract.EnvLatestServiceName)
-		if cfg.LatestServiceName != "" && cfg.LatestServiceName == cfg.StableServiceName {
-			bad("%s and %s name the same service %q", contract.EnvLatestServiceName, contract.EnvStableServiceName, cfg.LatestServiceName)
+	if v, ok := get(contract.EnvAnchorRuleARN); ok && getARN(contract.EnvAnchorRuleARN, v, "listener-rule/") {
+		cfg.AnchorRuleARN = v
+	}
+	if cfg.AnchorRuleARN != "" && cfg.AnchorRuleARN == cfg.CatchAllRuleARN {
+		bad("%s and %s name the same rule %q", contract.EnvAnchorRuleARN, contract.EnvCatchAllRuleARN, cfg.AnchorRuleARN)
+	}
+	cfg.CodeDeployApplicationName, _ = get(contract.EnvCodeDeployApplicationName)
+	cfg.LatestDeploymentGroupName, _ = get(contract.EnvLatestDeploymentGroupName)
+	cfg.StableDeploymentGroupName, _ = get(contract.EnvStableDeploymentGroupName)
+	cfg.LatestServiceName, _ = get(contract.EnvLatestServiceName)
+	cfg.PipelineName, _ = get(contract.EnvPipelineName)
+	if cfg.LatestServiceName != "" && cfg.LatestServiceName == cfg.StableServiceName {
+		bad("%s and %s name the same service %q", contract.EnvLatestServiceName, contract.EnvStableServiceName, cfg.LatestServiceName)
+	}
+	if cfg.LatestDeploymentGroupName != "" && cfg.LatestDeploymentGroupName == cfg.StableDeploymentGroupName {
+		bad("%s and %s name the same deployment group %q", contract.EnvLatestDeploymentGroupName, contract.EnvStableDeploymentGroupName, cfg.LatestDeploymentGroupName)
+	}
+
+	if hook == HookRollback {
+		if v, ok := get(contract.EnvOnReject); ok {
+			if v != contract.OnRejectRollback && v != contract.OnRejectHold {
+				bad("%s=%q must be %q or %q", contract.EnvOnReject, v, contract.OnRejectRollback, contract.OnRejectHold)
+			} else {
+				cfg.OnReject = v
+			}
+		}
+		if v, ok := get(contract.EnvAppSpecLatest); ok {
+			if strings.Count(v, appspec.TaskDefinitionPlaceholder) != 1 {
+				bad("%s must contain the task definition placeholder %s exactly once", contract.EnvAppSpecLatest, appspec.TaskDefinitionPlaceholder)
+			} else {
+				cfg.AppSpecLatest = v
+			}
 		}
 	}
 

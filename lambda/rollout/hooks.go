@@ -50,10 +50,11 @@ type Hooks struct {
 	// a misconfigured function never leaves a deployment hanging).
 	ConfigErr error
 
-	ECS        ECS
-	ELB        ELB
-	CodeDeploy CodeDeploy
-	Logger     *slog.Logger
+	ECS          ECS
+	ELB          ELB
+	CodeDeploy   CodeDeploy
+	CodePipeline CodePipeline
+	Logger       *slog.Logger
 
 	// Zero values mean the Default… constants.
 	SafetyMargin  time.Duration
@@ -69,18 +70,15 @@ func (h *Hooks) Pin(ctx context.Context, ev LifecycleEvent) error {
 
 // Unpin is the AfterAllowTraffic hook of the Stable deployment.
 func (h *Hooks) Unpin(ctx context.Context, ev LifecycleEvent) error {
-	return h.lifecycle(ctx, HookUnpin, ev, func(ctx context.Context, log *invocationLogger) error {
-		return h.unpinAndScaleDown(ctx, log, nil)
-	})
+	return h.lifecycle(ctx, HookUnpin, ev, h.unpin)
 }
 
 // Cleanup handles the EventBridge "CodeDeploy Deployment State-change
-// Notification" (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html):
-// when the Latest deployment fails or is stopped it unpins and scales stable
-// down, like Unpin, provided the event is not stale and latest serves
-// stable's image again after the rollback (see cleanup). It is not a
-// lifecycle hook, so it reports nothing to CodeDeploy; an error makes Lambda
-// retry the (idempotent) event.
+// Notification" (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html)
+// of a deployment of either group that succeeded, failed or was stopped,
+// and brings the system to rest from the state it reads (see cleanup). It is
+// not a lifecycle hook, so it reports nothing to CodeDeploy; an error makes
+// Lambda retry the (idempotent) event.
 func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err error) {
 	log := newInvocationLogger(h.logger(), HookCleanup, ev.Detail.DeploymentID)
 	log.Info("start", "invoked", "application", ev.Detail.Application,
@@ -114,18 +112,21 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 		slices.Sort(missing)
 		return fmt.Errorf("malformed %s event: missing %v", ev.DetailType, missing)
 	}
-	if ev.Detail.Application != h.Config.CodeDeployApplicationName || ev.Detail.DeploymentGroup != h.Config.LatestDeploymentGroupName {
-		log.Info("done", "ignored: not the Latest deployment group",
-			"want_application", h.Config.CodeDeployApplicationName, "want_deployment_group", h.Config.LatestDeploymentGroupName)
+	if ev.Detail.Application != h.Config.CodeDeployApplicationName ||
+		(ev.Detail.DeploymentGroup != h.Config.LatestDeploymentGroupName && ev.Detail.DeploymentGroup != h.Config.StableDeploymentGroupName) {
+		log.Info("done", "ignored: not one of this stack's deployment groups", "want_application", h.Config.CodeDeployApplicationName,
+			"want_deployment_groups", []string{h.Config.LatestDeploymentGroupName, h.Config.StableDeploymentGroupName})
 		return nil
 	}
-	if ev.Detail.State != events.CodeDeployDeploymentStateFailure && ev.Detail.State != events.CodeDeployDeploymentStateStop {
-		log.Info("done", "ignored: state is neither FAILURE nor STOP")
+	switch ev.Detail.State {
+	case events.CodeDeployDeploymentStateSuccess, events.CodeDeployDeploymentStateFailure, events.CodeDeployDeploymentStateStop:
+	default:
+		log.Info("done", "ignored: the deployment has not ended (state is not SUCCESS, FAILURE or STOP)")
 		return nil
 	}
 	wctx, cancel := h.workContext(ctx)
 	defer cancel()
-	return h.cleanup(wctx, log, ev.Detail.DeploymentID)
+	return h.cleanup(wctx, log)
 }
 
 // lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome

@@ -43,3 +43,7 @@ func (l *invocationLogger) Info(step, msg string, attrs ...any) {
 func (l *invocationLogger) Error(step, msg string, attrs ...any) {
 	l.log(slog.LevelError, step, msg, attrs...)
 }
+
+func (l *invocationLogger) Warn(step, msg string, attrs ...any) {
+	l.log(slog.LevelWarn, step, msg, attrs...)
+}

@@ -23,11 +23,12 @@ func FromEnvironment(hook Hook) *Hooks {
 		os.Exit(1)
 	}
 	return &Hooks{
-		Config:     cfg,
-		ConfigErr:  cfgErr,
-		ECS:        clients.ECS,
-		ELB:        clients.ELB,
-		CodeDeploy: clients.CodeDeploy,
-		Logger:     logger,
+		Config:       cfg,
+		ConfigErr:    cfgErr,
+		ECS:          clients.ECS,
+		ELB:          clients.ELB,
+		CodeDeploy:   clients.CodeDeploy,
+		CodePipeline: clients.CodePipeline,
+		Logger:       logger,
 	}
 }

@@ -3,11 +3,12 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -25,6 +26,15 @@ const describeRulesPageSize = 400
 type listenerState struct {
 	catchAllPriority string // as the ALB reports it, e.g. "1"
 	tenantRules      []tenantRule
+	// anchor is stable's permanent rule; CodeDeploy shifts it with the
+	// tenant rules, so its groups are where stable serves.
+	anchor tenantRule
+}
+
+// stableRules is the anchor followed by the tenant rules: every rule that
+// forwards to stable.
+func (ls listenerState) stableRules() []tenantRule {
+	return append([]tenantRule{ls.anchor}, ls.tenantRules...)
 }
 
 // tenantRule is a rule that forwards to the stable service.
@@ -35,11 +45,16 @@ type tenantRule struct {
 	groups []string
 }
 
-// pin: scale stable up, wait until its serving task set is healthy, make
-// every tenant rule forward to that task set's target group, then move the
-// catch-all below the tenant rules. Healthy first, route second: a tenant is
-// never sent to a target group without healthy targets.
+// pin: wait until no earlier rollout's unpin is running, scale stable up,
+// wait until its serving task set is healthy, then read the listener afresh
+// (a tenant rule may have been added during the wait), make the anchor and
+// every tenant rule forward to that task set's target group, and move the
+// catch-all below the tenant rules. Healthy first, route second: a tenant
+// is never sent to a target group without healthy targets.
 func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
+	if err := h.waitForUnpinToEnd(ctx, log); err != nil {
+		return err
+	}
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
@@ -63,32 +78,75 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	if err := h.waitHealthy(ctx, log, active, h.Config.StableDesiredCount); err != nil {
 		return err
 	}
-	if err := h.repairTenantRules(ctx, log, ls.tenantRules, active); err != nil {
+	if ls, err = h.readListener(ctx, log); err != nil {
+		return err
+	}
+	if err := h.repairTenantRules(ctx, log, ls.stableRules(), active); err != nil {
 		return err
 	}
 	return h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityPinned)
 }
 
-// unpinAndScaleDown: route everyone to latest first, then stop stable's
-// tasks, so no request reaches a target group that is draining. stable is
-// the stable service if the caller has just described it (nil: described
-// here, after the catch-all moved).
-func (h *Hooks) unpinAndScaleDown(ctx context.Context, log *invocationLogger, stable *ecstypes.Service) error {
+// unpin releases the pinned tenants onto latest at the end of a Stable
+// deployment's traffic shift, but only onto what they were just approved
+// for: no Latest deployment may be unfinished (a newer rollout's canary),
+// and latest must serve the image stable now serves them. Otherwise the
+// tenants stay on stable, which serves the approved image, and the newer
+// rollout's own approval, cleanup or rollback releases them. It never
+// scales stable down: the original task set must outlive CodeDeploy's
+// termination wait for an instant rollback, so cleanup scales stable to
+// zero once the Stable deployment has ended. Moving the catch-all is its
+// last AWS call, so a failure leaves nothing half-done.
+func (h *Hooks) unpin(ctx context.Context, log *invocationLogger) error {
+	ids, err := h.unfinishedDeployments(ctx, log, h.Config.LatestDeploymentGroupName)
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		log.Info("held", "pinned tenants stay on stable, which serves the image just approved: a newer rollout's Latest deployment has not ended; its own approval or rollback releases them",
+			"latest_deployment", ids[0])
+		return nil
+	}
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
 	}
+	services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
+	if err != nil {
+		return err
+	}
+	same, err := h.latestServesStableImage(ctx, log, services[0], services[1], ls)
+	if err != nil {
+		return err
+	}
+	if !same {
+		log.Info("held", "pinned tenants stay on stable: latest serves another image than the one just approved; that image's own approval decides")
+		return nil
+	}
+	return h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityUnpinned)
+}
+
+// release puts everyone on latest (catch-all above the tenant rules) and
+// then stops stable's tasks, so no request reaches a group that is draining.
+func (h *Hooks) release(ctx context.Context, log *invocationLogger, ls listenerState, stable ecstypes.Service) error {
 	if err := h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityUnpinned); err != nil {
 		return err
 	}
-	if stable == nil {
-		services, err := h.describeServices(ctx, log, h.Config.StableServiceName)
-		if err != nil {
-			return err
-		}
-		stable = &services[0]
+	return h.scaleStable(ctx, log, "scale-down", stable, 0, false)
+}
+
+// latestServesStableImage compares the image latest serves (its PRIMARY
+// task set) with the image stable serves through its anchor rule.
+func (h *Hooks) latestServesStableImage(ctx context.Context, log *invocationLogger, latest, stable ecstypes.Service, ls listenerState) (bool, error) {
+	latestTD, err := primaryTaskDefinition(latest)
+	if err != nil {
+		return false, err
 	}
-	return h.scaleStable(ctx, log, "scale-down", *stable, 0, false)
+	stableTD, err := servingTaskDefinition(stable, ls.anchor.groups)
+	if err != nil {
+		return false, err
+	}
+	return h.sameImage(ctx, log, latestTD, stableTD)
 }
 
 // readListener lists the listener's rules and finds the catch-all rule and
@@ -98,9 +156,10 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 	const step = "read-listener"
 	start := time.Now()
 	var (
-		ls         listenerState
-		foundCatch bool
-		marker     *string
+		ls          listenerState
+		foundCatch  bool
+		foundAnchor bool
+		marker      *string
 	)
 	for {
 		out, err := h.ELB.DescribeRules(ctx, &elbv2.DescribeRulesInput{
@@ -121,6 +180,11 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 			if aws.ToBool(r.IsDefault) {
 				continue
 			}
+			if arn == h.Config.AnchorRuleARN {
+				foundAnchor = true
+				ls.anchor = tenantRule{arn: arn, actions: r.Actions, groups: h.stableGroupsOf(r)}
+				continue
+			}
 			if groups := h.stableGroupsOf(r); len(groups) > 0 {
 				ls.tenantRules = append(ls.tenantRules, tenantRule{arn: arn, actions: r.Actions, groups: groups})
 			}
@@ -132,6 +196,9 @@ func (h *Hooks) readListener(ctx context.Context, log *invocationLogger) (listen
 	}
 	if !foundCatch {
 		return ls, fmt.Errorf("catch-all rule %s not found on listener %s", h.Config.CatchAllRuleARN, h.Config.ListenerARN)
+	}
+	if !foundAnchor {
+		return ls, fmt.Errorf("anchor rule %s not found on listener %s", h.Config.AnchorRuleARN, h.Config.ListenerARN)
 	}
 	log.Info(step, "read listener rules", "tenant_rules", len(ls.tenantRules),
 		"catch_all_priority", ls.catchAllPriority, "step_ms", time.Since(start).Milliseconds())
@@ -240,7 +307,7 @@ func (h *Hooks) activeStableGroup(log *invocationLogger, stable ecstypes.Service
 	return tg, nil
 }
 
-// repairTenantRules makes every tenant rule that sends its traffic to the
+// repairTenantRules makes every rule (the anchor and the tenant rules) that sends its traffic to the
 // other stable target group forward to active instead, one ModifyRule per
 // such rule (none when all are right, the usual case). A new tenant rule
 // gets the pair's first group from the Pulumi program, which is the empty
@@ -320,7 +387,6 @@ func (h *Hooks) scaleStable(ctx context.Context, log *invocationLogger, step str
 func (h *Hooks) waitHealthy(ctx context.Context, log *invocationLogger, targetGroup string, want int32) error {
 	const step = "wait-healthy"
 	start := time.Now()
-	interval := orDefault(h.PollInterval, DefaultPollInterval)
 	for poll := 1; ; poll++ {
 		out, err := h.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(targetGroup)})
 		if err != nil {
@@ -338,13 +404,9 @@ func (h *Hooks) waitHealthy(ctx context.Context, log *invocationLogger, targetGr
 		if healthy >= int(want) {
 			return nil
 		}
-		timer := time.NewTimer(interval)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if err := h.sleep(ctx); err != nil {
 			return fmt.Errorf("gave up waiting for %d healthy targets in %s after %d polls (%d healthy) in %s: %w",
-				want, targetGroup, poll, healthy, time.Since(start).Round(time.Millisecond), ctx.Err())
-		case <-timer.C:
+				want, targetGroup, poll, healthy, time.Since(start).Round(time.Millisecond), err)
 		}
 	}
 }

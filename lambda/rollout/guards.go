@@ -1,0 +1,270 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	smithy "github.com/aws/smithy-go"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+)
+
+// The guards: what every hook reads before it moves the catch-all or scales
+// stable, so that no two actors of the protocol (two pipeline executions,
+// their hooks, the cleanup and rollback functions) can undo each other's
+// work. docs/design.md §4 states the promise they keep; internal/protocol
+// checks it over every interleaving.
+
+// unfinishedStatuses are the deployment statuses of a deployment that has
+// not ended: CodeDeploy's DeploymentStatus values other than Succeeded,
+// Failed and Stopped
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+// An ECS blue/green deployment stays InProgress through its termination
+// wait, until the original task set is gone.
+var unfinishedStatuses = []cdtypes.DeploymentStatus{
+	cdtypes.DeploymentStatusCreated, cdtypes.DeploymentStatusQueued, cdtypes.DeploymentStatusInProgress,
+	cdtypes.DeploymentStatusReady, cdtypes.DeploymentStatusBaking,
+}
+
+// unfinishedDeployments lists the deployments of group that have not ended.
+func (h *Hooks) unfinishedDeployments(ctx context.Context, log *invocationLogger, group string) ([]string, error) {
+	var (
+		ids   []string
+		token *string
+	)
+	for {
+		out, err := h.CodeDeploy.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{
+			ApplicationName:     aws.String(h.Config.CodeDeployApplicationName),
+			DeploymentGroupName: aws.String(group),
+			IncludeOnlyStatuses: unfinishedStatuses,
+			NextToken:           token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list unfinished deployments of %s/%s: %w", h.Config.CodeDeployApplicationName, group, err)
+		}
+		ids = append(ids, out.Deployments...)
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	log.Info("check-deployments", "listed unfinished deployments", "deployment_group", group, "unfinished", ids)
+	return ids, nil
+}
+
+// busy names the first deployment group with an unfinished deployment
+// ("" when neither has one).
+func (h *Hooks) busy(ctx context.Context, log *invocationLogger) (string, error) {
+	for _, group := range []string{h.Config.LatestDeploymentGroupName, h.Config.StableDeploymentGroupName} {
+		ids, err := h.unfinishedDeployments(ctx, log, group)
+		if err != nil {
+			return "", err
+		}
+		if len(ids) > 0 {
+			return fmt.Sprintf("deployment %s of group %s has not ended", ids[0], group), nil
+		}
+	}
+	return "", nil
+}
+
+// waitForUnpinToEnd keeps pin from moving the catch-all while an unpin of an
+// earlier execution may still be running. unpin reads the Latest group
+// first and moves the catch-all last; a pin that finished in between would
+// see its own tenants released onto its canary. So pin waits while any
+// unfinished Stable deployment has its AfterAllowTraffic event (the unpin
+// hook) in progress. A Stable deployment whose AfterAllowTraffic has not
+// started yet is harmless: when its unpin runs it sees this rollout's Latest
+// deployment unfinished and keeps the tenants pinned. The ECS target of a
+// deployment is "<cluster>:<service>"
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeploymentTarget.html,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTarget.html).
+func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) error {
+	const step = "wait-unpin"
+	start := time.Now()
+	target := h.Config.ClusterName + ":" + h.Config.StableServiceName
+	for poll := 1; ; poll++ {
+		ids, err := h.unfinishedDeployments(ctx, log, h.Config.StableDeploymentGroupName)
+		if err != nil {
+			return err
+		}
+		running := ""
+		for _, id := range ids {
+			out, err := h.CodeDeploy.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{
+				DeploymentId: aws.String(id), TargetId: aws.String(target),
+			})
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode() == "DeploymentTargetDoesNotExistException" {
+				continue // not started: its unpin has not run
+			}
+			if err != nil {
+				return fmt.Errorf("get target %s of deployment %s: %w", target, id, err)
+			}
+			if unpinRunning(out.DeploymentTarget) {
+				running = id
+				break
+			}
+		}
+		if running == "" {
+			log.Info(step, "no unpin of an earlier rollout is running", "polls", poll, "step_ms", time.Since(start).Milliseconds())
+			return nil
+		}
+		log.Info(step, "an earlier rollout's unpin is running: waiting for it to end", "stable_deployment", running, "poll", poll)
+		if err := h.sleep(ctx); err != nil {
+			return fmt.Errorf("gave up waiting for the unpin hook of Stable deployment %s after %d polls in %s: %w",
+				running, poll, time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+}
+
+func unpinRunning(t *cdtypes.DeploymentTarget) bool {
+	if t == nil || t.EcsTarget == nil {
+		return false
+	}
+	for _, ev := range t.EcsTarget.LifecycleEvents {
+		if aws.ToString(ev.LifecycleEventName) == "AfterAllowTraffic" && ev.Status == cdtypes.LifecycleEventStatusInProgress {
+			return true
+		}
+	}
+	return false
+}
+
+// sleep waits one poll interval, or returns the context's error.
+func (h *Hooks) sleep(ctx context.Context) error {
+	timer := time.NewTimer(orDefault(h.PollInterval, DefaultPollInterval))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// pendingApproval is the approval the pipeline's Approve action waits for.
+type pendingApproval struct {
+	executionID, token string
+}
+
+// findPendingApproval reads the pipeline's state: the Approve action's
+// latest execution is InProgress while it waits, and carries the token
+// PutApprovalResult needs
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
+func (h *Hooks) findPendingApproval(ctx context.Context, log *invocationLogger) (*pendingApproval, error) {
+	out, err := h.CodePipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(h.Config.PipelineName)})
+	if err != nil {
+		return nil, fmt.Errorf("get state of pipeline %s: %w", h.Config.PipelineName, err)
+	}
+	for _, st := range out.StageStates {
+		if aws.ToString(st.StageName) != contract.StageApprove || st.LatestExecution == nil {
+			continue
+		}
+		for _, a := range st.ActionStates {
+			if aws.ToString(a.ActionName) != contract.ActionApprove || a.LatestExecution == nil ||
+				a.LatestExecution.Status != cptypes.ActionExecutionStatusInProgress || aws.ToString(a.LatestExecution.Token) == "" {
+				continue
+			}
+			p := &pendingApproval{executionID: aws.ToString(st.LatestExecution.PipelineExecutionId), token: aws.ToString(a.LatestExecution.Token)}
+			log.Info("read-pipeline", "an approval is pending", "pipeline_execution_id", p.executionID)
+			return p, nil
+		}
+	}
+	log.Info("read-pipeline", "no approval is pending")
+	return nil, nil
+}
+
+// executionImageDigest is the image digest an execution's ECR source
+// delivered: the ECR source action's revision is the image digest
+// ("sha256:…", https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html),
+// the only artifact revision of the pipeline with that form (the bundle's
+// S3 revision is an object version id).
+func (h *Hooks) executionImageDigest(ctx context.Context, executionID string) (string, error) {
+	out, err := h.CodePipeline.GetPipelineExecution(ctx, &codepipeline.GetPipelineExecutionInput{
+		PipelineName: aws.String(h.Config.PipelineName), PipelineExecutionId: aws.String(executionID),
+	})
+	if err != nil {
+		return "", fmt.Errorf("get pipeline execution %s: %w", executionID, err)
+	}
+	if out.PipelineExecution != nil {
+		for _, r := range out.PipelineExecution.ArtifactRevisions {
+			if id := aws.ToString(r.RevisionId); strings.HasPrefix(id, "sha256:") {
+				return id, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("pipeline execution %s has no image digest among its artifact revisions", executionID)
+}
+
+// imageDigest is the digest of an image reference "repo@sha256:…" (the form
+// CodeDeployToECS writes into the task definition from the ECR source's
+// ImageURI), or "" for a tag reference.
+func imageDigest(image string) string {
+	if i := strings.LastIndex(image, "@"); i >= 0 {
+		return image[i+1:]
+	}
+	return ""
+}
+
+// rejectSuperseded rejects a pending approval that no longer describes what
+// latest serves: newest push wins. An approval decided meanwhile by a person
+// is left as decided (PutApprovalResult then fails and nothing else is done).
+func (h *Hooks) rejectSuperseded(ctx context.Context, log *invocationLogger, p *pendingApproval, approvalDigest, latestImage string) error {
+	summary := fmt.Sprintf("superseded by a newer push: latest now serves %s, not the %s this approval was asked for", latestImage, approvalDigest)
+	_, err := h.CodePipeline.PutApprovalResult(ctx, &codepipeline.PutApprovalResultInput{
+		PipelineName: aws.String(h.Config.PipelineName),
+		StageName:    aws.String(contract.StageApprove),
+		ActionName:   aws.String(contract.ActionApprove),
+		Token:        aws.String(p.token),
+		Result:       &cptypes.ApprovalResult{Status: cptypes.ApprovalStatusRejected, Summary: aws.String(summary)},
+	})
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && slices.Contains([]string{"ApprovalAlreadyCompletedException", "InvalidApprovalTokenException"}, apiErr.ErrorCode()) {
+		log.Info("reject-superseded", "the approval was decided meanwhile; left as decided", "pipeline_execution_id", p.executionID, "error", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reject superseded approval of execution %s: %w", p.executionID, err)
+	}
+	log.Info("reject-superseded", "rejected an approval a newer push superseded", "pipeline_execution_id", p.executionID, "summary", summary)
+	return nil
+}
+
+// servingTaskDefinition is the task definition of the task set of svc that
+// receives traffic in one of groups: for stable, the groups its anchor rule
+// forwards to (the pair CodeDeploy shifts with every Stable deployment),
+// which does not depend on when CodeDeploy marks a task set PRIMARY. With no
+// task sets (before the first deployment) it is the service's own.
+func servingTaskDefinition(svc ecstypes.Service, groups []string) (string, error) {
+	if len(svc.TaskSets) == 0 {
+		if td := aws.ToString(svc.TaskDefinition); td != "" {
+			return td, nil
+		}
+		return "", fmt.Errorf("service %s has neither task sets nor a task definition", aws.ToString(svc.ServiceName))
+	}
+	var found []string
+	for _, ts := range svc.TaskSets {
+		for _, lb := range ts.LoadBalancers {
+			if slices.Contains(groups, aws.ToString(lb.TargetGroupArn)) {
+				found = append(found, aws.ToString(ts.TaskDefinition))
+			}
+		}
+	}
+	distinct := slices.Compact(slices.Sorted(slices.Values(found)))
+	switch len(distinct) {
+	case 1:
+		return distinct[0], nil
+	case 0:
+		return "", fmt.Errorf("service %s has no task set in target groups %v", aws.ToString(svc.ServiceName), groups)
+	default:
+		return "", fmt.Errorf("service %s serves task definitions %v at once (a deployment is shifting it)", aws.ToString(svc.ServiceName), distinct)
+	}
+}
