@@ -181,3 +181,19 @@ func Render(v Values) (map[string][]byte, error) {
 	}
 	return files, nil
 }
+
+// WithoutComments drops the comment lines of a rendered AppSpec: what the
+// rollback function needs of the Latest AppSpec, small enough for a Lambda
+// environment variable (4 KB for all of them together,
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+func WithoutComments(spec []byte) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(spec), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
