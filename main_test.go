@@ -317,7 +317,9 @@ func TestDevStackBuildsTheRolloutTopology(t *testing.T) {
 				"the anchor sits above tenant rule %s and never moves", r.Name)
 		}
 	}
-	sort.Slice(rules, func(i, j int) bool { return rules[i].Inputs["priority"].NumberValue() < rules[j].Inputs["priority"].NumberValue() })
+	sort.Slice(rules, func(i, j int) bool {
+		return rules[i].Inputs["priority"].NumberValue() < rules[j].Inputs["priority"].NumberValue()
+	})
 	var paths []string
 	for _, r := range rules {
 		if r.Name != catchAll.Name && r.Name != anchor.Name {
