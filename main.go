@@ -62,7 +62,8 @@ func run(ctx *pulumi.Context) error {
 
 	// 4. Pipeline: `docker push` → CodePipeline → CodeDeploy canary on
 	// `latest` (pin hook) → approval → `stable` (unpin hook), with alarm
-	// rollback and the cleanup hook on a failed or stopped stage 1.
+	// rollback, the cleanup hook at the end of every deployment and the
+	// rollback hook on a rejected or expired approval.
 	pipe, err := pipeline.NewPipeline(ctx, "pipeline", &pipeline.Args{
 		Traffic:               cfg.Traffic,
 		Approval:              cfg.Approval,
@@ -81,6 +82,7 @@ func run(ctx *pulumi.Context) error {
 		ListenerArn:           svc.ListenerArn,
 		LoadBalancerArnSuffix: svc.LoadBalancerArnSuffix,
 		CatchAllRuleArn:       svc.CatchAllRuleArn,
+		AnchorRuleArn:         svc.AnchorRuleArn,
 		TaskExecutionRoleArn:  svc.TaskExecutionRoleArn,
 		TaskExecutionRoleName: svc.TaskExecutionRoleName,
 		TaskRoleArn:           svc.TaskRoleArn,
@@ -98,6 +100,7 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("stableServiceName", svc.StableServiceName)
 	ctx.Export("listenerArn", svc.ListenerArn)
 	ctx.Export("catchAllRuleArn", svc.CatchAllRuleArn)
+	ctx.Export("anchorRuleArn", svc.AnchorRuleArn)
 	ctx.Export("tenantRuleArns", svc.TenantRuleArns)
 	ctx.Export("targetGroups", pulumi.Map{
 		"latest": targetGroupPairOutput(svc.LatestTargetGroups),
@@ -113,7 +116,8 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
 	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
 	ctx.Export("hookFunctionNames", pulumi.StringMap{
-		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName, "cleanup": pipe.CleanupFunctionName,
+		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName,
+		"cleanup": pipe.CleanupFunctionName, "rollback": pipe.RollbackFunctionName,
 	})
 	return nil
 }

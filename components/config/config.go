@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // Namespace is the Pulumi config namespace of every key below
@@ -98,7 +99,18 @@ type Approval struct {
 	NotifyEmails []string `json:"notifyEmails"`
 	// TimeoutMinutes, when set, rejects the approval automatically after it.
 	TimeoutMinutes int `json:"timeoutMinutes,omitempty"`
+	// OnReject is what a rejected or expired approval does: rollback puts
+	// everyone back on the version stable serves; hold keeps the pinned
+	// tenants on stable and the others on latest until a push or an
+	// operator's rollback.
+	OnReject string `json:"onReject"`
 }
+
+// Values of approval.onReject (the rollback hook's ON_REJECT).
+const (
+	OnRejectRollback = contract.OnRejectRollback
+	OnRejectHold     = contract.OnRejectHold
+)
 
 // Rollback is the alarm that stops and rolls back a stage.
 type Rollback struct {
@@ -161,7 +173,7 @@ func Defaults() Config {
 			Type: TrafficCanary, Percentage: 10, IntervalMinutes: 5,
 			TerminationWaitMinutes: 5,
 		},
-		Approval: Approval{Required: true, NotifyEmails: []string{}},
+		Approval: Approval{Required: true, NotifyEmails: []string{}, OnReject: OnRejectRollback},
 		Rollback: Rollback{Max5xxPercent: 5, PeriodSeconds: 60, EvaluationPeriods: 2, MinRequests: 20},
 		Service: Service{
 			Cpu: 256, Memory: 512, LatestCount: 2, StableCount: 2, Port: 8080,

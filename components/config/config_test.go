@@ -78,7 +78,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"space in tenant", map[string]string{"pinnedTenants": `["a b"]`}, "pinnedTenants[0]", `"a b"`},
 		{"tenant too long", map[string]string{"pinnedTenants": fmt.Sprintf(`[%q]`, strings.Repeat("x", 65))}, "pinnedTenants[0]", strings.Repeat("x", 65)},
 		{"underscore in host tenant", map[string]string{"pinnedTenants": `["a_b"]`, "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}, "pinnedTenants[0]", `"a_b"`},
-		{"allow-list exceeds the rule quota", map[string]string{"pinnedTenants": tenantList(149)}, "pinnedTenants", "149 tenants"},
+		{"allow-list exceeds the rule quota", map[string]string{"pinnedTenants": tenantList(148)}, "pinnedTenants", "148 tenants"},
 		{"tenants not a list", map[string]string{"pinnedTenants": `"123"`}, "pinnedTenants", `"123"`},
 		{"unknown match type", map[string]string{"tenantMatch": `{"type":"cookie"}`}, "tenantMatch.type", `"cookie"`},
 		{"pattern without placeholder", map[string]string{"tenantMatch": `{"type":"path","pattern":"/app/"}`}, "tenantMatch.pattern", `"/app/"`},
@@ -91,7 +91,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"percentage 0", map[string]string{"traffic": `{"percentage": 0}`}, "traffic.percentage", "0"},
 		{"percentage 100", map[string]string{"traffic": `{"type":"linear","percentage": 100}`}, "traffic.percentage", "100"},
 		{"interval 0", map[string]string{"traffic": `{"intervalMinutes": 0}`}, "traffic.intervalMinutes", "0"},
-		{"linear plan longer than the action timeout", map[string]string{"traffic": `{"type":"linear","percentage":1,"intervalMinutes":60}`}, "traffic.intervalMinutes", "60"},
+		{"linear plan longer than the action timeout", map[string]string{"traffic": `{"type":"linear","percentage":1,"intervalMinutes":73}`}, "traffic", "intervalMinutes: 73"},
+		{"shift and termination wait together past the action timeout", map[string]string{"traffic": `{"intervalMinutes":4400,"terminationWaitMinutes":2800}`}, "traffic", "terminationWaitMinutes: 2800"},
+		{"unknown onReject", map[string]string{"approval": `{"onReject":"ignore"}`}, "approval.onReject", `"ignore"`},
 		{"unknown traffic type", map[string]string{"traffic": `{"type":"blue-green"}`}, "traffic.type", `"blue-green"`},
 		{"termination wait too long", map[string]string{"traffic": `{"terminationWaitMinutes": 3000}`}, "traffic.terminationWaitMinutes", "3000"},
 		{"bad e-mail", map[string]string{"approval": `{"required":true,"notifyEmails":["not-an-address"]}`}, "approval.notifyEmails[0]", `"not-an-address"`},
@@ -150,7 +152,7 @@ func TestEveryProblemIsReportedAtOnce(t *testing.T) {
 
 func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 	for name, values := range map[string]map[string]string{
-		"largest path allow-list":  {"pinnedTenants": tenantList(148)},
+		"largest path allow-list":  {"pinnedTenants": tenantList(147)},
 		"raised quota":             {"pinnedTenants": tenantList(300), "albRuleQuota": "250"},
 		"header matching":          {"tenantMatch": `{"type":"header","name":"X-Org"}`, "pinnedTenants": `["Acme","b"]`},
 		"host matching":            {"tenantMatch": `{"type":"host","pattern":"{tenant}.saas.example.com"}`, "pinnedTenants": `["acme","eu-1"]`},
@@ -161,6 +163,8 @@ func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 		"no NAT":                   {"network": `{"nat":"none","availabilityZones":3}`},
 		"approval with timeout":    {"approval": `{"required":true,"notifyEmails":["oncall@example.com"],"timeoutMinutes":60}`},
 		"no approval":              {"approval": `{"required":false}`},
+		"hold on rejection":        {"approval": `{"onReject":"hold"}`},
+		"longest deployment":       {"traffic": `{"intervalMinutes":4309,"terminationWaitMinutes":2880}`},
 		"health check on the root": {"service": `{"healthCheckPath":"/"}`},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -168,6 +172,32 @@ func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 			assert.NoError(t, err)
 		})
 	}
+}
+
+// One deployment must end inside CodePipeline's 5-day action timeout: the
+// limit is reached by the shift and the termination wait together, and the
+// one message names both keys, their values and the limit.
+func TestDeploymentMustFitTheActionTimeout(t *testing.T) {
+	fits := Traffic{Type: TrafficCanary, Percentage: 10, IntervalMinutes: DeployActionTimeoutMinutes - PinHookMinutes - MaxTerminationWaitMinutes - 1, TerminationWaitMinutes: MaxTerminationWaitMinutes}
+	assert.Equal(t, DeployActionTimeoutMinutes-1, DeploymentMinutes(fits))
+	assert.Empty(t, Validate(withTraffic(fits)))
+	tooLong := fits
+	tooLong.IntervalMinutes++
+	ps := Validate(withTraffic(tooLong))
+	require.Len(t, ps, 1)
+	msg := ps[0].String()
+	for _, want := range []string{"tenant-canary:traffic", "traffic.intervalMinutes", "traffic.terminationWaitMinutes", "7200", "2880 min", "10 min"} {
+		assert.Contains(t, msg, want)
+	}
+	// The shift alone, as before, is caught too.
+	linear := Traffic{Type: TrafficLinear, Percentage: 1, IntervalMinutes: 73}
+	require.Len(t, Validate(withTraffic(linear)), 1)
+}
+
+func withTraffic(t Traffic) Config {
+	c := Defaults()
+	c.Traffic = t
+	return c
 }
 
 func TestShiftMinutes(t *testing.T) {

@@ -18,11 +18,17 @@ const (
 	// MaxTenantIDLength keeps every rendered condition value well inside
 	// ALB's 128-character limit.
 	MaxTenantIDLength = 64
-	// MaxShiftMinutes bounds a stage's traffic shifting: CodePipeline's
-	// CodeDeploy ECS (blue/green) action times out after 5 days
-	// (docs.aws.amazon.com/codepipeline/latest/userguide/limits.html); a
-	// day is left for the hooks, the bake time and the termination wait.
-	MaxShiftMinutes = 4 * 24 * 60
+	// DeployActionTimeoutMinutes is how long CodePipeline waits for one
+	// CodeDeployToECS action: "CodeDeploy and CodeDeploy ECS (blue/green)
+	// deployment actions: 5 days" (CodePipeline User Guide, "Quotas in AWS
+	// CodePipeline", https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html).
+	// A deployment lasts its pin hook, its traffic shifting and the
+	// termination wait (an ECS blue/green deployment stays in progress until
+	// the original task set is gone), and must end before it.
+	DeployActionTimeoutMinutes = 5 * 24 * 60
+	// PinHookMinutes is the pin hook's budget, its Lambda timeout: the
+	// longest lifecycle hook of a deployment (components/pipeline uses it).
+	PinHookMinutes = 10
 	// MaxTerminationWaitMinutes is CodeDeploy's limit for keeping the
 	// original task set after a blue/green deployment (2 days).
 	MaxTerminationWaitMinutes = 2880
@@ -204,18 +210,34 @@ func (v *validator) traffic(t Traffic) {
 	case TrafficCanary, TrafficLinear:
 		v.intRange("traffic.percentage", t.Percentage, 1, 99)
 		if t.IntervalMinutes < 1 {
-			v.intRange("traffic.intervalMinutes", t.IntervalMinutes, 1, MaxShiftMinutes)
-		} else if t.Percentage >= 1 && t.Percentage <= 99 {
-			if total := ShiftMinutes(t); total > MaxShiftMinutes {
-				v.add("traffic.intervalMinutes", strconv.Itoa(t.IntervalMinutes),
-					fmt.Sprintf("a plan whose traffic shifting ends within %d minutes (this one takes %d), so CodePipeline's 5-day CodeDeploy action timeout is never reached", MaxShiftMinutes, total))
-			}
+			v.intRange("traffic.intervalMinutes", t.IntervalMinutes, 1, DeployActionTimeoutMinutes)
 		}
 	case TrafficAllAtOnce:
 	default:
 		v.add("traffic.type", strconv.Quote(t.Type), `one of "canary", "linear", "all-at-once"`)
+		return
 	}
 	v.intRange("traffic.terminationWaitMinutes", t.TerminationWaitMinutes, 0, MaxTerminationWaitMinutes)
+	shapeOK := t.Type == TrafficAllAtOnce || (t.Percentage >= 1 && t.Percentage <= 99 && t.IntervalMinutes >= 1)
+	if !shapeOK || t.TerminationWaitMinutes < 0 || t.TerminationWaitMinutes > MaxTerminationWaitMinutes {
+		return
+	}
+	if total := DeploymentMinutes(t); total >= DeployActionTimeoutMinutes {
+		shift := ShiftMinutes(t)
+		v.add("traffic", fmt.Sprintf("{type: %s, percentage: %d, intervalMinutes: %d, terminationWaitMinutes: %d}",
+			t.Type, t.Percentage, t.IntervalMinutes, t.TerminationWaitMinutes),
+			fmt.Sprintf("one deployment must end within CodePipeline's CodeDeployToECS action timeout of %d minutes (5 days), "+
+				"but traffic shifting (%d min, from traffic.percentage and traffic.intervalMinutes) + traffic.terminationWaitMinutes (%d min) "+
+				"+ the pin hook's budget (%d min) = %d min; shorten traffic.intervalMinutes, raise traffic.percentage or lower traffic.terminationWaitMinutes",
+				DeployActionTimeoutMinutes, shift, t.TerminationWaitMinutes, PinHookMinutes, total))
+	}
+}
+
+// DeploymentMinutes is the longest one deployment of t takes as CodePipeline
+// sees it: the pin hook's budget, the traffic shifting and the termination
+// wait.
+func DeploymentMinutes(t Traffic) int {
+	return PinHookMinutes + ShiftMinutes(t) + t.TerminationWaitMinutes
 }
 
 // ShiftMinutes is how long a stage spends shifting traffic under t.
@@ -240,6 +262,12 @@ func (v *validator) approval(a Approval) {
 	}
 	if len(a.NotifyEmails) > 0 && !a.Required {
 		v.add("approval.notifyEmails", strings.Join(a.NotifyEmails, ","), "no addresses while approval.required is false (nobody would ever be asked)")
+	}
+	switch a.OnReject {
+	case OnRejectRollback, OnRejectHold:
+	default:
+		v.add("approval.onReject", strconv.Quote(a.OnReject),
+			fmt.Sprintf("%q (a rejected or expired approval puts everyone back on the version stable serves) or %q (the pinned tenants stay on stable, the others on latest)", OnRejectRollback, OnRejectHold))
 	}
 	if a.TimeoutMinutes != 0 {
 		if !a.Required {

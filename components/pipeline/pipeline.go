@@ -67,7 +67,9 @@ type Args struct {
 	// LoadBalancerArnSuffix is the CloudWatch dimension LoadBalancer.
 	LoadBalancerArnSuffix pulumi.StringInput
 	CatchAllRuleArn       pulumi.StringInput
-	TaskExecutionRoleArn  pulumi.StringInput
+	// AnchorRuleArn is stable's permanent, never-matching rule.
+	AnchorRuleArn        pulumi.StringInput
+	TaskExecutionRoleArn pulumi.StringInput
 	// TaskExecutionRoleName gets the permission to pull from the repository.
 	TaskExecutionRoleName pulumi.StringInput
 	TaskRoleArn           pulumi.StringInput
@@ -97,10 +99,11 @@ type Pipeline struct {
 	LatestDeploymentGroupName pulumi.StringOutput `pulumi:"latestDeploymentGroupName"`
 	StableDeploymentGroupName pulumi.StringOutput `pulumi:"stableDeploymentGroupName"`
 	// ApprovalTopicArn is "" when approval is not required.
-	ApprovalTopicArn    pulumi.StringOutput `pulumi:"approvalTopicArn"`
-	PinFunctionName     pulumi.StringOutput `pulumi:"pinFunctionName"`
-	UnpinFunctionName   pulumi.StringOutput `pulumi:"unpinFunctionName"`
-	CleanupFunctionName pulumi.StringOutput `pulumi:"cleanupFunctionName"`
+	ApprovalTopicArn     pulumi.StringOutput `pulumi:"approvalTopicArn"`
+	PinFunctionName      pulumi.StringOutput `pulumi:"pinFunctionName"`
+	UnpinFunctionName    pulumi.StringOutput `pulumi:"unpinFunctionName"`
+	CleanupFunctionName  pulumi.StringOutput `pulumi:"cleanupFunctionName"`
+	RollbackFunctionName pulumi.StringOutput `pulumi:"rollbackFunctionName"`
 }
 
 // Stage and artifact names of the pipeline.
@@ -129,9 +132,10 @@ const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).
 const (
-	HookPin     = string(contract.HookPin)
-	HookUnpin   = string(contract.HookUnpin)
-	HookCleanup = string(contract.HookCleanup)
+	HookPin      = string(contract.HookPin)
+	HookUnpin    = string(contract.HookUnpin)
+	HookCleanup  = string(contract.HookCleanup)
+	HookRollback = string(contract.HookRollback)
 )
 
 // stackFacts resolves the partition, region and account every ARN in the
@@ -192,6 +196,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		{"pipeline", b.pipeline},
 		{"push trigger", b.trigger},
 		{"cleanup trigger", b.cleanupTrigger},
+		{"rollback trigger", b.rollbackTrigger},
 	} {
 		if err := step.run(); err != nil {
 			return nil, fmt.Errorf("pipeline %s: %s: %w", name, step.what, err)
@@ -213,6 +218,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	comp.PinFunctionName = b.hooks[HookPin].fn.Name
 	comp.UnpinFunctionName = b.hooks[HookUnpin].fn.Name
 	comp.CleanupFunctionName = b.hooks[HookCleanup].fn.Name
+	comp.RollbackFunctionName = b.hooks[HookRollback].fn.Name
 
 	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
 		"repositoryUrl":             comp.RepositoryUrl,
@@ -227,6 +233,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		"pinFunctionName":           comp.PinFunctionName,
 		"unpinFunctionName":         comp.UnpinFunctionName,
 		"cleanupFunctionName":       comp.CleanupFunctionName,
+		"rollbackFunctionName":      comp.RollbackFunctionName,
 	}); err != nil {
 		return nil, fmt.Errorf("register pipeline outputs: %w", err)
 	}
@@ -241,7 +248,7 @@ func (a *Args) validate() error {
 		"ClusterName": a.ClusterName, "ClusterArn": a.ClusterArn,
 		"LatestServiceName": a.LatestServiceName, "StableServiceName": a.StableServiceName,
 		"ListenerArn": a.ListenerArn, "LoadBalancerArnSuffix": a.LoadBalancerArnSuffix,
-		"CatchAllRuleArn": a.CatchAllRuleArn, "TaskExecutionRoleArn": a.TaskExecutionRoleArn,
+		"CatchAllRuleArn": a.CatchAllRuleArn, "AnchorRuleArn": a.AnchorRuleArn, "TaskExecutionRoleArn": a.TaskExecutionRoleArn,
 		"TaskRoleArn": a.TaskRoleArn, "LogGroupName": a.LogGroupName, "AlbURL": a.AlbURL,
 	} {
 		if in == nil {
