@@ -168,7 +168,7 @@ type World struct {
 
 	// budgets spent (bounded by the scenario)
 	pushes, faults, edits, alarms, dups, rejects, operator int
-	nextTenant                          int
+	nextTenant                                             int
 
 	log []string // the trace: what each step did
 }
