@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codepipeline"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
@@ -55,6 +56,13 @@ const (
 	roleStable serviceRole = "stable"
 )
 
+// rollbackAlarm is one created rollback alarm, for the dashboard.
+type rollbackAlarm struct {
+	signal, suffix string
+	threshold      float64
+	alarm          *cloudwatch.MetricAlarm
+}
+
 type hook struct {
 	name     string // physical function name
 	fn       *lambda.Function
@@ -80,6 +88,7 @@ type builder struct {
 	bundle           *s3.BucketObjectv2
 	deployConfigName pulumi.StringOutput
 	groups           map[serviceRole]*codedeploy.DeploymentGroup
+	alarms           []rollbackAlarm
 	hookPolicyRes    []pulumi.Resource
 	topic            *sns.Topic
 	pipe             *codepipeline.Pipeline

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -57,46 +56,6 @@ func (b *builder) deploymentConfig() (pulumi.StringOutput, error) {
 	return cfg.DeploymentConfigName, nil
 }
 
-// fiveXXAlarm watches one target group's 5xx rate.
-func (b *builder) fiveXXAlarm(suffix string, tg TargetGroup) (*cloudwatch.MetricAlarm, error) {
-	r := b.args.Rollback
-	dims := pulumi.StringMap{"LoadBalancer": b.args.LoadBalancerArnSuffix, "TargetGroup": tg.ArnSuffix}
-	metric := func(id, name string) *cloudwatch.MetricAlarmMetricQueryArgs {
-		return &cloudwatch.MetricAlarmMetricQueryArgs{
-			Id: pulumi.String(id),
-			Metric: &cloudwatch.MetricAlarmMetricQueryMetricArgs{
-				Namespace: pulumi.String("AWS/ApplicationELB"), MetricName: pulumi.String(name),
-				Dimensions: dims, Period: pulumi.Int(r.PeriodSeconds), Stat: pulumi.String("Sum"),
-			},
-			ReturnData: pulumi.Bool(false),
-		}
-	}
-	alarm, err := cloudwatch.NewMetricAlarm(b.ctx, b.child(suffix+"-5xx"), &cloudwatch.MetricAlarmArgs{
-		AlarmDescription: pulumi.Sprintf("5xx rate of target group %s above %v%% (with at least %d requests per %ds): CodeDeploy stops and rolls back the deployment",
-			tg.Name, r.Max5xxPercent, r.MinRequests, r.PeriodSeconds),
-		ComparisonOperator: pulumi.String("GreaterThanThreshold"),
-		Threshold:          pulumi.Float64(r.Max5xxPercent),
-		EvaluationPeriods:  pulumi.Int(r.EvaluationPeriods),
-		DatapointsToAlarm:  pulumi.Int(r.EvaluationPeriods),
-		// No data means no traffic on this group: not an error.
-		TreatMissingData: pulumi.String("notBreaching"),
-		MetricQueries: cloudwatch.MetricAlarmMetricQueryArray{
-			metric(plan.MetricErrors, "HTTPCode_Target_5XX_Count"),
-			metric(plan.MetricRequests, "RequestCount"),
-			&cloudwatch.MetricAlarmMetricQueryArgs{
-				Id:         pulumi.String(plan.MetricRate),
-				Expression: pulumi.String(plan.FiveXXRateExpression(r.MinRequests)),
-				Label:      pulumi.String("5xx percentage"),
-				ReturnData: pulumi.Bool(true),
-			},
-		},
-	}, b.parent)
-	if err != nil {
-		return nil, fmt.Errorf("create %s 5xx alarm: %w", suffix, err)
-	}
-	return alarm, nil
-}
-
 func (b *builder) deploymentGroups() error {
 	a := b.args
 	cfgName, err := b.deploymentConfig()
@@ -133,18 +92,18 @@ func (b *builder) deploymentGroups() error {
 		{roleStable, a.StableServiceName, a.StableTargetGroups},
 	} {
 		// Either group of a blue/green pair can be the new version's: they
-		// swap roles with every deployment. Each group gets its own alarm
-		// and both alarms of the pair watch this service's deployments; the
-		// idle group of the pair serves no traffic, so its alarm sees no
-		// data (notBreaching) and never fires, while the group receiving the
-		// new version is always watched.
+		// swap roles with every deployment. Each group gets its own rollback
+		// alarms and this service's deployments watch those of both groups;
+		// the idle group of the pair serves no traffic and has no targets,
+		// so its alarms see no data (notBreaching) and never fire, while the
+		// group receiving the new version is always watched.
 		var alarmNames pulumi.StringArray
 		for i, tg := range svc.tgs {
-			alarm, err := b.fiveXXAlarm(fmt.Sprintf("%s-tg%d", svc.role, i), tg)
+			names, err := b.rollbackAlarms(fmt.Sprintf("%s-tg%d", svc.role, i), tg)
 			if err != nil {
 				return err
 			}
-			alarmNames = append(alarmNames, alarm.Name)
+			alarmNames = append(alarmNames, names...)
 		}
 		group, err := codedeploy.NewDeploymentGroup(b.ctx, b.child(string(svc.role)+"-group"), &codedeploy.DeploymentGroupArgs{
 			AppName:              b.app.Name,

@@ -2,7 +2,8 @@
 // `docker push <repositoryUrl>:<imageTag>` → EventBridge → CodePipeline V2
 // `Source` (ECR image + S3 deploy bundle) → `Latest` (CodeDeploy canary on the
 // `latest` service, pin hook) → `Approve` (optional) → `Stable` (CodeDeploy on
-// the `stable` service, unpin hook), with 5xx alarms that roll a stage back,
+// the `stable` service, unpin hook), with rollback alarms (error share, connection errors, latency, unhealthy
+// targets) that roll a stage back,
 // the hook Lambda functions built from ./lambda at program run time, and a
 // least-privilege IAM role per actor.
 //

@@ -1,8 +1,9 @@
 // Package plan holds the pipeline component's pure decisions: every IAM
 // policy document, the EventBridge patterns (and an evaluator of their
 // exact-match semantics, so tests run real sample events through them), the
-// CodeDeploy deployment config derived from the traffic config, the 5xx alarm
-// expression and the physical names. It is plain Go; components/pipeline only
+// CodeDeploy deployment config derived from the traffic config, the rollback
+// alarms (with an evaluator of their metric math), the dashboard body and the
+// physical names. It is plain Go; components/pipeline only
 // turns its results into resources.
 package plan
 
