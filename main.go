@@ -112,6 +112,7 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("latestDeploymentGroupName", pipe.LatestDeploymentGroupName)
 	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
 	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
+	ctx.Export("dashboardUrl", pipe.DashboardUrl)
 	ctx.Export("hookFunctionNames", pulumi.StringMap{
 		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName, "cleanup": pipe.CleanupFunctionName,
 	})

@@ -16,7 +16,8 @@ import (
 // TargetGroup and LoadBalancer, under which the load balancer publishes
 // each of them per target group (Elastic Load Balancing user guide,
 // "CloudWatch metrics for your Application Load Balancer").
-func (b *builder) rollbackAlarms(suffix string, tg TargetGroup) (pulumi.StringArray, error) {
+func (b *builder) rollbackAlarms(service serviceRole, pairIndex int, tg TargetGroup) (pulumi.StringArray, error) {
+	suffix := fmt.Sprintf("%s-tg%d", service, pairIndex)
 	dims := pulumi.StringMap{"LoadBalancer": b.args.LoadBalancerArnSuffix, "TargetGroup": tg.ArnSuffix}
 	var names pulumi.StringArray
 	for _, spec := range plan.RollbackAlarms(b.args.Rollback) {
@@ -50,7 +51,7 @@ func (b *builder) rollbackAlarms(suffix string, tg TargetGroup) (pulumi.StringAr
 		if err != nil {
 			return nil, fmt.Errorf("create %s %s alarm: %w", suffix, spec.Signal, err)
 		}
-		b.alarms = append(b.alarms, rollbackAlarm{signal: spec.Signal, suffix: suffix, threshold: spec.Threshold, alarm: alarm})
+		b.alarms = append(b.alarms, rollbackAlarm{service: service, pairIndex: pairIndex, signal: spec.Signal, alarm: alarm})
 		names = append(names, alarm.Name)
 	}
 	return names, nil

@@ -58,9 +58,10 @@ const (
 
 // rollbackAlarm is one created rollback alarm, for the dashboard.
 type rollbackAlarm struct {
-	signal, suffix string
-	threshold      float64
-	alarm          *cloudwatch.MetricAlarm
+	service   serviceRole
+	pairIndex int
+	signal    string
+	alarm     *cloudwatch.MetricAlarm
 }
 
 type hook struct {
@@ -89,6 +90,7 @@ type builder struct {
 	deployConfigName pulumi.StringOutput
 	groups           map[serviceRole]*codedeploy.DeploymentGroup
 	alarms           []rollbackAlarm
+	dashboardURL     pulumi.StringOutput
 	hookPolicyRes    []pulumi.Resource
 	topic            *sns.Topic
 	pipe             *codepipeline.Pipeline

@@ -99,7 +99,7 @@ func (b *builder) deploymentGroups() error {
 		// group receiving the new version is always watched.
 		var alarmNames pulumi.StringArray
 		for i, tg := range svc.tgs {
-			names, err := b.rollbackAlarms(fmt.Sprintf("%s-tg%d", svc.role, i), tg)
+			names, err := b.rollbackAlarms(svc.role, i, tg)
 			if err != nil {
 				return err
 			}

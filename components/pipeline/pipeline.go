@@ -2,10 +2,11 @@
 // `docker push <repositoryUrl>:<imageTag>` → EventBridge → CodePipeline V2
 // `Source` (ECR image + S3 deploy bundle) → `Latest` (CodeDeploy canary on the
 // `latest` service, pin hook) → `Approve` (optional) → `Stable` (CodeDeploy on
-// the `stable` service, unpin hook), with rollback alarms (error share, connection errors, latency, unhealthy
-// targets) that roll a stage back,
-// the hook Lambda functions built from ./lambda at program run time, and a
-// least-privilege IAM role per actor.
+// the `stable` service, unpin hook), with rollback alarms (error share,
+// connection errors, latency, unhealthy targets) that roll a stage back, an
+// optional smoke test through test listeners before production traffic
+// moves, one CloudWatch dashboard, the hook Lambda functions built from
+// ./lambda at program run time, and a least-privilege IAM role per actor.
 //
 // The pure decisions live in subpackages: plan (IAM documents, event
 // patterns, deployment config, alarm math, names), build (reproducible hook
@@ -102,6 +103,8 @@ type Pipeline struct {
 	PinFunctionName     pulumi.StringOutput `pulumi:"pinFunctionName"`
 	UnpinFunctionName   pulumi.StringOutput `pulumi:"unpinFunctionName"`
 	CleanupFunctionName pulumi.StringOutput `pulumi:"cleanupFunctionName"`
+	// DashboardUrl is the stack's CloudWatch dashboard in the console.
+	DashboardUrl pulumi.StringOutput `pulumi:"dashboardUrl"`
 }
 
 // Stage and artifact names of the pipeline.
@@ -188,6 +191,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		{"hook functions", b.hookFunctions},
 		{"deploy bundle", b.deployBundle},
 		{"codedeploy deployment groups", b.deploymentGroups},
+		{"dashboard", b.dashboard},
 		{"hook permissions", b.hookPolicies},
 		{"approval topic", b.approvalTopic},
 		{"pipeline", b.pipeline},
@@ -214,6 +218,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	comp.PinFunctionName = b.hooks[HookPin].fn.Name
 	comp.UnpinFunctionName = b.hooks[HookUnpin].fn.Name
 	comp.CleanupFunctionName = b.hooks[HookCleanup].fn.Name
+	comp.DashboardUrl = b.dashboardURL
 
 	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
 		"repositoryUrl":             comp.RepositoryUrl,
@@ -228,6 +233,7 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		"pinFunctionName":           comp.PinFunctionName,
 		"unpinFunctionName":         comp.UnpinFunctionName,
 		"cleanupFunctionName":       comp.CleanupFunctionName,
+		"dashboardUrl":              comp.DashboardUrl,
 	}); err != nil {
 		return nil, fmt.Errorf("register pipeline outputs: %w", err)
 	}
