@@ -39,7 +39,9 @@ func run(ctx *pulumi.Context) error {
 	family := taskFamily(ctx)
 
 	// 2. Network: the VPC, its subnets and NAT.
-	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network})
+	// The smoke test's listeners admit only the NAT gateways' addresses,
+	// so the network owns them when it is on.
+	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network, OwnNatAddresses: cfg.SmokeTest.Enabled})
 	if err != nil {
 		return err
 	}
@@ -63,8 +65,12 @@ func run(ctx *pulumi.Context) error {
 	// 4. Pipeline: `docker push` → CodePipeline → CodeDeploy canary on
 	// `latest` (pin hook) → approval → `stable` (unpin hook), with alarm
 	// rollback and the cleanup hook on a failed or stopped stage 1.
+	smoke := cfg.SmokeTest
+	smoke.Paths = cfg.SmokePaths()
 	pipe, err := pipeline.NewPipeline(ctx, "pipeline", &pipeline.Args{
 		Traffic:               cfg.Traffic,
+		SmokeTest:             smoke,
+		TenantMatch:           cfg.TenantMatch,
 		Approval:              cfg.Approval,
 		Rollback:              cfg.Rollback,
 		Service:               cfg.Service,
@@ -86,6 +92,12 @@ func run(ctx *pulumi.Context) error {
 		TaskRoleArn:           svc.TaskRoleArn,
 		LogGroupName:          svc.LogGroupName,
 		AlbURL:                svc.AlbURL,
+		AlbArn:                svc.AlbArn,
+		AlbSecurityGroupId:    svc.AlbSecurityGroupId,
+		AlbDnsName:            svc.AlbDnsName,
+		VpcId:                 net.VpcId,
+		TaskSubnetIds:         net.TaskSubnetIds,
+		NatPublicIps:          net.NatPublicIps,
 	}, pulumi.DependsOn([]pulumi.Resource{svc}))
 	if err != nil {
 		return err
@@ -113,9 +125,13 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
 	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
 	ctx.Export("dashboardUrl", pipe.DashboardUrl)
-	ctx.Export("hookFunctionNames", pulumi.StringMap{
+	hooks := pulumi.StringMap{
 		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName, "cleanup": pipe.CleanupFunctionName,
-	})
+	}
+	if cfg.SmokeTest.Enabled {
+		hooks["smoke"] = pipe.SmokeFunctionName
+	}
+	ctx.Export("hookFunctionNames", hooks)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -91,6 +92,7 @@ type builder struct {
 	groups           map[serviceRole]*codedeploy.DeploymentGroup
 	alarms           []rollbackAlarm
 	dashboardURL     pulumi.StringOutput
+	testListeners    map[serviceRole]*lb.Listener
 	hookPolicyRes    []pulumi.Resource
 	topic            *sns.Topic
 	pipe             *codepipeline.Pipeline

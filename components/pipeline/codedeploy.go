@@ -68,15 +68,29 @@ func (b *builder) deploymentGroups() error {
 	if err != nil {
 		return err
 	}
+	// With the smoke test on, CodeDeploy also invokes the smoke hook and
+	// points the test listeners at the replacement target groups.
+	empty := pulumi.String("").ToStringOutput()
+	smokeArn, latestTest, stableTest := empty, empty, empty
+	if h, ok := b.hooks[HookSmoke]; ok {
+		smokeArn = h.fn.Arn
+		latestTest, stableTest = b.testListeners[roleLatest].Arn, b.testListeners[roleStable].Arn
+	}
 	doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
-		d, err := plan.CodeDeployRole{
+		role := plan.CodeDeployRole{
 			ClusterArn: v[0].(string), ServiceNames: []string{v[1].(string), v[2].(string)},
 			ListenerArn: v[3].(string), HookFunctionArns: []string{v[4].(string), v[5].(string)},
 			BucketArn: v[6].(string), TaskRoleArns: []string{v[7].(string), v[8].(string)},
-		}.Policy()
+		}
+		if smoke := v[9].(string); smoke != "" {
+			role.HookFunctionArns = append(role.HookFunctionArns, smoke)
+			role.TestListenerArns = []string{v[10].(string), v[11].(string)}
+		}
+		d, err := role.Policy()
 		return d.JSON(), err
 	}, a.ClusterArn, a.LatestServiceName, a.StableServiceName, a.ListenerArn,
-		b.hooks[HookPin].fn.Arn, b.hooks[HookUnpin].fn.Arn, b.bucket.Arn, a.TaskExecutionRoleArn, a.TaskRoleArn)
+		b.hooks[HookPin].fn.Arn, b.hooks[HookUnpin].fn.Arn, b.bucket.Arn, a.TaskExecutionRoleArn, a.TaskRoleArn,
+		smokeArn, latestTest, stableTest)
 	policy, err := b.rolePolicy("codedeploy", role, doc)
 	if err != nil {
 		return err
@@ -105,6 +119,20 @@ func (b *builder) deploymentGroups() error {
 			}
 			alarmNames = append(alarmNames, names...)
 		}
+		pairInfo := &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs{
+			ProdTrafficRoute: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs{
+				ListenerArns: pulumi.StringArray{a.ListenerArn},
+			},
+			TargetGroups: codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArray{
+				&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[0].Name},
+				&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[1].Name},
+			},
+		}
+		if l, ok := b.testListeners[svc.role]; ok {
+			pairInfo.TestTrafficRoute = &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRouteArgs{
+				ListenerArns: pulumi.StringArray{l.Arn},
+			}
+		}
 		group, err := codedeploy.NewDeploymentGroup(b.ctx, b.child(string(svc.role)+"-group"), &codedeploy.DeploymentGroupArgs{
 			AppName:              b.app.Name,
 			DeploymentGroupName:  pulumi.String(b.groupNames[svc.role]),
@@ -118,17 +146,7 @@ func (b *builder) deploymentGroups() error {
 				ClusterName: a.ClusterName,
 				ServiceName: svc.service,
 			},
-			LoadBalancerInfo: &codedeploy.DeploymentGroupLoadBalancerInfoArgs{
-				TargetGroupPairInfo: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs{
-					ProdTrafficRoute: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs{
-						ListenerArns: pulumi.StringArray{a.ListenerArn},
-					},
-					TargetGroups: codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArray{
-						&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[0].Name},
-						&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[1].Name},
-					},
-				},
-			},
+			LoadBalancerInfo: &codedeploy.DeploymentGroupLoadBalancerInfoArgs{TargetGroupPairInfo: pairInfo},
 			BlueGreenDeploymentConfig: &codedeploy.DeploymentGroupBlueGreenDeploymentConfigArgs{
 				DeploymentReadyOption: &codedeploy.DeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOptionArgs{
 					ActionOnTimeout: pulumi.String("CONTINUE_DEPLOYMENT"),

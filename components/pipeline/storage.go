@@ -153,6 +153,7 @@ func (b *builder) deployBundle() error {
 				ContainerName: a.Service.ContainerName, ContainerPort: a.Service.Port,
 				Environment:     a.ContainerEnvironment,
 				PinFunctionName: b.hooks[HookPin].name, UnpinFunctionName: b.hooks[HookUnpin].name,
+				SmokeFunctionName: b.smokeFunctionName(),
 			})
 			if err != nil {
 				return "", err

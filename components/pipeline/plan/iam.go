@@ -98,6 +98,12 @@ var UnscopedActions = map[string]string{
 	// The tasks' execution role logs in to ECR before pulling; the token is
 	// registry-wide (the pulls themselves are scoped to the repository).
 	"ecr:GetAuthorizationToken": "ECR: no resource-level permissions",
+	// The smoke hook runs in the VPC: Lambda describes the network
+	// interfaces and subnets with its role; EC2 Describe* actions take no
+	// resource ARN ("DescribeNetworkInterfaces – This action only works if
+	// it's allowed on all resources", Lambda developer guide).
+	"ec2:DescribeNetworkInterfaces": "EC2 Describe*: no resource-level permissions",
+	"ec2:DescribeSubnets":           "EC2 Describe*: no resource-level permissions",
 }
 
 // Problem is a least-privilege violation found in a policy document.
