@@ -209,3 +209,15 @@ func tenantList(n int) string {
 	b, _ := json.Marshal(tenants)
 	return string(b)
 }
+
+func TestSmokePathsDefaultToTheHealthCheckPath(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{"smokeTest": `{"enabled":true}`, "service": `{"healthCheckPath":"/ready"}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{}, cfg.SmokeTest.Paths)
+	assert.Equal(t, []string{"/ready"}, cfg.SmokePaths())
+	cfg, err = Load(lookupFrom(map[string]string{"smokeTest": `{"paths":["/a","/b"]}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/a", "/b"}, cfg.SmokePaths())
+	assert.False(t, cfg.SmokeTest.Enabled, "off by default")
+	assert.Equal(t, DefaultMaxLatencyMs, cfg.Rollback.MaxLatencyMs, "the latency alarm is on by default")
+}
