@@ -39,7 +39,9 @@ func run(ctx *pulumi.Context) error {
 	family := taskFamily(ctx)
 
 	// 2. Network: the VPC, its subnets and NAT.
-	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network})
+	// The smoke test's listeners admit only the NAT gateways' addresses,
+	// so the network owns them when it is on.
+	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network, OwnNatAddresses: cfg.SmokeTest.Enabled})
 	if err != nil {
 		return err
 	}
@@ -64,8 +66,12 @@ func run(ctx *pulumi.Context) error {
 	// `latest` (pin hook) → approval → `stable` (unpin hook), with alarm
 	// rollback, the cleanup hook at the end of every deployment and the
 	// rollback hook on a rejected or expired approval.
+	smoke := cfg.SmokeTest
+	smoke.Paths = cfg.SmokePaths()
 	pipe, err := pipeline.NewPipeline(ctx, "pipeline", &pipeline.Args{
 		Traffic:               cfg.Traffic,
+		SmokeTest:             smoke,
+		TenantMatch:           cfg.TenantMatch,
 		Approval:              cfg.Approval,
 		Rollback:              cfg.Rollback,
 		Service:               cfg.Service,
@@ -88,6 +94,12 @@ func run(ctx *pulumi.Context) error {
 		TaskRoleArn:           svc.TaskRoleArn,
 		LogGroupName:          svc.LogGroupName,
 		AlbURL:                svc.AlbURL,
+		AlbArn:                svc.AlbArn,
+		AlbSecurityGroupId:    svc.AlbSecurityGroupId,
+		AlbDnsName:            svc.AlbDnsName,
+		VpcId:                 net.VpcId,
+		TaskSubnetIds:         net.TaskSubnetIds,
+		NatPublicIps:          net.NatPublicIps,
 	}, pulumi.DependsOn([]pulumi.Resource{svc}))
 	if err != nil {
 		return err
@@ -115,10 +127,15 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("latestDeploymentGroupName", pipe.LatestDeploymentGroupName)
 	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
 	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
-	ctx.Export("hookFunctionNames", pulumi.StringMap{
+	ctx.Export("dashboardUrl", pipe.DashboardUrl)
+	hooks := pulumi.StringMap{
 		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName,
 		"cleanup": pipe.CleanupFunctionName, "rollback": pipe.RollbackFunctionName,
-	})
+	}
+	if cfg.SmokeTest.Enabled {
+		hooks["smoke"] = pipe.SmokeFunctionName
+	}
+	ctx.Export("hookFunctionNames", hooks)
 	return nil
 }
 

@@ -50,6 +50,10 @@ const (
 	// EventUnpin is when the `Stable` deployment runs the unpin hook: after
 	// all of stable's production traffic is on the new version.
 	EventUnpin = "AfterAllowTraffic"
+	// EventSmoke is when both stages run the smoke hook: after CodeDeploy
+	// points the test listener at the replacement task set and before any
+	// production traffic moves.
+	EventSmoke = "AfterAllowTestTraffic"
 )
 
 var (
@@ -92,6 +96,9 @@ type Values struct {
 	Environment map[string]string
 	// PinFunctionName and UnpinFunctionName are the hook Lambda functions.
 	PinFunctionName, UnpinFunctionName string
+	// SmokeFunctionName, when set, runs at AfterAllowTestTraffic in both
+	// AppSpecs.
+	SmokeFunctionName string
 }
 
 // EnvVar is one entry of a container definition's environment.

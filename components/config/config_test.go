@@ -101,6 +101,25 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"5xx threshold 0", map[string]string{"rollback": `{"max5xxPercent": 0}`}, "rollback.max5xxPercent", "0"},
 		{"period not a whole minute", map[string]string{"rollback": `{"periodSeconds": 45}`}, "rollback.periodSeconds", "45"},
 		{"period shorter than the ALB's metric interval", map[string]string{"rollback": `{"periodSeconds": 30}`}, "rollback.periodSeconds", "30"},
+		{"latency above the idle timeout", map[string]string{"rollback": `{"maxLatencyMs": 60001}`}, "rollback.maxLatencyMs", "60001"},
+		{"negative latency", map[string]string{"rollback": `{"maxLatencyMs": -1}`}, "rollback.maxLatencyMs", "-1"},
+		{"percentile not a statistic", map[string]string{"rollback": `{"latencyPercentile": "99"}`}, "rollback.latencyPercentile", `"99"`},
+		{"percentile below p50", map[string]string{"rollback": `{"latencyPercentile": "p10"}`}, "rollback.latencyPercentile", `"p10"`},
+		{"percentile with too many decimals", map[string]string{"rollback": `{"latencyPercentile": "p99.999"}`}, "rollback.latencyPercentile", `"p99.999"`},
+		{"unhealthy threshold that never fires", map[string]string{"rollback": `{"maxUnhealthyTargets": 2}`}, "rollback.maxUnhealthyTargets", "2"},
+		{"negative unhealthy threshold", map[string]string{"rollback": `{"maxUnhealthyTargets": -1}`}, "rollback.maxUnhealthyTargets", "-1"},
+		{"negative connection errors", map[string]string{"rollback": `{"maxConnectionErrors": -1}`}, "rollback.maxConnectionErrors", "-1"},
+		{"smoke test without NAT", map[string]string{"smokeTest": `{"enabled": true}`, "network": `{"nat": "none"}`}, "smokeTest.enabled", `network.nat is "none"`},
+		{"smoke path not absolute", map[string]string{"smokeTest": `{"paths": ["healthz"]}`}, "smokeTest.paths[0]", `"healthz"`},
+		{"smoke path with a fragment", map[string]string{"smokeTest": `{"paths": ["/a#b"]}`}, "smokeTest.paths[0]", `"/a#b"`},
+		{"smoke path with a space", map[string]string{"smokeTest": `{"paths": ["/a b"]}`}, "smokeTest.paths[0]", `"/a b"`},
+		{"smoke status not HTTP", map[string]string{"smokeTest": `{"expectStatus": 99}`}, "smokeTest.expectStatus", "99"},
+		{"smoke tenant with a slash", map[string]string{"smokeTest": `{"tenant": "a/b"}`}, "smokeTest.tenant", `"a/b"`},
+		{"smoke tenant with underscore on host matching", map[string]string{"smokeTest": `{"tenant": "a_b"}`, "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}, "smokeTest.tenant", `"a_b"`},
+		{"no smoke requests", map[string]string{"smokeTest": `{"requests": 0}`}, "smokeTest.requests", "0"},
+		{"smoke timeout too long", map[string]string{"smokeTest": `{"timeoutSeconds": 61}`}, "smokeTest.timeoutSeconds", "61"},
+		{"smoke test longer than the hook may run", map[string]string{"smokeTest": `{"paths": ["/a","/b","/c"], "requests": 10, "timeoutSeconds": 10}`}, "smokeTest.requests", "3 × 10 × 10"},
+		{"smoke test typo", map[string]string{"smokeTest": `{"enable": true}`}, "smokeTest", "enable"},
 		{"header name the ALB drops", map[string]string{"tenantMatch": `{"type":"header","name":"X_Tenant_Id"}`}, "tenantMatch.name", `"X_Tenant_Id"`},
 		{"cpu Fargate lacks", map[string]string{"service": `{"cpu": 300}`}, "service.cpu", "300"},
 		{"memory that does not pair with cpu", map[string]string{"service": `{"cpu": 256, "memory": 4096}`}, "service.memory", "4096"},
@@ -166,6 +185,11 @@ func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 		"hold on rejection":        {"approval": `{"onReject":"hold"}`},
 		"longest deployment":       {"traffic": `{"intervalMinutes":4309,"terminationWaitMinutes":2880}`},
 		"health check on the root": {"service": `{"healthCheckPath":"/"}`},
+		"latency alarm off":        {"rollback": `{"maxLatencyMs":0}`},
+		"tight rollback":           {"rollback": `{"maxLatencyMs":250,"latencyPercentile":"p99.9","maxUnhealthyTargets":2,"maxConnectionErrors":5}`, "service": `{"latestCount":3,"stableCount":3}`},
+		"smoke test everything": {"smokeTest": `{"enabled":true,"paths":["/healthz","/version?x=1"],"expectStatus":204,"expectBody":"ok","tenant":"acme","requests":5,"timeoutSeconds":3}`,
+			"network": `{"nat":"one-per-az"}`},
+		"smoke test on host matching": {"smokeTest": `{"enabled":true,"tenant":"eu-1"}`, "tenantMatch": `{"type":"host","pattern":"{tenant}.saas.example.com"}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(lookupFrom(values))
@@ -214,4 +238,16 @@ func tenantList(n int) string {
 	}
 	b, _ := json.Marshal(tenants)
 	return string(b)
+}
+
+func TestSmokePathsDefaultToTheHealthCheckPath(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{"smokeTest": `{"enabled":true}`, "service": `{"healthCheckPath":"/ready"}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{}, cfg.SmokeTest.Paths)
+	assert.Equal(t, []string{"/ready"}, cfg.SmokePaths())
+	cfg, err = Load(lookupFrom(map[string]string{"smokeTest": `{"paths":["/a","/b"]}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/a", "/b"}, cfg.SmokePaths())
+	assert.False(t, cfg.SmokeTest.Enabled, "off by default")
+	assert.Equal(t, DefaultMaxLatencyMs, cfg.Rollback.MaxLatencyMs, "the latency alarm is on by default")
 }

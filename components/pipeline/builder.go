@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codepipeline"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -63,6 +65,14 @@ const (
 	roleStable serviceRole = "stable"
 )
 
+// rollbackAlarm is one created rollback alarm, for the dashboard.
+type rollbackAlarm struct {
+	service   serviceRole
+	pairIndex int
+	signal    string
+	alarm     *cloudwatch.MetricAlarm
+}
+
 type hook struct {
 	name     string // physical function name
 	fn       *lambda.Function
@@ -88,6 +98,9 @@ type builder struct {
 	bundle           *s3.BucketObjectv2
 	deployConfigName pulumi.StringOutput
 	groups           map[serviceRole]*codedeploy.DeploymentGroup
+	alarms           []rollbackAlarm
+	dashboardURL     pulumi.StringOutput
+	testListeners    map[serviceRole]*lb.Listener
 	hookPolicyRes    []pulumi.Resource
 	bundleFiles      pulumi.StringMapOutput
 	topic            *sns.Topic

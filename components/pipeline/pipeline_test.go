@@ -414,35 +414,61 @@ func TestDeploymentConfigFollowsTraffic(t *testing.T) {
 
 func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 	m := run(t, nil)
-	alarmsByTargetGroup := map[string]string{}
+	wantAlarms := plan.RollbackAlarms(config.Defaults().Rollback)
+	alarmsByTargetGroup := map[string][]string{}
+	signalsByTargetGroup := map[string][]string{}
 	for _, a := range m.byType("aws:cloudwatch/metricAlarm:MetricAlarm") {
 		p := props(a)
 		assert.Equal(t, "notBreaching", p["treatMissingData"])
-		assert.Equal(t, 5.0, p["threshold"])
 		assert.Equal(t, 2.0, p["evaluationPeriods"])
+		assert.Equal(t, 2.0, p["datapointsToAlarm"])
 		var queries []struct {
 			ID         string `json:"id"`
 			Expression string `json:"expression"`
 			ReturnData bool   `json:"returnData"`
 			Metric     *struct {
+				Namespace  string            `json:"namespace"`
 				MetricName string            `json:"metricName"`
+				Stat       string            `json:"stat"`
 				Dimensions map[string]string `json:"dimensions"`
 				Period     int               `json:"period"`
 			} `json:"metric"`
 		}
 		decode(t, p["metricQueries"], &queries)
-		require.Len(t, queries, 3)
-		assert.Equal(t, plan.FiveXXRateExpression(20), queries[2].Expression)
-		assert.True(t, queries[2].ReturnData)
-		assert.Equal(t, "HTTPCode_Target_5XX_Count", queries[0].Metric.MetricName)
-		assert.Equal(t, "RequestCount", queries[1].Metric.MetricName)
-		assert.Equal(t, 60, queries[0].Metric.Period)
-		tgDim := queries[0].Metric.Dimensions["TargetGroup"]
-		assert.Equal(t, tgDim, queries[1].Metric.Dimensions["TargetGroup"])
-		assert.Equal(t, "app/alb/50dc6c495c0c9188", queries[0].Metric.Dimensions["LoadBalancer"])
-		alarmsByTargetGroup[tgDim] = a.outputs["name"].StringValue()
+		var spec *plan.Alarm
+		for i := range wantAlarms {
+			if strings.HasSuffix(a.name, "-"+wantAlarms[i].Signal) {
+				spec = &wantAlarms[i]
+			}
+		}
+		require.NotNil(t, spec, "alarm %s is a rollback signal", a.name)
+		assert.Equal(t, spec.Threshold, p["threshold"], a.name)
+		require.Len(t, queries, len(spec.Queries), a.name)
+		tgDim := ""
+		for i, q := range queries {
+			assert.Equal(t, spec.Queries[i].ID, q.ID)
+			assert.Equal(t, spec.Queries[i].ReturnData, q.ReturnData)
+			if q.Metric == nil {
+				assert.Equal(t, spec.Queries[i].Expression, q.Expression)
+				continue
+			}
+			assert.Equal(t, "AWS/ApplicationELB", q.Metric.Namespace)
+			assert.Equal(t, spec.Queries[i].MetricName, q.Metric.MetricName)
+			assert.Equal(t, spec.Queries[i].Stat, q.Metric.Stat)
+			assert.Equal(t, 60, q.Metric.Period)
+			assert.Equal(t, "app/alb/50dc6c495c0c9188", q.Metric.Dimensions["LoadBalancer"])
+			if tgDim == "" {
+				tgDim = q.Metric.Dimensions["TargetGroup"]
+			}
+			assert.Equal(t, tgDim, q.Metric.Dimensions["TargetGroup"], "one target group per alarm")
+		}
+		alarmsByTargetGroup[tgDim] = append(alarmsByTargetGroup[tgDim], a.outputs["name"].StringValue())
+		signalsByTargetGroup[tgDim] = append(signalsByTargetGroup[tgDim], spec.Signal)
 	}
-	require.Len(t, alarmsByTargetGroup, 4, "one alarm per target group")
+	require.Len(t, alarmsByTargetGroup, 4, "alarms for every target group")
+	for tg, signals := range signalsByTargetGroup {
+		assert.ElementsMatch(t, plan.Signals, signals, "every signal on %s", tg)
+	}
 
 	for _, tc := range []struct {
 		group, service string
@@ -501,7 +527,7 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 				tgNames = append(tgNames, tg.Name)
 			}
 			for _, n := range tc.pair {
-				wantAlarms = append(wantAlarms, alarmsByTargetGroup["targetgroup/"+n+"/0123456789abcdef"])
+				wantAlarms = append(wantAlarms, alarmsByTargetGroup["targetgroup/"+n+"/0123456789abcdef"]...)
 			}
 			assert.Equal(t, tc.pair, tgNames)
 			assert.Equal(t, "CONTINUE_DEPLOYMENT", g.BlueGreen.Ready.ActionOnTimeout)
@@ -510,7 +536,8 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 			assert.True(t, g.AutoRollback.Enabled)
 			assert.ElementsMatch(t, []string{"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}, g.AutoRollback.Events)
 			assert.True(t, g.Alarms.Enabled)
-			assert.ElementsMatch(t, wantAlarms, g.Alarms.Alarms, "both alarms of its own pair, none of the other service's")
+			assert.ElementsMatch(t, wantAlarms, g.Alarms.Alarms, "every alarm of its own pair, none of the other service's")
+			assert.LessOrEqual(t, len(g.Alarms.Alarms), plan.MaxAlarmsPerDeploymentGroup)
 		})
 	}
 }

@@ -158,6 +158,7 @@ func (b *builder) renderBundle() pulumi.StringMapOutput {
 				ContainerName: a.Service.ContainerName, ContainerPort: a.Service.Port,
 				Environment:     a.ContainerEnvironment,
 				PinFunctionName: b.hookName(HookPin), UnpinFunctionName: b.hookName(HookUnpin),
+				SmokeFunctionName: b.smokeFunctionName(),
 			})
 			if err != nil {
 				return nil, err

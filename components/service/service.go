@@ -73,6 +73,11 @@ type Service struct {
 	AnchorRuleArn  pulumi.StringOutput      `pulumi:"anchorRuleArn"`
 	TenantRuleArns pulumi.StringArrayOutput `pulumi:"tenantRuleArns"`
 
+	// AlbArn and AlbSecurityGroupId let the pipeline add the smoke test's
+	// listeners and the rules that admit only the smoke hook to them.
+	AlbArn             pulumi.StringOutput `pulumi:"albArn"`
+	AlbSecurityGroupId pulumi.StringOutput `pulumi:"albSecurityGroupId"`
+
 	TaskExecutionRoleArn  pulumi.StringOutput `pulumi:"taskExecutionRoleArn"`
 	TaskExecutionRoleName pulumi.StringOutput `pulumi:"taskExecutionRoleName"`
 	TaskRoleArn           pulumi.StringOutput `pulumi:"taskRoleArn"`
@@ -265,6 +270,8 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 	s.ListenerArn = listener.Arn
 	s.LoadBalancerArnSuffix = alb.ArnSuffix
 	s.AlbDnsName = alb.DnsName
+	s.AlbArn = alb.Arn
+	s.AlbSecurityGroupId = albSG.ID().ToStringOutput()
 	scheme := "http"
 	if args.CertificateArn != "" {
 		scheme = "https"

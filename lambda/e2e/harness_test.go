@@ -60,7 +60,7 @@ func buildBootstrap(goarch, hook, out string) error {
 	return nil
 }
 
-// bootstrap returns the path of the hook's bootstrap, building all three
+// bootstrap returns the path of the hook's bootstrap, building all of them
 // once per test run.
 func bootstrap(t testing.TB, hook string) string {
 	t.Helper()
@@ -69,7 +69,7 @@ func bootstrap(t testing.TB, hook string) string {
 		if buildErr != nil {
 			return
 		}
-		for _, h := range []string{"pin", "unpin", "cleanup"} {
+		for _, h := range []string{"pin", "unpin", "cleanup", "smoke"} {
 			if buildErr = buildBootstrap(runtime.GOARCH, h, filepath.Join(buildDir, h, "bootstrap")); buildErr != nil {
 				return
 			}
@@ -131,8 +131,9 @@ func freeAddr(t testing.TB) string {
 }
 
 // startFunction runs hook's bootstrap under aws-lambda-rie with env, every
-// AWS client pointed at world. It returns once the emulator accepts requests.
-func startFunction(t testing.TB, hook string, world *fakeaws.World, timeoutSeconds int, env map[string]string) *function {
+// AWS client pointed at world (a *fakeaws.World, or the smoke hook's
+// *fakeaws.Deployments). It returns once the emulator accepts requests.
+func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds int, env map[string]string) *function {
 	t.Helper()
 	rie := rieBinary(t)
 	bin := bootstrap(t, hook)

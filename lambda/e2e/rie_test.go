@@ -370,7 +370,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 }
 
 func TestDeploymentPackageIsUnder10MB(t *testing.T) {
-	for _, hook := range []string{"pin", "unpin", "cleanup"} {
+	for _, hook := range []string{"pin", "unpin", "cleanup", "smoke"} {
 		path := bootstrap(t, hook)
 		info, err := os.Stat(path)
 		require.NoError(t, err)

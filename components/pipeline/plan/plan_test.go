@@ -415,11 +415,6 @@ func TestRoutingFollowsTheTrafficConfig(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func TestFiveXXExpressionGuardsLowTraffic(t *testing.T) {
-	assert.Equal(t, "IF(FILL(requests, 0) >= 20, 100 * FILL(errors, 0) / FILL(requests, 0), 0)", plan.FiveXXRateExpression(20))
-	assert.Contains(t, plan.FiveXXRateExpression(0), ">= 1,", "never divides by zero")
-}
-
 func TestECRLifecyclePolicyIsValidAndBounded(t *testing.T) {
 	var p struct {
 		Rules []struct {

@@ -53,7 +53,11 @@ type CodeDeployRole struct {
 	ClusterArn   string
 	ServiceNames []string
 	ListenerArn  string
-	// HookFunctionArns are the functions the AppSpecs name (pin, unpin).
+	// TestListenerArns are the smoke test's listeners, whose default
+	// action CodeDeploy points at the replacement target group.
+	TestListenerArns []string
+	// HookFunctionArns are the functions the AppSpecs name (pin, unpin,
+	// and smoke when the smoke test is on).
 	HookFunctionArns []string
 	BucketArn        string
 	TaskRoleArns     []string
@@ -80,7 +84,7 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 		Allow("EcsTaskSets", []string{"ecs:CreateTaskSet", "ecs:DeleteTaskSet", "ecs:DescribeServices", "ecs:UpdateServicePrimaryTaskSet"}, ecsResources...),
 		// Traffic shifting rewrites the forward weights of the production
 		// listener and of its rules that point at the target group pair.
-		Allow("ShiftListenerTraffic", []string{"elasticloadbalancing:ModifyListener"}, c.ListenerArn),
+		Allow("ShiftListenerTraffic", []string{"elasticloadbalancing:ModifyListener"}, append([]string{c.ListenerArn}, sorted(c.TestListenerArns...)...)...),
 		Allow("ShiftRuleTraffic", []string{"elasticloadbalancing:ModifyRule"}, rules),
 		// Unscoped (see UnscopedActions): reads of the load balancer's
 		// configuration and of the deployment group's alarms.
