@@ -105,10 +105,11 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		TaskDefs: map[string]string{
 			TaskDefLatestV1: ImageV1, TaskDefStableV1: ImageV1, TaskDefLatestV2: ImageV2, TaskDefStableV2: ImageV2,
 		},
-		ImageTags:    map[string][]string{"sha256:" + ImageV1[len(ImageV1)-64:]: {"v1"}, "sha256:" + ImageV2[len(ImageV2)-64:]: {"v2", "latest"}},
-		TargetHealth: map[string][]elbtypes.TargetHealthDescription{},
-		Groups:       map[string]*cdtypes.DeploymentGroupInfo{},
-		Targets:      map[string]*cdtypes.ECSTarget{},
+		ImageTags:       map[string][]string{"sha256:" + ImageV1[len(ImageV1)-64:]: {"v1"}, "sha256:" + ImageV2[len(ImageV2)-64:]: {"v2", "latest"}},
+		TargetHealth:    map[string][]elbtypes.TargetHealthDescription{},
+		Groups:          map[string]*cdtypes.DeploymentGroupInfo{},
+		Targets:         map[string]*cdtypes.ECSTarget{},
+		RollbackTaskDef: map[string]string{"d-LATEST2": TaskDefLatestV1, "d-STABLE2": TaskDefStableV1},
 	}
 	for _, g := range []string{LatestGroup, StableGroup} {
 		info := &cdtypes.DeploymentGroupInfo{ApplicationName: aws.String(CodeDeployApp), DeploymentGroupName: aws.String(g),

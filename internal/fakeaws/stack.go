@@ -55,9 +55,12 @@ type Stack struct {
 	Functions map[string]func(payload []byte) ([]byte, error)
 
 	// StopAfterPolls: a stopped deployment reports Stopped only after this
-	// many ListDeployments calls, as a real stop takes a while.
+	// many ListDeployments calls for its group, as a real stop takes a while.
 	StopAfterPolls int
 	stopping       map[string]int
+	// RollbackTaskDef: the task definition a deployment's service returns
+	// to when the deployment is stopped with a rollback (its original).
+	RollbackTaskDef map[string]string
 
 	calls []Call
 	errs  map[string][]error
@@ -237,11 +240,11 @@ func (s *Stack) ListDeployments(_ context.Context, in *codedeploy.ListDeployment
 		return nil, err
 	}
 	for id, n := range s.stopping {
-		if n <= 0 {
+		if n <= 0 || aws.ToString(s.deployment(id).DeploymentGroupName) != aws.ToString(in.DeploymentGroupName) {
 			continue
 		}
 		if s.stopping[id] = n - 1; n-1 == 0 {
-			s.deployment(id).Status = cdtypes.DeploymentStatusStopped
+			s.stopped(id)
 		}
 	}
 	out := &codedeploy.ListDeploymentsOutput{Deployments: []string{}}
@@ -349,12 +352,38 @@ func (s *Stack) StopDeployment(_ context.Context, in *codedeploy.StopDeploymentI
 	if s.stopping == nil {
 		s.stopping = map[string]int{}
 	}
+	if aws.ToBool(in.AutoRollbackEnabled) {
+		d.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Stopped by user; rolling back")}
+	}
 	if s.StopAfterPolls <= 0 {
-		d.Status = cdtypes.DeploymentStatusStopped
+		s.stopped(id)
 	} else {
 		s.stopping[id] = s.StopAfterPolls
 	}
 	return &codedeploy.StopDeploymentOutput{Status: cdtypes.StopStatusPending, StatusMessage: aws.String("Stopping the deployment")}, nil
+}
+
+// stopped ends a deployment; with a rollback its service serves the
+// original task definition again, alone.
+func (s *Stack) stopped(id string) {
+	d := s.deployment(id)
+	d.Status = cdtypes.DeploymentStatusStopped
+	td, ok := s.RollbackTaskDef[id]
+	if d.RollbackInfo == nil || !ok {
+		return
+	}
+	name := LatestService
+	if aws.ToString(d.DeploymentGroupName) == StableGroup {
+		name = StableService
+	}
+	svc := s.Services[name]
+	for _, ts := range svc.TaskSets {
+		if aws.ToString(ts.TaskDefinition) == td {
+			ts.Status = aws.String("PRIMARY")
+			svc.TaskSets, svc.TaskDefinition = []ecstypes.TaskSet{ts}, aws.String(td)
+			return
+		}
+	}
 }
 
 // --- ECS, ECR, ELB, CloudWatch, Lambda --------------------------------------
