@@ -64,7 +64,7 @@ func TestStatusWatchRedrawsInPlaceOnATerminal(t *testing.T) {
 
 	var screen bytes.Buffer
 	buf := make([]byte, 4096)
-	deadline := time.Now().Add(30 * time.Second) // a bound, not a timing assertion
+	deadline := time.Now().Add(30 * time.Second)                                         // a bound, not a timing assertion
 	for strings.Count(screen.String(), clearScreen) < 3 && time.Now().Before(deadline) { // two whole frames
 		_ = tty.SetReadDeadline(time.Now().Add(time.Second))
 		n, _ := tty.Read(buf)
