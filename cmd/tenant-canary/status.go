@@ -124,7 +124,7 @@ type AlarmStatus struct {
 
 // approvalDefaultTimeout: a manual approval action fails after seven days
 // unless the action sets timeoutInMinutes
-// (https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals.html).
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-approve-or-reject.html).
 const approvalDefaultTimeout = 7 * 24 * 60
 
 func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
