@@ -94,3 +94,10 @@ type SmokeRequest struct {
 	// Headers are added to the request (tenant by header).
 	Headers map[string]string `json:"headers,omitempty"`
 }
+
+// ReleaseTagPrefix starts the key of the tag a cleanup or rollback
+// invocation puts on the catch-all rule for as long as it may move it
+// (the key ends with the invocation's request id, the value is when the
+// claim expires). pin waits while one is there: see lambda/rollout
+// (guards.go) for why.
+const ReleaseTagPrefix = "tenant-canary:releasing:"

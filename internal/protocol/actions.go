@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
@@ -31,7 +32,10 @@ type Scenario struct {
 	// OnReject is approval.onReject (default rollback).
 	OnReject string
 	Reading  Reading
-	Depth    int
+	// Depth bounds the events on a path; MaxStates (0: none) stops the
+	// exploration early, for a quick look.
+	Depth     int
+	MaxStates int
 }
 
 func (s Scenario) onReject() string {
@@ -169,6 +173,16 @@ func (w *World) actions(s Scenario) []Action {
 				w.Rules = slices.DeleteFunc(w.Rules, func(r *Rule) bool { return r.Kind == KindTenant && slices.Contains(r.Tenants, t) })
 				w.editViolation = checkEdit(before, w.owned(), t)
 			})
+		}
+	}
+
+	// A claim whose invocation died without removing it expires.
+	for _, r := range w.Rules {
+		for _, key := range slices.Sorted(maps.Keys(r.Tags)) {
+			if inv := w.invocations[r.Tags[key]-1]; inv.ended {
+				r, key := r, key
+				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { delete(r.Tags, key) })
+			}
 		}
 	}
 

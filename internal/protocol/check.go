@@ -170,7 +170,7 @@ func (w *World) hash() uint64 {
 	rules := slices.Clone(w.Rules)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ARN < rules[j].ARN })
 	for _, r := range rules {
-		fmt.Fprintf(&b, "R%s@%d%v%v;", ruleName(r.ARN), r.Priority, r.Tenants, r.Forward)
+		fmt.Fprintf(&b, "R%s@%d%v%v%v;", ruleName(r.ARN), r.Priority, r.Tenants, r.Forward, r.Tags)
 	}
 	for _, name := range []string{LatestService, StableService} {
 		svc := w.Services[name]

@@ -51,21 +51,25 @@ func Explore(s Scenario) Result {
 	seen := map[uint64]bool{}
 	w, _, v, _ := run(s, nil)
 	seen[w.hash()] = true
-	w.abort()
+	defer w.abort()
 	res.States = 1
 	if v != nil {
 		res.Violation = v
 		return res
 	}
-	frontier := [][]int{nil}
+	type node struct {
+		path    []int
+		actions int
+	}
+	frontier := []node{{nil, len(w.actions(s))}}
 	for depth := 0; depth < s.Depth && len(frontier) > 0; depth++ {
-		var next [][]int
-		for _, path := range frontier {
-			w, _, _, n := run(s, path)
-			res.Steps += n
-			count := len(w.actions(s))
-			w.abort()
-			for i := range count {
+		var next []node
+		for _, parent := range frontier {
+			path := parent.path
+			if s.MaxStates > 0 && res.States >= s.MaxStates {
+				break
+			}
+			for i := range parent.actions {
 				child := append(append([]int(nil), path...), i)
 				cw, labels, v, n := run(s, child)
 				res.Steps += n
@@ -76,14 +80,16 @@ func Explore(s Scenario) Result {
 					return res
 				}
 				h := cw.hash()
-				cw.abort()
 				if seen[h] {
+					cw.abort()
 					continue
 				}
+				count := len(cw.actions(s))
+				cw.abort()
 				seen[h] = true
 				res.States++
 				res.MaxDepth = depth + 1
-				next = append(next, child)
+				next = append(next, node{child, count})
 			}
 		}
 		frontier = next

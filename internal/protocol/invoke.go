@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
@@ -110,22 +112,42 @@ func hookEnv(onReject string) map[string]string {
 	}
 }
 
-// invoke starts a function with its payload and runs it to its first AWS
-// call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
-// EventBridge rules.
-func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
-	env := hookEnv(s.onReject())
+type configKey struct {
+	onReject string
+	hook     contract.Hook
+}
+
+var configs sync.Map // configKey → rollout.Config
+
+// hookConfig is the function's configuration as rollout.ConfigFromEnv
+// parses it from hookEnv, once per kind of function.
+func hookConfig(onReject string, hook contract.Hook) rollout.Config {
+	key := configKey{onReject, hook}
+	if c, ok := configs.Load(key); ok {
+		return c.(rollout.Config)
+	}
+	env := hookEnv(onReject)
 	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
 	if err != nil {
 		panic(fmt.Sprintf("protocol: the modelled environment is invalid: %v", err))
 	}
+	configs.Store(key, cfg)
+	return cfg
+}
+
+// invoke starts a function with its payload and runs it to its first AWS
+// call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
+// EventBridge rules.
+func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
+	cfg := hookConfig(s.onReject(), hook)
 	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, toWorld: make(chan message), toHook: make(chan result)}
 	if d != nil {
 		inv.Deployment = d.ID
 	}
 	// A Lambda invocation's deadline; the model ends the work early with
 	// the "deadline" fault, which cancels it.
-	inv.ctx, inv.cancel = context.WithTimeout(context.Background(), time.Hour)
+	inv.ctx, inv.cancel = context.WithTimeout(lambdacontext.NewContext(context.Background(),
+		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}), time.Hour)
 	c := &client{w: w, inv: inv}
 	h := &rollout.Hooks{Config: cfg, ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}

@@ -142,7 +142,8 @@ func pairOf(group string) [2]string {
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html,
 // DeploymentLimitExceededException).
 func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, error) {
-	if len(w.unfinishedIn(group)) > 0 {
+	rollingBack := slices.ContainsFunc(w.Deployments, func(d *Deployment) bool { return d.Group == group && d.Phase == phaseRollingBack })
+	if len(w.unfinishedIn(group)) > 0 || rollingBack {
 		return nil, fmt.Errorf("DeploymentLimitExceededException: group %s already has an active deployment", group)
 	}
 	w.nextDep++

@@ -90,6 +90,10 @@ type Rule struct {
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
 	Forward  []Weighted
+	// Tags: key → owning invocation (the value's expiry is not modelled:
+	// a claim left by an invocation that ended expires by the "claim
+	// expires" event).
+	Tags map[string]int
 }
 
 // Weighted is one target group of a forward action.
@@ -288,7 +292,8 @@ func (w *World) served(r *Rule) []servedGroup {
 			continue
 		}
 		g := servedGroup{tg: f.TG}
-		for _, svc := range w.Services {
+		for _, name := range []string{LatestService, StableService} {
+			svc := w.Services[name]
 			for _, ts := range svc.TaskSets {
 				if ts.TG == f.TG && ts.Running > 0 {
 					g.versions = append(g.versions, w.TaskDefs[ts.TaskDef])

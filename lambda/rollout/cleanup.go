@@ -32,6 +32,11 @@ import (
 //     rejection under approval.onReject=hold, a failed Stable stage): it
 //     says so at WARN, with what to do.
 func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger) error {
+	unclaim, err := h.claimRelease(ctx, log)
+	defer unclaim()
+	if err != nil {
+		return err
+	}
 	if why, err := h.busy(ctx, log); err != nil || why != "" {
 		if why != "" {
 			log.Info("check-deployments", "nothing to do yet: "+why+"; its end event decides")
@@ -42,16 +47,9 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger) error {
 	if err != nil {
 		return err
 	}
-	services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
+	latest, stable, err := h.servicesAtRest(ctx, log)
 	if err != nil {
 		return err
-	}
-	latest, stable := services[0], services[1]
-	if n := len(latest.TaskSets); n > 1 {
-		// Every deployment has ended, yet latest still has two task sets:
-		// a rollback is still removing its replacement. An error makes
-		// Lambda retry the event a minute later.
-		return fmt.Errorf("service %s still has %d task sets: a rollback is finishing; retrying", h.Config.LatestServiceName, n)
 	}
 	pending, err := h.findPendingApproval(ctx, log)
 	if err != nil {

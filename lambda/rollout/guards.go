@@ -8,12 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	smithy "github.com/aws/smithy-go"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
@@ -266,5 +269,112 @@ func servingTaskDefinition(svc ecstypes.Service, groups []string) (string, error
 		return "", fmt.Errorf("service %s has no task set in target groups %v", aws.ToString(svc.ServiceName), groups)
 	default:
 		return "", fmt.Errorf("service %s serves task definitions %v at once (a deployment is shifting it)", aws.ToString(svc.ServiceName), distinct)
+	}
+}
+
+// servicesAtRest describes latest and stable once latest is down to one
+// task set. Every deployment has ended when it is called, yet under one
+// reading of the documentation a failed deployment's FAILURE comes before
+// its traffic is back on the original task set, and no later event tells
+// when the replacement is gone: so it polls, within the invocation's
+// deadline, and past it fails so that Lambda retries the event.
+func (h *Hooks) servicesAtRest(ctx context.Context, log *invocationLogger) (latest, stable ecstypes.Service, err error) {
+	start := time.Now()
+	for poll := 1; ; poll++ {
+		services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
+		if err != nil {
+			return latest, stable, err
+		}
+		latest, stable = services[0], services[1]
+		if n := len(latest.TaskSets); n <= 1 {
+			return latest, stable, nil
+		}
+		log.Info("wait-rollback", "latest still has two task sets: a rollback is finishing", "poll", poll)
+		if err := h.sleep(ctx); err != nil {
+			return latest, stable, fmt.Errorf("service %s still has %d task sets after %s (a rollback is finishing): %w",
+				h.Config.LatestServiceName, len(latest.TaskSets), time.Since(start).Round(time.Millisecond), err)
+		}
+	}
+}
+
+// The release claim. cleanup and rollback run outside any deployment, so
+// nothing of CodeDeploy's orders them with a pin: a cleanup that found no
+// deployment unfinished could otherwise move the catch-all up or scale
+// stable to zero while a newer rollout's pin, started meanwhile, pins the
+// tenants. So each side first makes itself visible, then looks at the
+// other (the flag-then-check of a mutual exclusion): a pin is visible as
+// its unfinished Latest deployment, which CodeDeploy creates before it
+// invokes pin; a cleanup or rollback puts a tag on the catch-all rule
+// before it reads anything and removes it when done. Whichever comes second
+// sees the first: pin waits for the tag to go, and the cleanup or rollback
+// finds a deployment unfinished and leaves the decision to it. The tag's
+// value is when the claim expires (the invocation's deadline plus a
+// minute), so a function that died holding it delays pin, never blocks it.
+
+// claimRelease tags the catch-all rule for this invocation; the returned
+// func removes the tag (best effort: an expired claim is ignored anyway).
+func (h *Hooks) claimRelease(ctx context.Context, log *invocationLogger) (func(), error) {
+	id := "local"
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		id = lc.AwsRequestID
+	}
+	key := contract.ReleaseTagPrefix + id
+	until := time.Now().Add(DefaultBudget)
+	if d, ok := ctx.Deadline(); ok {
+		until = d
+	}
+	until = until.Add(time.Minute)
+	if _, err := h.ELB.AddTags(ctx, &elbv2.AddTagsInput{
+		ResourceArns: []string{h.Config.CatchAllRuleARN},
+		Tags:         []elbtypes.Tag{{Key: aws.String(key), Value: aws.String(until.UTC().Format(time.RFC3339))}},
+	}); err != nil {
+		return func() {}, fmt.Errorf("claim the catch-all rule (tag %s): %w", key, err)
+	}
+	log.Info("claim", "claimed the catch-all rule", "tag", key, "until", until.UTC().Format(time.RFC3339))
+	return func() {
+		rctx, cancel := h.reportContext(ctx)
+		defer cancel()
+		if _, err := h.ELB.RemoveTags(rctx, &elbv2.RemoveTagsInput{
+			ResourceArns: []string{h.Config.CatchAllRuleARN}, TagKeys: []string{key},
+		}); err != nil {
+			log.Error("claim", "could not remove the claim; it expires by itself", "tag", key, "error", err.Error())
+			return
+		}
+		log.Info("claim", "released the claim on the catch-all rule", "tag", key)
+	}, nil
+}
+
+// waitForClaims keeps pin from moving the catch-all while a cleanup or
+// rollback holds an unexpired claim on it.
+func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error {
+	const step = "wait-claims"
+	start := time.Now()
+	for poll := 1; ; poll++ {
+		out, err := h.ELB.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{h.Config.CatchAllRuleARN}})
+		if err != nil {
+			return fmt.Errorf("describe tags of the catch-all rule: %w", err)
+		}
+		holder := ""
+		for _, d := range out.TagDescriptions {
+			for _, t := range d.Tags {
+				key := aws.ToString(t.Key)
+				if !strings.HasPrefix(key, contract.ReleaseTagPrefix) {
+					continue
+				}
+				until, err := time.Parse(time.RFC3339, aws.ToString(t.Value))
+				if err == nil && time.Now().Before(until) {
+					holder = key
+				}
+			}
+		}
+		if holder == "" {
+			log.Info(step, "no cleanup or rollback holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
+			return nil
+		}
+		log.Info(step, "a cleanup or rollback holds the catch-all rule: waiting", "tag", holder, "poll", poll)
+		if err := h.sleep(ctx); err != nil {
+			return fmt.Errorf("gave up waiting for claim %s on the catch-all rule after %d polls in %s: %w",
+				holder, poll, time.Since(start).Round(time.Millisecond), err)
+		}
 	}
 }

@@ -123,6 +123,11 @@ func (h *Hooks) Rollback(ctx context.Context, req RollbackRequest) (res Rollback
 }
 
 func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDigest, reason string) (RollbackResult, error) {
+	unclaim, err := h.claimRelease(ctx, log)
+	defer unclaim()
+	if err != nil {
+		return RollbackResult{}, err
+	}
 	if why, err := h.busy(ctx, log); err != nil || why != "" {
 		return RollbackResult{Outcome: OutcomeBusy, Detail: why}, err
 	}
@@ -130,11 +135,10 @@ func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDig
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
+	latest, stable, err := h.servicesAtRest(ctx, log)
 	if err != nil {
 		return RollbackResult{}, err
 	}
-	latest, stable := services[0], services[1]
 	latestTD, err := primaryTaskDefinition(latest)
 	if err != nil {
 		return RollbackResult{}, err

@@ -55,6 +55,9 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	if err := h.waitForUnpinToEnd(ctx, log); err != nil {
 		return err
 	}
+	if err := h.waitForClaims(ctx, log); err != nil {
+		return err
+	}
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
