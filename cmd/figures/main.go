@@ -110,7 +110,7 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	header, commit, err := describe(root, o.count)
+	header, commit, err := describe(root, o.count, files)
 	if err != nil {
 		return err
 	}
@@ -235,19 +235,24 @@ func goEnv(dir string, names ...string) ([]string, error) {
 	return strings.Split(strings.TrimRight(string(out), "\n"), "\n"), nil
 }
 
-// describe is the block's header: commit, toolchain, machine, method.
-func describe(root string, count int) (header, commit string, err error) {
+// describe is the block's header: commit, toolchain, machine, method. The
+// commit is marked dirty when a tracked file other than the ones holding
+// the tables (the tool's own output) has uncommitted changes.
+func describe(root string, count int, tables map[string][]Block) (header, commit string, err error) {
 	rev, err := output(root, "git", "rev-parse", "HEAD")
 	if err != nil {
 		return "", "", err
 	}
 	commit = rev[:12]
-	dirty, err := output(root, "git", "status", "--porcelain", "--untracked-files=no")
+	status, err := output(root, "git", "status", "--porcelain", "--untracked-files=no")
 	if err != nil {
 		return "", "", err
 	}
-	if dirty != "" {
-		commit += " + uncommitted changes"
+	for _, line := range strings.Split(status, "\n") {
+		if len(line) > 3 && tables[filepath.ToSlash(strings.TrimSpace(line[3:]))] == nil {
+			commit += " + uncommitted changes"
+			break
+		}
 	}
 	env, err := goEnv(root, "GOVERSION", "GOOS", "GOARCH")
 	if err != nil {
