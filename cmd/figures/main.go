@@ -244,12 +244,12 @@ func describe(root string, count int, tables map[string][]Block) (header, commit
 		return "", "", err
 	}
 	commit = rev[:12]
-	status, err := output(root, "git", "status", "--porcelain", "--untracked-files=no")
+	changed, err := output(root, "git", "diff", "--name-only", "HEAD")
 	if err != nil {
 		return "", "", err
 	}
-	for _, line := range strings.Split(status, "\n") {
-		if len(line) > 3 && tables[filepath.ToSlash(strings.TrimSpace(line[3:]))] == nil {
+	for _, path := range strings.Fields(changed) {
+		if tables[path] == nil {
 			commit += " + uncommitted changes"
 			break
 		}
