@@ -204,7 +204,8 @@ func TestFormatNamesUnitsExactly(t *testing.T) {
 		{"bytes-zip", Stat{Median: 4005088, Min: 4005088, Max: 4005088}, "4,005,088 bytes (zip), 3.82 MiB"},
 		{"bytes", Stat{Median: 9060446, Min: 9060446, Max: 9060446}, "9,060,446 bytes, 8.64 MiB"},
 		{"ns", Stat{Median: 95e9, Min: 90e9, Max: 130e9}, "95.0 s (90.0–130)"},
-		{"ns/op", Stat{Median: 2150, Min: 2150, Max: 2150}, "2.15 µs/op"},
+		{"ns/op", Stat{Median: 2150, Min: 2150, Max: 2150, N: 5}, "2.15 µs/op"},
+		{"ns", Stat{Median: 406e9, Min: 406e9, Max: 406e9, N: 1}, "406 s (one run)"},
 		{"calls/op", Stat{Median: 6.5, Min: 6, Max: 7}, "6.50 calls/op (6–7)"},
 	} {
 		if got := FormatStat(tt.unit, tt.s); got != tt.want {

@@ -114,6 +114,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	loadStart := loadAverage()
 
 	rows, missing, err := benchmarkRows(ctx, root, benches, o.count)
 	if err != nil {
@@ -150,6 +151,8 @@ func run(ctx context.Context, o options) error {
 	logf("measuring the sample app (images/measure-size.sh)")
 	rows = append(rows, appRows(ctx, root, stamp, previous)...)
 
+	header += fmt.Sprintf(" This run took %s; load average (1 min) %s at its start, %s at its end.",
+		time.Since(start).Round(time.Second), loadStart, loadAverage())
 	written := 0
 	for _, file := range sortedKeys(files) {
 		path := filepath.Join(root, filepath.FromSlash(file))
@@ -279,6 +282,15 @@ func output(dir, name string, args ...string) (string, error) {
 		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// loadAverage is the 1-minute load average of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.

@@ -168,6 +168,9 @@ func FormatStat(unit string, s Stat) string {
 		scale, name := timeUnit(s.Median)
 		v := sig3(s.Median / scale)
 		if s.Min == s.Max {
+			if s.N == 1 {
+				return v + " " + name + perOp(unit) + " (one run)"
+			}
 			return v + " " + name + perOp(unit)
 		}
 		return fmt.Sprintf("%s %s%s (%s–%s)", v, name, perOp(unit), sig3(s.Min/scale), sig3(s.Max/scale))
