@@ -6,6 +6,9 @@
 #                                       and push it: this push starts a rollout
 #   make watch WATCH_ARGS='-tenants 7,42'
 #                                       watch which tenant sees which version
+#   make figures                        re-measure every figure of the docs and
+#                                       rewrite their tables (go run ./cmd/figures);
+#                                       FIGURES_FLAGS='-cold 1' adds a cold build
 #
 # The repository URL, the rollout tag and the region come from the selected
 # Pulumi stack (STACK=prod for another one): stack outputs repositoryUrl and
@@ -26,6 +29,7 @@ REPOSITORY_URL ?=
 IMAGE_TAG      ?=
 REGION         ?=
 WATCH_ARGS     ?=
+FIGURES_FLAGS  ?=
 
 stack_flag := $(if $(STACK),--stack $(STACK))
 
@@ -43,7 +47,7 @@ region = region='$(REGION)'; \
 	[ -n "$$region" ] || region="$$($(PULUMI) config get aws:region $(stack_flag))" || \
 		{ echo "make: cannot read config aws:region; set it or pass REGION=" >&2; exit 1; }
 
-.PHONY: image login push watch
+.PHONY: image login push watch figures
 
 image:
 	$(DOCKER) build --platform $(PLATFORM) \
@@ -68,3 +72,8 @@ push:
 
 watch:
 	$(GO) run ./cmd/watch $(if $(STACK),-stack $(STACK)) $(WATCH_ARGS)
+
+# The hook benchmarks run the built bootstrap under aws-lambda-rie, which
+# `go install` (.ci/install-rie.sh) puts in $(go env GOPATH)/bin.
+figures:
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) run ./cmd/figures $(FIGURES_FLAGS)

@@ -715,6 +715,9 @@ func tenantList(n int) string {
 	return string(b)
 }
 
+// BenchmarkRun runs the whole program under mocks at one tenant and at the
+// largest allow-list of each match type, and reports the tenant rules it
+// registered; the hook builds of the process's first run are excluded.
 func BenchmarkRun(b *testing.B) {
 	// The first program run in a process builds the three hooks (go build,
 	// once per process); keep that out of the per-run figures.

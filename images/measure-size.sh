@@ -5,6 +5,8 @@
 # builds a FROM scratch image around it with podman (or IMAGE_TOOL=docker).
 #
 #   images/measure-size.sh [VERSION] [COLOR]
+#
+# IMAGE_TOOL=none measures the binary only (no container engine needed).
 set -euo pipefail
 
 version="${1:-v1}"
@@ -23,6 +25,11 @@ find "$here/app" -maxdepth 1 -name '*.go' ! -name '*_test.go' -exec cp {} "$work
 		-o "$work/ctx/app" ./*.go
 )
 
+echo "binary: $(stat -c %s "$work/ctx/app") bytes"
+if [ "$tool" = none ]; then
+	exit 0
+fi
+
 # The Dockerfile's final stage, verbatim apart from where the binary comes from.
 cat >"$work/ctx/Containerfile" <<'CONTAINERFILE'
 FROM scratch
@@ -35,7 +42,6 @@ CONTAINERFILE
 tag="localhost/tenant-canary-app:${version}-size"
 "$tool" build --quiet -t "$tag" "$work/ctx" >/dev/null
 size="$("$tool" image inspect --format '{{.Size}}' "$tag")"
-echo "binary: $(stat -c %s "$work/ctx/app") bytes"
 echo "image:  ${size} bytes ($tool image inspect --format '{{.Size}}' $tag)"
 "$tool" image inspect --format 'user={{.Config.User}} entrypoint={{.Config.Entrypoint}} ports={{.Config.ExposedPorts}}' "$tag"
 "$tool" rmi "$tag" >/dev/null

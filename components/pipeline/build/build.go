@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -103,19 +104,43 @@ func BuildArgs(out, pkg string) []string {
 
 // Artifact is a built hook: its zip on disk and the zip's hash.
 type Artifact struct {
-	// Path is the zip file, under <sourceDir>/.build/hooks/.
+	// Path is the zip file, in HookDir(sourceDir).
 	Path string
 	// SourceCodeHash is SourceCodeHash of the zip's bytes.
 	SourceCodeHash string
 }
 
-// OutputDir is where hook zips are written, relative to the source directory
-// (gitignored; rebuilt by every program run).
-const OutputDir = ".build/hooks"
+// CacheDirName is the directory under the user cache directory
+// (os.UserCacheDir: $XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on
+// macOS) that holds the hook zips. Nothing is written into the source tree,
+// so tests leave the checkout clean and `go test` can cache their results.
+const CacheDirName = "tenant-canary"
+
+// HookDir is where the zips of the hooks built from sourceDir go:
+// <user cache dir>/tenant-canary/hooks/<first 16 hex digits of the SHA-256 of
+// sourceDir's absolute path>, so each checkout has its own directory and
+// holds only its current zips. Without a user cache directory (no $HOME) it
+// falls back to the system temporary directory. The directory can be
+// deleted at any time: every program run rebuilds what it needs.
+func HookDir(sourceDir string) (string, error) {
+	dir, err := filepath.Abs(sourceDir)
+	if err != nil {
+		return "", err
+	}
+	base, err := os.UserCacheDir()
+	if err != nil || base == "" {
+		base = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(base, CacheDirName, "hooks", hex.EncodeToString(sum[:8])), nil
+}
 
 // Hook builds ./lambda/<hook> in sourceDir for Lambda and zips it into
-// <sourceDir>/.build/hooks/<hook>.zip, with one entry, bootstrap, mode 0755.
-// It is not cached; see Cache.
+// HookDir(sourceDir)/<hook>-<first 16 hex digits of the zip's SHA-256>.zip,
+// with one entry, bootstrap, mode 0755. The name is the content: a zip that
+// is already there is not written again (its modification time stays, which
+// keeps `go test`'s cache valid), and older zips of the same hook in that
+// directory are removed. It is not cached; see Cache.
 func Hook(ctx context.Context, sourceDir, hook string) (Artifact, error) {
 	if sourceDir == "" {
 		sourceDir = "."
@@ -156,11 +181,31 @@ func Hook(ctx context.Context, sourceDir, hook string) (Artifact, error) {
 	if err != nil {
 		return Artifact{}, fmt.Errorf("hook %s: %w", hook, err)
 	}
-	out := filepath.Join(dir, OutputDir, hook+".zip")
-	if err := writeFileAtomic(out, archive); err != nil {
+	outDir, err := HookDir(dir)
+	if err != nil {
 		return Artifact{}, fmt.Errorf("hook %s: %w", hook, err)
 	}
+	sum := sha256.Sum256(archive)
+	out := filepath.Join(outDir, hook+"-"+hex.EncodeToString(sum[:8])+".zip")
+	if info, err := os.Stat(out); err != nil || info.Size() != int64(len(archive)) {
+		if err := writeFileAtomic(out, archive); err != nil {
+			return Artifact{}, fmt.Errorf("hook %s: %w", hook, err)
+		}
+	}
+	removeOlder(outDir, hook, filepath.Base(out))
 	return Artifact{Path: out, SourceCodeHash: SourceCodeHash(archive)}, nil
+}
+
+// removeOlder deletes the other zips of hook in dir, left by builds of
+// earlier sources of the same checkout. Failures are ignored: a stale zip
+// only costs disk space.
+func removeOlder(dir, hook, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, hook+"-*.zip"))
+	for _, p := range old {
+		if filepath.Base(p) != keep {
+			os.Remove(p)
+		}
+	}
 }
 
 // writeFileAtomic writes b to path through a temporary file and a rename, so

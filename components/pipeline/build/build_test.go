@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,13 +63,18 @@ func TestHookBuildTwiceGivesIdenticalBytes(t *testing.T) {
 	require.NoError(t, err)
 	firstBytes, err := os.ReadFile(first.Path)
 	require.NoError(t, err)
-	assert.Equal(t, filepath.Join(src, ".build", "hooks", "hello.zip"), first.Path)
+	dir, err := build.HookDir(src)
+	require.NoError(t, err)
+	assert.Equal(t, dir, filepath.Dir(first.Path), "zips go to the user cache, not the source tree")
+	assert.Regexp(t, `^hello-[0-9a-f]{16}\.zip$`, filepath.Base(first.Path), "named by hook and content")
+	assert.NotContains(t, first.Path, src)
 
 	second, err := build.Hook(ctx, src, "hello")
 	require.NoError(t, err)
 	secondBytes, err := os.ReadFile(second.Path)
 	require.NoError(t, err)
 	assert.Equal(t, firstBytes, secondBytes, "two builds of the same sources must give the same zip")
+	assert.Equal(t, first.Path, second.Path)
 	sum := sha256.Sum256(secondBytes)
 	assert.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), second.SourceCodeHash)
 
@@ -103,24 +110,59 @@ func TestCacheBuildsEachHookOnce(t *testing.T) {
 	assert.NoFileExists(t, b.Path, "the second call reused the first build")
 }
 
+// A rebuild from changed sources replaces the hook's zip in the checkout's
+// directory; other checkouts have directories of their own.
+func TestHookKeepsOnlyTheCurrentZipOfEachCheckout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go binary")
+	}
+	src := copyFixture(t)
+	ctx := context.Background()
+	first, err := build.Hook(ctx, src, "hello")
+	require.NoError(t, err)
+	main := filepath.Join(src, "lambda", "hello", "main.go")
+	require.NoError(t, os.WriteFile(main, []byte("package main\n\nfunc main() { println(2) }\n"), 0o644))
+	second, err := build.Hook(ctx, src, "hello")
+	require.NoError(t, err)
+	assert.NotEqual(t, first.Path, second.Path)
+	assert.NoFileExists(t, first.Path, "the older zip is removed")
+	assert.FileExists(t, second.Path)
+
+	other := copyFixture(t)
+	a, err := build.HookDir(src)
+	require.NoError(t, err)
+	b, err := build.HookDir(other)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, b)
+}
+
 func TestHookWithoutSourcesSaysWhere(t *testing.T) {
 	_, err := build.Hook(context.Background(), t.TempDir(), "pin")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join("lambda", "pin"))
 }
 
-// copyFixture copies the fixture main into a fresh directory inside this
-// module (so `go build ./lambda/hello` resolves against go.mod) and returns it.
+// copyFixture copies the fixture main into a fresh module in a temporary
+// directory (nothing is written into the source tree) and points the user
+// cache directory, where the zips go, at another temporary directory.
 func copyFixture(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("testdata", "run-")
+	// The go command derives its build cache from the same variables: keep
+	// it where it is, or every build here would be a cold one.
+	env, err := exec.Command("go", "env", "GOCACHE", "GOPATH").Output()
 	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	abs, err := filepath.Abs(dir)
-	require.NoError(t, err)
+	vars := strings.Fields(string(env))
+	require.Len(t, vars, 2)
+	t.Setenv("GOCACHE", vars[0])
+	t.Setenv("GOPATH", vars[1])
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache) // os.UserCacheDir on Linux and BSDs
+	t.Setenv("HOME", cache)           // on macOS
+	dir := t.TempDir()
 	src, err := os.ReadFile(filepath.Join("testdata", "fixture", "lambda", "hello", "main.go"))
 	require.NoError(t, err)
-	require.NoError(t, os.MkdirAll(filepath.Join(abs, "lambda", "hello"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(abs, "lambda", "hello", "main.go"), src, 0o644))
-	return abs
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "lambda", "hello"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "lambda", "hello", "main.go"), src, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module fixture\n\ngo 1.22\n"), 0o644))
+	return dir
 }
