@@ -71,6 +71,7 @@ func (w *World) actions(s Scenario) []Action {
 				add(fmt.Sprintf("FAULT: %s#%d's work deadline passes", inv.Hook, inv.N), func() {
 					w.faults++
 					inv.timedOut = true
+					inv.cancelAt = len(inv.results)
 					inv.cancel()
 				})
 			}
@@ -215,9 +216,23 @@ func (w *World) runHook(s Scenario, d *Deployment, l *Lifecycle, hook contract.H
 
 // install creates the replacement task set in the pair's other target group
 // with the service's desired count.
+//
+// The production listener must route to the original task set's target
+// group: that is the route CodeDeploy shifts (ECS Developer Guide,
+// blue/green deployments: the target group "routes traffic to the original
+// task set in a service through the production listener",
+// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-bluegreen.html).
+// A deployment with no such route fails.
 func (w *World) install(d *Deployment) {
 	svc := w.Services[serviceOf(d.Group)]
 	orig := w.taskSet(svc, d.Original)
+	routed := slices.ContainsFunc(w.Rules, func(r *Rule) bool {
+		return slices.ContainsFunc(r.Forward, func(f Weighted) bool { return f.TG == orig.TG })
+	})
+	if !routed {
+		w.fail(d, "no production listener rule forwards to "+tgName(orig.TG))
+		return
+	}
 	pair := pairOf(d.Group)
 	tg := pair[0]
 	if orig.TG == pair[0] {

@@ -19,62 +19,43 @@ type Result struct {
 	Trace []string
 }
 
-// run replays a path of choices from the initial state, checking the
-// invariants after every step. It returns the world (with its invocations
-// still live: call abort) and the labels of the steps taken.
-func run(s Scenario, path []int) (*World, []string, *Violation, int) {
-	w := newWorld(s)
-	var labels []string
-	for i, choice := range path {
-		acts := w.actions(s)
-		if choice >= len(acts) {
-			panic(fmt.Sprintf("protocol: path %v does not replay at step %d (%d actions)", path, i, len(acts)))
-		}
-		a := acts[choice]
-		w.log = append(w.log, a.Label)
-		labels = append(labels, a.Label)
-		a.Do()
-		if v := w.check(); v != nil {
-			return w, labels, v, i + 1
-		}
-	}
-	return w, labels, nil, len(path)
-}
-
 // Explore visits every state reachable within the scenario's bounds, level
 // by level (so the first violation found has a shortest trace), pruning
-// states already seen. Each path is replayed from the start: the hooks'
-// own state lives in their goroutines, which cannot be copied.
+// states already seen. A state is kept as a frozen copy of the world; the
+// hooks' own state lives in their goroutines, so a copy brings each live
+// hook back by running it again on the answers it got (respawn).
 func Explore(s Scenario) Result {
 	start := time.Now()
 	res := Result{Scenario: s}
 	seen := map[uint64]bool{}
-	w, _, v, _ := run(s, nil)
-	seen[w.hash()] = true
-	defer w.abort()
-	res.States = 1
-	if v != nil {
+	root := newWorld(s)
+	if v := root.check(); v != nil {
 		res.Violation = v
 		return res
 	}
+	seen[root.hash()] = true
+	res.States = 1
 	type node struct {
-		path    []int
+		w       *World
 		actions int
 	}
-	frontier := []node{{nil, len(w.actions(s))}}
-	for depth := 0; depth < s.Depth && len(frontier) > 0; depth++ {
+	frontier := []node{{root, len(root.actions(s))}}
+	capped := false
+	for depth := 0; depth < s.Depth && len(frontier) > 0 && !capped; depth++ {
 		var next []node
 		for _, parent := range frontier {
-			path := parent.path
 			if s.MaxStates > 0 && res.States >= s.MaxStates {
+				capped = true
 				break
 			}
 			for i := range parent.actions {
-				child := append(append([]int(nil), path...), i)
-				cw, labels, v, n := run(s, child)
-				res.Steps += n
-				if v != nil {
-					res.Violation, res.Trace = v, traceOf(cw, labels)
+				cw := parent.w.thaw()
+				res.Steps++
+				a := cw.actions(s)[i]
+				cw.log = append(cw.log, a.Label)
+				a.Do()
+				if v := cw.check(); v != nil {
+					res.Violation, res.Trace = v, traceOf(cw)
 					cw.abort()
 					res.Elapsed = time.Since(start)
 					return res
@@ -84,31 +65,30 @@ func Explore(s Scenario) Result {
 					cw.abort()
 					continue
 				}
-				count := len(cw.actions(s))
-				cw.abort()
 				seen[h] = true
 				res.States++
 				res.MaxDepth = depth + 1
-				next = append(next, node{child, count})
+				n := node{cw.clone(), len(cw.actions(s))}
+				cw.abort()
+				next = append(next, n)
 			}
 		}
 		frontier = next
 	}
-	res.Exhausted = len(frontier) == 0
+	res.Exhausted = len(frontier) == 0 && !capped
 	res.Elapsed = time.Since(start)
 	return res
 }
 
 // traceOf is the violating path as a user would read it: each event, with
 // what the model did and what the functions logged in between.
-func traceOf(w *World, labels []string) []string {
+func traceOf(w *World) []string {
 	out := append([]string(nil), w.log...)
 	for _, inv := range w.invocations {
 		for _, l := range inv.logs {
 			out = append(out, fmt.Sprintf("  log %s#%d: %s", inv.Hook, inv.N, l))
 		}
 	}
-	_ = labels
 	return out
 }
 

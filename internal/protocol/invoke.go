@@ -39,6 +39,15 @@ type Invocation struct {
 	timedOut bool
 	aborting bool
 	logs     []string
+
+	// What a copy of the world needs to bring the invocation back: its
+	// payload, the answers it got and when its deadline passed.
+	onReject  string
+	execID    string
+	execution string
+	results   []result
+	cancelAt  int
+	replaying bool
 }
 
 type pendingCall struct {
@@ -139,41 +148,80 @@ func hookConfig(onReject string, hook contract.Hook) rollout.Config {
 // call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
 // EventBridge rules.
 func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
-	cfg := hookConfig(s.onReject(), hook)
-	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, toWorld: make(chan message), toHook: make(chan result)}
+	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, onReject: s.onReject(), cancelAt: -1}
 	if d != nil {
-		inv.Deployment = d.ID
+		inv.Deployment, inv.execID = d.ID, l.ExecID
 	}
+	if ev != nil && ev.Kind == EventApprovalFailed {
+		inv.execution = w.Executions[ev.Exec].ID
+	}
+	w.invocations = append(w.invocations, inv)
+	w.launch(inv)
+	inv.await()
+	w.afterStep(s, inv)
+}
+
+// launch runs the function's real code in a goroutine of its own, talking
+// to w through a client; it blocks at its first call.
+func (w *World) launch(inv *Invocation) {
+	inv.toWorld, inv.toHook = make(chan message), make(chan result)
 	// A Lambda invocation's deadline; the model ends the work early with
 	// the "deadline" fault, which cancels it.
 	inv.ctx, inv.cancel = context.WithTimeout(lambdacontext.NewContext(context.Background(),
 		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}), time.Hour)
 	c := &client{w: w, inv: inv}
-	h := &rollout.Hooks{Config: cfg, ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
+	h := &rollout.Hooks{Config: hookConfig(inv.onReject, inv.Hook), ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
+	lifecycle := rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
+	req := rollout.RollbackRequest{Reason: "operator"}
+	if inv.execution != "" {
+		req = rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
+			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,
+				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
+	}
+	var cdEvent events.CodeDeployEvent
+	if inv.Event != nil && inv.Event.Kind == EventDeployment {
+		cdEvent = codeDeployEvent(*inv.Event)
+	}
 	go func() {
 		var err error
-		switch hook {
+		switch inv.Hook {
 		case contract.HookPin:
-			err = h.Pin(inv.ctx, rollout.LifecycleEvent{DeploymentID: d.ID, LifecycleEventHookExecutionID: l.ExecID})
+			err = h.Pin(inv.ctx, lifecycle)
 		case contract.HookUnpin:
-			err = h.Unpin(inv.ctx, rollout.LifecycleEvent{DeploymentID: d.ID, LifecycleEventHookExecutionID: l.ExecID})
+			err = h.Unpin(inv.ctx, lifecycle)
 		case contract.HookCleanup:
-			err = h.Cleanup(inv.ctx, codeDeployEvent(*ev))
+			err = h.Cleanup(inv.ctx, cdEvent)
 		case contract.HookRollback:
-			req := rollout.RollbackRequest{Reason: "operator"}
-			if ev != nil {
-				req = rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
-					Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: w.Executions[ev.Exec].ID,
-						Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
-			}
 			_, err = h.Rollback(inv.ctx, req)
 		}
 		inv.toWorld <- message{done: true, err: err}
 	}()
-	w.invocations = append(w.invocations, inv)
+}
+
+// respawn brings a copied invocation back to life in w: its code runs again
+// from the start and gets the answers it got before, so it reaches the same
+// point (a hook is a function of the answers to its calls), without
+// touching the world.
+func (w *World) respawn(inv *Invocation) {
+	inv.replaying = true
+	w.launch(inv)
 	inv.await()
-	w.afterStep(s, inv)
+	for k := 0; ; k++ {
+		if inv.cancelAt == k && inv.pending != nil {
+			inv.cancel()
+		}
+		if k == len(inv.results) {
+			break
+		}
+		if inv.pending == nil {
+			panic(fmt.Sprintf("protocol: %s#%d ended after %d of %d answers on replay", inv.Hook, inv.N, k, len(inv.results)))
+		}
+		inv.pending = nil
+		inv.toHook <- inv.results[k]
+		inv.await()
+	}
+	inv.replaying = false
 }
 
 // codeDeployEvent is the EventBridge "CodeDeploy Deployment State-change
@@ -202,6 +250,7 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 		r.out, r.err = pc.run()
 	}
 	inv.trace = collapse(append(inv.trace, pc.op+" "+pc.detail+" → "+summarize(r)))
+	inv.results = append(inv.results, r)
 	inv.toHook <- r
 	inv.await()
 	w.afterStep(s, inv)
@@ -268,6 +317,9 @@ func firstLine(s string) string {
 // abort ends every live invocation's goroutine (end of an exploration path).
 func (w *World) abort() {
 	for _, inv := range w.invocations {
+		if inv.ended {
+			continue
+		}
 		inv.aborting = true
 		inv.cancel()
 		for !inv.ended {
@@ -291,6 +343,9 @@ type capture struct {
 func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
 
 func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	if c.inv.replaying || c.inv.aborting {
+		return nil // said before, or never said (the path ends)
+	}
 	step := ""
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "step" {

@@ -16,6 +16,7 @@ package protocol
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -314,3 +315,67 @@ func (w *World) logf(format string, args ...any) {
 
 // catchAllPinned reports whether the catch-all sits below the tenant rules.
 func (w *World) catchAllPinned() bool { return w.rule(catchAllARN).Priority > firstTenantRule }
+
+// clone copies the world deeply. Invocations are copied as records (what
+// they were given and answered); respawn brings the live ones back.
+func (w *World) clone() *World {
+	c := *w
+	c.Rules = make([]*Rule, len(w.Rules))
+	for i, r := range w.Rules {
+		rc := *r
+		rc.Forward = slices.Clone(r.Forward)
+		rc.Tenants = slices.Clone(r.Tenants)
+		rc.Tags = maps.Clone(r.Tags)
+		c.Rules[i] = &rc
+	}
+	c.Services = map[string]*Service{}
+	for name, svc := range w.Services {
+		sc := *svc
+		sc.TaskSets = make([]*TaskSet, len(svc.TaskSets))
+		for i, ts := range svc.TaskSets {
+			tc := *ts
+			sc.TaskSets[i] = &tc
+		}
+		c.Services[name] = &sc
+	}
+	c.TaskDefs = maps.Clone(w.TaskDefs)
+	c.Deployments = make([]*Deployment, len(w.Deployments))
+	for i, d := range w.Deployments {
+		dc := *d
+		dc.Hooks = make([]*Lifecycle, len(d.Hooks))
+		for j, l := range d.Hooks {
+			lc := *l
+			dc.Hooks[j] = &lc
+		}
+		c.Deployments[i] = &dc
+	}
+	c.Executions = make([]*Execution, len(w.Executions))
+	for i, e := range w.Executions {
+		ec := *e
+		c.Executions[i] = &ec
+	}
+	c.stageHolder = maps.Clone(w.stageHolder)
+	c.approved = maps.Clone(w.approved)
+	c.pinnedSinceRest = maps.Clone(w.pinnedSinceRest)
+	c.events = slices.Clone(w.events)
+	c.log = slices.Clone(w.log)
+	c.invocations = make([]*Invocation, len(w.invocations))
+	for i, inv := range w.invocations {
+		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
+			trace: slices.Clone(inv.trace), reports: inv.reports, ended: inv.ended, err: inv.err, timedOut: inv.timedOut,
+			logs: slices.Clone(inv.logs), onReject: inv.onReject, execID: inv.execID, execution: inv.execution,
+			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
+	}
+	return &c
+}
+
+// thaw is a live copy: every invocation that had not ended runs again.
+func (w *World) thaw() *World {
+	c := w.clone()
+	for _, inv := range c.invocations {
+		if !inv.ended {
+			c.respawn(inv)
+		}
+	}
+	return c
+}

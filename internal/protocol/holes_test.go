@@ -1,0 +1,286 @@
+package protocol
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// script drives one world through named events, checking every invariant
+// after every step, so a regression test reads as the story it tells.
+type script struct {
+	t *testing.T
+	s Scenario
+	w *World
+}
+
+func newScript(t *testing.T, s Scenario) *script {
+	t.Helper()
+	if s.Depth == 0 {
+		s.Depth = 1000
+	}
+	w := newWorld(s)
+	t.Cleanup(w.abort)
+	return &script{t: t, s: s, w: w}
+}
+
+// do takes the first enabled event whose label contains what.
+func (sc *script) do(what string) {
+	sc.t.Helper()
+	for _, a := range sc.w.actions(sc.s) {
+		if strings.Contains(a.Label, what) {
+			sc.apply(a)
+			return
+		}
+	}
+	sc.t.Fatalf("no enabled event matches %q; enabled:\n  %s\ntrace:\n  %s", what, strings.Join(sc.labels(), "\n  "), strings.Join(sc.w.log, "\n  "))
+}
+
+func (sc *script) apply(a Action) {
+	sc.t.Helper()
+	sc.w.log = append(sc.w.log, a.Label)
+	a.Do()
+	if v := sc.w.check(); v != nil {
+		sc.t.Fatalf("%v\ntrace:\n  %s", v, strings.Join(traceOf(sc.w), "\n  "))
+	}
+}
+
+func (sc *script) labels() []string {
+	var out []string
+	for _, a := range sc.w.actions(sc.s) {
+		out = append(out, a.Label)
+	}
+	return out
+}
+
+// settle lets the system run on its own — hooks' calls, CodeDeploy's
+// progress, tasks turning healthy, events delivered, executions entering
+// free stages — until only a person's decision (or nothing) is left, or
+// until stop appears among the enabled events.
+func (sc *script) settle(stop ...string) {
+	sc.t.Helper()
+	// Fair: the automatic event applied least recently goes first, so a
+	// hook polling for health does not starve the tasks turning healthy.
+	last := map[string]int{}
+	for step := range 500 {
+		var next *Action
+		for _, a := range sc.w.actions(sc.s) {
+			for _, st := range stop {
+				if strings.Contains(a.Label, st) {
+					return
+				}
+			}
+			if !automatic(a.Label) {
+				continue
+			}
+			if l, ok := last[a.Label]; next == nil || !ok || l < last[next.Label] {
+				if _, seen := last[a.Label]; !seen {
+					last[a.Label] = -1
+				}
+				a := a
+				if next == nil || last[a.Label] < last[next.Label] {
+					next = &a
+				}
+			}
+		}
+		if next == nil {
+			return
+		}
+		last[next.Label] = step
+		sc.apply(*next)
+	}
+	sc.t.Fatalf("the system did not settle; trace:\n  %s", strings.Join(sc.w.log, "\n  "))
+}
+
+func automatic(label string) bool {
+	for _, p := range []string{"PUSH", "APPROVE", "REJECT", "times out", "ALARM", "FAULT", "pulumi up", "OPERATOR", "again (duplicate)", "expires"} {
+		if strings.Contains(label, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func (sc *script) deployment(group string, n int) *Deployment {
+	var ds []*Deployment
+	for _, d := range sc.w.Deployments {
+		if d.Group == group {
+			ds = append(ds, d)
+		}
+	}
+	require.Greater(sc.t, len(ds), n, "deployments of %s", group)
+	return ds[n]
+}
+
+func (sc *script) servedTo(tenant string) []int {
+	var vs []int
+	for _, g := range sc.w.served(sc.w.route(tenant)) {
+		vs = append(vs, g.versions...)
+	}
+	slices.Sort(vs)
+	return slices.Compact(vs)
+}
+
+func (sc *script) atRestOnOneVersion(version int) {
+	sc.t.Helper()
+	require.True(sc.t, sc.w.atRest(), "at rest; trace:\n  %s", strings.Join(sc.w.log, "\n  "))
+	assert.False(sc.t, sc.w.catchAllPinned(), "catch-all above the tenant rules")
+	assert.Equal(sc.t, 0, sc.w.Services[StableService].Desired, "stable at zero tasks")
+	for _, t := range append([]string{""}, sc.w.tenants()...) {
+		assert.Equal(sc.t, []int{version}, sc.servedTo(t), "version served to %q", t)
+	}
+}
+
+// Hole 1: execution A waits at Approve while B runs Latest. Approving A
+// used to deploy A to stable and unpin everyone onto latest — B's image,
+// which nobody approved.
+func TestHolePushWhileApprovalPendingNeverUnpinsOntoUnapprovedImage(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("PUSH v2")
+	sc.settle("shifts the canary step")
+	sc.do("CodeDeploy d-2 shifts the canary step") // B's canary is live
+	sc.do("APPROVE exec-1")                        // A approved during B's canary
+	sc.settle("APPROVE exec-2")
+	// A's unpin held: the pinned tenant got A (approved), never B.
+	assert.Equal(t, []int{1}, sc.servedTo("t0"))
+	assert.True(t, sc.w.catchAllPinned(), "pinned until B is decided")
+	sc.do("APPROVE exec-2")
+	sc.settle()
+	sc.atRestOnOneVersion(2)
+}
+
+// Hole 1, newest push wins: B's canary succeeds while A's approval is still
+// pending; A's approval no longer describes latest and is rejected, naming
+// B's image, and that rejection rolls nothing back.
+func TestHoleNewestPushWinsRejectsTheSupersededApproval(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("PUSH v2")
+	sc.settle("APPROVE exec-2")
+	assert.Equal(t, "Failed", sc.w.Executions[0].Status, "A's approval rejected")
+	assert.Contains(t, strings.Join(sc.w.log, "\n"), "superseded by a newer push: latest now serves "+Image(2))
+	assert.Len(t, sc.w.Deployments, 2, "no rollback deployment")
+	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the pinned tenant stays on v0")
+	sc.do("APPROVE exec-2")
+	sc.settle()
+	sc.atRestOnOneVersion(2)
+}
+
+// Hole 2: with no pinned tenant nothing on the production listener used to
+// forward to stable's pair, so the Stable deployment had no route to shift.
+func TestHoleNoPinnedTenantsStableStageStillHasARoute(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 0, Pushes: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle()
+	assert.Equal(t, DepSucceeded, sc.deployment(StableGroup, 0).Status)
+	assert.Equal(t, "Succeeded", sc.w.Executions[0].Status)
+	sc.atRestOnOneVersion(1)
+}
+
+// Hole 3: a rolled-back deployment may get a deployment id of its own;
+// cleanup used to call every event after it stale and leave the tenants
+// pinned. Under every reading it now brings everyone back.
+func TestHoleCleanupActsAfterARollbackWhateverItsDeploymentID(t *testing.T) {
+	for _, r := range Readings {
+		t.Run(r.String(), func(t *testing.T) {
+			sc := newScript(t, Scenario{Tenants: 2, Pushes: 1, Alarms: 1, Reading: r})
+			sc.do("PUSH v1")
+			sc.settle("shifts all traffic")
+			sc.do("ALARM during d-1")
+			sc.settle()
+			sc.atRestOnOneVersion(0)
+		})
+	}
+}
+
+// Hole 4: unpin used to scale stable to zero at AfterAllowTraffic, before
+// CodeDeploy's termination wait, so no instant rollback of Stable was
+// possible. Now stable keeps both task sets through the wait, an alarm
+// then rolls the pinned tenants back at once, and cleanup scales down only
+// after the deployment ended.
+func TestHoleStableKeepsItsOriginalTaskSetThroughTheTerminationWait(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle("termination wait ends")
+	d := sc.deployment(StableGroup, 0)
+	require.Equal(t, phaseWait, d.Phase)
+	stable := sc.w.Services[StableService]
+	assert.Equal(t, StableCount, stable.Desired, "unpin left stable running")
+	require.Len(t, stable.TaskSets, 2)
+	for _, ts := range stable.TaskSets {
+		assert.True(t, ts.Running > 0 && ts.Healthy, "task set %s still serving-ready", ts.ID)
+	}
+	sc.do("ALARM during " + d.ID)
+	sc.settle()
+	// The instant rollback put stable back on v0; latest serves v1, so the
+	// split is held and said so.
+	assert.True(t, sc.w.told)
+}
+
+// Hole 5: a tenant rule that `pulumi up` creates while pin waits for
+// stable's health, pointing at the idle stable group (a rule made before
+// the anchor existed), used to be missed: pin repaired from its first read.
+func TestHoleTenantRuleAddedDuringPinHealthWaitIsRepaired(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1})
+	sc.do("PUSH v1")
+	sc.settle("turns healthy")
+	require.Contains(t, strings.Join(sc.labels(), "\n"), "pin#1 calls DescribeTargetHealth")
+	sc.w.addTenantRule("late", []Weighted{{StableGreen, 100}, {StableBlue, 0}}) // the idle group
+	sc.do("turns healthy")
+	sc.settle("APPROVE")
+	assert.Equal(t, []int{0}, sc.servedTo("late"), "served by stable's healthy group")
+	assert.Equal(t, StableBlue, sc.w.route("late").Forward[0].TG)
+}
+
+// A rejection (or an expired approval) rolls everyone back to the last
+// approved version through a Latest deployment, then unpins.
+func TestRejectRollsEveryoneBackToTheApprovedVersion(t *testing.T) {
+	for _, decision := range []string{"REJECT exec-1", "approval of exec-1 (v1) times out"} {
+		t.Run(decision, func(t *testing.T) {
+			sc := newScript(t, Scenario{Tenants: 2, Pushes: 1, Rejects: 1})
+			sc.do("PUSH v1")
+			sc.settle("APPROVE")
+			sc.do(decision)
+			sc.settle()
+			rb := sc.deployment(LatestGroup, 1)
+			assert.Equal(t, -1, rb.Exec, "the rollback function's deployment")
+			assert.Equal(t, DepSucceeded, rb.Status)
+			sc.atRestOnOneVersion(0)
+		})
+	}
+}
+
+// approval.onReject: hold keeps the split and says so.
+func TestRejectWithHoldKeepsTheSplitAndSaysSo(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("REJECT exec-1")
+	sc.settle()
+	require.True(t, sc.w.atRest())
+	assert.True(t, sc.w.catchAllPinned())
+	assert.Equal(t, []int{0}, sc.servedTo("t0"))
+	assert.Equal(t, []int{1}, sc.servedTo(""))
+	assert.True(t, sc.w.told, "a WARN line says the split is held")
+}
+
+// `tenant-canary rollback` during the approval wait puts everyone back.
+func TestOperatorRollbackFromTheApprovalWait(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("REJECT exec-1") // the CLI rejects the pending approval first
+	sc.do("OPERATOR")      // then invokes the function
+	sc.settle()
+	sc.atRestOnOneVersion(0)
+}
