@@ -12,6 +12,9 @@ type Result struct {
 	States    int // distinct states reached
 	Steps     int // steps replayed, all paths together
 	MaxDepth  int // the deepest level any new state was found at
+	// Complete is the number of levels explored in full: every
+	// interleaving of up to Complete events was checked.
+	Complete  int
 	Exhausted bool
 	Elapsed   time.Duration
 	Violation *Violation
@@ -73,6 +76,9 @@ func Explore(s Scenario) Result {
 				next = append(next, n)
 			}
 		}
+		if !capped && len(next) > 0 {
+			res.Complete = depth + 1
+		}
 		frontier = next
 	}
 	res.Exhausted = len(frontier) == 0 && !capped
@@ -95,7 +101,7 @@ func traceOf(w *World) []string {
 // Format renders a result for the test log.
 func (r Result) Format() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-44s %-40s states=%-7d depth=%-3d steps=%-8d %s", r.Scenario.Name, r.Scenario.Reading, r.States, r.MaxDepth, r.Steps, r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%-46s %-41s states=%-7d complete-depth=%-3d max-depth=%-3d %s", r.Scenario.Name, r.Scenario.Reading, r.States, r.Complete, r.MaxDepth, r.Elapsed.Round(time.Millisecond))
 	if r.Exhausted {
 		b.WriteString(" (exhausted)")
 	}

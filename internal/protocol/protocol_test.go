@@ -1,27 +1,84 @@
 package protocol
 
 import (
+	"fmt"
+	"os"
+	"strings"
 	"testing"
+	"time"
 )
 
-func TestProtocolSmoke(t *testing.T) {
-	for _, s := range []Scenario{
-		{Name: "1 tenant, 1 push, reject", Tenants: 1, Pushes: 1, Rejects: 1, Depth: 200},
-		{Name: "1 tenant, 1 push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Depth: 200},
-		{Name: "1 tenant, 1 push, alarm, own-id", Tenants: 1, Pushes: 1, Alarms: 1, Depth: 200, Reading: Reading{true, false}},
-		{Name: "1 tenant, 1 push, alarm, own-id first", Tenants: 1, Pushes: 1, Alarms: 1, Depth: 200, Reading: Reading{true, true}},
-		{Name: "1 tenant, 1 push, alarm, same-id first", Tenants: 1, Pushes: 1, Alarms: 1, Depth: 200, Reading: Reading{false, true}},
-		{Name: "1 tenant, 1 push, fault", Tenants: 1, Pushes: 1, Faults: 1, Depth: 200},
-		{Name: "1 tenant, 1 push, edit", Tenants: 1, Pushes: 1, Edits: 1, Depth: 200},
-		{Name: "0 tenants, 1 push, edit", Tenants: 0, Pushes: 1, Edits: 1, Depth: 200},
-		{Name: "1 tenant, 1 push, hold reject", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold", Depth: 200},
-		{Name: "1 tenant, 1 push, operator", Tenants: 1, Pushes: 1, Operator: 1, Depth: 200},
-		{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2, Depth: 200},
-	} {
+// ExploreEnv selects the exploration: unset (CI) or "deep".
+const ExploreEnv = "TENANT_CANARY_EXPLORE"
+
+// scenarios is the event alphabet, bounded per scenario. CI's run caps the
+// states of each; the deep run lifts the caps and adds scenarios with
+// several pushes combined with faults.
+func scenarios(deep bool) []Scenario {
+	capCI := 4000
+	if deep {
+		capCI = 0
+	}
+	var out []Scenario
+	add := func(s Scenario) {
+		if s.Depth == 0 {
+			s.Depth = 200
+		}
+		if s.MaxStates == 0 {
+			s.MaxStates = capCI
+		}
+		out = append(out, s)
+	}
+	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "1 tenant, push, reject or timeout", Tenants: 1, Pushes: 1, Rejects: 1})
+	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
+	for _, r := range Readings {
+		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r})
+	}
+	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1})
+	add(Scenario{Name: "1 tenant, push, pulumi up", Tenants: 1, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "2 tenants on green, push, pulumi up", Tenants: 2, StableOnGreen: true, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1})
+	add(Scenario{Name: "1 tenant, push, operator rollback", Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
+	add(Scenario{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2})
+	if deep {
+		add(Scenario{Name: "1 tenant, 2 pushes, reject", Tenants: 1, Pushes: 2, Rejects: 1, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Tenants: 1, Pushes: 2, Alarms: 1, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{true, true}, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 2 pushes, fault", Tenants: 1, Pushes: 2, Faults: 1, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Tenants: 1, Pushes: 2, Edits: 1, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 3 pushes", Tenants: 1, Pushes: 3, MaxStates: 400000})
+	}
+	return out
+}
+
+// TestProtocol runs the explorer and prints, per scenario, the states it
+// visited, the depth to which every interleaving was checked, and the time.
+// `TENANT_CANARY_EXPLORE=deep go test ./internal/protocol -run TestProtocol -v -timeout 2h`
+// runs it deeper.
+func TestProtocol(t *testing.T) {
+	deep := os.Getenv(ExploreEnv) == "deep"
+	start := time.Now()
+	total := 0
+	var rows []string
+	for _, s := range scenarios(deep) {
 		r := Explore(s)
+		total += r.States
 		t.Log(r.Format())
+		rows = append(rows, r.Format())
 		if r.Violation != nil {
-			t.Error("violation")
+			t.Errorf("%s: %v", s.Name, r.Violation)
+		}
+	}
+	mode := "CI"
+	if deep {
+		mode = "deep"
+	}
+	t.Logf("%s exploration: %d scenarios, %d states, invariants %s; %s",
+		mode, len(rows), total, strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), time.Since(start).Round(time.Millisecond))
+	if path := os.Getenv("TENANT_CANARY_EXPLORE_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
