@@ -340,7 +340,7 @@ func TestIgnoreChangesFollowFieldOwnership(t *testing.T) {
 		"service-latest":         {"loadBalancers", "taskDefinition"},
 		"service-stable":         {"desiredCount", "loadBalancers", "taskDefinition"},
 		"service-listener":       {"defaultActions"},
-		"service-catch-all":      {"actions", "priority"},
+		"service-catch-all":      {"actions", "priority", "tags", "tagsAll"},
 		"service-anchor":         {"actions"},
 		"service-tenant-rule-10": {"actions"},
 		"service-tenant-rule-11": {"actions"},

@@ -189,10 +189,11 @@ func Render(v Values) (map[string][]byte, error) {
 	return files, nil
 }
 
-// WithoutComments drops the comment lines of a rendered AppSpec: what the
-// rollback function needs of the Latest AppSpec, small enough for a Lambda
-// environment variable (4 KB for all of them together,
-// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+// WithoutComments drops the full-line comments of a rendered AppSpec: what
+// the rollback function gets of the Latest AppSpec. The comments are for
+// readers of the bundle (the header names the task definition placeholder
+// itself), and a function's whole environment must stay within Lambda's
+// 4 KB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 func WithoutComments(spec []byte) string {
 	var b strings.Builder
 	for _, line := range strings.Split(string(spec), "\n") {

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 
@@ -46,24 +45,9 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 		// The Latest stage's AppSpec, its pin hook included, with the
 		// <TASK_DEFINITION> placeholder the rollback fills in.
 		env[contract.EnvAppSpecLatest] = b.renderBundle().MapIndex(pulumi.String(appspec.FileAppSpecLatest)).
-			ApplyT(withoutCommentLines).(pulumi.StringOutput)
+			ApplyT(func(spec string) string { return appspec.WithoutComments([]byte(spec)) }).(pulumi.StringOutput)
 	}
 	return env
-}
-
-// withoutCommentLines drops an AppSpec's full-line YAML comments: they are
-// for readers of the bundle, the template's header names the placeholder
-// itself (ConfigFromEnv wants it exactly once), and a function's whole
-// environment must stay within Lambda's 4 KB (Lambda quotas,
-// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
-func withoutCommentLines(text string) string {
-	var kept []string
-	for _, line := range strings.SplitAfter(text, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			kept = append(kept, line)
-		}
-	}
-	return strings.Join(kept, "")
 }
 
 // hookFunctions builds each hook from source (once per program run, in

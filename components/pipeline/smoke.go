@@ -40,10 +40,12 @@ const (
 // smokeFunctionName is the smoke hook's function name, "" when the smoke
 // test is off (the AppSpecs then name no AfterAllowTestTraffic hook).
 func (b *builder) smokeFunctionName() string {
-	if h, ok := b.hooks[HookSmoke]; ok {
-		return h.name
+	if !b.args.SmokeTest.Enabled {
+		return ""
 	}
-	return ""
+	// The physical name, known before the function exists: the bundle is
+	// rendered once, before the hooks are created.
+	return b.hookName(HookSmoke)
 }
 
 // smokeTest creates, when smokeTest.enabled, the test listeners, the

@@ -123,7 +123,7 @@ func TestSmokeTestAddsTestListenersAndTheHookToBothStages(t *testing.T) {
 			assert.Contains(t, text, "security-group/pipeline-smoke-id")
 		}
 	}
-	require.Len(t, m.byType("aws:iam/role:Role"), 7, "the smoke hook has its own role")
+	require.Len(t, m.byType("aws:iam/role:Role"), 8, "pipeline, CodeDeploy, trigger and the five hooks (the smoke hook has its own role)")
 }
 
 func TestSmokeTestNeedsTheNetworkArgs(t *testing.T) {

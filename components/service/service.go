@@ -114,8 +114,10 @@ var (
 	// listener's default action, the anchor and the tenant rules.
 	listenerOwnedByCodeDeploy = []string{"defaultActions"}
 	ruleOwnedByCodeDeploy     = []string{"actions"}
-	// The hooks move the catch-all rule below the tenant rules and back.
-	catchAllOwnedByHooks = []string{"actions", "priority"}
+	// The hooks move the catch-all rule below the tenant rules and back,
+	// and cleanup and rollback tag it while they may move it (their claim,
+	// lambda/rollout guards.go).
+	catchAllOwnedByHooks = []string{"actions", "priority", "tags", "tagsAll"}
 )
 
 // NewService creates the cluster, the ALB with its routing, and both services.

@@ -93,6 +93,7 @@ var UnscopedActions = map[string]string{
 	"elasticloadbalancing:DescribeTargetHealth": "ELB Describe*: no resource-level permissions",
 	"elasticloadbalancing:DescribeListeners":    "ELB Describe*: no resource-level permissions",
 	"elasticloadbalancing:DescribeTargetGroups": "ELB Describe*: no resource-level permissions",
+	"elasticloadbalancing:DescribeTags":         "ELB Describe*: no resource-level permissions",
 	// CodeDeploy reads the state of the deployment group's alarms.
 	"cloudwatch:DescribeAlarms": "CloudWatch DescribeAlarms: no resource-level permissions",
 	// The tasks' execution role logs in to ECR before pulling; the token is

@@ -321,6 +321,7 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codedeploy:GetDeploymentTarget":                  {stableGroupArn},
 			"elasticloadbalancing:ModifyRule":                 {rules},
 			"elasticloadbalancing:DescribeTargetHealth":       {"*"},
+			"elasticloadbalancing:DescribeTags":               {"*"},
 			"codedeploy:PutLifecycleEventHookExecutionStatus": {latestGroupArn},
 		}),
 		"unpin": with(common("unpin"), map[string][]string{
@@ -330,6 +331,8 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codedeploy:PutLifecycleEventHookExecutionStatus": {stableGroupArn},
 		}),
 		"cleanup": with(common("cleanup"), map[string][]string{
+			"elasticloadbalancing:AddTags":      {catchAllArn},
+			"elasticloadbalancing:RemoveTags":   {catchAllArn},
 			"ecs:DescribeServices":              {latestSvc, stableSvc},
 			"ecs:UpdateService":                 {stableSvc},
 			"ecs:DescribeTaskDefinition":        {"*"},
@@ -339,6 +342,8 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codepipeline:PutApprovalResult":    {pipeline + "/Approve/Approve"},
 		}),
 		"rollback": with(common("rollback"), map[string][]string{
+			"elasticloadbalancing:AddTags":           {catchAllArn},
+			"elasticloadbalancing:RemoveTags":        {catchAllArn},
 			"ecs:DescribeServices":                   {latestSvc, stableSvc},
 			"ecs:UpdateService":                      {stableSvc},
 			"ecs:DescribeTaskDefinition":             {"*"},

@@ -181,7 +181,9 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		}
 		// pin waits until no earlier rollout's unpin is running: the
 		// Stable group's unfinished deployments and their ECS target.
-		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth")
+		// ... and until no cleanup or rollback holds a claim on the
+		// catch-all rule (its tags).
+		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags")
 		st = append(st,
 			Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
 			Allow("WatchStableDeployments", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeployments"}, r.StableGroupArn),
@@ -198,7 +200,14 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.StableGroupArn),
 		)
 	case contract.HookCleanup, contract.HookRollback:
-		st = append(st,
+		claim := Allow("ClaimCatchAllRule", []string{"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}, r.CatchAllRuleArn)
+		// Only the claim's own tag keys (Service Authorization Reference,
+		// Elastic Load Balancing V2: AddTags and RemoveTags take the
+		// aws:TagKeys condition key).
+		claim.Condition = map[string]map[string][]string{
+			"ForAllValues:StringLike": {"aws:TagKeys": {contract.ReleaseTagPrefix + "*"}},
+		}
+		st = append(st, claim,
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("ScaleStableService", []string{"ecs:UpdateService"}, stable),
 			Allow("WatchDeployments", []string{"codedeploy:ListDeployments"}, sorted(r.LatestGroupArn, r.StableGroupArn)...),
