@@ -8,10 +8,10 @@ import (
 
 // Result is what one exploration found.
 type Result struct {
-	Scenario  Scenario
-	States    int // distinct states reached
-	Steps     int // steps replayed, all paths together
-	MaxDepth  int // the deepest level any new state was found at
+	Scenario Scenario
+	States   int // distinct states reached
+	Steps    int // steps replayed, all paths together
+	MaxDepth int // the deepest level any new state was found at
 	// Complete is the number of levels explored in full: every
 	// interleaving of up to Complete events was checked.
 	Complete  int
