@@ -284,3 +284,24 @@ func TestOperatorRollbackFromTheApprovalWait(t *testing.T) {
 	sc.settle()
 	sc.atRestOnOneVersion(0)
 }
+
+// Found by the explorer: when a failed Stable deployment's FAILURE comes
+// before its traffic is back on the original task set, stable still has
+// two task sets when cleanup reads it. cleanup used to fail until Lambda's
+// retries ran out, leaving the tenants pinned and nobody told; it now waits
+// for the rollback to finish within its invocation.
+func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1, Reading: Reading{EventBeforeRollback: true}})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle("shifts all traffic")
+	sc.do("ALARM during d-2")
+	sc.do("deliver CodeDeploy FAILURE d-2")
+	sc.settle()
+	require.True(t, sc.w.atRest())
+	// stable is back on v0, latest serves the approved v1: the split is
+	// held on purpose (a failed Stable stage) and said so.
+	assert.Equal(t, []int{0}, sc.servedTo("t0"))
+	assert.True(t, sc.w.told)
+}

@@ -15,7 +15,7 @@ const ExploreEnv = "TENANT_CANARY_EXPLORE"
 // states of each; the deep run lifts the caps and adds scenarios with
 // several pushes combined with faults.
 func scenarios(deep bool) []Scenario {
-	capCI := 4000
+	capCI := 12000
 	if deep {
 		capCI = 0
 	}

@@ -272,7 +272,7 @@ func servingTaskDefinition(svc ecstypes.Service, groups []string) (string, error
 	}
 }
 
-// servicesAtRest describes latest and stable once latest is down to one
+// servicesAtRest describes latest and stable once each is down to one
 // task set. Every deployment has ended when it is called, yet under one
 // reading of the documentation a failed deployment's FAILURE comes before
 // its traffic is back on the original task set, and no later event tells
@@ -286,13 +286,17 @@ func (h *Hooks) servicesAtRest(ctx context.Context, log *invocationLogger) (late
 			return latest, stable, err
 		}
 		latest, stable = services[0], services[1]
-		if n := len(latest.TaskSets); n <= 1 {
+		busy := latest
+		if len(latest.TaskSets) <= 1 {
+			busy = stable
+		}
+		if len(busy.TaskSets) <= 1 {
 			return latest, stable, nil
 		}
-		log.Info("wait-rollback", "latest still has two task sets: a rollback is finishing", "poll", poll)
+		log.Info("wait-rollback", "a service still has two task sets: a rollback is finishing", "service", aws.ToString(busy.ServiceName), "poll", poll)
 		if err := h.sleep(ctx); err != nil {
 			return latest, stable, fmt.Errorf("service %s still has %d task sets after %s (a rollback is finishing): %w",
-				h.Config.LatestServiceName, len(latest.TaskSets), time.Since(start).Round(time.Millisecond), err)
+				aws.ToString(busy.ServiceName), len(busy.TaskSets), time.Since(start).Round(time.Millisecond), err)
 		}
 	}
 }
