@@ -28,12 +28,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // benchtime is the -benchtime of each package's benchmarks; Go's default
@@ -42,17 +44,26 @@ var benchtime = map[string]string{
 	".":              "20x", // one program run under mocks: tens of milliseconds
 	"lambda/e2e":     "10x", // every iteration starts the emulator and a bootstrap
 	"lambda/rollout": "10x", // call counts; the time is incidental
+	// one exhaustive exploration takes about a second
+	"internal/protocol": "3x",
 }
 
-// hooks are the hook functions the program builds, in its order.
-var hooks = []string{"pin", "unpin", "cleanup"}
+// hooks are the hook functions the program can build, in its order
+// (internal/contract; smoke only with smokeTest.enabled).
+var hooks = func() []string {
+	var out []string
+	for _, h := range append(slices.Clone(contract.Hooks), contract.HookSmoke) {
+		out = append(out, string(h))
+	}
+	return out
+}()
 
 // Keys (first cells) of the rows that are not benchmarks. A row that was
 // not measured in this run is carried over from the previous table, with the
 // commit it was measured at.
 const (
 	rowHookBuild = "hook builds of one program run, warm Go build cache"
-	rowCold      = "cold build: the program and its three hooks"
+	rowCold      = "cold build: the program and its hooks"
 	rowAppBinary = "sample app binary (`images/app`, linux/amd64)"
 	rowAppImage  = "sample app image (`FROM scratch`)"
 )
@@ -130,7 +141,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rows = append(rows, Row{Dir: ".", Cells: [3]string{rowHookBuild, FormatStat("ns", hb),
-		"what `pulumi preview` and `pulumi up` add to every run: `components/pipeline/build.Hook` for pin, unpin and cleanup, one after another as the program does (`go build` for linux/arm64, zip), after one warm-up build; zips in the user cache directory, `~/.cache/tenant-canary/hooks/` on Linux"}})
+		"what `pulumi preview` and `pulumi up` add to every run: `components/pipeline/build.Hook` for each hook function, one after another as the program does (`go build` for linux/arm64, zip), after one warm-up build; zips in the user cache directory, `~/.cache/tenant-canary/hooks/` on Linux"}})
 
 	stamp := fmt.Sprintf("measured at `%s` on %s", commit, time.Now().UTC().Format("2006-01-02"))
 	if o.cold > 0 {
@@ -377,7 +388,7 @@ func packageName(dir string) string {
 	return "`./" + dir + "`"
 }
 
-// hookBuilds times build.Hook for the three hooks, one after another as the
+// hookBuilds times build.Hook for each hook, one after another as the
 // program does, count times after a warm-up; nanoseconds per program run.
 func hookBuilds(ctx context.Context, root string, count int) (Stat, error) {
 	var runs []float64
