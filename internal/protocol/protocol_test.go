@@ -11,13 +11,13 @@ import (
 // ExploreEnv selects the exploration: unset (CI) or "deep".
 const ExploreEnv = "TENANT_CANARY_EXPLORE"
 
-// scenarios is the event alphabet, bounded per scenario. CI's run caps the
-// states of each; the deep run lifts the caps and adds scenarios with
-// several pushes combined with faults.
+// scenarios is the event alphabet, bounded per scenario. CI's run stops
+// each at 12,000 states; the deep run at 250,000, and adds scenarios with
+// several pushes combined with rejections, alarms, faults and edits.
 func scenarios(deep bool) []Scenario {
 	capCI := 12000
 	if deep {
-		capCI = 0
+		capCI = 250000
 	}
 	var out []Scenario
 	add := func(s Scenario) {
@@ -42,12 +42,12 @@ func scenarios(deep bool) []Scenario {
 	add(Scenario{Name: "1 tenant, push, operator rollback", Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
 	add(Scenario{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2})
 	if deep {
-		add(Scenario{Name: "1 tenant, 2 pushes, reject", Tenants: 1, Pushes: 2, Rejects: 1, MaxStates: 400000})
-		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Tenants: 1, Pushes: 2, Alarms: 1, MaxStates: 400000})
-		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{true, true}, MaxStates: 400000})
-		add(Scenario{Name: "1 tenant, 2 pushes, fault", Tenants: 1, Pushes: 2, Faults: 1, MaxStates: 400000})
-		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Tenants: 1, Pushes: 2, Edits: 1, MaxStates: 400000})
-		add(Scenario{Name: "1 tenant, 3 pushes", Tenants: 1, Pushes: 3, MaxStates: 400000})
+		add(Scenario{Name: "1 tenant, 2 pushes, reject", Tenants: 1, Pushes: 2, Rejects: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Tenants: 1, Pushes: 2, Alarms: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{true, true}, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, fault", Tenants: 1, Pushes: 2, Faults: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Tenants: 1, Pushes: 2, Edits: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 3 pushes", Tenants: 1, Pushes: 3, MaxStates: 250000})
 	}
 	return out
 }
