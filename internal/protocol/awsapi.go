@@ -28,11 +28,22 @@ import (
 type client struct {
 	w   *World
 	inv *Invocation
+	// direct, outside the explorer: calls run at once (see Direct).
+	direct *Direct
 }
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
 	var zero T
-	out, err := c.inv.call(ctx, op, detail, func() (any, error) { return fn(c.w) })
+	run := func() (any, error) { return fn(c.w) }
+	var (
+		out any
+		err error
+	)
+	if c.direct != nil {
+		out, err = direct(ctx, c.direct, run)
+	} else {
+		out, err = c.inv.call(ctx, op, detail, run)
+	}
 	if err != nil {
 		return zero, err
 	}
@@ -95,7 +106,7 @@ func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, 
 func (w *World) scale(svc *Service, desired int) {
 	for _, ts := range svc.TaskSets {
 		if desired > ts.Running {
-			ts.Healthy = false
+			ts.Healthy = w.direct != nil
 		}
 		ts.Running = desired
 		if desired == 0 {

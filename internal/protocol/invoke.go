@@ -148,6 +148,10 @@ func hookConfig(onReject string, hook contract.Hook) rollout.Config {
 // call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
 // EventBridge rules.
 func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
+	if w.direct != nil {
+		w.direct.enqueue(hook, d, l, ev)
+		return
+	}
 	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, onReject: s.onReject(), cancelAt: -1}
 	if d != nil {
 		inv.Deployment, inv.execID = d.ID, l.ExecID

@@ -176,6 +176,11 @@ type World struct {
 	nextTenant                                             int
 
 	log []string // the trace: what each step did
+
+	// direct is set for a world served to outside clients (see Direct);
+	// there new tasks pass their health checks at once, since nobody but
+	// the caller could make them.
+	direct *Direct
 }
 
 // newWorld is the steady state after a few earlier rollouts: latest and

@@ -1,0 +1,133 @@
+package protocol
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
+)
+
+// API is every AWS operation the functions use: what the model answers.
+type API interface {
+	rollout.ECS
+	rollout.ELB
+	rollout.CodeDeploy
+	rollout.CodePipeline
+}
+
+// Direct is the same model outside the explorer, for clients that are not
+// goroutines of it: the real aws-sdk-go-v2 clients over internal/fakeaws's
+// wire protocols, and the real `bootstrap` under the Lambda emulator. Calls
+// run at once under one lock; when the model would invoke a function
+// (CodeDeploy running a hook, EventBridge delivering an event), the
+// invocation is queued for the test to run, with its payload.
+type Direct struct {
+	mu    sync.Mutex
+	s     Scenario
+	w     *World
+	queue []Invoke
+}
+
+// Invoke is a function the model invoked: run Hook with Payload (a
+// rollout.LifecycleEvent, an events.CodeDeployEvent or a
+// rollout.RollbackRequest).
+type Invoke struct {
+	Hook    contract.Hook
+	Payload any
+}
+
+// NewDirect starts the scenario's world.
+func NewDirect(s Scenario) *Direct {
+	d := &Direct{s: s, w: newWorld(s)}
+	d.w.direct = d
+	return d
+}
+
+// API answers the functions' calls.
+func (d *Direct) API() API { return &client{w: d.w, direct: d} }
+
+// Env is the functions' environment for this world, as the program sets it.
+func (d *Direct) Env() map[string]string { return hookEnv(d.s.onReject()) }
+
+// Do takes the first enabled event whose label contains what (as
+// Explore's traces name them) and checks the invariants after it.
+func (d *Direct) Do(what string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.w.actions(d.s) {
+		if strings.Contains(a.Label, what) {
+			d.w.log = append(d.w.log, a.Label)
+			a.Do()
+			if v := d.w.check(); v != nil {
+				return v
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(d.labels(), "; "))
+}
+
+// Check evaluates the invariants now (after a function ran, say).
+func (d *Direct) Check() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v := d.w.check(); v != nil {
+		return v
+	}
+	return nil
+}
+
+func (d *Direct) labels() []string {
+	var out []string
+	for _, a := range d.w.actions(d.s) {
+		out = append(out, a.Label)
+	}
+	return out
+}
+
+// Invocations returns the functions invoked since the last call.
+func (d *Direct) Invocations() []Invoke {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.queue
+	d.queue = nil
+	return q
+}
+
+// Inspect runs fn on the world under the lock (for assertions).
+func (d *Direct) Inspect(fn func(w *World)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn(d.w)
+}
+
+// enqueue is invoke for a direct world: the payload the function gets.
+func (d *Direct) enqueue(hook contract.Hook, dep *Deployment, l *Lifecycle, ev *Event) {
+	var payload any
+	switch {
+	case dep != nil:
+		payload = rollout.LifecycleEvent{DeploymentID: dep.ID, LifecycleEventHookExecutionID: l.ExecID}
+	case ev != nil && ev.Kind == EventDeployment:
+		payload = codeDeployEvent(*ev)
+	case ev != nil:
+		payload = rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
+			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: d.w.Executions[ev.Exec].ID,
+				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
+	default:
+		payload = rollout.RollbackRequest{Reason: "operator"}
+	}
+	d.queue = append(d.queue, Invoke{Hook: hook, Payload: payload})
+}
+
+// direct runs one call at once under the world's lock.
+func direct(ctx context.Context, d *Direct, fn func() (any, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return fn()
+}
