@@ -180,6 +180,9 @@ func (w *World) actions(s Scenario) []Action {
 	// A claim whose invocation died without removing it expires.
 	for _, r := range w.Rules {
 		for _, key := range slices.Sorted(maps.Keys(r.Tags)) {
+			if n := r.Tags[key]; n == 0 {
+				continue
+			}
 			if inv := w.invocations[r.Tags[key]-1]; inv.ended {
 				r, key := r, key
 				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { delete(r.Tags, key) })

@@ -238,8 +238,12 @@ func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(
 			if r.Tags == nil {
 				r.Tags = map[string]int{}
 			}
+			owner := 0 // a caller outside the explorer
+			if c.inv != nil {
+				owner = c.inv.N
+			}
 			for _, t := range in.Tags {
-				r.Tags[aws.ToString(t.Key)] = c.inv.N
+				r.Tags[aws.ToString(t.Key)] = owner
 			}
 		}
 		return &elbv2.AddTagsOutput{}, nil
