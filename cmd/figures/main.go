@@ -73,6 +73,10 @@ type options struct {
 	cold    int
 	partial bool
 	dryRun  bool
+	explore string
+	// deepReport renders a deep run's report instead of running it again;
+	// deepCommit is the commit that run measured.
+	deepReport, deepCommit string
 }
 
 func main() {
@@ -81,9 +85,12 @@ func main() {
 	flag.IntVar(&o.cold, "cold", 0, "cold builds (empty GOCACHE) of the program and its hooks to time; 0 keeps the previous figure")
 	flag.BoolVar(&o.partial, "partial", false, "write the tables even when a benchmark gave no result (skipped), saying so")
 	flag.BoolVar(&o.dryRun, "n", false, "print the new blocks instead of writing the files")
+	flag.StringVar(&o.deepReport, "deep-report", "", "with -explore deep: the report (TENANT_CANARY_EXPLORE_REPORT) of a deep run to render instead of running it")
+	flag.StringVar(&o.deepCommit, "deep-commit", "", "the commit that deep run measured (required with -deep-report)")
+	flag.StringVar(&o.explore, "explore", "ci", "protocol explorer tables to regenerate: ci (about a minute), deep (about an hour), both or none")
 	flag.Parse()
-	if o.count < 1 || o.cold < 0 {
-		fmt.Fprintln(os.Stderr, "figures: -count must be ≥ 1 and -cold ≥ 0")
+	if o.count < 1 || o.cold < 0 || !slices.Contains([]string{"ci", "deep", "both", "none"}, o.explore) {
+		fmt.Fprintln(os.Stderr, "figures: -count must be ≥ 1, -cold ≥ 0, -explore one of ci, deep, both, none")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), o); err != nil {
@@ -193,6 +200,24 @@ func run(ctx context.Context, o options) error {
 		}
 		written++
 		logf("rewrote %s", file)
+	}
+	for _, mode := range []string{"ci", "deep"} {
+		if o.explore == mode || o.explore == "both" {
+			goVersion, _ := goEnv(root, "GOVERSION")
+			explorerStamp := fmt.Sprintf("%s, %s, %d cores (%s); `go run ./cmd/figures -explore %s`.", stamp, strings.Join(goVersion, ""), runtime.NumCPU(), cpuModel(), mode)
+			report := ""
+			if mode == "deep" && o.deepReport != "" {
+				if o.deepCommit == "" {
+					return errors.New("-deep-report needs -deep-commit, the commit that run measured")
+				}
+				report = o.deepReport
+				explorerStamp = fmt.Sprintf("measured at `%s`, %s, %d cores (%s); `TENANT_CANARY_EXPLORE=deep go test ./internal/protocol -run TestProtocol` (`go run ./cmd/figures -explore deep` reruns it).",
+					o.deepCommit, strings.Join(goVersion, ""), runtime.NumCPU(), cpuModel())
+			}
+			if err := writeExplorer(ctx, root, mode, explorerStamp, report, o.dryRun); err != nil {
+				return err
+			}
+		}
 	}
 	logf("done in %s (%d file(s) changed)", time.Since(start).Round(time.Second), written)
 	return nil

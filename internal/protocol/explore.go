@@ -113,3 +113,18 @@ func (r Result) Format() string {
 	}
 	return b.String()
 }
+
+// ReportEnv names the file TestProtocol writes its ReportLines to.
+const ReportEnv = "TENANT_CANARY_EXPLORE_REPORT"
+
+// ReportLine is one scenario's result, as cmd/figures reads it.
+type ReportLine struct {
+	Scenario      string  `json:"scenario"`
+	Reading       string  `json:"reading"`
+	States        int     `json:"states"`
+	CompleteDepth int     `json:"completeDepth"`
+	MaxDepth      int     `json:"maxDepth"`
+	Exhausted     bool    `json:"exhausted"`
+	Seconds       float64 `json:"seconds"`
+	Violation     string  `json:"violation"`
+}

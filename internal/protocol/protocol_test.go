@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -65,7 +66,13 @@ func TestProtocol(t *testing.T) {
 		r := Explore(s)
 		total += r.States
 		t.Log(r.Format())
-		rows = append(rows, r.Format())
+		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: s.Reading.String(), States: r.States,
+			CompleteDepth: r.Complete, MaxDepth: r.MaxDepth, Exhausted: r.Exhausted, Seconds: r.Elapsed.Seconds(),
+			Violation: violationText(r.Violation)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, string(line))
 		if r.Violation != nil {
 			t.Errorf("%s: %v", s.Name, r.Violation)
 		}
@@ -76,9 +83,17 @@ func TestProtocol(t *testing.T) {
 	}
 	t.Logf("%s exploration: %d scenarios, %d states, invariants %s; %s",
 		mode, len(rows), total, strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), time.Since(start).Round(time.Millisecond))
-	if path := os.Getenv("TENANT_CANARY_EXPLORE_REPORT"); path != "" {
+	// One JSON object per scenario (ReportLine), for `make figures`.
+	if path := os.Getenv(ReportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func violationText(v *Violation) string {
+	if v == nil {
+		return ""
+	}
+	return v.Error()
 }

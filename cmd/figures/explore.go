@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
+)
+
+// The protocol explorer's figures live in their own blocks,
+// `<!-- explorer:ci:begin -->` … `<!-- explorer:ci:end -->` (and deep), in
+// the README's "Why the rollout is safe": the states TestProtocol visits
+// per scenario, the depth to which every interleaving was checked, and the
+// time. They are measured by running the test itself, as CI does.
+
+func explorerMarkers(mode string) (begin, end string) {
+	return "<!-- explorer:" + mode + ":begin -->", "<!-- explorer:" + mode + ":end -->"
+}
+
+// exploreTable runs TestProtocol in mode ("ci" or "deep") and renders its
+// report as a Markdown table; with report set, it renders that report of
+// an earlier run instead (a deep run takes about an hour).
+func exploreTable(ctx context.Context, root, mode, stamp, report string) (string, error) {
+	if report == "" {
+		dir, err := os.MkdirTemp("", "figures-explore")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(dir)
+		report = filepath.Join(dir, "report.jsonl")
+		if err := runExplorer(ctx, root, mode, report); err != nil {
+			return "", err
+		}
+	}
+	return renderExplorer(report, stamp)
+}
+
+func runExplorer(ctx context.Context, root, mode, report string) error {
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestProtocol$", "-timeout", "4h", "./internal/protocol")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), protocol.ReportEnv+"="+report)
+	if mode == "deep" {
+		cmd.Env = append(cmd.Env, "TENANT_CANARY_EXPLORE=deep")
+	} else {
+		cmd.Env = append(cmd.Env, "TENANT_CANARY_EXPLORE=")
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("TestProtocol (%s): %v\n%s", mode, err, out)
+	}
+	return nil
+}
+
+func renderExplorer(report, stamp string) (string, error) {
+	f, err := os.Open(report)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", stamp)
+	b.WriteString("| scenario | reading of the docs | states | every interleaving up to | deepest state | time |\n| --- | --- | --- | --- | --- | --- |\n")
+	total, seconds := 0, 0.0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l protocol.ReportLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return "", fmt.Errorf("explorer report: %w", err)
+		}
+		if l.Violation != "" {
+			return "", fmt.Errorf("the explorer found a violation in %q: %s", l.Scenario, l.Violation)
+		}
+		states := Number(float64(l.States))
+		if l.Exhausted {
+			states += " (all)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d events | %d | %.1f s |\n", escapeCell(l.Scenario), l.Reading, states, l.CompleteDepth, l.MaxDepth, l.Seconds)
+		total += l.States
+		seconds += l.Seconds
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "| **all** | | **%s** | | | **%.0f s** |\n", Number(float64(total)), seconds)
+	return b.String(), nil
+}
+
+// writeExplorer replaces the mode's block in README.md, if it has one.
+func writeExplorer(ctx context.Context, root, mode, stamp, report string, dryRun bool) error {
+	path := filepath.Join(root, "README.md")
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	begin, end := explorerMarkers(mode)
+	i, j := strings.Index(string(text), begin), strings.Index(string(text), end)
+	if i < 0 || j < i {
+		return fmt.Errorf("README.md has no %s … %s block", begin, end)
+	}
+	logf("running the protocol explorer (%s)", mode)
+	table, err := exploreTable(ctx, root, mode, stamp, report)
+	if err != nil {
+		return err
+	}
+	out := string(text[:i+len(begin)]) + "\n" + table + string(text[j:])
+	if dryRun {
+		fmt.Println(table)
+		return nil
+	}
+	return os.WriteFile(path, []byte(out), 0o644)
+}
