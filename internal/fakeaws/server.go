@@ -73,6 +73,9 @@ func ServerError() *APIError {
 }
 
 func service(op string) string {
+	if s, ok := guardOpService[op]; ok {
+		return s
+	}
 	switch op {
 	case OpDescribeServices, OpUpdateService, OpDescribeTaskDef:
 		return "ecs"
@@ -104,6 +107,9 @@ func (w *World) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
+	if w.serveGuards(rw, target, body) {
+		return
+	}
 	switch {
 	case strings.HasPrefix(target, ecsTarget), strings.HasPrefix(target, codeDeployTarget):
 		w.serveJSON(rw, target[strings.LastIndex(target, ".")+1:], body)
@@ -291,11 +297,15 @@ type (
 		TargetGroups   []xmlTuple `xml:"ForwardConfig>TargetGroups>member,omitempty"`
 	}
 	xmlRule struct {
-		RuleArn    string      `xml:"RuleArn"`
-		Priority   string      `xml:"Priority"`
-		IsDefault  bool        `xml:"IsDefault"`
-		Conditions string      `xml:"Conditions"`
-		Actions    []xmlAction `xml:"Actions>member"`
+		RuleArn    string         `xml:"RuleArn"`
+		Priority   string         `xml:"Priority"`
+		IsDefault  bool           `xml:"IsDefault"`
+		Conditions []xmlCondition `xml:"Conditions>member"`
+		Actions    []xmlAction    `xml:"Actions>member"`
+	}
+	xmlCondition struct {
+		Field string   `xml:"Field"`
+		Hosts []string `xml:"HostHeaderConfig>Values>member"`
 	}
 	xmlTargetHealth struct {
 		ID          string `xml:"Target>Id"`
@@ -320,6 +330,13 @@ func xmlRules(rules []elbtypes.Rule) []xmlRule {
 	var out []xmlRule
 	for _, r := range rules {
 		xr := xmlRule{RuleArn: aws.ToString(r.RuleArn), Priority: aws.ToString(r.Priority), IsDefault: aws.ToBool(r.IsDefault)}
+		for _, c := range r.Conditions {
+			xc := xmlCondition{Field: aws.ToString(c.Field)}
+			if c.HostHeaderConfig != nil {
+				xc.Hosts = c.HostHeaderConfig.Values
+			}
+			xr.Conditions = append(xr.Conditions, xc)
+		}
 		for _, a := range r.Actions {
 			xa := xmlAction{Type: string(a.Type), Order: aws.ToInt32(a.Order), TargetGroupArn: aws.ToString(a.TargetGroupArn)}
 			if a.ForwardConfig != nil {

@@ -1,0 +1,23 @@
+package fakeaws
+
+// Stable's anchor rule: a priority above every tenant rule and a host no
+// request carries (.invalid is reserved, RFC 2606).
+const (
+	AnchorPriority = 2
+	AnchorHost     = "anchor.tenant-canary.invalid"
+)
+
+// Tenants returns the tenant rules: every rule but the default, the
+// catch-all and the anchor, in listener order. Change them only while no
+// call is in flight.
+func (w *World) Tenants() []*Rule {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*Rule
+	for _, r := range w.Rules {
+		if !r.IsDefault && r.ARN != CatchAllRuleARN && r.ARN != AnchorRuleARN {
+			out = append(out, r)
+		}
+	}
+	return out
+}
