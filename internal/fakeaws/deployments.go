@@ -46,8 +46,7 @@ Resources:
           ContainerName: "app"
           ContainerPort: 8080
 Hooks:
-  - BeforeInstall: "tc-dev-pin"
-`
+  - BeforeInstall: "tc-dev-pin"`
 )
 
 // ecsLifecycleEvents are the lifecycle events of an ECS deployment's

@@ -1,5 +1,7 @@
 package fakeaws
 
+import elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
 // Stable's anchor rule: a priority above every tenant rule and a host no
 // request carries (.invalid is reserved, RFC 2606).
 const (
@@ -20,4 +22,22 @@ func (w *World) Tenants() []*Rule {
 		}
 	}
 	return out
+}
+
+// Anchor returns stable's anchor rule. Change it only while no call is in
+// flight.
+func (w *World) Anchor() *Rule {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rule(AnchorRuleARN)
+}
+
+// StableForward is the forward action of a rule on the stable group active:
+// weight 100 there, 0 on the other group of the pair.
+func StableForward(active string) []elbtypes.TargetGroupTuple {
+	other := StableBlueTG
+	if active == StableBlueTG {
+		other = StableGreenTG
+	}
+	return weighted(active, 100, other, 0)
 }

@@ -182,6 +182,7 @@ func NewWorld(tenantRules int, activeTG string) *World {
 		LatestTaskDef:   TaskDefLatestV0, StableTaskDef: TaskDefStableV0,
 		Images: map[string]string{
 			TaskDefLatestV0: ImageV0, TaskDefStableV0: ImageV0, TaskDefV1: ImageV1, TaskDefV2: ImageV2,
+			TaskDefStableV1: ImageV1,
 		},
 		LastAttemptedDeployment: "d-LATEST",
 	}
