@@ -8,13 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time
 // from starting aws-lambda-rie with a fresh pin bootstrap to the response of
-// its first invocation (a pin with no pinned tenants: one DescribeRules and
-// one report over loopback). It includes the emulator's own start-up.
+// its first invocation (a pin with no pinned tenants: one ListDeployments,
+// one DescribeRules and one report over loopback). It includes the emulator's own start-up.
 func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 	rieBinary(b)
 	bootstrap(b, "pin")
@@ -36,7 +37,8 @@ func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 // (linux/arm64) and reports the binary and zip sizes.
 func BenchmarkDeploymentPackage(b *testing.B) {
 	dir := b.TempDir()
-	for _, hook := range []string{"pin", "unpin", "cleanup"} {
+	for _, h := range contract.Hooks {
+		hook := string(h)
 		b.Run(hook, func(b *testing.B) {
 			out := filepath.Join(dir, hook, "bootstrap")
 			if err := buildBootstrap("arm64", hook, out); err != nil {

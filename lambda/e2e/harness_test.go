@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -60,8 +61,8 @@ func buildBootstrap(goarch, hook, out string) error {
 	return nil
 }
 
-// bootstrap returns the path of the hook's bootstrap, building all three
-// once per test run.
+// bootstrap returns the path of the hook's bootstrap, building every hook
+// of contract.Hooks once per test run into a temporary directory.
 func bootstrap(t testing.TB, hook string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -69,8 +70,8 @@ func bootstrap(t testing.TB, hook string) string {
 		if buildErr != nil {
 			return
 		}
-		for _, h := range []string{"pin", "unpin", "cleanup"} {
-			if buildErr = buildBootstrap(runtime.GOARCH, h, filepath.Join(buildDir, h, "bootstrap")); buildErr != nil {
+		for _, h := range contract.Hooks {
+			if buildErr = buildBootstrap(runtime.GOARCH, string(h), filepath.Join(buildDir, string(h), "bootstrap")); buildErr != nil {
 				return
 			}
 		}
