@@ -39,7 +39,9 @@ func run(ctx *pulumi.Context) error {
 	family := taskFamily(ctx)
 
 	// 2. Network: the VPC, its subnets and NAT.
-	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network})
+	// The smoke test's listeners admit only the NAT gateways' addresses,
+	// so the network owns them when it is on.
+	net, err := network.NewNetwork(ctx, "network", &network.Args{Network: cfg.Network, OwnNatAddresses: cfg.SmokeTest.Enabled})
 	if err != nil {
 		return err
 	}
@@ -62,9 +64,14 @@ func run(ctx *pulumi.Context) error {
 
 	// 4. Pipeline: `docker push` → CodePipeline → CodeDeploy canary on
 	// `latest` (pin hook) → approval → `stable` (unpin hook), with alarm
-	// rollback and the cleanup hook on a failed or stopped stage 1.
+	// rollback, the cleanup hook at the end of every deployment and the
+	// rollback hook on a rejected or expired approval.
+	smoke := cfg.SmokeTest
+	smoke.Paths = cfg.SmokePaths()
 	pipe, err := pipeline.NewPipeline(ctx, "pipeline", &pipeline.Args{
 		Traffic:               cfg.Traffic,
+		SmokeTest:             smoke,
+		TenantMatch:           cfg.TenantMatch,
 		Approval:              cfg.Approval,
 		Rollback:              cfg.Rollback,
 		Service:               cfg.Service,
@@ -81,11 +88,18 @@ func run(ctx *pulumi.Context) error {
 		ListenerArn:           svc.ListenerArn,
 		LoadBalancerArnSuffix: svc.LoadBalancerArnSuffix,
 		CatchAllRuleArn:       svc.CatchAllRuleArn,
+		AnchorRuleArn:         svc.AnchorRuleArn,
 		TaskExecutionRoleArn:  svc.TaskExecutionRoleArn,
 		TaskExecutionRoleName: svc.TaskExecutionRoleName,
 		TaskRoleArn:           svc.TaskRoleArn,
 		LogGroupName:          svc.LogGroupName,
 		AlbURL:                svc.AlbURL,
+		AlbArn:                svc.AlbArn,
+		AlbSecurityGroupId:    svc.AlbSecurityGroupId,
+		AlbDnsName:            svc.AlbDnsName,
+		VpcId:                 net.VpcId,
+		TaskSubnetIds:         net.TaskSubnetIds,
+		NatPublicIps:          net.NatPublicIps,
 	}, pulumi.DependsOn([]pulumi.Resource{svc}))
 	if err != nil {
 		return err
@@ -98,6 +112,7 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("stableServiceName", svc.StableServiceName)
 	ctx.Export("listenerArn", svc.ListenerArn)
 	ctx.Export("catchAllRuleArn", svc.CatchAllRuleArn)
+	ctx.Export("anchorRuleArn", svc.AnchorRuleArn)
 	ctx.Export("tenantRuleArns", svc.TenantRuleArns)
 	ctx.Export("targetGroups", pulumi.Map{
 		"latest": targetGroupPairOutput(svc.LatestTargetGroups),
@@ -112,9 +127,15 @@ func run(ctx *pulumi.Context) error {
 	ctx.Export("latestDeploymentGroupName", pipe.LatestDeploymentGroupName)
 	ctx.Export("stableDeploymentGroupName", pipe.StableDeploymentGroupName)
 	ctx.Export("approvalTopicArn", pipe.ApprovalTopicArn)
-	ctx.Export("hookFunctionNames", pulumi.StringMap{
-		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName, "cleanup": pipe.CleanupFunctionName,
-	})
+	ctx.Export("dashboardUrl", pipe.DashboardUrl)
+	hooks := pulumi.StringMap{
+		"pin": pipe.PinFunctionName, "unpin": pipe.UnpinFunctionName,
+		"cleanup": pipe.CleanupFunctionName, "rollback": pipe.RollbackFunctionName,
+	}
+	if cfg.SmokeTest.Enabled {
+		hooks["smoke"] = pipe.SmokeFunctionName
+	}
+	ctx.Export("hookFunctionNames", hooks)
 	return nil
 }
 

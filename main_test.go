@@ -32,6 +32,7 @@ type registered struct {
 	Type, Name    string
 	Inputs        resource.PropertyMap
 	IgnoreChanges []string
+	Aliases       []string
 	Parent        string
 	Dependencies  []string
 	URN           string
@@ -54,6 +55,16 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.Parent = rpc.GetParent()
 		r.Dependencies = rpc.GetDependencies()
+		r.Aliases = rpc.GetAliasURNs()
+		for _, a := range rpc.GetAliases() {
+			if urn := a.GetUrn(); urn != "" {
+				r.Aliases = append(r.Aliases, urn)
+			} else if spec := a.GetSpec(); spec != nil && spec.GetName() != "" {
+				// A spec names what differs from the resource; type and
+				// parent left out stay the resource's own.
+				r.Aliases = append(r.Aliases, fmt.Sprintf("name=%s type=%s parent=%s noParent=%v", spec.GetName(), spec.GetType(), spec.GetParentUrn(), spec.GetNoParent()))
+			}
+		}
 	}
 	outputs := args.Inputs.Copy()
 	set := func(key, value string) {
@@ -119,13 +130,20 @@ func (m *mocks) liveListenerRule(arn string) (resource.PropertyMap, error) {
 		if !strings.HasSuffix(arn, "/"+r.Name) {
 			continue
 		}
-		target := r.Inputs["actions"].ArrayValue()[0].ObjectValue()["targetGroupArn"].StringValue()
-		if m.liveTargetGroup != "" {
-			target = m.liveTargetGroup
+		// The rule as Pulumi created it, unless CodeDeploy has since moved it.
+		action := r.Inputs["actions"].ArrayValue()[0].ObjectValue()
+		var groups []resource.PropertyValue
+		if tg, ok := action["targetGroupArn"]; ok && tg.IsString() {
+			groups = append(groups, resource.NewObjectProperty(resource.PropertyMap{"arn": tg, "weight": resource.NewNumberProperty(1)}))
+		} else {
+			groups = action["forward"].ObjectValue()["targetGroups"].ArrayValue()
 		}
-		forward := resource.PropertyMap{"targetGroups": resource.NewArrayProperty([]resource.PropertyValue{
-			resource.NewObjectProperty(resource.PropertyMap{"arn": resource.NewStringProperty(target), "weight": resource.NewNumberProperty(1)}),
-		})}
+		if m.liveTargetGroup != "" {
+			groups = []resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
+				"arn": resource.NewStringProperty(m.liveTargetGroup), "weight": resource.NewNumberProperty(100),
+			})}
+		}
+		forward := resource.PropertyMap{"targetGroups": resource.NewArrayProperty(groups)}
 		return resource.PropertyMap{
 			"arn": resource.NewStringProperty(arn),
 			"actions": resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
@@ -282,20 +300,29 @@ func TestDevStackBuildsTheRolloutTopology(t *testing.T) {
 	assert.Equal(t, 0.0, stable.Inputs["desiredCount"].NumberValue(), "stable starts at zero tasks")
 	assert.Equal(t, 2.0, latest.Inputs["desiredCount"].NumberValue())
 
-	// Two pinned tenants with path matching: four values, two rules.
+	// Two pinned tenants with path matching: four values, two rules, plus
+	// the catch-all and the anchor.
 	rules := m.ofType(ruleType)
 	catchAll := m.named(t, ruleType, "service-catch-all")
-	require.Len(t, rules, 1+2)
+	anchor := m.named(t, ruleType, "service-anchor")
+	require.Len(t, rules, 2+2)
 	for _, r := range rules {
 		if r.Name == catchAll.Name {
 			continue
 		}
 		assert.Less(t, catchAll.Inputs["priority"].NumberValue(), r.Inputs["priority"].NumberValue(),
-			"the catch-all starts above tenant rule %s", r.Name)
+			"the catch-all starts above rule %s", r.Name)
+		if r.Name != anchor.Name {
+			assert.Less(t, anchor.Inputs["priority"].NumberValue(), r.Inputs["priority"].NumberValue(),
+				"the anchor sits above tenant rule %s and never moves", r.Name)
+		}
 	}
+	sort.Slice(rules, func(i, j int) bool {
+		return rules[i].Inputs["priority"].NumberValue() < rules[j].Inputs["priority"].NumberValue()
+	})
 	var paths []string
 	for _, r := range rules {
-		if r.Name != catchAll.Name {
+		if r.Name != catchAll.Name && r.Name != anchor.Name {
 			for _, c := range r.Inputs["conditions"].ArrayValue() {
 				paths = append(paths, stringsOf(c.ObjectValue()["pathPattern"].ObjectValue()["values"])...)
 			}
@@ -312,8 +339,9 @@ func TestIgnoreChangesFollowFieldOwnership(t *testing.T) {
 	want := map[string][]string{
 		"service-latest":         {"loadBalancers", "taskDefinition"},
 		"service-stable":         {"desiredCount", "loadBalancers", "taskDefinition"},
-		"service-http":           {"defaultActions"},
+		"service-listener":       {"defaultActions"},
 		"service-catch-all":      {"actions", "priority"},
+		"service-anchor":         {"actions"},
 		"service-tenant-rule-10": {"actions"},
 		"service-tenant-rule-11": {"actions"},
 	}
@@ -423,26 +451,90 @@ func TestNatStrategies(t *testing.T) {
 
 func TestHTTPSAddsARedirectAndMovesProductionTo443(t *testing.T) {
 	const cert = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
-	m, err := runProgram(t, map[string]string{"certificateArn": cert})
+	m, err := runProgram(t, map[string]string{"certificateArn": cert, "pinnedTenants": `["a"]`})
 	require.NoError(t, err)
-	https := m.named(t, listenerType, "service-https")
+	https := m.named(t, listenerType, "service-listener")
 	assert.Equal(t, 443.0, https.Inputs["port"].NumberValue())
+	assert.Equal(t, "HTTPS", https.Inputs["protocol"].StringValue())
 	assert.Equal(t, cert, https.Inputs["certificateArn"].StringValue())
 	redirect := m.named(t, listenerType, "service-http-redirect")
+	assert.Equal(t, 80.0, redirect.Inputs["port"].NumberValue())
 	action := redirect.Inputs["defaultActions"].ArrayValue()[0].ObjectValue()
 	assert.Equal(t, "redirect", action["type"].StringValue())
 	assert.Equal(t, "HTTPS", action["redirect"].ObjectValue()["protocol"].StringValue())
+	// Adding a certificate modifies the production listener in place
+	// (80 → 443); the redirect takes port 80 only after that.
+	assert.True(t, slices.ContainsFunc(redirect.Dependencies, func(d string) bool { return strings.HasSuffix(d, "$aws:lb/listener:Listener::service-listener") }),
+		"the redirect is created after the production listener has left port 80: %v", redirect.Dependencies)
 	rules := m.ofType(ruleType)
-	require.NotEmpty(t, rules)
+	require.Len(t, rules, 3)
 	for _, r := range rules {
-		assert.True(t, strings.HasSuffix(r.Inputs["listenerArn"].StringValue(), "/service-https"), "rule %s sits on the HTTPS listener", r.Name)
+		assert.True(t, strings.HasSuffix(r.Inputs["listenerArn"].StringValue(), "/service-listener"), "rule %s sits on the production listener", r.Name)
 	}
-	assert.Empty(t, filterNamed(m.ofType(listenerType), "service-http"), "no plain HTTP production listener")
+	assert.Len(t, m.ofType(listenerType), 2, "production and redirect, nothing else")
 
 	m, err = runProgram(t, nil)
 	require.NoError(t, err)
-	assert.Empty(t, filterNamed(m.ofType(listenerType), "service-https"), "HTTPS only with a certificate")
-	assert.Equal(t, 80.0, m.named(t, listenerType, "service-http").Inputs["port"].NumberValue())
+	require.Len(t, m.ofType(listenerType), 1, "HTTPS and its redirect only with a certificate")
+	http := m.named(t, listenerType, "service-listener")
+	assert.Equal(t, 80.0, http.Inputs["port"].NumberValue())
+	assert.Equal(t, "HTTP", http.Inputs["protocol"].StringValue())
+	assert.NotContains(t, http.Inputs, resource.PropertyKey("certificateArn"))
+	assert.NotContains(t, http.Inputs, resource.PropertyKey("sslPolicy"))
+}
+
+// Existing stacks hold the production listener as "service-http" (no
+// certificate) or "service-https": the one listener resource adopts either,
+// so neither is replaced (a replaced listener would recreate every rule on
+// the blue target groups).
+func TestTheProductionListenerKeepsExistingStacksListener(t *testing.T) {
+	for _, cfg := range []map[string]string{nil, {"certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"}} {
+		m, err := runProgram(t, cfg)
+		require.NoError(t, err)
+		l := m.named(t, listenerType, "service-listener")
+		assert.ElementsMatch(t, []string{
+			"name=service-http type= parent= noParent=false",
+			"name=service-https type= parent= noParent=false",
+		}, l.Aliases, "the old names, same type, same parent")
+	}
+}
+
+// Every target group is attached to the production listener from the
+// start, so ECS accepts each service and CodeDeploy's task sets on either
+// group of a pair: latest's pair through the default action and the
+// catch-all, stable's through the anchor, which no real request matches.
+// No other listener exists.
+func TestEveryTargetGroupIsAttachedToTheProductionListener(t *testing.T) {
+	m, err := runProgram(t, nil)
+	require.NoError(t, err)
+	require.Len(t, m.ofType(listenerType), 1, "no listener beside the production one")
+	pair := func(action resource.PropertyMap) map[string]float64 {
+		out := map[string]float64{}
+		for _, g := range action["forward"].ObjectValue()["targetGroups"].ArrayValue() {
+			arn := g.ObjectValue()["arn"].StringValue()
+			name := strings.Split(strings.TrimPrefix(arn[strings.Index(arn, ":targetgroup/"):], ":targetgroup/"), "/")[0]
+			out[name] = g.ObjectValue()["weight"].NumberValue()
+		}
+		return out
+	}
+	listener := m.named(t, listenerType, "service-listener")
+	latest := map[string]float64{"service-latest-blue": 100, "service-latest-green": 0}
+	assert.Equal(t, latest, pair(listener.Inputs["defaultActions"].ArrayValue()[0].ObjectValue()))
+	assert.Equal(t, latest, pair(m.named(t, ruleType, "service-catch-all").Inputs["actions"].ArrayValue()[0].ObjectValue()))
+	anchor := m.named(t, ruleType, "service-anchor")
+	assert.Equal(t, map[string]float64{"service-stable-blue": 100, "service-stable-green": 0}, pair(anchor.Inputs["actions"].ArrayValue()[0].ObjectValue()))
+	assert.Equal(t, float64(routing.AnchorPriority), anchor.Inputs["priority"].NumberValue())
+	cond := anchor.Inputs["conditions"].ArrayValue()[0].ObjectValue()["hostHeader"].ObjectValue()["values"]
+	assert.Equal(t, []string{"dev.tenant-canary.tenant-canary-anchor.invalid"}, stringsOf(cond), "a reserved name no client sends")
+	for _, svc := range m.ofType(serviceType) {
+		for _, want := range []string{"service-listener-", "service-catch-all-", "service-anchor-"} {
+			found := false
+			for _, d := range svc.Dependencies {
+				found = found || strings.HasSuffix(d, "::"+strings.TrimSuffix(want, "-"))
+			}
+			assert.True(t, found, "%s waits for %s", svc.Name, strings.TrimSuffix(want, "-"))
+		}
+	}
 }
 
 func filterNamed(rs []registered, name string) []registered {
@@ -466,14 +558,14 @@ func TestTenantMatchTypesAndAllowListSizes(t *testing.T) {
 		{"no tenants", map[string]string{}, 0, "", ""},
 		{"header", map[string]string{"tenantMatch": `{"type":"header","name":"X-Org"}`, "pinnedTenants": `["a","b","c","d"]`}, 2, "httpHeader", "X-Org"},
 		{"host", map[string]string{"tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`, "pinnedTenants": `["a","b","c"]`}, 1, "hostHeader", ""},
-		{"largest path allow-list", map[string]string{"pinnedTenants": tenantList(routing.MaxTenants(routing.Match{Type: "path", Pattern: "/app/{tenant}"}, 100))}, 99, "pathPattern", ""},
+		{"largest path allow-list", map[string]string{"pinnedTenants": tenantList(routing.MaxTenants(routing.Match{Type: "path", Pattern: "/app/{tenant}"}, 100))}, 98, "pathPattern", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := runProgram(t, tc.cfg)
 			require.NoError(t, err)
 			var tenantRules []registered
 			for _, r := range m.ofType(ruleType) {
-				if r.Name != "service-catch-all" {
+				if r.Name != "service-catch-all" && r.Name != "service-anchor" {
 					tenantRules = append(tenantRules, r)
 				}
 			}
@@ -487,13 +579,13 @@ func TestTenantMatchTypesAndAllowListSizes(t *testing.T) {
 				if tc.headerKey != "" {
 					assert.Equal(t, tc.headerKey, c.ObjectValue()["httpHeaderName"].StringValue())
 				}
-				// Tenant rules forward to stable's first target group
-				// (the rules after the first copy its live action).
+				// Tenant rules forward where the anchor does: stable's
+				// first target group on a new stack.
 				action := r.Inputs["actions"].ArrayValue()[0].ObjectValue()
 				assert.Contains(t, forwardTargets(action), "service-stable-blue")
 			}
 			// Both services exist whatever the allow-list: the anchor
-			// listener keeps stable's target groups attached.
+			// rule keeps stable's target groups attached.
 			assert.Len(t, m.ofType(serviceType), 2)
 		})
 	}
@@ -512,17 +604,19 @@ func forwardTargets(action resource.PropertyMap) string {
 	return strings.Join(arns, ",")
 }
 
-// After a stage-2 deployment CodeDeploy has moved the tenant rules to
-// stable's green group. A rule added then (a tenant pinned mid-rollout)
-// must forward there too, or that tenant would hit an empty group.
+// After a Stable deployment CodeDeploy has moved the anchor and the tenant
+// rules to stable's green group. A rule added then (a tenant pinned
+// mid-rollout) must forward there too, or that tenant would hit an empty
+// group; every tenant rule, the first included, copies the anchor.
 func TestNewTenantRulesFollowTheLiveStableTargetGroup(t *testing.T) {
 	m := &mocks{liveTargetGroup: "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/service-stable-green/0123456789abcdef"}
 	require.NoError(t, runWithMocks(t, m, map[string]string{"pinnedTenants": `["a","b","c","d"]`}))
-	first := m.named(t, ruleType, "service-tenant-rule-10")
-	later := m.named(t, ruleType, "service-tenant-rule-12")
-	assert.Contains(t, forwardTargets(first.Inputs["actions"].ArrayValue()[0].ObjectValue()), "service-stable-blue",
-		"the first rule's action is CodeDeploy's once it exists (ignoreChanges); it starts on blue")
-	assert.Equal(t, m.liveTargetGroup, forwardTargets(later.Inputs["actions"].ArrayValue()[0].ObjectValue()))
+	for _, name := range []string{"service-tenant-rule-10", "service-tenant-rule-11", "service-tenant-rule-12"} {
+		r := m.named(t, ruleType, name)
+		assert.Equal(t, m.liveTargetGroup, forwardTargets(r.Inputs["actions"].ArrayValue()[0].ObjectValue()), name)
+	}
+	assert.Contains(t, forwardTargets(m.named(t, ruleType, "service-anchor").Inputs["actions"].ArrayValue()[0].ObjectValue()), "service-stable-blue",
+		"the anchor's own action is CodeDeploy's once it exists (ignoreChanges); it starts on blue")
 }
 
 func TestInvalidConfigRegistersNothing(t *testing.T) {
@@ -541,9 +635,9 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 }
 
 func TestTooManyTenantsRegistersNothing(t *testing.T) {
-	m, err := runProgram(t, map[string]string{"pinnedTenants": tenantList(149)})
+	m, err := runProgram(t, map[string]string{"pinnedTenants": tenantList(148)})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "at most 148 tenants fit")
+	assert.Contains(t, err.Error(), "at most 147 tenants fit")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	assert.Empty(t, m.resources)
@@ -645,7 +739,7 @@ func BenchmarkRun(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				rules = len(m.ofType(ruleType)) - 1
+				rules = len(m.ofType(ruleType)) - routing.FixedRules
 			}
 			b.ReportMetric(float64(rules), "tenant-rules")
 		})

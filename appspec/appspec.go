@@ -50,6 +50,10 @@ const (
 	// EventUnpin is when the `Stable` deployment runs the unpin hook: after
 	// all of stable's production traffic is on the new version.
 	EventUnpin = "AfterAllowTraffic"
+	// EventSmoke is when both stages run the smoke hook: after CodeDeploy
+	// points the test listener at the replacement task set and before any
+	// production traffic moves.
+	EventSmoke = "AfterAllowTestTraffic"
 )
 
 var (
@@ -92,6 +96,9 @@ type Values struct {
 	Environment map[string]string
 	// PinFunctionName and UnpinFunctionName are the hook Lambda functions.
 	PinFunctionName, UnpinFunctionName string
+	// SmokeFunctionName, when set, runs at AfterAllowTestTraffic in both
+	// AppSpecs.
+	SmokeFunctionName string
 }
 
 // EnvVar is one entry of a container definition's environment.
@@ -180,4 +187,20 @@ func Render(v Values) (map[string][]byte, error) {
 		return nil, fmt.Errorf("render %s: result is not valid JSON", FileTaskDefinition)
 	}
 	return files, nil
+}
+
+// WithoutComments drops the comment lines of a rendered AppSpec: what the
+// rollback function needs of the Latest AppSpec, small enough for a Lambda
+// environment variable (4 KB for all of them together,
+// https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+func WithoutComments(spec []byte) string {
+	var b strings.Builder
+	for _, line := range strings.Split(string(spec), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
 }

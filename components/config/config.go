@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // Namespace is the Pulumi config namespace of every key below
@@ -56,6 +57,9 @@ type Config struct {
 	Approval Approval `json:"approval"`
 	// Rollback says when CodeDeploy stops a stage and rolls it back.
 	Rollback Rollback `json:"rollback"`
+	// SmokeTest checks the replacement task set through a test listener
+	// before any production traffic reaches it.
+	SmokeTest SmokeTest `json:"smokeTest"`
 	// Service sizes the ECS tasks and their health check.
 	Service Service `json:"service"`
 	// Network shapes the VPC.
@@ -98,12 +102,25 @@ type Approval struct {
 	NotifyEmails []string `json:"notifyEmails"`
 	// TimeoutMinutes, when set, rejects the approval automatically after it.
 	TimeoutMinutes int `json:"timeoutMinutes,omitempty"`
+	// OnReject is what a rejected or expired approval does: rollback puts
+	// everyone back on the version stable serves; hold keeps the pinned
+	// tenants on stable and the others on latest until a push or an
+	// operator's rollback.
+	OnReject string `json:"onReject"`
 }
 
-// Rollback is the alarm that stops and rolls back a stage.
+// Values of approval.onReject (the rollback hook's ON_REJECT).
+const (
+	OnRejectRollback = contract.OnRejectRollback
+	OnRejectHold     = contract.OnRejectHold
+)
+
+// Rollback is the set of alarms that stop and roll back a stage
+// (README, "What stops a rollout").
 type Rollback struct {
-	// Max5xxPercent is the highest share of 5xx responses from the new
-	// version's targets tolerated in one period.
+	// Max5xxPercent is the highest error share of the new version's target
+	// group tolerated in one period: its targets' 5xx responses plus the
+	// connections the load balancer could not open to them, per request.
 	Max5xxPercent float64 `json:"max5xxPercent"`
 	// PeriodSeconds is the CloudWatch evaluation period.
 	PeriodSeconds int `json:"periodSeconds"`
@@ -112,6 +129,50 @@ type Rollback struct {
 	// MinRequests is the fewest requests in a period before the rate counts,
 	// so one failed request out of two does not roll a stage back.
 	MinRequests int `json:"minRequests"`
+	// MaxLatencyMs is the highest LatencyPercentile of the targets'
+	// response time tolerated in a period with at least MinRequests
+	// requests; 0 turns the latency alarm off.
+	MaxLatencyMs int `json:"maxLatencyMs"`
+	// LatencyPercentile is the CloudWatch percentile statistic the latency
+	// alarm watches, such as p99 or p99.9.
+	LatencyPercentile string `json:"latencyPercentile"`
+	// MaxUnhealthyTargets is the most unhealthy targets tolerated in a
+	// target group in a period; no minimum traffic applies.
+	MaxUnhealthyTargets int `json:"maxUnhealthyTargets"`
+	// MaxConnectionErrors is the most connections per period the load
+	// balancer may fail to open to a target group's targets; no minimum
+	// traffic applies.
+	MaxConnectionErrors int `json:"maxConnectionErrors"`
+}
+
+// SmokeTest sends requests to the replacement task set through a test
+// listener at CodeDeploy's AfterAllowTestTraffic, before any production
+// traffic moves; a failed check fails the deployment.
+type SmokeTest struct {
+	// Enabled adds the test listeners and the smoke hook.
+	Enabled bool `json:"enabled"`
+	// Paths are requested in order; empty means service.healthCheckPath.
+	Paths []string `json:"paths"`
+	// ExpectStatus is the status code every response must have.
+	ExpectStatus int `json:"expectStatus"`
+	// ExpectBody, when set, must appear in every response body.
+	ExpectBody string `json:"expectBody,omitempty"`
+	// Tenant, when set, is impersonated the way tenantMatch recognises
+	// tenants: under its path, with its header, or with its host.
+	Tenant string `json:"tenant,omitempty"`
+	// Requests is how many requests each path gets.
+	Requests int `json:"requests"`
+	// TimeoutSeconds bounds each request.
+	TimeoutSeconds int `json:"timeoutSeconds"`
+}
+
+// SmokePaths are the paths the smoke test requests: Paths, or the health
+// check path when none are configured.
+func (c Config) SmokePaths() []string {
+	if len(c.SmokeTest.Paths) > 0 {
+		return c.SmokeTest.Paths
+	}
+	return []string{c.Service.HealthCheckPath}
 }
 
 // Service sizes the Fargate tasks of both services.
@@ -151,6 +212,14 @@ type Network struct {
 // starts its httpd on the configured port with a file at the health path.
 const DefaultPlaceholderImage = "public.ecr.aws/docker/library/busybox:1.37"
 
+// DefaultMaxLatencyMs is the latency alarm's generous default: far above a
+// healthy web service's p99, far below the load balancer's 60-second idle
+// timeout. On by default because the two mistakes are not alike: a latency
+// alarm that fires on a healthy version stops the rollout loudly and the
+// previous version keeps serving, while no latency alarm ships a slow
+// version silently. Set it to a few times your own p99, or 0 to turn it off.
+const DefaultMaxLatencyMs = 2000
+
 // Defaults returns the configuration used for every key a stack leaves out.
 // It is the only place defaults live; Pulumi.yaml documents the same values.
 func Defaults() Config {
@@ -161,8 +230,13 @@ func Defaults() Config {
 			Type: TrafficCanary, Percentage: 10, IntervalMinutes: 5,
 			TerminationWaitMinutes: 5,
 		},
-		Approval: Approval{Required: true, NotifyEmails: []string{}},
-		Rollback: Rollback{Max5xxPercent: 5, PeriodSeconds: 60, EvaluationPeriods: 2, MinRequests: 20},
+		Approval: Approval{Required: true, NotifyEmails: []string{}, OnReject: OnRejectRollback},
+		Rollback: Rollback{
+			Max5xxPercent: 5, PeriodSeconds: 60, EvaluationPeriods: 2, MinRequests: 20,
+			MaxLatencyMs: DefaultMaxLatencyMs, LatencyPercentile: "p99",
+			MaxUnhealthyTargets: 0, MaxConnectionErrors: 0,
+		},
+		SmokeTest: SmokeTest{Paths: []string{}, ExpectStatus: 200, Requests: 3, TimeoutSeconds: 5},
 		Service: Service{
 			Cpu: 256, Memory: 512, LatestCount: 2, StableCount: 2, Port: 8080,
 			HealthCheckPath: "/healthz", ContainerName: "app",
@@ -189,7 +263,7 @@ const DefaultTenantHeader = "X-Tenant-Id"
 // Keys lists every key of the contract, in documentation order.
 var Keys = []string{
 	"pinnedTenants", "tenantMatch", "traffic", "approval", "rollback",
-	"service", "network", "imageTag", "certificateArn", "albRuleQuota",
+	"smokeTest", "service", "network", "imageTag", "certificateArn", "albRuleQuota",
 	"forceDeleteImages",
 }
 
@@ -238,6 +312,8 @@ func decodeKey(cfg *Config, key, raw string) error {
 		target = &cfg.Approval
 	case "rollback":
 		target = &cfg.Rollback
+	case "smokeTest":
+		target = &cfg.SmokeTest
 	case "service":
 		target = &cfg.Service
 	case "network":
@@ -309,6 +385,9 @@ func fillTypeDefaults(cfg *Config) {
 	}
 	if cfg.Approval.NotifyEmails == nil {
 		cfg.Approval.NotifyEmails = []string{}
+	}
+	if cfg.SmokeTest.Paths == nil {
+		cfg.SmokeTest.Paths = []string{}
 	}
 }
 

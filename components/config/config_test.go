@@ -78,7 +78,7 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"space in tenant", map[string]string{"pinnedTenants": `["a b"]`}, "pinnedTenants[0]", `"a b"`},
 		{"tenant too long", map[string]string{"pinnedTenants": fmt.Sprintf(`[%q]`, strings.Repeat("x", 65))}, "pinnedTenants[0]", strings.Repeat("x", 65)},
 		{"underscore in host tenant", map[string]string{"pinnedTenants": `["a_b"]`, "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}, "pinnedTenants[0]", `"a_b"`},
-		{"allow-list exceeds the rule quota", map[string]string{"pinnedTenants": tenantList(149)}, "pinnedTenants", "149 tenants"},
+		{"allow-list exceeds the rule quota", map[string]string{"pinnedTenants": tenantList(148)}, "pinnedTenants", "148 tenants"},
 		{"tenants not a list", map[string]string{"pinnedTenants": `"123"`}, "pinnedTenants", `"123"`},
 		{"unknown match type", map[string]string{"tenantMatch": `{"type":"cookie"}`}, "tenantMatch.type", `"cookie"`},
 		{"pattern without placeholder", map[string]string{"tenantMatch": `{"type":"path","pattern":"/app/"}`}, "tenantMatch.pattern", `"/app/"`},
@@ -91,7 +91,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"percentage 0", map[string]string{"traffic": `{"percentage": 0}`}, "traffic.percentage", "0"},
 		{"percentage 100", map[string]string{"traffic": `{"type":"linear","percentage": 100}`}, "traffic.percentage", "100"},
 		{"interval 0", map[string]string{"traffic": `{"intervalMinutes": 0}`}, "traffic.intervalMinutes", "0"},
-		{"linear plan longer than the action timeout", map[string]string{"traffic": `{"type":"linear","percentage":1,"intervalMinutes":60}`}, "traffic.intervalMinutes", "60"},
+		{"linear plan longer than the action timeout", map[string]string{"traffic": `{"type":"linear","percentage":1,"intervalMinutes":73}`}, "traffic", "intervalMinutes: 73"},
+		{"shift and termination wait together past the action timeout", map[string]string{"traffic": `{"intervalMinutes":4400,"terminationWaitMinutes":2800}`}, "traffic", "terminationWaitMinutes: 2800"},
+		{"unknown onReject", map[string]string{"approval": `{"onReject":"ignore"}`}, "approval.onReject", `"ignore"`},
 		{"unknown traffic type", map[string]string{"traffic": `{"type":"blue-green"}`}, "traffic.type", `"blue-green"`},
 		{"termination wait too long", map[string]string{"traffic": `{"terminationWaitMinutes": 3000}`}, "traffic.terminationWaitMinutes", "3000"},
 		{"bad e-mail", map[string]string{"approval": `{"required":true,"notifyEmails":["not-an-address"]}`}, "approval.notifyEmails[0]", `"not-an-address"`},
@@ -99,6 +101,25 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"5xx threshold 0", map[string]string{"rollback": `{"max5xxPercent": 0}`}, "rollback.max5xxPercent", "0"},
 		{"period not a whole minute", map[string]string{"rollback": `{"periodSeconds": 45}`}, "rollback.periodSeconds", "45"},
 		{"period shorter than the ALB's metric interval", map[string]string{"rollback": `{"periodSeconds": 30}`}, "rollback.periodSeconds", "30"},
+		{"latency above the idle timeout", map[string]string{"rollback": `{"maxLatencyMs": 60001}`}, "rollback.maxLatencyMs", "60001"},
+		{"negative latency", map[string]string{"rollback": `{"maxLatencyMs": -1}`}, "rollback.maxLatencyMs", "-1"},
+		{"percentile not a statistic", map[string]string{"rollback": `{"latencyPercentile": "99"}`}, "rollback.latencyPercentile", `"99"`},
+		{"percentile below p50", map[string]string{"rollback": `{"latencyPercentile": "p10"}`}, "rollback.latencyPercentile", `"p10"`},
+		{"percentile with too many decimals", map[string]string{"rollback": `{"latencyPercentile": "p99.999"}`}, "rollback.latencyPercentile", `"p99.999"`},
+		{"unhealthy threshold that never fires", map[string]string{"rollback": `{"maxUnhealthyTargets": 2}`}, "rollback.maxUnhealthyTargets", "2"},
+		{"negative unhealthy threshold", map[string]string{"rollback": `{"maxUnhealthyTargets": -1}`}, "rollback.maxUnhealthyTargets", "-1"},
+		{"negative connection errors", map[string]string{"rollback": `{"maxConnectionErrors": -1}`}, "rollback.maxConnectionErrors", "-1"},
+		{"smoke test without NAT", map[string]string{"smokeTest": `{"enabled": true}`, "network": `{"nat": "none"}`}, "smokeTest.enabled", `network.nat is "none"`},
+		{"smoke path not absolute", map[string]string{"smokeTest": `{"paths": ["healthz"]}`}, "smokeTest.paths[0]", `"healthz"`},
+		{"smoke path with a fragment", map[string]string{"smokeTest": `{"paths": ["/a#b"]}`}, "smokeTest.paths[0]", `"/a#b"`},
+		{"smoke path with a space", map[string]string{"smokeTest": `{"paths": ["/a b"]}`}, "smokeTest.paths[0]", `"/a b"`},
+		{"smoke status not HTTP", map[string]string{"smokeTest": `{"expectStatus": 99}`}, "smokeTest.expectStatus", "99"},
+		{"smoke tenant with a slash", map[string]string{"smokeTest": `{"tenant": "a/b"}`}, "smokeTest.tenant", `"a/b"`},
+		{"smoke tenant with underscore on host matching", map[string]string{"smokeTest": `{"tenant": "a_b"}`, "tenantMatch": `{"type":"host","pattern":"{tenant}.example.com"}`}, "smokeTest.tenant", `"a_b"`},
+		{"no smoke requests", map[string]string{"smokeTest": `{"requests": 0}`}, "smokeTest.requests", "0"},
+		{"smoke timeout too long", map[string]string{"smokeTest": `{"timeoutSeconds": 61}`}, "smokeTest.timeoutSeconds", "61"},
+		{"smoke test longer than the hook may run", map[string]string{"smokeTest": `{"paths": ["/a","/b","/c"], "requests": 10, "timeoutSeconds": 10}`}, "smokeTest.requests", "3 × 10 × 10"},
+		{"smoke test typo", map[string]string{"smokeTest": `{"enable": true}`}, "smokeTest", "enable"},
 		{"header name the ALB drops", map[string]string{"tenantMatch": `{"type":"header","name":"X_Tenant_Id"}`}, "tenantMatch.name", `"X_Tenant_Id"`},
 		{"cpu Fargate lacks", map[string]string{"service": `{"cpu": 300}`}, "service.cpu", "300"},
 		{"memory that does not pair with cpu", map[string]string{"service": `{"cpu": 256, "memory": 4096}`}, "service.memory", "4096"},
@@ -150,7 +171,7 @@ func TestEveryProblemIsReportedAtOnce(t *testing.T) {
 
 func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 	for name, values := range map[string]map[string]string{
-		"largest path allow-list":  {"pinnedTenants": tenantList(148)},
+		"largest path allow-list":  {"pinnedTenants": tenantList(147)},
 		"raised quota":             {"pinnedTenants": tenantList(300), "albRuleQuota": "250"},
 		"header matching":          {"tenantMatch": `{"type":"header","name":"X-Org"}`, "pinnedTenants": `["Acme","b"]`},
 		"host matching":            {"tenantMatch": `{"type":"host","pattern":"{tenant}.saas.example.com"}`, "pinnedTenants": `["acme","eu-1"]`},
@@ -161,13 +182,46 @@ func TestValidEdgeConfigsAreAccepted(t *testing.T) {
 		"no NAT":                   {"network": `{"nat":"none","availabilityZones":3}`},
 		"approval with timeout":    {"approval": `{"required":true,"notifyEmails":["oncall@example.com"],"timeoutMinutes":60}`},
 		"no approval":              {"approval": `{"required":false}`},
+		"hold on rejection":        {"approval": `{"onReject":"hold"}`},
+		"longest deployment":       {"traffic": `{"intervalMinutes":4309,"terminationWaitMinutes":2880}`},
 		"health check on the root": {"service": `{"healthCheckPath":"/"}`},
+		"latency alarm off":        {"rollback": `{"maxLatencyMs":0}`},
+		"tight rollback":           {"rollback": `{"maxLatencyMs":250,"latencyPercentile":"p99.9","maxUnhealthyTargets":2,"maxConnectionErrors":5}`, "service": `{"latestCount":3,"stableCount":3}`},
+		"smoke test everything": {"smokeTest": `{"enabled":true,"paths":["/healthz","/version?x=1"],"expectStatus":204,"expectBody":"ok","tenant":"acme","requests":5,"timeoutSeconds":3}`,
+			"network": `{"nat":"one-per-az"}`},
+		"smoke test on host matching": {"smokeTest": `{"enabled":true,"tenant":"eu-1"}`, "tenantMatch": `{"type":"host","pattern":"{tenant}.saas.example.com"}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(lookupFrom(values))
 			assert.NoError(t, err)
 		})
 	}
+}
+
+// One deployment must end inside CodePipeline's 5-day action timeout: the
+// limit is reached by the shift and the termination wait together, and the
+// one message names both keys, their values and the limit.
+func TestDeploymentMustFitTheActionTimeout(t *testing.T) {
+	fits := Traffic{Type: TrafficCanary, Percentage: 10, IntervalMinutes: DeployActionTimeoutMinutes - PinHookMinutes - MaxTerminationWaitMinutes - 1, TerminationWaitMinutes: MaxTerminationWaitMinutes}
+	assert.Equal(t, DeployActionTimeoutMinutes-1, DeploymentMinutes(fits))
+	assert.Empty(t, Validate(withTraffic(fits)))
+	tooLong := fits
+	tooLong.IntervalMinutes++
+	ps := Validate(withTraffic(tooLong))
+	require.Len(t, ps, 1)
+	msg := ps[0].String()
+	for _, want := range []string{"tenant-canary:traffic", "traffic.intervalMinutes", "traffic.terminationWaitMinutes", "7200", "2880 min", "10 min"} {
+		assert.Contains(t, msg, want)
+	}
+	// The shift alone, as before, is caught too.
+	linear := Traffic{Type: TrafficLinear, Percentage: 1, IntervalMinutes: 73}
+	require.Len(t, Validate(withTraffic(linear)), 1)
+}
+
+func withTraffic(t Traffic) Config {
+	c := Defaults()
+	c.Traffic = t
+	return c
 }
 
 func TestShiftMinutes(t *testing.T) {
@@ -184,4 +238,16 @@ func tenantList(n int) string {
 	}
 	b, _ := json.Marshal(tenants)
 	return string(b)
+}
+
+func TestSmokePathsDefaultToTheHealthCheckPath(t *testing.T) {
+	cfg, err := Load(lookupFrom(map[string]string{"smokeTest": `{"enabled":true}`, "service": `{"healthCheckPath":"/ready"}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{}, cfg.SmokeTest.Paths)
+	assert.Equal(t, []string{"/ready"}, cfg.SmokePaths())
+	cfg, err = Load(lookupFrom(map[string]string{"smokeTest": `{"paths":["/a","/b"]}`}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/a", "/b"}, cfg.SmokePaths())
+	assert.False(t, cfg.SmokeTest.Enabled, "off by default")
+	assert.Equal(t, DefaultMaxLatencyMs, cfg.Rollback.MaxLatencyMs, "the latency alarm is on by default")
 }

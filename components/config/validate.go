@@ -18,11 +18,17 @@ const (
 	// MaxTenantIDLength keeps every rendered condition value well inside
 	// ALB's 128-character limit.
 	MaxTenantIDLength = 64
-	// MaxShiftMinutes bounds a stage's traffic shifting: CodePipeline's
-	// CodeDeploy ECS (blue/green) action times out after 5 days
-	// (docs.aws.amazon.com/codepipeline/latest/userguide/limits.html); a
-	// day is left for the hooks, the bake time and the termination wait.
-	MaxShiftMinutes = 4 * 24 * 60
+	// DeployActionTimeoutMinutes is how long CodePipeline waits for one
+	// CodeDeployToECS action: "CodeDeploy and CodeDeploy ECS (blue/green)
+	// deployment actions: 5 days" (CodePipeline User Guide, "Quotas in AWS
+	// CodePipeline", https://docs.aws.amazon.com/codepipeline/latest/userguide/limits.html).
+	// A deployment lasts its pin hook, its traffic shifting and the
+	// termination wait (an ECS blue/green deployment stays in progress until
+	// the original task set is gone), and must end before it.
+	DeployActionTimeoutMinutes = 5 * 24 * 60
+	// PinHookMinutes is the pin hook's budget, its Lambda timeout: the
+	// longest lifecycle hook of a deployment (components/pipeline uses it).
+	PinHookMinutes = 10
 	// MaxTerminationWaitMinutes is CodeDeploy's limit for keeping the
 	// original task set after a blue/green deployment (2 days).
 	MaxTerminationWaitMinutes = 2880
@@ -40,6 +46,20 @@ const (
 	MaxTasks = 100
 	// MaxAvailabilityZones is the most AZs the network spreads over.
 	MaxAvailabilityZones = 6
+	// MaxLatencyMs is the load balancer's default idle timeout (60 s,
+	// docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html):
+	// a target that takes longer never answers, so a higher threshold
+	// could never fire.
+	MaxLatencyMs = 60000
+	// Smoke test bounds. The smoke hook's worst case, every request
+	// running into its timeout, must end well inside its Lambda timeout
+	// (components/pipeline.SmokeTimeoutSeconds), so the hook always
+	// reports.
+	MaxSmokePaths        = 10
+	MaxSmokeRequests     = 100
+	MaxSmokeTimeout      = 60
+	MaxSmokeTotalSeconds = 240
+	MaxSmokeBodyLength   = 1024
 )
 
 var (
@@ -86,7 +106,8 @@ func Validate(c Config) Problems {
 	v.tenantMatch(c.TenantMatch)
 	v.traffic(c.Traffic)
 	v.approval(c.Approval)
-	v.rollback(c.Rollback)
+	v.rollback(c.Rollback, c.Service)
+	v.smokeTest(c)
 	v.service(c.Service)
 	v.network(c.Network)
 	if !imageTagPattern.MatchString(c.ImageTag) {
@@ -204,18 +225,34 @@ func (v *validator) traffic(t Traffic) {
 	case TrafficCanary, TrafficLinear:
 		v.intRange("traffic.percentage", t.Percentage, 1, 99)
 		if t.IntervalMinutes < 1 {
-			v.intRange("traffic.intervalMinutes", t.IntervalMinutes, 1, MaxShiftMinutes)
-		} else if t.Percentage >= 1 && t.Percentage <= 99 {
-			if total := ShiftMinutes(t); total > MaxShiftMinutes {
-				v.add("traffic.intervalMinutes", strconv.Itoa(t.IntervalMinutes),
-					fmt.Sprintf("a plan whose traffic shifting ends within %d minutes (this one takes %d), so CodePipeline's 5-day CodeDeploy action timeout is never reached", MaxShiftMinutes, total))
-			}
+			v.intRange("traffic.intervalMinutes", t.IntervalMinutes, 1, DeployActionTimeoutMinutes)
 		}
 	case TrafficAllAtOnce:
 	default:
 		v.add("traffic.type", strconv.Quote(t.Type), `one of "canary", "linear", "all-at-once"`)
+		return
 	}
 	v.intRange("traffic.terminationWaitMinutes", t.TerminationWaitMinutes, 0, MaxTerminationWaitMinutes)
+	shapeOK := t.Type == TrafficAllAtOnce || (t.Percentage >= 1 && t.Percentage <= 99 && t.IntervalMinutes >= 1)
+	if !shapeOK || t.TerminationWaitMinutes < 0 || t.TerminationWaitMinutes > MaxTerminationWaitMinutes {
+		return
+	}
+	if total := DeploymentMinutes(t); total >= DeployActionTimeoutMinutes {
+		shift := ShiftMinutes(t)
+		v.add("traffic", fmt.Sprintf("{type: %s, percentage: %d, intervalMinutes: %d, terminationWaitMinutes: %d}",
+			t.Type, t.Percentage, t.IntervalMinutes, t.TerminationWaitMinutes),
+			fmt.Sprintf("one deployment must end within CodePipeline's CodeDeployToECS action timeout of %d minutes (5 days), "+
+				"but traffic shifting (%d min, from traffic.percentage and traffic.intervalMinutes) + traffic.terminationWaitMinutes (%d min) "+
+				"+ the pin hook's budget (%d min) = %d min; shorten traffic.intervalMinutes, raise traffic.percentage or lower traffic.terminationWaitMinutes",
+				DeployActionTimeoutMinutes, shift, t.TerminationWaitMinutes, PinHookMinutes, total))
+	}
+}
+
+// DeploymentMinutes is the longest one deployment of t takes as CodePipeline
+// sees it: the pin hook's budget, the traffic shifting and the termination
+// wait.
+func DeploymentMinutes(t Traffic) int {
+	return PinHookMinutes + ShiftMinutes(t) + t.TerminationWaitMinutes
 }
 
 // ShiftMinutes is how long a stage spends shifting traffic under t.
@@ -241,6 +278,12 @@ func (v *validator) approval(a Approval) {
 	if len(a.NotifyEmails) > 0 && !a.Required {
 		v.add("approval.notifyEmails", strings.Join(a.NotifyEmails, ","), "no addresses while approval.required is false (nobody would ever be asked)")
 	}
+	switch a.OnReject {
+	case OnRejectRollback, OnRejectHold:
+	default:
+		v.add("approval.onReject", strconv.Quote(a.OnReject),
+			fmt.Sprintf("%q (a rejected or expired approval puts everyone back on the version stable serves) or %q (the pinned tenants stay on stable, the others on latest)", OnRejectRollback, OnRejectHold))
+	}
 	if a.TimeoutMinutes != 0 {
 		if !a.Required {
 			v.add("approval.timeoutMinutes", strconv.Itoa(a.TimeoutMinutes), "0 while approval.required is false")
@@ -250,7 +293,7 @@ func (v *validator) approval(a Approval) {
 	}
 }
 
-func (v *validator) rollback(r Rollback) {
+func (v *validator) rollback(r Rollback, s Service) {
 	if !(r.Max5xxPercent > 0 && r.Max5xxPercent <= 100) {
 		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and at most 100")
 	}
@@ -267,6 +310,77 @@ func (v *validator) rollback(r Rollback) {
 	}
 	if r.MinRequests < 0 {
 		v.add("rollback.minRequests", strconv.Itoa(r.MinRequests), "0 or more")
+	}
+	if r.MaxLatencyMs != 0 && (r.MaxLatencyMs < 1 || r.MaxLatencyMs > MaxLatencyMs) {
+		v.add("rollback.maxLatencyMs", strconv.Itoa(r.MaxLatencyMs), fmt.Sprintf("0 (no latency alarm) or 1 to %d milliseconds (the load balancer's 60 s idle timeout)", MaxLatencyMs))
+	}
+	if !validPercentile(r.LatencyPercentile) {
+		v.add("rollback.latencyPercentile", strconv.Quote(r.LatencyPercentile), "a CloudWatch percentile statistic from p50 to p99.99, such as p99 or p99.9")
+	}
+	// The replacement task set has as many tasks as the service; a
+	// threshold of that many unhealthy targets or more could never fire.
+	if fewest := min(s.LatestCount, s.StableCount); r.MaxUnhealthyTargets < 0 || (fewest >= 1 && r.MaxUnhealthyTargets >= fewest) {
+		v.add("rollback.maxUnhealthyTargets", strconv.Itoa(r.MaxUnhealthyTargets), fmt.Sprintf("0 or more and fewer than the smaller of service.latestCount and service.stableCount (%d), or the alarm could never fire", fewest))
+	}
+	if r.MaxConnectionErrors < 0 {
+		v.add("rollback.maxConnectionErrors", strconv.Itoa(r.MaxConnectionErrors), "0 or more")
+	}
+}
+
+// percentilePattern is CloudWatch's percentile statistic pNN.NN (the
+// CloudWatch user guide, "CloudWatch statistics definitions").
+var percentilePattern = regexp.MustCompile(`^p([0-9]{2})(\.[0-9]{1,2})?$`)
+
+func validPercentile(s string) bool {
+	m := percentilePattern.FindStringSubmatch(s)
+	if m == nil {
+		return false
+	}
+	n, err := strconv.ParseFloat(strings.TrimPrefix(s, "p"), 64)
+	return err == nil && n >= 50 && n < 100
+}
+
+// smokePathPattern is an absolute path with an optional query: no
+// whitespace, no fragment, nothing that needs quoting in a log line.
+var smokePathPattern = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$`)
+
+func (v *validator) smokeTest(c Config) {
+	st := c.SmokeTest
+	if st.Enabled && c.Network.Nat == NatNone {
+		// The smoke hook runs in the VPC's task subnets and reaches the
+		// internet-facing load balancer's test listeners, and CodeDeploy's
+		// API, through a NAT gateway: a Lambda function's network
+		// interfaces never get public IP addresses
+		// (docs.aws.amazon.com/lambda/latest/dg/configuration-vpc-internet.html),
+		// so without NAT it could reach neither.
+		v.add("smokeTest.enabled", "true", `false while network.nat is "none": the smoke hook reaches the test listener and CodeDeploy through a NAT gateway; set network.nat to "single" or "one-per-az"`)
+	}
+	if len(st.Paths) > MaxSmokePaths {
+		v.add("smokeTest.paths", fmt.Sprintf("(%d paths)", len(st.Paths)), fmt.Sprintf("at most %d paths", MaxSmokePaths))
+	}
+	for i, p := range st.Paths {
+		if len(p) > 1024 || !smokePathPattern.MatchString(p) {
+			v.add(fmt.Sprintf("smokeTest.paths[%d]", i), strconv.Quote(p), "an absolute path with an optional query, such as /healthz or /version?full=1, at most 1024 characters")
+		}
+	}
+	v.intRange("smokeTest.expectStatus", st.ExpectStatus, 100, 599)
+	if len(st.ExpectBody) > MaxSmokeBodyLength {
+		v.add("smokeTest.expectBody", fmt.Sprintf("(%d characters)", len(st.ExpectBody)), fmt.Sprintf("at most %d characters", MaxSmokeBodyLength))
+	}
+	if t := st.Tenant; t != "" {
+		switch {
+		case len(t) > MaxTenantIDLength || !tenantIDPattern.MatchString(t):
+			v.add("smokeTest.tenant", strconv.Quote(t), fmt.Sprintf("a tenant id: at most %d letters, digits, '-', '_' and '.'", MaxTenantIDLength))
+		case c.TenantMatch.Type == MatchHost && !hostTenantIDPattern.MatchString(t):
+			v.add("smokeTest.tenant", strconv.Quote(t), "with host matching, only letters, digits, '-' and '.', starting and ending with a letter or digit")
+		}
+	}
+	v.intRange("smokeTest.requests", st.Requests, 1, MaxSmokeRequests)
+	v.intRange("smokeTest.timeoutSeconds", st.TimeoutSeconds, 1, MaxSmokeTimeout)
+	paths := len(c.SmokePaths())
+	if st.Requests >= 1 && st.TimeoutSeconds >= 1 && paths*st.Requests*st.TimeoutSeconds > MaxSmokeTotalSeconds {
+		v.add("smokeTest.requests", strconv.Itoa(st.Requests),
+			fmt.Sprintf("few enough that paths × requests × timeoutSeconds (%d × %d × %d) is at most %d seconds, so the smoke hook always reports before its Lambda timeout", paths, st.Requests, st.TimeoutSeconds, MaxSmokeTotalSeconds))
 	}
 }
 

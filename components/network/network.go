@@ -5,6 +5,7 @@ package network
 import (
 	"fmt"
 
+	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-awsx/sdk/v2/go/awsx/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -14,6 +15,10 @@ import (
 // Args is what the network needs: the validated network config.
 type Args struct {
 	Network config.Network
+	// OwnNatAddresses gives the NAT gateways Elastic IPs this component
+	// creates, so their addresses are known to the program (the smoke
+	// test's listeners admit only them). Without it awsx allocates them.
+	OwnNatAddresses bool
 }
 
 // Network is the VPC and the subnets the ALB and the tasks use.
@@ -30,6 +35,9 @@ type Network struct {
 	// TasksNeedPublicIP is true when tasks sit in public subnets with no NAT
 	// and so need a public IP to pull images and ship logs.
 	TasksNeedPublicIP bool
+	// NatPublicIps are the NAT gateways' public addresses, one per NAT
+	// gateway; set only with Args.OwnNatAddresses.
+	NatPublicIps []pulumi.StringOutput
 }
 
 // natStrategies maps the config's NAT strategy onto awsx's.
@@ -50,9 +58,32 @@ func NewNetwork(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, fmt.Errorf("network: unknown NAT strategy %q", args.Network.Nat)
 	}
 	azs := args.Network.AvailabilityZones
+	natConfig := &ec2.NatGatewayConfigurationArgs{Strategy: strategy}
+	if args.OwnNatAddresses {
+		gateways := 0
+		switch args.Network.Nat {
+		case config.NatSingle:
+			gateways = 1
+		case config.NatOnePerAZ:
+			gateways = azs
+		}
+		for i := range gateways {
+			eip, err := awsec2.NewEip(ctx, fmt.Sprintf("%s-nat-%d", name, i), &awsec2.EipArgs{
+				Domain: pulumi.String("vpc"),
+				Tags:   pulumi.StringMap{"Name": pulumi.Sprintf("%s-nat-%d", name, i)},
+			}, pulumi.Parent(n))
+			if err != nil {
+				return nil, fmt.Errorf("create NAT address %d: %w", i, err)
+			}
+			// awsx takes one allocation id per NAT gateway its strategy
+			// creates: one, or one per availability zone.
+			natConfig.ElasticIpAllocationIds = append(natConfig.ElasticIpAllocationIds, eip.AllocationId)
+			n.NatPublicIps = append(n.NatPublicIps, eip.PublicIp)
+		}
+	}
 	vpcArgs := &ec2.VpcArgs{
 		NumberOfAvailabilityZones: &azs,
-		NatGateways:               &ec2.NatGatewayConfigurationArgs{Strategy: strategy},
+		NatGateways:               natConfig,
 		EnableDnsHostnames:        pulumi.Bool(true),
 		Tags:                      pulumi.StringMap{"Name": pulumi.String(name)},
 	}

@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codepipeline"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 )
 
@@ -27,14 +30,18 @@ const (
 	// Hook timeouts, well under Lambda's 15-minute limit. pin waits for the
 	// stable tasks to become healthy, so it gets the longest budget; the
 	// hooks bound their own waits inside these (lambda/rollout).
-	PinTimeoutSeconds     = 600
-	UnpinTimeoutSeconds   = 120
-	CleanupTimeoutSeconds = 120
-	HookMemoryMB          = 128
-	// cleanup's asynchronous invocations: Lambda's two retries stay (the
-	// hook is idempotent and checks that its event is still current), but
-	// an event older than ten minutes is dropped instead of being kept for
-	// Lambda's default six hours; a newer rollout decides by then.
+	// The pin budget is the one config validation counts into a
+	// deployment's length (config.PinHookMinutes).
+	PinTimeoutSeconds      = config.PinHookMinutes * 60
+	UnpinTimeoutSeconds    = 120
+	CleanupTimeoutSeconds  = 120
+	RollbackTimeoutSeconds = 120
+	HookMemoryMB           = 128
+	// cleanup's and rollback's asynchronous invocations (EventBridge
+	// invokes both asynchronously): Lambda's two retries stay (both decide
+	// from the state they read, so a retry repeats nothing that is done),
+	// but an event older than ten minutes is dropped instead of being kept
+	// for Lambda's default six hours; a newer rollout decides by then.
 	CleanupMaxRetryAttempts   = 2
 	CleanupMaxEventAgeSeconds = 600
 	// HookRuntime runs the `bootstrap` executable of the zip.
@@ -46,7 +53,10 @@ const (
 )
 
 // hookTimeouts are the per-hook function timeouts.
-var hookTimeouts = map[string]int{HookPin: PinTimeoutSeconds, HookUnpin: UnpinTimeoutSeconds, HookCleanup: CleanupTimeoutSeconds}
+var hookTimeouts = map[string]int{
+	HookPin: PinTimeoutSeconds, HookUnpin: UnpinTimeoutSeconds,
+	HookCleanup: CleanupTimeoutSeconds, HookRollback: RollbackTimeoutSeconds,
+}
 
 type serviceRole string
 
@@ -54,6 +64,14 @@ const (
 	roleLatest serviceRole = "latest"
 	roleStable serviceRole = "stable"
 )
+
+// rollbackAlarm is one created rollback alarm, for the dashboard.
+type rollbackAlarm struct {
+	service   serviceRole
+	pairIndex int
+	signal    string
+	alarm     *cloudwatch.MetricAlarm
+}
 
 type hook struct {
 	name     string // physical function name
@@ -80,7 +98,11 @@ type builder struct {
 	bundle           *s3.BucketObjectv2
 	deployConfigName pulumi.StringOutput
 	groups           map[serviceRole]*codedeploy.DeploymentGroup
+	alarms           []rollbackAlarm
+	dashboardURL     pulumi.StringOutput
+	testListeners    map[serviceRole]*lb.Listener
 	hookPolicyRes    []pulumi.Resource
+	bundleFiles      pulumi.StringMapOutput
 	topic            *sns.Topic
 	pipe             *codepipeline.Pipeline
 }
@@ -98,6 +120,10 @@ func sortStrings(s []string) { sort.Strings(s) }
 // pipelineName is the pipeline's physical name, known before it exists so
 // the approval message and the artifact lifecycle can name it.
 func (b *builder) pipelineName() string { return b.physical(100, "pipeline") }
+
+// hookName is a hook function's physical name, known before it exists (its
+// log group, the AppSpecs and the rollback's environment name it).
+func (b *builder) hookName(h string) string { return b.physical(64, h) }
 
 // artifactPrefix is the folder CodePipeline writes a pipeline's artifacts to.
 func artifactPrefix(pipelineName string) string {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -57,46 +56,6 @@ func (b *builder) deploymentConfig() (pulumi.StringOutput, error) {
 	return cfg.DeploymentConfigName, nil
 }
 
-// fiveXXAlarm watches one target group's 5xx rate.
-func (b *builder) fiveXXAlarm(suffix string, tg TargetGroup) (*cloudwatch.MetricAlarm, error) {
-	r := b.args.Rollback
-	dims := pulumi.StringMap{"LoadBalancer": b.args.LoadBalancerArnSuffix, "TargetGroup": tg.ArnSuffix}
-	metric := func(id, name string) *cloudwatch.MetricAlarmMetricQueryArgs {
-		return &cloudwatch.MetricAlarmMetricQueryArgs{
-			Id: pulumi.String(id),
-			Metric: &cloudwatch.MetricAlarmMetricQueryMetricArgs{
-				Namespace: pulumi.String("AWS/ApplicationELB"), MetricName: pulumi.String(name),
-				Dimensions: dims, Period: pulumi.Int(r.PeriodSeconds), Stat: pulumi.String("Sum"),
-			},
-			ReturnData: pulumi.Bool(false),
-		}
-	}
-	alarm, err := cloudwatch.NewMetricAlarm(b.ctx, b.child(suffix+"-5xx"), &cloudwatch.MetricAlarmArgs{
-		AlarmDescription: pulumi.Sprintf("5xx rate of target group %s above %v%% (with at least %d requests per %ds): CodeDeploy stops and rolls back the deployment",
-			tg.Name, r.Max5xxPercent, r.MinRequests, r.PeriodSeconds),
-		ComparisonOperator: pulumi.String("GreaterThanThreshold"),
-		Threshold:          pulumi.Float64(r.Max5xxPercent),
-		EvaluationPeriods:  pulumi.Int(r.EvaluationPeriods),
-		DatapointsToAlarm:  pulumi.Int(r.EvaluationPeriods),
-		// No data means no traffic on this group: not an error.
-		TreatMissingData: pulumi.String("notBreaching"),
-		MetricQueries: cloudwatch.MetricAlarmMetricQueryArray{
-			metric(plan.MetricErrors, "HTTPCode_Target_5XX_Count"),
-			metric(plan.MetricRequests, "RequestCount"),
-			&cloudwatch.MetricAlarmMetricQueryArgs{
-				Id:         pulumi.String(plan.MetricRate),
-				Expression: pulumi.String(plan.FiveXXRateExpression(r.MinRequests)),
-				Label:      pulumi.String("5xx percentage"),
-				ReturnData: pulumi.Bool(true),
-			},
-		},
-	}, b.parent)
-	if err != nil {
-		return nil, fmt.Errorf("create %s 5xx alarm: %w", suffix, err)
-	}
-	return alarm, nil
-}
-
 func (b *builder) deploymentGroups() error {
 	a := b.args
 	cfgName, err := b.deploymentConfig()
@@ -109,15 +68,29 @@ func (b *builder) deploymentGroups() error {
 	if err != nil {
 		return err
 	}
+	// With the smoke test on, CodeDeploy also invokes the smoke hook and
+	// points the test listeners at the replacement target groups.
+	empty := pulumi.String("").ToStringOutput()
+	smokeArn, latestTest, stableTest := empty, empty, empty
+	if h, ok := b.hooks[HookSmoke]; ok {
+		smokeArn = h.fn.Arn
+		latestTest, stableTest = b.testListeners[roleLatest].Arn, b.testListeners[roleStable].Arn
+	}
 	doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
-		d, err := plan.CodeDeployRole{
+		role := plan.CodeDeployRole{
 			ClusterArn: v[0].(string), ServiceNames: []string{v[1].(string), v[2].(string)},
 			ListenerArn: v[3].(string), HookFunctionArns: []string{v[4].(string), v[5].(string)},
 			BucketArn: v[6].(string), TaskRoleArns: []string{v[7].(string), v[8].(string)},
-		}.Policy()
+		}
+		if smoke := v[9].(string); smoke != "" {
+			role.HookFunctionArns = append(role.HookFunctionArns, smoke)
+			role.TestListenerArns = []string{v[10].(string), v[11].(string)}
+		}
+		d, err := role.Policy()
 		return d.JSON(), err
 	}, a.ClusterArn, a.LatestServiceName, a.StableServiceName, a.ListenerArn,
-		b.hooks[HookPin].fn.Arn, b.hooks[HookUnpin].fn.Arn, b.bucket.Arn, a.TaskExecutionRoleArn, a.TaskRoleArn)
+		b.hooks[HookPin].fn.Arn, b.hooks[HookUnpin].fn.Arn, b.bucket.Arn, a.TaskExecutionRoleArn, a.TaskRoleArn,
+		smokeArn, latestTest, stableTest)
 	policy, err := b.rolePolicy("codedeploy", role, doc)
 	if err != nil {
 		return err
@@ -133,18 +106,32 @@ func (b *builder) deploymentGroups() error {
 		{roleStable, a.StableServiceName, a.StableTargetGroups},
 	} {
 		// Either group of a blue/green pair can be the new version's: they
-		// swap roles with every deployment. Each group gets its own alarm
-		// and both alarms of the pair watch this service's deployments; the
-		// idle group of the pair serves no traffic, so its alarm sees no
-		// data (notBreaching) and never fires, while the group receiving the
-		// new version is always watched.
+		// swap roles with every deployment. Each group gets its own rollback
+		// alarms and this service's deployments watch those of both groups;
+		// the idle group of the pair serves no traffic and has no targets,
+		// so its alarms see no data (notBreaching) and never fire, while the
+		// group receiving the new version is always watched.
 		var alarmNames pulumi.StringArray
 		for i, tg := range svc.tgs {
-			alarm, err := b.fiveXXAlarm(fmt.Sprintf("%s-tg%d", svc.role, i), tg)
+			names, err := b.rollbackAlarms(svc.role, i, tg)
 			if err != nil {
 				return err
 			}
-			alarmNames = append(alarmNames, alarm.Name)
+			alarmNames = append(alarmNames, names...)
+		}
+		pairInfo := &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs{
+			ProdTrafficRoute: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs{
+				ListenerArns: pulumi.StringArray{a.ListenerArn},
+			},
+			TargetGroups: codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArray{
+				&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[0].Name},
+				&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[1].Name},
+			},
+		}
+		if l, ok := b.testListeners[svc.role]; ok {
+			pairInfo.TestTrafficRoute = &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTestTrafficRouteArgs{
+				ListenerArns: pulumi.StringArray{l.Arn},
+			}
 		}
 		group, err := codedeploy.NewDeploymentGroup(b.ctx, b.child(string(svc.role)+"-group"), &codedeploy.DeploymentGroupArgs{
 			AppName:              b.app.Name,
@@ -159,17 +146,7 @@ func (b *builder) deploymentGroups() error {
 				ClusterName: a.ClusterName,
 				ServiceName: svc.service,
 			},
-			LoadBalancerInfo: &codedeploy.DeploymentGroupLoadBalancerInfoArgs{
-				TargetGroupPairInfo: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoArgs{
-					ProdTrafficRoute: &codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoProdTrafficRouteArgs{
-						ListenerArns: pulumi.StringArray{a.ListenerArn},
-					},
-					TargetGroups: codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArray{
-						&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[0].Name},
-						&codedeploy.DeploymentGroupLoadBalancerInfoTargetGroupPairInfoTargetGroupArgs{Name: svc.tgs[1].Name},
-					},
-				},
-			},
+			LoadBalancerInfo: &codedeploy.DeploymentGroupLoadBalancerInfoArgs{TargetGroupPairInfo: pairInfo},
 			BlueGreenDeploymentConfig: &codedeploy.DeploymentGroupBlueGreenDeploymentConfigArgs{
 				DeploymentReadyOption: &codedeploy.DeploymentGroupBlueGreenDeploymentConfigDeploymentReadyOptionArgs{
 					ActionOnTimeout: pulumi.String("CONTINUE_DEPLOYMENT"),

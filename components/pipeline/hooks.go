@@ -3,38 +3,67 @@ package pipeline
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/codedeploy"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 	"github.com/tenant-canary/tenant-canary/components/routing"
 )
 
-// hookEnvironment is exactly the contract of lambda/rollout's ConfigFromEnv.
+// hookEnvironment is exactly the contract of lambda/rollout's ConfigFromEnv
+// for hook h: what every hook reads, and for rollback what a rejection
+// does and the Latest stage's AppSpec (a test parses each function's
+// environment with ConfigFromEnv).
 func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 	a := b.args
 	env := pulumi.StringMap{
-		contract.EnvClusterName:              a.ClusterName,
-		contract.EnvStableServiceName:        a.StableServiceName,
-		contract.EnvStableDesiredCount:       pulumi.String(strconv.Itoa(a.Service.StableCount)),
-		contract.EnvListenerARN:              a.ListenerArn,
-		contract.EnvStableTargetGroupARNs:    pulumi.Sprintf("%s,%s", a.StableTargetGroups[0].Arn, a.StableTargetGroups[1].Arn),
-		contract.EnvCatchAllRuleARN:          a.CatchAllRuleArn,
-		contract.EnvCatchAllPriorityUnpinned: pulumi.String(strconv.Itoa(routing.CatchAllPriorityUnpinned)),
-		contract.EnvCatchAllPriorityPinned:   pulumi.String(strconv.Itoa(routing.CatchAllPriorityPinned)),
+		contract.EnvClusterName:               a.ClusterName,
+		contract.EnvStableServiceName:         a.StableServiceName,
+		contract.EnvStableDesiredCount:        pulumi.String(strconv.Itoa(a.Service.StableCount)),
+		contract.EnvListenerARN:               a.ListenerArn,
+		contract.EnvStableTargetGroupARNs:     pulumi.Sprintf("%s,%s", a.StableTargetGroups[0].Arn, a.StableTargetGroups[1].Arn),
+		contract.EnvCatchAllRuleARN:           a.CatchAllRuleArn,
+		contract.EnvAnchorRuleARN:             a.AnchorRuleArn,
+		contract.EnvCatchAllPriorityUnpinned:  pulumi.String(strconv.Itoa(routing.CatchAllPriorityUnpinned)),
+		contract.EnvCatchAllPriorityPinned:    pulumi.String(strconv.Itoa(routing.CatchAllPriorityPinned)),
+		contract.EnvCodeDeployApplicationName: b.app.Name,
+		contract.EnvLatestDeploymentGroupName: pulumi.String(b.groupNames[roleLatest]),
+		contract.EnvStableDeploymentGroupName: pulumi.String(b.groupNames[roleStable]),
+		contract.EnvLatestServiceName:         a.LatestServiceName,
+		// The physical name, known before the pipeline exists (the
+		// pipeline depends on the hooks' policies).
+		contract.EnvPipelineName: pulumi.String(b.pipelineName()),
 	}
-	if h == HookCleanup {
-		env[contract.EnvCodeDeployApplicationName] = b.app.Name
-		env[contract.EnvLatestDeploymentGroupName] = pulumi.String(b.groupNames[roleLatest])
-		env[contract.EnvLatestServiceName] = a.LatestServiceName
+	if h == HookRollback {
+		env[contract.EnvOnReject] = pulumi.String(a.Approval.OnReject)
+		// The Latest stage's AppSpec, its pin hook included, with the
+		// <TASK_DEFINITION> placeholder the rollback fills in.
+		env[contract.EnvAppSpecLatest] = b.renderBundle().MapIndex(pulumi.String(appspec.FileAppSpecLatest)).
+			ApplyT(withoutCommentLines).(pulumi.StringOutput)
 	}
 	return env
+}
+
+// withoutCommentLines drops an AppSpec's full-line YAML comments: they are
+// for readers of the bundle, the template's header names the placeholder
+// itself (ConfigFromEnv wants it exactly once), and a function's whole
+// environment must stay within Lambda's 4 KB (Lambda quotas,
+// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+func withoutCommentLines(text string) string {
+	var kept []string
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "")
 }
 
 // hookFunctions builds each hook from source (once per program run, in
@@ -42,12 +71,13 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 // it with its own role and log group.
 func (b *builder) hookFunctions() error {
 	b.hooks = map[string]*hook{}
-	for _, h := range []string{HookPin, HookUnpin, HookCleanup} {
+	for _, hk := range contract.Hooks {
+		h := string(hk)
 		artifact, err := build.Default.Hook(b.ctx.Context(), b.args.SourceDir, h)
 		if err != nil {
 			return fmt.Errorf("build %s hook: %w", h, err)
 		}
-		fnName := b.physical(64, h)
+		fnName := b.hookName(h)
 		logGroupName := "/aws/lambda/" + fnName
 		// Created before the function, so Lambda never auto-creates it
 		// without retention.
@@ -88,10 +118,11 @@ func (b *builder) hookFunctions() error {
 		// already reported when they return an error, and Lambda's default
 		// two retries of an async invocation could re-pin tenants after a
 		// failed deployment's cleanup released them: no retries. cleanup
-		// keeps the retries (idempotent, reports nothing, ignores a stale
-		// event) but drops events older than CleanupMaxEventAgeSeconds.
+		// and rollback, which EventBridge invokes, keep the retries (they
+		// decide from the state they read and report nothing) but drop
+		// events older than CleanupMaxEventAgeSeconds.
 		invoke := &lambda.FunctionEventInvokeConfigArgs{FunctionName: fn.Name, MaximumRetryAttempts: pulumi.Int(0)}
-		if h == HookCleanup {
+		if h == HookCleanup || h == HookRollback {
 			invoke.MaximumRetryAttempts = pulumi.Int(CleanupMaxRetryAttempts)
 			invoke.MaximumEventAgeInSeconds = pulumi.Int(CleanupMaxEventAgeSeconds)
 		}
@@ -103,41 +134,26 @@ func (b *builder) hookFunctions() error {
 	return nil
 }
 
-// hookPolicies grants each hook what docs/design.md §4 has it do.
+// hookPolicies grants each hook exactly the calls lambda/rollout makes for
+// it (plan.HookPolicy).
 func (b *builder) hookPolicies() error {
 	a := b.args
-	reportsTo := map[string]*codedeploy.DeploymentGroup{HookPin: b.groups[roleLatest], HookUnpin: b.groups[roleStable]}
-	empty := pulumi.String("").ToStringOutput()
-	for _, h := range []string{HookPin, HookUnpin, HookCleanup} {
-		hk := b.hooks[h]
-		groupArn, listenerArn, latestService, latestGroupArn := empty, empty, empty, empty
-		if g, ok := reportsTo[h]; ok {
-			groupArn = g.Arn
-		}
-		switch h {
-		case HookPin:
-			// pin repairs tenant rules of the production listener.
-			listenerArn = a.ListenerArn.ToStringOutput()
-		case HookCleanup:
-			// cleanup compares latest's image with stable's and checks its
-			// event against the Latest group's last attempted deployment.
-			latestService = a.LatestServiceName.ToStringOutput()
-			latestGroupArn = b.groups[roleLatest].Arn
-		}
+	for _, hk := range contract.Hooks {
+		h := string(hk)
+		logGroup := b.hooks[h].logGroup
 		doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
-			var groups []string
-			if arn := v[3].(string); arn != "" {
-				groups = []string{arn}
-			}
-			d, err := plan.HookRole{
-				Stack: st, ClusterArn: v[0].(string), StableServiceName: v[1].(string),
-				CatchAllRuleArn: v[2].(string), DeploymentGroupArns: groups, LogGroupName: hk.logGroup,
-				RepairRulesOfListenerArn: v[4].(string),
-				LatestServiceName:        v[5].(string), LatestDeploymentGroupArn: v[6].(string),
-			}.Policy()
+			d, err := plan.HookPolicy(hk, plan.HookResources{
+				Stack: st, ClusterArn: v[0].(string),
+				LatestServiceName: v[1].(string), StableServiceName: v[2].(string),
+				ListenerArn: v[3].(string), CatchAllRuleArn: v[4].(string),
+				ApplicationArn: v[5].(string), LatestGroupArn: v[6].(string), StableGroupArn: v[7].(string),
+				DeploymentConfigName: v[8].(string),
+				PipelineName:         b.pipelineName(), ApprovalRequired: a.Approval.Required,
+			}, logGroup)
 			return d.JSON(), err
-		}, a.ClusterArn, a.StableServiceName, a.CatchAllRuleArn, groupArn, listenerArn, latestService, latestGroupArn)
-		p, err := b.rolePolicy(h+"-hook", hk.role, doc)
+		}, a.ClusterArn, a.LatestServiceName, a.StableServiceName, a.ListenerArn, a.CatchAllRuleArn,
+			b.app.Arn, b.groups[roleLatest].Arn, b.groups[roleStable].Arn, b.deployConfigName)
+		p, err := b.rolePolicy(h+"-hook", b.hooks[h].role, doc)
 		if err != nil {
 			return err
 		}

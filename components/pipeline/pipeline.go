@@ -2,9 +2,11 @@
 // `docker push <repositoryUrl>:<imageTag>` → EventBridge → CodePipeline V2
 // `Source` (ECR image + S3 deploy bundle) → `Latest` (CodeDeploy canary on the
 // `latest` service, pin hook) → `Approve` (optional) → `Stable` (CodeDeploy on
-// the `stable` service, unpin hook), with 5xx alarms that roll a stage back,
-// the hook Lambda functions built from ./lambda at program run time, and a
-// least-privilege IAM role per actor.
+// the `stable` service, unpin hook), with rollback alarms (error share,
+// connection errors, latency, unhealthy targets) that roll a stage back, an
+// optional smoke test through test listeners before production traffic
+// moves, one CloudWatch dashboard, the hook Lambda functions built from
+// ./lambda at program run time, and a least-privilege IAM role per actor.
 //
 // The pure decisions live in subpackages: plan (IAM documents, event
 // patterns, deployment config, alarm math, names), build (reproducible hook
@@ -39,9 +41,14 @@ type TargetGroup struct {
 // ARNs of the network and service components.
 type Args struct {
 	// Plain, validated config.
-	Traffic           config.Traffic
-	Approval          config.Approval
-	Rollback          config.Rollback
+	Traffic  config.Traffic
+	Approval config.Approval
+	Rollback config.Rollback
+	// SmokeTest, when Enabled, adds the test listeners and the smoke hook;
+	// its Paths must be resolved (config.Config.SmokePaths).
+	SmokeTest config.SmokeTest
+	// TenantMatch is how the smoke test impersonates SmokeTest.Tenant.
+	TenantMatch       config.TenantMatch
 	Service           config.Service
 	ImageTag          string
 	ForceDeleteImages bool
@@ -67,7 +74,9 @@ type Args struct {
 	// LoadBalancerArnSuffix is the CloudWatch dimension LoadBalancer.
 	LoadBalancerArnSuffix pulumi.StringInput
 	CatchAllRuleArn       pulumi.StringInput
-	TaskExecutionRoleArn  pulumi.StringInput
+	// AnchorRuleArn is stable's permanent, never-matching rule.
+	AnchorRuleArn        pulumi.StringInput
+	TaskExecutionRoleArn pulumi.StringInput
 	// TaskExecutionRoleName gets the permission to pull from the repository.
 	TaskExecutionRoleName pulumi.StringInput
 	TaskRoleArn           pulumi.StringInput
@@ -75,6 +84,17 @@ type Args struct {
 	LogGroupName pulumi.StringInput
 	// AlbURL is linked from the approval request.
 	AlbURL pulumi.StringInput
+
+	// Only with SmokeTest.Enabled: the load balancer the test listeners
+	// join, its security group, the subnets and VPC the smoke hook runs in,
+	// and the NAT gateways' addresses, the only sources the test listeners
+	// admit.
+	AlbArn             pulumi.StringInput
+	AlbSecurityGroupId pulumi.StringInput
+	AlbDnsName         pulumi.StringInput
+	VpcId              pulumi.StringInput
+	TaskSubnetIds      pulumi.StringArrayInput
+	NatPublicIps       []pulumi.StringOutput
 
 	// SourceDir is the project root, where ./lambda/<hook> resolves; ""
 	// means the current directory (Pulumi runs the program in the project
@@ -97,10 +117,15 @@ type Pipeline struct {
 	LatestDeploymentGroupName pulumi.StringOutput `pulumi:"latestDeploymentGroupName"`
 	StableDeploymentGroupName pulumi.StringOutput `pulumi:"stableDeploymentGroupName"`
 	// ApprovalTopicArn is "" when approval is not required.
-	ApprovalTopicArn    pulumi.StringOutput `pulumi:"approvalTopicArn"`
-	PinFunctionName     pulumi.StringOutput `pulumi:"pinFunctionName"`
-	UnpinFunctionName   pulumi.StringOutput `pulumi:"unpinFunctionName"`
-	CleanupFunctionName pulumi.StringOutput `pulumi:"cleanupFunctionName"`
+	ApprovalTopicArn     pulumi.StringOutput `pulumi:"approvalTopicArn"`
+	PinFunctionName      pulumi.StringOutput `pulumi:"pinFunctionName"`
+	UnpinFunctionName    pulumi.StringOutput `pulumi:"unpinFunctionName"`
+	CleanupFunctionName  pulumi.StringOutput `pulumi:"cleanupFunctionName"`
+	RollbackFunctionName pulumi.StringOutput `pulumi:"rollbackFunctionName"`
+	// SmokeFunctionName is "" unless the smoke test is enabled.
+	SmokeFunctionName pulumi.StringOutput `pulumi:"smokeFunctionName"`
+	// DashboardUrl is the stack's CloudWatch dashboard in the console.
+	DashboardUrl pulumi.StringOutput `pulumi:"dashboardUrl"`
 }
 
 // Stage and artifact names of the pipeline.
@@ -129,9 +154,11 @@ const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).
 const (
-	HookPin     = string(contract.HookPin)
-	HookUnpin   = string(contract.HookUnpin)
-	HookCleanup = string(contract.HookCleanup)
+	HookPin      = string(contract.HookPin)
+	HookUnpin    = string(contract.HookUnpin)
+	HookCleanup  = string(contract.HookCleanup)
+	HookRollback = string(contract.HookRollback)
+	HookSmoke    = string(contract.HookSmoke)
 )
 
 // stackFacts resolves the partition, region and account every ARN in the
@@ -185,13 +212,16 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		{"artifact bucket", b.artifactBucket},
 		{"codedeploy application", b.application},
 		{"hook functions", b.hookFunctions},
+		{"smoke test", b.smokeTest},
 		{"deploy bundle", b.deployBundle},
 		{"codedeploy deployment groups", b.deploymentGroups},
+		{"dashboard", b.dashboard},
 		{"hook permissions", b.hookPolicies},
 		{"approval topic", b.approvalTopic},
 		{"pipeline", b.pipeline},
 		{"push trigger", b.trigger},
 		{"cleanup trigger", b.cleanupTrigger},
+		{"rollback trigger", b.rollbackTrigger},
 	} {
 		if err := step.run(); err != nil {
 			return nil, fmt.Errorf("pipeline %s: %s: %w", name, step.what, err)
@@ -213,6 +243,12 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	comp.PinFunctionName = b.hooks[HookPin].fn.Name
 	comp.UnpinFunctionName = b.hooks[HookUnpin].fn.Name
 	comp.CleanupFunctionName = b.hooks[HookCleanup].fn.Name
+	comp.RollbackFunctionName = b.hooks[HookRollback].fn.Name
+	comp.DashboardUrl = b.dashboardURL
+	comp.SmokeFunctionName = pulumi.String("").ToStringOutput()
+	if h, ok := b.hooks[HookSmoke]; ok {
+		comp.SmokeFunctionName = h.fn.Name
+	}
 
 	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
 		"repositoryUrl":             comp.RepositoryUrl,
@@ -227,6 +263,9 @@ func NewPipeline(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		"pinFunctionName":           comp.PinFunctionName,
 		"unpinFunctionName":         comp.UnpinFunctionName,
 		"cleanupFunctionName":       comp.CleanupFunctionName,
+		"rollbackFunctionName":      comp.RollbackFunctionName,
+		"dashboardUrl":              comp.DashboardUrl,
+		"smokeFunctionName":         comp.SmokeFunctionName,
 	}); err != nil {
 		return nil, fmt.Errorf("register pipeline outputs: %w", err)
 	}
@@ -241,7 +280,7 @@ func (a *Args) validate() error {
 		"ClusterName": a.ClusterName, "ClusterArn": a.ClusterArn,
 		"LatestServiceName": a.LatestServiceName, "StableServiceName": a.StableServiceName,
 		"ListenerArn": a.ListenerArn, "LoadBalancerArnSuffix": a.LoadBalancerArnSuffix,
-		"CatchAllRuleArn": a.CatchAllRuleArn, "TaskExecutionRoleArn": a.TaskExecutionRoleArn,
+		"CatchAllRuleArn": a.CatchAllRuleArn, "AnchorRuleArn": a.AnchorRuleArn, "TaskExecutionRoleArn": a.TaskExecutionRoleArn,
 		"TaskRoleArn": a.TaskRoleArn, "LogGroupName": a.LogGroupName, "AlbURL": a.AlbURL,
 	} {
 		if in == nil {
@@ -265,5 +304,36 @@ func (a *Args) validate() error {
 	if _, err := plan.Routing(a.Traffic); err != nil {
 		return err
 	}
+	if a.SmokeTest.Enabled {
+		var missing []string
+		for field, in := range map[string]interface{}{
+			"AlbArn": a.AlbArn, "AlbSecurityGroupId": a.AlbSecurityGroupId, "AlbDnsName": a.AlbDnsName,
+			"VpcId": a.VpcId, "TaskSubnetIds": a.TaskSubnetIds,
+		} {
+			if isNil(in) {
+				missing = append(missing, field)
+			}
+		}
+		if len(a.NatPublicIps) == 0 {
+			missing = append(missing, "NatPublicIps (the smoke test needs NAT)")
+		}
+		if len(a.SmokeTest.Paths) == 0 {
+			missing = append(missing, "SmokeTest.Paths")
+		}
+		if len(missing) > 0 {
+			sortStrings(missing)
+			return fmt.Errorf("smoke test enabled but missing args: %v", missing)
+		}
+	}
 	return nil
+}
+
+func isNil(v interface{}) bool {
+	switch x := v.(type) {
+	case pulumi.StringInput:
+		return x == nil
+	case pulumi.StringArrayInput:
+		return x == nil
+	}
+	return v == nil
 }

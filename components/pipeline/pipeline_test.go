@@ -18,9 +18,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/pipeline"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
 const (
@@ -28,6 +31,7 @@ const (
 	region   = "eu-west-1"
 	listener = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
 	catchAll = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+	anchor   = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/1a2b3c4d5e6f7a8b"
 )
 
 // recorded is one resource registration the mock saw.
@@ -134,7 +138,7 @@ func tg(name string) pipeline.TargetGroup {
 
 func testArgs(mutate func(*pipeline.Args)) *pipeline.Args {
 	cfg := config.Defaults()
-	cfg.Approval = config.Approval{Required: true, NotifyEmails: []string{"oncall@example.com", "lead@example.com"}, TimeoutMinutes: 120}
+	cfg.Approval = config.Approval{Required: true, NotifyEmails: []string{"oncall@example.com", "lead@example.com"}, TimeoutMinutes: 120, OnReject: config.OnRejectRollback}
 	a := &pipeline.Args{
 		Traffic: cfg.Traffic, Approval: cfg.Approval, Rollback: cfg.Rollback, Service: cfg.Service,
 		ImageTag: "release", ForceDeleteImages: true, TaskFamily: "tc-dev-app",
@@ -147,6 +151,7 @@ func testArgs(mutate func(*pipeline.Args)) *pipeline.Args {
 		ListenerArn:           pulumi.String(listener),
 		LoadBalancerArnSuffix: pulumi.String("app/alb/50dc6c495c0c9188"),
 		CatchAllRuleArn:       pulumi.String(catchAll),
+		AnchorRuleArn:         pulumi.String(anchor),
 		TaskExecutionRoleArn:  pulumi.String("arn:aws:iam::" + account + ":role/exec"),
 		TaskRoleArn:           pulumi.String("arn:aws:iam::" + account + ":role/task"),
 		TaskExecutionRoleName: pulumi.String("exec"),
@@ -409,35 +414,61 @@ func TestDeploymentConfigFollowsTraffic(t *testing.T) {
 
 func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 	m := run(t, nil)
-	alarmsByTargetGroup := map[string]string{}
+	wantAlarms := plan.RollbackAlarms(config.Defaults().Rollback)
+	alarmsByTargetGroup := map[string][]string{}
+	signalsByTargetGroup := map[string][]string{}
 	for _, a := range m.byType("aws:cloudwatch/metricAlarm:MetricAlarm") {
 		p := props(a)
 		assert.Equal(t, "notBreaching", p["treatMissingData"])
-		assert.Equal(t, 5.0, p["threshold"])
 		assert.Equal(t, 2.0, p["evaluationPeriods"])
+		assert.Equal(t, 2.0, p["datapointsToAlarm"])
 		var queries []struct {
 			ID         string `json:"id"`
 			Expression string `json:"expression"`
 			ReturnData bool   `json:"returnData"`
 			Metric     *struct {
+				Namespace  string            `json:"namespace"`
 				MetricName string            `json:"metricName"`
+				Stat       string            `json:"stat"`
 				Dimensions map[string]string `json:"dimensions"`
 				Period     int               `json:"period"`
 			} `json:"metric"`
 		}
 		decode(t, p["metricQueries"], &queries)
-		require.Len(t, queries, 3)
-		assert.Equal(t, plan.FiveXXRateExpression(20), queries[2].Expression)
-		assert.True(t, queries[2].ReturnData)
-		assert.Equal(t, "HTTPCode_Target_5XX_Count", queries[0].Metric.MetricName)
-		assert.Equal(t, "RequestCount", queries[1].Metric.MetricName)
-		assert.Equal(t, 60, queries[0].Metric.Period)
-		tgDim := queries[0].Metric.Dimensions["TargetGroup"]
-		assert.Equal(t, tgDim, queries[1].Metric.Dimensions["TargetGroup"])
-		assert.Equal(t, "app/alb/50dc6c495c0c9188", queries[0].Metric.Dimensions["LoadBalancer"])
-		alarmsByTargetGroup[tgDim] = a.outputs["name"].StringValue()
+		var spec *plan.Alarm
+		for i := range wantAlarms {
+			if strings.HasSuffix(a.name, "-"+wantAlarms[i].Signal) {
+				spec = &wantAlarms[i]
+			}
+		}
+		require.NotNil(t, spec, "alarm %s is a rollback signal", a.name)
+		assert.Equal(t, spec.Threshold, p["threshold"], a.name)
+		require.Len(t, queries, len(spec.Queries), a.name)
+		tgDim := ""
+		for i, q := range queries {
+			assert.Equal(t, spec.Queries[i].ID, q.ID)
+			assert.Equal(t, spec.Queries[i].ReturnData, q.ReturnData)
+			if q.Metric == nil {
+				assert.Equal(t, spec.Queries[i].Expression, q.Expression)
+				continue
+			}
+			assert.Equal(t, "AWS/ApplicationELB", q.Metric.Namespace)
+			assert.Equal(t, spec.Queries[i].MetricName, q.Metric.MetricName)
+			assert.Equal(t, spec.Queries[i].Stat, q.Metric.Stat)
+			assert.Equal(t, 60, q.Metric.Period)
+			assert.Equal(t, "app/alb/50dc6c495c0c9188", q.Metric.Dimensions["LoadBalancer"])
+			if tgDim == "" {
+				tgDim = q.Metric.Dimensions["TargetGroup"]
+			}
+			assert.Equal(t, tgDim, q.Metric.Dimensions["TargetGroup"], "one target group per alarm")
+		}
+		alarmsByTargetGroup[tgDim] = append(alarmsByTargetGroup[tgDim], a.outputs["name"].StringValue())
+		signalsByTargetGroup[tgDim] = append(signalsByTargetGroup[tgDim], spec.Signal)
 	}
-	require.Len(t, alarmsByTargetGroup, 4, "one alarm per target group")
+	require.Len(t, alarmsByTargetGroup, 4, "alarms for every target group")
+	for tg, signals := range signalsByTargetGroup {
+		assert.ElementsMatch(t, plan.Signals, signals, "every signal on %s", tg)
+	}
 
 	for _, tc := range []struct {
 		group, service string
@@ -496,7 +527,7 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 				tgNames = append(tgNames, tg.Name)
 			}
 			for _, n := range tc.pair {
-				wantAlarms = append(wantAlarms, alarmsByTargetGroup["targetgroup/"+n+"/0123456789abcdef"])
+				wantAlarms = append(wantAlarms, alarmsByTargetGroup["targetgroup/"+n+"/0123456789abcdef"]...)
 			}
 			assert.Equal(t, tc.pair, tgNames)
 			assert.Equal(t, "CONTINUE_DEPLOYMENT", g.BlueGreen.Ready.ActionOnTimeout)
@@ -505,7 +536,8 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 			assert.True(t, g.AutoRollback.Enabled)
 			assert.ElementsMatch(t, []string{"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}, g.AutoRollback.Events)
 			assert.True(t, g.Alarms.Enabled)
-			assert.ElementsMatch(t, wantAlarms, g.Alarms.Alarms, "both alarms of its own pair, none of the other service's")
+			assert.ElementsMatch(t, wantAlarms, g.Alarms.Alarms, "every alarm of its own pair, none of the other service's")
+			assert.LessOrEqual(t, len(g.Alarms.Alarms), plan.MaxAlarmsPerDeploymentGroup)
 		})
 	}
 }
@@ -514,17 +546,35 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 	m := run(t, nil)
 	stableTGs := "arn:aws:elasticloadbalancing:eu-west-1:000000000000:targetgroup/stable-blue/0123456789abcdef," +
 		"arn:aws:elasticloadbalancing:eu-west-1:000000000000:targetgroup/stable-green/0123456789abcdef"
+	app := props(m.byType("aws:codedeploy/application:Application")[0])["name"]
+	latestGroup := props(m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-latest-group"))["deploymentGroupName"]
+	stableGroup := props(m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-stable-group"))["deploymentGroupName"]
+	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"]
 	common := map[string]interface{}{
 		"CLUSTER_NAME": "tc-dev", "STABLE_SERVICE_NAME": "stable-svc", "STABLE_DESIRED_COUNT": "2",
 		"LISTENER_ARN": listener, "STABLE_TARGET_GROUP_ARNS": stableTGs, "CATCH_ALL_RULE_ARN": catchAll,
-		"CATCH_ALL_PRIORITY_UNPINNED": "1", "CATCH_ALL_PRIORITY_PINNED": "50000",
+		"ANCHOR_RULE_ARN": anchor, "CATCH_ALL_PRIORITY_UNPINNED": "1", "CATCH_ALL_PRIORITY_PINNED": "50000",
+		"CODEDEPLOY_APPLICATION_NAME": app, "LATEST_DEPLOYMENT_GROUP_NAME": latestGroup,
+		"STABLE_DEPLOYMENT_GROUP_NAME": stableGroup, "LATEST_SERVICE_NAME": "latest-svc", "PIPELINE_NAME": pipeName,
 	}
-	app := props(m.byType("aws:codedeploy/application:Application")[0])["name"]
-	latestGroup := props(m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-latest-group"))["deploymentGroupName"]
 	logGroups := map[string]interface{}{}
 	for _, lg := range m.byType("aws:cloudwatch/logGroup:LogGroup") {
 		logGroups[props(lg)["name"].(string)] = props(lg)["retentionInDays"]
 	}
+	// The bundle's appspec-latest.yaml without its comment lines.
+	var appSpecLines []string
+	for _, line := range strings.SplitAfter(string(bundleFiles(t, m)["appspec-latest.yaml"]), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			appSpecLines = append(appSpecLines, line)
+		}
+	}
+	appSpecLatest := strings.Join(appSpecLines, "")
+	assert.Equal(t, 1, strings.Count(appSpecLatest, appspec.TaskDefinitionPlaceholder), "the rollback fills the placeholder in")
+	var spec struct {
+		Hooks []map[string]string `yaml:"Hooks"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(appSpecLatest), &spec))
+	assert.Equal(t, []map[string]string{{"BeforeInstall": functionNames(m)["pipeline-pin-hook"]}}, spec.Hooks, "a rollback runs pin too")
 	for _, tc := range []struct {
 		hook    string
 		timeout float64
@@ -532,8 +582,8 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 	}{
 		{"pin", 600, nil},
 		{"unpin", 120, nil},
-		{"cleanup", 120, map[string]interface{}{"CODEDEPLOY_APPLICATION_NAME": app, "LATEST_DEPLOYMENT_GROUP_NAME": latestGroup,
-			"LATEST_SERVICE_NAME": "latest-svc"}},
+		{"cleanup", 120, nil},
+		{"rollback", 120, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest}},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {
 			f := props(m.one(t, "aws:lambda/function:Function", "pipeline-"+tc.hook+"-hook"))
@@ -551,13 +601,41 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 			for k, v := range tc.extra {
 				want[k] = v
 			}
-			assert.Equal(t, want, f["environment"].(map[string]interface{})["variables"], "exactly the hook contract")
+			env := f["environment"].(map[string]interface{})["variables"].(map[string]interface{})
+			assert.Equal(t, want, env, "exactly the hook contract")
+			size := 0
+			for k, v := range env {
+				size += len(k) + len(v.(string))
+			}
+			assert.Less(t, size, 4096, "Lambda's 4 KB limit on a function's environment")
+
+			// The function's own parser accepts it and reads every variable
+			// it is given: nothing missing, nothing extra.
+			read := map[string]bool{}
+			_, err := rollout.ConfigFromEnv(func(name string) (string, bool) {
+				read[name] = true
+				v, ok := env[name]
+				if !ok {
+					return "", false
+				}
+				return v.(string), true
+			}, contract.Hook(tc.hook))
+			require.NoError(t, err)
+			var given, parsed []string
+			for k := range env {
+				given = append(given, k)
+			}
+			for k := range read {
+				parsed = append(parsed, k)
+			}
+			assert.ElementsMatch(t, parsed, given, "the environment is exactly what ConfigFromEnv reads for %s", tc.hook)
+
 			logGroup := "/aws/lambda/" + f["name"].(string)
 			assert.Equal(t, 30.0, logGroups[logGroup], "own log group with retention")
 			assert.Equal(t, logGroup, f["loggingConfig"].(map[string]interface{})["logGroup"])
 			// pin and unpin must never be retried by Lambda after they
 			// reported: a retried pin could re-pin tenants after cleanup.
-			// cleanup keeps its retries but drops stale events early.
+			// cleanup and rollback keep their retries but drop stale events.
 			var configs []map[string]interface{}
 			for _, c := range m.byType("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig") {
 				if props(c)["functionName"] == f["name"] {
@@ -565,8 +643,8 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 				}
 			}
 			require.Len(t, configs, 1, "one async invocation config per hook")
-			if tc.hook == "cleanup" {
-				assert.Equal(t, 2.0, configs[0]["maximumRetryAttempts"], "cleanup keeps Lambda's retries: it is idempotent and ignores stale events")
+			if tc.hook == "cleanup" || tc.hook == "rollback" {
+				assert.Equal(t, 2.0, configs[0]["maximumRetryAttempts"], "EventBridge-invoked hooks keep Lambda's retries: they decide from the state they read")
 				assert.Equal(t, 600.0, configs[0]["maximumEventAgeInSeconds"], "no event older than 10 minutes")
 			} else {
 				assert.Equal(t, 0.0, configs[0]["maximumRetryAttempts"])
@@ -574,13 +652,20 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 			}
 		})
 	}
+
+	m = run(t, func(a *pipeline.Args) { a.Approval.OnReject = config.OnRejectHold })
+	f := props(m.one(t, "aws:lambda/function:Function", "pipeline-rollback-hook"))
+	assert.Equal(t, "hold", f["environment"].(map[string]interface{})["variables"].(map[string]interface{})["ON_REJECT"])
 }
 
-// pin may rewrite only this listener's rules; cleanup may read the latest
-// service, task definitions and the Latest group, and nothing more.
-func TestHookPoliciesGrantTheRepairAndTheCleanupChecks(t *testing.T) {
+// Each hook's policy is plan.HookPolicy over this stack's resources: pin
+// repairs only this listener's rules, cleanup rejects only this pipeline's
+// approval, rollback redeploys only the Latest group.
+func TestHookPoliciesAreScopedToThisStack(t *testing.T) {
 	m := run(t, nil)
 	latestGroupArn := m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-latest-group").outputs["arn"].StringValue()
+	stableGroupArn := m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-stable-group").outputs["arn"].StringValue()
+	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"].(string)
 	byAction := func(hook string) map[string][]string {
 		var doc plan.PolicyDocument
 		require.NoError(t, json.Unmarshal([]byte(props(m.one(t, "aws:iam/rolePolicy:RolePolicy", "pipeline-"+hook+"-hook"))["policy"].(string)), &doc))
@@ -594,22 +679,25 @@ func TestHookPoliciesGrantTheRepairAndTheCleanupChecks(t *testing.T) {
 	}
 	rules, err := plan.ListenerRulesArn(listener)
 	require.NoError(t, err)
-	pin, unpin, cleanup := byAction("pin"), byAction("unpin"), byAction("cleanup")
+	pin, unpin, cleanup, rollback := byAction("pin"), byAction("unpin"), byAction("cleanup"), byAction("rollback")
 	assert.Equal(t, []string{rules}, pin["elasticloadbalancing:ModifyRule"])
-	assert.NotContains(t, unpin, "elasticloadbalancing:ModifyRule")
-	assert.NotContains(t, cleanup, "elasticloadbalancing:ModifyRule")
-
-	stableSvc := "arn:aws:ecs:" + region + ":" + account + ":service/tc-dev/stable-svc"
-	latestSvc := "arn:aws:ecs:" + region + ":" + account + ":service/tc-dev/latest-svc"
-	assert.ElementsMatch(t, []string{stableSvc, latestSvc}, cleanup["ecs:DescribeServices"])
-	assert.Equal(t, []string{stableSvc}, cleanup["ecs:UpdateService"], "cleanup scales only stable")
-	assert.Equal(t, []string{"*"}, cleanup["ecs:DescribeTaskDefinition"])
-	assert.Equal(t, []string{latestGroupArn}, cleanup["codedeploy:GetDeploymentGroup"])
-	for _, hook := range []map[string][]string{pin, unpin} {
-		assert.Equal(t, []string{stableSvc}, hook["ecs:DescribeServices"])
-		assert.NotContains(t, hook, "codedeploy:GetDeploymentGroup")
-		assert.NotContains(t, hook, "ecs:DescribeTaskDefinition")
+	assert.Equal(t, []string{stableGroupArn}, pin["codedeploy:GetDeploymentTarget"])
+	assert.Equal(t, []string{latestGroupArn}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	assert.Equal(t, []string{stableGroupArn}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	assert.Equal(t, []string{latestGroupArn}, unpin["codedeploy:ListDeployments"])
+	for _, hook := range []map[string][]string{unpin, cleanup, rollback} {
+		assert.NotContains(t, hook, "elasticloadbalancing:ModifyRule")
 	}
+	pipelineArn := "arn:aws:codepipeline:" + region + ":" + account + ":" + pipeName
+	assert.Equal(t, []string{pipelineArn + "/Approve/Approve"}, cleanup["codepipeline:PutApprovalResult"])
+	assert.ElementsMatch(t, []string{latestGroupArn, stableGroupArn}, cleanup["codedeploy:ListDeployments"])
+	assert.Equal(t, []string{latestGroupArn}, rollback["codedeploy:CreateDeployment"])
+	assert.Equal(t, []string{pipelineArn}, rollback["codepipeline:GetPipelineExecution"])
+	cfgName := props(m.byType("aws:codedeploy/deploymentConfig:DeploymentConfig")[0])["deploymentConfigName"].(string)
+	assert.Equal(t, []string{"arn:aws:codedeploy:" + region + ":" + account + ":deploymentconfig:" + cfgName}, rollback["codedeploy:GetDeploymentConfig"])
+	stableSvc := "arn:aws:ecs:" + region + ":" + account + ":service/tc-dev/stable-svc"
+	assert.Equal(t, []string{stableSvc}, cleanup["ecs:UpdateService"], "cleanup scales only stable")
+	assert.NotContains(t, unpin, "ecs:UpdateService", "unpin never scales")
 }
 
 func TestPushRuleStartsThePipelineOnlyForThisRepositoryAndTag(t *testing.T) {
@@ -646,38 +734,85 @@ func TestPushRuleStartsThePipelineOnlyForThisRepositoryAndTag(t *testing.T) {
 	assert.Equal(t, []string{pipeArn}, doc.Statement[0].Resource)
 }
 
-func TestCleanupRuleFiresOnFailedOrStoppedLatestDeployments(t *testing.T) {
+func TestCleanupRuleFiresWhenEitherGroupsDeploymentEnds(t *testing.T) {
 	m := run(t, nil)
 	app := props(m.byType("aws:codedeploy/application:Application")[0])["name"].(string)
 	latest := props(m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-latest-group"))["deploymentGroupName"].(string)
 	stable := props(m.one(t, "aws:codedeploy/deploymentGroup:DeploymentGroup", "pipeline-stable-group"))["deploymentGroupName"].(string)
-	rule := m.one(t, "aws:cloudwatch/eventRule:EventRule", "pipeline-latest-failed")
+	rule := m.one(t, "aws:cloudwatch/eventRule:EventRule", "pipeline-deployment-ended")
 	pattern := []byte(props(rule)["eventPattern"].(string))
-	event := func(group, state string) []byte {
+	event := func(application, group, state string) []byte {
 		return []byte(fmt.Sprintf(`{"account":"%[1]s","region":"%[2]s","detail-type":"CodeDeploy Deployment State-change Notification",
 			"source":"aws.codedeploy","version":"0","time":"2016-06-30T22:06:31Z","id":"c071bfbf-83c4-49ca-a6ff-3df053957145",
 			"resources":["arn:aws:codedeploy:%[2]s:%[1]s:application:%[3]s"],
 			"detail":{"instanceGroupId":"9fd2","region":"%[2]s","application":%[3]q,"deploymentId":"d-123456789","state":%[5]q,"deploymentGroup":%[4]q}}`,
-			account, region, app, group, state))
+			account, region, application, group, state))
 	}
 	for _, tc := range []struct {
-		group, state string
-		want         bool
+		app, group, state string
+		want              bool
 	}{
-		{latest, "FAILURE", true},
-		{latest, "STOP", true},
-		{latest, "SUCCESS", false},
-		{stable, "FAILURE", false},
+		{app, latest, "FAILURE", true},
+		{app, latest, "STOP", true},
+		{app, latest, "SUCCESS", true},
+		{app, stable, "FAILURE", true},
+		{app, stable, "STOP", true},
+		{app, stable, "SUCCESS", true},
+		{app, latest, "START", false},
+		{app, stable, "READY", false},
+		{app, "someone-elses-group", "SUCCESS", false},
+		{"other-app", latest, "SUCCESS", false},
 	} {
-		got, err := plan.MatchEvent(pattern, event(tc.group, tc.state))
+		got, err := plan.MatchEvent(pattern, event(tc.app, tc.group, tc.state))
 		require.NoError(t, err)
-		assert.Equal(t, tc.want, got, "%s %s", tc.group, tc.state)
+		assert.Equal(t, tc.want, got, "%s %s %s", tc.app, tc.group, tc.state)
 	}
 	cleanupArn := m.one(t, "aws:lambda/function:Function", "pipeline-cleanup-hook").outputs["arn"].StringValue()
-	assert.Equal(t, cleanupArn, props(m.one(t, "aws:cloudwatch/eventTarget:EventTarget", "pipeline-latest-failed-target"))["arn"])
+	assert.Equal(t, cleanupArn, props(m.one(t, "aws:cloudwatch/eventTarget:EventTarget", "pipeline-deployment-ended-target"))["arn"])
 	perm := props(m.one(t, "aws:lambda/permission:Permission", "pipeline-cleanup-invoke"))
 	assert.Equal(t, "events.amazonaws.com", perm["principal"])
 	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke cleanup")
+}
+
+func TestRollbackRuleFiresOnAFailedApprovalOfThisPipeline(t *testing.T) {
+	m := run(t, nil)
+	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"].(string)
+	rule := m.one(t, "aws:cloudwatch/eventRule:EventRule", "pipeline-approval-failed")
+	pattern := []byte(props(rule)["eventPattern"].(string))
+	event := func(pipelineName, stage, action, state string) []byte {
+		return []byte(fmt.Sprintf(`{"version":"0","id":"CWE-event-id","detail-type":"CodePipeline Action Execution State Change",
+			"source":"aws.codepipeline","account":%q,"time":"2017-04-22T03:31:47Z","region":%q,
+			"resources":["arn:aws:codepipeline:%s:%s:%s"],
+			"detail":{"pipeline":%q,"version":1,"execution-id":"01234567-0123-0123-0123-012345678901","stage":%q,"action":%q,"state":%q,
+			"type":{"owner":"AWS","category":"Approval","provider":"Manual","version":"1"}}}`,
+			account, region, region, account, pipelineName, pipelineName, stage, action, state))
+	}
+	for _, tc := range []struct {
+		pipeline, stage, action, state string
+		want                           bool
+	}{
+		{pipeName, "Approve", "Approve", "FAILED", true},
+		{pipeName, "Approve", "Approve", "SUCCEEDED", false},
+		{pipeName, "Approve", "Approve", "CANCELED", false},
+		{pipeName, "Latest", "Deploy", "FAILED", false},
+		{"another-pipeline", "Approve", "Approve", "FAILED", false},
+	} {
+		got, err := plan.MatchEvent(pattern, event(tc.pipeline, tc.stage, tc.action, tc.state))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%+v", tc)
+	}
+	rollbackArn := m.one(t, "aws:lambda/function:Function", "pipeline-rollback-hook").outputs["arn"].StringValue()
+	assert.Equal(t, rollbackArn, props(m.one(t, "aws:cloudwatch/eventTarget:EventTarget", "pipeline-approval-failed-target"))["arn"])
+	perm := props(m.one(t, "aws:lambda/permission:Permission", "pipeline-rollback-invoke"))
+	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke rollback")
+
+	m = run(t, func(a *pipeline.Args) {
+		a.Approval = config.Approval{Required: false, OnReject: config.OnRejectRollback}
+	})
+	for _, r := range m.byType("aws:cloudwatch/eventRule:EventRule") {
+		assert.NotEqual(t, "pipeline-approval-failed", r.name, "no Approve stage, no rejection to act on")
+	}
+	assert.Len(t, m.byType("aws:lambda/function:Function"), 4, "the rollback function stays for operators")
 }
 
 // Every policy document the component produces passes the least-privilege
@@ -701,8 +836,8 @@ func TestEveryPolicyIsLeastPrivilege(t *testing.T) {
 	for _, r := range m.byType("aws:iam/policy:Policy") {
 		docs["managed "+r.name] = props(r)["policy"].(string)
 	}
-	require.Len(t, m.byType("aws:iam/role:Role"), 6, "pipeline, codedeploy, trigger, pin, unpin, cleanup")
-	require.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 7, "one per role, and image pulls for the task execution role")
+	require.Len(t, m.byType("aws:iam/role:Role"), 7, "pipeline, codedeploy, trigger, pin, unpin, cleanup, rollback")
+	require.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 8, "one per role, and image pulls for the task execution role")
 	assert.Empty(t, m.byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), "no managed policies")
 
 	passRoles := 0

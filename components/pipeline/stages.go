@@ -176,34 +176,66 @@ func (b *builder) trigger() error {
 	return nil
 }
 
-// cleanupTrigger runs the cleanup hook when a `Latest` deployment fails or
-// is stopped (docs/design.md §4, step 2′): CodeDeploy does not run the AppSpec's
-// later hooks then, so nobody else would unpin the tenants.
+// cleanupTrigger runs the cleanup hook whenever a deployment of either group
+// ends (succeeded, failed or stopped): CodeDeploy does not run the AppSpec's
+// later hooks after a failure, a rollback's success must unpin, and a
+// Stable deployment's end scales stable down; cleanup decides from the
+// state it reads (lambda/rollout/cleanup.go).
 func (b *builder) cleanupTrigger() error {
-	cleanup := b.hooks[HookCleanup]
-	rule, err := cloudwatch.NewEventRule(b.ctx, b.child("latest-failed"), &cloudwatch.EventRuleArgs{
-		Description: pulumi.String("a failed or stopped Latest deployment runs the cleanup hook"),
-		EventPattern: pulumi.All(b.app.Name, b.groups[roleLatest].DeploymentGroupName).ApplyT(func(v []interface{}) string {
-			return plan.DeploymentEndedBadlyPattern(v[0].(string), v[1].(string)).JSON()
-		}).(pulumi.StringOutput),
-	}, b.parent)
-	if err != nil {
-		return fmt.Errorf("create cleanup rule: %w", err)
+	return b.eventTrigger(HookCleanup, "deployment-ended", "latest-failed",
+		"the end of a deployment of either group runs the cleanup hook",
+		pulumi.All(b.app.Name, b.groups[roleLatest].DeploymentGroupName, b.groups[roleStable].DeploymentGroupName).ApplyT(func(v []interface{}) string {
+			return plan.DeploymentEndedPattern(v[0].(string), v[1].(string), v[2].(string)).JSON()
+		}).(pulumi.StringOutput))
+}
+
+// rollbackTrigger runs the rollback hook when the Approve action fails
+// (rejected, or its timeout expired): it puts everyone back on the version
+// stable serves, or holds, as approval.onReject says. Without the Approve
+// stage there is nothing to trigger on; an operator still invokes the
+// function (`tenant-canary rollback`).
+func (b *builder) rollbackTrigger() error {
+	if !b.args.Approval.Required {
+		return nil
 	}
-	perm, err := lambda.NewPermission(b.ctx, b.child("cleanup-invoke"), &lambda.PermissionArgs{
+	return b.eventTrigger(HookRollback, "approval-failed", "",
+		"a rejected or expired approval runs the rollback hook",
+		pulumi.String(plan.ApprovalFailedPattern(b.pipelineName()).JSON()).ToStringOutput())
+}
+
+// eventTrigger is an EventBridge rule that invokes hook h, and only this
+// rule may invoke it. previous, if set, is the suffix the rule had before
+// (aliases keep an existing stack's rule and target instead of replacing
+// them).
+func (b *builder) eventTrigger(h, suffix, previous, description string, pattern pulumi.StringOutput) error {
+	fn := b.hooks[h]
+	alias := func(s string) pulumi.ResourceOption {
+		if previous == "" {
+			return pulumi.Aliases(nil)
+		}
+		return pulumi.Aliases([]pulumi.Alias{{Name: pulumi.String(b.child(previous + s))}})
+	}
+	rule, err := cloudwatch.NewEventRule(b.ctx, b.child(suffix), &cloudwatch.EventRuleArgs{
+		Description:  pulumi.String(description),
+		EventPattern: pattern,
+	}, b.parent, alias(""))
+	if err != nil {
+		return fmt.Errorf("create %s rule: %w", h, err)
+	}
+	perm, err := lambda.NewPermission(b.ctx, b.child(h+"-invoke"), &lambda.PermissionArgs{
 		Action:    pulumi.String("lambda:InvokeFunction"),
-		Function:  cleanup.fn.Name,
+		Function:  fn.fn.Name,
 		Principal: pulumi.String(plan.ServiceEvents),
 		SourceArn: rule.Arn,
 	}, b.parent)
 	if err != nil {
-		return fmt.Errorf("allow cleanup rule to invoke the cleanup hook: %w", err)
+		return fmt.Errorf("allow the %s rule to invoke the %s hook: %w", suffix, h, err)
 	}
-	if _, err := cloudwatch.NewEventTarget(b.ctx, b.child("latest-failed-target"), &cloudwatch.EventTargetArgs{
+	if _, err := cloudwatch.NewEventTarget(b.ctx, b.child(suffix+"-target"), &cloudwatch.EventTargetArgs{
 		Rule: rule.Name,
-		Arn:  cleanup.fn.Arn,
-	}, b.parent, pulumi.DependsOn([]pulumi.Resource{perm})); err != nil {
-		return fmt.Errorf("target cleanup hook from cleanup rule: %w", err)
+		Arn:  fn.fn.Arn,
+	}, b.parent, alias("-target"), pulumi.DependsOn([]pulumi.Resource{perm})); err != nil {
+		return fmt.Errorf("target the %s hook from the %s rule: %w", h, suffix, err)
 	}
 	return nil
 }

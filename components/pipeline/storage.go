@@ -139,34 +139,53 @@ func (b *builder) artifactBucket() error {
 	return nil
 }
 
-// deployBundle renders the AppSpecs and task definition with the real ARNs
-// and names, zips them deterministically and uploads the zip as the
-// pipeline's S3 source object.
-func (b *builder) deployBundle() error {
+// renderBundle renders the AppSpecs and the task definition with the real
+// ARNs and names, once: the deploy bundle zips them and the rollback
+// function gets appspec-latest.yaml as it is (its <TASK_DEFINITION>
+// placeholder left in). Hook function names are physical names, known
+// before the functions exist.
+func (b *builder) renderBundle() pulumi.StringMapOutput {
+	if b.bundleFiles.OutputState != nil {
+		return b.bundleFiles
+	}
 	a := b.args
-	zipped := pulumi.All(a.TaskExecutionRoleArn, a.TaskRoleArn, a.LogGroupName, b.facts.region).ApplyT(
-		func(vals []interface{}) (string, error) {
+	b.bundleFiles = pulumi.All(a.TaskExecutionRoleArn, a.TaskRoleArn, a.LogGroupName, b.facts.region).ApplyT(
+		func(vals []interface{}) (map[string]string, error) {
 			files, err := appspec.Render(appspec.Values{
 				Family: a.TaskFamily, Cpu: a.Service.Cpu, Memory: a.Service.Memory,
 				ExecutionRoleArn: vals[0].(string), TaskRoleArn: vals[1].(string),
 				LogGroup: vals[2].(string), Region: vals[3].(string), StreamPrefix: AppLogStreamPrefix,
 				ContainerName: a.Service.ContainerName, ContainerPort: a.Service.Port,
 				Environment:     a.ContainerEnvironment,
-				PinFunctionName: b.hooks[HookPin].name, UnpinFunctionName: b.hooks[HookUnpin].name,
+				PinFunctionName: b.hookName(HookPin), UnpinFunctionName: b.hookName(HookUnpin),
+				SmokeFunctionName: b.smokeFunctionName(),
 			})
 			if err != nil {
-				return "", err
+				return nil, err
 			}
-			entries := make([]build.File, 0, len(files))
+			out := make(map[string]string, len(files))
 			for name, data := range files {
-				entries = append(entries, build.File{Name: name, Data: data})
+				out[name] = string(data)
 			}
-			z, err := build.Zip(entries)
-			if err != nil {
-				return "", err
-			}
-			return base64.StdEncoding.EncodeToString(z), nil
-		}).(pulumi.StringOutput)
+			return out, nil
+		}).(pulumi.StringMapOutput)
+	return b.bundleFiles
+}
+
+// deployBundle zips the rendered files deterministically and uploads the
+// zip as the pipeline's S3 source object.
+func (b *builder) deployBundle() error {
+	zipped := b.renderBundle().ApplyT(func(files map[string]string) (string, error) {
+		entries := make([]build.File, 0, len(files))
+		for name, data := range files {
+			entries = append(entries, build.File{Name: name, Data: []byte(data)})
+		}
+		z, err := build.Zip(entries)
+		if err != nil {
+			return "", err
+		}
+		return base64.StdEncoding.EncodeToString(z), nil
+	}).(pulumi.StringOutput)
 	hash := zipped.ApplyT(func(z string) string {
 		raw, _ := base64.StdEncoding.DecodeString(z)
 		sum := sha256.Sum256(raw)

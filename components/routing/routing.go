@@ -8,6 +8,7 @@ package routing
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -35,11 +36,47 @@ const (
 // rule, in steady state, and the pin hook moves it to CatchAllPriorityPinned,
 // below every tenant rule, for the length of a rollout. Tenant rules keep
 // fixed priorities in between, so a tenant added mid-rollout is pinned at once.
+//
+// AnchorPriority is stable's anchor rule: a permanent rule whose condition
+// no real request meets (AnchorCondition), forwarding to stable's target
+// group pair, so both of stable's groups are attached to the production
+// listener whatever the allow-list holds. It sits between the catch-all's
+// unpinned priority and the first tenant rule, so it never moves and no
+// tenant rule is renumbered for it.
 const (
 	CatchAllPriorityUnpinned = 1
+	AnchorPriority           = 2
 	CatchAllPriorityPinned   = 50000
 	FirstTenantRulePriority  = 10
 )
+
+// AnchorDomain is the reserved top-level domain of the anchor's host name:
+// ".invalid" is guaranteed never to resolve (RFC 2606, section 2), so no
+// browser or client sends it as a Host header by accident.
+const AnchorDomain = "invalid"
+
+var notHostLabelChars = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// AnchorCondition is the anchor rule's condition: a host-header on a name
+// of the reserved .invalid domain, unique per project and stack
+// (<stack>.<project>.tenant-canary-anchor.invalid), so it never matches a
+// real request. Each label is lowercased, reduced to letters, digits and
+// '-' and cut to 30 characters, so the value stays well inside ALB's
+// 128-character limit.
+func AnchorCondition(project, stack string) Condition {
+	label := func(s, fallback string) string {
+		s = strings.Trim(notHostLabelChars.ReplaceAllString(strings.ToLower(s), "-"), "-")
+		if len(s) > 30 {
+			s = strings.Trim(s[:30], "-")
+		}
+		if s == "" {
+			return fallback
+		}
+		return s
+	}
+	host := fmt.Sprintf("%s.%s.tenant-canary-anchor.%s", label(stack, "stack"), label(project, "project"), AnchorDomain)
+	return Condition{Field: FieldHostHeader, Values: []string{host}}
+}
 
 // Match types, as in the stack config's tenantMatch.type.
 const (
@@ -128,10 +165,15 @@ func (m Match) ValuesPerTenant() int {
 	return len(m.Values("t"))
 }
 
+// FixedRules are the listener rules that are not tenant rules: the
+// catch-all and stable's anchor.
+const FixedRules = 2
+
 // TenantRuleBudget is how many tenant rules fit in an ALB rule quota: every
-// rule but the catch-all. Default rules do not count against the quota.
+// rule but the catch-all and the anchor. Default rules do not count against
+// the quota.
 func TenantRuleBudget(ruleQuota int) int {
-	return ruleQuota - 1
+	return ruleQuota - FixedRules
 }
 
 // MaxTenants is the largest allow-list that fits in ruleQuota.
@@ -157,7 +199,7 @@ type TooManyTenantsError struct {
 
 func (e *TooManyTenantsError) Error() string {
 	return fmt.Sprintf("%d pinned tenants need %d tenant rules (at most %d condition values per rule, %s matching), "+
-		"but an ALB rule quota of %d leaves room for %d (one rule is the catch-all): at most %d tenants fit; "+
+		"but an ALB rule quota of %d leaves room for %d (two rules are the catch-all and the anchor): at most %d tenants fit; "+
 		"remove tenants, or raise the account's \"Rules per Application Load Balancer\" quota and set albRuleQuota to match",
 		e.Tenants, e.RulesNeeded, MaxValuesPerCondition, e.MatchType, e.RuleQuota,
 		TenantRuleBudget(e.RuleQuota), e.MaxTenants)

@@ -85,7 +85,10 @@ func route(rules []evalRule, r request) string {
 // listenerRules is the listener as the program builds it, with the
 // catch-all at the given priority.
 func listenerRules(tenantRules []TenantRule, catchAllPriority int) []evalRule {
-	rules := []evalRule{{priority: catchAllPriority, condition: CatchAllCondition(), target: "latest"}}
+	rules := []evalRule{
+		{priority: catchAllPriority, condition: CatchAllCondition(), target: "latest"},
+		{priority: AnchorPriority, condition: AnchorCondition("tenant-canary", "dev"), target: "anchor"},
+	}
 	for _, r := range tenantRules {
 		rules = append(rules, evalRule{priority: r.Priority, condition: r.Condition, target: "stable"})
 	}
@@ -206,10 +209,10 @@ func TestTooManyTenantsIsAClearError(t *testing.T) {
 		quota int
 		max   int
 	}{
-		{pathMatch, 100, 148}, // 99 rules × 3 values ÷ 2 values per tenant
-		{headerMatch, 100, 297},
-		{hostMatch, 100, 297},
-		{pathMatch, 200, 298},
+		{pathMatch, 100, 147}, // 98 rules × 3 values ÷ 2 values per tenant
+		{headerMatch, 100, 294},
+		{hostMatch, 100, 294},
+		{pathMatch, 200, 297},
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tc.m.Type, tc.quota), func(t *testing.T) {
 			assert.Equal(t, tc.max, MaxTenants(tc.m, tc.quota))
@@ -285,4 +288,28 @@ func TestValuesForEachMatchType(t *testing.T) {
 	rules, err := PlanTenantRules([]string{"12"}, headerMatch, 100)
 	require.NoError(t, err)
 	assert.Equal(t, "X-Tenant-Id", rules[0].Condition.HeaderName)
+}
+
+func TestAnchorSitsBetweenTheCatchAllAndTheTenantRulesAndMatchesNoRealRequest(t *testing.T) {
+	assert.Greater(t, AnchorPriority, CatchAllPriorityUnpinned)
+	assert.Less(t, AnchorPriority, FirstTenantRulePriority)
+	c := AnchorCondition("tenant-canary", "dev")
+	assert.Equal(t, Condition{Field: FieldHostHeader, Values: []string{"dev.tenant-canary.tenant-canary-anchor.invalid"}}, c)
+	long := AnchorCondition(strings.Repeat("P", 90), "org/Prod_EU")
+	require.Len(t, long.Values, 1)
+	assert.Equal(t, "org-prod-eu."+strings.Repeat("p", 30)+".tenant-canary-anchor.invalid", long.Values[0])
+	assert.LessOrEqual(t, len(long.Values[0]), MaxValueLength)
+	assert.NotContains(t, long.Values[0], "*")
+	assert.NotEqual(t, AnchorCondition("p", "dev").Values, AnchorCondition("p", "prod").Values, "one per stack")
+	// Whatever the match type and wherever the catch-all sits, tenants and
+	// untenanted traffic never reach the anchor.
+	for _, m := range []Match{pathMatch, headerMatch, hostMatch} {
+		tenantRules, err := PlanTenantRules([]string{"acme", "12"}, m, 100)
+		require.NoError(t, err)
+		for _, priority := range []int{CatchAllPriorityUnpinned, CatchAllPriorityPinned} {
+			for _, r := range []request{requestFor(m, "acme", "/x"), requestFor(m, "other", "/"), {path: "/"}, {path: "/", host: "example.com"}} {
+				assert.NotEqual(t, "anchor", route(listenerRules(tenantRules, priority), r), "%s %+v", m.Type, r)
+			}
+		}
+	}
 }

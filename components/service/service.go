@@ -66,8 +66,17 @@ type Service struct {
 	AlbDnsName            pulumi.StringOutput `pulumi:"albDnsName"`
 	AlbURL                pulumi.StringOutput `pulumi:"albUrl"`
 	// CatchAllRuleArn is the only rule the hooks ever move.
-	CatchAllRuleArn pulumi.StringOutput      `pulumi:"catchAllRuleArn"`
-	TenantRuleArns  pulumi.StringArrayOutput `pulumi:"tenantRuleArns"`
+	CatchAllRuleArn pulumi.StringOutput `pulumi:"catchAllRuleArn"`
+	// AnchorRuleArn is stable's permanent rule: it matches no real request
+	// and keeps both of stable's target groups on the production listener;
+	// new tenant rules copy its live action.
+	AnchorRuleArn  pulumi.StringOutput      `pulumi:"anchorRuleArn"`
+	TenantRuleArns pulumi.StringArrayOutput `pulumi:"tenantRuleArns"`
+
+	// AlbArn and AlbSecurityGroupId let the pipeline add the smoke test's
+	// listeners and the rules that admit only the smoke hook to them.
+	AlbArn             pulumi.StringOutput `pulumi:"albArn"`
+	AlbSecurityGroupId pulumi.StringOutput `pulumi:"albSecurityGroupId"`
 
 	TaskExecutionRoleArn  pulumi.StringOutput `pulumi:"taskExecutionRoleArn"`
 	TaskExecutionRoleName pulumi.StringOutput `pulumi:"taskExecutionRoleName"`
@@ -79,15 +88,19 @@ type Service struct {
 const (
 	httpPort  = 80
 	httpsPort = 443
-	// anchorPort is a listener no security group rule lets anyone reach.
-	// It keeps all four target groups associated with the load balancer at
-	// all times: ECS refuses to create a service on a target group that no
-	// listener forwards to ("target group ... does not have an associated
-	// load balancer"), and `stable` has no listener rule when no tenant is
-	// pinned. CodeDeploy and the hooks never look at this listener.
-	anchorPort = 65000
 	// tlsPolicy is ELB's TLS 1.3/1.2 policy recommended for new listeners.
 	tlsPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+)
+
+// Initial forward weights of a blue/green pair: everything to the group the
+// service starts on, nothing to the other. Naming both groups attaches both
+// to the production listener (ECS refuses a service or task set on a target
+// group no listener forwards to: "The target group ... does not have an
+// associated load balancer"); CodeDeploy rewrites these weights when it
+// shifts traffic.
+const (
+	weightActive = 100
+	weightIdle   = 0
 )
 
 // Ownership (docs/design.md §4): fields CodeDeploy or the hooks change at
@@ -97,7 +110,8 @@ var (
 	serviceOwnedByCodeDeploy = []string{"taskDefinition", "loadBalancers"}
 	// The hooks scale `stable` up for a rollout and back to zero after it.
 	stableOwnedByHooks = append(serviceOwnedByCodeDeploy, "desiredCount")
-	// CodeDeploy rewrites forward actions (target-group weights).
+	// CodeDeploy rewrites forward actions (target-group weights) of the
+	// listener's default action, the anchor and the tenant rules.
 	listenerOwnedByCodeDeploy = []string{"defaultActions"}
 	ruleOwnedByCodeDeploy     = []string{"actions"}
 	// The hooks move the catch-all rule below the tenant rules and back.
@@ -156,23 +170,9 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		}
 	}
 
-	listener, err := newListeners(ctx, name, args, alb, latestTGs[0], parent)
+	listener, err := newListeners(ctx, name, args, alb, latestTGs, parent)
 	if err != nil {
 		return nil, err
-	}
-	anchor, err := lb.NewListener(ctx, name+"-anchor", &lb.ListenerArgs{
-		LoadBalancerArn: alb.Arn,
-		Port:            pulumi.Int(anchorPort),
-		Protocol:        pulumi.String("HTTP"),
-		DefaultActions: lb.ListenerDefaultActionArray{lb.ListenerDefaultActionArgs{
-			Type: pulumi.String("forward"),
-			Forward: &lb.ListenerDefaultActionForwardArgs{TargetGroups: lb.ListenerDefaultActionForwardTargetGroupArray{
-				forwardTo(latestTGs[0]), forwardTo(latestTGs[1]), forwardTo(stableTGs[0]), forwardTo(stableTGs[1]),
-			}},
-		}},
-	}, parent)
-	if err != nil {
-		return nil, fmt.Errorf("create target group anchor listener: %w", err)
 	}
 
 	catchAll, err := lb.NewListenerRule(ctx, name+"-catch-all", &lb.ListenerRuleArgs{
@@ -180,14 +180,32 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		// Starts above every tenant rule: everyone on `latest` (docs/design.md §4).
 		Priority:   pulumi.Int(routing.CatchAllPriorityUnpinned),
 		Conditions: lb.ListenerRuleConditionArray{ruleCondition(routing.CatchAllCondition())},
-		Actions:    forwardRule(latestTGs[0]),
+		Actions:    forwardPair(latestTGs),
 	}, parent, pulumi.IgnoreChanges(catchAllOwnedByHooks))
 	if err != nil {
 		return nil, fmt.Errorf("create catch-all rule: %w", err)
 	}
+	// The anchor: stable's pair on the production listener whatever the
+	// allow-list, so ECS accepts the stable service (and CodeDeploy's task
+	// sets) on either group, and the rule every tenant rule copies.
+	anchor, err := lb.NewListenerRule(ctx, name+"-anchor", &lb.ListenerRuleArgs{
+		ListenerArn: listener.Arn,
+		Priority:    pulumi.Int(routing.AnchorPriority),
+		Conditions:  lb.ListenerRuleConditionArray{ruleCondition(routing.AnchorCondition(ctx.Project(), ctx.Stack()))},
+		Actions:     forwardPair(stableTGs),
+		Tags:        pulumi.StringMap{"tenant-canary:role": pulumi.String("anchor")},
+	}, parent, pulumi.IgnoreChanges(ruleOwnedByCodeDeploy))
+	if err != nil {
+		return nil, fmt.Errorf("create anchor rule: %w", err)
+	}
 	tenantRuleArns := pulumi.StringArray{}
-	var tenantActions lb.ListenerRuleActionArrayInput = forwardRule(stableTGs[0])
-	for i, rule := range args.TenantRules {
+	// Every tenant rule forwards where the anchor does *now*: CodeDeploy
+	// shifts the anchor with the tenant rules, so after a Stable deployment
+	// it names stable's other group, and a rule created then (a tenant added
+	// mid-rollout) must follow. Existing rules ignore this input (CodeDeploy
+	// owns their actions).
+	tenantActions := liveActionsOf(ctx, anchor)
+	for _, rule := range args.TenantRules {
 		r, err := lb.NewListenerRule(ctx, fmt.Sprintf("%s-tenant-rule-%d", name, rule.Priority), &lb.ListenerRuleArgs{
 			ListenerArn: listener.Arn,
 			Priority:    pulumi.Int(rule.Priority),
@@ -199,9 +217,6 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 			return nil, fmt.Errorf("create tenant rule %d: %w", rule.Priority, err)
 		}
 		tenantRuleArns = append(tenantRuleArns, r.Arn)
-		if i == 0 {
-			tenantActions = liveActionsOf(ctx, r)
-		}
 	}
 
 	taskDef, err := newPlaceholderTaskDefinition(ctx, name, args, logGroup, executionRole, taskRole, parent)
@@ -209,8 +224,10 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 	// ECS checks at creation that a service's target group is attached to
-	// a load balancer, so both services wait for the listeners.
-	routed := pulumi.DependsOn([]pulumi.Resource{listener, anchor, catchAll})
+	// a load balancer, so both services wait for the listener and the rules
+	// that attach their pairs: the default action and the catch-all
+	// (latest's), the anchor (stable's).
+	routed := pulumi.DependsOn([]pulumi.Resource{listener, catchAll, anchor})
 	newFargateService := func(role string, tg *lb.TargetGroup, count int, ignore []string) (*ecs.Service, error) {
 		return ecs.NewService(ctx, name+"-"+role, &ecs.ServiceArgs{
 			Cluster:              cluster.Arn,
@@ -253,12 +270,15 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 	s.ListenerArn = listener.Arn
 	s.LoadBalancerArnSuffix = alb.ArnSuffix
 	s.AlbDnsName = alb.DnsName
+	s.AlbArn = alb.Arn
+	s.AlbSecurityGroupId = albSG.ID().ToStringOutput()
 	scheme := "http"
 	if args.CertificateArn != "" {
 		scheme = "https"
 	}
 	s.AlbURL = pulumi.Sprintf("%s://%s", scheme, alb.DnsName)
 	s.CatchAllRuleArn = catchAll.Arn
+	s.AnchorRuleArn = anchor.Arn
 	s.TenantRuleArns = tenantRuleArns.ToStringArrayOutput()
 	s.TaskExecutionRoleArn, s.TaskExecutionRoleName = executionRole.Arn, executionRole.Name
 	s.TaskRoleArn = taskRole.Arn
@@ -271,6 +291,7 @@ func NewService(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		"listenerArn":       s.ListenerArn,
 		"albUrl":            s.AlbURL,
 		"catchAllRuleArn":   s.CatchAllRuleArn,
+		"anchorRuleArn":     s.AnchorRuleArn,
 		"tenantRuleArns":    s.TenantRuleArns,
 	}); err != nil {
 		return nil, fmt.Errorf("register service outputs: %w", err)
@@ -308,29 +329,60 @@ func newTargetGroup(ctx *pulumi.Context, name string, args *Args, parent pulumi.
 	return tg, nil
 }
 
-// newListeners creates the production listener (and the HTTP redirect when
-// it is HTTPS). Its default action sends everything to `latest`.
-func newListeners(ctx *pulumi.Context, name string, args *Args, alb *lb.LoadBalancer, latestBlue *lb.TargetGroup, parent pulumi.ResourceOption) (*lb.Listener, error) {
-	forwardToLatest := lb.ListenerDefaultActionArray{lb.ListenerDefaultActionArgs{
-		Type: pulumi.String("forward"), TargetGroupArn: latestBlue.Arn,
-	}}
-	if args.CertificateArn == "" {
-		l, err := lb.NewListener(ctx, name+"-http", &lb.ListenerArgs{
-			LoadBalancerArn: alb.Arn, Port: pulumi.Int(httpPort), Protocol: pulumi.String("HTTP"),
-			DefaultActions: forwardToLatest,
-		}, parent, pulumi.IgnoreChanges(listenerOwnedByCodeDeploy))
-		if err != nil {
-			return nil, fmt.Errorf("create http listener: %w", err)
-		}
-		return l, nil
+// Logical names of the production listener. Before it was one resource
+// whose port, protocol and certificate change in place, the program had
+// "<name>-http" (no certificate) and "<name>-https" (with one); the aliases
+// adopt whichever of the two an existing stack holds, so it is updated,
+// never replaced (a replaced listener would get a new ARN and its rules
+// would be created anew on the blue target groups, whatever CodeDeploy had
+// moved them to).
+func productionListenerNames(name string) (current string, previous []string) {
+	return name + "-listener", []string{name + "-http", name + "-https"}
+}
+
+// newListeners creates the production listener and, with a certificate,
+// the port-80 redirect to it. The default action sends everything to
+// `latest` and attaches latest's pair.
+//
+// Adding a certificate to a stack modifies the production listener in
+// place (port 80 → 443, HTTP → HTTPS, the certificate and policy added):
+// the provider changes port and protocol with ModifyListener, only the
+// load balancer ARN forces a new listener (terraform-provider-aws,
+// internal/service/elbv2/listener.go; ELB API reference, ModifyListener:
+// "If you change the protocol from HTTP to HTTPS ... you must add the
+// security policy and default certificate properties", which the update
+// sends). Its ARN, rules and CodeDeploy's weights stay. The redirect
+// listener depends on it, so it is created only after the modify has freed
+// port 80 (a listener per port: DuplicateListener otherwise). Removing the
+// certificate again is not done in place: see README, "Changes that need
+// new services".
+func newListeners(ctx *pulumi.Context, name string, args *Args, alb *lb.LoadBalancer, latest [2]*lb.TargetGroup, parent pulumi.ResourceOption) (*lb.Listener, error) {
+	listenerArgs := &lb.ListenerArgs{
+		LoadBalancerArn: alb.Arn, Port: pulumi.Int(httpPort), Protocol: pulumi.String("HTTP"),
+		DefaultActions: lb.ListenerDefaultActionArray{lb.ListenerDefaultActionArgs{
+			Type: pulumi.String("forward"),
+			Forward: &lb.ListenerDefaultActionForwardArgs{TargetGroups: lb.ListenerDefaultActionForwardTargetGroupArray{
+				lb.ListenerDefaultActionForwardTargetGroupArgs{Arn: latest[0].Arn, Weight: pulumi.Int(weightActive)},
+				lb.ListenerDefaultActionForwardTargetGroupArgs{Arn: latest[1].Arn, Weight: pulumi.Int(weightIdle)},
+			}},
+		}},
 	}
-	l, err := lb.NewListener(ctx, name+"-https", &lb.ListenerArgs{
-		LoadBalancerArn: alb.Arn, Port: pulumi.Int(httpsPort), Protocol: pulumi.String("HTTPS"),
-		CertificateArn: pulumi.String(args.CertificateArn), SslPolicy: pulumi.String(tlsPolicy),
-		DefaultActions: forwardToLatest,
-	}, parent, pulumi.IgnoreChanges(listenerOwnedByCodeDeploy))
+	if args.CertificateArn != "" {
+		listenerArgs.Port, listenerArgs.Protocol = pulumi.Int(httpsPort), pulumi.String("HTTPS")
+		listenerArgs.CertificateArn, listenerArgs.SslPolicy = pulumi.String(args.CertificateArn), pulumi.String(tlsPolicy)
+	}
+	current, previous := productionListenerNames(name)
+	var aliases []pulumi.Alias
+	for _, n := range previous {
+		aliases = append(aliases, pulumi.Alias{Name: pulumi.String(n)})
+	}
+	l, err := lb.NewListener(ctx, current, listenerArgs, parent,
+		pulumi.Aliases(aliases), pulumi.IgnoreChanges(listenerOwnedByCodeDeploy))
 	if err != nil {
-		return nil, fmt.Errorf("create https listener: %w", err)
+		return nil, fmt.Errorf("create production listener: %w", err)
+	}
+	if args.CertificateArn == "" {
+		return l, nil
 	}
 	_, err = lb.NewListener(ctx, name+"-http-redirect", &lb.ListenerArgs{
 		LoadBalancerArn: alb.Arn, Port: pulumi.Int(httpPort), Protocol: pulumi.String("HTTP"),
@@ -340,22 +392,22 @@ func newListeners(ctx *pulumi.Context, name string, args *Args, alb *lb.LoadBala
 				Protocol: pulumi.String("HTTPS"), Port: pulumi.String("443"), StatusCode: pulumi.String("HTTP_301"),
 			},
 		}},
-	}, parent)
+	}, parent, pulumi.DependsOn([]pulumi.Resource{l}))
 	if err != nil {
 		return nil, fmt.Errorf("create http redirect listener: %w", err)
 	}
 	return l, nil
 }
 
-// liveActionsOf reads the first tenant rule's action from AWS, for the
-// tenant rules after it. After every stage-2 deployment CodeDeploy has
-// moved the tenant rules to the other `stable` target group, so a rule
-// created later (a tenant added mid-rollout, say) must forward where the
-// existing ones do *now*, not to the group `stable` started on; the pin
-// hook also refuses to run when tenant rules disagree. Existing rules
-// ignore this input (CodeDeploy owns their actions).
-func liveActionsOf(ctx *pulumi.Context, first *lb.ListenerRule) lb.ListenerRuleActionArrayOutput {
-	live := lb.LookupListenerRuleOutput(ctx, lb.LookupListenerRuleOutputArgs{Arn: first.Arn})
+// liveActionsOf reads the anchor rule's action from AWS, for the tenant
+// rules. After every Stable deployment CodeDeploy has moved the anchor and
+// the tenant rules to the other `stable` target group, so a tenant rule
+// created later (a tenant added mid-rollout, say) must forward where they
+// do *now*, not to the group `stable` started on. The anchor always exists,
+// so even the first tenant rule of a stack copies a live action. Existing
+// rules ignore this input (CodeDeploy owns their actions).
+func liveActionsOf(ctx *pulumi.Context, anchor *lb.ListenerRule) lb.ListenerRuleActionArrayOutput {
+	live := lb.LookupListenerRuleOutput(ctx, lb.LookupListenerRuleOutputArgs{Arn: anchor.Arn})
 	return live.Actions().ApplyT(func(actions []lb.GetListenerRuleAction) ([]lb.ListenerRuleAction, error) {
 		for _, a := range actions {
 			if a.Type != "forward" {
@@ -370,16 +422,20 @@ func liveActionsOf(ctx *pulumi.Context, first *lb.ListenerRule) lb.ListenerRuleA
 				return []lb.ListenerRuleAction{{Type: "forward", Forward: &lb.ListenerRuleActionForward{TargetGroups: groups}}}, nil
 			}
 		}
-		return nil, fmt.Errorf("the first tenant rule (priority %d) has no forward action to copy; restore it to forward to a stable target group before adding tenants", routing.FirstTenantRulePriority)
+		return nil, fmt.Errorf("the anchor rule (priority %d) has no forward action to copy; restore it to forward to stable's target groups before adding tenants", routing.AnchorPriority)
 	}).(lb.ListenerRuleActionArrayOutput)
 }
 
-func forwardTo(tg *lb.TargetGroup) lb.ListenerDefaultActionForwardTargetGroupArgs {
-	return lb.ListenerDefaultActionForwardTargetGroupArgs{Arn: tg.Arn, Weight: pulumi.Int(1)}
-}
-
-func forwardRule(tg *lb.TargetGroup) lb.ListenerRuleActionArray {
-	return lb.ListenerRuleActionArray{lb.ListenerRuleActionArgs{Type: pulumi.String("forward"), TargetGroupArn: tg.Arn}}
+// forwardPair forwards everything to a pair's first group and nothing to
+// its second, naming both so both are attached to the listener.
+func forwardPair(pair [2]*lb.TargetGroup) lb.ListenerRuleActionArray {
+	return lb.ListenerRuleActionArray{lb.ListenerRuleActionArgs{
+		Type: pulumi.String("forward"),
+		Forward: &lb.ListenerRuleActionForwardArgs{TargetGroups: lb.ListenerRuleActionForwardTargetGroupArray{
+			lb.ListenerRuleActionForwardTargetGroupArgs{Arn: pair[0].Arn, Weight: pulumi.Int(weightActive)},
+			lb.ListenerRuleActionForwardTargetGroupArgs{Arn: pair[1].Arn, Weight: pulumi.Int(weightIdle)},
+		}},
+	}}
 }
 
 // ruleCondition turns a routing condition into the provider's shape.

@@ -16,6 +16,9 @@ const (
 	// HookRollback puts everyone back on the version stable serves after a
 	// rejected or expired approval, or when an operator asks for it.
 	HookRollback Hook = "rollback"
+	// HookSmoke checks the replacement task set through the test listener
+	// at AfterAllowTestTraffic, in both stages, when smokeTest is enabled.
+	HookSmoke Hook = "smoke"
 )
 
 // Hooks lists every hook function, in the order they act in a rollout.
@@ -58,3 +61,36 @@ const (
 	StageApprove  = "Approve"
 	ActionApprove = "Approve"
 )
+
+// Environment variables of the smoke hook.
+const (
+	// EnvSmokeTargets is a JSON object: deployment group name → base URL of
+	// that group's test listener, e.g. {"tc-dev-latest":"http://alb:9080"}.
+	EnvSmokeTargets = "SMOKE_TARGETS"
+	// EnvSmokeChecks is the JSON of SmokeChecks.
+	EnvSmokeChecks = "SMOKE_CHECKS"
+)
+
+// SmokeChecks is what the smoke hook sends and expects, rendered by the
+// program from the stack's smokeTest and tenantMatch config.
+type SmokeChecks struct {
+	// Requests are sent in order, each Count times.
+	Requests []SmokeRequest `json:"requests"`
+	Count    int            `json:"count"`
+	// ExpectStatus is the status every response must have.
+	ExpectStatus int `json:"expectStatus"`
+	// ExpectBody, when set, must appear in every response body.
+	ExpectBody string `json:"expectBody,omitempty"`
+	// TimeoutSeconds bounds each request.
+	TimeoutSeconds int `json:"timeoutSeconds"`
+}
+
+// SmokeRequest is one GET of the smoke test.
+type SmokeRequest struct {
+	// Path is the path and query, starting with '/'.
+	Path string `json:"path"`
+	// Host, when set, is sent as the Host header (tenant by host).
+	Host string `json:"host,omitempty"`
+	// Headers are added to the request (tenant by header).
+	Headers map[string]string `json:"headers,omitempty"`
+}

@@ -1,318 +1,158 @@
 package fakeaws
 
 import (
-	"cmp"
 	"context"
-	"fmt"
-	"slices"
-	"strconv"
-	"strings"
+	"encoding/json"
+	"net/http"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
-	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/tenant-canary/tenant-canary/appspec"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
-// Operations the guards and the rollback function add.
+// OpGetDeployment is CodeDeploy's GetDeployment, which the smoke hook calls
+// to learn its deployment's group.
+const OpGetDeployment = "GetDeployment"
+
+// Deployments are the smoke test's standard deployments: one per stage.
 const (
-	OpListDeployments     = "ListDeployments"
-	OpGetDeploymentTarget = "GetDeploymentTarget"
-	OpCreateDeployment    = "CreateDeployment"
+	LatestDeploymentID = "d-SMOKELATEST"
+	StableDeploymentID = "d-SMOKESTABLE"
 )
 
-// More names of the standard world.
-const (
-	// TaskDefStableV1 is stable's revision of image v1, registered by the
-	// Stable deployment that follows an approval of v1.
-	TaskDefStableV1 = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:5"
-
-	// The digests of ImageV0..V2, as the ECR source action reports them.
-	DigestV0 = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-	DigestV1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-	DigestV2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
-
-	// AppSpecLatest is the Latest stage's AppSpec as the pipeline renders it
-	// (appspec/appspec-latest.yaml), task definition placeholder included.
-	AppSpecLatest = `version: 0.0
-Resources:
-  - TargetService:
-      Type: AWS::ECS::Service
-      Properties:
-        TaskDefinition: "` + appspec.TaskDefinitionPlaceholder + `"
-        LoadBalancerInfo:
-          ContainerName: "app"
-          ContainerPort: 8080
-Hooks:
-  - BeforeInstall: "tc-dev-pin"`
-)
-
-// ecsLifecycleEvents are the lifecycle events of an ECS deployment's
-// target, in order
-// (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs).
-var ecsLifecycleEvents = []string{
-	"BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", "AfterAllowTestTraffic",
-	"BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic",
+// Deployments is the CodeDeploy the smoke hook talks to: GetDeployment
+// answers with a known deployment's group, and the lifecycle hook status
+// reports are recorded. It implements the rollout package's CodeDeploy and
+// DeploymentReader interfaces directly and serves CodeDeploy's AWS JSON 1.1
+// protocol over HTTP through a Server, for the real SDK and the real binary.
+type Deployments struct {
+	mu sync.Mutex
+	// Groups maps a deployment id to its deployment group.
+	Groups  map[string]string
+	calls   []Call
+	reports []Report
+	fail    map[string][]error
 }
 
-// Deployment is one CodeDeploy deployment of the application.
-type Deployment struct {
-	ID     string
-	Group  string // LatestGroup or StableGroup
-	Status cdtypes.DeploymentStatus
-	// Events are the statuses of its ECS target's lifecycle events by name
-	// (an event not named is Pending). nil: the deployment has not created
-	// its target yet (GetDeploymentTarget answers
-	// DeploymentTargetDoesNotExistException).
-	Events map[string]cdtypes.LifecycleEventStatus
-	// Description and AppSpec are what CreateDeployment was given.
-	Description, AppSpec string
-	created              bool
+// NewDeployments knows LatestDeploymentID (group LatestGroup) and
+// StableDeploymentID (group StableGroup).
+func NewDeployments() *Deployments {
+	return &Deployments{Groups: map[string]string{LatestDeploymentID: LatestGroup, StableDeploymentID: StableGroup}}
 }
 
-// TaskSet is a task set beside a service's PRIMARY one: the original
-// during a deployment's termination wait (ACTIVE), or the replacement a
-// rollback is still removing.
-type TaskSet struct {
-	Status      string // "ACTIVE" if empty
-	TaskDef     string
-	TargetGroup string
-}
-
-// deploymentState is the part of World the CodeDeploy guards read.
-type deploymentState struct {
-	// Deployments are the application's deployments, oldest first;
-	// ListDeployments answers newest first.
-	Deployments []*Deployment
-	// DeploymentsPageSize caps ListDeployments pages (0: one page) to
-	// exercise nextToken.
-	DeploymentsPageSize int
-	// ExtraTaskSets are more task sets of a service, by service name.
-	ExtraTaskSets map[string][]TaskSet
-
-	created  int
-	triggers []*trigger
-}
-
-// trigger changes the world when it receives the nth call of an operation.
-type trigger struct {
-	op     string
-	n, got int
-	fn     func(w *World)
-}
-
-// On makes the world run fn when it receives the nth call of op from now
-// on (n ≥ 1), before it answers that call: e.g. an unpin that ends while
-// pin polls, or a tenant rule added during pin's health wait. fn runs with
-// the world locked, so it changes fields directly and calls no method.
-func (w *World) On(op string, n int, fn func(w *World)) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.triggers = append(w.triggers, &trigger{op: op, n: n, fn: fn})
-}
-
-// fire runs the triggers of op's call. Must hold mu.
-func (w *World) fire(op string) {
-	for _, t := range w.triggers {
-		if t.op != op || t.got >= t.n {
-			continue
-		}
-		if t.got++; t.got == t.n {
-			t.fn(w)
-		}
+// FailNext makes the next calls of op fail with errs, in order.
+func (d *Deployments) FailNext(op string, errs ...error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail == nil {
+		d.fail = map[string][]error{}
 	}
+	d.fail[op] = append(d.fail[op], errs...)
 }
 
-// StartDeployment adds an InProgress deployment of group whose target's
-// lifecycle events have the given statuses (nil: no target yet).
-func (w *World) StartDeployment(group, id string, events map[string]cdtypes.LifecycleEventStatus) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.Deployments = append(w.Deployments, &Deployment{ID: id, Group: group, Status: cdtypes.DeploymentStatusInProgress, Events: events})
-}
-
-// UnpinRunning is the lifecycle events of a Stable deployment whose
-// AfterAllowTraffic hook (unpin) is running.
-func UnpinRunning() map[string]cdtypes.LifecycleEventStatus {
-	events := map[string]cdtypes.LifecycleEventStatus{}
-	for _, name := range ecsLifecycleEvents {
-		events[name] = cdtypes.LifecycleEventStatusSucceeded
-	}
-	events["AfterAllowTraffic"] = cdtypes.LifecycleEventStatusInProgress
-	return events
-}
-
-// CreatedDeployments returns copies of the deployments CreateDeployment
-// created, in order.
-func (w *World) CreatedDeployments() []Deployment {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []Deployment
-	for _, d := range w.Deployments {
-		if d.created {
-			out = append(out, *d)
-		}
+// Ops are the operations called so far, retries included.
+func (d *Deployments) Ops() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, c := range d.calls {
+		out = append(out, c.Op)
 	}
 	return out
 }
 
-func (w *World) deployment(id string) *Deployment {
-	for _, d := range w.Deployments {
-		if d.ID == id {
-			return d
-		}
+// Reports are the lifecycle hook statuses reported so far.
+func (d *Deployments) Reports() []Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]Report(nil), d.reports...)
+}
+
+func (d *Deployments) begin(op, detail string) error {
+	d.calls = append(d.calls, Call{Op: op, Detail: detail})
+	if errs := d.fail[op]; len(errs) > 0 {
+		d.fail[op] = errs[1:]
+		return errs[0]
 	}
 	return nil
 }
 
-// extraTaskSets renders ExtraTaskSets[service]. Must hold mu.
-func (w *World) extraTaskSets(service string) []ecstypes.TaskSet {
-	var out []ecstypes.TaskSet
-	for i, ts := range w.ExtraTaskSets[service] {
-		count := int32(2)
-		if service == StableService {
-			count = w.DesiredCount
-		}
-		out = append(out, taskSet(service, fmt.Sprintf("ecs-svc/9%03d", i), cmp.Or(ts.Status, "ACTIVE"), ts.TaskDef, ts.TargetGroup, count))
-	}
-	return out
-}
-
-func (w *World) checkGroup(app, group string) error {
-	if app != CodeDeployApp {
-		return &APIError{Code: "ApplicationDoesNotExistException", Message: "No application found for name: " + app, Status: 400}
-	}
-	if group != LatestGroup && group != StableGroup {
-		return &APIError{Code: "DeploymentGroupDoesNotExistException", Message: "No Deployment Group found for name: " + group, Status: 400}
-	}
-	return nil
-}
-
-// ListDeployments implements rollout.CodeDeploy: the group's deployments
-// with one of the statuses asked for (any status if none), newest first.
-func (w *World) ListDeployments(_ context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var statuses []string
-	for _, s := range in.IncludeOnlyStatuses {
-		statuses = append(statuses, string(s))
-	}
-	app, group := aws.ToString(in.ApplicationName), aws.ToString(in.DeploymentGroupName)
-	if err := w.begin(OpListDeployments, ListDeploymentsDetail(app, group, statuses...)); err != nil {
+// GetDeployment implements rollout.DeploymentReader.
+func (d *Deployments) GetDeployment(_ context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := aws.ToString(in.DeploymentId)
+	if err := d.begin(OpGetDeployment, id); err != nil {
 		return nil, err
 	}
-	if err := w.checkGroup(app, group); err != nil {
-		return nil, err
+	group, ok := d.Groups[id]
+	if !ok {
+		return nil, &APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment " + id + " could not be found", Status: 400}
 	}
-	var ids []string
-	for i := len(w.Deployments) - 1; i >= 0; i-- {
-		d := w.Deployments[i]
-		if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, d.Status)) {
-			ids = append(ids, d.ID)
-		}
-	}
-	start := 0
-	if t := aws.ToString(in.NextToken); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 || n > len(ids) {
-			return nil, &APIError{Code: "InvalidNextTokenException", Message: "The next token was specified in an invalid format.", Status: 400}
-		}
-		start = n
-	}
-	end := len(ids)
-	if w.DeploymentsPageSize > 0 {
-		end = min(end, start+w.DeploymentsPageSize)
-	}
-	out := &codedeploy.ListDeploymentsOutput{Deployments: slices.Clone(ids[start:end])}
-	if end < len(ids) {
-		out.NextToken = aws.String(strconv.Itoa(end))
-	}
-	return out, nil
-}
-
-// ListDeploymentsDetail is the Call.Detail of a ListDeployments call.
-func ListDeploymentsDetail(app, group string, statuses ...string) string {
-	return app + "/" + group + " " + strings.Join(statuses, ",")
-}
-
-// GetDeploymentTarget implements rollout.CodeDeploy for the ECS target
-// "<cluster>:<service>" of a deployment of either group.
-func (w *World) GetDeploymentTarget(_ context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	id, target := aws.ToString(in.DeploymentId), aws.ToString(in.TargetId)
-	if err := w.begin(OpGetDeploymentTarget, id+" "+target); err != nil {
-		return nil, err
-	}
-	d := w.deployment(id)
-	if d == nil {
-		return nil, &APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment " + id + " does not exist.", Status: 400}
-	}
-	service := StableService
-	if d.Group == LatestGroup {
-		service = LatestService
-	}
-	if target != Cluster+":"+service || d.Events == nil {
-		return nil, &APIError{Code: "DeploymentTargetDoesNotExistException", Message: "The provided target ID does not belong to the deployment " + id + ".", Status: 400}
-	}
-	ecsTarget := &cdtypes.ECSTarget{
-		DeploymentId: aws.String(id), TargetId: aws.String(target),
-		TargetArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", Region, Account, Cluster, service)),
-		Status:    targetStatus(d.Status),
-	}
-	for _, name := range ecsLifecycleEvents {
-		status := d.Events[name]
-		if status == "" {
-			status = cdtypes.LifecycleEventStatusPending
-		}
-		ecsTarget.LifecycleEvents = append(ecsTarget.LifecycleEvents, cdtypes.LifecycleEvent{LifecycleEventName: aws.String(name), Status: status})
-	}
-	return &codedeploy.GetDeploymentTargetOutput{DeploymentTarget: &cdtypes.DeploymentTarget{
-		DeploymentTargetType: cdtypes.DeploymentTargetTypeEcsTarget, EcsTarget: ecsTarget,
+	return &codedeploy.GetDeploymentOutput{DeploymentInfo: &cdtypes.DeploymentInfo{
+		DeploymentId: aws.String(id), ApplicationName: aws.String(CodeDeployApp), DeploymentGroupName: aws.String(group),
 	}}, nil
 }
 
-func targetStatus(s cdtypes.DeploymentStatus) cdtypes.TargetStatus {
-	switch s {
-	case cdtypes.DeploymentStatusSucceeded:
-		return cdtypes.TargetStatusSucceeded
-	case cdtypes.DeploymentStatusFailed:
-		return cdtypes.TargetStatusFailed
-	case cdtypes.DeploymentStatusReady:
-		return cdtypes.TargetStatusReady
-	case cdtypes.DeploymentStatusCreated, cdtypes.DeploymentStatusQueued:
-		return cdtypes.TargetStatusPending
-	}
-	return cdtypes.TargetStatusInProgress
+// ListDeployments completes rollout.CodeDeploy; the smoke hook never calls
+// it, and its role may not.
+func (d *Deployments) ListDeployments(_ context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
+	return nil, d.denied(OpListDeployments, aws.ToString(in.DeploymentGroupName))
 }
 
-// CreateDeployment implements rollout.CodeDeploy for an ECS deployment
-// given as inline AppSpec content. The new deployment is Created (so it is
-// unfinished) and has no target yet.
-func (w *World) CreateDeployment(_ context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	app, group := aws.ToString(in.ApplicationName), aws.ToString(in.DeploymentGroupName)
-	if err := w.begin(OpCreateDeployment, app+"/"+group); err != nil {
+// GetDeploymentTarget completes rollout.CodeDeploy; the smoke hook never
+// calls it, and its role may not.
+func (d *Deployments) GetDeploymentTarget(_ context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
+	return nil, d.denied(OpGetDeploymentTarget, aws.ToString(in.DeploymentId))
+}
+
+// CreateDeployment completes rollout.CodeDeploy; the smoke hook never calls
+// it, and its role may not.
+func (d *Deployments) CreateDeployment(_ context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
+	return nil, d.denied(OpCreateDeployment, aws.ToString(in.DeploymentGroupName))
+}
+
+// denied records a call of op the smoke hook's role is not allowed.
+func (d *Deployments) denied(op, detail string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin(op, detail); err != nil {
+		return err
+	}
+	return AccessDenied(op)
+}
+
+// PutLifecycleEventHookExecutionStatus implements rollout.CodeDeploy.
+func (d *Deployments) PutLifecycleEventHookExecutionStatus(_ context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.begin(OpPutHookStatus, string(in.Status)); err != nil {
 		return nil, err
 	}
-	if err := w.checkGroup(app, group); err != nil {
-		return nil, err
+	if aws.ToString(in.DeploymentId) == "" || aws.ToString(in.LifecycleEventHookExecutionId) == "" {
+		return nil, &APIError{Code: "InvalidLifecycleEventHookExecutionIdException", Message: "deployment and execution ids are required", Status: 400}
 	}
-	rev := in.Revision
-	if rev == nil {
-		return nil, &APIError{Code: "RevisionRequiredException", Message: "The revision ID was not specified.", Status: 400}
+	if in.Status != cdtypes.LifecycleEventStatusSucceeded && in.Status != cdtypes.LifecycleEventStatusFailed {
+		return nil, &APIError{Code: "InvalidLifecycleEventHookExecutionStatusException", Message: "Status must be Succeeded or Failed", Status: 400}
 	}
-	if rev.RevisionType != cdtypes.RevisionLocationTypeAppSpecContent || rev.AppSpecContent == nil || aws.ToString(rev.AppSpecContent.Content) == "" {
-		return nil, &APIError{Code: "InvalidRevisionException", Message: "fakeaws: an ECS deployment needs revisionType AppSpecContent with content", Status: 400}
-	}
-	w.created++
-	d := &Deployment{
-		ID: fmt.Sprintf("d-CREATED%02d", w.created), Group: group, Status: cdtypes.DeploymentStatusCreated,
-		Description: aws.ToString(in.Description), AppSpec: aws.ToString(rev.AppSpecContent.Content), created: true,
-	}
-	w.Deployments = append(w.Deployments, d)
-	return &codedeploy.CreateDeploymentOutput{DeploymentId: aws.String(d.ID)}, nil
+	d.reports = append(d.reports, Report{
+		DeploymentID: aws.ToString(in.DeploymentId), ExecutionID: aws.ToString(in.LifecycleEventHookExecutionId), Status: string(in.Status),
+	})
+	return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
+}
+
+// ServeHTTP speaks CodeDeploy's AWS JSON 1.1 protocol for the two calls,
+// through a Server.
+func (d *Deployments) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	NewServer(d, nil).ServeHTTP(rw, r)
+}
+
+// SmokeEnv is the smoke hook's environment for the standard deployments,
+// with the test listeners at latestURL and stableURL.
+func SmokeEnv(latestURL, stableURL, checks string) map[string]string {
+	targets, _ := json.Marshal(map[string]string{LatestGroup: latestURL, StableGroup: stableURL})
+	return map[string]string{contract.EnvSmokeTargets: string(targets), contract.EnvSmokeChecks: checks}
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -61,8 +62,12 @@ func buildBootstrap(goarch, hook, out string) error {
 	return nil
 }
 
-// bootstrap returns the path of the hook's bootstrap, building every hook
-// of contract.Hooks once per test run into a temporary directory.
+// builtHooks are the hooks the tests build: every hook of contract.Hooks and
+// the smoke hook, which the pipeline deploys only with smokeTest.
+var builtHooks = append(slices.Clone(contract.Hooks), contract.HookSmoke)
+
+// bootstrap returns the path of the hook's bootstrap, building every hook of
+// builtHooks once per test run into a temporary directory.
 func bootstrap(t testing.TB, hook string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -70,7 +75,7 @@ func bootstrap(t testing.TB, hook string) string {
 		if buildErr != nil {
 			return
 		}
-		for _, h := range contract.Hooks {
+		for _, h := range builtHooks {
 			if buildErr = buildBootstrap(runtime.GOARCH, string(h), filepath.Join(buildDir, string(h), "bootstrap")); buildErr != nil {
 				return
 			}
@@ -132,8 +137,9 @@ func freeAddr(t testing.TB) string {
 }
 
 // startFunction runs hook's bootstrap under aws-lambda-rie with env, every
-// AWS client pointed at world. It returns once the emulator accepts requests.
-func startFunction(t testing.TB, hook string, world *fakeaws.World, timeoutSeconds int, env map[string]string) *function {
+// AWS client pointed at world (a *fakeaws.World, or the smoke hook's
+// *fakeaws.Deployments). It returns once the emulator accepts requests.
+func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds int, env map[string]string) *function {
 	t.Helper()
 	rie := rieBinary(t)
 	bin := bootstrap(t, hook)

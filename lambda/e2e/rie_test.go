@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -80,9 +79,9 @@ func approvalEvent(execution, state string) string {
   "account": "123456789012",
   "time": "2026-06-30T22:06:31Z",
   "region": "us-east-1",
-  "resources": ["arn:aws:codepipeline:us-east-1:123456789012:tc-dev"],
+  "resources": ["arn:aws:codepipeline:us-east-1:123456789012:` + fakeaws.PipelineName + `"],
   "detail": {
-    "pipeline": "tc-dev",
+    "pipeline": "` + fakeaws.PipelineName + `",
     "execution-id": "` + execution + `",
     "stage": "Approve",
     "action": "Approve",
@@ -597,7 +596,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 }
 
 func TestDeploymentPackageIsUnder10MB(t *testing.T) {
-	for _, h := range contract.Hooks {
+	for _, h := range builtHooks {
 		hook := string(h)
 		path := bootstrap(t, hook)
 		info, err := os.Stat(path)

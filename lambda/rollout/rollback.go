@@ -177,7 +177,7 @@ func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDig
 // given inline (revision type AppSpecContent,
 // https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html).
 func (h *Hooks) redeployLatest(ctx context.Context, log *invocationLogger, taskDefinition, reason string) (string, error) {
-	content := strings.Replace(h.Config.AppSpecLatest, appspec.TaskDefinitionPlaceholder, taskDefinition, 1)
+	content := strings.ReplaceAll(h.Config.AppSpecLatest, appspec.TaskDefinitionPlaceholder, taskDefinition)
 	desc := "tenant-canary rollback to stable's version"
 	if reason != "" {
 		desc += ": " + reason

@@ -41,21 +41,3 @@ func Routing(t config.Traffic) (TrafficRouting, error) {
 		return TrafficRouting{}, fmt.Errorf("traffic.type %q: want %s, %s or %s", t.Type, config.TrafficCanary, config.TrafficLinear, config.TrafficAllAtOnce)
 	}
 }
-
-// Metric ids of the 5xx-rate alarm's metric math.
-const (
-	MetricErrors   = "errors"
-	MetricRequests = "requests"
-	MetricRate     = "rate"
-)
-
-// FiveXXRateExpression is the alarm's metric math: the percentage of
-// requests answered 5xx by the target group's targets, counted as 0 while
-// the group served fewer than minRequests requests in the period, so two
-// requests with one error do not roll a stage back and an idle group (zero
-// requests: no division by zero) never breaches. FILL turns a period without
-// data points into zeros, so a group that saw no 5xx at all evaluates to 0.
-func FiveXXRateExpression(minRequests int) string {
-	floor := max(1, minRequests)
-	return fmt.Sprintf("IF(FILL(%[1]s, 0) >= %[3]d, 100 * FILL(%[2]s, 0) / FILL(%[1]s, 0), 0)", MetricRequests, MetricErrors, floor)
-}

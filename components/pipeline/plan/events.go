@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // EventPattern is an EventBridge event pattern made of exact-match arrays.
@@ -35,19 +37,44 @@ func ECRPushPattern(repository, tag string) EventPattern {
 	}
 }
 
-// DeploymentEndedBadlyPattern matches a CodeDeploy deployment of one
-// deployment group that failed or was stopped: the "CodeDeploy Deployment
-// State-change Notification" event, whose detail carries application,
-// deploymentGroup, deploymentId and state (docs.aws.amazon.com/codedeploy/
-// latest/userguide/monitoring-cloudwatch-events.html).
-func DeploymentEndedBadlyPattern(application, deploymentGroup string) EventPattern {
+// DeploymentEndedPattern matches the end of a CodeDeploy deployment of any
+// of the given deployment groups of one application: succeeded, failed or
+// stopped. It is the "CodeDeploy Deployment State-change Notification"
+// event, whose detail carries application, deploymentGroup, deploymentId and
+// state (docs.aws.amazon.com/codedeploy/latest/userguide/
+// monitoring-cloudwatch-events.html). The cleanup hook brings the system to
+// rest after each of them.
+func DeploymentEndedPattern(application string, deploymentGroups ...string) EventPattern {
+	groups := make([]any, 0, len(deploymentGroups))
+	for _, g := range deploymentGroups {
+		groups = append(groups, g)
+	}
 	return EventPattern{
 		"source":      []any{"aws.codedeploy"},
 		"detail-type": []any{"CodeDeploy Deployment State-change Notification"},
 		"detail": map[string]any{
-			"state":           []any{"FAILURE", "STOP"},
+			"state":           []any{"SUCCESS", "FAILURE", "STOP"},
 			"application":     []any{application},
-			"deploymentGroup": []any{deploymentGroup},
+			"deploymentGroup": groups,
+		},
+	}
+}
+
+// ApprovalFailedPattern matches the pipeline's Approve action ending in
+// FAILED, which is what a rejection and an expired approval both are: the
+// "CodePipeline Action Execution State Change" event, whose detail carries
+// pipeline, execution-id, stage, action and state (CodePipeline User Guide,
+// "Monitoring CodePipeline events",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
+func ApprovalFailedPattern(pipeline string) EventPattern {
+	return EventPattern{
+		"source":      []any{"aws.codepipeline"},
+		"detail-type": []any{"CodePipeline Action Execution State Change"},
+		"detail": map[string]any{
+			"pipeline": []any{pipeline},
+			"stage":    []any{contract.StageApprove},
+			"action":   []any{contract.ActionApprove},
+			"state":    []any{"FAILED"},
 		},
 	}
 }

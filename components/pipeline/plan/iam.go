@@ -1,8 +1,9 @@
 // Package plan holds the pipeline component's pure decisions: every IAM
 // policy document, the EventBridge patterns (and an evaluator of their
 // exact-match semantics, so tests run real sample events through them), the
-// CodeDeploy deployment config derived from the traffic config, the 5xx alarm
-// expression and the physical names. It is plain Go; components/pipeline only
+// CodeDeploy deployment config derived from the traffic config, the rollback
+// alarms (with an evaluator of their metric math), the dashboard body and the
+// physical names. It is plain Go; components/pipeline only
 // turns its results into resources.
 package plan
 
@@ -97,6 +98,12 @@ var UnscopedActions = map[string]string{
 	// The tasks' execution role logs in to ECR before pulling; the token is
 	// registry-wide (the pulls themselves are scoped to the repository).
 	"ecr:GetAuthorizationToken": "ECR: no resource-level permissions",
+	// The smoke hook runs in the VPC: Lambda describes the network
+	// interfaces and subnets with its role; EC2 Describe* actions take no
+	// resource ARN ("DescribeNetworkInterfaces – This action only works if
+	// it's allowed on all resources", Lambda developer guide).
+	"ec2:DescribeNetworkInterfaces": "EC2 Describe*: no resource-level permissions",
+	"ec2:DescribeSubnets":           "EC2 Describe*: no resource-level permissions",
 }
 
 // Problem is a least-privilege violation found in a policy document.

@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // A real ECR push event, as documented in "Amazon ECR events and EventBridge".
@@ -88,8 +90,8 @@ func TestECRPushPatternMatchesOnlyThisRepositoryAndTag(t *testing.T) {
 	assert.False(t, other, "only events from ECR itself")
 }
 
-func TestCleanupPatternMatchesFailedOrStoppedLatestDeploymentsOnly(t *testing.T) {
-	pattern := []byte(plan.DeploymentEndedBadlyPattern("myApplication", "myDeploymentGroup").JSON())
+func TestCleanupPatternMatchesTheEndOfEitherGroupsDeployments(t *testing.T) {
+	pattern := []byte(plan.DeploymentEndedPattern("myApplication", "myDeploymentGroup", "stable").JSON())
 	for _, tc := range []struct {
 		name   string
 		change map[string]any
@@ -97,9 +99,12 @@ func TestCleanupPatternMatchesFailedOrStoppedLatestDeploymentsOnly(t *testing.T)
 	}{
 		{"a failed deployment", nil, true},
 		{"a stopped deployment", map[string]any{"state": "STOP"}, true},
-		{"a successful deployment", map[string]any{"state": "SUCCESS"}, false},
+		{"a successful deployment", map[string]any{"state": "SUCCESS"}, true},
 		{"a started deployment", map[string]any{"state": "START"}, false},
-		{"a failure of the stable group", map[string]any{"deploymentGroup": "stable"}, false},
+		{"a ready deployment", map[string]any{"state": "READY"}, false},
+		{"a failure of the stable group", map[string]any{"deploymentGroup": "stable"}, true},
+		{"a success of the stable group", map[string]any{"deploymentGroup": "stable", "state": "SUCCESS"}, true},
+		{"another group", map[string]any{"deploymentGroup": "other"}, false},
 		{"a failure of another application", map[string]any{"application": "other"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +117,48 @@ func TestCleanupPatternMatchesFailedOrStoppedLatestDeploymentsOnly(t *testing.T)
 	got, err := plan.MatchEvent(pattern, []byte(instance))
 	require.NoError(t, err)
 	assert.False(t, got, "instance events are not deployment events")
+}
+
+// A CodePipeline action execution state-change event, in the shape of the
+// CodePipeline User Guide's "Monitoring CodePipeline events"
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
+const approvalEvent = `{
+  "version": "0", "id": "CWE-event-id",
+  "detail-type": "CodePipeline Action Execution State Change", "source": "aws.codepipeline",
+  "account": "123456789012", "time": "2017-04-22T03:31:47Z", "region": "us-east-1",
+  "resources": ["arn:aws:codepipeline:us-east-1:123456789012:myPipeline"],
+  "detail": {
+    "pipeline": "myPipeline", "version": 1, "execution-id": "01234567-0123-0123-0123-012345678901",
+    "stage": "Approve", "action": "Approve", "state": "FAILED",
+    "type": {"owner": "AWS", "category": "Approval", "provider": "Manual", "version": "1"}
+  }
+}`
+
+func TestRollbackPatternMatchesOnlyAFailedApproveActionOfThisPipeline(t *testing.T) {
+	pattern := []byte(plan.ApprovalFailedPattern("myPipeline").JSON())
+	for _, tc := range []struct {
+		name   string
+		change map[string]any
+		want   bool
+	}{
+		{"a rejected or expired approval", nil, true},
+		{"an approval granted", map[string]any{"state": "SUCCEEDED"}, false},
+		{"an approval requested", map[string]any{"state": "STARTED"}, false},
+		{"a superseded approval", map[string]any{"state": "CANCELED"}, false},
+		{"another pipeline", map[string]any{"pipeline": "other"}, false},
+		{"another stage", map[string]any{"stage": "Latest", "action": "Deploy"}, false},
+		{"another action of the stage", map[string]any{"action": "Check"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := plan.MatchEvent(pattern, withDetail(t, approvalEvent, tc.change))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	stageEvent := strings.Replace(approvalEvent, "Action Execution State Change", "Stage Execution State Change", 1)
+	got, err := plan.MatchEvent(pattern, []byte(stageEvent))
+	require.NoError(t, err)
+	assert.False(t, got, "a stage event is not the action's")
 }
 
 func TestMatchEventSemantics(t *testing.T) {
@@ -144,7 +191,19 @@ const cluster = "arn:aws:ecs:eu-west-1:000000000000:cluster/c"
 
 const listener = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
 
-const latestGroupArn = "arn:aws:codedeploy:eu-west-1:000000000000:deploymentgroup:app/latest"
+const (
+	latestGroupArn = "arn:aws:codedeploy:eu-west-1:000000000000:deploymentgroup:app/latest"
+	stableGroupArn = "arn:aws:codedeploy:eu-west-1:000000000000:deploymentgroup:app/stable"
+	appArn         = "arn:aws:codedeploy:eu-west-1:000000000000:application:app"
+	catchAllArn    = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"
+)
+
+var hookResources = plan.HookResources{
+	Stack: stack, ClusterArn: cluster, LatestServiceName: "latest", StableServiceName: "stable",
+	ListenerArn: listener, CatchAllRuleArn: catchAllArn,
+	ApplicationArn: appArn, LatestGroupArn: latestGroupArn, StableGroupArn: stableGroupArn,
+	DeploymentConfigName: "cfg", PipelineName: "pipe", ApprovalRequired: true,
+}
 
 func actionsToResources(doc plan.PolicyDocument) map[string][]string {
 	byAction := map[string][]string{}
@@ -164,17 +223,12 @@ func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 		TaskRoleArns: []string{"arn:role:exec", "arn:role:task"},
 	}.Policy()
 	require.NoError(t, err)
-	hook, err := plan.HookRole{
-		Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
-		DeploymentGroupArns: []string{"arn:g1"}, LogGroupName: "/aws/lambda/pin",
-		RepairRulesOfListenerArn: listener,
-	}.Policy()
-	require.NoError(t, err)
-	cleanup, err := plan.HookRole{
-		Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule",
-		LogGroupName: "/aws/lambda/cleanup", LatestServiceName: "latest", LatestDeploymentGroupArn: latestGroupArn,
-	}.Policy()
-	require.NoError(t, err)
+	hooks := map[string]plan.PolicyDocument{}
+	for _, h := range contract.Hooks {
+		doc, err := plan.HookPolicy(h, hookResources, "/aws/lambda/"+string(h))
+		require.NoError(t, err, h)
+		hooks[string(h)] = doc
+	}
 	return map[string]plan.PolicyDocument{
 		"pipeline": plan.PipelineRole{
 			Stack: stack, BucketArn: "arn:aws:s3:::b", RepositoryArn: "arn:repo", ApplicationArn: "arn:app",
@@ -182,8 +236,10 @@ func allPolicies(t *testing.T) map[string]plan.PolicyDocument {
 			TaskRoleArns: []string{"arn:role:exec", "arn:role:task"}, ApprovalTopicArn: "arn:topic",
 		}.Policy(),
 		"codedeploy": cd,
-		"hook":       hook,
-		"cleanup":    cleanup,
+		"pin":        hooks["pin"],
+		"unpin":      hooks["unpin"],
+		"cleanup":    hooks["cleanup"],
+		"rollback":   hooks["rollback"],
 		"trigger":    plan.TriggerPolicy("arn:pipeline"),
 		"bucket":     plan.TLSOnlyBucketPolicy("arn:aws:s3:::b"),
 		"assume":     plan.AssumeRolePolicy(plan.ServiceLambda),
@@ -231,56 +287,104 @@ func TestBucketPolicyDeniesPlainHTTP(t *testing.T) {
 	assert.Equal(t, []string{"false"}, s.Condition["Bool"]["aws:SecureTransport"])
 }
 
-func TestHookPolicyMovesOnlyTheCatchAllRuleAndScalesOnlyStable(t *testing.T) {
-	doc := allPolicies(t)["hook"]
-	byAction := map[string][]string{}
-	for _, s := range doc.Statement {
-		for _, a := range s.Action {
-			byAction[a] = append(byAction[a], s.Resource...)
+// Each hook is granted exactly the calls lambda/rollout makes for it, on
+// this stack's resources.
+func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
+	const (
+		stableSvc = "arn:aws:ecs:eu-west-1:000000000000:service/c/stable"
+		latestSvc = "arn:aws:ecs:eu-west-1:000000000000:service/c/latest"
+		rules     = "arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/*"
+		pipeline  = "arn:aws:codepipeline:eu-west-1:000000000000:pipe"
+	)
+	policies := allPolicies(t)
+	common := func(hook string) map[string][]string {
+		return map[string][]string{
+			"elasticloadbalancing:SetRulePriorities": {catchAllArn},
+			"elasticloadbalancing:DescribeRules":     {"*"},
+			"logs:CreateLogStream": {"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/" + hook,
+				"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/" + hook + ":log-stream:*"},
+			"logs:PutLogEvents": {"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/" + hook,
+				"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/" + hook + ":log-stream:*"},
 		}
 	}
-	assert.Equal(t, []string{"arn:rule"}, byAction["elasticloadbalancing:SetRulePriorities"])
-	assert.Equal(t, []string{"arn:aws:ecs:eu-west-1:000000000000:service/c/stable"}, byAction["ecs:UpdateService"])
-	assert.Equal(t, []string{"arn:g1"}, byAction["codedeploy:PutLifecycleEventHookExecutionStatus"])
-	assert.Equal(t, []string{
-		"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/pin",
-		"arn:aws:logs:eu-west-1:000000000000:log-group:/aws/lambda/pin:log-stream:*",
-	}, byAction["logs:PutLogEvents"])
+	with := func(m map[string][]string, extra map[string][]string) map[string][]string {
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for hook, want := range map[string]map[string][]string{
+		"pin": with(common("pin"), map[string][]string{
+			"ecs:DescribeServices":                            {stableSvc},
+			"ecs:UpdateService":                               {stableSvc},
+			"codedeploy:ListDeployments":                      {stableGroupArn},
+			"codedeploy:GetDeploymentTarget":                  {stableGroupArn},
+			"elasticloadbalancing:ModifyRule":                 {rules},
+			"elasticloadbalancing:DescribeTargetHealth":       {"*"},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {latestGroupArn},
+		}),
+		"unpin": with(common("unpin"), map[string][]string{
+			"ecs:DescribeServices":                            {latestSvc, stableSvc},
+			"ecs:DescribeTaskDefinition":                      {"*"},
+			"codedeploy:ListDeployments":                      {latestGroupArn},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {stableGroupArn},
+		}),
+		"cleanup": with(common("cleanup"), map[string][]string{
+			"ecs:DescribeServices":              {latestSvc, stableSvc},
+			"ecs:UpdateService":                 {stableSvc},
+			"ecs:DescribeTaskDefinition":        {"*"},
+			"codedeploy:ListDeployments":        {latestGroupArn, stableGroupArn},
+			"codepipeline:GetPipelineState":     {pipeline},
+			"codepipeline:GetPipelineExecution": {pipeline},
+			"codepipeline:PutApprovalResult":    {pipeline + "/Approve/Approve"},
+		}),
+		"rollback": with(common("rollback"), map[string][]string{
+			"ecs:DescribeServices":                   {latestSvc, stableSvc},
+			"ecs:UpdateService":                      {stableSvc},
+			"ecs:DescribeTaskDefinition":             {"*"},
+			"codedeploy:ListDeployments":             {latestGroupArn, stableGroupArn},
+			"codepipeline:GetPipelineExecution":      {pipeline},
+			"codedeploy:CreateDeployment":            {latestGroupArn},
+			"codedeploy:GetDeploymentConfig":         {"arn:aws:codedeploy:eu-west-1:000000000000:deploymentconfig:cfg"},
+			"codedeploy:GetApplicationRevision":      {appArn},
+			"codedeploy:RegisterApplicationRevision": {appArn},
+		}),
+	} {
+		t.Run(hook, func(t *testing.T) {
+			got := actionsToResources(policies[hook])
+			for a := range got {
+				got[a] = sortedCopy(got[a])
+			}
+			for a := range want {
+				want[a] = sortedCopy(want[a])
+			}
+			assert.Equal(t, want, got)
+			assert.NotContains(t, policies[hook].JSON(), "iam:PassRole", "no hook passes a role")
+		})
+	}
 
-	cleanup, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/cleanup"}.Policy()
+	noApproval := hookResources
+	noApproval.ApprovalRequired = false
+	cleanup, err := plan.HookPolicy(contract.HookCleanup, noApproval, "/x")
 	require.NoError(t, err)
-	assert.NotContains(t, cleanup.JSON(), "PutLifecycleEventHookExecutionStatus", "cleanup reports to no deployment")
-}
+	assert.NotContains(t, cleanup.JSON(), "PutApprovalResult", "no Approve stage, no approval to reject")
 
-func TestPinPolicyRepairsOnlyThisListenersRules(t *testing.T) {
-	pin := actionsToResources(allPolicies(t)["hook"])
-	assert.Equal(t, []string{"arn:aws:elasticloadbalancing:eu-west-1:000000000000:listener-rule/app/alb/50dc6c495c0c9188/f2f7dc8efc522ab2/*"},
-		pin["elasticloadbalancing:ModifyRule"])
-
-	unpin, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/aws/lambda/unpin"}.Policy()
-	require.NoError(t, err)
-	assert.NotContains(t, unpin.JSON(), "ModifyRule", "only pin repairs rules")
-
-	_, err = plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/x",
-		RepairRulesOfListenerArn: "not-a-listener"}.Policy()
+	bad := hookResources
+	bad.ListenerArn = "not-a-listener"
+	_, err = plan.HookPolicy(contract.HookPin, bad, "/x")
 	assert.ErrorContains(t, err, "not a load balancer listener ARN")
+	bad = hookResources
+	bad.StableGroupArn = ""
+	_, err = plan.HookPolicy(contract.HookUnpin, bad, "/x")
+	assert.ErrorContains(t, err, "stable deployment group")
+	_, err = plan.HookPolicy("smoke", hookResources, "/x")
+	assert.Error(t, err)
 }
 
-func TestCleanupPolicyReadsBothServicesTaskDefinitionsAndTheLatestGroup(t *testing.T) {
-	cleanup := actionsToResources(allPolicies(t)["cleanup"])
-	assert.ElementsMatch(t, []string{
-		"arn:aws:ecs:eu-west-1:000000000000:service/c/stable", "arn:aws:ecs:eu-west-1:000000000000:service/c/latest",
-	}, cleanup["ecs:DescribeServices"], "one DescribeServices call names both")
-	assert.Equal(t, []string{"arn:aws:ecs:eu-west-1:000000000000:service/c/stable"}, cleanup["ecs:UpdateService"])
-	assert.Equal(t, []string{"*"}, cleanup["ecs:DescribeTaskDefinition"])
-	assert.Contains(t, plan.UnscopedActions, "ecs:DescribeTaskDefinition")
-	assert.Equal(t, []string{latestGroupArn}, cleanup["codedeploy:GetDeploymentGroup"])
-	assert.NotContains(t, cleanup, "elasticloadbalancing:ModifyRule")
-	assert.NotContains(t, cleanup, "codedeploy:PutLifecycleEventHookExecutionStatus")
-
-	_, err := plan.HookRole{Stack: stack, ClusterArn: cluster, StableServiceName: "stable", CatchAllRuleArn: "arn:rule", LogGroupName: "/x",
-		LatestServiceName: "latest"}.Policy()
-	assert.ErrorContains(t, err, "go together")
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
 }
 
 func TestCodeDeployPolicyShiftsOnlyThisListenersTraffic(t *testing.T) {
@@ -309,11 +413,6 @@ func TestRoutingFollowsTheTrafficConfig(t *testing.T) {
 	}
 	_, err := plan.Routing(config.Traffic{Type: "blue-green"})
 	assert.Error(t, err)
-}
-
-func TestFiveXXExpressionGuardsLowTraffic(t *testing.T) {
-	assert.Equal(t, "IF(FILL(requests, 0) >= 20, 100 * FILL(errors, 0) / FILL(requests, 0), 0)", plan.FiveXXRateExpression(20))
-	assert.Contains(t, plan.FiveXXRateExpression(0), ">= 1,", "never divides by zero")
 }
 
 func TestECRLifecyclePolicyIsValidAndBounded(t *testing.T) {

@@ -1,6 +1,10 @@
 package plan
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+)
 
 // PipelineRole is what the CodePipeline service role may touch.
 type PipelineRole struct {
@@ -49,7 +53,11 @@ type CodeDeployRole struct {
 	ClusterArn   string
 	ServiceNames []string
 	ListenerArn  string
-	// HookFunctionArns are the functions the AppSpecs name (pin, unpin).
+	// TestListenerArns are the smoke test's listeners, whose default
+	// action CodeDeploy points at the replacement target group.
+	TestListenerArns []string
+	// HookFunctionArns are the functions the AppSpecs name (pin, unpin,
+	// and smoke when the smoke test is on).
 	HookFunctionArns []string
 	BucketArn        string
 	TaskRoleArns     []string
@@ -76,7 +84,7 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 		Allow("EcsTaskSets", []string{"ecs:CreateTaskSet", "ecs:DeleteTaskSet", "ecs:DescribeServices", "ecs:UpdateServicePrimaryTaskSet"}, ecsResources...),
 		// Traffic shifting rewrites the forward weights of the production
 		// listener and of its rules that point at the target group pair.
-		Allow("ShiftListenerTraffic", []string{"elasticloadbalancing:ModifyListener"}, c.ListenerArn),
+		Allow("ShiftListenerTraffic", []string{"elasticloadbalancing:ModifyListener"}, append([]string{c.ListenerArn}, sorted(c.TestListenerArns...)...)...),
 		Allow("ShiftRuleTraffic", []string{"elasticloadbalancing:ModifyRule"}, rules),
 		// Unscoped (see UnscopedActions): reads of the load balancer's
 		// configuration and of the deployment group's alarms.
@@ -91,80 +99,147 @@ func (c CodeDeployRole) Policy() (PolicyDocument, error) {
 	), nil
 }
 
-// HookRole is what one hook function may touch (docs/design.md §4: scale the
-// stable service, move the catch-all rule, report to CodeDeploy; pin also
-// repairs tenant rules, cleanup also checks its event and the images).
-type HookRole struct {
+// HookResources are the stack's resources the hook functions act on, from
+// which each hook's policy grants exactly the calls lambda/rollout makes for
+// that hook.
+type HookResources struct {
 	Stack             Stack
 	ClusterArn        string
+	LatestServiceName string
 	StableServiceName string
-	CatchAllRuleArn   string
-	// DeploymentGroupArns are the groups whose lifecycle events this hook
-	// reports on; none for cleanup, which EventBridge invokes.
-	DeploymentGroupArns []string
-	LogGroupName        string
-
-	// RepairRulesOfListenerArn (pin only) is the production listener whose
-	// tenant rules pin points at stable's active target group.
-	RepairRulesOfListenerArn string
-	// LatestServiceName and LatestDeploymentGroupArn (cleanup only): cleanup
-	// compares latest's image with stable's and checks that its event is
-	// the Latest group's last attempted deployment.
-	LatestServiceName        string
-	LatestDeploymentGroupArn string
+	// ListenerArn is the production listener; CatchAllRuleArn the one rule
+	// the hooks move.
+	ListenerArn     string
+	CatchAllRuleArn string
+	// ApplicationArn, the deployment groups and the deployment config of
+	// the CodeDeploy application.
+	ApplicationArn       string
+	LatestGroupArn       string
+	StableGroupArn       string
+	DeploymentConfigName string
+	// PipelineName is the pipeline's physical name; ApprovalRequired says
+	// whether it has the Approve stage.
+	PipelineName     string
+	ApprovalRequired bool
 }
 
-// Policy is the hook role's inline policy.
-func (h HookRole) Policy() (PolicyDocument, error) {
-	stable, _, err := EcsServiceArns(h.ClusterArn, h.StableServiceName)
+// PipelineArn is the ARN of the pipeline (CodePipeline permissions
+// reference, https://docs.aws.amazon.com/codepipeline/latest/userguide/permissions-reference.html:
+// GetPipelineState and GetPipelineExecution take
+// arn:aws:codepipeline:<region>:<account>:<pipeline-name>).
+func (r HookResources) PipelineArn() string { return r.Stack.Arn("codepipeline", r.PipelineName) }
+
+// ApproveActionArn is the ARN of the Approve action, the resource
+// PutApprovalResult takes (same reference:
+// arn:aws:codepipeline:<region>:<account>:<pipeline-name>/<stage-name>/<action-name>).
+func (r HookResources) ApproveActionArn() string {
+	return r.Stack.Arn("codepipeline", r.PipelineName+"/"+contract.StageApprove+"/"+contract.ActionApprove)
+}
+
+// HookPolicy is one hook function's inline policy: exactly the calls
+// lambda/rollout makes for that hook (lambda/README.md lists them), on this
+// stack's resources. The CodeDeploy resource types are the CodeDeploy User
+// Guide's ("CodeDeploy permissions reference",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
+// ListDeployments (for one group), GetDeploymentTarget, CreateDeployment and
+// PutLifecycleEventHookExecutionStatus take the deploymentgroup ARN,
+// GetDeploymentConfig the deploymentconfig ARN, GetApplicationRevision and
+// RegisterApplicationRevision the application ARN.
+func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (PolicyDocument, error) {
+	stable, _, err := EcsServiceArns(r.ClusterArn, r.StableServiceName)
 	if err != nil {
-		return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
+		return PolicyDocument{}, fmt.Errorf("%s hook policy: %w", hook, err)
+	}
+	latest, _, err := EcsServiceArns(r.ClusterArn, r.LatestServiceName)
+	if err != nil {
+		return PolicyDocument{}, fmt.Errorf("%s hook policy: %w", hook, err)
+	}
+	var missing []string
+	for what, v := range map[string]string{
+		"catch-all rule": r.CatchAllRuleArn, "latest deployment group": r.LatestGroupArn,
+		"stable deployment group": r.StableGroupArn, "pipeline name": r.PipelineName, "log group": logGroupName,
+	} {
+		if v == "" {
+			missing = append(missing, what)
+		}
+	}
+	if len(missing) > 0 {
+		return PolicyDocument{}, fmt.Errorf("%s hook policy: missing %v", hook, sorted(missing...))
 	}
 	st := []Statement{
-		Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
 		// Only the catch-all rule ever moves (docs/design.md §4).
-		Allow("MoveCatchAllRule", []string{"elasticloadbalancing:SetRulePriorities"}, h.CatchAllRuleArn),
-		// Unscoped (see UnscopedActions): the hooks read the tenant rules
-		// and the stable targets' health.
-		Allow("ReadRoutingAndHealth", []string{"elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetHealth"}, "*"),
-		Allow("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, h.Stack.LogGroupArns(h.LogGroupName)...),
+		Allow("MoveCatchAllRule", []string{"elasticloadbalancing:SetRulePriorities"}, r.CatchAllRuleArn),
+		Allow("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, r.Stack.LogGroupArns(logGroupName)...),
 	}
-	if h.RepairRulesOfListenerArn != "" {
-		rules, err := ListenerRulesArn(h.RepairRulesOfListenerArn)
+	// Unscoped (see UnscopedActions): every hook reads the listener's rules.
+	reads := []string{"elasticloadbalancing:DescribeRules"}
+	switch hook {
+	case contract.HookPin:
+		rules, err := ListenerRulesArn(r.ListenerArn)
 		if err != nil {
-			return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
+			return PolicyDocument{}, fmt.Errorf("%s hook policy: %w", hook, err)
 		}
-		// pin rewrites the forward action of a tenant rule that points at
-		// the idle stable target group; only this listener's rules.
-		st = append(st, Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules))
-	}
-	if h.LatestServiceName != "" || h.LatestDeploymentGroupArn != "" {
-		if h.LatestServiceName == "" || h.LatestDeploymentGroupArn == "" {
-			return PolicyDocument{}, fmt.Errorf("hook policy: the latest service and the Latest deployment group ARN go together")
-		}
-		latest, _, err := EcsServiceArns(h.ClusterArn, h.LatestServiceName)
-		if err != nil {
-			return PolicyDocument{}, fmt.Errorf("hook policy: %w", err)
-		}
+		// pin waits until no earlier rollout's unpin is running: the
+		// Stable group's unfinished deployments and their ECS target.
+		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth")
 		st = append(st,
-			// cleanup reads both services in one DescribeServices call;
-			// stable's half is granted above.
-			Allow("ReadLatestService", []string{"ecs:DescribeServices"}, latest),
-			// Unscoped (see UnscopedActions): the images of the primary task
-			// sets' task definitions.
-			Allow("ReadTaskDefinitions", []string{"ecs:DescribeTaskDefinition"}, "*"),
-			// GetDeploymentGroup takes the deploymentgroup resource type.
-			Allow("CheckLatestDeployment", []string{"codedeploy:GetDeploymentGroup"}, h.LatestDeploymentGroupArn),
+			Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
+			Allow("WatchStableDeployments", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeployments"}, r.StableGroupArn),
+			// pin points the anchor and any tenant rule at the active
+			// stable target group: only this listener's rules.
+			Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules),
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.LatestGroupArn),
 		)
+	case contract.HookUnpin:
+		st = append(st,
+			// unpin reads both services in one call and never scales.
+			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
+			Allow("WatchLatestDeployments", []string{"codedeploy:ListDeployments"}, r.LatestGroupArn),
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.StableGroupArn),
+		)
+	case contract.HookCleanup, contract.HookRollback:
+		st = append(st,
+			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
+			Allow("ScaleStableService", []string{"ecs:UpdateService"}, stable),
+			Allow("WatchDeployments", []string{"codedeploy:ListDeployments"}, sorted(r.LatestGroupArn, r.StableGroupArn)...),
+		)
+		pipelineReads := []string{"codepipeline:GetPipelineExecution"}
+		if hook == contract.HookCleanup {
+			// cleanup finds a pending approval and rejects it when a newer
+			// push superseded it.
+			pipelineReads = append(pipelineReads, "codepipeline:GetPipelineState")
+			if r.ApprovalRequired {
+				st = append(st, Allow("RejectSupersededApproval", []string{"codepipeline:PutApprovalResult"}, r.ApproveActionArn()))
+			}
+		} else {
+			if r.ApplicationArn == "" || r.DeploymentConfigName == "" {
+				return PolicyDocument{}, fmt.Errorf("%s hook policy: the application ARN and the deployment config name are required", hook)
+			}
+			// rollback redeploys latest with stable's task definition.
+			// CreateDeployment also needs GetDeploymentConfig on the
+			// group's config and GetApplicationRevision or
+			// RegisterApplicationRevision on the application (footnote 1
+			// of the permissions reference above). The task definition is
+			// registered already and CodeDeploy's own role creates the task
+			// set, so no iam:PassRole.
+			st = append(st,
+				Allow("RedeployLatest", []string{"codedeploy:CreateDeployment"}, r.LatestGroupArn),
+				Allow("RedeployConfig", []string{"codedeploy:GetDeploymentConfig"}, r.Stack.CodeDeployConfigArn(r.DeploymentConfigName)),
+				Allow("RedeployRevision", []string{"codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"}, r.ApplicationArn),
+			)
+		}
+		st = append(st, Allow("ReadPipeline", sorted(pipelineReads...), r.PipelineArn()))
+	default:
+		return PolicyDocument{}, fmt.Errorf("no policy for hook %q", hook)
 	}
-	if len(h.DeploymentGroupArns) > 0 {
-		// PutLifecycleEventHookExecutionStatus takes the deploymentgroup
-		// resource type (Service Authorization Reference, "Actions defined by
-		// AWS CodeDeploy"; AWS CDK's grantPutLifecycleEventHookExecutionStatus
-		// grants it on the deployment group ARN as well), so the report is
-		// limited to this stack's groups.
-		st = append(st, Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, sorted(h.DeploymentGroupArns...)...))
+	if hook != contract.HookPin {
+		// Unscoped (see UnscopedActions): the images of the task definitions
+		// latest and stable serve.
+		st = append(st, Allow("ReadTaskDefinitions", []string{"ecs:DescribeTaskDefinition"}, "*"))
 	}
+	// Unscoped (see UnscopedActions): reads of the rules and, for pin, of
+	// the stable targets' health.
+	st = append(st, Allow("ReadRouting", sorted(reads...), "*"))
 	return Doc(st...), nil
 }
 

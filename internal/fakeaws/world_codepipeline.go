@@ -20,9 +20,6 @@ const (
 	OpPutApprovalResult    = "PutApprovalResult"
 )
 
-// PipelineName is the standard world's pipeline.
-const PipelineName = "tc-dev"
-
 // BundleRevision is the S3 object version the bundle source action reports
 // for every execution: an artifact revision that is not an image digest.
 const BundleRevision = "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"

@@ -1,4 +1,4 @@
-package main
+package watch
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: go run ./cmd/watch [flags]\n\n"+
+		fmt.Fprint(stderr, "usage: tenant-canary watch [flags]   (or: go run ./cmd/watch [flags])\n\n"+
 			"Sends a steady stream of requests to the ALB and shows, per tenant, which\n"+
 			"version answers (X-App-Version), errors and latency. Without -url it reads\n"+
 			"`pulumi stack output albUrl` (and pinnedTenants unless -pinned is given).\n\n")

@@ -1,0 +1,219 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
+	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+)
+
+// The smoke test's listeners, one per deployment group: CodeDeploy points a
+// group's test listener at the replacement target group before
+// AfterAllowTestTraffic (CodeDeploy user guide, "Step 1: Create a test
+// listener": a test listener may start on either group of the pair), and
+// the two groups' pairs differ, so they cannot share one. Plain HTTP: the
+// certificate (certificateArn) names your domain, not the load balancer's
+// DNS name the hook connects to. Neither port is 443, the only port the
+// tasks' security group lets them open, so the tasks cannot reach them
+// either.
+var smokeListenerPorts = map[serviceRole]int{roleLatest: 9080, roleStable: 9081}
+
+const (
+	smokePortFrom = 9080
+	smokePortTo   = 9081
+	// SmokeTimeoutSeconds is the smoke hook's Lambda timeout: the longest
+	// smoke test config allows (config.MaxSmokeTotalSeconds) plus the
+	// deployment lookup, the report and the hooks' 20 s safety margin.
+	SmokeTimeoutSeconds = config.MaxSmokeTotalSeconds + 60
+)
+
+// smokeFunctionName is the smoke hook's function name, "" when the smoke
+// test is off (the AppSpecs then name no AfterAllowTestTraffic hook).
+func (b *builder) smokeFunctionName() string {
+	if h, ok := b.hooks[HookSmoke]; ok {
+		return h.name
+	}
+	return ""
+}
+
+// smokeTest creates, when smokeTest.enabled, the test listeners, the
+// security group rules that admit only the NAT gateways' addresses to them,
+// and the smoke hook function in the VPC.
+//
+// Reachability. The load balancer is internet-facing: its DNS name resolves
+// to public addresses, also inside the VPC, so the hook's requests leave
+// through the NAT gateway and arrive from the NAT gateway's Elastic IP; a
+// security group rule naming the hook's own security group would never
+// match them. The test listeners' ingress rules therefore name the NAT
+// gateways' public addresses (/32) and nothing else: from the internet,
+// nobody but a client behind this VPC's NAT reaches them, and inside the
+// VPC only the hook's security group allows traffic to their ports. A
+// Lambda function in a VPC reaches the internet, and CodeDeploy's API, only
+// through a NAT gateway: its network interfaces never get public addresses
+// (Lambda developer guide, "Enable internet access for VPC-connected Lambda
+// functions"); config validation rejects smokeTest with network.nat none.
+// Cheaper than the alternatives: an internal load balancer cannot forward
+// to the same target groups (a target group belongs to one load balancer),
+// and interface endpoints would still leave the public listener unreachable.
+func (b *builder) smokeTest() error {
+	a := b.args
+	if !a.SmokeTest.Enabled {
+		return nil
+	}
+	b.testListeners = map[serviceRole]*lb.Listener{}
+	for _, svc := range []struct {
+		role serviceRole
+		tg   TargetGroup
+	}{{roleLatest, a.LatestTargetGroups[0]}, {roleStable, a.StableTargetGroups[0]}} {
+		l, err := lb.NewListener(b.ctx, b.child(string(svc.role)+"-test-listener"), &lb.ListenerArgs{
+			LoadBalancerArn: a.AlbArn,
+			Port:            pulumi.Int(smokeListenerPorts[svc.role]),
+			Protocol:        pulumi.String("HTTP"),
+			DefaultActions: lb.ListenerDefaultActionArray{lb.ListenerDefaultActionArgs{
+				Type: pulumi.String("forward"), TargetGroupArn: svc.tg.Arn,
+			}},
+			// CodeDeploy rewrites the default action in every deployment.
+		}, b.parent, pulumi.IgnoreChanges([]string{"defaultActions"}))
+		if err != nil {
+			return fmt.Errorf("create %s test listener: %w", svc.role, err)
+		}
+		b.testListeners[svc.role] = l
+	}
+	for i, ip := range a.NatPublicIps {
+		if _, err := vpc.NewSecurityGroupIngressRule(b.ctx, b.child(fmt.Sprintf("test-listeners-from-nat-%d", i)), &vpc.SecurityGroupIngressRuleArgs{
+			SecurityGroupId: a.AlbSecurityGroupId,
+			IpProtocol:      pulumi.String("tcp"),
+			FromPort:        pulumi.Int(smokePortFrom),
+			ToPort:          pulumi.Int(smokePortTo),
+			CidrIpv4:        pulumi.Sprintf("%s/32", ip),
+			Description:     pulumi.String("smoke test listeners: only from this VPC's NAT gateway"),
+		}, b.parent); err != nil {
+			return fmt.Errorf("admit NAT gateway %d to the test listeners: %w", i, err)
+		}
+	}
+
+	sg, err := ec2.NewSecurityGroup(b.ctx, b.child("smoke"), &ec2.SecurityGroupArgs{
+		VpcId:       a.VpcId,
+		Description: pulumi.String("tenant-canary smoke hook: out to the test listeners and AWS APIs only"),
+	}, b.parent)
+	if err != nil {
+		return fmt.Errorf("create smoke hook security group: %w", err)
+	}
+	for _, out := range []struct {
+		name     string
+		from, to int
+		desc     string
+	}{
+		{"test-listeners", smokePortFrom, smokePortTo, "to the load balancer's test listeners (its public addresses, through NAT)"},
+		{"https", 443, 443, "HTTPS to the CodeDeploy API (through NAT)"},
+	} {
+		if _, err := vpc.NewSecurityGroupEgressRule(b.ctx, b.child("smoke-out-"+out.name), &vpc.SecurityGroupEgressRuleArgs{
+			SecurityGroupId: sg.ID(), CidrIpv4: pulumi.String("0.0.0.0/0"), IpProtocol: pulumi.String("tcp"),
+			FromPort: pulumi.Int(out.from), ToPort: pulumi.Int(out.to), Description: pulumi.String(out.desc),
+		}, b.parent); err != nil {
+			return fmt.Errorf("create smoke hook egress rule %s: %w", out.name, err)
+		}
+	}
+	return b.smokeFunction(sg)
+}
+
+// smokeFunction builds and deploys the smoke hook in the task subnets with
+// its role and policy; the policy exists before the function, since Lambda
+// creates the function's network interfaces with it.
+func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
+	a := b.args
+	artifact, err := build.Default.Hook(b.ctx.Context(), a.SourceDir, HookSmoke)
+	if err != nil {
+		return fmt.Errorf("build smoke hook: %w", err)
+	}
+	fnName := b.physical(64, HookSmoke)
+	logGroupName := "/aws/lambda/" + fnName
+	logGroup, err := cloudwatch.NewLogGroup(b.ctx, b.child(HookSmoke+"-logs"), &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String(logGroupName),
+		RetentionInDays: pulumi.Int(a.Service.LogRetentionDays),
+	}, b.parent)
+	if err != nil {
+		return fmt.Errorf("create smoke hook log group: %w", err)
+	}
+	role, err := b.newRole(HookSmoke+"-hook", plan.ServiceLambda)
+	if err != nil {
+		return err
+	}
+	appName := b.physical(100, "app")
+	groups := []string{b.groupNames[roleLatest], b.groupNames[roleStable]}
+	doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
+		subnets := v[1].([]string)
+		d, err := plan.SmokeHookRole{
+			Stack:               st,
+			DeploymentGroupArns: []string{st.DeploymentGroupArn(appName, groups[0]), st.DeploymentGroupArn(appName, groups[1])},
+			LogGroupName:        logGroupName, SubnetIDs: subnets, SecurityGroupID: v[0].(string),
+		}.Policy()
+		return d.JSON(), err
+	}, sg.ID().ToStringOutput(), a.TaskSubnetIds)
+	policy, err := b.rolePolicy(HookSmoke+"-hook", role, doc)
+	if err != nil {
+		return err
+	}
+
+	checks, err := json.Marshal(plan.SmokeChecks(a.SmokeTest, a.SmokeTest.Paths, a.TenantMatch))
+	if err != nil {
+		return fmt.Errorf("smoke checks: %w", err)
+	}
+	// The hook reads its deployment's group and tests that group's
+	// listener; it depends on the listeners, so it never runs before they
+	// exist.
+	targets := pulumi.All(a.AlbDnsName, b.testListeners[roleLatest].Arn, b.testListeners[roleStable].Arn).ApplyT(func(v []interface{}) (string, error) {
+		t, err := json.Marshal(map[string]string{
+			groups[0]: fmt.Sprintf("http://%s:%d", v[0], smokeListenerPorts[roleLatest]),
+			groups[1]: fmt.Sprintf("http://%s:%d", v[0], smokeListenerPorts[roleStable]),
+		})
+		return string(t), err
+	}).(pulumi.StringOutput)
+
+	fn, err := lambda.NewFunction(b.ctx, b.child(HookSmoke+"-hook"), &lambda.FunctionArgs{
+		Name:           pulumi.String(fnName),
+		Role:           role.Arn,
+		Runtime:        pulumi.String(HookRuntime),
+		Architectures:  pulumi.StringArray{pulumi.String(HookArchitecture)},
+		Handler:        pulumi.String(HookHandler),
+		Code:           pulumi.NewFileArchive(artifact.Path),
+		SourceCodeHash: pulumi.String(artifact.SourceCodeHash),
+		Timeout:        pulumi.Int(SmokeTimeoutSeconds),
+		MemorySize:     pulumi.Int(HookMemoryMB),
+		Environment: &lambda.FunctionEnvironmentArgs{Variables: pulumi.StringMap{
+			contract.EnvSmokeTargets: targets,
+			contract.EnvSmokeChecks:  pulumi.String(string(checks)),
+		}},
+		VpcConfig: &lambda.FunctionVpcConfigArgs{
+			SubnetIds:        a.TaskSubnetIds,
+			SecurityGroupIds: pulumi.StringArray{sg.ID()},
+		},
+		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
+			LogFormat: pulumi.String("JSON"),
+			LogGroup:  logGroup.Name,
+		},
+		Description: pulumi.String("tenant-canary smoke hook: checks the replacement task set through the test listener"),
+	}, b.parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+	if err != nil {
+		return fmt.Errorf("create smoke hook function: %w", err)
+	}
+	// Like pin and unpin: it has reported before it returns an error, and
+	// a retried invocation would report a second time.
+	if _, err := lambda.NewFunctionEventInvokeConfig(b.ctx, b.child(HookSmoke+"-hook-invoke"), &lambda.FunctionEventInvokeConfigArgs{
+		FunctionName: fn.Name, MaximumRetryAttempts: pulumi.Int(0),
+	}, b.parent); err != nil {
+		return fmt.Errorf("configure smoke hook async invocation: %w", err)
+	}
+	b.hooks[HookSmoke] = &hook{name: fnName, fn: fn, role: role, logGroup: logGroupName}
+	return nil
+}

@@ -1,0 +1,361 @@
+package protocol
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+)
+
+// client is what one function invocation talks to: the rollout package's
+// ECS, ELB, CodeDeploy and CodePipeline interfaces over the World. Every
+// call is a step of the explorer: the hook blocks until the explorer runs
+// it, so other events can land between any two calls a hook makes.
+type client struct {
+	w   *World
+	inv *Invocation
+}
+
+func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
+	var zero T
+	out, err := c.inv.call(ctx, op, detail, func() (any, error) { return fn(c.w) })
+	if err != nil {
+		return zero, err
+	}
+	return out.(T), nil
+}
+
+func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Message: msg} }
+
+// --- ECS ---
+
+func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
+	return do(c, ctx, "DescribeServices", fmt.Sprint(in.Services), func(w *World) (*ecs.DescribeServicesOutput, error) {
+		out := &ecs.DescribeServicesOutput{}
+		for _, name := range in.Services {
+			svc := w.Services[name]
+			if svc == nil || aws.ToString(in.Cluster) != Cluster {
+				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(name), Reason: aws.String("MISSING")})
+				continue
+			}
+			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
+				LoadBalancers: []ecstypes.LoadBalancer{lb(pairOf(groupOfService(name))[0])}}
+			for _, ts := range svc.TaskSets {
+				s.TaskSets = append(s.TaskSets, ecstypes.TaskSet{Id: aws.String(ts.ID), Status: aws.String(ts.Status),
+					TaskDefinition: aws.String(ts.TaskDef), LoadBalancers: []ecstypes.LoadBalancer{lb(ts.TG)},
+					ComputedDesiredCount: int32(svc.Desired), RunningCount: int32(ts.Running)})
+			}
+			out.Services = append(out.Services, s)
+		}
+		return out, nil
+	})
+}
+
+func groupOfService(name string) string {
+	if name == LatestService {
+		return LatestGroup
+	}
+	return StableGroup
+}
+
+func lb(tg string) ecstypes.LoadBalancer {
+	return ecstypes.LoadBalancer{TargetGroupArn: aws.String(tg), ContainerName: aws.String(Container), ContainerPort: aws.Int32(Port)}
+}
+
+// UpdateService changes the desired count; every task set of a CODE_DEPLOY
+// service follows it (scale 100 %), new tasks start unhealthy
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
+func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
+	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
+		svc := w.Services[aws.ToString(in.Service)]
+		if svc == nil {
+			return nil, apiErr("ServiceNotFoundException", "Service not found.")
+		}
+		if in.DesiredCount != nil {
+			w.scale(svc, int(*in.DesiredCount))
+		}
+		return &ecs.UpdateServiceOutput{Service: &ecstypes.Service{ServiceName: in.Service, DesiredCount: int32(svc.Desired)}}, nil
+	})
+}
+
+func (w *World) scale(svc *Service, desired int) {
+	for _, ts := range svc.TaskSets {
+		if desired > ts.Running {
+			ts.Healthy = false
+		}
+		ts.Running = desired
+		if desired == 0 {
+			ts.Healthy = false
+		}
+	}
+	svc.Desired = desired
+}
+
+func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	td := aws.ToString(in.TaskDefinition)
+	return do(c, ctx, "DescribeTaskDefinition", td, func(w *World) (*ecs.DescribeTaskDefinitionOutput, error) {
+		v, ok := w.TaskDefs[td]
+		if !ok {
+			return nil, apiErr("ClientException", "Unable to describe task definition.")
+		}
+		return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{TaskDefinitionArn: aws.String(td),
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(Container), Image: aws.String(Image(v))}}}}, nil
+	})
+}
+
+// --- ELB ---
+
+func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error) {
+	return do(c, ctx, "DescribeRules", "", func(w *World) (*elbv2.DescribeRulesOutput, error) {
+		if aws.ToString(in.ListenerArn) != listenerARN {
+			return nil, apiErr("ListenerNotFound", "One or more listeners not found")
+		}
+		out := &elbv2.DescribeRulesOutput{}
+		for _, r := range w.Rules {
+			prio := strconv.Itoa(r.Priority)
+			if r.Kind == KindDefault {
+				prio = "default"
+			}
+			var tgs []elbtypes.TargetGroupTuple
+			for _, f := range r.Forward {
+				tgs = append(tgs, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(f.TG), Weight: aws.Int32(int32(f.Weight))})
+			}
+			out.Rules = append(out.Rules, elbtypes.Rule{RuleArn: aws.String(r.ARN), Priority: aws.String(prio), IsDefault: aws.Bool(r.Kind == KindDefault),
+				Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, Order: aws.Int32(1), ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tgs}}}})
+		}
+		return out, nil
+	})
+}
+
+func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
+	tg := aws.ToString(in.TargetGroupArn)
+	return do(c, ctx, "DescribeTargetHealth", tg, func(w *World) (*elbv2.DescribeTargetHealthOutput, error) {
+		out := &elbv2.DescribeTargetHealthOutput{}
+		for _, svc := range w.Services {
+			for _, ts := range svc.TaskSets {
+				if ts.TG != tg {
+					continue
+				}
+				state := elbtypes.TargetHealthStateEnumInitial
+				if ts.Healthy {
+					state = elbtypes.TargetHealthStateEnumHealthy
+				}
+				for i := range ts.Running {
+					out.TargetHealthDescriptions = append(out.TargetHealthDescriptions, elbtypes.TargetHealthDescription{
+						Target:       &elbtypes.TargetDescription{Id: aws.String(fmt.Sprintf("%s-%d", ts.ID, i))},
+						TargetHealth: &elbtypes.TargetHealth{State: state}})
+				}
+			}
+		}
+		return out, nil
+	})
+}
+
+// SetRulePriorities is atomic and rejects a priority another rule of the
+// listener holds
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html).
+func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePrioritiesInput, _ ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error) {
+	detail := ""
+	for _, p := range in.RulePriorities {
+		detail += fmt.Sprintf("%s=%d ", ruleName(aws.ToString(p.RuleArn)), aws.ToInt32(p.Priority))
+	}
+	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
+		for _, p := range in.RulePriorities {
+			r := w.rule(aws.ToString(p.RuleArn))
+			if r == nil {
+				return nil, apiErr("RuleNotFound", "One or more rules not found")
+			}
+			for _, o := range w.Rules {
+				if o != r && o.Priority == int(aws.ToInt32(p.Priority)) {
+					return nil, apiErr("PriorityInUse", "Priority is currently in use")
+				}
+			}
+		}
+		for _, p := range in.RulePriorities {
+			w.rule(aws.ToString(p.RuleArn)).Priority = int(aws.ToInt32(p.Priority))
+		}
+		return &elbv2.SetRulePrioritiesOutput{}, nil
+	})
+}
+
+// ModifyRule replaces the rule's actions.
+func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ...func(*elbv2.Options)) (*elbv2.ModifyRuleOutput, error) {
+	var fwd []Weighted
+	for _, a := range in.Actions {
+		if a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0 {
+			for _, tg := range a.ForwardConfig.TargetGroups {
+				fwd = append(fwd, Weighted{aws.ToString(tg.TargetGroupArn), int(aws.ToInt32(tg.Weight))})
+			}
+		} else if a.TargetGroupArn != nil {
+			fwd = append(fwd, Weighted{aws.ToString(a.TargetGroupArn), 100})
+		}
+	}
+	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
+		r := w.rule(aws.ToString(in.RuleArn))
+		if r == nil {
+			return nil, apiErr("RuleNotFound", "One or more rules not found")
+		}
+		r.Forward = fwd
+		return &elbv2.ModifyRuleOutput{}, nil
+	})
+}
+
+// --- CodeDeploy ---
+
+// PutLifecycleEventHookExecutionStatus accepts one report per lifecycle
+// event execution
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html).
+func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
+	return do(c, ctx, "PutLifecycleEventHookExecutionStatus", string(in.Status), func(w *World) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
+		d := w.deployment(aws.ToString(in.DeploymentId))
+		if d == nil {
+			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		}
+		for _, l := range d.Hooks {
+			if l.ExecID == aws.ToString(in.LifecycleEventHookExecutionId) {
+				if l.Status != "InProgress" {
+					return nil, apiErr("LifecycleEventAlreadyCompletedException", "already completed")
+				}
+				l.Status = string(in.Status)
+				w.afterReport(d, l)
+				return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
+			}
+		}
+		return nil, apiErr("InvalidLifecycleEventHookExecutionIdException", "unknown execution id")
+	})
+}
+
+func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
+	group := aws.ToString(in.DeploymentGroupName)
+	return do(c, ctx, "ListDeployments", group, func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
+		if group != LatestGroup && group != StableGroup {
+			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
+		}
+		out := &codedeploy.ListDeploymentsOutput{Deployments: []string{}}
+		for _, d := range w.Deployments {
+			if d.Group == group && slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(d.Status)) {
+				out.Deployments = append(out.Deployments, d.ID)
+			}
+		}
+		return out, nil
+	})
+}
+
+func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
+	id := aws.ToString(in.DeploymentId)
+	return do(c, ctx, "GetDeploymentTarget", id, func(w *World) (*codedeploy.GetDeploymentTargetOutput, error) {
+		d := w.deployment(id)
+		if d == nil {
+			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		}
+		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != Cluster+":"+serviceOf(d.Group) {
+			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
+		}
+		t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: in.TargetId}
+		for _, l := range d.Hooks {
+			t.LifecycleEvents = append(t.LifecycleEvents, cdtypes.LifecycleEvent{LifecycleEventName: aws.String(l.Name), Status: cdtypes.LifecycleEventStatus(l.Status)})
+		}
+		return &codedeploy.GetDeploymentTargetOutput{DeploymentTarget: &cdtypes.DeploymentTarget{DeploymentTargetType: cdtypes.DeploymentTargetTypeEcsTarget, EcsTarget: t}}, nil
+	})
+}
+
+var appSpecTaskDef = regexp.MustCompile(`TaskDefinition:\s*"?([^"\s]+)"?`)
+
+func (c *client) CreateDeployment(ctx context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
+	group := aws.ToString(in.DeploymentGroupName)
+	return do(c, ctx, "CreateDeployment", group, func(w *World) (*codedeploy.CreateDeploymentOutput, error) {
+		if in.Revision == nil || in.Revision.AppSpecContent == nil {
+			return nil, apiErr("RevisionRequiredException", "revision required")
+		}
+		m := appSpecTaskDef.FindStringSubmatch(aws.ToString(in.Revision.AppSpecContent.Content))
+		if m == nil {
+			return nil, apiErr("InvalidRevisionException", "no TaskDefinition in the AppSpec")
+		}
+		if _, ok := w.TaskDefs[m[1]]; !ok {
+			return nil, apiErr("InvalidRevisionException", "unknown task definition "+m[1])
+		}
+		d, err := w.createDeployment(group, m[1], -1)
+		if err != nil {
+			return nil, apiErr("DeploymentLimitExceededException", err.Error())
+		}
+		w.logf("  %s created by the rollback function: latest → v%d", d.ID, w.TaskDefs[m[1]])
+		return &codedeploy.CreateDeploymentOutput{DeploymentId: aws.String(d.ID)}, nil
+	})
+}
+
+// --- CodePipeline ---
+
+func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
+	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
+		if aws.ToString(in.Name) != Pipeline {
+			return nil, apiErr("PipelineNotFoundException", "no such pipeline")
+		}
+		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name}
+		for _, stage := range []string{StageLatest, StageApprove, StageStable} {
+			st := cptypes.StageState{StageName: aws.String(stage)}
+			if n := w.stageHolder[stage]; n >= 0 {
+				e := w.Executions[n]
+				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatusInProgress}
+				if stage == StageApprove && e.Token != "" {
+					st.ActionStates = []cptypes.ActionState{{ActionName: aws.String(StageApprove),
+						LatestExecution: &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusInProgress, Token: aws.String(e.Token)}}}
+				}
+			}
+			out.StageStates = append(out.StageStates, st)
+		}
+		return out, nil
+	})
+}
+
+func (c *client) GetPipelineExecution(ctx context.Context, in *codepipeline.GetPipelineExecutionInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineExecutionOutput, error) {
+	id := aws.ToString(in.PipelineExecutionId)
+	return do(c, ctx, "GetPipelineExecution", id, func(w *World) (*codepipeline.GetPipelineExecutionOutput, error) {
+		for _, e := range w.Executions {
+			if e.ID == id {
+				return &codepipeline.GetPipelineExecutionOutput{PipelineExecution: &cptypes.PipelineExecution{
+					PipelineExecutionId: aws.String(id), Status: cptypes.PipelineExecutionStatus(e.Status),
+					ArtifactRevisions: []cptypes.ArtifactRevision{
+						{Name: aws.String("Bundle"), RevisionId: aws.String("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")},
+						{Name: aws.String("Image"), RevisionId: aws.String(Digest(e.Version))},
+					}}}, nil
+			}
+		}
+		return nil, apiErr("PipelineExecutionNotFoundException", "no such execution")
+	})
+}
+
+// PutApprovalResult decides a pending approval; a token that is not the
+// pending one is refused
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutApprovalResult.html).
+func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutApprovalResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutApprovalResultOutput, error) {
+	return do(c, ctx, "PutApprovalResult", string(in.Result.Status), func(w *World) (*codepipeline.PutApprovalResultOutput, error) {
+		for _, e := range w.Executions {
+			if e.Token != "" && e.Token == aws.ToString(in.Token) {
+				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
+				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
+				return &codepipeline.PutApprovalResultOutput{}, nil
+			}
+		}
+		return nil, apiErr("InvalidApprovalTokenException", "The approval action cannot be found or has already been completed")
+	})
+}
+
+func ruleName(arn string) string {
+	if len(arn) > len(rulePrefix) {
+		return arn[len(rulePrefix):]
+	}
+	return arn
+}

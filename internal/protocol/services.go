@@ -1,0 +1,394 @@
+package protocol
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Stages of the pipeline (components/pipeline).
+const (
+	StageSource  = "Source"
+	StageLatest  = "Latest"
+	StageApprove = "Approve"
+	StageStable  = "Stable"
+)
+
+// Deployment statuses (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
+const (
+	DepCreated    = "Created"
+	DepInProgress = "InProgress"
+	DepSucceeded  = "Succeeded"
+	DepFailed     = "Failed"
+	DepStopped    = "Stopped"
+)
+
+// Reading is one interpretation of what the AWS documentation leaves open.
+type Reading struct {
+	// RollbackOwnID: a rolled-back deployment is assigned a deployment id
+	// of its own ("Redeploy and roll back a deployment with CodeDeploy",
+	// https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html):
+	// the failed deployment ends Failed at once and a second deployment,
+	// with its own id and its own state-change events, shifts traffic back.
+	// Otherwise the failed deployment rolls back within its own id.
+	RollbackOwnID bool
+	// EventBeforeRollback: the FAILURE event (and the Failed status) come
+	// before traffic is back on the original task set; otherwise after.
+	EventBeforeRollback bool
+}
+
+func (r Reading) String() string {
+	id, order := "rollback-in-same-id", "event-after-rollback"
+	if r.RollbackOwnID {
+		id = "rollback-own-id"
+	}
+	if r.EventBeforeRollback {
+		order = "event-before-rollback"
+	}
+	return id + "," + order
+}
+
+// Readings is every reading the explorer runs.
+var Readings = []Reading{{false, false}, {false, true}, {true, false}, {true, true}}
+
+// Lifecycle is one lifecycle event of an ECS deployment with a hook.
+type Lifecycle struct {
+	Name   string
+	Status string // Pending, InProgress, Succeeded, Failed
+	ExecID string
+}
+
+// Deployment is a CodeDeploy ECS blue/green deployment. Its lifecycle, in
+// order: BeforeInstall (hook) → Install (replacement task set) →
+// AllowTraffic (shift by the deployment config) → AfterAllowTraffic (hook)
+// → termination wait → the original task set is terminated
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs,
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
+type Deployment struct {
+	ID      string
+	Group   string
+	Status  string
+	Phase   string
+	TaskDef string
+	// Exec is the pipeline execution that created it, -1 for the rollback
+	// function's deployment, -2 for a rollback deployment of its own id.
+	Exec        int
+	Original    string
+	Replacement string
+	Hooks       []*Lifecycle
+	// RollbackOf is the failed deployment a rollback deployment reverts.
+	RollbackOf string
+}
+
+// Deployment phases of the model.
+const (
+	phaseCreated     = "created"
+	phaseBefore      = "before-install"
+	phaseInstall     = "install"
+	phaseInstalled   = "installed"
+	phaseCanary      = "canary"
+	phaseAfterAllow  = "after-allow-traffic"
+	phaseWait        = "termination-wait"
+	phaseRollingBack = "rolling-back"
+	phaseDone        = "done"
+)
+
+func (d *Deployment) unfinished() bool { return d.Status == DepCreated || d.Status == DepInProgress }
+
+func (d *Deployment) hook(name string) *Lifecycle {
+	for _, l := range d.Hooks {
+		if l.Name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+func (w *World) deployment(id string) *Deployment {
+	for _, d := range w.Deployments {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+func (w *World) unfinishedIn(group string) []*Deployment {
+	var out []*Deployment
+	for _, d := range w.Deployments {
+		if d.Group == group && d.unfinished() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func serviceOf(group string) string {
+	if group == LatestGroup {
+		return LatestService
+	}
+	return StableService
+}
+
+func pairOf(group string) [2]string {
+	if group == LatestGroup {
+		return [2]string{LatestBlue, LatestGreen}
+	}
+	return [2]string{StableBlue, StableGreen}
+}
+
+// createDeployment starts a deployment of group, or fails like CodeDeploy:
+// a deployment group runs one deployment at a time
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html,
+// DeploymentLimitExceededException).
+func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, error) {
+	if len(w.unfinishedIn(group)) > 0 {
+		return nil, fmt.Errorf("DeploymentLimitExceededException: group %s already has an active deployment", group)
+	}
+	w.nextDep++
+	d := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: group, Status: DepCreated, Phase: phaseCreated, TaskDef: taskDef, Exec: exec}
+	// The AppSpecs name pin at BeforeInstall of Latest and unpin at
+	// AfterAllowTraffic of Stable (appspec/); the rollback function's
+	// deployment uses the Latest AppSpec, pin included.
+	if group == LatestGroup {
+		d.Hooks = []*Lifecycle{{Name: "BeforeInstall", Status: "Pending"}}
+	} else {
+		d.Hooks = []*Lifecycle{{Name: "AfterAllowTraffic", Status: "Pending"}}
+	}
+	w.Deployments = append(w.Deployments, d)
+	return d, nil
+}
+
+// shiftTo sets the production listener's weights between the pair: every
+// rule forwarding to the pair (for stable: the anchor and every tenant
+// rule; for latest: the default action and the catch-all) gets pct on the
+// replacement's group. CodeDeploy shifts the production listener's traffic
+// from the original to the replacement target group
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-bluegreen.html).
+func (w *World) shiftTo(d *Deployment, pct int) {
+	svc := w.Services[serviceOf(d.Group)]
+	orig, repl := w.taskSet(svc, d.Original), w.taskSet(svc, d.Replacement)
+	if orig == nil || repl == nil {
+		return
+	}
+	for _, r := range w.Rules {
+		touches := false
+		for _, f := range r.Forward {
+			if f.TG == orig.TG || f.TG == repl.TG {
+				touches = true
+			}
+		}
+		if !touches {
+			continue
+		}
+		r.Forward = []Weighted{{orig.TG, 100 - pct}, {repl.TG, pct}}
+	}
+}
+
+func (w *World) taskSet(svc *Service, id string) *TaskSet {
+	for _, ts := range svc.TaskSets {
+		if ts.ID == id {
+			return ts
+		}
+	}
+	return nil
+}
+
+func (w *World) removeTaskSet(svc *Service, id string) {
+	svc.TaskSets = slices.DeleteFunc(svc.TaskSets, func(ts *TaskSet) bool { return ts.ID == id })
+}
+
+// revert puts traffic back on the original task set and terminates the
+// replacement: an ECS blue/green rollback
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html).
+func (w *World) revert(d *Deployment) {
+	svc := w.Services[serviceOf(d.Group)]
+	if orig := w.taskSet(svc, d.Original); orig != nil {
+		w.shiftTo(d, 0)
+		orig.Status = "PRIMARY"
+	}
+	if d.Replacement != "" {
+		w.removeTaskSet(svc, d.Replacement)
+	}
+}
+
+// fail ends a deployment that failed or was stopped (hook failure, alarm,
+// hook timeout). Traffic goes back to the original task set when any was
+// shifted, under the reading in force.
+func (w *World) fail(d *Deployment, why string) {
+	w.logf("  %s (%s) fails: %s", d.ID, d.Group, why)
+	for _, l := range d.Hooks {
+		if l.Status == "InProgress" || l.Status == "Pending" {
+			if l.Status == "InProgress" {
+				l.Status = "Failed"
+			}
+		}
+	}
+	needsRevert := d.Replacement != ""
+	switch {
+	case !needsRevert:
+		d.Status, d.Phase = DepFailed, phaseDone
+		w.endDeployment(d)
+	case w.Reading.RollbackOwnID:
+		d.Status, d.Phase = DepFailed, phaseDone
+		w.nextDep++
+		rb := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
+			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, Replacement: d.Replacement, RollbackOf: d.ID}
+		w.Deployments = append(w.Deployments, rb)
+		w.endDeployment(d)
+	case w.Reading.EventBeforeRollback:
+		// Failed at once, the revert still to come within the same id.
+		d.Status, d.Phase = DepFailed, phaseRollingBack
+		w.endDeployment(d)
+	default:
+		d.Phase = phaseRollingBack
+	}
+}
+
+// endDeployment publishes the state-change event of an ended deployment
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html)
+// and lets the pipeline execution that created it go on or fail.
+func (w *World) endDeployment(d *Deployment) {
+	state := map[string]string{DepSucceeded: "SUCCESS", DepFailed: "FAILURE", DepStopped: "STOP"}[d.Status]
+	w.events = append(w.events, Event{Kind: EventDeployment, Group: d.Group, DeploymentID: d.ID, State: state})
+	if d.Exec >= 0 {
+		e := w.Executions[d.Exec]
+		if d.Status == DepSucceeded {
+			w.stageDone(e)
+		} else {
+			w.execFailed(e, "deployment "+d.ID+" "+strings.ToLower(d.Status))
+		}
+	}
+}
+
+// Execution is a CodePipeline V2 execution in SUPERSEDED mode.
+type Execution struct {
+	N       int
+	ID      string
+	Version int
+	Stage   string
+	Status  string // InProgress, Succeeded, Failed, Superseded
+	// Waiting: the execution finished Stage and waits to enter the next.
+	Waiting    bool
+	Deployment string
+	Token      string
+}
+
+func nextStage(s string) string {
+	switch s {
+	case StageSource:
+		return StageLatest
+	case StageLatest:
+		return StageApprove
+	case StageApprove:
+		return StageStable
+	}
+	return ""
+}
+
+// push is `docker push`: EventBridge starts a pipeline execution
+// (https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html);
+// its Source stage takes the image.
+func (w *World) push() {
+	w.pushes++
+	n := len(w.Executions)
+	e := &Execution{N: n, ID: fmt.Sprintf("exec-%d", n+1), Version: n + 1, Stage: StageSource, Status: "InProgress"}
+	w.Executions = append(w.Executions, e)
+	w.stageDone(e)
+}
+
+// stageDone: the execution finished its stage and waits to enter the next.
+// In SUPERSEDED mode a newer execution waiting for the same stage
+// supersedes an older one that waits for it; an execution inside a stage,
+// and a stage holding a manual approval, is never superseded
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html).
+// The execution keeps its stage locked while it waits.
+func (w *World) stageDone(e *Execution) {
+	if e.Stage == StageStable {
+		e.Status, e.Waiting = "Succeeded", false
+		w.stageHolder[StageStable] = -1
+		return
+	}
+	e.Waiting = true
+	for _, o := range w.Executions {
+		if o != e && o.Status == "InProgress" && o.Waiting && o.Stage == e.Stage && o.N < e.N {
+			o.Status, o.Waiting = "Superseded", false
+			w.logf("  %s superseded by %s", o.ID, e.ID)
+		}
+	}
+}
+
+// enter moves a waiting execution into its next stage, when that stage is
+// free. Entering Latest or Stable creates the CodeDeploy deployment of the
+// CodeDeployToECS action with a task definition registered for the image.
+func (w *World) enter(e *Execution) {
+	next := nextStage(e.Stage)
+	if e.Stage != StageSource {
+		w.stageHolder[e.Stage] = -1
+	}
+	e.Stage, e.Waiting = next, false
+	w.stageHolder[next] = e.N
+	switch next {
+	case StageApprove:
+		e.Token = fmt.Sprintf("token-%d", e.N+1)
+	case StageLatest, StageStable:
+		group := LatestGroup
+		if next == StageStable {
+			group = StableGroup
+		}
+		d, err := w.createDeployment(group, w.registerTD(e.Version), e.N)
+		if err != nil {
+			w.execFailed(e, err.Error())
+			return
+		}
+		e.Deployment = d.ID
+	}
+}
+
+func (w *World) execFailed(e *Execution, why string) {
+	w.logf("  %s fails at %s: %s", e.ID, e.Stage, why)
+	e.Status, e.Waiting = "Failed", false
+	if w.stageHolder[e.Stage] == e.N {
+		w.stageHolder[e.Stage] = -1
+	}
+}
+
+// decide is the manual approval's result: approved moves the execution on;
+// rejected, and an expired approval, fail the action and the execution
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals.html),
+// which publishes a CodePipeline Action Execution State Change event with
+// state FAILED
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
+func (w *World) decide(e *Execution, approve bool, summary string) {
+	e.Token = ""
+	if approve {
+		w.approved[e.Version] = true
+		w.stageDone(e)
+		return
+	}
+	w.execFailed(e, summary)
+	w.events = append(w.events, Event{Kind: EventApprovalFailed, Exec: e.N})
+}
+
+// Event is an EventBridge event on its way to a function.
+type Event struct {
+	Kind         string
+	Group        string
+	DeploymentID string
+	State        string
+	Exec         int
+	Attempt      int
+}
+
+// Event kinds.
+const (
+	EventDeployment     = "deployment"
+	EventApprovalFailed = "approval-failed"
+)
+
+func (ev Event) String() string {
+	if ev.Kind == EventDeployment {
+		return fmt.Sprintf("CodeDeploy %s %s (%s)", ev.State, ev.DeploymentID, ev.Group)
+	}
+	return fmt.Sprintf("Approve FAILED exec-%d", ev.Exec+1)
+}

@@ -1,0 +1,311 @@
+// Package protocol is an executable model of exactly the AWS behaviour the
+// rollout protocol relies on — CodePipeline V2 executions and stage locks,
+// manual approval, CodeDeploy ECS blue/green deployments and their
+// lifecycle hooks, ECS task sets, the ALB listener's rules, the EventBridge
+// rules that run the cleanup and rollback functions, Lambda's retries — with
+// the real hook code (lambda/rollout) running inside it through the same
+// interfaces it uses against AWS, and an explorer that checks the protocol's
+// invariants (docs/design.md §4, I1–I5) after every step of every bounded
+// interleaving of pushes, approvals, rejections, timeouts, alarms, failures,
+// hook faults and `pulumi up` edits.
+//
+// Each modelled rule cites the AWS page it comes from. Where the
+// documentation leaves a behaviour open, the model has a Reading for each
+// interpretation and the explorer runs every one.
+package protocol
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Names of the modelled stack. They only need to be consistent: the hooks
+// get them through the same environment contract the program sets.
+const (
+	Region        = "us-east-1"
+	Account       = "123456789012"
+	Cluster       = "tc"
+	LatestService = "latest"
+	StableService = "stable"
+	App           = "tc-app"
+	LatestGroup   = "tc-latest"
+	StableGroup   = "tc-stable"
+	Pipeline      = "tc-pipeline"
+	Container     = "app"
+	Port          = 8080
+	StableCount   = 2
+	LatestCount   = 2
+
+	listenerARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/tc/0000000000000001/0000000000000002"
+	rulePrefix  = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc/0000000000000001/0000000000000002/"
+	catchAllARN = rulePrefix + "catchall"
+	anchorARN   = rulePrefix + "anchor"
+	defaultARN  = rulePrefix + "default"
+	tgPrefix    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/"
+	LatestBlue  = tgPrefix + "latest-blue/1"
+	LatestGreen = tgPrefix + "latest-green/2"
+	StableBlue  = tgPrefix + "stable-blue/3"
+	StableGreen = tgPrefix + "stable-green/4"
+
+	// Priorities as the program sets them (components/routing).
+	priorityUnpinned = 1
+	priorityAnchor   = 2
+	priorityPinned   = 50000
+	firstTenantRule  = 10
+)
+
+// Image is the reference CodeDeployToECS writes into a task definition: the
+// ECR source's ImageURI, by digest
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
+func Image(version int) string {
+	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/app@%s", Account, Region, Digest(version))
+}
+
+// Digest is the ECR image digest of a version: the ECR source action's
+// revision id.
+func Digest(version int) string { return fmt.Sprintf("sha256:%064x", version) }
+
+// versionOf is the inverse of Image ("?" for anything else).
+func versionOf(image string) string {
+	i := strings.LastIndex(image, ":")
+	if i < 0 {
+		return "?"
+	}
+	n, err := strconv.ParseInt(image[i+1:], 16, 64)
+	if err != nil {
+		return "?"
+	}
+	return "v" + strconv.FormatInt(n, 10)
+}
+
+// Rule is a listener rule. A lower priority is evaluated first; the default
+// rule is evaluated last
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
+type Rule struct {
+	ARN      string
+	Priority int // 0 for the default rule
+	Kind     string
+	Tenants  []string // tenant rules: the tenants whose requests match
+	Forward  []Weighted
+}
+
+// Weighted is one target group of a forward action.
+type Weighted struct {
+	TG     string
+	Weight int
+}
+
+// Rule kinds.
+const (
+	KindDefault  = "default"
+	KindCatchAll = "catch-all"
+	KindAnchor   = "anchor"
+	KindTenant   = "tenant"
+)
+
+// TaskSet is one version of a CODE_DEPLOY service. Its tasks register in one
+// target group and follow the service's desired count (scale 100 %)
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskSet.html).
+type TaskSet struct {
+	ID      string
+	Status  string // PRIMARY or ACTIVE
+	TaskDef string
+	TG      string
+	Running int
+	Healthy bool // the running tasks passed the target group's health check
+}
+
+// Service is an ECS service with the CODE_DEPLOY deployment controller.
+type Service struct {
+	Name     string
+	Desired  int
+	TaskDef  string // the service's own, before its first deployment
+	TaskSets []*TaskSet
+}
+
+func (s *Service) primary() *TaskSet {
+	for _, ts := range s.TaskSets {
+		if ts.Status == "PRIMARY" {
+			return ts
+		}
+	}
+	return nil
+}
+
+// World is the state of the modelled account.
+type World struct {
+	Reading Reading
+
+	Rules    []*Rule
+	Services map[string]*Service
+	TaskDefs map[string]int // task definition ARN → version
+	nextTD   int
+	nextTS   int
+
+	Deployments []*Deployment
+	nextDep     int
+
+	Executions []*Execution
+	// stageHolder is the execution each stage is locked by (-1: free).
+	stageHolder map[string]int
+	approved    map[int]bool // versions an approval covered
+
+	events   []Event // EventBridge events waiting for delivery
+	nextExec int
+
+	invocations []*Invocation
+
+	// pinnedSinceRest marks tenants that were routed by their tenant rule
+	// since everyone was last on approved images behind the catch-all.
+	pinnedSinceRest map[string]bool
+	// told is set when a function logged at WARN that a split is held.
+	told bool
+	// editViolation is I5's verdict on the last `pulumi up`.
+	editViolation *Violation
+
+	// budgets spent (bounded by the scenario)
+	pushes, faults, edits, alarms, dups, rejects, operator int
+	nextTenant                                             int
+
+	log []string // the trace: what each step did
+}
+
+// newWorld is the steady state after a few earlier rollouts: latest and
+// stable both serve v0, stable at zero tasks with its task set in
+// stableTG, the catch-all above the tenant rules.
+func newWorld(s Scenario) *World {
+	w := &World{
+		Reading:         s.Reading,
+		Services:        map[string]*Service{},
+		TaskDefs:        map[string]int{},
+		stageHolder:     map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
+		approved:        map[int]bool{0: true},
+		pinnedSinceRest: map[string]bool{},
+	}
+	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
+	stableTG, other := StableBlue, StableGreen
+	if s.StableOnGreen {
+		stableTG, other = StableGreen, StableBlue
+	}
+	w.Services[LatestService] = &Service{Name: LatestService, Desired: LatestCount, TaskDef: latestTD,
+		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: latestTD, TG: LatestBlue, Running: LatestCount, Healthy: true}}}
+	w.Services[StableService] = &Service{Name: StableService, Desired: 0, TaskDef: stableTD,
+		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: stableTD, TG: stableTG}}}
+	latestFwd := []Weighted{{LatestBlue, 100}, {LatestGreen, 0}}
+	stableFwd := []Weighted{{stableTG, 100}, {other, 0}}
+	w.Rules = []*Rule{
+		{ARN: defaultARN, Kind: KindDefault, Forward: slices.Clone(latestFwd)},
+		{ARN: catchAllARN, Priority: priorityUnpinned, Kind: KindCatchAll, Forward: slices.Clone(latestFwd)},
+		{ARN: anchorARN, Priority: priorityAnchor, Kind: KindAnchor, Forward: slices.Clone(stableFwd)},
+	}
+	for i := range s.Tenants {
+		w.addTenantRule(fmt.Sprintf("t%d", i), slices.Clone(stableFwd))
+	}
+	w.nextTenant = s.Tenants
+	return w
+}
+
+func (w *World) registerTD(version int) string {
+	w.nextTD++
+	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/tc:%d", Region, Account, w.nextTD)
+	w.TaskDefs[arn] = version
+	return arn
+}
+
+func (w *World) taskSetID() string {
+	w.nextTS++
+	return fmt.Sprintf("ecs-svc/%d", w.nextTS)
+}
+
+func (w *World) rule(arn string) *Rule {
+	for _, r := range w.Rules {
+		if r.ARN == arn {
+			return r
+		}
+	}
+	return nil
+}
+
+// addTenantRule is what `pulumi up` does for a new tenant: a rule at the
+// next fixed priority whose action copies the anchor rule's live action
+// (components/service).
+func (w *World) addTenantRule(tenant string, fwd []Weighted) {
+	prio := firstTenantRule
+	for _, r := range w.Rules {
+		if r.Kind == KindTenant && r.Priority >= prio {
+			prio = r.Priority + 1
+		}
+	}
+	w.Rules = append(w.Rules, &Rule{ARN: rulePrefix + "tenant-" + tenant, Priority: prio, Kind: KindTenant,
+		Tenants: []string{tenant}, Forward: fwd})
+}
+
+func (w *World) tenants() []string {
+	var out []string
+	for _, r := range w.Rules {
+		if r.Kind == KindTenant {
+			out = append(out, r.Tenants...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// route is the rule that serves a request of tenant ("" for a request of
+// no pinned tenant): the first rule by priority whose condition matches,
+// else the default rule. The anchor matches no real request.
+func (w *World) route(tenant string) *Rule {
+	rules := slices.Clone(w.Rules)
+	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
+	for _, r := range rules {
+		switch r.Kind {
+		case KindCatchAll:
+			return r
+		case KindTenant:
+			if tenant != "" && slices.Contains(r.Tenants, tenant) {
+				return r
+			}
+		}
+	}
+	return w.rule(defaultARN)
+}
+
+// served lists, for a rule's forward action, each target group with a
+// positive weight and the versions and healthy task count it serves.
+type servedGroup struct {
+	tg       string
+	versions []int
+	healthy  int
+}
+
+func (w *World) served(r *Rule) []servedGroup {
+	var out []servedGroup
+	for _, f := range r.Forward {
+		if f.Weight <= 0 {
+			continue
+		}
+		g := servedGroup{tg: f.TG}
+		for _, svc := range w.Services {
+			for _, ts := range svc.TaskSets {
+				if ts.TG == f.TG && ts.Running > 0 {
+					g.versions = append(g.versions, w.TaskDefs[ts.TaskDef])
+					if ts.Healthy {
+						g.healthy += ts.Running
+					}
+				}
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func (w *World) logf(format string, args ...any) {
+	w.log = append(w.log, fmt.Sprintf(format, args...))
+}
+
+// catchAllPinned reports whether the catch-all sits below the tenant rules.
+func (w *World) catchAllPinned() bool { return w.rule(catchAllARN).Priority > firstTenantRule }
