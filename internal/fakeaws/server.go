@@ -129,9 +129,7 @@ func queryInput(op string, form url.Values) (any, error) {
 		if v := form.Get("ListenerArn"); v != "" {
 			in.ListenerArn = aws.String(v)
 		}
-		for i := 1; form.Has(fmt.Sprintf("RuleArns.member.%d", i)); i++ {
-			in.RuleArns = append(in.RuleArns, form.Get(fmt.Sprintf("RuleArns.member.%d", i)))
-		}
+		in.RuleArns = members(form, "RuleArns")
 		if m := form.Get("Marker"); m != "" {
 			in.Marker = aws.String(m)
 		}
@@ -161,8 +159,31 @@ func queryInput(op string, form url.Values) (any, error) {
 		return in, nil
 	case OpModifyRule:
 		return modifyRuleInput(form)
+	case OpAddTags:
+		in := &elbv2.AddTagsInput{ResourceArns: members(form, "ResourceArns")}
+		for i := 1; form.Has(fmt.Sprintf("Tags.member.%d.Key", i)); i++ {
+			t := elbtypes.Tag{Key: aws.String(form.Get(fmt.Sprintf("Tags.member.%d.Key", i)))}
+			if k := fmt.Sprintf("Tags.member.%d.Value", i); form.Has(k) {
+				t.Value = aws.String(form.Get(k))
+			}
+			in.Tags = append(in.Tags, t)
+		}
+		return in, nil
+	case OpRemoveTags:
+		return &elbv2.RemoveTagsInput{ResourceArns: members(form, "ResourceArns"), TagKeys: members(form, "TagKeys")}, nil
+	case OpDescribeTags:
+		return &elbv2.DescribeTagsInput{ResourceArns: members(form, "ResourceArns")}, nil
 	}
 	return nil, &APIError{Code: "InvalidAction", Message: "The action " + op + " is not valid for this web service."}
+}
+
+// members decodes the Query list name.member.1, name.member.2, ….
+func members(form url.Values, name string) []string {
+	var out []string
+	for i := 1; form.Has(fmt.Sprintf("%s.member.%d", name, i)); i++ {
+		out = append(out, form.Get(fmt.Sprintf("%s.member.%d", name, i)))
+	}
+	return out
 }
 
 // modifyRuleInput decodes ModifyRule's Query parameters: RuleArn and

@@ -117,7 +117,8 @@ var (
 // implements: AWS JSON 1.1 (ECS, CodeDeploy, CodePipeline, ECR), Smithy RPC
 // v2 CBOR (CloudWatch DescribeAlarms, as aws-sdk-go-v2's cloudwatch client
 // speaks it since v1.76), REST-JSON (Lambda Invoke) and AWS Query (ELBv2
-// DescribeRules, DescribeTargetHealth, SetRulePriorities, ModifyRule). A
+// DescribeRules, DescribeTargetHealth, SetRulePriorities, ModifyRule,
+// AddTags, RemoveTags, DescribeTags). A
 // request for an operation the Backend lacks goes to Fallback, or fails as
 // an unknown operation.
 type Server struct {

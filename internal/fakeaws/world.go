@@ -163,9 +163,11 @@ type World struct {
 	errs    map[string][]error
 	panics  map[string]bool
 
-	// What the guards read (deployments.go, codepipeline_hooks.go).
+	// What the guards read (world_deployments.go, world_codepipeline.go,
+	// world_tags.go).
 	deploymentState
 	pipelineState
+	tagState
 }
 
 // NewWorld returns a listener with a default rule, the catch-all rule above
