@@ -124,6 +124,8 @@ type function struct {
 	url  string
 	logs *syncBuffer
 	stop func()
+	// invocations counts the invocations so far.
+	invocations int
 }
 
 func freeAddr(t testing.TB) string {
@@ -217,7 +219,21 @@ func (f *function) invoke(t testing.TB, event string) string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
 	}
+	f.invocations++
+	f.awaitReport()
 	return string(body)
+}
+
+// awaitReport waits until the emulator has printed the REPORT line of every
+// invocation so far. The response can arrive before the function's last log
+// lines have passed through the emulator's output pipe; they come before
+// the REPORT line, so a test that reads logs right after invoke sees them
+// all. Bounded: a missing REPORT line shows up as a failed log assertion.
+func (f *function) awaitReport() {
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(f.logs.String(), "REPORT RequestId:") < f.invocations && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // zipSize is the size of the deployment package: bootstrap alone in a zip,
