@@ -3,9 +3,7 @@ package fakeaws
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -29,7 +27,7 @@ const (
 // answers with a known deployment's group, and the lifecycle hook status
 // reports are recorded. It implements the rollout package's CodeDeploy and
 // DeploymentReader interfaces directly and serves CodeDeploy's AWS JSON 1.1
-// protocol over HTTP, for the real SDK and the real binary.
+// protocol over HTTP through a Server, for the real SDK and the real binary.
 type Deployments struct {
 	mu sync.Mutex
 	// Groups maps a deployment id to its deployment group.
@@ -99,15 +97,32 @@ func (d *Deployments) GetDeployment(_ context.Context, in *codedeploy.GetDeploym
 	}}, nil
 }
 
-// GetDeploymentGroup completes rollout.CodeDeploy; the smoke hook never
-// calls it.
-func (d *Deployments) GetDeploymentGroup(_ context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
+// ListDeployments completes rollout.CodeDeploy; the smoke hook never calls
+// it, and its role may not.
+func (d *Deployments) ListDeployments(_ context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
+	return nil, d.denied(OpListDeployments, aws.ToString(in.DeploymentGroupName))
+}
+
+// GetDeploymentTarget completes rollout.CodeDeploy; the smoke hook never
+// calls it, and its role may not.
+func (d *Deployments) GetDeploymentTarget(_ context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
+	return nil, d.denied(OpGetDeploymentTarget, aws.ToString(in.DeploymentId))
+}
+
+// CreateDeployment completes rollout.CodeDeploy; the smoke hook never calls
+// it, and its role may not.
+func (d *Deployments) CreateDeployment(_ context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
+	return nil, d.denied(OpCreateDeployment, aws.ToString(in.DeploymentGroupName))
+}
+
+// denied records a call of op the smoke hook's role is not allowed.
+func (d *Deployments) denied(op, detail string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.begin(OpGetDeploymentGroup, aws.ToString(in.DeploymentGroupName)); err != nil {
-		return nil, err
+	if err := d.begin(op, detail); err != nil {
+		return err
 	}
-	return nil, AccessDenied(OpGetDeploymentGroup)
+	return AccessDenied(op)
 }
 
 // PutLifecycleEventHookExecutionStatus implements rollout.CodeDeploy.
@@ -129,58 +144,10 @@ func (d *Deployments) PutLifecycleEventHookExecutionStatus(_ context.Context, in
 	return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
 }
 
-// ServeHTTP speaks CodeDeploy's AWS JSON 1.1 protocol for the two calls.
+// ServeHTTP speaks CodeDeploy's AWS JSON 1.1 protocol for the two calls,
+// through a Server.
 func (d *Deployments) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	target := r.Header.Get("X-Amz-Target")
-	body, err := io.ReadAll(r.Body)
-	if r.Method != http.MethodPost || err != nil || !strings.HasPrefix(target, codeDeployTarget) {
-		writeJSONError(rw, &APIError{Code: "UnknownOperationException", Message: "not a CodeDeploy call: " + target, Status: 400})
-		return
-	}
-	var req struct {
-		DeploymentID                  string `json:"deploymentId"`
-		LifecycleEventHookExecutionID string `json:"lifecycleEventHookExecutionId"`
-		Status                        string `json:"status"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeJSONError(rw, &APIError{Code: "SerializationException", Message: err.Error()})
-		return
-	}
-	ctx := context.Background()
-	var resp any
-	switch op := strings.TrimPrefix(target, codeDeployTarget); op {
-	case OpGetDeployment:
-		resp, err = call(func() (any, error) {
-			out, err := d.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: &req.DeploymentID})
-			if err != nil {
-				return nil, err
-			}
-			i := out.DeploymentInfo
-			return map[string]any{"deploymentInfo": map[string]any{
-				"deploymentId": aws.ToString(i.DeploymentId), "applicationName": aws.ToString(i.ApplicationName),
-				"deploymentGroupName": aws.ToString(i.DeploymentGroupName), "computePlatform": "ECS",
-			}}, nil
-		})
-	case OpPutHookStatus:
-		resp, err = call(func() (any, error) {
-			out, err := d.PutLifecycleEventHookExecutionStatus(ctx, &codedeploy.PutLifecycleEventHookExecutionStatusInput{
-				DeploymentId: &req.DeploymentID, LifecycleEventHookExecutionId: &req.LifecycleEventHookExecutionID,
-				Status: cdtypes.LifecycleEventStatus(req.Status),
-			})
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"lifecycleEventHookExecutionId": aws.ToString(out.LifecycleEventHookExecutionId)}, nil
-		})
-	default:
-		err = &APIError{Code: "UnknownOperationException", Message: "unsupported operation " + op, Status: 400}
-	}
-	if err != nil {
-		writeJSONError(rw, err)
-		return
-	}
-	rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(rw).Encode(resp)
+	NewServer(d, nil).ServeHTTP(rw, r)
 }
 
 // SmokeEnv is the smoke hook's environment for the standard deployments,

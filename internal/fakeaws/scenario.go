@@ -26,7 +26,9 @@ const (
 	StateHeld       RolloutState = "held"        // rejected with approval.onReject=hold: pinned on v1, the rest on v2
 )
 
-// Names of the stack NewStack builds, beside the World's.
+// Names of the stack NewStack builds, beside the World's. The World shares
+// PipelineName, and TaskDefStableV1 as stable's revision of image v1
+// (registered by the Stable deployment that follows an approval of v1).
 const (
 	PipelineName       = "tc-dev-pipeline"
 	RepositoryURL      = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev"

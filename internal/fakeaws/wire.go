@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,7 +72,8 @@ type ECRReader interface {
 	DescribeImages(context.Context, *ecr.DescribeImagesInput, ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
 }
 
-// JSON 1.1 target prefixes of the services only the Server speaks.
+// Target prefixes and paths of the services beside ECS, CodeDeploy and
+// ELBv2 (server.go).
 const (
 	codePipelineTarget = "CodePipeline_20150709."
 	ecrTarget          = "AmazonEC2ContainerRegistry_V20150921."
@@ -83,120 +83,109 @@ const (
 	lambdaPrefix   = "/2015-03-31/functions/"
 )
 
-// Server serves the wire protocols of every service whose backend is set,
-// through the interfaces above: AWS JSON 1.1 (ECS, CodeDeploy, CodePipeline,
-// ECR), Smithy RPC v2 CBOR (CloudWatch, as aws-sdk-go-v2's cloudwatch client
-// speaks it since v1.76), REST-JSON (Lambda Invoke) and AWS Query (ELBv2).
-// A request for a service or operation it does not serve goes to Fallback
-// (e.g. a World), or fails as an unknown operation.
+// Every backend is served through the same Server. The interfaces above are
+// what the Stack implements; a backend need not implement a whole one: the
+// Server serves each operation whose method the backend has with the SDK
+// client's own signature, and no other. So a World (the hooks' slice), the
+// smoke hook's Deployments and a Stack (the CLI's) share one decoder and one
+// encoder per operation.
+var (
+	_ ECSReader       = (*Stack)(nil)
+	_ ELBReader       = (*Stack)(nil)
+	_ CodeDeployAPI   = (*Stack)(nil)
+	_ CodePipelineAPI = (*Stack)(nil)
+	_ CloudWatchAPI   = (*Stack)(nil)
+	_ LambdaAPI       = (*Stack)(nil)
+	_ ECRReader       = (*Stack)(nil)
+)
+
+// The SDK clients whose method sets define the operations, by AWS JSON 1.1
+// target prefix, and the other protocols' clients.
+var (
+	jsonClients = map[string]reflect.Type{
+		ecsTarget:          reflect.TypeFor[*ecs.Client](),
+		codeDeployTarget:   reflect.TypeFor[*codedeploy.Client](),
+		codePipelineTarget: reflect.TypeFor[*codepipeline.Client](),
+		ecrTarget:          reflect.TypeFor[*ecr.Client](),
+	}
+	elbClient        = reflect.TypeFor[*elbv2.Client]()
+	cloudWatchClient = reflect.TypeFor[*cloudwatch.Client]()
+	lambdaClient     = reflect.TypeFor[*lambda.Client]()
+)
+
+// Server serves the wire protocols of every operation its Backend
+// implements: AWS JSON 1.1 (ECS, CodeDeploy, CodePipeline, ECR), Smithy RPC
+// v2 CBOR (CloudWatch DescribeAlarms, as aws-sdk-go-v2's cloudwatch client
+// speaks it since v1.76), REST-JSON (Lambda Invoke) and AWS Query (ELBv2
+// DescribeRules, DescribeTargetHealth, SetRulePriorities, ModifyRule,
+// AddTags, RemoveTags, DescribeTags). A
+// request for an operation the Backend lacks goes to Fallback, or fails as
+// an unknown operation.
 type Server struct {
-	ECS          ECSReader
-	ELB          ELBReader
-	CodeDeploy   CodeDeployAPI
-	CodePipeline CodePipelineAPI
-	CloudWatch   CloudWatchAPI
-	Lambda       LambdaAPI
-	ECR          ECRReader
-	Fallback     http.Handler
+	Backend  any
+	Fallback http.Handler
 }
 
-// NewServer serves backend for every interface it implements.
+// NewServer serves backend, every operation it implements.
 func NewServer(backend any, fallback http.Handler) *Server {
-	s := &Server{Fallback: fallback}
-	s.ECS, _ = backend.(ECSReader)
-	s.ELB, _ = backend.(ELBReader)
-	s.CodeDeploy, _ = backend.(CodeDeployAPI)
-	s.CodePipeline, _ = backend.(CodePipelineAPI)
-	s.CloudWatch, _ = backend.(CloudWatchAPI)
-	s.Lambda, _ = backend.(LambdaAPI)
-	s.ECR, _ = backend.(ECRReader)
-	return s
+	return &Server{Backend: backend, Fallback: fallback}
 }
 
-type jsonOp func(ctx context.Context, body []byte) (any, error)
-
-// decoded reads a JSON 1.1 request into the SDK's input struct: the wire's
-// camelCase members match the struct's fields case-insensitively.
-func decoded[I any](call func(context.Context, *I) (any, error)) jsonOp {
-	return func(ctx context.Context, body []byte) (any, error) {
-		in := new(I)
-		if len(body) > 0 {
-			if err := json.Unmarshal(body, in); err != nil {
-				return nil, &APIError{Code: "SerializationException", Message: err.Error()}
-			}
-		}
-		return call(ctx, in)
+// method is the backend's method for client's operation op, if it has one
+// with the client's signature.
+func (s *Server) method(client reflect.Type, op string) (reflect.Value, bool) {
+	want, ok := client.MethodByName(op)
+	if !ok || s.Backend == nil {
+		return reflect.Value{}, false
 	}
+	m := reflect.ValueOf(s.Backend).MethodByName(op)
+	if !m.IsValid() || m.Type().NumIn() != want.Type.NumIn()-1 {
+		return reflect.Value{}, false
+	}
+	for i := range m.Type().NumIn() {
+		if m.Type().In(i) != want.Type.In(i+1) {
+			return reflect.Value{}, false
+		}
+	}
+	if m.Type().NumOut() != want.Type.NumOut() || m.Type().Out(0) != want.Type.Out(0) {
+		return reflect.Value{}, false
+	}
+	return m, true
 }
 
-func (s *Server) jsonOps(target string) map[string]jsonOp {
-	switch {
-	case strings.HasPrefix(target, ecsTarget) && s.ECS != nil:
-		return map[string]jsonOp{
-			"DescribeServices": decoded(func(ctx context.Context, in *ecs.DescribeServicesInput) (any, error) {
-				return s.ECS.DescribeServices(ctx, in)
-			}),
-			"DescribeTaskDefinition": decoded(func(ctx context.Context, in *ecs.DescribeTaskDefinitionInput) (any, error) {
-				return s.ECS.DescribeTaskDefinition(ctx, in)
-			}),
+// invoke calls m with in (a pointer to the operation's input struct) and
+// turns a panic into a 500, as call does.
+func invoke(ctx context.Context, m reflect.Value, in reflect.Value) (any, error) {
+	return call(func() (any, error) {
+		res := m.Call([]reflect.Value{reflect.ValueOf(ctx), in})
+		if err, _ := res[1].Interface().(error); err != nil {
+			return nil, err
 		}
-	case strings.HasPrefix(target, codeDeployTarget) && s.CodeDeploy != nil:
-		cd := s.CodeDeploy
-		return map[string]jsonOp{
-			"GetDeploymentGroup": decoded(func(ctx context.Context, in *codedeploy.GetDeploymentGroupInput) (any, error) {
-				return cd.GetDeploymentGroup(ctx, in)
-			}),
-			"ListDeployments": decoded(func(ctx context.Context, in *codedeploy.ListDeploymentsInput) (any, error) {
-				return cd.ListDeployments(ctx, in)
-			}),
-			"GetDeployment": decoded(func(ctx context.Context, in *codedeploy.GetDeploymentInput) (any, error) {
-				return cd.GetDeployment(ctx, in)
-			}),
-			"GetDeploymentConfig": decoded(func(ctx context.Context, in *codedeploy.GetDeploymentConfigInput) (any, error) {
-				return cd.GetDeploymentConfig(ctx, in)
-			}),
-			"ListDeploymentTargets": decoded(func(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput) (any, error) {
-				return cd.ListDeploymentTargets(ctx, in)
-			}),
-			"GetDeploymentTarget": decoded(func(ctx context.Context, in *codedeploy.GetDeploymentTargetInput) (any, error) {
-				return cd.GetDeploymentTarget(ctx, in)
-			}),
-			"StopDeployment": decoded(func(ctx context.Context, in *codedeploy.StopDeploymentInput) (any, error) {
-				return cd.StopDeployment(ctx, in)
-			}),
-		}
-	case strings.HasPrefix(target, codePipelineTarget) && s.CodePipeline != nil:
-		cp := s.CodePipeline
-		return map[string]jsonOp{
-			"GetPipelineState": decoded(func(ctx context.Context, in *codepipeline.GetPipelineStateInput) (any, error) {
-				return cp.GetPipelineState(ctx, in)
-			}),
-			"GetPipeline": decoded(func(ctx context.Context, in *codepipeline.GetPipelineInput) (any, error) {
-				return cp.GetPipeline(ctx, in)
-			}),
-			"ListPipelineExecutions": decoded(func(ctx context.Context, in *codepipeline.ListPipelineExecutionsInput) (any, error) {
-				return cp.ListPipelineExecutions(ctx, in)
-			}),
-			"PutApprovalResult": decoded(func(ctx context.Context, in *codepipeline.PutApprovalResultInput) (any, error) {
-				return cp.PutApprovalResult(ctx, in)
-			}),
-		}
-	case strings.HasPrefix(target, ecrTarget) && s.ECR != nil:
-		return map[string]jsonOp{
-			"DescribeImages": decoded(func(ctx context.Context, in *ecr.DescribeImagesInput) (any, error) {
-				return s.ECR.DescribeImages(ctx, in)
-			}),
-		}
+		return res[0].Interface(), nil
+	})
+}
+
+// serves reports whether the Backend has client's operation op.
+func (s *Server) serves(client reflect.Type, op string) bool {
+	_, ok := s.method(client, op)
+	return ok
+}
+
+// callOp calls client's operation op of the Backend with in.
+func (s *Server) callOp(ctx context.Context, client reflect.Type, op string, in any) (any, error) {
+	m, ok := s.method(client, op)
+	if !ok {
+		return nil, &APIError{Code: "UnknownOperationException", Message: "fakeaws: not served: " + op}
 	}
-	return nil
+	return invoke(ctx, m, reflect.ValueOf(in))
 }
 
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	switch {
-	case strings.HasPrefix(r.URL.Path, lambdaPrefix) && s.Lambda != nil:
+	case strings.HasPrefix(r.URL.Path, lambdaPrefix) && s.serves(lambdaClient, "Invoke"):
 		s.serveLambda(rw, r)
 		return
-	case strings.HasPrefix(r.URL.Path, cloudWatchPath) && s.CloudWatch != nil:
+	case strings.HasPrefix(r.URL.Path, cloudWatchPath) && s.serves(cloudWatchClient, "DescribeAlarms"):
 		s.serveCBOR(rw, r)
 		return
 	}
@@ -207,48 +196,30 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(strings.NewReader(string(body)))
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
-		op, ok := s.jsonOps(target)[target[strings.LastIndex(target, ".")+1:]]
-		if !ok {
-			s.fallback(rw, r)
-			return
-		}
-		out, err := call(func() (any, error) { return op(r.Context(), body) })
-		if err != nil {
-			writeJSONError(rw, err)
-			return
-		}
-		v, _ := jsonValue(reflect.ValueOf(out), lowerFirst)
-		rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_ = json.NewEncoder(rw).Encode(v)
+		s.serveJSON(rw, r, target, body)
 		return
 	}
 	form, err := url.ParseQuery(string(body))
-	if err != nil || s.ELB == nil {
+	if err != nil {
 		s.fallback(rw, r)
 		return
 	}
-	var result any
 	op := form.Get("Action")
-	switch op {
-	case OpDescribeRules:
-		in := &elbv2.DescribeRulesInput{}
-		if v := form.Get("ListenerArn"); v != "" {
-			in.ListenerArn = aws.String(v)
-		}
-		for i := 1; form.Has("RuleArns.member." + itoa(i)); i++ {
-			in.RuleArns = append(in.RuleArns, form.Get("RuleArns.member."+itoa(i)))
-		}
-		if v := form.Get("Marker"); v != "" {
-			in.Marker = aws.String(v)
-		}
-		result, err = call(func() (any, error) { return s.ELB.DescribeRules(r.Context(), in) })
-	case OpDescribeTargetHealth:
-		in := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(form.Get("TargetGroupArn"))}
-		result, err = call(func() (any, error) { return s.ELB.DescribeTargetHealth(r.Context(), in) })
-	default:
+	if !s.serves(elbClient, op) {
 		s.fallback(rw, r)
 		return
 	}
+	if form.Get("Version") != "2015-12-01" {
+		writeQueryError(rw, &APIError{Code: "InvalidAction", Message: "unsupported Version " + form.Get("Version")})
+		return
+	}
+	result, err := call(func() (any, error) {
+		in, err := queryInput(op, form)
+		if err != nil {
+			return nil, err
+		}
+		return s.callOp(r.Context(), elbClient, op, in)
+	})
 	if err != nil {
 		writeQueryError(rw, err)
 		return
@@ -260,7 +231,41 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		`Result><ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ResponseMetadata></`+op+`Response>`)
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// serveJSON answers an AWS JSON 1.1 call: the body decodes into the SDK's
+// input struct (the wire's camelCase members match its fields
+// case-insensitively), the output encodes by reflection (codec.go).
+func (s *Server) serveJSON(rw http.ResponseWriter, r *http.Request, target string, body []byte) {
+	var (
+		m  reflect.Value
+		ok bool
+	)
+	for prefix, client := range jsonClients {
+		if op, found := strings.CutPrefix(target, prefix); found {
+			m, ok = s.method(client, op)
+			break
+		}
+	}
+	if !ok {
+		s.fallback(rw, r)
+		return
+	}
+	in := reflect.New(m.Type().In(1).Elem())
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, in.Interface()); err != nil {
+			writeJSONError(rw, &APIError{Code: "SerializationException", Message: err.Error()})
+			return
+		}
+	}
+	out, err := invoke(r.Context(), m, in)
+	if err != nil {
+		writeJSONError(rw, err)
+		return
+	}
+	v, _ := jsonValue(reflect.ValueOf(out), lowerFirst)
+	rw.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	rw.Header().Set("X-Amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+	_ = json.NewEncoder(rw).Encode(v)
+}
 
 func (s *Server) fallback(rw http.ResponseWriter, r *http.Request) {
 	if s.Fallback != nil {
@@ -307,7 +312,7 @@ func (s *Server) serveCBOR(rw http.ResponseWriter, r *http.Request) {
 				in.NextToken = aws.String(string(t))
 			}
 		}
-		out, err = call(func() (any, error) { return s.CloudWatch.DescribeAlarms(r.Context(), in) })
+		out, err = s.callOp(r.Context(), cloudWatchClient, "DescribeAlarms", in)
 	default:
 		err = &APIError{Code: "UnknownOperationException", Message: "fakeaws: not served: CloudWatch " + op}
 	}
@@ -354,11 +359,12 @@ func (s *Server) serveLambda(rw http.ResponseWriter, r *http.Request) {
 	}
 	in := &lambda.InvokeInput{FunctionName: aws.String(name), Payload: payload}
 	in.InvocationType = lambdatypes.InvocationType(r.Header.Get("X-Amz-Invocation-Type"))
-	out, err := call(func() (*lambda.InvokeOutput, error) { return s.Lambda.Invoke(r.Context(), in) })
+	res, err := s.callOp(r.Context(), lambdaClient, "Invoke", in)
 	if err != nil {
 		writeRESTError(rw, err)
 		return
 	}
+	out := res.(*lambda.InvokeOutput)
 	if out.FunctionError != nil {
 		rw.Header().Set("X-Amz-Function-Error", *out.FunctionError)
 	}

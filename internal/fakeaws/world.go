@@ -1,5 +1,5 @@
 // Package fakeaws is an in-memory stand-in for the slice of ECS, Elastic Load
-// Balancing v2 and CodeDeploy the hooks use. A World implements the rollout
+// Balancing v2, CodeDeploy and CodePipeline the hooks use. A World implements the rollout
 // package's interfaces directly (for logic tests) and serves the services'
 // wire protocols over HTTP (for tests of the real SDK and the real binary).
 // Every call, every retry attempt included, is recorded in order.
@@ -9,11 +9,12 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
@@ -50,6 +51,7 @@ const (
 	StableGroup     = "stable"
 	ListenerARN     = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2"
 	CatchAllRuleARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2/ca7c4a11ca7c4a11"
+	AnchorRuleARN   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2/a9c4a9c4a9c4a9c4"
 	DefaultRuleARN  = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc-dev/50dc6c495c0c9188/f2f7dc8efc522ab2/defa017defa017de"
 	StableBlueTG    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-stable-blue/1111111111111111"
 	StableGreenTG   = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tc-dev-stable-green/2222222222222222"
@@ -88,6 +90,11 @@ func Env() map[string]string {
 		contract.EnvCatchAllPriorityPinned:    strconv.Itoa(PriorityPinned),
 		contract.EnvCodeDeployApplicationName: CodeDeployApp,
 		contract.EnvLatestDeploymentGroupName: LatestGroup,
+		contract.EnvAnchorRuleARN:             AnchorRuleARN,
+		contract.EnvStableDeploymentGroupName: StableGroup,
+		contract.EnvPipelineName:              PipelineName,
+		contract.EnvOnReject:                  contract.OnRejectRollback,
+		contract.EnvAppSpecLatest:             AppSpecLatest,
 	}
 }
 
@@ -99,6 +106,8 @@ type Rule struct {
 	IsDefault bool
 	Forward   []elbtypes.TargetGroupTuple
 	Target    string
+	// Hosts is the rule's host-header condition (none when empty).
+	Hosts []string
 }
 
 // Call is one request the world received.
@@ -153,20 +162,29 @@ type World struct {
 	reports []Report
 	errs    map[string][]error
 	panics  map[string]bool
+
+	// What the guards read (world_deployments.go, world_codepipeline.go,
+	// world_tags.go).
+	deploymentState
+	pipelineState
+	tagState
 }
 
 // NewWorld returns a listener with a default rule, the catch-all rule above
-// tenants (priority 1) and tenantRules tenant rules forwarding to the stable
-// target group activeTG (weight 100, the other one weight 0), with stable
-// scaled to zero and its PRIMARY task set in activeTG. Both services run
-// image v0 (different task definition revisions), and the Latest group's
-// last attempted deployment is "d-LATEST".
+// tenants (priority 1), stable's anchor rule (priority 2, a host header no
+// request carries) and tenantRules tenant rules, the anchor and the tenant
+// rules forwarding to the stable target group activeTG (weight 100, the
+// other one weight 0), with stable scaled to zero and its PRIMARY task set
+// in activeTG. Both services run image v0 (different task definition
+// revisions), and the Latest group's last attempted deployment is
+// "d-LATEST". No deployment is unfinished and no approval is pending.
 func NewWorld(tenantRules int, activeTG string) *World {
 	w := &World{
 		StablePrimaryTG: activeTG,
 		LatestTaskDef:   TaskDefLatestV0, StableTaskDef: TaskDefStableV0,
 		Images: map[string]string{
 			TaskDefLatestV0: ImageV0, TaskDefStableV0: ImageV0, TaskDefV1: ImageV1, TaskDefV2: ImageV2,
+			TaskDefStableV1: ImageV1,
 		},
 		LastAttemptedDeployment: "d-LATEST",
 	}
@@ -178,6 +196,8 @@ func NewWorld(tenantRules int, activeTG string) *World {
 	if activeTG == StableBlueTG {
 		other = StableGreenTG
 	}
+	w.Rules = append(w.Rules, &Rule{ARN: AnchorRuleARN, Priority: strconv.Itoa(AnchorPriority),
+		Forward: weighted(activeTG, 100, other, 0), Hosts: []string{AnchorHost}})
 	for i := range tenantRules {
 		w.Rules = append(w.Rules, &Rule{
 			ARN:      fmt.Sprintf("%s/%016x", ruleARNPrefix, 0xa000+i),
@@ -277,7 +297,7 @@ func (w *World) Rule(arn string) *Rule {
 		return nil
 	}
 	c := *r
-	c.Forward = slices.Clone(r.Forward)
+	c.Forward, c.Hosts = slices.Clone(r.Forward), slices.Clone(r.Hosts)
 	return &c
 }
 
@@ -293,6 +313,7 @@ func (w *World) rule(arn string) *Rule {
 // begin records a call and returns its injected error, if any. Must hold mu.
 func (w *World) begin(op, detail string) error {
 	w.calls = append(w.calls, Call{Op: op, Detail: detail})
+	w.fire(op)
 	if w.panics[op] {
 		panic("fakeaws: injected panic in " + op)
 	}
@@ -329,10 +350,12 @@ func (w *World) DescribeServices(_ context.Context, in *ecs.DescribeServicesInpu
 				status := cmp.Or(w.StableTaskSetStatus, "PRIMARY")
 				svc.TaskSets = []ecstypes.TaskSet{taskSet(name, "ecs-svc/1111", status, w.StableTaskDef, w.StablePrimaryTG, w.DesiredCount)}
 			}
+			svc.TaskSets = append(svc.TaskSets, w.extraTaskSets(name)...)
 		case name == LatestService:
 			svc = ecstypes.Service{DesiredCount: 2, RunningCount: 2,
 				TaskDefinition: aws.String(w.LatestTaskDef), LoadBalancers: []ecstypes.LoadBalancer{lbOf(LatestBlueTG)},
 				TaskSets: []ecstypes.TaskSet{taskSet(name, "ecs-svc/3333", "PRIMARY", w.LatestTaskDef, LatestBlueTG, 2)}}
+			svc.TaskSets = append(svc.TaskSets, w.extraTaskSets(name)...)
 		default:
 			out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(arn), Reason: aws.String("MISSING")})
 			continue
@@ -469,10 +492,15 @@ func (r *Rule) sdk() elbtypes.Rule {
 	} else {
 		action.ForwardConfig = &elbtypes.ForwardActionConfig{TargetGroups: slices.Clone(r.Forward)}
 	}
-	return elbtypes.Rule{
+	rule := elbtypes.Rule{
 		RuleArn: aws.String(r.ARN), Priority: aws.String(r.Priority), IsDefault: aws.Bool(r.IsDefault),
 		Actions: []elbtypes.Action{action},
 	}
+	if len(r.Hosts) > 0 {
+		rule.Conditions = []elbtypes.RuleCondition{{Field: aws.String("host-header"),
+			HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: slices.Clone(r.Hosts)}}}
+	}
+	return rule
 }
 
 // DescribeTargetHealth implements rollout.ELB.

@@ -9,17 +9,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time
 // from starting aws-lambda-rie with a fresh pin bootstrap to the response of
-// its first invocation (a pin with no pinned tenants: one DescribeRules and
-// one report over loopback). It includes the emulator's own start-up.
+// its first invocation (a pin with no pinned tenants: one ListDeployments,
+// one DescribeRules and one report over loopback). It includes the emulator's own start-up.
 func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 	rieBinary(b)
 	bootstrap(b, "pin")
@@ -46,7 +48,8 @@ func BenchmarkDeploymentPackage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, hook := range []string{"pin", "unpin", "cleanup"} {
+	for _, h := range append(slices.Clone(contract.Hooks), contract.HookSmoke) {
+		hook := string(h)
 		b.Run(hook, func(b *testing.B) {
 			artifact, err := build.Hook(context.Background(), root, hook)
 			if err != nil {

@@ -14,12 +14,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -60,8 +62,12 @@ func buildBootstrap(goarch, hook, out string) error {
 	return nil
 }
 
-// bootstrap returns the path of the hook's bootstrap, building all of them
-// once per test run.
+// builtHooks are the hooks the tests build: every hook of contract.Hooks and
+// the smoke hook, which the pipeline deploys only with smokeTest.
+var builtHooks = append(slices.Clone(contract.Hooks), contract.HookSmoke)
+
+// bootstrap returns the path of the hook's bootstrap, building every hook of
+// builtHooks once per test run into a temporary directory.
 func bootstrap(t testing.TB, hook string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -69,8 +75,8 @@ func bootstrap(t testing.TB, hook string) string {
 		if buildErr != nil {
 			return
 		}
-		for _, h := range []string{"pin", "unpin", "cleanup", "smoke"} {
-			if buildErr = buildBootstrap(runtime.GOARCH, h, filepath.Join(buildDir, h, "bootstrap")); buildErr != nil {
+		for _, h := range builtHooks {
+			if buildErr = buildBootstrap(runtime.GOARCH, string(h), filepath.Join(buildDir, string(h), "bootstrap")); buildErr != nil {
 				return
 			}
 		}
@@ -118,6 +124,8 @@ type function struct {
 	url  string
 	logs *syncBuffer
 	stop func()
+	// invocations counts the invocations so far.
+	invocations int
 }
 
 func freeAddr(t testing.TB) string {
@@ -211,7 +219,21 @@ func (f *function) invoke(t testing.TB, event string) string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("invoke: HTTP %d: %s", resp.StatusCode, body)
 	}
+	f.invocations++
+	f.awaitReport()
 	return string(body)
+}
+
+// awaitReport waits until the emulator has printed the REPORT line of every
+// invocation so far. The response can arrive before the function's last log
+// lines have passed through the emulator's output pipe; they come before
+// the REPORT line, so a test that reads logs right after invoke sees them
+// all. Bounded: a missing REPORT line shows up as a failed log assertion.
+func (f *function) awaitReport() {
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(f.logs.String(), "REPORT RequestId:") < f.invocations && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // zipSize is the size of the deployment package: bootstrap alone in a zip,

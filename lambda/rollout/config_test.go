@@ -1,11 +1,13 @@
 package rollout_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -27,46 +29,106 @@ func envWith(changes map[string]string) map[string]string {
 }
 
 func TestConfigFromEnvReadsTheContract(t *testing.T) {
-	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), rollout.HookCleanup)
-	require.NoError(t, err)
-	assert.Equal(t, rollout.Config{
-		Hook:                      rollout.HookCleanup,
+	want := rollout.Config{
 		ClusterName:               fakeaws.Cluster,
 		StableServiceName:         fakeaws.StableService,
 		StableDesiredCount:        2,
 		ListenerARN:               fakeaws.ListenerARN,
 		StableTargetGroupARNs:     [2]string{fakeaws.StableBlueTG, fakeaws.StableGreenTG},
 		CatchAllRuleARN:           fakeaws.CatchAllRuleARN,
+		AnchorRuleARN:             fakeaws.AnchorRuleARN,
 		CatchAllPriorityUnpinned:  1,
 		CatchAllPriorityPinned:    50000,
 		CodeDeployApplicationName: fakeaws.CodeDeployApp,
 		LatestDeploymentGroupName: fakeaws.LatestGroup,
+		StableDeploymentGroupName: fakeaws.StableGroup,
 		LatestServiceName:         fakeaws.LatestService,
-	}, cfg)
+		PipelineName:              fakeaws.PipelineName,
+	}
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin, rollout.HookCleanup} {
+		cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), hook)
+		require.NoError(t, err, hook)
+		want.Hook = hook
+		assert.Equal(t, want, cfg, "%s reads the common environment and ignores the rollback's", hook)
+	}
+
+	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), rollout.HookRollback)
+	require.NoError(t, err)
+	want.Hook, want.OnReject, want.AppSpecLatest = rollout.HookRollback, "rollback", fakeaws.AppSpecLatest
+	assert.Equal(t, want, cfg)
 }
 
+// rollbackOnly are the variables only the rollback function reads.
+var rollbackOnly = []string{contract.EnvOnReject, contract.EnvAppSpecLatest}
+
 func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
-	_, err := rollout.ConfigFromEnv(lookupIn(map[string]string{}), rollout.HookCleanup)
-	require.Error(t, err)
-	for name := range fakeaws.Env() {
-		assert.Contains(t, err.Error(), name+" is not set")
+	for _, hook := range contract.Hooks {
+		t.Run(string(hook), func(t *testing.T) {
+			_, err := rollout.ConfigFromEnv(lookupIn(map[string]string{}), hook)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "invalid environment for the "+string(hook)+" hook")
+			for name := range fakeaws.Env() {
+				if hook != rollout.HookRollback && slices.Contains(rollbackOnly, name) {
+					assert.NotContains(t, err.Error(), name, "only the rollback function needs it")
+					continue
+				}
+				assert.Contains(t, err.Error(), name+" is not set")
+			}
+		})
 	}
 }
 
-func TestConfigFromEnvOnlyCleanupNeedsTheDeploymentGroup(t *testing.T) {
-	env := envWith(map[string]string{"CODEDEPLOY_APPLICATION_NAME": "<unset>", "LATEST_DEPLOYMENT_GROUP_NAME": "<unset>", "LATEST_SERVICE_NAME": "<unset>"})
-	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
+// Every hook reads the guards' state: the anchor, both deployment groups,
+// the latest service and the pipeline.
+func TestConfigFromEnvEveryHookNeedsTheGuardsVariables(t *testing.T) {
+	guards := []string{contract.EnvAnchorRuleARN, contract.EnvCodeDeployApplicationName, contract.EnvLatestDeploymentGroupName,
+		contract.EnvStableDeploymentGroupName, contract.EnvLatestServiceName, contract.EnvPipelineName}
+	unset := map[string]string{}
+	for _, name := range guards {
+		unset[name] = "<unset>"
+	}
+	for _, hook := range contract.Hooks {
+		_, err := rollout.ConfigFromEnv(lookupIn(envWith(unset)), hook)
+		require.Error(t, err, hook)
+		for _, name := range guards {
+			assert.Contains(t, err.Error(), name+" is not set", hook)
+		}
+	}
+}
+
+func TestConfigFromEnvOnlyRollbackNeedsOnRejectAndTheAppSpec(t *testing.T) {
+	env := envWith(map[string]string{contract.EnvOnReject: "<unset>", contract.EnvAppSpecLatest: "<unset>"})
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin, rollout.HookCleanup} {
 		_, err := rollout.ConfigFromEnv(lookupIn(env), hook)
 		assert.NoError(t, err, hook)
 	}
-	_, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookCleanup)
+	_, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookRollback)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "CODEDEPLOY_APPLICATION_NAME is not set")
-	assert.Contains(t, err.Error(), "LATEST_DEPLOYMENT_GROUP_NAME is not set")
-	assert.Contains(t, err.Error(), "LATEST_SERVICE_NAME is not set")
+	assert.Contains(t, err.Error(), "ON_REJECT is not set")
+	assert.Contains(t, err.Error(), "APPSPEC_LATEST is not set")
 
-	_, err = rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{"LATEST_SERVICE_NAME": fakeaws.StableService})), rollout.HookCleanup)
-	assert.ErrorContains(t, err, "LATEST_SERVICE_NAME and STABLE_SERVICE_NAME name the same service")
+	cfg, err := rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{contract.EnvOnReject: "hold"})), rollout.HookRollback)
+	require.NoError(t, err)
+	assert.Equal(t, "hold", cfg.OnReject)
+}
+
+func TestConfigFromEnvRejectsMalformedRollbackValues(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		changes map[string]string
+		want    string
+	}{
+		{"unknown onReject", map[string]string{"ON_REJECT": "retry"}, `ON_REJECT="retry" must be "rollback" or "hold"`},
+		{"appspec without the placeholder", map[string]string{"APPSPEC_LATEST": "version: 0.0\n"}, "APPSPEC_LATEST must contain the task definition placeholder <TASK_DEFINITION> exactly once"},
+		{"appspec with the placeholder twice", map[string]string{"APPSPEC_LATEST": fakeaws.AppSpecLatest + "# <TASK_DEFINITION>\n"}, "exactly once"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rollout.ConfigFromEnv(lookupIn(envWith(tt.changes)), rollout.HookRollback)
+			assert.ErrorContains(t, err, tt.want)
+			_, err = rollout.ConfigFromEnv(lookupIn(envWith(tt.changes)), rollout.HookCleanup)
+			assert.NoError(t, err, "only rollback reads it")
+		})
+	}
 }
 
 func TestConfigFromEnvRejectsMalformedValues(t *testing.T) {
@@ -87,6 +149,11 @@ func TestConfigFromEnvRejectsMalformedValues(t *testing.T) {
 		{"priority out of range", map[string]string{"CATCH_ALL_PRIORITY_PINNED": "50001"}, []string{"CATCH_ALL_PRIORITY_PINNED", "1..50000"}},
 		{"priorities upside down", map[string]string{"CATCH_ALL_PRIORITY_UNPINNED": "50000", "CATCH_ALL_PRIORITY_PINNED": "1"}, []string{"CATCH_ALL_PRIORITY_UNPINNED=50000 must be lower than CATCH_ALL_PRIORITY_PINNED=1"}},
 		{"blank value", map[string]string{"CLUSTER_NAME": "  "}, []string{"CLUSTER_NAME is not set"}},
+		{"anchor not a rule ARN", map[string]string{"ANCHOR_RULE_ARN": fakeaws.StableBlueTG}, []string{"ANCHOR_RULE_ARN", "not an elasticloadbalancing listener-rule ARN"}},
+		{"anchor is the catch-all", map[string]string{"ANCHOR_RULE_ARN": fakeaws.CatchAllRuleARN}, []string{"ANCHOR_RULE_ARN and CATCH_ALL_RULE_ARN name the same rule"}},
+		{"one service for both", map[string]string{"LATEST_SERVICE_NAME": fakeaws.StableService}, []string{"LATEST_SERVICE_NAME and STABLE_SERVICE_NAME name the same service"}},
+		{"one deployment group for both", map[string]string{"STABLE_DEPLOYMENT_GROUP_NAME": fakeaws.LatestGroup}, []string{"LATEST_DEPLOYMENT_GROUP_NAME and STABLE_DEPLOYMENT_GROUP_NAME name the same deployment group"}},
+		{"every problem at once", map[string]string{"ANCHOR_RULE_ARN": "", "PIPELINE_NAME": " ", "STABLE_DESIRED_COUNT": "-1"}, []string{"ANCHOR_RULE_ARN is not set", "PIPELINE_NAME is not set", "STABLE_DESIRED_COUNT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

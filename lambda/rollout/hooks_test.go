@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,8 +30,37 @@ const (
 	opPut    = fakeaws.OpPutHookStatus
 	opModify = fakeaws.OpModifyRule
 	opTD     = fakeaws.OpDescribeTaskDef
-	opGetDG  = fakeaws.OpGetDeploymentGroup
+	opLD     = fakeaws.OpListDeployments
+	opGDT    = fakeaws.OpGetDeploymentTarget
+	opCreate = fakeaws.OpCreateDeployment
+	opGPS    = fakeaws.OpGetPipelineState
+	opGPE    = fakeaws.OpGetPipelineExecution
+	opPAR    = fakeaws.OpPutApprovalResult
 )
+
+// unfinished are the deployment statuses the guards ask ListDeployments for.
+var unfinished = []string{"Created", "Queued", "InProgress", "Ready", "Baking"}
+
+// listed is the Call.Detail of the guards' ListDeployments of group.
+func listed(group string) string {
+	return fakeaws.ListDeploymentsDetail(fakeaws.CodeDeployApp, group, unfinished...)
+}
+
+// details returns the details of the calls of op, in order.
+func details(w *fakeaws.World, op string) []string {
+	var out []string
+	for _, c := range w.Calls() {
+		if c.Op == op {
+			out = append(out, c.Detail)
+		}
+	}
+	return out
+}
+
+// index is the position of the first call of op (-1 if none).
+func index(w *fakeaws.World, op string) int {
+	return slices.Index(w.Ops(), op)
+}
 
 var hookEvent = rollout.LifecycleEvent{DeploymentID: "d-TESTDEPLOY", LifecycleEventHookExecutionID: "eyJleGVjdXRpb24iOiJ0ZXN0In0="}
 
@@ -52,7 +82,7 @@ func newHooks(t testing.TB, w *fakeaws.World, hook rollout.Hook) (*rollout.Hooks
 	require.NoError(t, err)
 	var logs bytes.Buffer
 	return &rollout.Hooks{
-		Config: cfg, ECS: w, ELB: w, CodeDeploy: w,
+		Config: cfg, ECS: w, ELB: w, CodeDeploy: w, CodePipeline: w,
 		Logger:       rollout.NewLogger(&logs),
 		PollInterval: time.Millisecond,
 	}, &logs
@@ -82,8 +112,9 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 
 			require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-			assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opSet, opPut}, w.Ops(),
+			assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opRules, opSet, opPut}, w.Ops(),
 				"rules already on the active group: no ModifyRule")
+			assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "first: is an earlier rollout's unpin running?")
 			for _, c := range w.Calls() {
 				if c.Op == opHealth {
 					assert.Equal(t, active, c.Detail, "must wait on the target group of stable's primary task set")
@@ -102,17 +133,18 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T) {
 	w := fakeaws.NewWorld(3, fakeaws.StableBlueTG)
 	w.StablePrimaryTG = fakeaws.StableGreenTG
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG) // CodeDeploy shifted it
 	h, logs := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opSet, opPut}, w.Ops())
 	calls := w.Calls()
-	assert.Equal(t, fakeaws.StableGreenTG, calls[3].Detail, "waits on the primary task set's group")
-	for i, c := range calls[4:7] {
-		assert.Equal(t, w.Rules[2+i].ARN+" forward="+fakeaws.StableGreenTG, c.Detail, "a plain forward to the active group")
+	assert.Equal(t, fakeaws.StableGreenTG, calls[4].Detail, "waits on the primary task set's group")
+	for i, c := range calls[6:9] {
+		assert.Equal(t, w.Tenants()[i].ARN+" forward="+fakeaws.StableGreenTG, c.Detail, "a plain forward to the active group")
 	}
-	for _, r := range w.Rules[2:] {
+	for _, r := range w.Tenants() {
 		got := w.Rule(r.ARN)
 		assert.Equal(t, fakeaws.StableGreenTG, got.Target, r.ARN)
 		assert.Empty(t, got.Forward, r.ARN)
@@ -123,26 +155,147 @@ func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T)
 
 	w.Reset()
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opRules, opDesc, opHealth, opPut}, w.Ops(), "a repeated run repairs nothing")
+	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "a repeated run repairs nothing")
 }
 
-func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
-	w := fakeaws.NewWorld(4, fakeaws.StableGreenTG)
-	// A tenant added after the flip: plain forward to blue.
-	w.Rules[3].Forward, w.Rules[3].Target = nil, fakeaws.StableBlueTG
-	// A rule CodeDeploy is shifting (a Stable deployment in progress).
-	w.Rules[4].Forward = []elbtypes.TargetGroupTuple{
-		{TargetGroupArn: aws.String(fakeaws.StableGreenTG), Weight: aws.Int32(90)},
-		{TargetGroupArn: aws.String(fakeaws.StableBlueTG), Weight: aws.Int32(10)},
-	}
-	split := *w.Rule(w.Rules[4].ARN)
+// The anchor is stable's permanent rule: pin repairs it like a tenant rule
+// (it must forward where stable serves) but never counts it as a tenant.
+func TestPinRepairsTheAnchorWithTheTenantRulesButNeverCountsIt(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableGreenTG)
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableBlueTG)
 	h, logs := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opSet, opPut}, w.Ops())
-	assert.Equal(t, w.Rules[3].ARN+" forward="+fakeaws.StableGreenTG, w.Calls()[4].Detail)
-	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(w.Rules[3].ARN).Target)
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.AnchorRuleARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
+	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(fakeaws.AnchorRuleARN).Target)
+	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "its condition is kept")
+	assert.Contains(t, logs.String(), `"tenant_rules":2,`)
+
+	// The anchor alone is no pinned tenant: nothing to scale or move.
+	w = fakeaws.NewWorld(0, fakeaws.StableGreenTG)
+	h, _ = newHooks(t, w, rollout.HookPin)
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
+}
+
+func TestPinRereadsListenerAfterHealthWait(t *testing.T) {
+	// A tenant is added while stable's tasks start: the program creates its
+	// rule on the pair's first group, blue, while stable serves from green.
+	w := fakeaws.NewWorld(2, fakeaws.StableGreenTG)
+	w.PollsUntilHealthy = 1
+	added := fakeaws.DefaultRuleARN + "add"
+	w.On(opHealth, 1, func(w *fakeaws.World) {
+		w.Rules = append(w.Rules, &fakeaws.Rule{ARN: added, Priority: "20", Forward: fakeaws.StableForward(fakeaws.StableBlueTG)})
+	})
+	h, _ := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opModify, opSet, opPut}, w.Ops(),
+		"the listener is read again after the wait, and the new rule repaired before the catch-all moves")
+	assert.Equal(t, []string{added + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
+	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
+	assert.Equal(t, "50000", w.CatchAllPriority())
+}
+
+func TestPinWaitsWhileAnEarlierUnpinRuns(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+	var priorityWhileRunning string
+	w.On(opGDT, 2, func(w *fakeaws.World) { // the unpin ends during pin's second poll
+		priorityWhileRunning = w.Rules[1].Priority
+		w.Deployments[0].Events["AfterAllowTraffic"] = "Succeeded"
+	})
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opGDT, opLD, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{"d-STABLE01 " + fakeaws.Cluster + ":" + fakeaws.StableService, "d-STABLE01 tc-dev:stable"}, details(w, opGDT),
+		"the ECS target is <cluster>:<service>")
+	assert.Equal(t, "1", priorityWhileRunning, "nothing moves while the unpin runs")
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), "an earlier rollout's unpin is running: waiting for it to end")
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+}
+
+func TestPinDoesNotWaitForAStableDeploymentWhoseUnpinIsNotRunning(t *testing.T) {
+	succeeded := fakeaws.UnpinRunning()
+	succeeded["AfterAllowTraffic"] = "Succeeded"
+	for _, tt := range []struct {
+		name   string
+		events map[string]cdtypes.LifecycleEventStatus
+	}{
+		{"not started: no deployment target yet", nil},
+		{"shifting traffic: AfterAllowTraffic pending", map[string]cdtypes.LifecycleEventStatus{"BeforeInstall": "Succeeded", "AllowTraffic": "InProgress"}},
+		{"in the termination wait: AfterAllowTraffic succeeded", succeeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", tt.events)
+			h, _ := newHooks(t, w, rollout.HookPin)
+
+			require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+			assert.Equal(t, []string{opLD, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+			assert.Equal(t, "50000", w.CatchAllPriority())
+		})
+	}
+}
+
+func TestPinFollowsListDeploymentsPages(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.DeploymentsPageSize = 1
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
+	w.On(opGDT, 4, func(w *fakeaws.World) { w.Deployments[0].Events["AfterAllowTraffic"] = "Succeeded" })
+	h, _ := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops(),
+		"the running unpin is on the second page")
+	assert.Equal(t, "d-STABLE02 tc-dev:stable", details(w, opGDT)[0], "newest first; not started, so skipped")
+}
+
+func TestPinGivesUpWaitingForAnUnpinAndReportsFailedInTime(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+	h, _ := newHooks(t, w, rollout.HookPin)
+	h.PollInterval = 10 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+
+	err := h.Pin(ctx, hookEvent)
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gave up waiting for the unpin hook of Stable deployment d-STABLE01")
+	assert.NotContains(t, w.Ops(), opRules, "nothing read or changed while the unpin runs")
+	assert.Equal(t, []string{"Failed"}, statuses(w))
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.EqualValues(t, 0, w.Desired())
+}
+
+func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
+	w := fakeaws.NewWorld(4, fakeaws.StableGreenTG)
+	tenants := w.Tenants()
+	// A tenant added after the flip: plain forward to blue.
+	tenants[1].Forward, tenants[1].Target = nil, fakeaws.StableBlueTG
+	// A rule CodeDeploy is shifting (a Stable deployment in progress).
+	tenants[2].Forward = []elbtypes.TargetGroupTuple{
+		{TargetGroupArn: aws.String(fakeaws.StableGreenTG), Weight: aws.Int32(90)},
+		{TargetGroupArn: aws.String(fakeaws.StableBlueTG), Weight: aws.Int32(10)},
+	}
+	split := *w.Rule(tenants[2].ARN)
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{tenants[1].ARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
+	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(tenants[1].ARN).Target)
 	assert.Equal(t, split, *w.Rule(split.ARN), "split weights are CodeDeploy's")
 	assert.Contains(t, logs.String(), "left to CodeDeploy")
 	assert.Contains(t, logs.String(), `"repaired":1`)
@@ -153,26 +306,28 @@ func TestPinWithoutTaskSetsUsesTheServicesLoadBalancer(t *testing.T) {
 	// register in the group the service was created with (the first).
 	w := fakeaws.NewWorld(2, fakeaws.StableGreenTG)
 	w.StablePrimaryTG = ""
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableBlueTG)
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opSet, opPut}, w.Ops())
-	assert.Equal(t, fakeaws.StableBlueTG, w.Calls()[3].Detail)
-	assert.Equal(t, fakeaws.StableBlueTG, w.Rule(w.Rules[2].ARN).Target)
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.StableBlueTG}, details(w, opHealth))
+	assert.Equal(t, fakeaws.StableBlueTG, w.Rule(w.Tenants()[0].ARN).Target)
 }
 
 func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
 	w := fakeaws.NewWorld(3, fakeaws.StableBlueTG)
 	w.StablePrimaryTG = fakeaws.StableGreenTG
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
 	w.FailNext(opModify, nil, fakeaws.ValidationError("bad action"))
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	err := h.Pin(context.Background(), hookEvent)
 
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "repair tenant rule "+w.Rules[3].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opPut}, w.Ops())
+	assert.Contains(t, err.Error(), "repair tenant rule "+w.Tenants()[1].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority(), "catch-all not moved while a tenant rule points at the empty group")
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
@@ -183,7 +338,7 @@ func TestPinWithoutPinnedTenantsScalesNothingAndOnlyReports(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 	assert.EqualValues(t, 0, w.Desired())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
@@ -194,17 +349,17 @@ func TestPinIgnoresRulesThatDoNotForwardToStable(t *testing.T) {
 	// A rule of someone else's, and one whose stable weight is zero.
 	w.Rules = append(w.Rules,
 		&fakeaws.Rule{ARN: fakeaws.DefaultRuleARN + "0", Priority: "5", Target: fakeaws.LatestGreenTG},
-		&fakeaws.Rule{ARN: fakeaws.DefaultRuleARN + "1", Priority: "6", Forward: fakeaws.NewWorld(1, fakeaws.StableGreenTG).Rules[2].Forward[1:]},
+		&fakeaws.Rule{ARN: fakeaws.DefaultRuleARN + "1", Priority: "6", Forward: fakeaws.StableForward(fakeaws.StableGreenTG)[1:]},
 	)
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opRules, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
 }
 
 func TestPinFindsTenantRulesWithAPlainTargetGroupAction(t *testing.T) {
 	w := fakeaws.NewWorld(1, fakeaws.StableGreenTG)
-	w.Rules[2].Forward, w.Rules[2].Target = nil, fakeaws.StableGreenTG
+	w.Tenants()[0].Forward, w.Tenants()[0].Target = nil, fakeaws.StableGreenTG
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
@@ -232,7 +387,7 @@ func TestPinInvokedTwiceReachesTheSameStateAndReportsTheSame(t *testing.T) {
 	w.Reset()
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opHealth, opPut}, w.Ops(), "the second run changes nothing")
+	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "the second run changes nothing")
 	assert.Equal(t, first, w.Reports())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, 2, w.Desired())
@@ -245,7 +400,7 @@ func TestPinAfterAPartialRunFinishesTheJob(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opHealth, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
@@ -256,7 +411,13 @@ func TestPinReportsFailedAndKeepsTenantsUnpinnedWhenAStepFails(t *testing.T) {
 		arrange func(w *fakeaws.World)
 		want    string
 	}{
+		{"list stable deployments", func(w *fakeaws.World) { w.FailNext(opLD, boom) }, "list unfinished deployments of tc-dev/stable"},
+		{"read a stable deployment's target", func(w *fakeaws.World) {
+			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+			w.FailNext(opGDT, fakeaws.AccessDenied(opGDT))
+		}, "get target tc-dev:stable of deployment d-STABLE01"},
 		{"describe rules", func(w *fakeaws.World) { w.FailNext(opRules, boom) }, "describe rules"},
+		{"describe rules after the wait", func(w *fakeaws.World) { w.FailNext(opRules, nil, boom) }, "describe rules"},
 		{"describe service", func(w *fakeaws.World) { w.FailNext(opDesc, boom) }, "describe service stable"},
 		{"service missing", func(w *fakeaws.World) { w.ServiceMissing = true }, "MISSING"},
 		{"scale up", func(w *fakeaws.World) { w.FailNext(opUpdate, fakeaws.AccessDenied(opUpdate)) }, "set desired count of stable to 2"},
@@ -264,6 +425,8 @@ func TestPinReportsFailedAndKeepsTenantsUnpinnedWhenAStepFails(t *testing.T) {
 		{"third poll", func(w *fakeaws.World) { w.PollsUntilHealthy = 5; w.FailNext(opHealth, nil, nil, boom) }, "poll 3"},
 		{"set rule priorities", func(w *fakeaws.World) { w.FailNext(opSet, fakeaws.ValidationError("bad priority")) }, "move catch-all rule from priority 1 to 50000"},
 		{"catch-all rule gone", func(w *fakeaws.World) { w.Rules = append(w.Rules[:1], w.Rules[2:]...) }, "catch-all rule"},
+		{"anchor rule gone", func(w *fakeaws.World) { w.Rules = append(w.Rules[:2], w.Rules[3:]...) },
+			"anchor rule " + fakeaws.AnchorRuleARN + " not found on listener"},
 		{"primary task set outside the stable pair", func(w *fakeaws.World) { w.StablePrimaryTG = fakeaws.LatestGreenTG },
 			"serves target group " + fakeaws.LatestGreenTG + ", which is not one of STABLE_TARGET_GROUP_ARNS"},
 		{"repair of a tenant rule", func(w *fakeaws.World) {
@@ -395,27 +558,86 @@ func TestMisconfiguredHookReportsFailedWithTheConfigError(t *testing.T) {
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
 
-func TestUnpinMovesCatchAllAboveTenantsThenScalesStableToZero(t *testing.T) {
+func TestUnpinMovesCatchAllAboveTenantsWhenLatestServesStablesImage(t *testing.T) {
 	w := pinnedWorld(3, fakeaws.StableGreenTG)
 	h, _ := newHooks(t, w, rollout.HookUnpin)
 
 	require.NoError(t, h.Unpin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opSet, opDesc, opUpdate, opPut}, w.Ops(), "route away from stable before stopping it")
-	assert.Equal(t, fakeaws.CatchAllRuleARN+"=1", w.Calls()[1].Detail, "one priority change: the catch-all only")
-	assert.Equal(t, "stable desiredCount=0", w.Calls()[3].Detail)
+	assert.Equal(t, []string{opLD, opRules, opDesc, opTD, opTD, opSet, opPut}, w.Ops(), "moving the catch-all is the last change")
+	assert.Equal(t, listed(fakeaws.LatestGroup), w.Calls()[0].Detail, "first: is a newer rollout's canary unfinished?")
+	assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, w.Calls()[2].Detail, "both services in one call")
+	assert.Equal(t, []string{fakeaws.TaskDefLatestV0, fakeaws.TaskDefStableV0}, details(w, opTD))
+	assert.Equal(t, fakeaws.CatchAllRuleARN+"=1", w.Calls()[5].Detail, "one priority change: the catch-all only")
 	assert.Equal(t, "1", w.CatchAllPriority())
-	assert.EqualValues(t, 0, w.Desired())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 
 	w.Reset()
 	require.NoError(t, h.Unpin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opRules, opDesc, opPut}, w.Ops(), "a repeated invocation changes nothing")
+	assert.Equal(t, []string{opLD, opRules, opDesc, opTD, opTD, opPut}, w.Ops(), "a repeated invocation changes nothing")
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 }
 
+// unpin runs in the Stable deployment's AfterAllowTraffic: stable's
+// replacement task set (the approved image) serves through the anchor, the
+// original waits out the termination wait for an instant rollback.
+func stableInTerminationWait(w *fakeaws.World) *fakeaws.World {
+	w.StablePrimaryTG, w.StableTaskDef = fakeaws.StableGreenTG, fakeaws.TaskDefStableV1
+	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.StableService: {{TaskDef: fakeaws.TaskDefStableV0, TargetGroup: fakeaws.StableBlueTG}}}
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+	for _, r := range w.Tenants() {
+		r.Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+	}
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	return w
+}
+
+func TestUnpinNeverScalesStableDown(t *testing.T) {
+	w := stableInTerminationWait(pinnedWorld(3, fakeaws.StableBlueTG))
+	h, _ := newHooks(t, w, rollout.HookUnpin)
+
+	require.NoError(t, h.Unpin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opRules, opDesc, opTD, opTD, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.TaskDefV1, fakeaws.TaskDefStableV1}, details(w, opTD),
+		"compared with the task set the anchor forwards to, not the original")
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.NotContains(t, w.Ops(), opUpdate)
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "the original task set outlives the termination wait; cleanup scales down")
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+}
+
+func TestUnpinHoldsWhileALatestDeploymentIsUnfinished(t *testing.T) {
+	w := stableInTerminationWait(pinnedWorld(3, fakeaws.StableBlueTG))
+	w.StartDeployment(fakeaws.LatestGroup, "d-LATEST02", nil) // a newer push's canary
+	h, logs := newHooks(t, w, rollout.HookUnpin)
+
+	require.NoError(t, h.Unpin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opPut}, w.Ops(), "held before reading anything else")
+	assert.Equal(t, []string{"Succeeded"}, statuses(w), "holding is not a failure: the Stable deployment goes on")
+	assert.Equal(t, "50000", w.CatchAllPriority(), "pinned tenants stay on stable, which serves what was approved")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+	assert.Contains(t, logs.String(), `"step":"held"`)
+	assert.Contains(t, logs.String(), `"latest_deployment":"d-LATEST02"`)
+}
+
+func TestUnpinHoldsWhenLatestServesAnotherImage(t *testing.T) {
+	w := stableInTerminationWait(pinnedWorld(3, fakeaws.StableBlueTG))
+	w.LatestTaskDef = fakeaws.TaskDefV2 // push B's canary succeeded; B waits at Approve
+	h, logs := newHooks(t, w, rollout.HookUnpin)
+
+	require.NoError(t, h.Unpin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opRules, opDesc, opTD, opTD, opPut}, w.Ops())
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), `"step":"held"`)
+	assert.Contains(t, logs.String(), "latest serves "+fakeaws.ImageV2+", stable serves "+fakeaws.ImageV1)
+}
+
 func TestUnpinReportsFailedWhenAStepFails(t *testing.T) {
-	for _, op := range []string{opRules, opSet, opDesc, opUpdate} {
+	for _, op := range []string{opLD, opRules, opDesc, opTD, opSet} {
 		t.Run(op, func(t *testing.T) {
 			w := pinnedWorld(3, fakeaws.StableBlueTG)
 			w.FailNext(op, fakeaws.Throttling(op))
@@ -426,199 +648,19 @@ func TestUnpinReportsFailedWhenAStepFails(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "Rate exceeded")
 			assert.Equal(t, []string{"Failed"}, statuses(w))
+			assert.Equal(t, "50000", w.CatchAllPriority())
 		})
 	}
-}
-
-func codeDeployEvent(group, state string) events.CodeDeployEvent {
-	return events.CodeDeployEvent{
-		Source: events.CodeDeployEventSource, DetailType: events.CodeDeployDeploymentEventDetailType,
-		Detail: events.CodeDeployEventDetail{
-			Application: fakeaws.CodeDeployApp, DeploymentGroup: group, DeploymentID: "d-LATEST",
-			State: events.CodeDeployDeploymentState(state),
-		},
-	}
-}
-
-func TestCleanupUnpinsAndScalesDownOnlyWhenTheLatestDeploymentFailsOrStops(t *testing.T) {
-	released := []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate}
-	tests := []struct {
-		name    string
-		event   events.CodeDeployEvent
-		wantOps []string
-	}{
-		{"latest failed", codeDeployEvent(fakeaws.LatestGroup, "FAILURE"), released},
-		{"latest stopped", codeDeployEvent(fakeaws.LatestGroup, "STOP"), released},
-		{"latest succeeded", codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"), nil},
-		{"latest started", codeDeployEvent(fakeaws.LatestGroup, "START"), nil},
-		{"stable failed", codeDeployEvent(fakeaws.StableGroup, "FAILURE"), nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := pinnedWorld(2, fakeaws.StableBlueTG)
-			h, _ := newHooks(t, w, rollout.HookCleanup)
-
-			require.NoError(t, h.Cleanup(context.Background(), tt.event))
-
-			assert.Equal(t, tt.wantOps, w.Ops(), "cleanup never reports to CodeDeploy")
-			if tt.wantOps != nil {
-				assert.Equal(t, fakeaws.CodeDeployApp+"/"+fakeaws.LatestGroup, w.Calls()[0].Detail)
-				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, w.Calls()[1].Detail, "both services in one call")
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
-			} else {
-				assert.Equal(t, "50000", w.CatchAllPriority())
-			}
-		})
-	}
-}
-
-// The situations of lambda/README.md's cleanup table.
-func TestCleanupReleasesTenantsOnlyWhenTheEventIsCurrentAndLatestServesStablesImage(t *testing.T) {
-	tests := []struct {
-		name         string
-		arrange      func(w *fakeaws.World)
-		wantOps      []string
-		wantReleased bool
-		wantLog      string
-	}{
-		{
-			name:         "rollout failed on latest after the previous one completed: same image, released",
-			arrange:      func(w *fakeaws.World) {},
-			wantOps:      []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate},
-			wantReleased: true,
-			wantLog:      "latest and stable serve the same image",
-		},
-		{
-			name:         "same task definition: no DescribeTaskDefinition",
-			arrange:      func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefStableV0 },
-			wantOps:      []string{opGetDG, opDesc, opRules, opSet, opUpdate},
-			wantReleased: true,
-			wantLog:      "latest and stable run the same task definition",
-		},
-		{
-			name: "an execution waits at Approve, a newer push failed on latest: tenants stay on stable",
-			arrange: func(w *fakeaws.World) {
-				w.LatestTaskDef = fakeaws.TaskDefV1 // rolled back to the image awaiting approval
-			},
-			wantOps: []string{opGetDG, opDesc, opTD, opTD},
-			wantLog: "latest rolled back to " + fakeaws.ImageV1 + ", stable serves " + fakeaws.ImageV0 +
-				": the pinned tenants stay on stable until the waiting approval is decided",
-		},
-		{
-			name:    "stale event: a newer Latest deployment exists",
-			arrange: func(w *fakeaws.World) { w.LastAttemptedDeployment = "d-NEWER" },
-			wantOps: []string{opGetDG},
-			wantLog: "ignored: a newer deployment of the Latest group exists",
-		},
-		{
-			name:         "stable before its first deployment (no task sets): the service's task definition",
-			arrange:      func(w *fakeaws.World) { w.StablePrimaryTG = "" },
-			wantOps:      []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate},
-			wantReleased: true,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := pinnedWorld(2, fakeaws.StableBlueTG)
-			tt.arrange(w)
-			h, logs := newHooks(t, w, rollout.HookCleanup)
-
-			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
-
-			assert.Equal(t, tt.wantOps, w.Ops())
-			if tt.wantReleased {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
-			} else {
-				assert.Equal(t, "50000", w.CatchAllPriority(), "tenants stay pinned")
-				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "stable keeps its tasks")
-			}
-			assert.Contains(t, logs.String(), tt.wantLog)
-		})
-	}
-}
-
-func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
-	// pin scaled stable up, then gave up waiting: the catch-all never moved
-	// and latest's primary task set is the previous, completed rollout's.
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.DesiredCount = fakeaws.DesiredCount
-	h, _ := newHooks(t, w, rollout.HookCleanup)
-
-	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
-
-	assert.Equal(t, []string{opGetDG, opDesc, opTD, opTD, opRules, opUpdate}, w.Ops(), "catch-all already in place")
-	assert.EqualValues(t, 0, w.Desired())
-
-	// The same while another execution waits at Approve: latest serves the
-	// image awaiting approval, the tenants stay pinned where they are.
-	w = pinnedWorld(2, fakeaws.StableBlueTG)
-	w.LatestTaskDef = fakeaws.TaskDefV1
-	h, _ = newHooks(t, w, rollout.HookCleanup)
-	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
-	assert.Equal(t, "50000", w.CatchAllPriority())
-	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
-}
-
-func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
-	tests := []struct {
-		name    string
-		arrange func(w *fakeaws.World)
-		want    string
-	}{
-		{"get deployment group", func(w *fakeaws.World) { w.FailNext(opGetDG, fakeaws.AccessDenied(opGetDG)) }, "get deployment group tc-dev/latest"},
-		{"no last attempted deployment", func(w *fakeaws.World) { w.LastAttemptedDeployment = "" }, "reports no last attempted deployment"},
-		{"describe services", func(w *fakeaws.World) { w.FailNext(opDesc, fakeaws.Throttling(opDesc)) }, "describe service latest, stable"},
-		{"stable missing", func(w *fakeaws.World) { w.ServiceMissing = true }, "MISSING"},
-		{"describe task definition", func(w *fakeaws.World) { w.FailNext(opTD, nil, fakeaws.AccessDenied(opTD)) }, "describe task definition " + fakeaws.TaskDefStableV0},
-		{"unknown task definition", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 + "9" }, "Unable to describe task definition"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := pinnedWorld(2, fakeaws.StableBlueTG)
-			tt.arrange(w)
-			h, logs := newHooks(t, w, rollout.HookCleanup)
-
-			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
-
-			require.Error(t, err, "an error makes Lambda retry the event")
-			assert.Contains(t, err.Error(), tt.want)
-			assert.NotContains(t, w.Ops(), opSet)
-			assert.NotContains(t, w.Ops(), opUpdate)
-			assert.Contains(t, logs.String(), tt.want)
-		})
-	}
-}
-
-func TestCleanupRejectsMalformedEventsAndReturnsStepErrors(t *testing.T) {
-	w := pinnedWorld(2, fakeaws.StableBlueTG)
-	h, _ := newHooks(t, w, rollout.HookCleanup)
-
-	wrongType := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
-	wrongType.DetailType = "CodeDeploy Instance State-change Notification"
-	assert.ErrorContains(t, h.Cleanup(context.Background(), wrongType), "detail-type")
-	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "")), "detail.state")
-	noID := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
-	noID.Detail.DeploymentID = ""
-	assert.ErrorContains(t, h.Cleanup(context.Background(), noID), "detail.deploymentId")
-	assert.Empty(t, w.Ops())
-
-	w.FailNext(opSet, fakeaws.ValidationError("nope"))
-	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "nope")
-	assert.NotContains(t, w.Ops(), opUpdate, "stable keeps running while tenants are still pinned to it")
-	w.PanicOn(opRules)
-	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "panic")
 }
 
 func TestDescribeRulesPagesAreFollowed(t *testing.T) {
-	w := fakeaws.NewWorld(5, fakeaws.StableGreenTG) // 7 rules
+	w := fakeaws.NewWorld(5, fakeaws.StableGreenTG) // 8 rules
 	w.RulesPageSize = 2
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opRules, opRules, opRules, opDesc, opUpdate, opHealth, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opRules, opRules, opRules, opDesc, opUpdate, opHealth, opRules, opRules, opRules, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
@@ -638,7 +680,7 @@ func TestEveryLogLineCarriesDeploymentHookStepAndDuration(t *testing.T) {
 		assert.Contains(t, rec, "duration_ms", line)
 		steps[rec["step"].(string)] = true
 	}
-	for _, step := range []string{"start", "read-listener", "scale-up", "wait-healthy", "move-catch-all", "report"} {
+	for _, step := range []string{"start", "check-deployments", "wait-unpin", "read-listener", "scale-up", "wait-healthy", "repair-rules", "move-catch-all", "report"} {
 		assert.True(t, steps[step], "no log line for step %s", step)
 	}
 }

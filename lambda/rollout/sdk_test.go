@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -32,7 +34,7 @@ func sdkHooks(t *testing.T, w *fakeaws.World, hook rollout.Hook) *rollout.Hooks 
 		Retryer: func() aws.Retryer { return rollout.NewRetryer(rollout.RetryMaxAttempts, 5*time.Millisecond) },
 	})
 	h, _ := newHooks(t, w, hook)
-	h.ECS, h.ELB, h.CodeDeploy = clients.ECS, clients.ELB, clients.CodeDeploy
+	h.ECS, h.ELB, h.CodeDeploy, h.CodePipeline = clients.ECS, clients.ELB, clients.CodeDeploy, clients.CodePipeline
 	return h
 }
 
@@ -44,7 +46,8 @@ func TestRealSDKPinsOverTheWireProtocols(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "the application, group and unfinished statuses reach the wire")
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, 2, w.Desired())
 	assert.Equal(t, []fakeaws.Report{{DeploymentID: hookEvent.DeploymentID, ExecutionID: hookEvent.LifecycleEventHookExecutionID, Status: "Succeeded"}}, w.Reports())
@@ -52,6 +55,7 @@ func TestRealSDKPinsOverTheWireProtocols(t *testing.T) {
 
 func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
 	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.FailNext(opLD, fakeaws.Throttling(opLD))
 	w.FailNext(opRules, fakeaws.Throttling(opRules), fakeaws.Throttling(opRules))
 	w.FailNext(opUpdate, fakeaws.Throttling(opUpdate))
 	w.FailNext(opHealth, fakeaws.ServerError())
@@ -61,7 +65,7 @@ func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opSet, opSet, opPut, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opLD, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
@@ -76,6 +80,7 @@ func TestRealSDKFailsFastOnPermanentErrors(t *testing.T) {
 		{opUpdate, fakeaws.AccessDenied(opUpdate), "AccessDeniedException"},
 		{opRules, fakeaws.AccessDenied(opRules), "AccessDenied"},
 		{opHealth, &fakeaws.APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found"}, "TargetGroupNotFound"},
+		{opLD, fakeaws.AccessDenied(opLD), "AccessDeniedException"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -104,14 +109,14 @@ func TestRealSDKFailsFastOnPermanentErrors(t *testing.T) {
 func TestRealSDKGivesUpAfterTheConfiguredAttempts(t *testing.T) {
 	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
 	for range rollout.RetryMaxAttempts {
-		w.FailNext(opRules, fakeaws.Throttling(opRules))
+		w.FailNext(opLD, fakeaws.Throttling(opLD))
 	}
 	h := sdkHooks(t, w, rollout.HookUnpin)
 
 	err := h.Unpin(context.Background(), hookEvent)
 
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Throttling")
+	assert.Contains(t, err.Error(), "ThrottlingException")
 	assert.Len(t, w.Ops(), rollout.RetryMaxAttempts+1, "every attempt, then the report")
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
@@ -124,8 +129,9 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
-		"the throttled ModifyRule is retried")
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
+		"the throttled ModifyRule is retried; the anchor and both tenant rules are repaired")
+	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "ModifyRule sends no conditions: the anchor keeps its host")
 	for _, r := range w.Rules[2:] {
 		assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
 	}
@@ -140,40 +146,127 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
-	assert.Equal(t, []string{opRules, opDesc, opUpdate, opHealth, opModify, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 }
 
 func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 	for _, tt := range []struct {
 		name         string
-		latestTD     string
-		last         string
+		arrange      func(w *fakeaws.World)
 		wantOps      []string
 		wantReleased bool
+		wantResults  int
 	}{
-		{"same image", fakeaws.TaskDefLatestV0, "d-LATEST", []string{opGetDG, opDesc, opTD, opTD, opRules, opSet, opUpdate}, true},
-		{"latest on an unapproved image", fakeaws.TaskDefV1, "d-LATEST", []string{opGetDG, opDesc, opTD, opTD}, false},
-		{"stale event", fakeaws.TaskDefLatestV0, "d-NEWER", []string{opGetDG}, false},
+		{"same image", func(*fakeaws.World) {}, released, true, 0},
+		{"held on another image", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 },
+			[]string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD}, false, 0},
+		{"approval about latest's image", func(w *fakeaws.World) {
+			w.LatestTaskDef = fakeaws.TaskDefV1
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE}, false, 0},
+		{"superseded approval", func(w *fakeaws.World) {
+			w.LatestTaskDef = fakeaws.TaskDefV2
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+			w.FailNext(opPAR, fakeaws.Throttling(opPAR))
+		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR}, false, 1},
+		{"busy", func(w *fakeaws.World) {
+			w.DeploymentsPageSize = 1
+			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", nil)
+			w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
+		}, []string{opLD, opLD, opLD}, false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := pinnedWorld(2, fakeaws.StableGreenTG)
-			w.LatestTaskDef, w.LastAttemptedDeployment = tt.latestTD, tt.last
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			tt.arrange(w)
 			h := sdkHooks(t, w, rollout.HookCleanup)
 
 			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
 
 			assert.Equal(t, tt.wantOps, w.Ops())
 			assert.Equal(t, tt.wantReleased, w.CatchAllPriority() == "1")
+			results := w.ApprovalResults()
+			require.Len(t, results, tt.wantResults)
+			if tt.wantResults > 0 {
+				assert.Equal(t, "Rejected", results[0].Status)
+				assert.Contains(t, results[0].Summary, fakeaws.ImageV2, "the summary survives the wire")
+			}
 		})
 	}
 
-	w := pinnedWorld(2, fakeaws.StableGreenTG)
-	w.FailNext(opGetDG, fakeaws.AccessDenied(opGetDG))
+	// A decided approval's error is decoded and tolerated; an access
+	// error is not retried.
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	w.FailNext(opPAR, &fakeaws.APIError{Code: "ApprovalAlreadyCompletedException", Message: "The approval action has already been completed."})
 	h := sdkHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+	w = pinnedWorld(2, fakeaws.StableGreenTG)
+	w.FailNext(opGPS, fakeaws.AccessDenied(opGPS))
+	h = sdkHooks(t, w, rollout.HookCleanup)
 	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "AccessDeniedException", apiErr.ErrorCode())
-	assert.Equal(t, []string{opGetDG}, w.Ops(), "not retried")
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS}, w.Ops(), "not retried")
+}
+
+func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
+	// d-STABLE02 has not created its target (DeploymentTargetDoesNotExist-
+	// Exception, as the SDK decodes it, is skipped); d-STABLE01's unpin
+	// runs and ends during the second poll. One deployment per page.
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.DeploymentsPageSize = 1
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
+	w.On(opGDT, 4, func(w *fakeaws.World) { w.Deployments[0].Events["AfterAllowTraffic"] = "Succeeded" })
+	h := sdkHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, "d-STABLE01 tc-dev:stable", details(w, opGDT)[1])
+	assert.Equal(t, "50000", w.CatchAllPriority())
+
+	// Any other error of GetDeploymentTarget fails pin, decoded.
+	w = fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
+	w.FailNext(opGDT, &fakeaws.APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment d-STABLE01 does not exist."})
+	h = sdkHooks(t, w, rollout.HookPin)
+	err := h.Pin(context.Background(), hookEvent)
+	var apiErr smithy.APIError
+	require.True(t, errors.As(err, &apiErr), "%v", err)
+	assert.Equal(t, "DeploymentDoesNotExistException", apiErr.ErrorCode())
+	assert.Equal(t, []string{opLD, opGDT, opPut}, w.Ops())
+}
+
+func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.StartDeployment(fakeaws.LatestGroup, "d-LATEST02", nil)
+	h := sdkHooks(t, w, rollout.HookUnpin)
+
+	require.NoError(t, h.Unpin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opPut}, w.Ops())
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+	assert.Equal(t, "50000", w.CatchAllPriority())
+}
+
+func TestRealSDKRollbackCreatesTheDeploymentOverTheWire(t *testing.T) {
+	w := rejectedWorld()
+	w.FailNext(opCreate, fakeaws.Throttling(opCreate))
+	h := sdkHooks(t, w, rollout.HookRollback)
+
+	res, err := h.Rollback(context.Background(), approvalEvent(t, "exec-A", "FAILED"))
+
+	require.NoError(t, err)
+	assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeDeploying, DeploymentID: "d-CREATED01",
+		Detail: "latest is being redeployed with " + fakeaws.TaskDefStableV0 + "; cleanup unpins the tenants when it succeeds"}, res)
+	assert.Equal(t, []string{opGPE, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate}, w.Ops(), "the throttled CreateDeployment is retried")
+	created := w.CreatedDeployments()
+	require.Len(t, created, 1)
+	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec,
+		"the AppSpec survives the wire byte for byte")
 }

@@ -1,0 +1,341 @@
+package rollout_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
+)
+
+func codeDeployEvent(group, state string) events.CodeDeployEvent {
+	return codeDeployEventOf(group, state, "d-LATEST")
+}
+
+func codeDeployEventOf(group, state, deploymentID string) events.CodeDeployEvent {
+	return events.CodeDeployEvent{
+		Source: events.CodeDeployEventSource, DetailType: events.CodeDeployDeploymentEventDetailType,
+		Detail: events.CodeDeployEventDetail{
+			Application: fakeaws.CodeDeployApp, DeploymentGroup: group, DeploymentID: deploymentID,
+			State: events.CodeDeployDeploymentState(state),
+		},
+	}
+}
+
+// released is cleanup's call sequence when it puts everyone back on latest
+// and scales stable to zero: nothing in flight, no approval pending, the
+// same image in two task definition revisions.
+var released = []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate}
+
+func TestCleanupActsOnTheEndOfAnyDeploymentOfEitherGroup(t *testing.T) {
+	otherApp := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
+	otherApp.Detail.Application = "someone-else"
+	tests := []struct {
+		name    string
+		event   events.CodeDeployEvent
+		wantOps []string
+	}{
+		{"latest failed", codeDeployEvent(fakeaws.LatestGroup, "FAILURE"), released},
+		{"latest stopped", codeDeployEvent(fakeaws.LatestGroup, "STOP"), released},
+		{"latest succeeded", codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"), released},
+		{"stable succeeded", codeDeployEvent(fakeaws.StableGroup, "SUCCESS"), released},
+		{"stable failed", codeDeployEvent(fakeaws.StableGroup, "FAILURE"), released},
+		{"stable stopped", codeDeployEvent(fakeaws.StableGroup, "STOP"), released},
+		{"latest started", codeDeployEvent(fakeaws.LatestGroup, "START"), nil},
+		{"stable ready", codeDeployEvent(fakeaws.StableGroup, "READY"), nil},
+		{"another deployment group", codeDeployEvent("other", "FAILURE"), nil},
+		{"another application", otherApp, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.Cleanup(context.Background(), tt.event))
+
+			assert.Equal(t, tt.wantOps, w.Ops(), "cleanup never reports to CodeDeploy")
+			if tt.wantOps != nil {
+				assert.Equal(t, []string{listed(fakeaws.LatestGroup), listed(fakeaws.StableGroup)}, details(w, opLD))
+				assert.Equal(t, []string{fakeaws.LatestService + "," + fakeaws.StableService}, details(w, opDesc), "both services in one call")
+				assert.Equal(t, []string{fakeaws.PipelineName}, details(w, opGPS))
+				assert.Equal(t, "1", w.CatchAllPriority())
+				assert.EqualValues(t, 0, w.Desired())
+			} else {
+				assert.Equal(t, "50000", w.CatchAllPriority())
+			}
+		})
+	}
+}
+
+// A rollback's events may carry a deployment id of its own, come in either
+// order, or come late: cleanup decides from the state it reads.
+func TestCleanupActsWhateverTheRollbacksDeploymentId(t *testing.T) {
+	for _, id := range []string{"d-LATEST", "d-CREATED01", "d-OLDER0001"} {
+		t.Run(id, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			w.LastAttemptedDeployment = "d-LATEST"
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.Cleanup(context.Background(), codeDeployEventOf(fakeaws.LatestGroup, "SUCCESS", id)))
+
+			assert.Equal(t, released, w.Ops())
+			assert.NotContains(t, w.Ops(), fakeaws.OpGetDeploymentGroup, "the group's last attempted deployment is not asked for")
+			assert.Equal(t, "1", w.CatchAllPriority())
+			assert.EqualValues(t, 0, w.Desired())
+		})
+	}
+}
+
+func TestCleanupDoesNothingWhileADeploymentIsUnfinished(t *testing.T) {
+	for _, tt := range []struct {
+		group   string
+		wantOps []string
+	}{
+		{fakeaws.LatestGroup, []string{opLD}},
+		{fakeaws.StableGroup, []string{opLD, opLD}},
+	} {
+		t.Run(tt.group, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			w.StartDeployment(tt.group, "d-RUNNING01", nil)
+			h, logs := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+			assert.Equal(t, tt.wantOps, w.Ops())
+			assert.Contains(t, logs.String(), "nothing to do yet: deployment d-RUNNING01 of group "+tt.group+" has not ended; its end event decides")
+			assert.Equal(t, "50000", w.CatchAllPriority())
+			assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+		})
+	}
+}
+
+func TestCleanupRejectsASupersededApproval(t *testing.T) {
+	// Execution A waits at Approve about v1; push B's canary succeeded and
+	// latest serves v2: newest push wins.
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR}, w.Ops())
+	assert.Equal(t, []string{"exec-A"}, details(w, opGPE))
+	assert.Equal(t, []string{"Rejected token-exec-A"}, details(w, opPAR))
+	results := w.ApprovalResults()
+	require.Len(t, results, 1)
+	assert.Equal(t, "exec-A", results[0].ExecutionID)
+	assert.Equal(t, "Rejected", results[0].Status)
+	assert.Contains(t, results[0].Summary, "superseded by a newer push: latest now serves "+fakeaws.ImageV2)
+	assert.Contains(t, results[0].Summary, fakeaws.DigestV1)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "B's own approval releases the tenants")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+	assert.Contains(t, logs.String(), "rejected an approval a newer push superseded")
+}
+
+func TestCleanupLeavesAnApprovalDecidedMeanwhile(t *testing.T) {
+	for _, tt := range []struct {
+		code    string
+		wantErr bool
+	}{
+		{"ApprovalAlreadyCompletedException", false},
+		{"InvalidApprovalTokenException", false},
+		{"AccessDeniedException", true},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			w.LatestTaskDef = fakeaws.TaskDefV2
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+			w.FailNext(opPAR, &fakeaws.APIError{Code: tt.code, Message: "injected"})
+			h, logs := newHooks(t, w, rollout.HookCleanup)
+
+			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
+
+			assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR}, w.Ops())
+			if tt.wantErr {
+				assert.ErrorContains(t, err, "reject superseded approval of execution exec-A")
+			} else {
+				require.NoError(t, err)
+				assert.Contains(t, logs.String(), "the approval was decided meanwhile; left as decided")
+			}
+			assert.Equal(t, "50000", w.CatchAllPriority())
+		})
+	}
+}
+
+func TestCleanupAwaitsAnApprovalAboutLatestsImage(t *testing.T) {
+	// Execution A's canary of v1 succeeded and waits at Approve.
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE}, w.Ops())
+	assert.Empty(t, w.ApprovalResults())
+	assert.Equal(t, "50000", w.CatchAllPriority(), "the pinned tenants wait for the approval")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+	assert.Contains(t, logs.String(), `"step":"await-approval"`)
+}
+
+func TestCleanupReleasesAndScalesDownAfterStableSucceeded(t *testing.T) {
+	// The Stable deployment of v1 ended after its termination wait: stable
+	// serves v1 from green alone, unpin already moved the catch-all up and
+	// left stable's tasks running.
+	w := stableInTerminationWait(pinnedWorld(2, fakeaws.StableBlueTG))
+	w.ExtraTaskSets = nil
+	w.Rules[1].Priority = "1"
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.StableGroup, "SUCCESS")))
+
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate}, w.Ops(), "catch-all already in place")
+	assert.Equal(t, []string{fakeaws.TaskDefV1, fakeaws.TaskDefStableV1}, details(w, opTD))
+	assert.Equal(t, []string{"stable desiredCount=0"}, details(w, opUpdate))
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.EqualValues(t, 0, w.Desired())
+}
+
+func TestCleanupSaysHeldAtWarn(t *testing.T) {
+	// A's approval of v2 was rejected under approval.onReject=hold: latest
+	// serves v2, stable v1, nothing in flight.
+	w := stableInTerminationWait(pinnedWorld(2, fakeaws.StableBlueTG))
+	w.ExtraTaskSets = nil
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD}, w.Ops())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+	var held map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		if rec["step"] == "held" {
+			held = rec
+		}
+	}
+	require.NotNil(t, held, "a held line")
+	assert.Equal(t, "WARN", held["level"])
+	assert.Contains(t, held["msg"], "tenant-canary rollback", "says what to do")
+	assert.Equal(t, "50000", held["catch_all_priority"])
+}
+
+func TestCleanupRetriesWhileARollbackIsFinishing(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.LatestService: {{TaskDef: fakeaws.TaskDefV2, TargetGroup: fakeaws.LatestGreenTG}}}
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+
+	assert.ErrorContains(t, err, "service latest still has 2 task sets: a rollback is finishing; retrying")
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc}, w.Ops())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+}
+
+func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
+	// pin scaled stable up, then gave up waiting: the catch-all never moved
+	// and latest's primary task set is the previous, completed rollout's.
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.DesiredCount = fakeaws.DesiredCount
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate}, w.Ops(), "catch-all already in place")
+	assert.EqualValues(t, 0, w.Desired())
+
+	// The same while another execution waits at Approve: latest serves the
+	// image awaiting approval, the tenants stay pinned where they are.
+	w = pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	h, _ = newHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+}
+
+func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		arrange func(w *fakeaws.World)
+		want    string
+	}{
+		{"list latest deployments", func(w *fakeaws.World) { w.FailNext(opLD, fakeaws.AccessDenied(opLD)) }, "list unfinished deployments of tc-dev/latest"},
+		{"list stable deployments", func(w *fakeaws.World) { w.FailNext(opLD, nil, fakeaws.AccessDenied(opLD)) }, "list unfinished deployments of tc-dev/stable"},
+		{"describe rules", func(w *fakeaws.World) { w.FailNext(opRules, fakeaws.Throttling(opRules)) }, "describe rules of listener"},
+		{"anchor rule gone", func(w *fakeaws.World) { w.Rules = append(w.Rules[:2], w.Rules[3:]...) }, "anchor rule " + fakeaws.AnchorRuleARN + " not found"},
+		{"describe services", func(w *fakeaws.World) { w.FailNext(opDesc, fakeaws.Throttling(opDesc)) }, "describe service latest, stable"},
+		{"stable missing", func(w *fakeaws.World) { w.ServiceMissing = true }, "MISSING"},
+		{"pipeline state", func(w *fakeaws.World) { w.FailNext(opGPS, fakeaws.AccessDenied(opGPS)) }, "get state of pipeline tc-dev"},
+		{"pending execution", func(w *fakeaws.World) {
+			w.LatestTaskDef = fakeaws.TaskDefV2
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+			w.FailNext(opGPE, fakeaws.AccessDenied(opGPE))
+		}, "get pipeline execution exec-A"},
+		{"pending execution without an image digest", func(w *fakeaws.World) {
+			w.AwaitApproval("exec-A", "not-a-digest")
+		}, "pipeline execution exec-A has no image digest among its artifact revisions"},
+		{"describe task definition", func(w *fakeaws.World) { w.FailNext(opTD, nil, fakeaws.AccessDenied(opTD)) }, "describe task definition " + fakeaws.TaskDefStableV0},
+		{"unknown task definition", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 + "9" }, "Unable to describe task definition"},
+		{"the anchor forwards where stable has no task set", func(w *fakeaws.World) {
+			w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+		}, "service stable has no task set in target groups [" + fakeaws.StableGreenTG + "]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			tt.arrange(w)
+			h, logs := newHooks(t, w, rollout.HookCleanup)
+
+			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+
+			require.Error(t, err, "an error makes Lambda retry the event")
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, w.Ops(), opSet)
+			assert.NotContains(t, w.Ops(), opUpdate)
+			assert.NotContains(t, w.Ops(), opPAR)
+			assert.Contains(t, logs.String(), tt.want)
+		})
+	}
+}
+
+func TestCleanupRejectsMalformedEventsAndReturnsStepErrors(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	wrongType := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
+	wrongType.DetailType = "CodeDeploy Instance State-change Notification"
+	assert.ErrorContains(t, h.Cleanup(context.Background(), wrongType), "detail-type")
+	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "")), "detail.state")
+	noID := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
+	noID.Detail.DeploymentID = ""
+	assert.ErrorContains(t, h.Cleanup(context.Background(), noID), "detail.deploymentId")
+	assert.Empty(t, w.Ops())
+
+	w.FailNext(opSet, fakeaws.ValidationError("nope"))
+	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "nope")
+	assert.NotContains(t, w.Ops(), opUpdate, "stable keeps running while tenants are still pinned to it")
+	w.PanicOn(opRules)
+	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "panic")
+}
+
+func TestMisconfiguredCleanupFailsWithTheConfigErrorAndCallsNothing(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	_, cfgErr := rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{"PIPELINE_NAME": "<unset>"})), rollout.HookCleanup)
+	require.Error(t, cfgErr)
+	h := &rollout.Hooks{ConfigErr: cfgErr, ECS: w, ELB: w, CodeDeploy: w, CodePipeline: w, Logger: rollout.NewLogger(&strings.Builder{})}
+
+	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "PIPELINE_NAME is not set")
+	assert.Empty(t, w.Ops())
+}
