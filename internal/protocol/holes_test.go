@@ -305,3 +305,32 @@ func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 	assert.Equal(t, []int{0}, sc.servedTo("t0"))
 	assert.True(t, sc.w.told)
 }
+
+// Found by the explorer: a newer rollout's pin read stable's active target
+// group, then an approved Stable deployment shifted the rules to its
+// replacement, and pin "repaired" them back onto the original task set,
+// which the termination wait then removed. pin now leaves a rule whose
+// group has healthy targets to CodeDeploy.
+func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testing.T) {
+	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.do("PUSH v2")
+	sc.do("exec-2 (v2) enters Latest")
+	sc.do("CodeDeploy starts d-2")
+	for _, call := range []string{"ListDeployments", "DescribeTags", "DescribeRules", "DescribeServices", "DescribeTargetHealth"} {
+		sc.do("pin#2 calls " + call)
+	}
+	sc.do("exec-1 (v1) enters Stable")
+	sc.do("CodeDeploy starts d-3")
+	sc.do("CodeDeploy d-3 creates the replacement task set")
+	sc.do("turns healthy")
+	sc.do("CodeDeploy d-3 shifts the canary step")
+	sc.do("CodeDeploy d-3 shifts all traffic")
+	sc.settle("APPROVE")
+	assert.Equal(t, []int{1}, sc.servedTo("t0"), "the pinned tenant is on the approved v1")
+	sc.do("APPROVE exec-2")
+	sc.settle()
+	sc.atRestOnOneVersion(2)
+}

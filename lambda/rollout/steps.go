@@ -310,14 +310,20 @@ func (h *Hooks) activeStableGroup(log *invocationLogger, stable ecstypes.Service
 	return tg, nil
 }
 
-// repairTenantRules makes every rule (the anchor and the tenant rules) that sends its traffic to the
-// other stable target group forward to active instead, one ModifyRule per
-// such rule (none when all are right, the usual case). A new tenant rule
-// gets the pair's first group from the Pulumi program, which is the empty
-// one after an odd number of Stable deployments. A rule that sends traffic
-// to both groups is left alone: only CodeDeploy writes split weights, while
-// a Stable deployment shifts traffic between two healthy task sets, and
-// rewriting them would fight that deployment.
+// repairTenantRules makes every rule (the anchor and the tenant rules) that
+// sends its traffic only to the other stable target group, and finds no
+// healthy target there, forward to active instead: one ModifyRule per such
+// rule (none when all are right, the usual case). Such a rule would send its
+// tenant to an empty group once the catch-all moves: a tenant rule created
+// before the anchor existed, or from a lookup of the anchor's action that a
+// Stable deployment made stale. A rule whose other group does have healthy
+// targets is left alone: that is a Stable deployment (CodeDeploy writes the
+// rules' actions while it shifts, and its replacement task set is healthy
+// before it does), and rewriting the rule would fight it — the explorer
+// found a pin that read the active group before a Stable deployment shifted
+// and then moved the tenants back onto the original task set, which the
+// termination wait then removed. A rule split between both groups is
+// CodeDeploy's mid-shift too.
 func (h *Hooks) repairTenantRules(ctx context.Context, log *invocationLogger, rules []tenantRule, active string) error {
 	const step = "repair-rules"
 	start := time.Now()
@@ -326,26 +332,54 @@ func (h *Hooks) repairTenantRules(ctx context.Context, log *invocationLogger, ru
 		other = h.Config.StableTargetGroupARNs[1]
 	}
 	repaired := 0
+	otherHealthy := -1 // not read yet
 	for _, r := range rules {
 		if !slices.Contains(r.groups, other) {
 			continue
 		}
 		if slices.Contains(r.groups, active) {
-			log.Info(step, "tenant rule splits traffic between both stable target groups (a Stable deployment is shifting it): left to CodeDeploy", "rule", r.arn)
+			log.Info(step, "rule splits traffic between both stable target groups (a Stable deployment is shifting it): left to CodeDeploy", "rule", r.arn)
+			continue
+		}
+		if otherHealthy < 0 {
+			n, err := h.healthyTargets(ctx, other)
+			if err != nil {
+				return err
+			}
+			otherHealthy = n
+		}
+		if otherHealthy > 0 {
+			log.Info(step, "rule forwards to the other stable target group, which has healthy targets (a Stable deployment moved it): left to CodeDeploy",
+				"rule", r.arn, "target_group", other, "healthy", otherHealthy)
 			continue
 		}
 		if _, err := h.ELB.ModifyRule(ctx, &elbv2.ModifyRuleInput{
 			RuleArn: aws.String(r.arn),
 			Actions: forwardTo(r.actions, active),
 		}); err != nil {
-			return fmt.Errorf("repair tenant rule %s (forward to %s instead of %s): %w", r.arn, active, other, err)
+			return fmt.Errorf("repair rule %s (forward to %s instead of %s): %w", r.arn, active, other, err)
 		}
 		repaired++
-		log.Info(step, "tenant rule repaired", "rule", r.arn, "from", other, "to", active, "step_ms", time.Since(start).Milliseconds())
+		log.Info(step, "rule repaired", "rule", r.arn, "from", other, "to", active, "step_ms", time.Since(start).Milliseconds())
 	}
-	log.Info(step, "tenant rules forward to the active stable target group", "tenant_rules", len(rules),
+	log.Info(step, "the anchor and tenant rules forward to a stable target group with healthy targets", "rules", len(rules),
 		"repaired", repaired, "active_target_group", active, "step_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// healthyTargets counts the healthy targets of a target group.
+func (h *Hooks) healthyTargets(ctx context.Context, targetGroup string) (int, error) {
+	out, err := h.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(targetGroup)})
+	if err != nil {
+		return 0, fmt.Errorf("describe target health of %s: %w", targetGroup, err)
+	}
+	n := 0
+	for _, d := range out.TargetHealthDescriptions {
+		if d.TargetHealth != nil && d.TargetHealth.State == elbtypes.TargetHealthStateEnumHealthy {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // forwardTo returns the rule's actions with its forward action replaced by a
