@@ -46,7 +46,7 @@ func TestRealSDKPinsOverTheWireProtocols(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "the application, group and unfinished statuses reach the wire")
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, 2, w.Desired())
@@ -65,7 +65,7 @@ func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opLD, opTags, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
@@ -129,7 +129,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
 		"the throttled ModifyRule is retried; the anchor and both tenant rules are repaired")
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "ModifyRule sends no conditions: the anchor keeps its host")
 	for _, r := range w.Rules[2:] {
@@ -146,7 +146,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 }
 
@@ -160,21 +160,21 @@ func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 	}{
 		{"same image", func(*fakeaws.World) {}, released, true, 0},
 		{"held on another image", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 },
-			[]string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD}, false, 0},
+			claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD), false, 0},
 		{"approval about latest's image", func(w *fakeaws.World) {
 			w.LatestTaskDef = fakeaws.TaskDefV1
 			w.AwaitApproval("exec-A", fakeaws.DigestV1)
-		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE}, false, 0},
+		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE), false, 0},
 		{"superseded approval", func(w *fakeaws.World) {
 			w.LatestTaskDef = fakeaws.TaskDefV2
 			w.AwaitApproval("exec-A", fakeaws.DigestV1)
 			w.FailNext(opPAR, fakeaws.Throttling(opPAR))
-		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR}, false, 1},
+		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR), false, 1},
 		{"busy", func(w *fakeaws.World) {
 			w.DeploymentsPageSize = 1
 			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", nil)
 			w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
-		}, []string{opLD, opLD, opLD}, false, 0},
+		}, claimed(opLD, opLD, opLD), false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := pinnedWorld(2, fakeaws.StableBlueTG)
@@ -210,7 +210,7 @@ func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "AccessDeniedException", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS}, w.Ops(), "not retried")
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS), w.Ops(), "not retried")
 }
 
 func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
@@ -226,7 +226,7 @@ func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "d-STABLE01 tc-dev:stable", details(w, opGDT)[1])
 	assert.Equal(t, "50000", w.CatchAllPriority())
 
@@ -264,7 +264,7 @@ func TestRealSDKRollbackCreatesTheDeploymentOverTheWire(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeDeploying, DeploymentID: "d-CREATED01",
 		Detail: "latest is being redeployed with " + fakeaws.TaskDefStableV0 + "; cleanup unpins the tenants when it succeeds"}, res)
-	assert.Equal(t, []string{opGPE, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate}, w.Ops(), "the throttled CreateDeployment is retried")
+	assert.Equal(t, []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate, opRemove}, w.Ops(), "the throttled CreateDeployment is retried")
 	created := w.CreatedDeployments()
 	require.Len(t, created, 1)
 	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec,
