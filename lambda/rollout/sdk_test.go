@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/appspec"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -240,6 +242,36 @@ func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "DeploymentDoesNotExistException", apiErr.ErrorCode())
 	assert.Equal(t, []string{opLD, opGDT, opPut}, w.Ops())
+}
+
+func TestRealSDKPinWaitsForAClaimOverTheWire(t *testing.T) {
+	// The claim's key and value survive AddTags, DescribeTags and
+	// RemoveTags in the Query protocol: a cleanup's claim, an expired one
+	// (ignored) and another tag.
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	key := contract.ReleaseTagPrefix + "c0ffee00-0000-4000-8000-000000000001"
+	w.SetTag(fakeaws.CatchAllRuleARN, key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+	w.SetTag(fakeaws.CatchAllRuleARN, "team", "payments")
+	w.On(opTags, 3, func(w *fakeaws.World) { delete(w.Tags[fakeaws.CatchAllRuleARN], key) })
+	h := sdkHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opTags, opTags, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+
+	// A cleanup's claim over the wire: added with its expiry, then removed.
+	w = pinnedWorld(2, fakeaws.StableBlueTG)
+	var tags map[string]string
+	w.On(opLD, 1, func(w *fakeaws.World) { tags = maps.Clone(w.Tags[fakeaws.CatchAllRuleARN]) })
+	h = sdkHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+	assert.Equal(t, released, w.Ops())
+	require.Contains(t, tags, claimKey)
+	_, err := time.Parse(time.RFC3339, tags[claimKey])
+	assert.NoError(t, err, "the value is the claim's expiry")
+	assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
 }
 
 func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
