@@ -3,7 +3,9 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"io"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -301,4 +303,34 @@ func TestRealSDKRollbackCreatesTheDeploymentOverTheWire(t *testing.T) {
 	require.Len(t, created, 1)
 	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec,
 		"the AppSpec survives the wire byte for byte")
+}
+
+type captureClient struct{ got *http.Request }
+
+func (c *captureClient) Do(r *http.Request) (*http.Response, error) {
+	c.got = r
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+}
+
+// The body the transport sees has no WriteTo, so net/http's last check for
+// extra body bytes reads it (io.EOF is a clean end) even after smithy-go
+// closed it; the caller's request is left as it was.
+func TestCloseSafeHTTPClientHidesTheBodysWriteTo(t *testing.T) {
+	inner := &captureClient{}
+	body := io.NopCloser(strings.NewReader("Action=DescribeRules"))
+	_, isWriterTo := body.(io.WriterTo)
+	require.True(t, isWriterTo, "smithy-go's bodies are WriterTo, like this one")
+	req := httptest.NewRequest(http.MethodPost, "http://fake/", nil)
+	req.Body = body
+
+	_, err := rollout.CloseSafeHTTPClient{HTTPClient: inner}.Do(req)
+
+	require.NoError(t, err)
+	require.NotNil(t, inner.got)
+	_, isWriterTo = inner.got.Body.(io.WriterTo)
+	assert.False(t, isWriterTo)
+	got, err := io.ReadAll(inner.got.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "Action=DescribeRules", string(got))
+	assert.Equal(t, body, req.Body, "the caller's request is not modified")
 }
