@@ -81,6 +81,15 @@ func (w *World) onlyApproved(r *Rule) bool {
 	return true
 }
 
+// AtRest reports whether nothing is in flight: every deployment ended
+// (none rolling back), every invocation answered, no execution running
+// (for tests outside the package, through Direct.Inspect).
+func (w *World) AtRest() bool { return w.atRest() }
+
+// CatchAllPinned reports whether the catch-all rule is below the tenant
+// rules (the tenants pinned to stable).
+func (w *World) CatchAllPinned() bool { return w.catchAllPinned() }
+
 // atRest: no deployment unfinished or rolling back, no function running or
 // waiting to run, no pipeline execution in progress.
 func (w *World) atRest() bool {

@@ -139,8 +139,9 @@ func freeAddr(t testing.TB) string {
 }
 
 // startFunction runs hook's bootstrap under aws-lambda-rie with env, every
-// AWS client pointed at world (a *fakeaws.World, or the smoke hook's
-// *fakeaws.Deployments). It returns once the emulator accepts requests.
+// AWS client pointed at world (a *fakeaws.World, the smoke hook's
+// *fakeaws.Deployments, or a fakeaws.Server of the protocol model). It
+// returns once the emulator listens on both its addresses.
 func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds int, env map[string]string) *function {
 	t.Helper()
 	rie := rieBinary(t)
@@ -148,14 +149,7 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 	srv := httptest.NewServer(world)
 	t.Cleanup(srv.Close)
 
-	addr, apiAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", apiAddr,
-		"--log-level", "error",
-		bin)
-	cmd.Dir = filepath.Dir(bin)
-	cmd.Env = []string{
+	cmdEnv := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_REGION=" + fakeaws.Region,
 		"AWS_ACCESS_KEY_ID=AKIDTESTTESTTEST",
@@ -166,8 +160,36 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 		"AWS_LAMBDA_FUNCTION_NAME=tenant-canary-" + hook,
 	}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		cmdEnv = append(cmdEnv, k+"="+v)
 	}
+	// A port freeAddr found free may be taken (by any process's outgoing
+	// connection, which draws from the same ephemeral range) before the
+	// emulator binds it; the emulator then never listens there, and the
+	// bootstrap dies with "connection refused" on the runtime API. So a
+	// start counts only once both addresses accept connections, and is
+	// retried on fresh ports otherwise.
+	var lastErr string
+	for attempt := 1; attempt <= 3; attempt++ {
+		fn, err := tryStartFunction(t, rie, bin, cmdEnv)
+		if err == nil {
+			return fn
+		}
+		lastErr = err.Error()
+		t.Logf("aws-lambda-rie start %d failed, retrying on other ports: %v", attempt, err)
+	}
+	t.Fatalf("aws-lambda-rie did not start: %s", lastErr)
+	return nil
+}
+
+func tryStartFunction(t testing.TB, rie, bin string, env []string) (*function, error) {
+	addr, apiAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", apiAddr,
+		"--log-level", "error",
+		bin)
+	cmd.Dir = filepath.Dir(bin)
+	cmd.Env = env
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Own process group, so the emulator and the bootstrap it started stop together.
@@ -175,12 +197,37 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
+			<-exited
 		})
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, a := range []string{addr, apiAddr} {
+		for {
+			c, err := net.DialTimeout("tcp", a, 100*time.Millisecond)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-exited:
+				return nil, fmt.Errorf("aws-lambda-rie exited before it listened on %s: %v\n%s", a, err, logs.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				stop()
+				return nil, fmt.Errorf("aws-lambda-rie did not listen on %s: %v\n%s", a, err, logs.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	t.Cleanup(func() {
 		stop()
@@ -188,19 +235,7 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 			t.Logf("function output:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie did not listen on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return &function{url: "http://" + addr + "/2015-03-31/functions/function/invocations", logs: logs, stop: stop}
+	return &function{url: "http://" + addr + "/2015-03-31/functions/function/invocations", logs: logs, stop: stop}, nil
 }
 
 // invoke posts an event the way the emulator expects and returns the

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -30,7 +31,16 @@ const (
 	opGPS    = fakeaws.OpGetPipelineState
 	opGPE    = fakeaws.OpGetPipelineExecution
 	opPAR    = fakeaws.OpPutApprovalResult
+	opAdd    = fakeaws.OpAddTags
+	opRemove = fakeaws.OpRemoveTags
+	opTags   = fakeaws.OpDescribeTags
 )
+
+// claimed is the call sequence of a cleanup or rollback that holds the
+// release claim (a tag on the catch-all rule) around ops.
+func claimed(ops ...string) []string {
+	return append(append([]string{opAdd}, ops...), opRemove)
+}
 
 // e2eLatestDeployment is the deploymentId of stateChangeEvent.
 const e2eLatestDeployment = "d-E2ELATEST"
@@ -166,12 +176,12 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, fakeaws.ListDeploymentsDetail(fakeaws.CodeDeployApp, fakeaws.StableGroup, "Created", "Queued", "InProgress", "Ready", "Baking"), w.Calls()[0].Detail)
-				assert.Equal(t, fakeaws.StableGreenTG, w.Calls()[4].Detail)
-				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", w.Calls()[6].Detail)
+				assert.Equal(t, fakeaws.StableGreenTG, w.Calls()[5].Detail)
+				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", w.Calls()[7].Detail)
 				assert.Equal(t, "50000", w.CatchAllPriority())
 				assert.EqualValues(t, 2, w.Desired())
 			},
@@ -190,16 +200,17 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
 				c := w.Calls()
-				assert.Equal(t, fakeaws.StableService, c[2].Detail)
-				assert.Equal(t, "stable desiredCount=2", c[3].Detail)
-				assert.Equal(t, fakeaws.StableGreenTG, c[4].Detail, "waits where ECS registers stable's tasks")
-				assert.Equal(t, w.Tenants()[0].ARN+" forward="+fakeaws.StableGreenTG, c[6].Detail)
-				assert.Equal(t, w.Tenants()[1].ARN+" forward="+fakeaws.StableGreenTG, c[7].Detail)
-				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[8].Detail, "catch-all moved after the repair")
+				assert.Equal(t, fakeaws.CatchAllRuleARN, c[1].Detail, "the claims on the catch-all rule")
+				assert.Equal(t, fakeaws.StableService, c[3].Detail)
+				assert.Equal(t, "stable desiredCount=2", c[4].Detail)
+				assert.Equal(t, fakeaws.StableGreenTG, c[5].Detail, "waits where ECS registers stable's tasks")
+				assert.Equal(t, w.Tenants()[0].ARN+" forward="+fakeaws.StableGreenTG, c[7].Detail)
+				assert.Equal(t, w.Tenants()[1].ARN+" forward="+fakeaws.StableGreenTG, c[8].Detail)
+				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[9].Detail, "catch-all moved after the repair")
 				for _, r := range w.Tenants() {
 					assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
 				}
@@ -217,10 +228,10 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, added+" forward="+fakeaws.StableGreenTG, w.Calls()[6].Detail)
+				assert.Equal(t, added+" forward="+fakeaws.StableGreenTG, w.Calls()[7].Detail)
 				assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
 				assert.Equal(t, "50000", w.CatchAllPriority())
 			},
@@ -237,7 +248,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opGDT, opLD, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
+			wantOps:     []string{opLD, opGDT, opLD, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, "d-STABLE01 tc-dev:stable", w.Calls()[1].Detail)
@@ -254,7 +265,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opPut},
 			wantReports: []string{"Failed"},
 			wantError:   "which is not one of STABLE_TARGET_GROUP_ARNS",
 			check: func(t *testing.T, w *fakeaws.World) {
@@ -273,7 +284,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opLD, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opRules, opSet, opPut},
+			wantOps:     []string{opLD, opLD, opTags, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 		},
 		{
@@ -285,7 +296,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Failed"},
 			wantError:   "ValidationError",
 			check: func(t *testing.T, w *fakeaws.World) {
@@ -315,7 +326,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:        "pin",
 			world:       func() *fakeaws.World { return fakeaws.NewWorld(0, fakeaws.StableBlueTG) },
 			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opPut},
 			wantReports: []string{"Succeeded"},
 		},
 		{
@@ -381,13 +392,17 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:    "cleanup",
 			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
 			event:   stateChangeEvent(fakeaws.LatestGroup, "FAILURE"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate),
 			check: func(t *testing.T, w *fakeaws.World) {
 				c := w.Calls()
-				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, c[3].Detail)
-				assert.Equal(t, fakeaws.PipelineName, c[4].Detail)
-				assert.Equal(t, fakeaws.TaskDefLatestV0, c[5].Detail)
-				assert.Equal(t, fakeaws.TaskDefStableV0, c[6].Detail)
+				assert.True(t, strings.HasPrefix(c[0].Detail, contract.ReleaseTagPrefix), "the claim's key: %s", c[0].Detail)
+				assert.NotEqual(t, contract.ReleaseTagPrefix+"local", c[0].Detail, "named after the invocation's request id")
+				assert.Equal(t, c[0].Detail, c[len(c)-1].Detail, "the claim removed is the claim added")
+				assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
+				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, c[4].Detail)
+				assert.Equal(t, fakeaws.PipelineName, c[5].Detail)
+				assert.Equal(t, fakeaws.TaskDefLatestV0, c[6].Detail)
+				assert.Equal(t, fakeaws.TaskDefStableV0, c[7].Detail)
 				assert.Equal(t, "1", w.CatchAllPriority())
 				assert.EqualValues(t, 0, w.Desired())
 			},
@@ -397,7 +412,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:    "cleanup",
 			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
 			event:   stateChangeEventOf(fakeaws.LatestGroup, "SUCCESS", "d-ROLLBACK1"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate),
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, "1", w.CatchAllPriority())
 				assert.EqualValues(t, 0, w.Desired())
@@ -412,7 +427,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:   stateChangeEvent(fakeaws.StableGroup, "SUCCESS"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate),
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, "1", w.CatchAllPriority())
 				assert.EqualValues(t, 0, w.Desired())
@@ -428,7 +443,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE),
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, "50000", w.CatchAllPriority())
 				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
@@ -446,7 +461,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR),
 			check: func(t *testing.T, w *fakeaws.World) {
 				results := w.ApprovalResults()
 				require.Len(t, results, 1)
@@ -460,7 +475,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:    "cleanup",
 			world:   func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
 			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD},
+			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD),
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Equal(t, "50000", w.CatchAllPriority())
 			},
@@ -475,7 +490,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: []string{opLD, opLD},
+			wantOps: claimed(opLD, opLD),
 			wantLog: "nothing to do yet: deployment d-STABLE01 of group stable has not ended",
 		},
 		{
@@ -490,7 +505,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			hook:     "rollback",
 			world:    func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
 			event:    approvalEvent("exec-A", "FAILED"),
-			wantOps:  []string{opGPE, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate},
+			wantOps:  []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opRemove},
 			wantBody: `{"outcome":"deploying","detail":"latest is being redeployed with ` + fakeaws.TaskDefStableV0 + `; cleanup unpins the tenants when it succeeds","deploymentId":"d-CREATED01"}`,
 			check: func(t *testing.T, w *fakeaws.World) {
 				created := w.CreatedDeployments()
@@ -509,7 +524,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:    approvalEvent("exec-A", "FAILED"),
-			wantOps:  []string{opGPE, opLD, opLD, opRules, opDesc, opTD},
+			wantOps:  []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opRemove},
 			wantBody: `"outcome":"nothing-to-do"`,
 			check: func(t *testing.T, w *fakeaws.World) {
 				assert.Empty(t, w.CreatedDeployments())
@@ -534,7 +549,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:    `{"reason":"v1 breaks checkout"}`,
-			wantOps:  []string{opLD},
+			wantOps:  claimed(opLD),
 			wantBody: `{"outcome":"busy","detail":"deployment d-LATEST02 of group latest has not ended"}`,
 		},
 		{

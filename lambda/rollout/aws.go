@@ -3,10 +3,13 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
@@ -83,6 +86,7 @@ func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
 func LoadClients(ctx context.Context) (Clients, error) {
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRetryer(func() aws.Retryer { return NewRetryer(RetryMaxAttempts, RetryMaxBackoff) }),
+		config.WithHTTPClient(CloseSafeHTTPClient{awshttp.NewBuildableClient()}),
 	)
 	if err != nil {
 		return Clients{}, fmt.Errorf("load AWS config: %w", err)
@@ -99,3 +103,30 @@ func NewClients(cfg aws.Config) Clients {
 		CodePipeline: codepipeline.NewFromConfig(cfg),
 	}
 }
+
+// CloseSafeHTTPClient works around a race between smithy-go and net/http
+// that kills a connection under a response being read. smithy-go closes the
+// request body as soon as Do returns (transport/http/client.go), and its
+// closed body answers WriteTo with io.EOF. net/http's writeLoop, after it
+// has sent Content-Length bytes, copies the body once more to check for
+// extra bytes (io.Copy, which prefers WriteTo); when the response came back
+// first (the server needs only the bytes already sent), that copy gets
+// io.EOF as an error, the request counts as failed to write, and the
+// transport closes the connection while the caller still reads the
+// response: "use of closed network connection", a retryable error, so the
+// SDK sends the call again although the service already ran it (a second
+// CreateDeployment, say). Hiding WriteTo makes that last copy use Read,
+// whose io.EOF is the clean end of the body.
+type CloseSafeHTTPClient struct{ aws.HTTPClient }
+
+// Do sends r with its body stripped of WriteTo.
+func (c CloseSafeHTTPClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r = r.Clone(r.Context())
+		r.Body = readCloser{r.Body}
+	}
+	return c.HTTPClient.Do(r)
+}
+
+// readCloser exposes only Read and Close of its body.
+type readCloser struct{ io.ReadCloser }

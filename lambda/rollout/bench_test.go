@@ -12,7 +12,9 @@ import (
 // The number of AWS calls a hook makes must not grow with the allow-list:
 // the anchor and the tenant rules are listed in one DescribeRules page and
 // only the catch-all rule moves, in one SetRulePriorities call. Each hook
-// runs its common path with nothing in flight:
+// runs its common path with nothing in flight (pin's one DescribeTags and
+// the release claim's AddTags and RemoveTags of cleanup and rollback
+// included):
 //
 //   - pin: no unpin running, stable scaled from 0 and healthy at the first
 //     poll, every rule already on stable's active target group (a repair

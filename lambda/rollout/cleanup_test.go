@@ -3,13 +3,17 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -31,7 +35,7 @@ func codeDeployEventOf(group, state, deploymentID string) events.CodeDeployEvent
 // released is cleanup's call sequence when it puts everyone back on latest
 // and scales stable to zero: nothing in flight, no approval pending, the
 // same image in two task definition revisions.
-var released = []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate}
+var released = claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate)
 
 func TestCleanupActsOnTheEndOfAnyDeploymentOfEitherGroup(t *testing.T) {
 	otherApp := codeDeployEvent(fakeaws.LatestGroup, "FAILURE")
@@ -97,8 +101,8 @@ func TestCleanupDoesNothingWhileADeploymentIsUnfinished(t *testing.T) {
 		group   string
 		wantOps []string
 	}{
-		{fakeaws.LatestGroup, []string{opLD}},
-		{fakeaws.StableGroup, []string{opLD, opLD}},
+		{fakeaws.LatestGroup, claimed(opLD)},
+		{fakeaws.StableGroup, claimed(opLD, opLD)},
 	} {
 		t.Run(tt.group, func(t *testing.T) {
 			w := pinnedWorld(2, fakeaws.StableBlueTG)
@@ -125,7 +129,7 @@ func TestCleanupRejectsASupersededApproval(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR}, w.Ops())
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR), w.Ops())
 	assert.Equal(t, []string{"exec-A"}, details(w, opGPE))
 	assert.Equal(t, []string{"Rejected token-exec-A"}, details(w, opPAR))
 	results := w.ApprovalResults()
@@ -157,7 +161,7 @@ func TestCleanupLeavesAnApprovalDecidedMeanwhile(t *testing.T) {
 
 			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
 
-			assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR}, w.Ops())
+			assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR), w.Ops())
 			if tt.wantErr {
 				assert.ErrorContains(t, err, "reject superseded approval of execution exec-A")
 			} else {
@@ -178,7 +182,7 @@ func TestCleanupAwaitsAnApprovalAboutLatestsImage(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE}, w.Ops())
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE), w.Ops())
 	assert.Empty(t, w.ApprovalResults())
 	assert.Equal(t, "50000", w.CatchAllPriority(), "the pinned tenants wait for the approval")
 	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
@@ -196,7 +200,7 @@ func TestCleanupReleasesAndScalesDownAfterStableSucceeded(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.StableGroup, "SUCCESS")))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate}, w.Ops(), "catch-all already in place")
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate), w.Ops(), "catch-all already in place")
 	assert.Equal(t, []string{fakeaws.TaskDefV1, fakeaws.TaskDefStableV1}, details(w, opTD))
 	assert.Equal(t, []string{"stable desiredCount=0"}, details(w, opUpdate))
 	assert.Equal(t, "1", w.CatchAllPriority())
@@ -213,7 +217,7 @@ func TestCleanupSaysHeldAtWarn(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD}, w.Ops())
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD), w.Ops())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
 	var held map[string]any
@@ -230,16 +234,61 @@ func TestCleanupSaysHeldAtWarn(t *testing.T) {
 	assert.Equal(t, "50000", held["catch_all_priority"])
 }
 
+// A failed Latest deployment's replacement task set may outlive its
+// FAILURE event: cleanup polls until latest is down to one task set, and
+// past its work deadline fails (holding nothing) so that Lambda retries.
 func TestCleanupRetriesWhileARollbackIsFinishing(t *testing.T) {
 	w := pinnedWorld(2, fakeaws.StableBlueTG)
 	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.LatestService: {{TaskDef: fakeaws.TaskDefV2, TargetGroup: fakeaws.LatestGreenTG}}}
-	h, _ := newHooks(t, w, rollout.HookCleanup)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+	h.Budget = 100 * time.Millisecond
+	h.PollInterval = 10 * time.Millisecond
 
+	start := time.Now()
 	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
 
-	assert.ErrorContains(t, err, "service latest still has 2 task sets: a rollback is finishing; retrying")
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc}, w.Ops())
+	assert.Less(t, time.Since(start), 5*time.Second, "gives up at the work deadline")
+	require.Error(t, err, "an error makes Lambda retry the event")
+	assert.ErrorContains(t, err, "service latest still has 2 task sets after")
+	assert.ErrorContains(t, err, "(a rollback is finishing)")
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	ops := w.Ops()
+	require.GreaterOrEqual(t, len(ops), 7)
+	assert.Equal(t, []string{opAdd, opLD, opLD, opRules}, ops[:4])
+	assert.Equal(t, opRemove, ops[len(ops)-1], "the claim is released on the error path too")
+	polls := ops[4 : len(ops)-1]
+	assert.GreaterOrEqual(t, len(polls), 2, "polled more than once")
+	for _, op := range polls {
+		assert.Equal(t, opDesc, op, "nothing but DescribeServices while it waits")
+	}
+	assert.Contains(t, logs.String(), "a service still has two task sets: a rollback is finishing")
+	assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
 	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+}
+
+// A failed Stable deployment rolls stable back to its original task set;
+// cleanup waits until the replacement is gone before it compares images.
+func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
+	// Stable's Stable deployment of v1 failed: the anchor and the tenants
+	// are back on blue (v0), green (v1) is being torn down; latest serves
+	// v1, so once stable is at rest the split is held.
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.StableService: {{TaskDef: fakeaws.TaskDefStableV1, TargetGroup: fakeaws.StableGreenTG}}}
+	w.On(opDesc, 2, func(w *fakeaws.World) { w.ExtraTaskSets = nil })
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+	h.Budget = 5 * time.Second
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.StableGroup, "FAILURE")))
+
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opDesc, opGPS, opTD, opTD), w.Ops())
+	assert.Equal(t, []string{fakeaws.TaskDefV1, fakeaws.TaskDefStableV0}, details(w, opTD), "compared once stable is back on its original task set")
+	assert.Contains(t, logs.String(), `"service":"stable"`)
+	assert.Contains(t, logs.String(), "a service still has two task sets: a rollback is finishing")
+	assert.Contains(t, logs.String(), `"step":"held"`)
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
 }
 
 func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
@@ -251,7 +300,7 @@ func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate}, w.Ops(), "catch-all already in place")
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate), w.Ops(), "catch-all already in place")
 	assert.EqualValues(t, 0, w.Desired())
 
 	// The same while another execution waits at Approve: latest serves the
@@ -263,6 +312,108 @@ func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+}
+
+// cleanup makes itself visible to pin before it reads anything (a tag on
+// the catch-all rule) and removes the tag whatever the outcome, so a pin
+// that started meanwhile waits for it and none is blocked by it after.
+func TestCleanupClaimsTheCatchAllBeforeItReadsAndReleasesItOnEveryPath(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		arrange func(w *fakeaws.World)
+		wantErr string
+	}{
+		{"released", func(*fakeaws.World) {}, ""},
+		{"busy", func(w *fakeaws.World) { w.StartDeployment(fakeaws.StableGroup, "d-RUNNING01", nil) }, ""},
+		{"held", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 }, ""},
+		{"approval awaited", func(w *fakeaws.World) {
+			w.LatestTaskDef = fakeaws.TaskDefV1
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+		}, ""},
+		{"superseded approval rejected", func(w *fakeaws.World) {
+			w.LatestTaskDef = fakeaws.TaskDefV2
+			w.AwaitApproval("exec-A", fakeaws.DigestV1)
+		}, ""},
+		{"error", func(w *fakeaws.World) { w.FailNext(opRules, fakeaws.Throttling(opRules)) }, "describe rules of listener"},
+		{"error while releasing", func(w *fakeaws.World) { w.FailNext(opSet, fakeaws.ValidationError("nope")) }, "nope"},
+		{"panic", func(w *fakeaws.World) { w.PanicOn(opGPS) }, "panic: fakeaws: injected panic in GetPipelineState"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			tt.arrange(w)
+			var tagsAtFirstRead map[string]string
+			w.On(opLD, 1, func(w *fakeaws.World) { tagsAtFirstRead = maps.Clone(w.Tags[fakeaws.CatchAllRuleARN]) })
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+
+			start := time.Now()
+			err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			ops := w.Ops()
+			require.GreaterOrEqual(t, len(ops), 3)
+			assert.Equal(t, opAdd, ops[0], "claimed before anything is read")
+			assert.Equal(t, opRemove, ops[len(ops)-1], "released last")
+			assert.Equal(t, []string{claimKey}, details(w, opAdd))
+			assert.Equal(t, []string{claimKey}, details(w, opRemove))
+			require.Contains(t, tagsAtFirstRead, claimKey, "the claim is visible while cleanup reads")
+			until, perr := time.Parse(time.RFC3339, tagsAtFirstRead[claimKey])
+			require.NoError(t, perr, "the claim's value is its expiry, RFC 3339")
+			assert.WithinRange(t, until, start.Add(rollout.DefaultBudget+time.Minute-2*time.Second), time.Now().Add(rollout.DefaultBudget+time.Minute),
+				"the work deadline (no deadline in the context: the default budget) plus a minute")
+			assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN), "no claim left behind")
+		})
+	}
+}
+
+func TestCleanupClaimIsNamedAfterTheInvocationAndExpiresAfterItsDeadline(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	var tags map[string]string
+	w.On(opLD, 1, func(w *fakeaws.World) { tags = maps.Clone(w.Tags[fakeaws.CatchAllRuleARN]) })
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8f5e2c1a-0000-4000-8000-000000000001"})
+	deadline := time.Now().Add(10 * time.Minute)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	require.NoError(t, h.Cleanup(ctx, codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+	key := contract.ReleaseTagPrefix + "8f5e2c1a-0000-4000-8000-000000000001"
+	assert.Equal(t, []string{key}, details(w, opAdd))
+	assert.Equal(t, []string{key}, details(w, opRemove))
+	require.Contains(t, tags, key)
+	until, err := time.Parse(time.RFC3339, tags[key])
+	require.NoError(t, err)
+	// The work ends SafetyMargin (20 s) before the invocation's deadline.
+	want := deadline.Add(-rollout.DefaultSafetyMargin + time.Minute)
+	assert.WithinDuration(t, want, until, 2*time.Second)
+	assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
+}
+
+func TestCleanupThatCannotClaimReadsNothingAndOneThatCannotReleaseStillSucceeds(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.FailNext(opAdd, fakeaws.AccessDenied(opAdd))
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+
+	assert.ErrorContains(t, err, "claim the catch-all rule (tag "+claimKey+")")
+	assert.Equal(t, []string{opAdd}, w.Ops(), "no claim, no decision: Lambda retries the event")
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), "claim the catch-all rule")
+
+	// The tag's removal is best effort: the claim expires by itself.
+	w = pinnedWorld(2, fakeaws.StableBlueTG)
+	w.FailNext(opRemove, fakeaws.Throttling(opRemove))
+	h, logs = newHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+	assert.Equal(t, released, w.Ops())
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), "could not remove the claim; it expires by itself")
+	assert.Contains(t, w.TagsOf(fakeaws.CatchAllRuleARN), claimKey)
 }
 
 func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -36,7 +37,21 @@ const (
 	opGPS    = fakeaws.OpGetPipelineState
 	opGPE    = fakeaws.OpGetPipelineExecution
 	opPAR    = fakeaws.OpPutApprovalResult
+	opAdd    = fakeaws.OpAddTags
+	opRemove = fakeaws.OpRemoveTags
+	opTags   = fakeaws.OpDescribeTags
 )
+
+// claimed is the call sequence of a cleanup or rollback that holds the
+// release claim around ops: it tags the catch-all rule before it reads
+// anything and removes the tag when done, whatever the outcome.
+func claimed(ops ...string) []string {
+	return append(append([]string{opAdd}, ops...), opRemove)
+}
+
+// claimKey is the tag key of the release claim outside Lambda (no request
+// id in the context).
+const claimKey = contract.ReleaseTagPrefix + "local"
 
 // unfinished are the deployment statuses the guards ask ListDeployments for.
 var unfinished = []string{"Created", "Queued", "InProgress", "Ready", "Baking"}
@@ -112,7 +127,7 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 
 			require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-			assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opRules, opSet, opPut}, w.Ops(),
+			assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opHealth, opHealth, opRules, opSet, opPut}, w.Ops(),
 				"rules already on the active group: no ModifyRule")
 			assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "first: is an earlier rollout's unpin running?")
 			for _, c := range w.Calls() {
@@ -138,11 +153,10 @@ func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opSet, opPut}, w.Ops())
-	calls := w.Calls()
-	assert.Equal(t, fakeaws.StableGreenTG, calls[4].Detail, "waits on the primary task set's group")
-	for i, c := range calls[6:9] {
-		assert.Equal(t, w.Tenants()[i].ARN+" forward="+fakeaws.StableGreenTG, c.Detail, "a plain forward to the active group")
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.StableGreenTG}, details(w, opHealth), "waits on the primary task set's group")
+	for i, d := range details(w, opModify) {
+		assert.Equal(t, w.Tenants()[i].ARN+" forward="+fakeaws.StableGreenTG, d, "a plain forward to the active group")
 	}
 	for _, r := range w.Tenants() {
 		got := w.Rule(r.ARN)
@@ -155,7 +169,7 @@ func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T)
 
 	w.Reset()
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "a repeated run repairs nothing")
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "a repeated run repairs nothing")
 }
 
 // The anchor is stable's permanent rule: pin repairs it like a tenant rule
@@ -167,7 +181,7 @@ func TestPinRepairsTheAnchorWithTheTenantRulesButNeverCountsIt(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{fakeaws.AnchorRuleARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(fakeaws.AnchorRuleARN).Target)
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "its condition is kept")
@@ -177,7 +191,7 @@ func TestPinRepairsTheAnchorWithTheTenantRulesButNeverCountsIt(t *testing.T) {
 	w = fakeaws.NewWorld(0, fakeaws.StableGreenTG)
 	h, _ = newHooks(t, w, rollout.HookPin)
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
 }
 
 func TestPinRereadsListenerAfterHealthWait(t *testing.T) {
@@ -193,7 +207,7 @@ func TestPinRereadsListenerAfterHealthWait(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opModify, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opModify, opSet, opPut}, w.Ops(),
 		"the listener is read again after the wait, and the new rule repaired before the catch-all moves")
 	assert.Equal(t, []string{added + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
@@ -212,7 +226,7 @@ func TestPinWaitsWhileAnEarlierUnpinRuns(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opGDT, opLD, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opGDT, opLD, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{"d-STABLE01 " + fakeaws.Cluster + ":" + fakeaws.StableService, "d-STABLE01 tc-dev:stable"}, details(w, opGDT),
 		"the ECS target is <cluster>:<service>")
 	assert.Equal(t, "1", priorityWhileRunning, "nothing moves while the unpin runs")
@@ -239,7 +253,7 @@ func TestPinDoesNotWaitForAStableDeploymentWhoseUnpinIsNotRunning(t *testing.T) 
 
 			require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-			assert.Equal(t, []string{opLD, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+			assert.Equal(t, []string{opLD, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
 			assert.Equal(t, "50000", w.CatchAllPriority())
 		})
 	}
@@ -255,7 +269,7 @@ func TestPinFollowsListDeploymentsPages(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops(),
 		"the running unpin is on the second page")
 	assert.Equal(t, "d-STABLE02 tc-dev:stable", details(w, opGDT)[0], "newest first; not started, so skipped")
 }
@@ -278,6 +292,77 @@ func TestPinGivesUpWaitingForAnUnpinAndReportsFailedInTime(t *testing.T) {
 	assert.EqualValues(t, 0, w.Desired())
 }
 
+// A cleanup or rollback tags the catch-all rule before it reads anything;
+// pin, whose unfinished Latest deployment the other side would see, waits
+// while such a claim is unexpired, so the two never act on the catch-all
+// at once.
+func TestPinWaitsWhileACleanupHoldsItsClaim(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	key := contract.ReleaseTagPrefix + "c0ffee00-0000-4000-8000-000000000001"
+	w.SetTag(fakeaws.CatchAllRuleARN, key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	w.SetTag(fakeaws.CatchAllRuleARN, "team", "payments") // not a claim
+	var priorityWhileHeld string
+	var desiredWhileHeld int32
+	w.On(opTags, 2, func(w *fakeaws.World) { // the cleanup releases its claim during pin's second poll
+		priorityWhileHeld, desiredWhileHeld = w.Rules[1].Priority, w.DesiredCount
+		delete(w.Tags[fakeaws.CatchAllRuleARN], key)
+	})
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opTags, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops(),
+		"waits after the unpin guard and before it reads the listener")
+	assert.Equal(t, []string{fakeaws.CatchAllRuleARN, fakeaws.CatchAllRuleARN}, details(w, opTags), "the catch-all rule's tags")
+	assert.Equal(t, "1", priorityWhileHeld, "nothing moves while the claim is held")
+	assert.EqualValues(t, 0, desiredWhileHeld, "nothing scales while the claim is held")
+	assert.Contains(t, logs.String(), "a cleanup or rollback holds the catch-all rule: waiting")
+	assert.Contains(t, logs.String(), `"tag":"`+key+`"`)
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+}
+
+// A claim's value is when it expires: a cleanup that died holding it
+// delays pin, never blocks it.
+func TestPinIgnoresAnExpiredClaim(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	h, logs := newHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops(), "one look, no wait")
+	assert.NotContains(t, logs.String(), "holds the catch-all rule: waiting")
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, statuses(w))
+}
+
+func TestPinGivesUpWaitingForAClaimAndReportsFailedInTime(t *testing.T) {
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.SetTag(fakeaws.CatchAllRuleARN, claimKey, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	h, _ := newHooks(t, w, rollout.HookPin)
+	h.PollInterval = 10 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+
+	err := h.Pin(ctx, hookEvent)
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "gave up waiting for claim "+claimKey+" on the catch-all rule")
+	assert.NotContains(t, w.Ops(), opRules, "nothing read or changed while the claim is held")
+	assert.Equal(t, []string{"Failed"}, statuses(w))
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.EqualValues(t, 0, w.Desired())
+
+	// DescribeTags failing fails pin the same way.
+	w = fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	w.FailNext(opTags, fakeaws.AccessDenied(opTags))
+	h, _ = newHooks(t, w, rollout.HookPin)
+	assert.ErrorContains(t, h.Pin(context.Background(), hookEvent), "describe tags of the catch-all rule")
+	assert.Equal(t, []string{opLD, opTags, opPut}, w.Ops())
+	assert.Equal(t, "1", w.CatchAllPriority())
+}
+
 func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
 	w := fakeaws.NewWorld(4, fakeaws.StableGreenTG)
 	tenants := w.Tenants()
@@ -293,7 +378,7 @@ func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{tenants[1].ARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(tenants[1].ARN).Target)
 	assert.Equal(t, split, *w.Rule(split.ARN), "split weights are CodeDeploy's")
@@ -311,7 +396,7 @@ func TestPinWithoutTaskSetsUsesTheServicesLoadBalancer(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{fakeaws.StableBlueTG}, details(w, opHealth))
 	assert.Equal(t, fakeaws.StableBlueTG, w.Rule(w.Tenants()[0].ARN).Target)
 }
@@ -327,7 +412,7 @@ func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
 
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "repair tenant rule "+w.Tenants()[1].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority(), "catch-all not moved while a tenant rule points at the empty group")
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
@@ -338,7 +423,7 @@ func TestPinWithoutPinnedTenantsScalesNothingAndOnlyReports(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 	assert.EqualValues(t, 0, w.Desired())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
@@ -354,7 +439,7 @@ func TestPinIgnoresRulesThatDoNotForwardToStable(t *testing.T) {
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opLD, opRules, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
 }
 
 func TestPinFindsTenantRulesWithAPlainTargetGroupAction(t *testing.T) {
@@ -387,7 +472,7 @@ func TestPinInvokedTwiceReachesTheSameStateAndReportsTheSame(t *testing.T) {
 	w.Reset()
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "the second run changes nothing")
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opHealth, opRules, opPut}, w.Ops(), "the second run changes nothing")
 	assert.Equal(t, first, w.Reports())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, 2, w.Desired())
@@ -400,7 +485,7 @@ func TestPinAfterAPartialRunFinishesTheJob(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opHealth, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
@@ -660,7 +745,7 @@ func TestDescribeRulesPagesAreFollowed(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opRules, opRules, opRules, opDesc, opUpdate, opHealth, opRules, opRules, opRules, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opRules, opRules, opRules, opDesc, opUpdate, opHealth, opRules, opRules, opRules, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
@@ -680,7 +765,7 @@ func TestEveryLogLineCarriesDeploymentHookStepAndDuration(t *testing.T) {
 		assert.Contains(t, rec, "duration_ms", line)
 		steps[rec["step"].(string)] = true
 	}
-	for _, step := range []string{"start", "check-deployments", "wait-unpin", "read-listener", "scale-up", "wait-healthy", "repair-rules", "move-catch-all", "report"} {
+	for _, step := range []string{"start", "check-deployments", "wait-unpin", "wait-claims", "read-listener", "scale-up", "wait-healthy", "repair-rules", "move-catch-all", "report"} {
 		assert.True(t, steps[step], "no log line for step %s", step)
 	}
 }

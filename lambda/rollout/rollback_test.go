@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,9 +67,9 @@ func TestRollbackRedeploysLatestWithStablesTaskDefinition(t *testing.T) {
 		wantDesc string
 	}{
 		{"approval rejected", func(t *testing.T) rollout.RollbackRequest { return approvalEvent(t, "exec-A", "FAILED") },
-			[]string{opGPE, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate}, "tenant-canary rollback to stable's version"},
+			[]string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opRemove}, "tenant-canary rollback to stable's version"},
 		{"operator request", func(*testing.T) rollout.RollbackRequest { return rollout.RollbackRequest{Reason: "v1 breaks checkout"} },
-			[]string{opLD, opLD, opRules, opDesc, opTD, opTD, opCreate}, "tenant-canary rollback to stable's version: v1 breaks checkout"},
+			claimed(opLD, opLD, opRules, opDesc, opTD, opTD, opCreate), "tenant-canary rollback to stable's version: v1 breaks checkout"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := rejectedWorld()
@@ -120,7 +121,7 @@ func TestRollbackOfASupersededRejectionDoesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rollout.OutcomeNothingToDo, res.Outcome)
 	assert.Contains(t, res.Detail, "the rejected approval was about "+fakeaws.DigestV1+", latest serves "+fakeaws.ImageV2)
-	assert.Equal(t, []string{opGPE, opLD, opLD, opRules, opDesc, opTD}, w.Ops())
+	assert.Equal(t, []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opRemove}, w.Ops())
 	assert.Empty(t, w.CreatedDeployments())
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
@@ -152,8 +153,8 @@ func TestRollbackIsBusyWhileADeploymentIsUnfinished(t *testing.T) {
 		group   string
 		wantOps []string
 	}{
-		{fakeaws.LatestGroup, []string{opGPE, opLD}},
-		{fakeaws.StableGroup, []string{opGPE, opLD, opLD}},
+		{fakeaws.LatestGroup, []string{opGPE, opAdd, opLD, opRemove}},
+		{fakeaws.StableGroup, []string{opGPE, opAdd, opLD, opLD, opRemove}},
 	} {
 		t.Run(tt.group, func(t *testing.T) {
 			w := rejectedWorld()
@@ -178,7 +179,7 @@ func TestRollbackUnpinsWhenLatestAlreadyServesStablesImage(t *testing.T) {
 
 	require.NoError(t, err)
 	assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opTD, opTD, opSet, opUpdate}, w.Ops())
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opTD, opTD, opSet, opUpdate), w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 	assert.EqualValues(t, 0, w.Desired())
 	assert.Empty(t, w.CreatedDeployments())
@@ -255,6 +256,10 @@ func TestRollbackFailsClearlyWhenAStepFails(t *testing.T) {
 			require.NotPanics(t, func() { _, err = h.Rollback(context.Background(), approvalEvent(t, "exec-A", "FAILED")) })
 
 			assert.ErrorContains(t, err, tt.want, "Lambda answers with the error alone")
+			if ops := w.Ops(); slices.Contains(ops, opAdd) {
+				assert.Equal(t, opRemove, ops[len(ops)-1], "the claim is released on the error path too")
+			}
+			assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
 			assert.Empty(t, w.CreatedDeployments())
 			assert.Equal(t, "50000", w.CatchAllPriority())
 			assert.Contains(t, logs.String(), tt.want)

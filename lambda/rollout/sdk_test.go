@@ -3,6 +3,9 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"io"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/appspec"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -46,7 +50,7 @@ func TestRealSDKPinsOverTheWireProtocols(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "the application, group and unfinished statuses reach the wire")
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.EqualValues(t, 2, w.Desired())
@@ -65,7 +69,7 @@ func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opLD, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opLD, opTags, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
@@ -129,7 +133,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
 		"the throttled ModifyRule is retried; the anchor and both tenant rules are repaired")
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "ModifyRule sends no conditions: the anchor keeps its host")
 	for _, r := range w.Rules[2:] {
@@ -146,7 +150,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 }
 
@@ -160,21 +164,21 @@ func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 	}{
 		{"same image", func(*fakeaws.World) {}, released, true, 0},
 		{"held on another image", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 },
-			[]string{opLD, opLD, opRules, opDesc, opGPS, opTD, opTD}, false, 0},
+			claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD), false, 0},
 		{"approval about latest's image", func(w *fakeaws.World) {
 			w.LatestTaskDef = fakeaws.TaskDefV1
 			w.AwaitApproval("exec-A", fakeaws.DigestV1)
-		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE}, false, 0},
+		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE), false, 0},
 		{"superseded approval", func(w *fakeaws.World) {
 			w.LatestTaskDef = fakeaws.TaskDefV2
 			w.AwaitApproval("exec-A", fakeaws.DigestV1)
 			w.FailNext(opPAR, fakeaws.Throttling(opPAR))
-		}, []string{opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR}, false, 1},
+		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR), false, 1},
 		{"busy", func(w *fakeaws.World) {
 			w.DeploymentsPageSize = 1
 			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", nil)
 			w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
-		}, []string{opLD, opLD, opLD}, false, 0},
+		}, claimed(opLD, opLD, opLD), false, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := pinnedWorld(2, fakeaws.StableBlueTG)
@@ -210,7 +214,7 @@ func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "AccessDeniedException", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opLD, opRules, opDesc, opGPS}, w.Ops(), "not retried")
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS), w.Ops(), "not retried")
 }
 
 func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
@@ -226,7 +230,7 @@ func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
 	assert.Equal(t, "d-STABLE01 tc-dev:stable", details(w, opGDT)[1])
 	assert.Equal(t, "50000", w.CatchAllPriority())
 
@@ -240,6 +244,36 @@ func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "DeploymentDoesNotExistException", apiErr.ErrorCode())
 	assert.Equal(t, []string{opLD, opGDT, opPut}, w.Ops())
+}
+
+func TestRealSDKPinWaitsForAClaimOverTheWire(t *testing.T) {
+	// The claim's key and value survive AddTags, DescribeTags and
+	// RemoveTags in the Query protocol: a cleanup's claim, an expired one
+	// (ignored) and another tag.
+	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	key := contract.ReleaseTagPrefix + "c0ffee00-0000-4000-8000-000000000001"
+	w.SetTag(fakeaws.CatchAllRuleARN, key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+	w.SetTag(fakeaws.CatchAllRuleARN, "team", "payments")
+	w.On(opTags, 3, func(w *fakeaws.World) { delete(w.Tags[fakeaws.CatchAllRuleARN], key) })
+	h := sdkHooks(t, w, rollout.HookPin)
+
+	require.NoError(t, h.Pin(context.Background(), hookEvent))
+
+	assert.Equal(t, []string{opLD, opTags, opTags, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+
+	// A cleanup's claim over the wire: added with its expiry, then removed.
+	w = pinnedWorld(2, fakeaws.StableBlueTG)
+	var tags map[string]string
+	w.On(opLD, 1, func(w *fakeaws.World) { tags = maps.Clone(w.Tags[fakeaws.CatchAllRuleARN]) })
+	h = sdkHooks(t, w, rollout.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+	assert.Equal(t, released, w.Ops())
+	require.Contains(t, tags, claimKey)
+	_, err := time.Parse(time.RFC3339, tags[claimKey])
+	assert.NoError(t, err, "the value is the claim's expiry")
+	assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
 }
 
 func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
@@ -264,9 +298,39 @@ func TestRealSDKRollbackCreatesTheDeploymentOverTheWire(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeDeploying, DeploymentID: "d-CREATED01",
 		Detail: "latest is being redeployed with " + fakeaws.TaskDefStableV0 + "; cleanup unpins the tenants when it succeeds"}, res)
-	assert.Equal(t, []string{opGPE, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate}, w.Ops(), "the throttled CreateDeployment is retried")
+	assert.Equal(t, []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate, opRemove}, w.Ops(), "the throttled CreateDeployment is retried")
 	created := w.CreatedDeployments()
 	require.Len(t, created, 1)
 	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec,
 		"the AppSpec survives the wire byte for byte")
+}
+
+type captureClient struct{ got *http.Request }
+
+func (c *captureClient) Do(r *http.Request) (*http.Response, error) {
+	c.got = r
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+}
+
+// The body the transport sees has no WriteTo, so net/http's last check for
+// extra body bytes reads it (io.EOF is a clean end) even after smithy-go
+// closed it; the caller's request is left as it was.
+func TestCloseSafeHTTPClientHidesTheBodysWriteTo(t *testing.T) {
+	inner := &captureClient{}
+	body := io.NopCloser(strings.NewReader("Action=DescribeRules"))
+	_, isWriterTo := body.(io.WriterTo)
+	require.True(t, isWriterTo, "smithy-go's bodies are WriterTo, like this one")
+	req := httptest.NewRequest(http.MethodPost, "http://fake/", nil)
+	req.Body = body
+
+	_, err := rollout.CloseSafeHTTPClient{HTTPClient: inner}.Do(req)
+
+	require.NoError(t, err)
+	require.NotNil(t, inner.got)
+	_, isWriterTo = inner.got.Body.(io.WriterTo)
+	assert.False(t, isWriterTo)
+	got, err := io.ReadAll(inner.got.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "Action=DescribeRules", string(got))
+	assert.Equal(t, body, req.Body, "the caller's request is not modified")
 }
