@@ -153,8 +153,9 @@ func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opSet, opPut}, w.Ops())
-	assert.Equal(t, []string{fakeaws.StableGreenTG}, details(w, opHealth), "waits on the primary task set's group")
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.StableGreenTG, fakeaws.StableBlueTG}, details(w, opHealth),
+		"waits on the primary task set's group, then finds no healthy target on the other before repairing")
 	for i, d := range details(w, opModify) {
 		assert.Equal(t, w.Tenants()[i].ARN+" forward="+fakeaws.StableGreenTG, d, "a plain forward to the active group")
 	}
@@ -165,7 +166,7 @@ func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T)
 	}
 	assert.Equal(t, "50000", w.CatchAllPriority())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
-	assert.Equal(t, 3, strings.Count(logs.String(), `"msg":"tenant rule repaired"`), "each repair is logged")
+	assert.Equal(t, 3, strings.Count(logs.String(), `"msg":"rule repaired"`), "each repair is logged")
 
 	w.Reset()
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
@@ -181,7 +182,7 @@ func TestPinRepairsTheAnchorWithTheTenantRulesButNeverCountsIt(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{fakeaws.AnchorRuleARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(fakeaws.AnchorRuleARN).Target)
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "its condition is kept")
@@ -207,7 +208,7 @@ func TestPinRereadsListenerAfterHealthWait(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opModify, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opHealth, opModify, opSet, opPut}, w.Ops(),
 		"the listener is read again after the wait, and the new rule repaired before the catch-all moves")
 	assert.Equal(t, []string{added + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
@@ -378,7 +379,7 @@ func TestPinRepairsOnlyTheRulesThatDisagree(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opSet, opPut}, w.Ops())
 	assert.Equal(t, []string{tenants[1].ARN + " forward=" + fakeaws.StableGreenTG}, details(w, opModify))
 	assert.Equal(t, fakeaws.StableGreenTG, w.Rule(tenants[1].ARN).Target)
 	assert.Equal(t, split, *w.Rule(split.ARN), "split weights are CodeDeploy's")
@@ -396,8 +397,8 @@ func TestPinWithoutTaskSetsUsesTheServicesLoadBalancer(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut}, w.Ops())
-	assert.Equal(t, []string{fakeaws.StableBlueTG}, details(w, opHealth))
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opSet, opPut}, w.Ops())
+	assert.Equal(t, []string{fakeaws.StableBlueTG, fakeaws.StableGreenTG}, details(w, opHealth))
 	assert.Equal(t, fakeaws.StableBlueTG, w.Rule(w.Tenants()[0].ARN).Target)
 }
 
@@ -411,8 +412,8 @@ func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
 	err := h.Pin(context.Background(), hookEvent)
 
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "repair tenant rule "+w.Tenants()[1].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opPut}, w.Ops())
+	assert.Contains(t, err.Error(), "repair rule "+w.Tenants()[1].ARN+" (forward to "+fakeaws.StableGreenTG+" instead of "+fakeaws.StableBlueTG+")")
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority(), "catch-all not moved while a tenant rule points at the empty group")
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
@@ -517,7 +518,7 @@ func TestPinReportsFailedAndKeepsTenantsUnpinnedWhenAStepFails(t *testing.T) {
 		{"repair of a tenant rule", func(w *fakeaws.World) {
 			w.StablePrimaryTG = fakeaws.StableGreenTG
 			w.FailNext(opModify, fakeaws.AccessDenied(opModify))
-		}, "repair tenant rule"},
+		}, "repair rule"},
 		{"task sets but none primary", func(w *fakeaws.World) { w.StableTaskSetStatus = "ACTIVE" }, "has 1 task sets but none is PRIMARY"},
 	}
 	for _, tt := range tests {

@@ -133,7 +133,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
 		"the throttled ModifyRule is retried; the anchor and both tenant rules are repaired")
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "ModifyRule sends no conditions: the anchor keeps its host")
 	for _, r := range w.Rules[2:] {
@@ -150,7 +150,7 @@ func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opPut}, w.Ops())
 	assert.Equal(t, "1", w.CatchAllPriority())
 }
 
