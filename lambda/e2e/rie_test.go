@@ -200,7 +200,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opModify, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
 				c := w.Calls()
@@ -208,9 +208,10 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				assert.Equal(t, fakeaws.StableService, c[3].Detail)
 				assert.Equal(t, "stable desiredCount=2", c[4].Detail)
 				assert.Equal(t, fakeaws.StableGreenTG, c[5].Detail, "waits where ECS registers stable's tasks")
-				assert.Equal(t, w.Tenants()[0].ARN+" forward="+fakeaws.StableGreenTG, c[7].Detail)
-				assert.Equal(t, w.Tenants()[1].ARN+" forward="+fakeaws.StableGreenTG, c[8].Detail)
-				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[9].Detail, "catch-all moved after the repair")
+				assert.Equal(t, fakeaws.StableBlueTG, c[7].Detail, "no healthy target on the other group: the rules on it are repaired")
+				assert.Equal(t, w.Tenants()[0].ARN+" forward="+fakeaws.StableGreenTG, c[8].Detail)
+				assert.Equal(t, w.Tenants()[1].ARN+" forward="+fakeaws.StableGreenTG, c[9].Detail)
+				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[10].Detail, "catch-all moved after the repair")
 				for _, r := range w.Tenants() {
 					assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
 				}
@@ -228,10 +229,10 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				return w
 			},
 			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opModify, opSet, opPut},
+			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
 			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, added+" forward="+fakeaws.StableGreenTG, w.Calls()[7].Detail)
+				assert.Equal(t, added+" forward="+fakeaws.StableGreenTG, w.Calls()[8].Detail)
 				assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
 				assert.Equal(t, "50000", w.CatchAllPriority())
 			},
