@@ -342,7 +342,7 @@ func (h *Hooks) repairTenantRules(ctx context.Context, log *invocationLogger, ru
 			continue
 		}
 		if otherHealthy < 0 {
-			n, err := h.healthyTargets(ctx, other)
+			n, _, err := h.targetHealth(ctx, other)
 			if err != nil {
 				return err
 			}
@@ -367,19 +367,19 @@ func (h *Hooks) repairTenantRules(ctx context.Context, log *invocationLogger, ru
 	return nil
 }
 
-// healthyTargets counts the healthy targets of a target group.
-func (h *Hooks) healthyTargets(ctx context.Context, targetGroup string) (int, error) {
+// targetHealth counts the healthy targets of a target group, and all of
+// its targets.
+func (h *Hooks) targetHealth(ctx context.Context, targetGroup string) (healthy, targets int, err error) {
 	out, err := h.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(targetGroup)})
 	if err != nil {
-		return 0, fmt.Errorf("describe target health of %s: %w", targetGroup, err)
+		return 0, 0, fmt.Errorf("describe target health of %s: %w", targetGroup, err)
 	}
-	n := 0
 	for _, d := range out.TargetHealthDescriptions {
 		if d.TargetHealth != nil && d.TargetHealth.State == elbtypes.TargetHealthStateEnumHealthy {
-			n++
+			healthy++
 		}
 	}
-	return n, nil
+	return healthy, len(out.TargetHealthDescriptions), nil
 }
 
 // forwardTo returns the rule's actions with its forward action replaced by a
@@ -425,18 +425,12 @@ func (h *Hooks) waitHealthy(ctx context.Context, log *invocationLogger, targetGr
 	const step = "wait-healthy"
 	start := time.Now()
 	for poll := 1; ; poll++ {
-		out, err := h.ELB.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(targetGroup)})
+		healthy, targets, err := h.targetHealth(ctx, targetGroup)
 		if err != nil {
-			return fmt.Errorf("describe target health of %s (poll %d): %w", targetGroup, poll, err)
-		}
-		healthy := 0
-		for _, d := range out.TargetHealthDescriptions {
-			if d.TargetHealth != nil && d.TargetHealth.State == elbtypes.TargetHealthStateEnumHealthy {
-				healthy++
-			}
+			return fmt.Errorf("poll %d: %w", poll, err)
 		}
 		log.Info(step, "polled target health", "target_group", targetGroup, "poll", poll,
-			"healthy", healthy, "targets", len(out.TargetHealthDescriptions), "want", want,
+			"healthy", healthy, "targets", targets, "want", want,
 			"step_ms", time.Since(start).Milliseconds())
 		if healthy >= int(want) {
 			return nil
