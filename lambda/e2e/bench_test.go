@@ -21,7 +21,8 @@ import (
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time
 // from starting aws-lambda-rie with a fresh pin bootstrap to the response of
 // its first invocation (a pin with no pinned tenants: one ListDeployments,
-// one DescribeRules and one report over loopback). It includes the emulator's own start-up.
+// one DescribeTags, one DescribeRules and one report over loopback). It
+// includes the emulator's own start-up.
 func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 	rieBinary(b)
 	bootstrap(b, "pin")
