@@ -7,6 +7,7 @@ import (
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -57,43 +58,12 @@ func (b *builder) hookFunctions() error {
 	b.hooks = map[string]*hook{}
 	for _, hk := range contract.Hooks {
 		h := string(hk)
-		artifact, err := build.Default.Hook(b.ctx.Context(), b.args.SourceDir, h)
-		if err != nil {
-			return fmt.Errorf("build %s hook: %w", h, err)
-		}
-		fnName := b.hookName(h)
-		logGroupName := "/aws/lambda/" + fnName
-		// Created before the function, so Lambda never auto-creates it
-		// without retention.
-		logGroup, err := cloudwatch.NewLogGroup(b.ctx, b.child(h+"-logs"), &cloudwatch.LogGroupArgs{
-			Name:            pulumi.String(logGroupName),
-			RetentionInDays: pulumi.Int(b.args.Service.LogRetentionDays),
-		}, b.parent)
-		if err != nil {
-			return fmt.Errorf("create %s hook log group: %w", h, err)
-		}
-		role, err := b.newRole(h+"-hook", plan.ServiceLambda)
+		parts, err := b.newHookParts(h)
 		if err != nil {
 			return err
 		}
-		fn, err := lambda.NewFunction(b.ctx, b.child(h+"-hook"), &lambda.FunctionArgs{
-			Name:           pulumi.String(fnName),
-			Role:           role.Arn,
-			Runtime:        pulumi.String(HookRuntime),
-			Architectures:  pulumi.StringArray{pulumi.String(HookArchitecture)},
-			Handler:        pulumi.String(HookHandler),
-			Code:           pulumi.NewFileArchive(artifact.Path),
-			SourceCodeHash: pulumi.String(artifact.SourceCodeHash),
-			Timeout:        pulumi.Int(hookTimeouts[h]),
-			MemorySize:     pulumi.Int(HookMemoryMB),
-			Environment:    &lambda.FunctionEnvironmentArgs{Variables: b.hookEnvironment(h)},
-			LoggingConfig: &lambda.FunctionLoggingConfigArgs{
-				// The hooks write log/slog JSON lines.
-				LogFormat: pulumi.String("JSON"),
-				LogGroup:  logGroup.Name,
-			},
-			Description: pulumi.String(fmt.Sprintf("tenant-canary %s hook (docs/design.md §4)", h)),
-		}, b.parent, pulumi.DependsOn([]pulumi.Resource{logGroup}))
+		args := parts.functionArgs(hookTimeouts[h], b.hookEnvironment(h), fmt.Sprintf("tenant-canary %s hook (docs/design.md §4)", h))
+		fn, err := lambda.NewFunction(b.ctx, b.child(h+"-hook"), args, b.parent, pulumi.DependsOn([]pulumi.Resource{parts.logGroup}))
 		if err != nil {
 			return fmt.Errorf("create %s hook function: %w", h, err)
 		}
@@ -113,7 +83,7 @@ func (b *builder) hookFunctions() error {
 		if _, err := lambda.NewFunctionEventInvokeConfig(b.ctx, b.child(h+"-hook-invoke"), invoke, b.parent); err != nil {
 			return fmt.Errorf("configure %s hook async invocation: %w", h, err)
 		}
-		b.hooks[h] = &hook{name: fnName, fn: fn, role: role, logGroup: logGroupName}
+		b.hooks[h] = &hook{name: parts.name, fn: fn, role: parts.role, logGroup: parts.logGroupName}
 	}
 	return nil
 }
@@ -144,4 +114,61 @@ func (b *builder) hookPolicies() error {
 		b.hookPolicyRes = append(b.hookPolicyRes, p)
 	}
 	return nil
+}
+
+// hookParts is what every hook function is made of: its built zip, its
+// physical name, its log group and its role.
+type hookParts struct {
+	artifact     build.Artifact
+	name         string
+	logGroupName string
+	logGroup     *cloudwatch.LogGroup
+	role         *iam.Role
+}
+
+// newHookParts builds hook h from source (once per program run, in preview
+// and update alike, so the preview shows the real hash) and creates its log
+// group — before the function, so Lambda never auto-creates it without
+// retention — and its role.
+func (b *builder) newHookParts(h string) (hookParts, error) {
+	artifact, err := build.Default.Hook(b.ctx.Context(), b.args.SourceDir, h)
+	if err != nil {
+		return hookParts{}, fmt.Errorf("build %s hook: %w", h, err)
+	}
+	p := hookParts{artifact: artifact, name: b.hookName(h)}
+	p.logGroupName = "/aws/lambda/" + p.name
+	p.logGroup, err = cloudwatch.NewLogGroup(b.ctx, b.child(h+"-logs"), &cloudwatch.LogGroupArgs{
+		Name:            pulumi.String(p.logGroupName),
+		RetentionInDays: pulumi.Int(b.args.Service.LogRetentionDays),
+	}, b.parent)
+	if err != nil {
+		return hookParts{}, fmt.Errorf("create %s hook log group: %w", h, err)
+	}
+	if p.role, err = b.newRole(h+"-hook", plan.ServiceLambda); err != nil {
+		return hookParts{}, err
+	}
+	return p, nil
+}
+
+// functionArgs are the Lambda function of the hook: provided.al2023 on
+// arm64 running the zip's bootstrap, logging JSON lines to its log group.
+func (p hookParts) functionArgs(timeoutSeconds int, env pulumi.StringMapInput, description string) *lambda.FunctionArgs {
+	return &lambda.FunctionArgs{
+		Name:           pulumi.String(p.name),
+		Role:           p.role.Arn,
+		Runtime:        pulumi.String(HookRuntime),
+		Architectures:  pulumi.StringArray{pulumi.String(HookArchitecture)},
+		Handler:        pulumi.String(HookHandler),
+		Code:           pulumi.NewFileArchive(p.artifact.Path),
+		SourceCodeHash: pulumi.String(p.artifact.SourceCodeHash),
+		Timeout:        pulumi.Int(timeoutSeconds),
+		MemorySize:     pulumi.Int(HookMemoryMB),
+		Environment:    &lambda.FunctionEnvironmentArgs{Variables: env},
+		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
+			// The hooks write log/slog JSON lines.
+			LogFormat: pulumi.String("JSON"),
+			LogGroup:  p.logGroup.Name,
+		},
+		Description: pulumi.String(description),
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
@@ -12,7 +11,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tenant-canary/tenant-canary/components/config"
-	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
@@ -134,23 +132,11 @@ func (b *builder) smokeTest() error {
 // creates the function's network interfaces with it.
 func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
 	a := b.args
-	artifact, err := build.Default.Hook(b.ctx.Context(), a.SourceDir, HookSmoke)
-	if err != nil {
-		return fmt.Errorf("build smoke hook: %w", err)
-	}
-	fnName := b.physical(64, HookSmoke)
-	logGroupName := "/aws/lambda/" + fnName
-	logGroup, err := cloudwatch.NewLogGroup(b.ctx, b.child(HookSmoke+"-logs"), &cloudwatch.LogGroupArgs{
-		Name:            pulumi.String(logGroupName),
-		RetentionInDays: pulumi.Int(a.Service.LogRetentionDays),
-	}, b.parent)
-	if err != nil {
-		return fmt.Errorf("create smoke hook log group: %w", err)
-	}
-	role, err := b.newRole(HookSmoke+"-hook", plan.ServiceLambda)
+	parts, err := b.newHookParts(HookSmoke)
 	if err != nil {
 		return err
 	}
+	logGroupName := parts.logGroupName
 	appName := b.physical(100, "app")
 	groups := []string{b.groupNames[roleLatest], b.groupNames[roleStable]}
 	doc := b.facts.with(func(st plan.Stack, v []interface{}) (string, error) {
@@ -162,7 +148,7 @@ func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
 		}.Policy()
 		return d.JSON(), err
 	}, sg.ID().ToStringOutput(), a.TaskSubnetIds)
-	policy, err := b.rolePolicy(HookSmoke+"-hook", role, doc)
+	policy, err := b.rolePolicy(HookSmoke+"-hook", parts.role, doc)
 	if err != nil {
 		return err
 	}
@@ -182,30 +168,15 @@ func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
 		return string(t), err
 	}).(pulumi.StringOutput)
 
-	fn, err := lambda.NewFunction(b.ctx, b.child(HookSmoke+"-hook"), &lambda.FunctionArgs{
-		Name:           pulumi.String(fnName),
-		Role:           role.Arn,
-		Runtime:        pulumi.String(HookRuntime),
-		Architectures:  pulumi.StringArray{pulumi.String(HookArchitecture)},
-		Handler:        pulumi.String(HookHandler),
-		Code:           pulumi.NewFileArchive(artifact.Path),
-		SourceCodeHash: pulumi.String(artifact.SourceCodeHash),
-		Timeout:        pulumi.Int(SmokeTimeoutSeconds),
-		MemorySize:     pulumi.Int(HookMemoryMB),
-		Environment: &lambda.FunctionEnvironmentArgs{Variables: pulumi.StringMap{
-			contract.EnvSmokeTargets: targets,
-			contract.EnvSmokeChecks:  pulumi.String(string(checks)),
-		}},
-		VpcConfig: &lambda.FunctionVpcConfigArgs{
-			SubnetIds:        a.TaskSubnetIds,
-			SecurityGroupIds: pulumi.StringArray{sg.ID()},
-		},
-		LoggingConfig: &lambda.FunctionLoggingConfigArgs{
-			LogFormat: pulumi.String("JSON"),
-			LogGroup:  logGroup.Name,
-		},
-		Description: pulumi.String("tenant-canary smoke hook: checks the replacement task set through the test listener"),
-	}, b.parent, pulumi.DependsOn([]pulumi.Resource{logGroup, policy}))
+	args := parts.functionArgs(SmokeTimeoutSeconds, pulumi.StringMap{
+		contract.EnvSmokeTargets: targets,
+		contract.EnvSmokeChecks:  pulumi.String(string(checks)),
+	}, "tenant-canary smoke hook: checks the replacement task set through the test listener")
+	args.VpcConfig = &lambda.FunctionVpcConfigArgs{
+		SubnetIds:        a.TaskSubnetIds,
+		SecurityGroupIds: pulumi.StringArray{sg.ID()},
+	}
+	fn, err := lambda.NewFunction(b.ctx, b.child(HookSmoke+"-hook"), args, b.parent, pulumi.DependsOn([]pulumi.Resource{parts.logGroup, policy}))
 	if err != nil {
 		return fmt.Errorf("create smoke hook function: %w", err)
 	}
@@ -216,6 +187,6 @@ func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
 	}, b.parent); err != nil {
 		return fmt.Errorf("configure smoke hook async invocation: %w", err)
 	}
-	b.hooks[HookSmoke] = &hook{name: fnName, fn: fn, role: role, logGroup: logGroupName}
+	b.hooks[HookSmoke] = &hook{name: parts.name, fn: fn, role: parts.role, logGroup: parts.logGroupName}
 	return nil
 }
