@@ -104,24 +104,6 @@ func (d *Direct) Inspect(fn func(w *World)) {
 	fn(d.w)
 }
 
-// enqueue is invoke for a direct world: the payload the function gets.
-func (d *Direct) enqueue(hook contract.Hook, dep *Deployment, l *Lifecycle, ev *Event) {
-	var payload any
-	switch {
-	case dep != nil:
-		payload = rollout.LifecycleEvent{DeploymentID: dep.ID, LifecycleEventHookExecutionID: l.ExecID}
-	case ev != nil && ev.Kind == EventDeployment:
-		payload = codeDeployEvent(*ev)
-	case ev != nil:
-		payload = rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
-			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: d.w.Executions[ev.Exec].ID,
-				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
-	default:
-		payload = rollout.RollbackRequest{Reason: "operator"}
-	}
-	d.queue = append(d.queue, Invoke{Hook: hook, Payload: payload})
-}
-
 // direct runs one call at once under the world's lock.
 func direct(ctx context.Context, d *Direct, fn func() (any, error)) (any, error) {
 	if err := ctx.Err(); err != nil {

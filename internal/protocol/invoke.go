@@ -148,16 +148,16 @@ func hookConfig(onReject string, hook contract.Hook) rollout.Config {
 // call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
 // EventBridge rules.
 func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
-	if w.direct != nil {
-		w.direct.enqueue(hook, d, l, ev)
-		return
-	}
 	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, onReject: s.onReject(), cancelAt: -1}
 	if d != nil {
 		inv.Deployment, inv.execID = d.ID, l.ExecID
 	}
 	if ev != nil && ev.Kind == EventApprovalFailed {
 		inv.execution = w.Executions[ev.Exec].ID
+	}
+	if w.direct != nil {
+		w.direct.queue = append(w.direct.queue, Invoke{Hook: hook, Payload: inv.payload()})
+		return
 	}
 	w.invocations = append(w.invocations, inv)
 	w.launch(inv)
@@ -176,31 +176,42 @@ func (w *World) launch(inv *Invocation) {
 	c := &client{w: w, inv: inv}
 	h := &rollout.Hooks{Config: hookConfig(inv.onReject, inv.Hook), ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
-	lifecycle := rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
-	req := rollout.RollbackRequest{Reason: "operator"}
-	if inv.execution != "" {
-		req = rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
-			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,
-				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
-	}
-	var cdEvent events.CodeDeployEvent
-	if inv.Event != nil && inv.Event.Kind == EventDeployment {
-		cdEvent = codeDeployEvent(*inv.Event)
-	}
+	payload := inv.payload()
 	go func() {
 		var err error
-		switch inv.Hook {
-		case contract.HookPin:
-			err = h.Pin(inv.ctx, lifecycle)
-		case contract.HookUnpin:
-			err = h.Unpin(inv.ctx, lifecycle)
-		case contract.HookCleanup:
-			err = h.Cleanup(inv.ctx, cdEvent)
-		case contract.HookRollback:
-			_, err = h.Rollback(inv.ctx, req)
+		switch p := payload.(type) {
+		case rollout.LifecycleEvent:
+			if inv.Hook == contract.HookPin {
+				err = h.Pin(inv.ctx, p)
+			} else {
+				err = h.Unpin(inv.ctx, p)
+			}
+		case events.CodeDeployEvent:
+			err = h.Cleanup(inv.ctx, p)
+		case rollout.RollbackRequest:
+			_, err = h.Rollback(inv.ctx, p)
 		}
 		inv.toWorld <- message{done: true, err: err}
 	}()
+}
+
+// payload is what the function is invoked with: CodeDeploy's lifecycle
+// event for pin and unpin, the EventBridge event of a deployment's end for
+// cleanup, and for rollback the failed Approve action's event or an
+// operator's request.
+func (inv *Invocation) payload() any {
+	switch {
+	case inv.Deployment != "":
+		return rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
+	case inv.Event != nil && inv.Event.Kind == EventDeployment:
+		return codeDeployEvent(*inv.Event)
+	case inv.execution != "":
+		return rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
+			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,
+				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
+	default:
+		return rollout.RollbackRequest{Reason: "operator"}
+	}
 }
 
 // respawn brings a copied invocation back to life in w: its code runs again
