@@ -48,13 +48,10 @@ func skipDir(root, path string, d fs.DirEntry) bool {
 	return false
 }
 
-// Discover parses every _test.go file of the module rooted at root and
-// returns its benchmarks (func BenchmarkXxx(b *testing.B)), sorted by ID.
-// Build constraints are ignored: a benchmark behind a tag is still one.
-func Discover(root string) ([]Benchmark, error) {
-	var out []Benchmark
-	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// walkFiles calls fn for every file of the module under root whose name
+// ends with suffix, skipping the folders skipDir skips.
+func walkFiles(root, suffix string, fn func(path string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -64,9 +61,20 @@ func Discover(root string) ([]Benchmark, error) {
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, "_test.go") {
+		if !strings.HasSuffix(path, suffix) {
 			return nil
 		}
+		return fn(path)
+	})
+}
+
+// Discover parses every _test.go file of the module rooted at root and
+// returns its benchmarks (func BenchmarkXxx(b *testing.B)), sorted by ID.
+// Build constraints are ignored: a benchmark behind a tag is still one.
+func Discover(root string) ([]Benchmark, error) {
+	var out []Benchmark
+	fset := token.NewFileSet()
+	err := walkFiles(root, "_test.go", func(path string) error {
 		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -90,19 +89,7 @@ func FindBlocks(file, text string) ([]Block, error) {
 // that hold a figures block, with their blocks.
 func MarkdownFiles(root string) (map[string][]Block, error) {
 	out := map[string][]Block{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if skipDir(root, path, d) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".md") {
-			return nil
-		}
+	err := walkFiles(root, ".md", func(path string) error {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return err
