@@ -182,13 +182,17 @@ func TestCompileRejectsDefinitionsTheModelWouldMisread(t *testing.T) {
 	_, err := cloudwatch.Compile(good())
 	require.NoError(t, err)
 	for name, breakIt := range map[string]func(*cw.PutMetricAlarmInput){
-		"M above N":          func(in *cw.PutMetricAlarmInput) { in.DatapointsToAlarm = aws.Int32(4) },
-		"no threshold":       func(in *cw.PutMetricAlarmInput) { in.Threshold = nil },
-		"anomaly operator":   func(in *cw.PutMetricAlarmInput) { in.ComparisonOperator = types.ComparisonOperatorGreaterThanUpperThreshold },
-		"unknown treatment":  func(in *cw.PutMetricAlarmInput) { in.TreatMissingData = aws.String("notbreaching") },
-		"two returned":       func(in *cw.PutMetricAlarmInput) { in.Metrics[0].ReturnData = nil },
-		"none returned":      func(in *cw.PutMetricAlarmInput) { in.Metrics[1].ReturnData = aws.Bool(false) },
-		"unknown metric":     func(in *cw.PutMetricAlarmInput) { in.Metrics[0].MetricStat.Metric.MetricName = aws.String("HTTPCode_ELB_5XX_Count") },
+		"M above N":    func(in *cw.PutMetricAlarmInput) { in.DatapointsToAlarm = aws.Int32(4) },
+		"no threshold": func(in *cw.PutMetricAlarmInput) { in.Threshold = nil },
+		"anomaly operator": func(in *cw.PutMetricAlarmInput) {
+			in.ComparisonOperator = types.ComparisonOperatorGreaterThanUpperThreshold
+		},
+		"unknown treatment": func(in *cw.PutMetricAlarmInput) { in.TreatMissingData = aws.String("notbreaching") },
+		"two returned":      func(in *cw.PutMetricAlarmInput) { in.Metrics[0].ReturnData = nil },
+		"none returned":     func(in *cw.PutMetricAlarmInput) { in.Metrics[1].ReturnData = aws.Bool(false) },
+		"unknown metric": func(in *cw.PutMetricAlarmInput) {
+			in.Metrics[0].MetricStat.Metric.MetricName = aws.String("HTTPCode_ELB_5XX_Count")
+		},
 		"count as Average":   func(in *cw.PutMetricAlarmInput) { in.Metrics[0].MetricStat.Stat = aws.String("Average") },
 		"30 s period":        func(in *cw.PutMetricAlarmInput) { in.Metrics[0].MetricStat.Period = aws.Int32(30) },
 		"more than a day":    func(in *cw.PutMetricAlarmInput) { in.EvaluationPeriods = aws.Int32(1441) },
