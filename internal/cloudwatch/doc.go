@@ -17,8 +17,10 @@
 //   - Alarm.Evaluate(samples, t, reading, prev) is the state CloudWatch
 //     sets when it evaluates the alarm at the end of minute t, with
 //     samples[m] the group's traffic in minute m (minute 0 is the first of
-//     the slice) and prev the state before. It allocates nothing and reads
-//     only samples[:t+1].
+//     the slice; minutes past its end have no traffic) and prev the state
+//     before (used only by ignore and missing). It allocates nothing and
+//     reads only samples[:t+1]. Alarm.FirstAlarm runs it minute by minute;
+//     Alarm.Datapoint is one period's value, for tests and traces.
 //
 // Time is in whole minutes: minute m is [m, m+1) after the caller's origin,
 // and the alarm is evaluated once a minute, at the end of each minute.

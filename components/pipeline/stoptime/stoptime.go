@@ -96,17 +96,40 @@ const Horizon = 60
 // history is how many minutes precede the fault.
 const history = 10
 
-// Compute evaluates every rollback alarm of r on every fault at the
-// minimum request rate with targets targets, under every reading.
-func Compute(r config.Rollback, targets int) ([]Row, error) {
-	rate := MinRequestsPerMinute(r)
-	samples := make([]cloudwatch.Sample, history+Horizon)
-	var rows []Row
+// Alarm is one rollback alarm of one target group, compiled for the
+// CloudWatch model.
+type Alarm struct {
+	Signal string
+	*cloudwatch.Alarm
+}
+
+// Alarms are the rollback alarms of one target group under r, as the
+// CloudWatch model evaluates them: the declarations the Pulumi program
+// creates (plan.RollbackAlarms), through plan.Alarm.Definition.
+func Alarms(r config.Rollback) ([]Alarm, error) {
+	var out []Alarm
 	for _, decl := range plan.RollbackAlarms(r) {
 		alarm, err := cloudwatch.Compile(decl.Definition("tc-"+decl.Signal, "app/alb/0123456789abcdef", "targetgroup/tg/0123456789abcdef"))
 		if err != nil {
 			return nil, fmt.Errorf("rollback alarm %s: %w", decl.Signal, err)
 		}
+		out = append(out, Alarm{Signal: decl.Signal, Alarm: alarm})
+	}
+	return out, nil
+}
+
+// Compute evaluates every rollback alarm of r on every fault at the
+// minimum request rate with targets targets, under every reading.
+func Compute(r config.Rollback, targets int) ([]Row, error) {
+	rate := MinRequestsPerMinute(r)
+	samples := make([]cloudwatch.Sample, history+Horizon)
+	alarms, err := Alarms(r)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, alarm := range alarms {
+		decl := alarm
 		for _, f := range Faults {
 			for _, reading := range cloudwatch.Readings {
 				row := Row{Fault: f, Signal: decl.Signal, Reading: reading}
