@@ -53,3 +53,18 @@ func TestWhatNoAlarmCatches(t *testing.T) {
 	assert.Equal(t, plan.SignalErrors, stops[string(stoptime.Refused)+" 1/1"].Signal)
 	assert.Equal(t, 3, stops[string(stoptime.Refused)+" 1/1"].Minutes)
 }
+
+// With periods longer than a minute, a period whose newest minutes are not
+// yet published holds fewer requests than the floor and counts as not
+// breaching, so a late minute can cost a whole period: the bound is
+// (evaluationPeriods + LatePeriods) periods.
+func TestLongerPeriodsStopWithinTheLookedAtPeriods(t *testing.T) {
+	for _, seconds := range []int{60, 120, 300} {
+		r := config.Defaults().Rollback
+		r.PeriodSeconds = seconds
+		for key, s := range stopsOf(t, r) {
+			assert.NotZero(t, s.Minutes, "%ds: %s", seconds, key)
+			assert.LessOrEqual(t, s.Minutes, (r.EvaluationPeriods+config.LatePeriods)*seconds/60, "%ds: %s", seconds, key)
+		}
+	}
+}
