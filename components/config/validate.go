@@ -294,8 +294,9 @@ func (v *validator) approval(a Approval) {
 }
 
 func (v *validator) rollback(r Rollback, s Service) {
-	if !(r.Max5xxPercent > 0 && r.Max5xxPercent <= 100) {
-		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and at most 100")
+	// The alarm fires above the threshold: at 100 no share could.
+	if !(r.Max5xxPercent > 0 && r.Max5xxPercent < 100) {
+		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and less than 100 (the alarm fires above it)")
 	}
 	// A multiple of 60 seconds: the load balancer publishes its metrics in
 	// 60-second intervals (ELB user guide, "CloudWatch metrics for your
@@ -305,8 +306,11 @@ func (v *validator) rollback(r Rollback, s Service) {
 	if !(r.PeriodSeconds >= 60 && r.PeriodSeconds%60 == 0) {
 		v.add("rollback.periodSeconds", strconv.Itoa(r.PeriodSeconds), "a multiple of 60 (the load balancer reports its metrics once a minute)")
 	}
-	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && r.EvaluationPeriods*r.PeriodSeconds > 86400) {
-		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), "at least 1, with periodSeconds × evaluationPeriods at most 86400")
+	// Each alarm looks at evaluationPeriods + LatePeriods periods, and
+	// CloudWatch allows at most one day of them ("Using Amazon CloudWatch
+	// alarms": evaluation periods × period "can't exceed one day").
+	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && (r.EvaluationPeriods+LatePeriods)*r.PeriodSeconds > 86400) {
+		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), fmt.Sprintf("at least 1, with periodSeconds × (evaluationPeriods + %d) at most 86400 (each alarm looks at %d periods more than evaluationPeriods, for minutes not yet published)", LatePeriods, LatePeriods))
 	}
 	if r.MinRequests < 0 {
 		v.add("rollback.minRequests", strconv.Itoa(r.MinRequests), "0 or more")

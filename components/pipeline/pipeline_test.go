@@ -420,10 +420,13 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 	for _, a := range m.byType("aws:cloudwatch/metricAlarm:MetricAlarm") {
 		p := props(a)
 		assert.Equal(t, "notBreaching", p["treatMissingData"])
-		assert.Equal(t, 2.0, p["evaluationPeriods"])
+		// rollback.evaluationPeriods (2) breaching periods of the last 4:
+		// the newest two minutes may not be published yet.
+		assert.Equal(t, 4.0, p["evaluationPeriods"])
 		assert.Equal(t, 2.0, p["datapointsToAlarm"])
 		var queries []struct {
 			ID         string `json:"id"`
+			Label      string `json:"label"`
 			Expression string `json:"expression"`
 			ReturnData bool   `json:"returnData"`
 			Metric     *struct {
@@ -443,11 +446,14 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 		}
 		require.NotNil(t, spec, "alarm %s is a rollback signal", a.name)
 		assert.Equal(t, spec.Threshold, p["threshold"], a.name)
+		assert.Equal(t, "GreaterThanThreshold", p["comparisonOperator"], a.name)
+		assert.Contains(t, p["alarmDescription"], "in 2 of 4 periods of 60s", a.name)
 		require.Len(t, queries, len(spec.Queries), a.name)
 		tgDim := ""
 		for i, q := range queries {
 			assert.Equal(t, spec.Queries[i].ID, q.ID)
 			assert.Equal(t, spec.Queries[i].ReturnData, q.ReturnData)
+			assert.Equal(t, spec.Queries[i].Label, q.Label)
 			if q.Metric == nil {
 				assert.Equal(t, spec.Queries[i].Expression, q.Expression)
 				continue
