@@ -201,8 +201,9 @@ func writeFixed(w http.ResponseWriter, f *types.FixedResponseActionConfig) {
 func (lb *LoadBalancer) forward(w http.ResponseWriter, r *http.Request, arn, addr string, at time.Time) {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Out is a copy of In: path, query and the Host header go
+			// to the target unchanged, as ALB sends them.
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", addr
-			pr.Out.Host = pr.In.Host // ALB passes the Host header through
 			setForwardedHeaders(pr)
 		},
 		Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {

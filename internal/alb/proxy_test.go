@@ -218,7 +218,7 @@ func TestRuleChangeTakesEffectOnTheNextRequest(t *testing.T) {
 func TestWeightedForwardFollowsTheWeightsAndNeverPicksWeightZero(t *testing.T) {
 	blue, green, idle := newBackend(t, "blue"), newBackend(t, "green"), newBackend(t, "idle")
 	rules := &ruleSet{}
-	rules.set(defaultRule(weightedForward([]string{"blue", "green", "idle"}, []int32{90, 10, 0})))
+	rules.set(defaultRule(weightedForward([]string{"idle", "blue", "green"}, []int32{0, 90, 10})))
 	run := func(seed uint64) []string {
 		lb, err := New(Options{Rules: rules.get, Clock: newFakeClock(), Rand: rand.New(rand.NewPCG(seed, seed))})
 		require.NoError(t, err)

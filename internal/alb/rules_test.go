@@ -45,8 +45,9 @@ func TestWildcardMatchesAsALBDefinesStarAndQuestionMark(t *testing.T) {
 
 func TestRequestIsHandledByTheLowestPriorityMatchingRuleElseTheDefault(t *testing.T) {
 	fwd := forwardTo("tg")
+	// In no particular order, as DescribeRules may list them.
 	rules := []types.Rule{
-		rule("catch-all", 30, fwd, pathIs("/*")),
+		rule("shadowed", 40, fwd, pathIs("/shadowed")),
 		defaultRule(fwd),
 		rule("tenant-12", 10, fwd, pathIs("/app/12", "/app/12/*")),
 		rule("tenant-host", 11, fwd, hostIs("*.tenants.example.com")),
@@ -54,6 +55,7 @@ func TestRequestIsHandledByTheLowestPriorityMatchingRuleElseTheDefault(t *testin
 		rule("and", 13, fwd, pathIs("/both"), headerIs("X-Both", "yes")),
 		rule("method", 14, fwd, methodIs("PUT")),
 		{RuleArn: aws.String("legacy-values"), Priority: aws.String("15"), Actions: fwd, Conditions: []types.RuleCondition{{Field: aws.String("path-pattern"), Values: []string{"/legacy"}}}},
+		rule("catch-all", 30, fwd, pathIs("/*")),
 	}
 	tests := []struct {
 		name, method, target string
@@ -61,6 +63,7 @@ func TestRequestIsHandledByTheLowestPriorityMatchingRuleElseTheDefault(t *testin
 		want                 string
 	}{
 		{"lowest priority wins over the catch-all", "GET", "/app/12", nil, "tenant-12"},
+		{"a higher priority loses even when listed first", "GET", "/shadowed", nil, "catch-all"},
 		{"values are ORed", "GET", "/app/12/orders", nil, "tenant-12"},
 		{"a longer tenant id is another tenant", "GET", "/app/123", nil, "catch-all"},
 		{"path is case-sensitive", "GET", "/APP/12", nil, "catch-all"},
