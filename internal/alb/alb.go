@@ -16,8 +16,9 @@
 //     draining state); no unused/unavailable states beyond Target.NotInUse;
 //   - conditions path-pattern, host-header, http-header and
 //     http-request-method with wildcard values; no query-string, source-ip
-//     or regex values, no transforms; actions forward and fixed-response
-//     only (a rule using anything else is answered 500 with the reason);
+//     or regex values, no transforms; forward actions only, no redirect or
+//     fixed-response (a rule using anything else is answered 500 with the
+//     reason);
 //   - idle timeout and the 10 s connect timeout are on the wall clock;
 //     health check schedules, response times and metric minutes are on the
 //     injected clock.
@@ -37,7 +38,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 )
 
@@ -143,26 +143,21 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// ServeHTTP routes one request by the listener's rules and performs the
-// matching rule's action.
+// ServeHTTP routes one request by the listener's rules and forwards it as
+// the matching rule says.
 func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rule, err := selectRule(lb.rules(), r)
-	var act action
+	var groups []weightedGroup
 	if err == nil {
-		act, err = routingAction(rule)
+		groups, err = forwardGroups(rule)
 	}
 	if err != nil {
 		http.Error(w, "local ALB cannot evaluate the listener's rules: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	if act.fixed != nil {
-		writeFixed(w, act.fixed)
-		return
-	}
-
 	lb.mu.Lock()
 	at := lb.clock.Now()
-	arn, ok := pickGroup(act.groups, lb.rand.IntN)
+	arn, ok := pickGroup(groups, lb.rand.IntN)
 	tg := lb.groups[arn]
 	if ok && tg == nil {
 		lb.mu.Unlock()
@@ -185,16 +180,6 @@ func (lb *LoadBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	addr := t.addr
 	lb.mu.Unlock()
 	lb.forward(w, r, arn, addr, at)
-}
-
-// writeFixed answers with a fixed-response action's code, type and body.
-func writeFixed(w http.ResponseWriter, f *types.FixedResponseActionConfig) {
-	code, _ := strconv.Atoi(aws.ToString(f.StatusCode)) // checked by routingAction
-	if ct := aws.ToString(f.ContentType); ct != "" {
-		w.Header().Set("Content-Type", ct)
-	}
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(aws.ToString(f.MessageBody)))
 }
 
 // forward proxies r to the target at addr and records what the target did.

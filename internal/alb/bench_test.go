@@ -41,7 +41,7 @@ func BenchmarkRouteThrough100Rules(b *testing.B) {
 		if err != nil || *rule.RuleArn != "catch-all" {
 			b.Fatalf("routed to %v, %v", rule, err)
 		}
-		if _, err := routingAction(rule); err != nil {
+		if _, err := forwardGroups(rule); err != nil {
 			b.Fatal(err)
 		}
 	}

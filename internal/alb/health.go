@@ -396,8 +396,8 @@ func (lb *LoadBalancer) CheckHealth(ctx context.Context) {
 func groupsInUse(rules []types.Rule) map[string]bool {
 	inUse := map[string]bool{}
 	for i := range rules {
-		if a, err := routingAction(&rules[i]); err == nil {
-			for _, g := range a.groups {
+		if groups, err := forwardGroups(&rules[i]); err == nil {
+			for _, g := range groups {
 				inUse[g.arn] = true
 			}
 		}

@@ -192,3 +192,38 @@ func TestMatcherRangesDecideSuccess(t *testing.T) {
 		clock.Advance(5 * time.Second)
 	}
 }
+
+// fastForward is a clock that runs 1000 times faster than the wall clock,
+// as a rehearsal's clock does.
+type fastForward struct{ start time.Time }
+
+func (c fastForward) Now() time.Time { return c.start.Add(1000 * time.Since(c.start)) }
+
+func TestStartedLoadBalancerChecksHealthInTheBackground(t *testing.T) {
+	good, bad := newBackend(t, "good"), newBackend(t, "bad")
+	bad.healthStatus.Store(http.StatusInternalServerError)
+	rules := &ruleSet{}
+	rules.set(defaultRule(forwardTo("tg")))
+	lb := newLB(t, rules, fastForward{start: time.Now()})
+	require.NoError(t, lb.AddTargetGroup("tg", fastChecks))
+	require.NoError(t, lb.RegisterTargets("tg", good.target(t), bad.target(t)))
+	url, err := lb.Start(0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = lb.Close() })
+
+	want := map[string]string{
+		good.Listener.Addr().String(): "healthy",
+		bad.Listener.Addr().String():  "unhealthy Target.ResponseCodeMismatch",
+	}
+	require.Eventually(t, func() bool { return assert.ObjectsAreEqual(want, healthOf(t, lb, "tg")) }, 10*time.Second, 10*time.Millisecond)
+	for range 4 {
+		resp, err := http.Get(url + "/")
+		require.NoError(t, err)
+		assert.Equal(t, "good", resp.Header.Get("X-Target"))
+		_ = resp.Body.Close()
+	}
+	require.NoError(t, lb.Close())
+	checks := good.healthChecks.Load()
+	time.Sleep(20 * time.Millisecond)
+	assert.Equal(t, checks, good.healthChecks.Load(), "no health check after Close")
+}

@@ -38,13 +38,6 @@ type weightedGroup struct {
 	weight int
 }
 
-// action is the routing action of a rule: a forward to weighted target
-// groups, or a fixed response.
-type action struct {
-	groups []weightedGroup
-	fixed  *types.FixedResponseActionConfig
-}
-
 // ValidateRules reports every rule the local ALB cannot evaluate, with the
 // rule, the value and what is allowed, or nil. Routing reports the same
 // errors for the rules it evaluates, so a caller that validates after each
@@ -66,7 +59,7 @@ func ValidateRules(rules []types.Rule) error {
 				problems = append(problems, err.Error())
 			}
 		}
-		if _, err := routingAction(rule); err != nil {
+		if _, err := forwardGroups(rule); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -301,52 +294,42 @@ func hostname(host string) string {
 	return host
 }
 
-// routingAction reads the rule's one action. "Each rule must include exactly
+// forwardGroups reads the rule's one action. "Each rule must include exactly
 // one of the following actions: forward, redirect, or fixed-response"
-// (listenerRulesPage); the local ALB performs forward and fixed-response.
-func routingAction(rule *types.Rule) (action, error) {
-	bad := func(format string, args ...any) (action, error) {
-		return action{}, fmt.Errorf("rule %s: %s", ruleName(rule), fmt.Sprintf(format, args...))
+// (listenerRulesPage); the local ALB performs forward, and returns its
+// weighted target groups.
+func forwardGroups(rule *types.Rule) ([]weightedGroup, error) {
+	bad := func(format string, args ...any) ([]weightedGroup, error) {
+		return nil, fmt.Errorf("rule %s: %s", ruleName(rule), fmt.Sprintf(format, args...))
 	}
 	if len(rule.Actions) != 1 {
-		return bad("%d actions: the local ALB performs rules with exactly one action, forward or fixed-response", len(rule.Actions))
+		return bad("%d actions: the local ALB performs rules with exactly one action, a forward", len(rule.Actions))
 	}
 	a := rule.Actions[0]
-	switch a.Type {
-	case types.ActionTypeEnumFixedResponse:
-		if a.FixedResponseConfig == nil {
-			return bad("fixed-response action without FixedResponseConfig")
-		}
-		code, err := strconv.Atoi(aws.ToString(a.FixedResponseConfig.StatusCode))
-		if err != nil || code < 200 || code > 599 || code/100 == 3 {
-			return bad("fixed-response StatusCode %q: want 2XX, 4XX or 5XX (%s)", aws.ToString(a.FixedResponseConfig.StatusCode), actionTypesPage)
-		}
-		return action{fixed: a.FixedResponseConfig}, nil
-	case types.ActionTypeEnumForward:
-		var groups []weightedGroup
-		if a.ForwardConfig != nil && len(a.ForwardConfig.TargetGroups) > 0 {
-			for _, g := range a.ForwardConfig.TargetGroups {
-				w := 1 // a lone target group needs no weight
-				if g.Weight != nil {
-					w = int(*g.Weight)
-				}
-				if w < 0 || w > maxWeight {
-					return bad("target group %s: weight %d: want 0 to %d (%s)", aws.ToString(g.TargetGroupArn), w, maxWeight, actionTypesPage)
-				}
-				if aws.ToString(g.TargetGroupArn) == "" {
-					return bad("forward action with a target group without TargetGroupArn")
-				}
-				groups = append(groups, weightedGroup{arn: *g.TargetGroupArn, weight: w})
-			}
-		} else if aws.ToString(a.TargetGroupArn) != "" {
-			groups = []weightedGroup{{arn: *a.TargetGroupArn, weight: 1}}
-		} else {
+	if a.Type != types.ActionTypeEnumForward {
+		return bad("action %q: the local ALB performs forward actions only", a.Type)
+	}
+	if a.ForwardConfig == nil || len(a.ForwardConfig.TargetGroups) == 0 {
+		if aws.ToString(a.TargetGroupArn) == "" {
 			return bad("forward action names no target group")
 		}
-		return action{groups: groups}, nil
-	default:
-		return bad("action %q: the local ALB performs forward and fixed-response actions only", a.Type)
+		return []weightedGroup{{arn: *a.TargetGroupArn, weight: 1}}, nil
 	}
+	var groups []weightedGroup
+	for _, g := range a.ForwardConfig.TargetGroups {
+		w := 1 // a lone target group needs no weight
+		if g.Weight != nil {
+			w = int(*g.Weight)
+		}
+		if w < 0 || w > maxWeight {
+			return bad("target group %s: weight %d: want 0 to %d (%s)", aws.ToString(g.TargetGroupArn), w, maxWeight, actionTypesPage)
+		}
+		if aws.ToString(g.TargetGroupArn) == "" {
+			return bad("forward action with a target group without TargetGroupArn")
+		}
+		groups = append(groups, weightedGroup{arn: *g.TargetGroupArn, weight: w})
+	}
+	return groups, nil
 }
 
 // pickGroup chooses a target group by weight: "Requests that match a listener

@@ -111,7 +111,7 @@ func TestRulesTheLocalALBCannotEvaluateAreRefusedWithTheReason(t *testing.T) {
 		{"empty values", rule("r", 1, fwd, pathIs()), "no values"},
 		{"no conditions", rule("r", 1, fwd), "no conditions"},
 		{"header without name", rule("r", 1, fwd, types.RuleCondition{Field: aws.String("http-header"), HttpHeaderConfig: &types.HttpHeaderConditionConfig{Values: []string{"x"}}}), "HttpHeaderName is required"},
-		{"redirect", rule("r", 1, []types.Action{{Type: types.ActionTypeEnumRedirect}}, pathIs("/*")), `action "redirect": the local ALB performs forward and fixed-response`},
+		{"redirect", rule("r", 1, []types.Action{{Type: types.ActionTypeEnumRedirect}}, pathIs("/*")), `action "redirect": the local ALB performs forward actions only`},
 		{"weight above 999", rule("r", 1, weightedForward([]string{"a", "b"}, []int32{1000, 1}), pathIs("/*")), "weight 1000: want 0 to 999"},
 		{"two actions", rule("r", 1, append(forwardTo("a"), forwardTo("b")...), pathIs("/*")), "2 actions"},
 	}
@@ -134,16 +134,4 @@ func TestRulesTheLocalALBCannotEvaluateAreRefusedWithTheReason(t *testing.T) {
 	err := ValidateRules([]types.Rule{rule("r", 1, fwd, pathIs("/*"))})
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "0 default rules"), err.Error())
-}
-
-func TestFixedResponseActionAnswersItsCodeTypeAndBody(t *testing.T) {
-	fixed := []types.Action{{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{
-		StatusCode: aws.String("418"), ContentType: aws.String("text/plain"), MessageBody: aws.String("not here"),
-	}}}
-	lb, err := New(Options{Rules: func() []types.Rule { return []types.Rule{defaultRule(fixed)} }})
-	require.NoError(t, err)
-	w := get(lb, "/")
-	assert.Equal(t, 418, w.Code)
-	assert.Equal(t, "text/plain", w.Header().Get("Content-Type"))
-	assert.Equal(t, "not here", w.Body.String())
 }
