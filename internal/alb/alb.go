@@ -22,6 +22,13 @@
 //   - idle timeout and the 10 s connect timeout are on the wall clock;
 //     health check schedules, response times and metric minutes are on the
 //     injected clock.
+//
+// Where the pages leave a choice, the reading taken (each at its code):
+// a new target is healthy after one passed check (HealthCheck has a switch
+// for the stricter reading); a target group with no healthy target fails
+// open to all its registered targets, initial ones included; a forward whose
+// weights are all 0 is answered 503; a path is matched as sent, not
+// percent-decoded; a request is counted in the minute it arrived.
 package alb
 
 import (
