@@ -147,11 +147,7 @@ func collectHistory(ctx context.Context, o *outputs.Read, c *clients, now time.T
 
 func renderHistory(h *History) string {
 	var b strings.Builder
-	stack := h.Stack
-	if stack == "" {
-		stack = "(" + h.Source + ")"
-	}
-	fmt.Fprintf(&b, "tenant-canary history of %s at %s\n\n", stack, h.Time.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(&b, "tenant-canary history of %s at %s\n\n", stackLabel(h.Stack, h.Source), h.Time.Format("2006-01-02 15:04:05 MST"))
 	b.WriteString("pipeline executions, newest first\n")
 	if len(h.Executions) == 0 {
 		b.WriteString("  none\n")

@@ -12,15 +12,7 @@ func render(st *Status) string {
 	line := func(label, format string, a ...any) {
 		fmt.Fprintf(&b, "%-15s%s\n", label, fmt.Sprintf(format, a...))
 	}
-	stack := st.Stack
-	switch {
-	case stack != "":
-	case st.Source == "" || st.Source == "the selected stack":
-		stack = "(selected stack)"
-	default:
-		stack = "(" + st.Source + ")"
-	}
-	fmt.Fprintf(&b, "tenant-canary %s at %s\n\n", stack, st.Time.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(&b, "tenant-canary %s at %s\n\n", stackLabel(st.Stack, st.Source), st.Time.Format("2006-01-02 15:04:05 MST"))
 
 	// The verdict: the state in one line, and what to type next.
 	v := st.Verdict
@@ -218,4 +210,16 @@ func dur(d time.Duration) string {
 		return fmt.Sprintf("%dm%ds", m, s)
 	}
 	return fmt.Sprintf("%ds", s)
+}
+
+// stackLabel names the stack a screen is about: its name, "(selected
+// stack)", or where its outputs came from.
+func stackLabel(stack, source string) string {
+	switch {
+	case stack != "":
+		return stack
+	case source == "" || source == "the selected stack":
+		return "(selected stack)"
+	}
+	return "(" + source + ")"
 }

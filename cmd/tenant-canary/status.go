@@ -194,20 +194,24 @@ func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) err
 	if !*watchFlag {
 		return show()
 	}
-	failures := 0
+	failures, shown := 0, false
 	for {
 		err := show()
 		switch {
 		case err == nil:
-			failures = 0
+			failures, shown = 0, true
 		case ctx.Err() != nil:
 			return nil // interrupted mid-refresh
 		case transient(err) && failures < maxTransientFailures:
 			// The screen stays as it was, with this line below it.
 			failures++
 			line, _ := describe(err)
-			fmt.Fprintf(e.stdout, "\n%s: AWS did not answer (%s); showing the last status, retrying in %s (%d/%d)\n",
-				e.now().UTC().Format("15:04:05"), line, *interval, failures, maxTransientFailures)
+			last := ""
+			if shown {
+				last = " showing the last status,"
+			}
+			fmt.Fprintf(e.stdout, "\n%s: AWS did not answer (%s);%s retrying in %s (%d/%d)\n",
+				e.now().UTC().Format("15:04:05"), line, last, *interval, failures, maxTransientFailures)
 		default:
 			return giveUp(err, failures)
 		}

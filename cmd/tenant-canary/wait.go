@@ -64,17 +64,18 @@ func waitCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error
 		return err
 	}
 	deadline := e.now().Add(*timeout)
-	failures, said := 0, ""
+	failures, said, last := 0, "", "no answer from AWS yet"
 	for {
 		st, err := collect(ctx, o, c, e.now())
 		switch {
 		case err == nil:
 			failures = 0
 			v := st.Verdict
-			// One line per change, for a CI log.
-			if text := v.State + ": " + v.Reason; text != said {
-				fmt.Fprintf(e.stdout, "%s %s\n", e.now().UTC().Format("15:04:05"), text)
-				said = text
+			last = v.State + ": " + v.Reason
+			// A line per step of the rollout, for a CI log.
+			if key := progressKey(st); key != said {
+				fmt.Fprintf(e.stdout, "%s %s\n", e.now().UTC().Format("15:04:05"), last)
+				said = key
 			}
 			switch outcomeOf(*target, *revision, st) {
 			case waitReached:
@@ -93,10 +94,22 @@ func waitCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error
 		}
 		left := deadline.Sub(e.now())
 		if left <= 0 {
-			return &codeError{exitTimeout, fmt.Sprintf("--for %s not reached after %s; last: %s", *target, *timeout, said)}
+			return &codeError{exitTimeout, fmt.Sprintf("--for %s not reached after %s; last: %s", *target, *timeout, last)}
 		}
 		if err := e.sleep(ctx, min(*interval, left)); err != nil {
 			return err
 		}
 	}
+}
+
+// progressKey changes when the rollout takes a step: its verdict, or a
+// deployment's phase or traffic share; not with every countdown.
+func progressKey(st *Status) string {
+	key := st.Verdict.State
+	for _, d := range st.Deployments {
+		if d.InProgress {
+			key += fmt.Sprintf(" %s/%s/%g", d.ID, d.Phase, d.TrafficPercent)
+		}
+	}
+	return key
 }
