@@ -40,3 +40,17 @@ func TestExportsAreTheOutputsContract(t *testing.T) {
 	slices.Sort(contracted)
 	assert.Equal(t, contracted, exported)
 }
+
+// `go run .` without the engine says what the program is and how to check
+// a stack offline, instead of exiting 32 without a word.
+func TestRunWithoutTheEngineSaysWhatToDo(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	hint, ok := withoutEngine(env(nil))
+	assert.True(t, ok)
+	assert.Contains(t, hint, "pulumi up")
+	assert.Contains(t, hint, "go run ./cmd/tenant-canary check --stack dev")
+	_, ok = withoutEngine(env(map[string]string{pulumi.EnvMonitor: "127.0.0.1:4000"}))
+	assert.False(t, ok, "under the engine the program runs")
+	_, ok = withoutEngine(env(map[string]string{"PULUMI_PLUGINS": "true"}))
+	assert.False(t, ok, "the engine asking for plugins")
+}
