@@ -84,7 +84,7 @@ func waitCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error
 				return &codeError{exitFailed, fmt.Sprintf("the rollout will not get there: %s: %s", v.State, v.Reason)}
 			}
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return &codeError{exitError, "interrupted"}
 		case transient(err) && failures < maxTransientFailures:
 			failures++
 			line, _ := describe(err)
@@ -96,8 +96,8 @@ func waitCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error
 		if left <= 0 {
 			return &codeError{exitTimeout, fmt.Sprintf("--for %s not reached after %s; last: %s", *target, *timeout, last)}
 		}
-		if err := e.sleep(ctx, min(*interval, left)); err != nil {
-			return err
+		if e.sleep(ctx, min(*interval, left)) != nil {
+			return &codeError{exitError, "interrupted"}
 		}
 	}
 }
