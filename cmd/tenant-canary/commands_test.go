@@ -77,6 +77,11 @@ func TestVerdictNamesTheStateAndTheNextCommand(t *testing.T) {
 			Deployments: []DeploymentStatus{{Group: "latest", Last: &EndedDeployment{ID: "d-2", Status: "Stopped", ErrorCode: "ALARM_ACTIVE", Alarms: []string{"tc-latest-green-5xx"}}}, {Group: "stable"}},
 			Services:    services(v1, v1),
 		}, verdictRolledBack, []string{"d-2 stopped", "alarm tc-latest-green-5xx", "everyone on v1"}, "tenant-canary history"},
+		{"stable stage stopped by an alarm", Status{
+			Pipeline:    PipelineStatus{Execution: &ExecutionStatus{ID: "e-2", Status: "Failed", Stage: "Stable"}},
+			Deployments: []DeploymentStatus{{Group: "latest"}, {Group: "stable", Last: &EndedDeployment{ID: "d-3", Status: "Stopped", Alarms: []string{"tc-stable-blue-5xx"}}}},
+			Services:    services(v2, v2),
+		}, verdictRolledBack, []string{"d-3 stopped", "alarm tc-stable-blue-5xx"}, "tenant-canary history"},
 		{"failed without an alarm", Status{
 			Pipeline:    PipelineStatus{Execution: &ExecutionStatus{ID: "e-2", Status: "Failed", Stage: "Latest"}},
 			Deployments: []DeploymentStatus{{Group: "latest", Last: &EndedDeployment{ID: "d-2", Status: "Failed", ErrorCode: "HEALTH_CONSTRAINTS", ErrorMessage: "tasks failed to start"}}, {Group: "stable"}},

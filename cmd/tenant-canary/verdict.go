@@ -92,7 +92,8 @@ func verdictOf(st *Status) Verdict {
 
 	// 5. The last rollout ended badly.
 	if ex != nil && ex.Status != "Succeeded" {
-		if d := st.deployment("latest").Last; d != nil && (d.Status == "Stopped" || d.Status == "Failed") && ex.Stage == "Latest" {
+		// The stage's deployment group is named after it (Latest → latest).
+		if d := st.deployment(strings.ToLower(ex.Stage)).Last; d != nil && (d.Status == "Stopped" || d.Status == "Failed") {
 			return Verdict{verdictRolledBack, fmt.Sprintf("deployment %s %s: %s; everyone on %s", d.ID, strings.ToLower(d.Status), d.why(), imageName(latest.image())), nextHistory}
 		}
 		if rejected {
