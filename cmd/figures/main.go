@@ -435,7 +435,7 @@ func hookBuilds(ctx context.Context, root string, count int) (Stat, error) {
 	return Summarize(runs), nil
 }
 
-// coldBuilds times `go build .` and the three hook builds with an empty
+// coldBuilds times `go build .` and the build of every hook function with an empty
 // build cache, n times.
 func coldBuilds(ctx context.Context, root string, n int) (total, program, hooksOnly Stat, err error) {
 	var tot, prog, hk []float64

@@ -9,7 +9,7 @@
 //
 // Names and ARNs come from the stack's outputs (`pulumi stack output
 // --json`); AWS credentials and region from the SDK's usual chain. Exit
-// codes are listed in README "Operating a rollout".
+// codes are listed in docs/operating.md.
 package main
 
 import (
@@ -30,7 +30,7 @@ import (
 	"github.com/tenant-canary/tenant-canary/internal/watch"
 )
 
-// Exit codes (README "Operating a rollout").
+// Exit codes (docs/operating.md, "Exit codes").
 const (
 	exitOK          = 0
 	exitError       = 1 // an AWS error or anything unexpected

@@ -81,7 +81,7 @@ func cmp(a, b string) string {
 	return b
 }
 
-// stackOutputs are the outputs the CLI reads (README "Stack outputs").
+// stackOutputs are the outputs the CLI reads (docs/configuration.md, "Stack outputs").
 type stackOutputs struct {
 	stack                     string
 	ClusterName               string            `json:"clusterName"`

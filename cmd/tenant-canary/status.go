@@ -129,7 +129,7 @@ const approvalDefaultTimeout = 7 * 24 * 60
 
 func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
 	stack := fs.String("stack", "", "Pulumi stack (default: the selected one)")
-	asJSON := fs.Bool("json", false, "print the status as JSON (schema in README)")
+	asJSON := fs.Bool("json", false, "print the status as JSON (schema in docs/operating.md)")
 	watchFlag := fs.Bool("watch", false, "redraw the status in place until interrupted")
 	interval := fs.Duration("interval", 10*time.Second, "with --watch: time between redraws")
 	if err := parse(fs, args); err != nil {
