@@ -652,7 +652,7 @@ func TestEveryStackFileLoadsAndRuns(t *testing.T) {
 
 // Pulumi.yaml's defaults are what the CLI hands the program when a stack
 // leaves a key out; they must be config.Defaults(), the one place defaults
-// live, or dev and prod would differ from what the README says.
+// live, or dev and prod would differ from what docs/configuration.md says.
 func TestPulumiYamlDeclaresEveryKeyWithTheCodeDefaults(t *testing.T) {
 	project, err := workspace.LoadProject("Pulumi.yaml")
 	require.NoError(t, err)
@@ -687,7 +687,7 @@ func tenantList(n int) string {
 // largest allow-list of each match type, and reports the tenant rules it
 // registered; the hook builds of the process's first run are excluded.
 func BenchmarkRun(b *testing.B) {
-	// The first program run in a process builds the three hooks (go build,
+	// The first program run in a process builds the hook functions (go build,
 	// once per process); keep that out of the per-run figures.
 	if _, err := runProgram(b, nil); err != nil {
 		b.Fatal(err)

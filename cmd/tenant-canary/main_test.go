@@ -141,7 +141,7 @@ func TestStatusReadsWhatTheStateShows(t *testing.T) {
 }
 
 // The JSON schema is the Status type's field names and types; a change
-// shows in the golden and must be deliberate (README documents it).
+// shows in the golden and must be deliberate (docs/operating.md documents it).
 func TestStatusJSONSchemaIsStable(t *testing.T) {
 	var b strings.Builder
 	var walk func(t reflect.Type, prefix string)

@@ -125,7 +125,7 @@ const (
 const LatePeriods = 2
 
 // Rollback is the set of alarms that stop and roll back a stage
-// (README, "What stops a rollout").
+// (docs/signals.md).
 type Rollback struct {
 	// Max5xxPercent is the highest error share of the new version's target
 	// group tolerated in one period: its targets' 5xx responses plus the
@@ -378,7 +378,7 @@ func shapeOf(key string) string {
 	case "forceDeleteImages":
 		return "true or false"
 	default:
-		return "an object with the fields listed in the README's config reference"
+		return "an object with the fields listed in docs/configuration.md"
 	}
 }
 

@@ -149,7 +149,7 @@ const (
 // approved. Under SUPERSEDED the newer execution replaces the waiting one
 // when it reaches `Approve`, so the approval always decides about the image
 // `latest` is actually serving, and pinned tenants stay put until then.
-// See README.md ("Execution mode").
+// See docs/design.md §4 ("Newest push wins").
 const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).

@@ -13,7 +13,7 @@ import (
 
 // The rollback signals. Each is one CloudWatch alarm per target group, and
 // each deployment group watches the alarms of both target groups of its
-// pair (README, "What stops a rollout").
+// pair (docs/signals.md).
 const (
 	SignalErrors           = "errors"
 	SignalConnectionErrors = "connection-errors"

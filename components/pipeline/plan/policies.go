@@ -137,7 +137,7 @@ func (r HookResources) ApproveActionArn() string {
 }
 
 // HookPolicy is one hook function's inline policy: exactly the calls
-// lambda/rollout makes for that hook (lambda/README.md lists them), on this
+// lambda/rollout makes for that hook (docs/hooks.md lists them), on this
 // stack's resources. The CodeDeploy resource types are the CodeDeploy User
 // Guide's ("CodeDeploy permissions reference",
 // https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
