@@ -681,7 +681,9 @@ func TestHookPoliciesAreScopedToThisStack(t *testing.T) {
 	require.NoError(t, err)
 	pin, unpin, cleanup, rollback := byAction("pin"), byAction("unpin"), byAction("cleanup"), byAction("rollback")
 	assert.Equal(t, []string{rules}, pin["elasticloadbalancing:ModifyRule"])
-	assert.Equal(t, []string{stableGroupArn}, pin["codedeploy:GetDeploymentTarget"])
+	// "*" only: the Service Authorization Reference lists no resource type
+	// for GetDeploymentTarget, so a grant on the group's ARN is denied.
+	assert.Equal(t, []string{"*"}, pin["codedeploy:GetDeploymentTarget"])
 	assert.Equal(t, []string{latestGroupArn}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{stableGroupArn}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{latestGroupArn}, unpin["codedeploy:ListDeployments"])

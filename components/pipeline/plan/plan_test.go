@@ -315,10 +315,12 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 	}
 	for hook, want := range map[string]map[string][]string{
 		"pin": with(common("pin"), map[string][]string{
-			"ecs:DescribeServices":                            {stableSvc},
-			"ecs:UpdateService":                               {stableSvc},
-			"codedeploy:ListDeployments":                      {stableGroupArn},
-			"codedeploy:GetDeploymentTarget":                  {stableGroupArn},
+			"ecs:DescribeServices":       {stableSvc},
+			"ecs:UpdateService":          {stableSvc},
+			"codedeploy:ListDeployments": {stableGroupArn},
+			// "*": the Service Authorization Reference lists no resource
+			// type for GetDeploymentTarget (UnscopedActions).
+			"codedeploy:GetDeploymentTarget":                  {"*"},
 			"elasticloadbalancing:ModifyRule":                 {rules},
 			"elasticloadbalancing:DescribeTargetHealth":       {"*"},
 			"elasticloadbalancing:DescribeTags":               {"*"},

@@ -141,10 +141,11 @@ func (r HookResources) ApproveActionArn() string {
 // stack's resources. The CodeDeploy resource types are the CodeDeploy User
 // Guide's ("CodeDeploy permissions reference",
 // https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
-// ListDeployments (for one group), GetDeploymentTarget, CreateDeployment and
+// ListDeployments (for one group), CreateDeployment and
 // PutLifecycleEventHookExecutionStatus take the deploymentgroup ARN,
 // GetDeploymentConfig the deploymentconfig ARN, GetApplicationRevision and
-// RegisterApplicationRevision the application ARN.
+// RegisterApplicationRevision the application ARN. GetDeploymentTarget is
+// granted on "*": see UnscopedActions.
 func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (PolicyDocument, error) {
 	stable, _, err := EcsServiceArns(r.ClusterArn, r.StableServiceName)
 	if err != nil {
@@ -186,7 +187,12 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags")
 		st = append(st,
 			Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
-			Allow("WatchStableDeployments", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeployments"}, r.StableGroupArn),
+			Allow("WatchStableDeployments", []string{"codedeploy:ListDeployments"}, r.StableGroupArn),
+			// Unscoped (see UnscopedActions): the Service Authorization
+			// Reference lists no resource type for GetDeploymentTarget, so a
+			// grant on the Stable group's ARN would be denied and every
+			// push during a Stable deployment would fail pin.
+			Allow("WatchUnpinHook", []string{"codedeploy:GetDeploymentTarget"}, "*"),
 			// pin points the anchor and any tenant rule at the active
 			// stable target group: only this listener's rules.
 			Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules),
