@@ -73,6 +73,10 @@ func (s SmokeHookRole) Policy() (PolicyDocument, error) {
 		// its deployment belongs to, then reports on it.
 		Allow("ReadOwnDeployments", []string{"codedeploy:GetDeployment"}, groups...),
 		Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, groups...),
+		// Unscoped (see UnscopedActions): the size of the deployment's
+		// replacement task set, read from its ECS target (a Stable
+		// deployment while no tenant is pinned has nothing to test).
+		Allow("ReadReplacementTaskSet", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets"}, "*"),
 		// Lambda creates and deletes the function's network interfaces in
 		// its VPC with the execution role (Lambda developer guide,
 		// "Giving Lambda functions access to resources in an Amazon VPC":

@@ -58,6 +58,11 @@ func TestSmokeHookPolicyIsLeastPrivilege(t *testing.T) {
 		"arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-b",
 	}, by["CreateFunctionInterfaces"].Resource)
 	assert.Equal(t, []string{"*"}, by["DescribeVpcNetwork"].Resource)
+	// "*" because the Service Authorization Reference lists no resource
+	// type for either read; the checker accepts it only through
+	// UnscopedActions.
+	assert.Equal(t, []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets"}, by["ReadReplacementTaskSet"].Action)
+	assert.Equal(t, []string{"*"}, by["ReadReplacementTaskSet"].Resource)
 
 	_, err = plan.SmokeHookRole{Stack: st}.Policy()
 	assert.Error(t, err)
