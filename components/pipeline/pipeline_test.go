@@ -776,6 +776,45 @@ func TestCleanupRuleFiresWhenEitherGroupsDeploymentEnds(t *testing.T) {
 	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke cleanup")
 }
 
+// A `pulumi up` that changes the pipeline's definition cancels or fails the
+// execution in flight ("Edit a pipeline"); an operator may stop one. Such an
+// end runs cleanup, which before had no rule for it.
+func TestCleanupRuleFiresWhenAPipelineExecutionFailsIsCanceledOrStopped(t *testing.T) {
+	m := run(t, nil)
+	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"].(string)
+	rule := m.one(t, "aws:cloudwatch/eventRule:EventRule", "pipeline-pipeline-ended")
+	pattern := []byte(props(rule)["eventPattern"].(string))
+	event := func(pipelineName, state string) []byte {
+		return []byte(fmt.Sprintf(`{"version":"0","id":"CWE-event-id","detail-type":"CodePipeline Pipeline Execution State Change",
+			"source":"aws.codepipeline","account":%q,"time":"2017-04-22T03:31:47Z","region":%q,
+			"resources":["arn:aws:codepipeline:%s:%s:%s"],
+			"detail":{"pipeline":%q,"version":1,"state":%q,"execution-id":"01234567-0123-0123-0123-012345678901"}}`,
+			account, region, region, account, pipelineName, pipelineName, state))
+	}
+	for _, tc := range []struct {
+		pipeline, state string
+		want            bool
+	}{
+		{pipeName, "CANCELED", true},
+		{pipeName, "FAILED", true},
+		{pipeName, "STOPPED", true},
+		{pipeName, "STARTED", false},
+		{pipeName, "SUCCEEDED", false},
+		{pipeName, "SUPERSEDED", false},
+		{pipeName, "STOPPING", false},
+		{"another-pipeline", "CANCELED", false},
+	} {
+		got, err := plan.MatchEvent(pattern, event(tc.pipeline, tc.state))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%+v", tc)
+	}
+	cleanupArn := m.one(t, "aws:lambda/function:Function", "pipeline-cleanup-hook").outputs["arn"].StringValue()
+	assert.Equal(t, cleanupArn, props(m.one(t, "aws:cloudwatch/eventTarget:EventTarget", "pipeline-pipeline-ended-target"))["arn"])
+	perm := props(m.one(t, "aws:lambda/permission:Permission", "pipeline-cleanup-invoke-pipeline-ended"))
+	assert.Equal(t, "events.amazonaws.com", perm["principal"])
+	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke cleanup through this permission")
+}
+
 func TestRollbackRuleFiresOnAFailedApprovalOfThisPipeline(t *testing.T) {
 	m := run(t, nil)
 	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"].(string)

@@ -490,3 +490,85 @@ func TestMisconfiguredCleanupFailsWithTheConfigErrorAndCallsNothing(t *testing.T
 	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "PIPELINE_NAME is not set")
 	assert.Empty(t, w.Ops())
 }
+
+func pipelineEvent(pipeline, state string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"version": "0", "source": "aws.codepipeline", "detail-type": rollout.PipelineExecutionEventDetailType,
+		"detail": map[string]any{"pipeline": pipeline, "execution-id": "exec-A", "state": state, "version": 3},
+	})
+	return b
+}
+
+// A `pulumi up` that changes the pipeline's definition while the Approve
+// action waits cancels the execution: no deployment ends after it, so
+// before this event was routed nobody brought the system to rest or said
+// that it did not. cleanup now acts on the pipeline execution's FAILED,
+// CANCELED and STOPPED ends from the state it reads, as after a
+// deployment's end, and ignores the others.
+func TestCleanupActsOnAFailedCanceledOrStoppedPipelineExecution(t *testing.T) {
+	for _, tt := range []struct {
+		name, pipeline, state string
+		wantOps               []string
+	}{
+		{"canceled by a pipeline edit", fakeaws.PipelineName, "CANCELED", released},
+		{"failed", fakeaws.PipelineName, "FAILED", released},
+		{"stopped by an operator", fakeaws.PipelineName, "STOPPED", released},
+		{"succeeded: a deployment's end already acted", fakeaws.PipelineName, "SUCCEEDED", nil},
+		{"superseded: the newer execution goes on", fakeaws.PipelineName, "SUPERSEDED", nil},
+		{"another pipeline", "someone-elses", "CANCELED", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.CleanupEvent(context.Background(), pipelineEvent(tt.pipeline, tt.state)))
+
+			assert.Equal(t, tt.wantOps, w.Ops())
+			if tt.wantOps != nil {
+				assert.Equal(t, "1", w.CatchAllPriority())
+				assert.EqualValues(t, 0, w.Desired())
+			} else {
+				assert.Equal(t, "50000", w.CatchAllPriority())
+			}
+		})
+	}
+}
+
+// The canceled execution left latest on v2 and the tenants on v1 with no
+// approval pending: cleanup says at WARN that the split is held.
+func TestCleanupSaysHeldAfterAPipelineEditCanceledTheApproval(t *testing.T) {
+	w := stableInTerminationWait(pinnedWorld(2, fakeaws.StableBlueTG))
+	w.ExtraTaskSets = nil
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.CleanupEvent(context.Background(), pipelineEvent(fakeaws.PipelineName, "CANCELED")))
+
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), `"step":"held"`)
+	assert.Contains(t, logs.String(), `"pipeline_execution_id":"exec-A"`)
+}
+
+func TestCleanupEventRejectsMalformedEventsByName(t *testing.T) {
+	for _, tt := range []struct {
+		name, raw, wantErr string
+	}{
+		{"not JSON", `[1,2]`, "malformed event: not a JSON object"},
+		{"unknown detail-type", `{"detail-type":"EC2 Instance State-change Notification"}`,
+			`detail-type is "EC2 Instance State-change Notification", want "CodeDeploy Deployment State-change Notification" or "CodePipeline Pipeline Execution State Change"`},
+		{"pipeline event without its detail", `{"detail-type":"CodePipeline Pipeline Execution State Change","detail":{"pipeline":"p"}}`,
+			"missing [detail.execution-id detail.state]"},
+		{"deployment event without its detail", `{"detail-type":"CodeDeploy Deployment State-change Notification","detail":{}}`,
+			"missing [detail.application detail.deploymentGroup detail.deploymentId detail.state]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+			err := h.CleanupEvent(context.Background(), json.RawMessage(tt.raw))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Empty(t, w.Ops(), "nothing is read or changed for a malformed event")
+		})
+	}
+}
