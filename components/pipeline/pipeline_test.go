@@ -582,8 +582,12 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 	}{
 		{"pin", 600, nil},
 		{"unpin", 120, nil},
-		{"cleanup", 120, nil},
-		{"rollback", 120, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest}},
+		// cleanup and rollback wait out the target groups' deregistration
+		// delay (service.deregistrationDelaySeconds, 15 by default) when
+		// they release: it is in their environment, from the one config
+		// value, and on top of their timeout.
+		{"cleanup", 120 + 15, map[string]interface{}{"RELEASE_DELAY_SECONDS": "15"}},
+		{"rollback", 120 + 15, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest, "RELEASE_DELAY_SECONDS": "15"}},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {
 			f := props(m.one(t, "aws:lambda/function:Function", "pipeline-"+tc.hook+"-hook"))

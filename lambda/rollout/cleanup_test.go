@@ -572,3 +572,69 @@ func TestCleanupEventRejectsMalformedEventsByName(t *testing.T) {
 		})
 	}
 }
+
+// Release leaves stable serving for the deregistration delay after the
+// catch-all moves above the tenant rules, and only then scales it to zero:
+// a load balancer node still on the old rule order keeps sending pinned
+// tenants to stable meanwhile, and AWS documents no time within which all
+// nodes have the new order.
+func TestReleaseLeavesStableServingForTheDeregistrationDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	for _, hook := range []rollout.Hook{rollout.HookCleanup, rollout.HookRollback} {
+		t.Run(string(hook), func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, logs := newHooks(t, w, hook)
+			h.Config.ReleaseDelay = delay
+			var moved, scaled time.Time
+			w.On(opSet, 1, func(*fakeaws.World) { moved = time.Now() })
+			w.On(opUpdate, 1, func(*fakeaws.World) { scaled = time.Now() })
+
+			if hook == rollout.HookCleanup {
+				require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+			} else {
+				res, err := h.Rollback(context.Background(), rollout.RollbackRequest{Reason: "test"})
+				require.NoError(t, err)
+				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
+			}
+
+			require.False(t, moved.IsZero(), "the catch-all moved")
+			require.False(t, scaled.IsZero(), "stable was scaled down")
+			assert.GreaterOrEqual(t, scaled.Sub(moved), delay, "stable kept serving for the deregistration delay after the catch-all moved")
+			assert.Equal(t, "1", w.CatchAllPriority())
+			assert.EqualValues(t, 0, w.Desired())
+			assert.Contains(t, logs.String(), `"step":"release-delay"`)
+		})
+	}
+}
+
+// With less time left than the delay, release moves the catch-all (safe:
+// stable still serves) but scales nothing, and fails at once so that
+// Lambda retries the event: nothing waits past the function's deadline.
+func TestReleaseNeverWaitsPastTheDeadline(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+	h.Config.ReleaseDelay = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	err := h.Cleanup(ctx, codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stable stays at its desired count")
+	assert.Contains(t, err.Error(), "less than the 1h0m0s it must keep serving")
+	assert.Equal(t, "1", w.CatchAllPriority(), "everyone is on latest")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "stable keeps serving")
+	assert.NotContains(t, w.Ops(), opUpdate)
+}
+
+// Nothing to wait for when stable already runs no task.
+func TestReleaseDoesNotWaitWhenStableRunsNothing(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.DesiredCount = 0
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+	h.Config.ReleaseDelay = time.Hour
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.NotContains(t, logs.String(), `"step":"release-delay"`)
+}
