@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -637,4 +638,47 @@ func TestReleaseDoesNotWaitWhenStableRunsNothing(t *testing.T) {
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
 	assert.Equal(t, "1", w.CatchAllPriority())
 	assert.NotContains(t, logs.String(), `"step":"release-delay"`)
+}
+
+// Functions that died holding a claim leave their tags on the catch-all
+// rule, and a rule holds at most 50 tags: before, the 51st claim failed
+// with TooManyTags and so did every cleanup and rollback after it. A full
+// rule now has its expired claims removed and the claim goes through; an
+// unexpired claim is left alone.
+func TestClaimRemovesExpiredClaimsWhenTheRuleIsFull(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	live := contract.ReleaseTagPrefix + "still-running"
+	for i := range fakeaws.MaxTagsPerResource - 2 {
+		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%sdied-%02d", contract.ReleaseTagPrefix, i), past)
+	}
+	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"garbled", "not a time")
+	w.SetTag(fakeaws.CatchAllRuleARN, live, future)
+	require.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.Equal(t, append([]string{opAdd, opTags, opRemove}, released...), w.Ops(), "one failed claim, the clean-up, then the released sequence")
+	assert.Equal(t, map[string]string{live: future}, w.TagsOf(fakeaws.CatchAllRuleARN), "expired and unreadable claims gone, the live one kept, ours released")
+	assert.Contains(t, logs.String(), "removed expired claims from the catch-all rule")
+	assert.Equal(t, "1", w.CatchAllPriority())
+}
+
+// A rule full of live claims is not emptied: the claim fails, naming why.
+func TestClaimNeverRemovesALiveClaim(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for i := range fakeaws.MaxTagsPerResource {
+		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%slive-%02d", contract.ReleaseTagPrefix, i), future)
+	}
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "TooManyTags")
+	assert.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "nothing moved without a claim")
 }

@@ -333,6 +333,7 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codedeploy:PutLifecycleEventHookExecutionStatus": {stableGroupArn},
 		}),
 		"cleanup": with(common("cleanup"), map[string][]string{
+			"elasticloadbalancing:DescribeTags": {"*"},
 			"elasticloadbalancing:AddTags":      {catchAllArn},
 			"elasticloadbalancing:RemoveTags":   {catchAllArn},
 			"ecs:DescribeServices":              {latestSvc, stableSvc},
@@ -344,6 +345,7 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codepipeline:PutApprovalResult":    {pipeline + "/Approve/Approve"},
 		}),
 		"rollback": with(common("rollback"), map[string][]string{
+			"elasticloadbalancing:DescribeTags":      {"*"},
 			"elasticloadbalancing:AddTags":           {catchAllArn},
 			"elasticloadbalancing:RemoveTags":        {catchAllArn},
 			"ecs:DescribeServices":                   {latestSvc, stableSvc},

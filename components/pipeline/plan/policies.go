@@ -213,6 +213,9 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		claim.Condition = map[string]map[string][]string{
 			"ForAllValues:StringLike": {"aws:TagKeys": {contract.ReleaseTagPrefix + "*"}},
 		}
+		// ... and reads the rule's tags when they are full, to remove
+		// expired claims.
+		reads = append(reads, "elasticloadbalancing:DescribeTags")
 		st = append(st, claim,
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("ScaleStableService", []string{"ecs:UpdateService"}, stable),
