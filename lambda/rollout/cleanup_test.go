@@ -682,3 +682,24 @@ func TestClaimNeverRemovesALiveClaim(t *testing.T) {
 	assert.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
 	assert.Equal(t, "50000", w.CatchAllPriority(), "nothing moved without a claim")
 }
+
+// latest names its image by tag (the placeholder, or a deployment that did
+// not use the ECR source's digest): the pending approval's digest cannot be
+// compared with it. Before, "cannot compare" read as "different" and the
+// approval was rejected automatically; now cleanup holds and says why.
+func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	w.Images[fakeaws.TaskDefV2] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev:latest"
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.NotContains(t, w.Ops(), opPAR, "no automatic rejection")
+	assert.Empty(t, w.ApprovalResults())
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), "cannot tell whether the pending approval is about the image latest serves")
+	assert.Contains(t, logs.String(), `"approval_digest":"`+fakeaws.DigestV1+`"`)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "the tenants stay pinned while the approval waits")
+}
