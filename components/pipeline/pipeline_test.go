@@ -45,6 +45,10 @@ type recorded struct {
 type mocks struct {
 	mu        sync.Mutex
 	resources []recorded
+	// liveOnGreen makes the live catch-all and anchor rules forward to
+	// their pair's second (green) group, as after an odd number of
+	// deployments.
+	liveOnGreen bool
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -94,6 +98,24 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
+	case "aws:lb/getListenerRule:getListenerRule":
+		// The rule as AWS describes it: a forward to its pair with weights.
+		pair := map[string][2]string{catchAll: {"latest-blue", "latest-green"}, anchor: {"stable-blue", "stable-green"}}[args.Args["arn"].StringValue()]
+		if pair[0] == "" {
+			return nil, fmt.Errorf("no listener rule %s", args.Args["arn"].StringValue())
+		}
+		live, idle := pair[0], pair[1]
+		if m.liveOnGreen {
+			live, idle = idle, live
+		}
+		group := func(name string, weight int) map[string]interface{} {
+			return map[string]interface{}{"arn": "arn:aws:elasticloadbalancing:" + region + ":" + account + ":targetgroup/" + name + "/0123456789abcdef", "weight": weight}
+		}
+		return resource.NewPropertyMapFromMap(map[string]interface{}{
+			"arn": args.Args["arn"].StringValue(),
+			"actions": []interface{}{map[string]interface{}{"type": "forward", "order": 1,
+				"forward": map[string]interface{}{"targetGroups": []interface{}{group(live, 100), group(idle, 0)}}}},
+		}), nil
 	case "aws:index/getRegion:getRegion":
 		return resource.NewPropertyMapFromMap(map[string]interface{}{"name": region, "id": region}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
@@ -168,7 +190,12 @@ func testArgs(mutate func(*pipeline.Args)) *pipeline.Args {
 // run runs NewPipeline under mocks and returns what was registered.
 func run(t *testing.T, mutate func(*pipeline.Args)) *mocks {
 	t.Helper()
-	m := &mocks{}
+	return runMocks(t, &mocks{}, mutate)
+}
+
+// runMocks is run with a prepared mock (live AWS state).
+func runMocks(t *testing.T, m *mocks, mutate func(*pipeline.Args)) *mocks {
+	t.Helper()
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		_, err := pipeline.NewPipeline(ctx, "pipeline", testArgs(mutate))
 		return err
