@@ -110,7 +110,8 @@ func SmokeConfigFromEnv(lookup func(string) (string, bool)) (SmokeConfig, error)
 // Smoke is the AfterAllowTestTraffic hook of both stages: it sends the
 // configured requests to the replacement task set through the deployment
 // group's test listener and reports Failed on the first failed check, so
-// the stage stops before any production traffic moves. It reports exactly
+// the stage stops before any production traffic moves; a replacement task
+// set of 0 tasks has nothing to test and passes. It reports exactly
 // once through Hooks (the lifecycle machinery of the other hooks), bounds
 // every request and never retries one.
 type Smoke struct {
