@@ -715,8 +715,10 @@ func TestHookPoliciesAreScopedToThisStack(t *testing.T) {
 	// "*" only: the Service Authorization Reference lists no resource type
 	// for GetDeploymentTarget, so a grant on the group's ARN is denied.
 	assert.Equal(t, []string{"*"}, pin["codedeploy:GetDeploymentTarget"])
-	assert.Equal(t, []string{latestGroupArn}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
-	assert.Equal(t, []string{stableGroupArn}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	// "*" for the status report too: the Service Authorization Reference
+	// lists no resource type for it (plan.UnscopedActions).
+	assert.Equal(t, []string{"*"}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	assert.Equal(t, []string{"*"}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{latestGroupArn}, unpin["codedeploy:ListDeployments"])
 	for _, hook := range []map[string][]string{unpin, cleanup, rollback} {
 		assert.NotContains(t, hook, "elasticloadbalancing:ModifyRule")

@@ -324,13 +324,13 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"elasticloadbalancing:ModifyRule":                 {rules},
 			"elasticloadbalancing:DescribeTargetHealth":       {"*"},
 			"elasticloadbalancing:DescribeTags":               {"*"},
-			"codedeploy:PutLifecycleEventHookExecutionStatus": {latestGroupArn},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {"*"},
 		}),
 		"unpin": with(common("unpin"), map[string][]string{
 			"ecs:DescribeServices":                            {latestSvc, stableSvc},
 			"ecs:DescribeTaskDefinition":                      {"*"},
 			"codedeploy:ListDeployments":                      {latestGroupArn},
-			"codedeploy:PutLifecycleEventHookExecutionStatus": {stableGroupArn},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {"*"},
 		}),
 		"cleanup": with(common("cleanup"), map[string][]string{
 			"elasticloadbalancing:DescribeTags": {"*"},

@@ -141,11 +141,12 @@ func (r HookResources) ApproveActionArn() string {
 // stack's resources. The CodeDeploy resource types are the CodeDeploy User
 // Guide's ("CodeDeploy permissions reference",
 // https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
-// ListDeployments (for one group), CreateDeployment and
-// PutLifecycleEventHookExecutionStatus take the deploymentgroup ARN,
+// ListDeployments (for one group) and CreateDeployment take the
+// deploymentgroup ARN,
 // GetDeploymentConfig the deploymentconfig ARN, GetApplicationRevision and
-// RegisterApplicationRevision the application ARN. GetDeploymentTarget is
-// granted on "*": see UnscopedActions.
+// RegisterApplicationRevision the application ARN. GetDeploymentTarget and
+// PutLifecycleEventHookExecutionStatus are granted on "*": see
+// UnscopedActions.
 func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (PolicyDocument, error) {
 	stable, _, err := EcsServiceArns(r.ClusterArn, r.StableServiceName)
 	if err != nil {
@@ -196,14 +197,18 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			// pin points the anchor and any tenant rule at the active
 			// stable target group: only this listener's rules.
 			Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules),
-			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.LatestGroupArn),
+			// Unscoped (see UnscopedActions): no resource type in the
+			// Service Authorization Reference.
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookUnpin:
 		st = append(st,
 			// unpin reads both services in one call and never scales.
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("WatchLatestDeployments", []string{"codedeploy:ListDeployments"}, r.LatestGroupArn),
-			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.StableGroupArn),
+			// Unscoped (see UnscopedActions): no resource type in the
+			// Service Authorization Reference.
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookCleanup, contract.HookRollback:
 		claim := Allow("ClaimCatchAllRule", []string{"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}, r.CatchAllRuleArn)
