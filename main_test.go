@@ -587,6 +587,29 @@ func TestNewTenantRulesFollowTheLiveStableTargetGroup(t *testing.T) {
 		"the anchor's own action is CodeDeploy's once it exists (ignoreChanges); it starts on blue")
 }
 
+// Release waits out the target groups' deregistration delay between moving
+// the catch-all and scaling stable to zero: the functions that release get
+// the very value the target groups are given, and a timeout that holds it.
+func TestReleaseDelayIsTheTargetGroupsDeregistrationDelay(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"service": `{"deregistrationDelaySeconds": 42}`})
+	require.NoError(t, err)
+	groups := m.ofType("aws:lb/targetGroup:TargetGroup")
+	require.Len(t, groups, 4)
+	for _, g := range groups {
+		assert.Equal(t, 42.0, g.Inputs["deregistrationDelay"].NumberValue(), g.Name)
+	}
+	for _, h := range []string{"cleanup", "rollback"} {
+		f := m.named(t, "aws:lambda/function:Function", "pipeline-"+h+"-hook")
+		env := f.Inputs["environment"].ObjectValue()["variables"].ObjectValue()
+		assert.Equal(t, "42", env["RELEASE_DELAY_SECONDS"].StringValue(), h)
+		assert.Equal(t, 120.0+42, f.Inputs["timeout"].NumberValue(), h)
+	}
+	_, err = runProgram(t, map[string]string{"service": `{"deregistrationDelaySeconds": 781}`})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "service.deregistrationDelaySeconds")
+	assert.Contains(t, err.Error(), "781")
+}
+
 func TestInvalidConfigRegistersNothing(t *testing.T) {
 	m, err := runProgram(t, map[string]string{
 		"pinnedTenants": `["ok", "no/slash"]`,

@@ -29,6 +29,16 @@ const (
 	// PinHookMinutes is the pin hook's budget, its Lambda timeout: the
 	// longest lifecycle hook of a deployment (components/pipeline uses it).
 	PinHookMinutes = 10
+	// ReleaseHookWorkSeconds is what the cleanup and rollback hooks get
+	// for their own work; their Lambda timeout adds the deregistration
+	// delay, which release waits out after the catch-all moves and before
+	// it scales stable to zero (lambda/rollout, release).
+	ReleaseHookWorkSeconds = 120
+	// MaxDeregistrationDelaySeconds keeps that timeout within Lambda's
+	// 15-minute maximum (Lambda Developer Guide, "Configure Lambda function
+	// timeout", https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html),
+	// below the target group's own limit of 3600 s.
+	MaxDeregistrationDelaySeconds = 15*60 - ReleaseHookWorkSeconds
 	// MaxTerminationWaitMinutes is CodeDeploy's limit for keeping the
 	// original task set after a blue/green deployment (2 days).
 	MaxTerminationWaitMinutes = 2880
@@ -409,7 +419,7 @@ func (v *validator) service(s Service) {
 	if !slices.Contains(logRetentionDays, s.LogRetentionDays) {
 		v.add("service.logRetentionDays", strconv.Itoa(s.LogRetentionDays), fmt.Sprintf("one of CloudWatch Logs' retention values %v", logRetentionDays))
 	}
-	v.intRange("service.deregistrationDelaySeconds", s.DeregistrationDelaySeconds, 0, 3600)
+	v.intRange("service.deregistrationDelaySeconds", s.DeregistrationDelaySeconds, 0, MaxDeregistrationDelaySeconds)
 }
 
 func fargateMemoryText(cpu int) string {
