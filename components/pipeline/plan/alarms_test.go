@@ -363,8 +363,8 @@ func TestEvaluatingAnAlarmAllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestStopTimesOfTheShippedStacks prints the table README "What stops a
-// rollout" quotes.
+// TestStopTimesOfTheShippedStacks prints the table docs/signals.md quotes
+// ("How long a bad version can serve before it is stopped").
 func TestStopTimesOfTheShippedStacks(t *testing.T) {
 	prod := stackRollback(t, "../../../Pulumi.prod.yaml")
 	for name, cfg := range map[string]config.Config{"defaults": config.Defaults(), "Pulumi.prod.yaml": prod} {
