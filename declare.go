@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -187,6 +188,15 @@ func declareValues(project, stack string, values map[string]string) (*declared.S
 	raw, err := json.Marshal(resolved)
 	if err != nil {
 		return nil, fmt.Errorf("stack outputs: %w", err)
+	}
+	// Exactly the outputs of the contract: an extra one fails the decode
+	// below, a missing one here.
+	typ := reflect.TypeOf(contract.StackOutputs{})
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if _, ok := resolved[name]; !ok {
+			return nil, fmt.Errorf("the program exports no %s, an output of contract.StackOutputs", name)
+		}
 	}
 	var outs contract.StackOutputs
 	d := json.NewDecoder(strings.NewReader(string(raw)))

@@ -194,6 +194,11 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		set("revision", "1")
 	case "aws:s3/bucketV2:BucketV2":
 		set("bucket", args.Name)
+	case "aws:ec2/eip:Eip":
+		// Addresses of TEST-NET-3, reserved for documentation (RFC 5737).
+		n := len(m.ofType(args.TypeToken))
+		set("publicIp", fmt.Sprintf("203.0.113.%d", 10+n))
+		set("allocationId", fmt.Sprintf("eipalloc-%d", n))
 	}
 	project, stack := m.project, m.stack
 	if project == "" {
