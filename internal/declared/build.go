@@ -266,11 +266,13 @@ func (b *builder) targetGroups(s *Stack) error {
 			HealthyThresholdCount:      aws.Int32(hc.HealthyThreshold),
 			UnhealthyThresholdCount:    aws.Int32(hc.UnhealthyThreshold),
 			Matcher:                    &elbtypes.Matcher{HttpCode: aws.String(hc.Matcher)},
-			// Unset, the health check uses the target group's protocol
-			// and the port each target receives traffic on
-			// ("Health checks for Application Load Balancer target
-			// groups", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
-			HealthCheckProtocol: elbtypes.ProtocolEnum(orDefault(hc.Protocol, p.Protocol)),
+			// Unset, an Application Load Balancer's health check uses
+			// HTTP, on traffic-port, "the port on which each target
+			// receives traffic from the load balancer" (ELB API
+			// reference, CreateTargetGroup, HealthCheckProtocol and
+			// HealthCheckPort,
+			// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html).
+			HealthCheckProtocol: elbtypes.ProtocolEnum(orDefault(hc.Protocol, "HTTP")),
 			HealthCheckPort:     aws.String(orDefault(hc.Port, "traffic-port")),
 			LoadBalancerArns:    []string{s.LoadBalancer.Arn},
 		}

@@ -267,8 +267,9 @@ func (s *Stack) Function(h contract.Hook) *Function {
 
 // Approval is the pipeline's manual approval action, or nil when approval
 // is not required. Its TimeoutInMinutes is nil when the stack sets none:
-// CodePipeline then waits 7 days ("Add a manual approval action to a stage",
-// https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-action-add.html).
+// the execution then fails if "no approval response is received within
+// seven days" ("Approve or reject an approval action in CodePipeline",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/approvals-approve-or-reject.html).
 func (p *Pipeline) Approval() *cptypes.ActionDeclaration {
 	for i := range p.Declaration.Stages {
 		for j := range p.Declaration.Stages[i].Actions {
