@@ -23,6 +23,10 @@ import (
 
 func main() {
 	if hint, ok := withoutEngine(os.Getenv); ok {
+		// Without the engine only: what the stack declares (declare.go).
+		if len(os.Args) > 1 && os.Args[1] == "declare" {
+			os.Exit(declareMain(os.Args[2:], os.Stdout, os.Stderr))
+		}
 		fmt.Fprint(os.Stderr, hint)
 		os.Exit(2)
 	}
@@ -37,7 +41,8 @@ func withoutEngine(getenv func(string) string) (string, bool) {
 		return "", false
 	}
 	return "tenant-canary is a Pulumi program: run it with `pulumi preview` or `pulumi up`, which start the Pulumi engine it needs.\n" +
-		"To check a stack's config offline, without the engine or AWS: go run ./cmd/tenant-canary check --stack dev\n", true
+		"To check a stack's config offline, without the engine or AWS: go run ./cmd/tenant-canary check --stack dev\n" +
+		"To see what a stack declares, evaluated under the Pulumi SDK's mocks: go run . declare --stack dev\n", true
 }
 
 func run(ctx *pulumi.Context) error {
