@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/internal/badversion"
+)
+
+// badHandler builds the app's handler bad as the user's spec says, through
+// the same -X values internal/badversion gives go build.
+func badHandler(t *testing.T, spec, healthPath string) (http.Handler, *badBehaviour) {
+	t.Helper()
+	s, err := badversion.Parse(spec)
+	require.NoError(t, err)
+	vars := map[string]string{}
+	flags := s.LDFlags()
+	for i := 1; i < len(flags); i += 2 {
+		name, value, _ := cut(flags[i])
+		vars[name] = value
+	}
+	bad, err := loadBad(vars["main.bad5xxPercent"], vars["main.badLatency"], vars["main.badHealth"], vars["main.badRefuse"])
+	require.NoError(t, err)
+	assert.Equal(t, s.String(), bad.describe(), "the app reads back the spec it was built with")
+	m, err := newTenantMatcher("path", "", "/app/{tenant}", "")
+	require.NoError(t, err)
+	return newHandler(appInfo{Version: "v3", Color: "red", Task: "t", HealthPath: healthPath}, m, bad, slog.New(slog.DiscardHandler)), bad
+}
+
+func cut(flag string) (name, value string, ok bool) {
+	for i := range flag {
+		if flag[i] == '=' {
+			return flag[:i], flag[i+1:], true
+		}
+	}
+	return flag, "", false
+}
+
+func get(h http.Handler, target string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	return rec
+}
+
+func TestBuiltWith5xxFailsThatShareOfAnswersButNotHealthChecks(t *testing.T) {
+	for _, tc := range []struct {
+		spec      string
+		of100Fail int
+	}{{"5xx=50%", 50}, {"5xx=5%", 5}, {"5xx=100%", 100}, {"5xx=33%", 33}} {
+		h, _ := badHandler(t, tc.spec, "")
+		failed := 0
+		for range 100 {
+			rec := get(h, "/app/7")
+			if rec.Code == http.StatusInternalServerError {
+				failed++
+			} else {
+				require.Equal(t, http.StatusOK, rec.Code)
+			}
+			assert.Equal(t, "v3", rec.Header().Get("X-App-Version"), "a 500 still says which version answered")
+		}
+		assert.Equal(t, tc.of100Fail, failed, "%s: 500s among 100 answers", tc.spec)
+		assert.Equal(t, http.StatusOK, get(h, "/healthz").Code, "%s: health checks pass", tc.spec)
+	}
+}
+
+func TestBuiltWithLatencyAnswersLateButHealthChecksAtOnce(t *testing.T) {
+	h, _ := badHandler(t, "latency=150ms", "")
+	start := time.Now()
+	rec := get(h, "/app/7")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond, "the answer waited the built latency")
+
+	// A client that gives up ends the wait (the load balancer's idle timeout).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/app/7", nil).WithContext(ctx))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled request kept waiting")
+	}
+	// Health checks are not delayed: the bound is far below the latency.
+	h, _ = badHandler(t, "latency=2m", "")
+	healthDone := make(chan int, 1)
+	go func() { healthDone <- get(h, "/healthz").Code }()
+	select {
+	case code := <-healthDone:
+		assert.Equal(t, http.StatusOK, code)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the health check waited the built latency")
+	}
+}
+
+func TestBuiltWithFailingHealthFailsTheConfiguredHealthPathOnly(t *testing.T) {
+	h, _ := badHandler(t, "health", "/ready")
+	rec := get(h, "/ready")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "the stack's service.healthCheckPath fails")
+	assert.Equal(t, "v3", rec.Header().Get("X-App-Version"))
+	assert.Equal(t, http.StatusOK, get(h, "/app/7").Code, "users are still served")
+
+	good, _ := badHandler(t, "", "/ready")
+	assert.Equal(t, "ok\n", get(good, "/ready").Body.String(), "a good build answers health checks on the configured path")
+	assert.Equal(t, http.StatusOK, get(good, "/ready").Code)
+}
+
+func TestBuiltToRefuseClosesEveryConnectionWithoutAnAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	h, bad := badHandler(t, "refuse", "")
+	require.True(t, bad.refuse)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(ctx, refusingListener{Listener: ln, logger: slog.New(slog.DiscardHandler)}, h, time.Second, slog.New(slog.DiscardHandler), nil)
+	}()
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, path := range []string{"/app/7", "/healthz"} {
+		resp, err := client.Get("http://" + ln.Addr().String() + path)
+		if err == nil {
+			_ = resp.Body.Close()
+			t.Fatalf("GET %s answered %d", path, resp.StatusCode)
+		}
+		assert.True(t, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF),
+			"GET %s: want a reset or closed connection, got %v", path, err)
+	}
+	stop()
+	select {
+	case err := <-served:
+		assert.NoError(t, err, "the refusing app still shuts down cleanly on SIGTERM")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refusing app did not stop")
+	}
+}
+
+func TestBadBuildValuesAreValidatedAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		pct, lat, health, refuse, mention string
+	}{
+		{"0", "", "", "", "main.bad5xxPercent \"0\""},
+		{"50%", "", "", "", "main.bad5xxPercent \"50%\""},
+		{"", "3", "", "", "main.badLatency \"3\""},
+		{"", "1h", "", "", "main.badLatency \"1h\""},
+		{"", "", "yes", "", "main.badHealth \"yes\""},
+		{"", "", "", "1", "main.badRefuse \"1\""},
+	} {
+		_, err := loadBad(tc.pct, tc.lat, tc.health, tc.refuse)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tc.mention)
+	}
+	good, err := loadBad("", "", "false", "")
+	require.NoError(t, err)
+	assert.Equal(t, "", good.describe())
+}
+
+func TestHealthPathComesFromTheEnvironment(t *testing.T) {
+	cfg, err := loadConfig(func(k string) string { return map[string]string{"HEALTH_CHECK_PATH": "/ready"}[k] })
+	require.NoError(t, err)
+	assert.Equal(t, "/ready", cfg.healthPath)
+	_, err = loadConfig(func(k string) string { return map[string]string{"HEALTH_CHECK_PATH": "ready"}[k] })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `HEALTH_CHECK_PATH "ready"`)
+}
