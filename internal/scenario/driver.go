@@ -256,6 +256,9 @@ func (d *driver) await(ctx context.Context, what string, within time.Duration, c
 		}
 		d.round(ctx)
 		if err := d.obs.poll(ctx, d); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s did not happen before the run's deadline (%w); last seen: %s", what, ctx.Err(), d.obs.describe())
+			}
 			return err
 		}
 	}

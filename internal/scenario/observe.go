@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
-	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -27,6 +26,7 @@ type (
 		GetPipelineState(context.Context, *codepipeline.GetPipelineStateInput, ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error)
 		ListPipelineExecutions(context.Context, *codepipeline.ListPipelineExecutionsInput, ...func(*codepipeline.Options)) (*codepipeline.ListPipelineExecutionsOutput, error)
 		PutApprovalResult(context.Context, *codepipeline.PutApprovalResultInput, ...func(*codepipeline.Options)) (*codepipeline.PutApprovalResultOutput, error)
+		ListActionExecutions(context.Context, *codepipeline.ListActionExecutionsInput, ...func(*codepipeline.Options)) (*codepipeline.ListActionExecutionsOutput, error)
 	}
 	deployAPI interface {
 		GetDeploymentGroup(context.Context, *codedeploy.GetDeploymentGroupInput, ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error)
@@ -86,7 +86,10 @@ type observed struct {
 
 // ECS deployment statuses that are final
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
-var finalDeployment = map[string]bool{"Succeeded": true, "Failed": true, "Stopped": true}
+var finalDeployment = map[string]bool{"Succeeded": true, "Failed": true, "Stopped": true, beforeRun: true}
+
+// beforeRun marks a deployment created before the run: not followed.
+const beforeRun = "(before the run)"
 
 func (o *observed) start(ctx context.Context, d *driver) error {
 	*o = observed{execVersion: map[string]string{}, execStatus: map[string]string{}, stages: map[string]string{},
@@ -162,7 +165,64 @@ func (o *observed) pollPipeline(ctx context.Context, d *driver) error {
 			o.approval(d, st, id)
 		}
 	}
+	return o.approvalsLeftBehind(ctx, d)
+}
+
+// approvalsLeftBehind reads the answer of an approval that was pending at
+// the last poll but is no longer the Approve stage's latest: between two
+// polls it was answered and the next execution took the stage (newest push
+// wins does exactly that), so GetPipelineState no longer shows it.
+// ListActionExecutions does, with the answer's summary
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListActionExecutions.html).
+func (o *observed) approvalsLeftBehind(ctx context.Context, d *driver) error {
+	current := ""
+	if st, ok := o.stages[contract.StageApprove]; ok {
+		_, current, _ = strings.Cut(st, " ")
+	}
+	var behind []string
+	for id, status := range o.approvalStatus {
+		if status == ApprovalPending && id != current {
+			behind = append(behind, id)
+		}
+	}
+	sort.Strings(behind)
+	for _, id := range behind {
+		out, err := d.aws.pipeline.ListActionExecutions(ctx, &codepipeline.ListActionExecutionsInput{
+			PipelineName: aws.String(d.outputs.PipelineName), Filter: &cptypes.ActionExecutionFilter{PipelineExecutionId: aws.String(id)}})
+		if err != nil {
+			return fmt.Errorf("pipeline %s actions of %s: %w", d.outputs.PipelineName, id, err)
+		}
+		for _, a := range out.ActionExecutionDetails {
+			if aws.ToString(a.StageName) != contract.StageApprove || aws.ToString(a.ActionName) != contract.ActionApprove {
+				continue
+			}
+			summary := ""
+			if a.Output != nil && a.Output.ExecutionResult != nil {
+				summary = aws.ToString(a.Output.ExecutionResult.ExternalExecutionSummary)
+			}
+			o.recordApproval(d, id, approvalStatuses[a.Status], summary)
+		}
+	}
 	return nil
+}
+
+var approvalStatuses = map[cptypes.ActionExecutionStatus]string{
+	cptypes.ActionExecutionStatusInProgress: ApprovalPending, cptypes.ActionExecutionStatusSucceeded: ApprovalApproved,
+	cptypes.ActionExecutionStatusFailed: ApprovalRejected, cptypes.ActionExecutionStatusAbandoned: "abandoned",
+}
+
+// recordApproval records an approval's new status; an answer the driver did
+// not give was given by someone else (a hook, an operator, a timeout).
+func (o *observed) recordApproval(d *driver, executionID, status, summary string) {
+	if status == "" || o.approvalStatus[executionID] == status {
+		return
+	}
+	o.approvalStatus[executionID] = status
+	e := Event{Kind: KindApproval, ExecutionID: executionID, Version: o.execVersion[executionID], Status: status, Summary: summary}
+	if status != ApprovalPending {
+		e.By = ByOther // the driver records its own answers when it gives them
+	}
+	d.event(e)
 }
 
 // approval follows the Approve action: GetPipelineState shows its token
@@ -175,23 +235,11 @@ func (o *observed) approval(d *driver, st cptypes.StageState, executionID string
 			continue
 		}
 		le := a.LatestExecution
-		status := map[cptypes.ActionExecutionStatus]string{
-			cptypes.ActionExecutionStatusInProgress: ApprovalPending, cptypes.ActionExecutionStatusSucceeded: ApprovalApproved,
-			cptypes.ActionExecutionStatusFailed: ApprovalRejected, cptypes.ActionExecutionStatusAbandoned: "abandoned",
-		}[le.Status]
-		version := o.execVersion[executionID]
+		status := approvalStatuses[le.Status]
 		if status == ApprovalPending && aws.ToString(le.Token) != "" {
-			o.pending = &pendingApproval{executionID: executionID, token: aws.ToString(le.Token), version: version}
+			o.pending = &pendingApproval{executionID: executionID, token: aws.ToString(le.Token), version: o.execVersion[executionID]}
 		}
-		if o.approvalStatus[executionID] == status {
-			return
-		}
-		o.approvalStatus[executionID] = status
-		e := Event{Kind: KindApproval, ExecutionID: executionID, Version: version, Status: status, Summary: aws.ToString(le.Summary)}
-		if status != ApprovalPending {
-			e.By = ByOther // the driver records its own answers when it gives them
-		}
-		d.event(e)
+		o.recordApproval(d, executionID, status, aws.ToString(le.Summary))
 	}
 }
 
@@ -207,17 +255,21 @@ func versionStartedAt(pushes []Push, start time.Time) string {
 	return v
 }
 
+// pollDeployments follows the deployments created during the run. One
+// page of each group's list is read (CodeDeploy lists the group's
+// deployments, up to 100 per page); a deployment is read once to learn
+// when it was created, and those from before the run are left alone.
 func (o *observed) pollDeployments(ctx context.Context, d *driver) error {
 	since := d.report.Started.Add(-time.Minute)
 	for _, g := range d.groups() {
 		list, err := d.aws.deploy.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{
-			ApplicationName: aws.String(d.outputs.ApplicationName), DeploymentGroupName: aws.String(g),
-			CreateTimeRange: &cdtypes.TimeRange{Start: &since}})
+			ApplicationName: aws.String(d.outputs.ApplicationName), DeploymentGroupName: aws.String(g)})
 		if err != nil {
 			return fmt.Errorf("deployments of %s: %w", g, err)
 		}
 		for _, id := range list.Deployments {
-			if finalDeployment[o.deployments[id]] && o.targetsSeen[id] {
+			last := o.deployments[id]
+			if last == beforeRun || (finalDeployment[last] && o.targetsSeen[id]) {
 				continue
 			}
 			out, err := d.aws.deploy.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
@@ -225,6 +277,10 @@ func (o *observed) pollDeployments(ctx context.Context, d *driver) error {
 				return fmt.Errorf("deployment %s: %w", id, err)
 			}
 			info := out.DeploymentInfo
+			if last == "" && info.CreateTime != nil && info.CreateTime.Before(since) {
+				o.deployments[id] = beforeRun
+				continue
+			}
 			e := Event{Kind: KindDeployment, Group: g, DeploymentID: id, Status: string(info.Status)}
 			if ei := info.ErrorInformation; ei != nil {
 				e.ErrorCode, e.Message = string(ei.Code), aws.ToString(ei.Message)
@@ -241,7 +297,7 @@ func (o *observed) pollDeployments(ctx context.Context, d *driver) error {
 					e.TargetIDs, o.targetsSeen[id] = targets.TargetIds, true
 				}
 			}
-			if o.deployments[id] != e.Status || e.TargetIDs != nil {
+			if last != e.Status || e.TargetIDs != nil {
 				o.deployments[id] = e.Status
 				d.event(e)
 			}
