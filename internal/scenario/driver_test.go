@@ -192,3 +192,27 @@ func TestCatchAllAboveEveryTenantRuleAndTheAnchor(t *testing.T) {
 		assert.Equal(t, tc.want, catchAllAbove(tc.rules), "%+v", tc.rules)
 	}
 }
+
+// The facts only AWS can confirm are judged from what the driver records:
+// the scripted stack names targets <cluster>:<service> and images by
+// digest, but never shifts the tenant and anchor rules, and the check says so.
+func TestTheAWSFactsAreJudgedFromWhatTheDriverRecorded(t *testing.T) {
+	f := newFakeStack(t)
+	s, err := Get("happy", Counter(2))
+	require.NoError(t, err)
+	s.Checks = []Check{TargetIDsAreClusterService(), ImagesByDigest(), RulesFollowStableDeployment()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := Run(ctx, f, s, Options{})
+	require.Error(t, err)
+	got := map[string]Result{}
+	for _, c := range r.Checks {
+		got[c.Name] = c
+	}
+	assert.True(t, got["ecs-target-id-is-cluster-colon-service"].Passed, got["ecs-target-id-is-cluster-colon-service"].Detail)
+	assert.True(t, got["codedeploy-to-ecs-writes-image-by-digest"].Passed, got["codedeploy-to-ecs-writes-image-by-digest"].Detail)
+	rules := got["codedeploy-shifts-tenant-and-anchor-rules"]
+	assert.False(t, rules.Passed)
+	assert.Contains(t, rules.Detail, "rules kept their target group")
+	assert.Contains(t, err.Error(), "codedeploy-shifts-tenant-and-anchor-rules")
+}
