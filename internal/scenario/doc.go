@@ -12,8 +12,8 @@
 // A scenario is data (Scenario, Step): a list of pushes, approvals,
 // rejections and waits. The driver runs in ticks of the Backend's clock;
 // each tick it sends one round of requests (one per pinned tenant, per
-// sample tenant and untenanted), then polls AWS once, records what changed,
-// and tests the current step's condition. Every wait is bounded twice: by
+// sample tenant and untenanted), and every Options.PollEvery rounds it polls
+// AWS once, records what changed, and tests the current step's condition. Every wait is bounded twice: by
 // the step's Within (on the backend's clock, so a sped-up rehearsal waits
 // less wall time) and by the run's context; a wait that runs out ends the
 // run with an error naming what did not happen. Traffic is bounded: at most

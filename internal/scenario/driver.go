@@ -62,6 +62,10 @@ type Options struct {
 	// Tick is the backend-clock time between rounds (default 5s): each round
 	// sends one request per target, then polls AWS once.
 	Tick time.Duration
+	// PollEvery is how many rounds go between two AWS polls (default 1):
+	// against AWS, many rounds of traffic per poll keep the request rate up
+	// and the API calls well under their rate limits.
+	PollEvery int
 	// RequestTimeout bounds each request (wall clock; default 5s).
 	RequestTimeout time.Duration
 	// MaxRequests bounds the run's requests (default 20000); once spent,
@@ -82,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Tick <= 0 {
 		o.Tick = 5 * time.Second
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 1
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 5 * time.Second
@@ -245,7 +252,7 @@ func (d *driver) step(ctx context.Context, st Step) error {
 // clock and never past ctx.
 func (d *driver) await(ctx context.Context, what string, within time.Duration, cond func() bool) error {
 	deadline := d.backend.Now().Add(within)
-	for !cond() {
+	for ticks := 1; !cond(); ticks++ {
 		if !d.backend.Now().Before(deadline) {
 			return fmt.Errorf("%s did not happen within %s; last seen: %s", what, within, d.obs.describe())
 		}
@@ -255,6 +262,9 @@ func (d *driver) await(ctx context.Context, what string, within time.Duration, c
 		case <-d.backend.After(d.opts.Tick):
 		}
 		d.round(ctx)
+		if ticks%d.opts.PollEvery != 0 {
+			continue
+		}
 		if err := d.obs.poll(ctx, d); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("%s did not happen before the run's deadline (%w); last seen: %s", what, ctx.Err(), d.obs.describe())

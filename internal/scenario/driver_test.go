@@ -216,3 +216,14 @@ func TestTheAWSFactsAreJudgedFromWhatTheDriverRecorded(t *testing.T) {
 	assert.Contains(t, rules.Detail, "rules kept their target group")
 	assert.Contains(t, err.Error(), "codedeploy-shifts-tenant-and-anchor-rules")
 }
+
+func TestSeveralRoundsOfTrafficPerPoll(t *testing.T) {
+	f := newFakeStack(t)
+	r, err := runScenario(t, f, "happy", Options{PollEvery: 4})
+	require.NoError(t, err)
+	rounds := len(r.Responses) / 5 // acme, globex, 7, 42, untenanted
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.LessOrEqual(t, 4*(f.polls-1), rounds, "one poll at the start, then one per 4 rounds")
+	assert.Greater(t, f.polls, 3)
+}

@@ -50,6 +50,8 @@ type fakeStack struct {
 	noAlarm      bool // a bad version is not caught
 	onPush       func()
 
+	polls int // GetPipelineState calls
+
 	listener *httptest.Server
 	aws      *httptest.Server
 }
@@ -259,6 +261,7 @@ func (f *fakeStack) ListPipelineExecutions(_ context.Context, _ *codepipeline.Li
 func (f *fakeStack) GetPipelineState(_ context.Context, _ *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.polls++
 	f.advance()
 	out := &codepipeline.GetPipelineStateOutput{}
 	for _, e := range f.execs {
