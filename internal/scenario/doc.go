@@ -17,7 +17,7 @@
 // the step's Within (on the backend's clock, so a sped-up rehearsal waits
 // less wall time) and by the run's context; a wait that runs out ends the
 // run with an error naming what did not happen. Traffic is bounded: at most
-// Options.MaxRequests requests, only to a loopback address or the stack's
+// Options.MaxRequests requests while waiting and Options.FinalRounds rounds at the end, only to a loopback address or the stack's
 // own ALB (albUrl).
 //
 // The checks (checks.go) are pure functions of the Report, so they are

@@ -68,10 +68,11 @@ type Options struct {
 	PollEvery int
 	// RequestTimeout bounds each request (wall clock; default 5s).
 	RequestTimeout time.Duration
-	// MaxRequests bounds the run's requests (default 20000); once spent,
-	// rounds send nothing more.
+	// MaxRequests bounds the requests sent while waiting (default 50000);
+	// once spent, rounds send nothing more until the final ones.
 	MaxRequests int
-	// FinalRounds are sent after the run settles (default 5).
+	// FinalRounds are sent after the last step (default 5), outside
+	// MaxRequests, so the end state is always observed.
 	FinalRounds int
 	// Log, if set, gets one line per step and per observed event.
 	Log io.Writer
@@ -94,7 +95,7 @@ func (o Options) withDefaults() Options {
 		o.RequestTimeout = 5 * time.Second
 	}
 	if o.MaxRequests <= 0 {
-		o.MaxRequests = 20000
+		o.MaxRequests = 50000
 	}
 	if o.FinalRounds <= 0 {
 		o.FinalRounds = 5
@@ -208,7 +209,7 @@ func (d *driver) run(ctx context.Context, s Scenario) error {
 		}
 	}
 	for range d.opts.FinalRounds {
-		d.round(ctx)
+		d.send(ctx)
 	}
 	return nil
 }
@@ -277,11 +278,16 @@ func (d *driver) await(ctx context.Context, what string, within time.Duration, c
 
 // round sends one request per target, as long as the budget lasts.
 func (d *driver) round(ctx context.Context) {
+	if d.sent+len(d.targets) > d.opts.MaxRequests {
+		return
+	}
+	d.sent += len(d.targets)
+	d.send(ctx)
+}
+
+// send sends one request per target.
+func (d *driver) send(ctx context.Context) {
 	for _, t := range d.targets {
-		if d.sent >= d.opts.MaxRequests {
-			return
-		}
-		d.sent++
 		d.report.Responses = append(d.report.Responses, d.request(ctx, t))
 	}
 }
