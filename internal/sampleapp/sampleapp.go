@@ -124,6 +124,16 @@ func (b Builder) Build(ctx context.Context, v Version) (string, error) {
 		_ = os.Remove(tmp)
 		return "", err
 	}
+	// Earlier builds of the same version name (older sources, another
+	// colour or bad spec) are dropped, so the cache holds one binary per
+	// version; a running task keeps its binary until it exits.
+	if old, err := filepath.Glob(filepath.Join(dir, "app-"+v.Name+"-*")); err == nil {
+		for _, f := range old {
+			if f != out && !strings.Contains(filepath.Base(f), ".tmp-") {
+				_ = os.Remove(f)
+			}
+		}
+	}
 	return out, nil
 }
 

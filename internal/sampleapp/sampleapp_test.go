@@ -28,6 +28,12 @@ func TestBuildRunGetVersionAndStop(t *testing.T) {
 	again, err := b.Build(ctx, Version{Name: "v7", Color: "green"})
 	require.NoError(t, err)
 	assert.Equal(t, bin, again, "the same version is built once")
+	recoloured, err := b.Build(ctx, Version{Name: "v7", Color: "teal"})
+	require.NoError(t, err)
+	assert.NotEqual(t, bin, recoloured)
+	assert.NoFileExists(t, bin, "an earlier build of the same version is dropped from the cache")
+	bin, err = b.Build(ctx, Version{Name: "v7", Color: "green"})
+	require.NoError(t, err)
 
 	task, err := Start(ctx, bin, 0, map[string]string{"TENANT_MATCH": "path", "TENANT_PATH_PATTERN": "/t/{tenant}"}, io.Discard)
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
@@ -310,16 +311,24 @@ func (o *observed) pollAlarms(ctx context.Context, d *driver) error {
 	if len(o.alarmNames) == 0 {
 		return nil
 	}
-	out, err := d.aws.alarms.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: o.alarmNames})
+	// Without AlarmTypes, DescribeAlarms returns metric alarms only
+	// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
+	out, err := d.aws.alarms.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: o.alarmNames,
+		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
 	if err != nil {
 		return fmt.Errorf("rollback alarms: %w", err)
 	}
-	for _, a := range out.MetricAlarms {
-		name, state := aws.ToString(a.AlarmName), string(a.StateValue)
-		if o.alarmState[name] != state {
-			o.alarmState[name] = state
-			d.event(Event{Kind: KindAlarm, Alarm: name, State: state, Message: aws.ToString(a.StateReason)})
+	record := func(name string, state cwtypes.StateValue, reason *string) {
+		if o.alarmState[name] != string(state) {
+			o.alarmState[name] = string(state)
+			d.event(Event{Kind: KindAlarm, Alarm: name, State: string(state), Message: aws.ToString(reason)})
 		}
+	}
+	for _, a := range out.MetricAlarms {
+		record(aws.ToString(a.AlarmName), a.StateValue, a.StateReason)
+	}
+	for _, a := range out.CompositeAlarms {
+		record(aws.ToString(a.AlarmName), a.StateValue, a.StateReason)
 	}
 	return nil
 }
