@@ -15,7 +15,8 @@
 // sample tenant and untenanted), and every Options.PollEvery rounds it polls
 // AWS once, records what changed, and tests the current step's condition. Every wait is bounded twice: by
 // the step's Within (on the backend's clock, so a sped-up rehearsal waits
-// less wall time) and by the run's context; a wait that runs out ends the
+// less wall time) and by the run's deadline (Options.Timeout, wall clock,
+// and the caller's context); a wait that runs out ends the
 // run with an error naming what did not happen. Traffic is bounded: at most
 // Options.MaxRequests requests while waiting and Options.FinalRounds rounds at the end, only to a loopback address or the stack's
 // own ALB (albUrl).

@@ -74,6 +74,9 @@ type Options struct {
 	// FinalRounds are sent after the last step (default 5), outside
 	// MaxRequests, so the end state is always observed.
 	FinalRounds int
+	// Timeout bounds the whole run on the wall clock (default 3h, what a
+	// scenario may take against AWS; a rehearsal sets far less).
+	Timeout time.Duration
 	// Log, if set, gets one line per step and per observed event.
 	Log io.Writer
 }
@@ -99,6 +102,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FinalRounds <= 0 {
 		o.FinalRounds = 5
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Hour
 	}
 	return o
 }
@@ -127,6 +133,8 @@ type driver struct {
 // report is returned either way, so it can be written for the post-mortem.
 func Run(ctx context.Context, b Backend, s Scenario, opts Options) (*Report, error) {
 	opts = opts.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
 	d := &driver{backend: b, opts: opts, report: &Report{Scenario: s.Name, Started: b.Now()}}
 	err := d.run(ctx, s)
 	if err != nil {

@@ -136,6 +136,16 @@ func TestAWaitEndsAtTheRunsDeadline(t *testing.T) {
 	assert.NotEmpty(t, r.Error, "the report says why it ended")
 }
 
+func TestTheRunHasAWallClockDeadline(t *testing.T) {
+	f := newFakeStack(t)
+	f.stuck = true
+	s := Scenario{Name: "slow", Steps: []Step{{Action: ActPush, Version: "v2"}, {Action: ActAwaitApproval, Version: "v2", Within: 10000 * time.Hour}}}
+	r, err := Run(context.Background(), f, s, Options{Timeout: 300 * time.Millisecond})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "an approval pending for v2 did not happen before the run's deadline (context deadline exceeded)")
+	assert.Contains(t, r.Error, "Latest InProgress (e-1 v2)", "the report says what was last seen")
+}
+
 func TestTrafficIsBounded(t *testing.T) {
 	f := newFakeStack(t)
 	r, err := runScenario(t, f, "happy", Options{MaxRequests: 12, FinalRounds: 2})
