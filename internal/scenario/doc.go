@@ -10,16 +10,18 @@
 // or sets anything the real stack would not expose.
 //
 // A scenario is data (Scenario, Step): a list of pushes, approvals,
-// rejections and waits. The driver runs in ticks of the Backend's clock;
+// rejections and waits. The driver runs in ticks of the Backend's clock:
 // each tick it sends one round of requests (one per pinned tenant, per
-// sample tenant and untenanted), and every Options.PollEvery rounds it polls
-// AWS once, records what changed, and tests the current step's condition. Every wait is bounded twice: by
-// the step's Within (on the backend's clock, so a sped-up rehearsal waits
-// less wall time) and by the run's deadline (Options.Timeout, wall clock,
-// and the caller's context); a wait that runs out ends the
-// run with an error naming what did not happen. Traffic is bounded: at most
-// Options.MaxRequests requests while waiting and Options.FinalRounds rounds at the end, only to a loopback address or the stack's
-// own ALB (albUrl).
+// sample tenant and untenanted), and every Options.PollEvery rounds it
+// polls AWS once, records what changed and tests the current step's
+// condition. Every wait is bounded twice: by the step's Within (on the
+// backend's clock, so a sped-up rehearsal waits less wall time) and by the
+// run's deadline (Options.Timeout on the wall clock, and the caller's
+// context). A wait that runs out ends the run with an error naming what
+// did not happen and what was last seen. Traffic is bounded too: at most
+// Options.MaxRequests requests while waiting and Options.FinalRounds rounds
+// at the end, and only to a loopback address or the stack's own ALB
+// (albUrl).
 //
 // The checks (checks.go) are pure functions of the Report, so they are
 // table-tested over synthetic reports and give the same verdict on a
