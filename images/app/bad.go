@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -19,7 +19,7 @@ var (
 	bad5xxPercent = "" // 1-100: that share of answers (health checks excepted) are 500s
 	badLatency    = "" // a duration: every answer (health checks excepted) waits that long
 	badHealth     = "" // "true": the health-check path answers 503
-	badRefuse     = "" // "true": every connection is closed without an answer
+	badRefuse     = "" // "true": the app never listens, so connections are refused
 )
 
 // maxBadLatency matches internal/badversion's bound.
@@ -133,24 +133,13 @@ func (b *badBehaviour) wrap(healthPath string, next http.Handler) http.Handler {
 	})
 }
 
-// refusingListener accepts each connection and closes it at once with a
-// reset (SO_LINGER 0), so clients and the load balancer see a connection
-// that ends without an answer, health checks included.
-type refusingListener struct {
-	net.Listener
-	logger *slog.Logger
-}
-
-func (l refusingListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = c.Close()
-		l.logger.Info("refused a connection", "remote", c.RemoteAddr().String(), "bad", "refuse")
-	}
+// refuse is the app built with refuse: it runs (ECS sees a running task)
+// but never listens, so every connection to its port is refused — what the
+// load balancer counts as a target connection error — health checks
+// included. It stops on SIGTERM like the real app.
+func refuse(ctx context.Context, port string, logger *slog.Logger) error {
+	logger.Info("refusing", "port", port, "bad", "refuse")
+	<-ctx.Done()
+	logger.Info("shut down cleanly")
+	return nil
 }

@@ -56,15 +56,15 @@ func run(logger *slog.Logger) error {
 	task := taskIdentity(ctx, http.DefaultClient, os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), os.Hostname, logger)
 	info := appInfo{Version: version, Color: color, Task: task, HealthPath: cfg.healthPath}
 
+	if bad.refuse {
+		return refuse(ctx, cfg.port, logger)
+	}
 	ln, err := net.Listen("tcp", cfg.listenHost+":"+cfg.port)
 	if err != nil {
 		return fmt.Errorf("listen on port %s: %w", cfg.port, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version, "color", color,
 		"task", task, "tenant_match", tenants.describe(), "health_path", cfg.healthPath, "bad", bad.describe())
-	if bad.refuse {
-		ln = refusingListener{Listener: ln, logger: logger}
-	}
 	return serve(ctx, ln, newHandler(info, tenants, bad, logger), cfg.shutdownTimeout, logger, nil)
 }
 

@@ -5,9 +5,9 @@
 // `docker build --build-arg`s of images/app/Dockerfile.
 //
 // A version is made bad when it is built, like a real bad release: nothing
-// about it changes at run time, so the rollout's alarms are what must catch
-// it (docs/design.md, invariant I6: errors, slow answers, refused
-// connections, failing health checks).
+// about it changes at run time, so the rollout's rollback alarms are what
+// must catch it (docs/design.md §3: error share, connection errors, latency
+// percentile, unhealthy targets — one kind of bad release for each).
 //
 // This is the one parser of the spec; images/app cannot import it (its
 // Dockerfile compiles the app outside the module), so the app reads the
@@ -29,7 +29,7 @@ type Spec struct {
 	Latency time.Duration
 	// FailHealth answers the health-check path with 503.
 	FailHealth bool
-	// Refuse closes every connection without an answer.
+	// Refuse runs the app without listening: every connection is refused.
 	Refuse bool
 }
 

@@ -178,7 +178,9 @@ type Task struct {
 // definition sets it (TENANT_MATCH, HEALTH_CHECK_PATH, …; PORT and
 // LISTEN_HOST are set here). It returns once the app says it listens, so
 // a version built to fail its health checks or refuse connections starts
-// too; logs (one JSON line per request) go to logs, if set. ctx bounds the
+// too, and one built to refuse returns once it says so (its Addr then
+// refuses every connection); logs (one JSON line per request) go to logs,
+// if set. ctx bounds the
 // start only; Stop ends the task.
 func Start(ctx context.Context, binary string, port int, env map[string]string, logs io.Writer) (*Task, error) {
 	if port == 0 {
@@ -221,7 +223,9 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+			// A version built to refuse connections says "refusing"
+			// instead: it runs, but never listens.
+			if json.Unmarshal(sc.Bytes(), &line) == nil && (line.Msg == "listening" || line.Msg == "refusing") {
 				select {
 				case listening <- line.Addr:
 				default:
@@ -237,7 +241,10 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 
 	select {
 	case addr := <-listening:
-		_, p, _ := net.SplitHostPort(addr)
+		p := strconv.Itoa(port)
+		if _, lp, err := net.SplitHostPort(addr); err == nil {
+			p = lp
+		}
 		t.Addr = net.JoinHostPort("127.0.0.1", p)
 		return t, nil
 	case err := <-t.done:

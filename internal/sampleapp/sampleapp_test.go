@@ -3,11 +3,13 @@ package sampleapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +81,19 @@ func TestABadBuildMisbehavesAsAsked(t *testing.T) {
 	}
 	require.NoError(t, task.Stop(10*time.Second))
 	assert.Contains(t, logs.String(), `"bad":"5xx=100%,health"`, "the app says at start how it was built")
+}
+
+func TestARefusingBuildRunsButRefusesConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := Builder{SourceDir: "../..", CacheDir: t.TempDir()}.Build(ctx, Version{Name: "v10", Color: "gray", Bad: badversion.Spec{Refuse: true}})
+	require.NoError(t, err)
+	task, err := Start(ctx, bin, 0, nil, io.Discard)
+	require.NoError(t, err)
+	_, err = http.Get("http://" + task.Addr + "/healthz")
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED), "want the connection refused, got %v", err)
+	require.NoError(t, task.Stop(10*time.Second), "it still stops cleanly on SIGTERM")
 }
 
 func TestBadVersionValuesAreRejectedBeforeBuilding(t *testing.T) {

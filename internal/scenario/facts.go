@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Facts about AWS that only a real account can confirm (docs/design.md,
+// Facts about AWS that only a real account can confirm (docs/design.md §7,
 // "Only a real account can confirm"). Each is a Check over a report, so the
 // acceptance run against AWS states them from what it observed; against a
 // rehearsal they restate the model's readings.
