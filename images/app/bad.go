@@ -135,8 +135,9 @@ func (b *badBehaviour) wrap(healthPath string, next http.Handler) http.Handler {
 
 // refuse is the app built with refuse: it runs (ECS sees a running task)
 // but never listens, so every connection to its port is refused — what the
-// load balancer counts as a target connection error — health checks
-// included. It stops on SIGTERM like the real app.
+// load balancer counts in TargetConnectionErrorCount
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html)
+// — health checks included. It stops on SIGTERM like the real app.
 func refuse(ctx context.Context, port string, logger *slog.Logger) error {
 	logger.Info("refusing", "port", port, "bad", "refuse")
 	<-ctx.Done()
