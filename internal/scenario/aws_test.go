@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,8 +118,7 @@ func TestScenariosAgainstAWS(t *testing.T) {
 		r, err := Run(ctx, backend, s, opts)
 		if r != nil {
 			path := filepath.Join(reports, s.Name+".json")
-			raw, _ := json.MarshalIndent(r, "", "  ")
-			if werr := os.WriteFile(path, raw, 0o644); werr != nil {
+			if werr := writeReport(path, r); werr != nil {
 				t.Errorf("write %s: %v", path, werr)
 			}
 			for _, c := range r.Checks {
@@ -132,6 +130,18 @@ func TestScenariosAgainstAWS(t *testing.T) {
 			t.Fatalf("%s: %v (report: %s)", s.Name, err, filepath.Join(reports, s.Name+".json"))
 		}
 	}
+}
+
+func writeReport(path string, r *Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := r.WriteJSON(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // acceptancePrerequisites names everything the run needs that is missing.

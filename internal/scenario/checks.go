@@ -76,6 +76,38 @@ func UnpinnedServedDuringCanary(version string) Check {
 	}}
 }
 
+// PinnedStayedOnInitial: between version's push and its approval decision,
+// every pinned tenant was answered, and every answer was a 2xx from the
+// version the run began with — the pinned tenants were kept on it, and
+// kept served (invariant I2, healthy routes).
+func PinnedStayedOnInitial(version string) Check {
+	return Check{Name: "pinned-stayed-on-the-initial-version-during-the-canary", Judge: func(r *Report) Result {
+		pushed, ok := pushedAt(r, version)
+		if !ok {
+			return Result{Detail: version + " was never pushed"}
+		}
+		end, decided := decidedAt(r, version)
+		if !decided {
+			return Result{Detail: "the approval of " + version + " was never decided, so the canary never ended"}
+		}
+		if len(r.PinnedTenants) == 0 {
+			return Result{Detail: "the stack has no pinned tenants"}
+		}
+		for _, tenant := range r.PinnedTenants {
+			got := map[string]int{}
+			for _, resp := range r.Responses {
+				if resp.Tenant == tenant && !resp.Time.Before(pushed) && resp.Time.Before(end) {
+					got[answerLabel(resp)]++
+				}
+			}
+			if len(got) != 1 || got[r.InitialVersion] == 0 || r.InitialVersion == "" {
+				return Result{Detail: fmt.Sprintf("pinned tenant %s got %s between the push of %s and its approval, want %s only", tenant, counts(got), version, orNone(r.InitialVersion))}
+			}
+		}
+		return Result{Passed: true, Detail: fmt.Sprintf("%d pinned tenants were served %s only during the canary of %s", len(r.PinnedTenants), r.InitialVersion, version)}
+	}}
+}
+
 // EndsOn: after the run settled, every target (each pinned tenant, each
 // sample tenant, untenanted traffic) was answered, 2xx, by version only.
 func EndsOn(version string) Check {

@@ -71,6 +71,27 @@ func TestPinnedNeverUnapproved(t *testing.T) {
 	}
 }
 
+func TestPinnedStayedOnInitial(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Report)
+		pass   bool
+		detail string
+	}{
+		{"as it must go", nil, true, "1 pinned tenants were served v1 only during the canary of v2"},
+		{"an error during the canary", func(r *Report) { r.Responses[3].Status = 502 }, false, "pinned tenant acme got HTTP 502 ×1 between the push of v2 and its approval, want v1 only"},
+		{"no answer during the canary", func(r *Report) { r.Responses[3].Time = at(5) }, false, "acme got nothing"},
+		{"the new version during the canary", func(r *Report) { r.Responses[3].Version = "v2" }, false, "acme got v2 ×1"},
+		{"never decided", func(r *Report) { r.Events = r.Events[:1] }, false, "never decided"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := judge(PinnedStayedOnInitial("v2"), tc.mutate)
+			assert.Equal(t, tc.pass, got.Passed, got.Detail)
+			assert.Contains(t, got.Detail, tc.detail)
+		})
+	}
+}
+
 func TestUnpinnedServedDuringCanary(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/components/routing"
 )
 
 func runScenario(t *testing.T, f *fakeStack, name string, opts Options) (*Report, error) {
@@ -239,4 +241,33 @@ func TestSeveralRoundsOfTrafficPerPoll(t *testing.T) {
 	defer f.mu.Unlock()
 	assert.LessOrEqual(t, 4*(f.polls-1), rounds, "one poll at the start, then one per 4 rounds")
 	assert.Greater(t, f.polls, 3)
+}
+
+func TestEachRequestNamesItsTenantAsTheTenantRulesMatch(t *testing.T) {
+	base, err := checkBaseURL("http://127.0.0.1:8080", "")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		match             routing.Match
+		tenant            string
+		url, header, host string
+	}{
+		{routing.Match{Type: routing.TypePath, Pattern: "/app/{tenant}"}, "acme", "http://127.0.0.1:8080/app/acme", "", "127.0.0.1:8080"},
+		{routing.Match{Type: routing.TypePath, Pattern: "/app/{tenant}"}, "", "http://127.0.0.1:8080/", "", "127.0.0.1:8080"},
+		{routing.Match{Type: routing.TypeHeader, Pattern: "{tenant}", Name: "X-Tenant-Id"}, "acme", "http://127.0.0.1:8080/", "acme", "127.0.0.1:8080"},
+		{routing.Match{Type: routing.TypeHost, Pattern: "{tenant}.example.com"}, "acme", "http://127.0.0.1:8080/", "", "acme.example.com"},
+		{routing.Match{Type: routing.TypeHost, Pattern: "{tenant}.example.com"}, "", "http://127.0.0.1:8080/", "", "127.0.0.1:8080"},
+	} {
+		req, err := newTenantRequest(context.Background(), base, tc.match, tc.tenant)
+		require.NoError(t, err)
+		assert.Equal(t, tc.url, req.URL.String())
+		assert.Equal(t, tc.header, req.Header.Get("X-Tenant-Id"))
+		host := req.Host
+		if host == "" {
+			host = req.URL.Host
+		}
+		assert.Equal(t, tc.host, host)
+	}
+	for _, bad := range []routing.Match{{Type: "cookie", Pattern: "{tenant}"}, {Type: routing.TypePath, Pattern: "/app"}, {Type: routing.TypeHeader, Pattern: "{tenant}"}} {
+		assert.Error(t, validateMatch(bad), "%+v", bad)
+	}
 }

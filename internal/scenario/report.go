@@ -1,6 +1,10 @@
 package scenario
 
-import "time"
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
 
 // Report is everything a run observed; see the package doc for its JSON.
 type Report struct {
@@ -126,6 +130,13 @@ type Result struct {
 	Name   string `json:"name"`
 	Passed bool   `json:"passed"`
 	Detail string `json:"detail"`
+}
+
+// WriteJSON writes the report as the package doc describes it.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
 
 // Passed says whether the run finished and every check passed.

@@ -101,7 +101,7 @@ var builders = map[string]func(Versions) Scenario{
 			Name:        "happy",
 			Description: "push → canary → pinned tenants stay on the old version → approve → everyone on the new",
 			Steps:       []Step{{Action: ActPush, Version: v}, {Action: ActAwaitApproval, Version: v}, {Action: ActApprove, Version: v}, {Action: ActAwaitSettled}},
-			Checks:      []Check{PinnedNeverUnapproved(), UnpinnedServedDuringCanary(v), EndsOn(v)},
+			Checks:      []Check{PinnedNeverUnapproved(), PinnedStayedOnInitial(v), UnpinnedServedDuringCanary(v), EndsOn(v)},
 		}
 	},
 	"bad-image": func(next Versions) Scenario {
@@ -119,7 +119,7 @@ var builders = map[string]func(Versions) Scenario{
 			Name:        "reject",
 			Description: "reject at the approval rolls everyone back to the old version",
 			Steps:       []Step{{Action: ActPush, Version: v}, {Action: ActAwaitApproval, Version: v}, {Action: ActReject, Version: v}, {Action: ActAwaitSettled}},
-			Checks:      []Check{PinnedNeverUnapproved(), UnpinnedServedDuringCanary(v), EndsOnInitial()},
+			Checks:      []Check{PinnedNeverUnapproved(), PinnedStayedOnInitial(v), UnpinnedServedDuringCanary(v), EndsOnInitial()},
 		}
 	},
 	"newest-push-wins": func(next Versions) Scenario {
