@@ -7,7 +7,15 @@
 // (contract.StackOutputs), the AWS SDK (CodePipeline, CodeDeploy, ECS,
 // Elastic Load Balancing, CloudWatch) built from the Backend's aws.Config,
 // HTTP to the listener, and Backend.Push for `docker push`. It never reads
-// or sets anything the real stack would not expose.
+// or sets anything the real stack would not expose. Package awsstack is the
+// Backend for a real stack and holds the acceptance run against AWS.
+//
+// The AWS operations it calls, all a backend must serve: CodePipeline
+// ListPipelineExecutions, GetPipelineState, ListActionExecutions,
+// PutApprovalResult; CodeDeploy GetDeploymentGroup, ListDeployments,
+// GetDeployment, ListDeploymentTargets; ECS DescribeServices,
+// DescribeTaskDefinition; Elastic Load Balancing DescribeRules; CloudWatch
+// DescribeAlarms.
 //
 // A scenario is data (Scenario, Step): a list of pushes, approvals,
 // rejections and waits. The driver runs in ticks of the Backend's clock:

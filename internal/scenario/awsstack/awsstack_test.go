@@ -1,4 +1,4 @@
-package scenario
+package awsstack
 
 import (
 	"testing"

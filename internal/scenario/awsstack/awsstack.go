@@ -1,4 +1,8 @@
-package scenario
+// Package awsstack is the scenario driver's Backend for a real AWS stack:
+// deployed with Pulumi's Automation API, read through its outputs, pushed
+// to with docker. It is its own package so that what imports the driver
+// (the rehearsal) does not link the Automation API.
+package awsstack
 
 import (
 	"bytes"
@@ -19,14 +23,15 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/internal/badversion"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/scenario"
 )
 
-// AWSStack is a Backend for a real stack deployed with Pulumi's Automation
+// AWSStack is a scenario.Backend for a real stack deployed with Pulumi's Automation
 // API: outputs from the stack, the SDK's credentials, and `docker build`
 // and `docker push` for a push, exactly what a user does by hand
 // (images/README.md, "Rollout commands").
 type AWSStack struct {
-	WallClock
+	scenario.WallClock
 	stack   auto.Stack
 	cfg     aws.Config
 	outputs contract.StackOutputs
@@ -50,6 +55,8 @@ func NewAWSStack(ctx context.Context, stack auto.Stack, cfg aws.Config, sourceDi
 	}
 	return &AWSStack{stack: stack, cfg: cfg, outputs: outputs, SourceDir: sourceDir}, nil
 }
+
+var _ scenario.Backend = (*AWSStack)(nil)
 
 // OutputsFromAutomation reads the Automation API's output map as the
 // program exports it (contract.StackOutputs).
@@ -80,16 +87,16 @@ func OutputsFromAutomation(m auto.OutputMap) (contract.StackOutputs, error) {
 	return out, nil
 }
 
-// Outputs implements Backend.
+// Outputs implements scenario.Backend.
 func (s *AWSStack) Outputs(context.Context) (contract.StackOutputs, error) { return s.outputs, nil }
 
-// AWSConfig implements Backend.
+// AWSConfig implements scenario.Backend.
 func (s *AWSStack) AWSConfig(context.Context) (aws.Config, error) { return s.cfg, nil }
 
-// BaseURL implements Backend: the stack's ALB.
+// BaseURL implements scenario.Backend: the stack's ALB.
 func (s *AWSStack) BaseURL() string { return s.outputs.AlbURL }
 
-// Push implements Backend: docker build images/app as version (bad as
+// Push implements scenario.Backend: docker build images/app as version (bad as
 // told), log in to the stack's ECR registry, tag it with the rollout tag and
 // push it; the push starts the pipeline (EventBridge, ECR image action).
 func (s *AWSStack) Push(ctx context.Context, version string, bad badversion.Spec) error {

@@ -1,4 +1,4 @@
-package scenario
+package awsstack
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+
+	"github.com/tenant-canary/tenant-canary/internal/scenario"
 )
 
 // AcceptanceEnv turns the acceptance run on: TENANT_CANARY_ACCEPTANCE=aws.
@@ -27,7 +29,7 @@ const howToRun = `the scenarios against a real AWS account run only when asked:
   AWS_REGION=eu-west-1 AWS_PROFILE=<a profile allowed to create the stack> \
   PULUMI_BACKEND_URL=s3://<state bucket> (or file://$HOME/.pulumi-state) \
   PULUMI_CONFIG_PASSPHRASE=<passphrase for the throwaway stack's secrets> \
-  go test -run TestScenariosAgainstAWS -timeout 5h -v ./internal/scenario/
+  go test -run TestScenariosAgainstAWS -timeout 5h -v ./internal/scenario/awsstack/
 
 It needs the pulumi and docker CLIs on PATH, creates a throwaway stack
 scenario-<random> from this checkout (Pulumi's Automation API), runs baseline,
@@ -47,7 +49,7 @@ func TestScenariosAgainstAWS(t *testing.T) {
 	if len(missing) > 0 {
 		t.Skipf("%s=aws, but %s.\n\n%s", AcceptanceEnv, strings.Join(missing, "; "), howToRun)
 	}
-	root, err := filepath.Abs("../..")
+	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,24 +100,24 @@ func TestScenariosAgainstAWS(t *testing.T) {
 
 	// About 5 requests a second keeps the canary's share above the rollback
 	// alarms' minimum request count; AWS is polled every 5 seconds.
-	opts := Options{Tick: time.Second, PollEvery: 5, Log: log}
-	next := Counter(2)
-	runs := []Scenario{Baseline("v1")}
+	opts := scenario.Options{Tick: time.Second, PollEvery: 5, Log: log}
+	next := scenario.Counter(2)
+	runs := []scenario.Scenario{scenario.Baseline("v1")}
 	for _, n := range []string{"happy", "bad-image", "reject", "newest-push-wins"} {
-		s, err := Get(n, next)
+		s, err := scenario.Get(n, next)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch n {
 		case "happy":
-			s.Checks = append(s.Checks, RulesFollowStableDeployment(), TargetIDsAreClusterService(), ImagesByDigest())
+			s.Checks = append(s.Checks, scenario.RulesFollowStableDeployment(), scenario.TargetIDsAreClusterService(), scenario.ImagesByDigest())
 		case "bad-image":
-			s.Checks = append(s.Checks, RollbackReading(), AlarmTiming())
+			s.Checks = append(s.Checks, scenario.RollbackReading(), scenario.AlarmTiming())
 		}
 		runs = append(runs, s)
 	}
 	for _, s := range runs {
-		r, err := Run(ctx, backend, s, opts)
+		r, err := scenario.Run(ctx, backend, s, opts)
 		if r != nil {
 			path := filepath.Join(reports, s.Name+".json")
 			if werr := writeReport(path, r); werr != nil {
@@ -132,7 +134,7 @@ func TestScenariosAgainstAWS(t *testing.T) {
 	}
 }
 
-func writeReport(path string, r *Report) error {
+func writeReport(path string, r *scenario.Report) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
