@@ -32,6 +32,8 @@ type badBehaviour struct {
 	failHealth   bool
 	refuse       bool
 	requests     atomic.Uint64
+	// wait is the latency's timer (time.After unless a test sets it).
+	wait func(time.Duration) <-chan time.Time
 }
 
 // loadBad validates the build-time values, so a bad build made with a typo
@@ -114,11 +116,13 @@ func (b *badBehaviour) wrap(healthPath string, next http.Handler) http.Handler {
 			return
 		}
 		if b.latency > 0 {
-			t := time.NewTimer(b.latency)
+			wait := b.wait
+			if wait == nil {
+				wait = time.After
+			}
 			select {
-			case <-t.C:
+			case <-wait(b.latency):
 			case <-r.Context().Done():
-				t.Stop()
 				return
 			}
 		}
