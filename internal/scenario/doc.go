@@ -11,8 +11,8 @@
 // Backend for a real stack and holds the acceptance run against AWS.
 //
 // The AWS operations it calls, all a backend must serve: CodePipeline
-// ListPipelineExecutions, GetPipelineState, ListActionExecutions,
-// PutApprovalResult; CodeDeploy GetDeploymentGroup, ListDeployments,
+// ListPipelineExecutions, GetPipelineExecution, GetPipelineState,
+// ListActionExecutions, PutApprovalResult; CodeDeploy GetDeploymentGroup, ListDeployments,
 // GetDeployment, ListDeploymentTargets; ECS DescribeServices,
 // DescribeTaskDefinition; Elastic Load Balancing DescribeRules; CloudWatch
 // DescribeAlarms.
@@ -57,6 +57,9 @@
 //	  "events": [                           // what the driver observed through the SDK, on change
 //	    {"time": "…", "kind": "stage",      // a pipeline stage's latest execution
 //	     "stage": "Latest", "status": "InProgress", "executionId": "…", "version": "v2"},
+//	    {"time": "…", "kind": "execution",  // a pipeline execution started by a push of the run
+//	     "executionId": "…", "version": "v2", "status": "InProgress",
+//	     "revisions": ["Image: sha256:…", "Bundle: …"]},  // its source revisions
 //	    {"time": "…", "kind": "approval",   // the Approve action of an execution
 //	     "executionId": "…", "version": "v2",
 //	     "status": "pending" | "approved" | "rejected",

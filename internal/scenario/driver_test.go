@@ -63,7 +63,7 @@ func TestHappyRecordsWhatTheSDKShowsAndApprovesWithPutApprovalResult(t *testing.
 			approvals = append(approvals, e)
 		}
 	}
-	for _, k := range []string{KindStage, KindDeployment, KindRules, KindService, KindStep, KindSettled, KindAlarm} {
+	for _, k := range []string{KindStage, KindExecution, KindDeployment, KindRules, KindService, KindStep, KindSettled, KindAlarm} {
 		assert.NotZero(t, kinds[k], "no %s event", k)
 	}
 	require.Len(t, approvals, 2)
@@ -215,7 +215,7 @@ func TestTheAWSFactsAreJudgedFromWhatTheDriverRecorded(t *testing.T) {
 	f := newFakeStack(t)
 	s, err := Get("happy", Counter(2))
 	require.NoError(t, err)
-	s.Checks = []Check{TargetIDsAreClusterService(), ImagesByDigest(), RulesFollowStableDeployment()}
+	s.Checks = []Check{TargetIDsAreClusterService(), ImagesByDigest(), SourceRevisionIsTheImageDigest(), RulesFollowStableDeployment()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := Run(ctx, f, s, Options{})
@@ -226,6 +226,7 @@ func TestTheAWSFactsAreJudgedFromWhatTheDriverRecorded(t *testing.T) {
 	}
 	assert.True(t, got["ecs-target-id-is-cluster-colon-service"].Passed, got["ecs-target-id-is-cluster-colon-service"].Detail)
 	assert.True(t, got["codedeploy-to-ecs-writes-image-by-digest"].Passed, got["codedeploy-to-ecs-writes-image-by-digest"].Detail)
+	assert.True(t, got["ecr-source-revision-is-the-deployed-digest"].Passed, got["ecr-source-revision-is-the-deployed-digest"].Detail)
 	rules := got["codedeploy-shifts-tenant-and-anchor-rules"]
 	assert.False(t, rules.Passed)
 	assert.Contains(t, rules.Detail, "rules kept their target group")

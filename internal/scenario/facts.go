@@ -101,6 +101,56 @@ func ImagesByDigest() Check {
 	}}
 }
 
+// SourceRevisionIsTheImageDigest: the ECR source revision of every
+// execution a push of the run started is a sha256 digest, and a task
+// definition registered after it runs the image by that digest — the
+// comparison newest-push-wins and the rollback's superseded check make.
+func SourceRevisionIsTheImageDigest() Check {
+	return Check{Name: "ecr-source-revision-is-the-deployed-digest", Judge: func(r *Report) Result {
+		var matched, unmatched []string
+		for _, e := range r.Events {
+			if e.Kind != KindExecution || e.Version == "" {
+				continue
+			}
+			digest := ""
+			for _, rev := range e.Revisions {
+				if _, id, _ := strings.Cut(rev, ": "); strings.HasPrefix(id, "sha256:") {
+					digest = id
+				}
+			}
+			if digest == "" {
+				unmatched = append(unmatched, fmt.Sprintf("%s (%s): no sha256 revision in %v", e.ExecutionID, e.Version, e.Revisions))
+				continue
+			}
+			if deployedAfter(r, e.Time, "@"+digest) {
+				matched = append(matched, e.Version+" "+digest)
+			} else {
+				unmatched = append(unmatched, fmt.Sprintf("%s (%s): no task definition runs @%s", e.ExecutionID, e.Version, digest))
+			}
+		}
+		switch {
+		case len(unmatched) > 0:
+			return Result{Detail: strings.Join(unmatched, "; ")}
+		case len(matched) == 0:
+			return Result{Detail: "no execution's source revisions were read"}
+		}
+		return Result{Passed: true, Detail: "deployed by the source's digest: " + strings.Join(matched, ", ")}
+	}}
+}
+
+func deployedAfter(r *Report, after time.Time, suffix string) bool {
+	for _, e := range r.Events {
+		if e.Kind == KindService && !e.Time.Before(after) {
+			for _, img := range e.Images {
+				if strings.HasSuffix(img, suffix) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // RollbackReading states which of the model's readings a rolled-back
 // deployment followed: its rollback under its own deployment id or the same
 // one, and its failure seen before or after the listener's rules were back

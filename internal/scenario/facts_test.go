@@ -134,3 +134,30 @@ func TestAlarmTiming(t *testing.T) {
 	assert.False(t, got.Passed)
 	assert.Contains(t, got.Detail, "alarm never seen")
 }
+
+func TestSourceRevisionIsTheImageDigest(t *testing.T) {
+	exec := func(s int, version string, revs ...string) Event {
+		return Event{Time: at(s), Kind: KindExecution, ExecutionID: "e-" + version, Version: version, Revisions: revs}
+	}
+	svc := func(s int, image string) Event {
+		return Event{Time: at(s), Kind: KindService, Service: "latest", TaskDefinition: "td", Images: []string{image}}
+	}
+	for _, tc := range []struct {
+		name   string
+		events []Event
+		pass   bool
+		detail string
+	}{
+		{"the digest is deployed", []Event{exec(10, "v2", "Image: sha256:aa", "Bundle: 3xYz"), svc(20, "repo@sha256:aa")}, true, "v2 sha256:aa"},
+		{"another digest is deployed", []Event{exec(10, "v2", "Image: sha256:aa"), svc(20, "repo@sha256:bb")}, false, "e-v2 (v2): no task definition runs @sha256:aa"},
+		{"deployed before the execution", []Event{svc(5, "repo@sha256:aa"), exec(10, "v2", "Image: sha256:aa")}, false, "no task definition runs"},
+		{"the revision is a tag", []Event{exec(10, "v2", "Image: latest"), svc(20, "repo@sha256:aa")}, false, "no sha256 revision in [Image: latest]"},
+		{"executions from before the run do not count", []Event{exec(10, "", "Image: latest")}, false, "no execution's source revisions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := SourceRevisionIsTheImageDigest().Judge(&Report{Events: tc.events})
+			assert.Equal(t, tc.pass, got.Passed, got.Detail)
+			assert.Contains(t, got.Detail, tc.detail)
+		})
+	}
+}

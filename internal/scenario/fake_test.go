@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -409,8 +411,30 @@ func (f *fakeStack) DescribeServices(_ context.Context, _ *ecs.DescribeServicesI
 	}}, nil
 }
 
+// The task definition ARN ends with the version it runs (see
+// DescribeServices); its image is named by that version's digest.
 func (f *fakeStack) DescribeTaskDefinition(_ context.Context, in *ecs.DescribeTaskDefinitionInput, _ ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error) {
+	td := aws.ToString(in.TaskDefinition)
+	version := td[strings.LastIndex(td, ":")+1:]
 	return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{TaskDefinitionArn: in.TaskDefinition,
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"),
-			Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-test@sha256:" + strings.Repeat("ab", 32))}}}}, nil
+			Image: aws.String("123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-test@" + digestOf(version))}}}}, nil
+}
+
+func digestOf(version string) string {
+	sum := sha256.Sum256([]byte(version))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func (f *fakeStack) GetPipelineExecution(_ context.Context, in *codepipeline.GetPipelineExecutionInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineExecutionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.execs {
+		if e.id == aws.ToString(in.PipelineExecutionId) {
+			return &codepipeline.GetPipelineExecutionOutput{PipelineExecution: &cptypes.PipelineExecution{
+				PipelineExecutionId: aws.String(e.id), Status: cptypes.PipelineExecutionStatus(e.status),
+				ArtifactRevisions: []cptypes.ArtifactRevision{{Name: aws.String("Image"), RevisionId: aws.String(digestOf(e.version))}}}}, nil
+		}
+	}
+	return nil, &fakeaws.APIError{Code: "PipelineExecutionNotFoundException", Message: "no such execution"}
 }

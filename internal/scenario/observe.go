@@ -28,6 +28,7 @@ type (
 		ListPipelineExecutions(context.Context, *codepipeline.ListPipelineExecutionsInput, ...func(*codepipeline.Options)) (*codepipeline.ListPipelineExecutionsOutput, error)
 		PutApprovalResult(context.Context, *codepipeline.PutApprovalResultInput, ...func(*codepipeline.Options)) (*codepipeline.PutApprovalResultOutput, error)
 		ListActionExecutions(context.Context, *codepipeline.ListActionExecutionsInput, ...func(*codepipeline.Options)) (*codepipeline.ListActionExecutionsOutput, error)
+		GetPipelineExecution(context.Context, *codepipeline.GetPipelineExecutionInput, ...func(*codepipeline.Options)) (*codepipeline.GetPipelineExecutionOutput, error)
 	}
 	deployAPI interface {
 		GetDeploymentGroup(context.Context, *codedeploy.GetDeploymentGroupInput, ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error)
@@ -69,6 +70,7 @@ type pendingApproval struct{ executionID, token, version string }
 type observed struct {
 	execVersion    map[string]string
 	execStatus     map[string]string
+	revisionsSeen  map[string]bool
 	stages         map[string]string
 	stageOrder     []string
 	approvalStatus map[string]string
@@ -93,7 +95,7 @@ var finalDeployment = map[string]bool{"Succeeded": true, "Failed": true, "Stoppe
 const beforeRun = "(before the run)"
 
 func (o *observed) start(ctx context.Context, d *driver) error {
-	*o = observed{execVersion: map[string]string{}, execStatus: map[string]string{}, stages: map[string]string{},
+	*o = observed{execVersion: map[string]string{}, execStatus: map[string]string{}, revisionsSeen: map[string]bool{}, stages: map[string]string{},
 		approvalStatus: map[string]string{}, deployments: map[string]string{}, targetsSeen: map[string]bool{},
 		alarmState: map[string]string{}, services: map[string]string{}, images: map[string][]string{}, stableDesired: -1}
 	for _, g := range d.groups() {
@@ -143,6 +145,11 @@ func (o *observed) pollPipeline(ctx context.Context, d *driver) error {
 			o.execVersion[id] = versionStartedAt(d.report.Pushes, aws.ToTime(e.StartTime))
 		}
 		o.execStatus[id] = string(e.Status)
+		if o.execVersion[id] != "" && !o.revisionsSeen[id] {
+			if err := o.revisions(ctx, d, id); err != nil {
+				return err
+			}
+		}
 	}
 	state, err := d.aws.pipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: name})
 	if err != nil {
@@ -167,6 +174,29 @@ func (o *observed) pollPipeline(ctx context.Context, d *driver) error {
 		}
 	}
 	return o.approvalsLeftBehind(ctx, d)
+}
+
+// revisions records the source revisions of an execution a push of the
+// run started, once CodePipeline shows them (GetPipelineExecution's
+// artifactRevisions: for the ECR source, the pushed image; docs/design.md
+// §7 expects its digest,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineExecution.html).
+func (o *observed) revisions(ctx context.Context, d *driver, id string) error {
+	out, err := d.aws.pipeline.GetPipelineExecution(ctx, &codepipeline.GetPipelineExecutionInput{
+		PipelineName: aws.String(d.outputs.PipelineName), PipelineExecutionId: aws.String(id)})
+	if err != nil {
+		return fmt.Errorf("pipeline execution %s: %w", id, err)
+	}
+	if out.PipelineExecution == nil || len(out.PipelineExecution.ArtifactRevisions) == 0 {
+		return nil // not yet known; asked again at the next poll
+	}
+	var revs []string
+	for _, a := range out.PipelineExecution.ArtifactRevisions {
+		revs = append(revs, aws.ToString(a.Name)+": "+aws.ToString(a.RevisionId))
+	}
+	o.revisionsSeen[id] = true
+	d.event(Event{Kind: KindExecution, ExecutionID: id, Version: o.execVersion[id], Status: o.execStatus[id], Revisions: revs})
+	return nil
 }
 
 // approvalsLeftBehind reads the answer of an approval that was pending at

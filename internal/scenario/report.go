@@ -52,6 +52,7 @@ type Response struct {
 // Event kinds.
 const (
 	KindStage      = "stage"
+	KindExecution  = "execution"
 	KindApproval   = "approval"
 	KindDeployment = "deployment"
 	KindAlarm      = "alarm"
@@ -80,7 +81,9 @@ type Event struct {
 	ExecutionID string `json:"executionId,omitempty"`
 	Version     string `json:"version,omitempty"`
 	Summary     string `json:"summary,omitempty"`
-	By          string `json:"by,omitempty"`
+	// Revisions are an execution's source revisions, "artifact: revision id".
+	Revisions []string `json:"revisions,omitempty"`
+	By        string   `json:"by,omitempty"`
 
 	Group                          string   `json:"group,omitempty"`
 	DeploymentID                   string   `json:"deploymentId,omitempty"`

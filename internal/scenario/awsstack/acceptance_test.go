@@ -110,7 +110,8 @@ func TestScenariosAgainstAWS(t *testing.T) {
 		}
 		switch n {
 		case "happy":
-			s.Checks = append(s.Checks, scenario.RulesFollowStableDeployment(), scenario.TargetIDsAreClusterService(), scenario.ImagesByDigest())
+			s.Checks = append(s.Checks, scenario.RulesFollowStableDeployment(), scenario.TargetIDsAreClusterService(),
+				scenario.ImagesByDigest(), scenario.SourceRevisionIsTheImageDigest())
 		case "bad-image":
 			s.Checks = append(s.Checks, scenario.RollbackReading(), scenario.AlarmTiming())
 		}
