@@ -99,7 +99,7 @@ func run(ctx *pulumi.Context) error {
 		ImageTag:              cfg.ImageTag,
 		ForceDeleteImages:     cfg.ForceDeleteImages,
 		TaskFamily:            family,
-		ContainerEnvironment:  tenantMatchEnvironment(cfg.TenantMatch),
+		ContainerEnvironment:  containerEnvironment(cfg.TenantMatch, cfg.Service.HealthCheckPath),
 		ClusterName:           svc.ClusterName,
 		ClusterArn:            svc.ClusterArn,
 		LatestServiceName:     svc.LatestServiceName,
@@ -167,11 +167,12 @@ func pipelineTargetGroups(pair [2]service.TargetGroup) (out [2]pipeline.TargetGr
 	return out
 }
 
-// tenantMatchEnvironment tells the deployed container how the ALB
+// containerEnvironment tells the deployed container how the ALB
 // recognises tenants, so the application (images/app shows it) attributes
-// requests exactly as the tenant rules do.
-func tenantMatchEnvironment(m config.TenantMatch) map[string]string {
-	env := map[string]string{"TENANT_MATCH": m.Type}
+// requests exactly as the tenant rules do, and which path the target groups
+// health-check, so a version built to fail its health checks fails that one.
+func containerEnvironment(m config.TenantMatch, healthCheckPath string) map[string]string {
+	env := map[string]string{"TENANT_MATCH": m.Type, "HEALTH_CHECK_PATH": healthCheckPath}
 	switch m.Type {
 	case config.MatchPath:
 		env["TENANT_PATH_PATTERN"] = m.Pattern
