@@ -301,7 +301,7 @@ func checkDeclaration(t *testing.T, decl *declared.Stack, cfg config.Config) {
 	for _, kv := range deployed.Environment {
 		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
 	}
-	wantEnv := tenantMatchEnvironment(cfg.TenantMatch)
+	wantEnv := containerEnvironment(cfg.TenantMatch, cfg.Service.HealthCheckPath)
 	wantEnv["PORT"] = strconv.Itoa(cfg.Service.Port)
 	assert.Equal(t, wantEnv, env, "the deployed container's environment")
 
@@ -425,22 +425,31 @@ func checkDeclaration(t *testing.T, decl *declared.Stack, cfg config.Config) {
 		assert.Nil(t, f)
 	}
 
-	// EventBridge: a push starts the pipeline, a deployment's end runs
-	// cleanup, a failed approval runs rollback.
-	targets := map[string]string{}
+	// EventBridge: a push starts the pipeline; a deployment's end and a
+	// pipeline execution that failed, was canceled or stopped run cleanup;
+	// a failed approval runs rollback.
+	targets := map[string][]string{}
 	for _, r := range decl.EventRules {
 		require.Len(t, r.Targets, 1, r.Name)
 		tgt := r.Targets[0]
-		targets[tgt.Function+tgt.Pipeline] = r.EventPattern
+		targets[tgt.Function+tgt.Pipeline] = append(targets[tgt.Function+tgt.Pipeline], r.EventPattern)
 	}
-	assert.Contains(t, targets[o.PipelineName], `"ECR Image Action"`)
-	assert.Contains(t, targets[o.HookFunctionNames["cleanup"]], o.LatestDeploymentGroupName)
+	require.Len(t, targets[o.PipelineName], 1)
+	assert.Contains(t, targets[o.PipelineName][0], `"ECR Image Action"`)
+	cleanup := strings.Join(targets[o.HookFunctionNames["cleanup"]], "\n")
+	assert.Len(t, targets[o.HookFunctionNames["cleanup"]], 2, "cleanup's rules")
+	assert.Contains(t, cleanup, o.LatestDeploymentGroupName)
+	assert.Contains(t, cleanup, `"CodePipeline Pipeline Execution State Change"`)
 	if cfg.Approval.Required {
-		assert.Contains(t, targets, o.HookFunctionNames["rollback"])
+		assert.Len(t, targets[o.HookFunctionNames["rollback"]], 1)
 	} else {
 		assert.NotContains(t, targets, o.HookFunctionNames["rollback"], "no approval, nothing to reject")
 	}
-	assert.Len(t, targets, len(decl.EventRules))
+	n := 0
+	for _, ps := range targets {
+		n += len(ps)
+	}
+	assert.Equal(t, n, len(decl.EventRules))
 }
 
 func lookupIn(env map[string]string) func(string) (string, bool) {

@@ -108,26 +108,3 @@ type SmokeRequest struct {
 // claim expires). pin waits while one is there: see lambda/rollout
 // (guards.go) for why.
 const ReleaseTagPrefix = "tenant-canary:releasing:"
-
-// StackOutputs are the program's stack outputs (main.go exports each under
-// its JSON name) that tools outside the program read: the scenario driver,
-// against a rehearsal or a real stack. `pulumi stack output --json` prints
-// them in this shape.
-type StackOutputs struct {
-	AlbURL                    string            `json:"albUrl"`
-	ClusterName               string            `json:"clusterName"`
-	LatestServiceName         string            `json:"latestServiceName"`
-	StableServiceName         string            `json:"stableServiceName"`
-	ListenerArn               string            `json:"listenerArn"`
-	CatchAllRuleArn           string            `json:"catchAllRuleArn"`
-	AnchorRuleArn             string            `json:"anchorRuleArn"`
-	TenantRuleArns            []string          `json:"tenantRuleArns"`
-	PinnedTenants             []string          `json:"pinnedTenants"`
-	RepositoryURL             string            `json:"repositoryUrl"`
-	ImageTag                  string            `json:"imageTag"`
-	PipelineName              string            `json:"pipelineName"`
-	ApplicationName           string            `json:"applicationName"`
-	LatestDeploymentGroupName string            `json:"latestDeploymentGroupName"`
-	StableDeploymentGroupName string            `json:"stableDeploymentGroupName"`
-	HookFunctionNames         map[string]string `json:"hookFunctionNames"`
-}
