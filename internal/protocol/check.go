@@ -16,58 +16,152 @@ type Violation struct {
 
 func (v *Violation) Error() string { return v.Invariant + ": " + v.What }
 
-// The invariants (docs/design.md §4).
+// The invariants (docs/design.md §4), as the explorer checks them.
 const (
 	I1 = "I1 pinned tenants see only approved versions"
 	I2 = "I2 every request reaches a target group with healthy targets"
-	I3 = "I3 at rest everyone is on one version, or the operator is told"
-	I4 = "I4 every lifecycle hook invocation reports exactly once"
-	I5 = "I5 pulumi up changes nothing CodeDeploy or the hooks own"
+	I3 = "I3 every rollout comes to rest, everyone on the last approved version"
+	I4 = "I4 every lifecycle hook invocation reports once, in time"
+	I5 = "I5 pulumi up and the hooks never touch what the other owns"
 )
 
-// check evaluates I1–I4 on the current state (I5 is checked by the
-// pulumi-up step itself, see checkEdit).
+// check evaluates the safety invariants on the current state: I1, I2, I4,
+// I5 (I3 is checked where the state is quiescent, see checkRest).
 func (w *World) check() *Violation {
 	if v := w.editViolation; v != nil {
 		return v
 	}
-	// Tenants routed by their own rule are pinned until everyone is back
-	// behind the catch-all on approved versions.
-	if !w.catchAllPinned() && w.onlyApproved(w.route("")) {
-		clear(w.pinnedSinceRest)
-	}
+	// I1 quantifies over the allow-list as configured now (at the start of
+	// the rollout, and as `pulumi up` edited it since): every tenant with a
+	// rule, whatever routes its requests.
 	requesters := append([]string{""}, w.tenants()...)
 	for _, t := range requesters {
 		r := w.route(t)
-		if t != "" && r.Kind == KindTenant {
-			w.pinnedSinceRest[t] = true
-		}
 		who := "a request of no pinned tenant"
 		if t != "" {
-			who = "tenant " + t
+			who = "pinned tenant " + t
 		}
 		for _, g := range w.served(r) {
 			if g.healthy == 0 {
 				return &Violation{I2, fmt.Sprintf("%s is routed by the %s rule to %s, which has no healthy target", who, r.Kind, tgName(g.tg))}
 			}
-			if t != "" && w.pinnedSinceRest[t] {
-				for _, v := range g.versions {
-					if !w.approved[v] {
-						return &Violation{I1, fmt.Sprintf("%s (pinned in this rollout) is served v%d through the %s rule, and no approval covered v%d", who, v, r.Kind, v)}
-					}
+			if t == "" {
+				continue
+			}
+			for _, v := range g.versions {
+				if !w.approved[v] {
+					return &Violation{I1, fmt.Sprintf("%s is served v%d through the %s rule, and no approval covered v%d", who, v, r.Kind, v)}
 				}
 			}
 		}
 	}
 	for _, inv := range w.invocations {
-		if inv.ended && (inv.Hook == "pin" || inv.Hook == "unpin") && inv.reports != 1 {
-			return &Violation{I4, fmt.Sprintf("%s#%d for %s reported %d times", inv.Hook, inv.N, inv.Deployment, inv.reports)}
+		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin") || inv.accepted == 1 {
+			continue
 		}
+		if d := w.deployment(inv.Deployment); inv.accepted == 0 && d != nil {
+			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic"}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
+				continue // CodeDeploy ended the event first
+			}
+		}
+		if inv.killed {
+			return &Violation{I4, fmt.Sprintf("%s#%d for %s was stopped at its timeout before CodeDeploy accepted a report", inv.Hook, inv.N, inv.Deployment)}
+		}
+		return &Violation{I4, fmt.Sprintf("%s#%d for %s ended with %d reports accepted by CodeDeploy", inv.Hook, inv.N, inv.Deployment, inv.accepted)}
 	}
-	if w.atRest() && !w.consolidated() && !w.told {
-		return &Violation{I3, fmt.Sprintf("nothing is in flight, yet %s, and no function said so", w.split())}
+	if got := w.pulumiOwned(); got != w.pulumiState {
+		return &Violation{I5, fmt.Sprintf("something other than pulumi up changed what Pulumi owns (tenant rules' priorities and conditions, the anchor's priority, the set of rules): was %s, now %s", w.pulumiState, got)}
 	}
 	return nil
+}
+
+// pulumiOwned is what Pulumi manages on the listener (the ownership table
+// of docs/design.md §4): every rule but the catch-all, with its priority and
+// conditions, and the catch-all's existence. Neither CodeDeploy nor a hook
+// may change it.
+func (w *World) pulumiOwned() string {
+	var b strings.Builder
+	for _, r := range w.Rules {
+		if r.Kind == KindCatchAll {
+			b.WriteString("catch-all;")
+			continue
+		}
+		fmt.Fprintf(&b, "%s@%d%v;", ruleName(r.ARN), r.Priority, r.Tenants)
+	}
+	return b.String()
+}
+
+// checkRest is I3, on a state where nothing happens unless a person (or a
+// fault the scenario allows) acts: the state must be what the rollout ends
+// in. A split may stay held only while a decision that belongs to a person
+// is pending — an approval, or with approval.onReject=hold the operator's
+// choice after a rejection; otherwise everything has come to rest, the
+// catch-all is above the tenant rules, stable runs 0 tasks and everyone is
+// served the last approved version: the version of the newest execution
+// that completed every stage (v0 when none has). A rejection, an alarm or
+// a failure leaves that version in place; an approved push that completes
+// replaces it. A log line is no licence.
+func (w *World) checkRest() *Violation {
+	for _, e := range w.Executions {
+		if e.Status == "InProgress" && e.Stage == StageApprove && e.Token != "" {
+			return nil // a person decides
+		}
+	}
+	if !w.atRest() {
+		return &Violation{I3, "stuck: nothing can happen unless a person acts, no decision of a person is pending, and " + w.inFlight()}
+	}
+	if w.onRejectHold && w.rejects > 0 {
+		return nil // the operator decides what follows a held rejection
+	}
+	target := 0
+	for _, e := range w.Executions {
+		if e.Status == "Succeeded" && e.Version > target {
+			target = e.Version
+		}
+	}
+	if split := w.split(); split != "" {
+		return &Violation{I3, fmt.Sprintf("nothing is in flight and no person has a decision to make, yet %s", split)}
+	}
+	for _, t := range append([]string{""}, w.tenants()...) {
+		var vs []int
+		for _, g := range w.served(w.route(t)) {
+			vs = append(vs, g.versions...)
+		}
+		slices.Sort(vs)
+		vs = slices.Compact(vs)
+		if len(vs) != 1 || vs[0] != target {
+			who := "requests of no pinned tenant are"
+			if t != "" {
+				who = "tenant " + t + " is"
+			}
+			return &Violation{I3, fmt.Sprintf("at rest, %s served %v, not the last approved version v%d", who, vs, target)}
+		}
+	}
+	return nil
+}
+
+// inFlight says what has not ended.
+func (w *World) inFlight() string {
+	var parts []string
+	for _, d := range w.Deployments {
+		if d.unfinished() || d.Phase == phaseRollingBack {
+			parts = append(parts, fmt.Sprintf("deployment %s is %s (%s)", d.ID, d.Status, d.Phase))
+		}
+	}
+	for _, inv := range w.invocations {
+		if !inv.ended {
+			parts = append(parts, fmt.Sprintf("%s#%d is still waiting, polling %s", inv.Hook, inv.N, inv.pending.op))
+		}
+	}
+	for _, e := range w.Executions {
+		if e.Status == "InProgress" {
+			parts = append(parts, fmt.Sprintf("%s is in progress at %s", e.ID, e.Stage))
+		}
+	}
+	if len(w.events) > 0 {
+		parts = append(parts, fmt.Sprintf("%d events wait for delivery", len(w.events)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (w *World) onlyApproved(r *Rule) bool {
@@ -189,7 +283,7 @@ func (w *World) hash() uint64 {
 		}
 	}
 	for _, d := range w.Deployments {
-		fmt.Fprintf(&b, "D%s %s %s %s %d %s %s %s", d.ID, d.Group, d.Status, d.Phase, w.TaskDefs[d.TaskDef], d.Original, d.Replacement, d.RollbackOf)
+		fmt.Fprintf(&b, "D%s %s %s %s %d %s %s %s %s", d.ID, d.Group, d.Status, d.Phase, w.TaskDefs[d.TaskDef], d.Original, d.Replacement, d.RollbackOf, d.endStatus)
 		for _, l := range d.Hooks {
 			fmt.Fprintf(&b, " %s=%s", l.Name, l.Status)
 		}
@@ -198,14 +292,17 @@ func (w *World) hash() uint64 {
 	for _, e := range w.Executions {
 		fmt.Fprintf(&b, "E%+v;", *e)
 	}
-	fmt.Fprintf(&b, "H%v A%v V%v P%v T%v B%d,%d,%d,%d,%d,%d,%d,%d;", w.stageHolder, w.approved, w.events, w.pinnedSinceRest, w.told,
+	fmt.Fprintf(&b, "H%v A%v V%v B%d,%d,%d,%d,%d,%d,%d,%d;", w.stageHolder, w.approved, w.events,
 		w.pushes, w.faults, w.edits, w.alarms, w.dups, w.rejects, w.operator, w.nextTenant)
+	if w.planned != nil {
+		fmt.Fprintf(&b, "U%s%v;", w.planned.tenant, w.planned.forward)
+	}
 	for _, inv := range w.invocations {
 		if inv.ended {
-			fmt.Fprintf(&b, "I%d:%s:end:%d;", inv.N, inv.Hook, inv.reports)
+			fmt.Fprintf(&b, "I%d:%s:end:%d:%v;", inv.N, inv.Hook, inv.accepted, inv.killed)
 			continue
 		}
-		fmt.Fprintf(&b, "I%d:%s:%s:%v:%d:%s", inv.N, inv.Hook, inv.Deployment, inv.timedOut, inv.reports, strings.Join(inv.trace, "|"))
+		fmt.Fprintf(&b, "I%d:%s:%s:%v:%d:%d:%s", inv.N, inv.Hook, inv.Deployment, inv.timedOut, inv.sinceDeadline, inv.accepted, strings.Join(inv.trace, "|"))
 		if inv.pending != nil {
 			fmt.Fprintf(&b, "→%s %s", inv.pending.op, inv.pending.detail)
 		}

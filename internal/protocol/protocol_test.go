@@ -30,13 +30,18 @@ func scenarios(deep bool) []Scenario {
 		}
 		out = append(out, s)
 	}
-	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1, Known: I1})
 	add(Scenario{Name: "1 tenant, push, reject or timeout", Tenants: 1, Pushes: 1, Rejects: 1})
 	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
-	for _, r := range Readings {
-		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r})
+	for i, r := range Readings {
+		known := "" // within CI's cap only the first reading gets there
+		if i == 0 {
+			known = I3
+		}
+		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r, Known: known})
 	}
-	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1})
+	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1, Known: I3})
+	add(Scenario{Name: "1 tenant, push, short pages", Tenants: 1, Pushes: 1, PageSize: 1})
 	add(Scenario{Name: "1 tenant, push, pulumi up", Tenants: 1, Pushes: 1, Edits: 1})
 	add(Scenario{Name: "2 tenants on green, push, pulumi up", Tenants: 2, StableOnGreen: true, Pushes: 1, Edits: 1})
 	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1})
@@ -66,23 +71,31 @@ func TestProtocol(t *testing.T) {
 		r := Explore(s)
 		total += r.States
 		t.Log(r.Format())
+		known := ""
+		switch {
+		case s.Known != "" && (r.Violation == nil || r.Violation.Invariant != s.Known):
+			t.Errorf("%s: expected the known finding %q, got %v (fixed? then drop Known)", s.Name, s.Known, r.Violation)
+		case s.Known != "":
+			known, r.Violation = violationText(r.Violation), nil
+			t.Logf("KNOWN FINDING in %s (lambda/rollout has yet to fix it): %s", s.Name, known)
+		case r.Violation != nil:
+			t.Errorf("%s: %v", s.Name, r.Violation)
+		}
 		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: s.Reading.String(), States: r.States,
 			CompleteDepth: r.Complete, MaxDepth: r.MaxDepth, Exhausted: r.Exhausted, Seconds: r.Elapsed.Seconds(),
-			Violation: violationText(r.Violation)})
+			StatesPerSecond: r.StatesPerSecond(), Violation: violationText(r.Violation), KnownFinding: known})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rows = append(rows, string(line))
-		if r.Violation != nil {
-			t.Errorf("%s: %v", s.Name, r.Violation)
-		}
 	}
 	mode := "CI"
 	if deep {
 		mode = "deep"
 	}
-	t.Logf("%s exploration: %d scenarios, %d states, invariants %s; %s",
-		mode, len(rows), total, strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), time.Since(start).Round(time.Millisecond))
+	elapsed := time.Since(start)
+	t.Logf("%s exploration: %d scenarios, %d states, %.0f states/s, invariants %s; %s",
+		mode, len(rows), total, float64(total)/elapsed.Seconds(), strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), elapsed.Round(time.Millisecond))
 	// One JSON object per scenario (ReportLine), for `make figures`.
 	if path := os.Getenv(ReportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {
