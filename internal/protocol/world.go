@@ -17,6 +17,7 @@ package protocol
 import (
 	"fmt"
 
+	"github.com/tenant-canary/tenant-canary/components/routing"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"maps"
 	"slices"
@@ -53,11 +54,11 @@ const (
 	StableBlue  = tgPrefix + "stable-blue/3"
 	StableGreen = tgPrefix + "stable-green/4"
 
-	// Priorities as the program sets them (components/routing).
-	priorityUnpinned = 1
-	priorityAnchor   = 2
-	priorityPinned   = 50000
-	firstTenantRule  = 10
+	// Priorities: the program's own values (components/routing).
+	priorityUnpinned = routing.CatchAllPriorityUnpinned
+	priorityAnchor   = routing.AnchorPriority
+	priorityPinned   = routing.CatchAllPriorityPinned
+	firstTenantRule  = routing.FirstTenantRulePriority
 )
 
 // Image is the reference CodeDeployToECS writes into a task definition: the

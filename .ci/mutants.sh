@@ -1,0 +1,32 @@
+#!/bin/sh
+# Re-opens each hole of internal/protocol/testdata/mutants (a patch to the
+# hook code removing one guard) in a temporary copy of the tree and expects
+# the CI-depth exploration (TestProtocol) to fail on it, with a trace.
+# Not run by CI (it runs the exploration once per mutant):
+#   .ci/mutants.sh [patch ...]
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+patches=${*:-$root/internal/protocol/testdata/mutants/*.patch}
+caught=0 missed=0
+for p in $patches; do
+	name=$(basename "$p" .patch)
+	tmp=$(mktemp -d)
+	(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$tmp")
+	if ! (cd "$tmp" && git apply "$p"); then
+		echo "$name: does not apply"; rm -rf "$tmp"; missed=$((missed+1)); continue
+	fi
+	out=$(cd "$tmp" && TENANT_CANARY_EXPLORE_FAILFAST=1 go test -count=1 -run '^TestProtocol$' -v ./internal/protocol 2>&1)
+	if printf '%s\n' "$out" | grep -q '^--- FAIL: TestProtocol'; then
+		v=$(printf '%s\n' "$out" | grep -m1 'VIOLATION' | sed 's/^ *//')
+		steps=$(printf '%s\n' "$out" | awk '/VIOLATION/{f=1;n=0;next} f&&/^ +[0-9]+\. /{n++} f&&!/^ +[0-9]+\. /&&n>0{print n; exit}')
+		expect=$(printf '%s\n' "$out" | grep -m1 'expected the known finding' | sed 's/^ *//')
+		echo "$name: CAUGHT (${steps:-?}-step trace) ${v:-$expect}"
+		caught=$((caught+1))
+	else
+		echo "$name: MISSED"
+		missed=$((missed+1))
+	fi
+	rm -rf "$tmp"
+done
+echo "caught $caught, missed $missed"
+[ "$missed" -eq 0 ]
