@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -267,48 +269,120 @@ func tgName(arn string) string {
 }
 
 // hash identifies a state: the world and, for each live invocation, what
-// it has seen so far (the hook's own state is a function of that).
+// it has seen so far (the hook's own state is a function of that: its
+// trace, kept as a running hash of the requests and answers).
 func (w *World) hash() uint64 {
-	var b strings.Builder
+	var h stateHash
+	h.h.SetSeed(hashSeed)
 	rules := slices.Clone(w.Rules)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ARN < rules[j].ARN })
 	for _, r := range rules {
-		fmt.Fprintf(&b, "R%s@%d%v%v%v;", ruleName(r.ARN), r.Priority, r.Tenants, r.Forward, r.Tags)
+		h.str("R", r.ARN)
+		h.num(r.Priority)
+		h.strs(r.Tenants)
+		for _, f := range r.Forward {
+			h.str(f.TG)
+			h.num(f.Weight)
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
+			h.str("T", k)
+			h.num(r.Tags[k])
+		}
 	}
 	for _, name := range []string{LatestService, StableService} {
 		svc := w.Services[name]
-		fmt.Fprintf(&b, "S%s%d;", name, svc.Desired)
+		h.str("S", name)
+		h.num(svc.Desired)
 		for _, ts := range svc.TaskSets {
-			fmt.Fprintf(&b, "%+v;", *ts)
+			h.str(ts.ID, ts.Status, ts.TaskDef, ts.TG)
+			h.num(ts.Running)
+			h.flag(ts.Healthy)
 		}
 	}
 	for _, d := range w.Deployments {
-		fmt.Fprintf(&b, "D%s %s %s %s %d %s %s %s %s", d.ID, d.Group, d.Status, d.Phase, w.TaskDefs[d.TaskDef], d.Original, d.Replacement, d.RollbackOf, d.endStatus)
+		h.str("D", d.ID, d.Group, d.Status, d.Phase, d.Original, d.Replacement, d.RollbackOf, d.endStatus)
+		h.num(w.TaskDefs[d.TaskDef])
 		for _, l := range d.Hooks {
-			fmt.Fprintf(&b, " %s=%s", l.Name, l.Status)
+			h.str(l.Name, l.Status)
+			h.flag(l.EndedByDeployment)
 		}
-		b.WriteString(";")
 	}
 	for _, e := range w.Executions {
-		fmt.Fprintf(&b, "E%+v;", *e)
+		h.str("E", e.ID, e.Stage, e.Status, e.Deployment, e.Token)
+		h.num(e.Version)
+		h.flag(e.Waiting)
 	}
-	fmt.Fprintf(&b, "H%v A%v V%v B%d,%d,%d,%d,%d,%d,%d,%d;", w.stageHolder, w.approved, w.events,
-		w.pushes, w.faults, w.edits, w.alarms, w.dups, w.rejects, w.operator, w.nextTenant)
+	for _, st := range []string{StageLatest, StageApprove, StageStable} {
+		h.num(w.stageHolder[st])
+	}
+	for _, v := range slices.Sorted(maps.Keys(w.approved)) {
+		h.num(v)
+	}
+	h.str("V")
+	for _, ev := range w.events {
+		h.str(ev.Kind, ev.Group, ev.DeploymentID, ev.State)
+		h.num(ev.Exec)
+		h.num(ev.Attempt)
+	}
+	for _, n := range []int{w.pushes, w.faults, w.edits, w.alarms, w.dups, w.rejects, w.operator, w.nextTenant} {
+		h.num(n)
+	}
 	if w.planned != nil {
-		fmt.Fprintf(&b, "U%s%v;", w.planned.tenant, w.planned.forward)
+		h.str("U", w.planned.tenant)
+		for _, f := range w.planned.forward {
+			h.str(f.TG)
+			h.num(f.Weight)
+		}
 	}
 	for _, inv := range w.invocations {
+		h.str("I", string(inv.Hook))
+		h.num(inv.N)
+		h.flag(inv.ended)
+		h.num(inv.accepted)
 		if inv.ended {
-			fmt.Fprintf(&b, "I%d:%s:end:%d:%v;", inv.N, inv.Hook, inv.accepted, inv.killed)
+			h.flag(inv.killed)
 			continue
 		}
-		fmt.Fprintf(&b, "I%d:%s:%s:%v:%d:%d:%s", inv.N, inv.Hook, inv.Deployment, inv.timedOut, inv.sinceDeadline, inv.accepted, strings.Join(inv.trace, "|"))
+		h.str(inv.Deployment)
+		h.flag(inv.timedOut)
+		h.num(inv.sinceDeadline)
+		h.num(int(inv.traceHash))
+		h.num(len(inv.trace))
 		if inv.pending != nil {
-			fmt.Fprintf(&b, "→%s %s", inv.pending.op, inv.pending.detail)
+			h.str(inv.pending.op, inv.pending.detail)
 		}
-		b.WriteString(";")
 	}
-	h := fnv.New64a()
-	h.Write([]byte(b.String()))
-	return h.Sum64()
+	return h.h.Sum64()
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// stateHash feeds values into a hash, each with a separator, so that
+// ("ab", "c") and ("a", "bc") differ.
+type stateHash struct{ h maphash.Hash }
+
+func (s *stateHash) str(vs ...string) {
+	for _, v := range vs {
+		s.h.WriteString(v)
+		s.h.WriteByte(0)
+	}
+}
+
+func (s *stateHash) strs(vs []string) {
+	s.num(len(vs))
+	s.str(vs...)
+}
+
+func (s *stateHash) num(n int) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	s.h.Write(b[:])
+}
+
+func (s *stateHash) flag(v bool) {
+	if v {
+		s.h.WriteByte(1)
+	} else {
+		s.h.WriteByte(2)
+	}
 }

@@ -115,12 +115,7 @@ func quiescent(s Scenario, w *World, acts []Action) bool {
 		if !a.Waiting {
 			continue
 		}
-		c := w.clone()
-		for _, inv := range c.invocations {
-			if !inv.ended {
-				c.respawn(inv)
-			}
-		}
+		c := w.thaw()
 		c.actions(s)[i].Do()
 		same := c.hash() == h
 		c.abort()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -33,6 +34,8 @@ type Invocation struct {
 	toHook  chan result
 	pending *pendingCall
 	trace   []string
+	// traceHash is a running hash of trace.
+	traceHash uint64
 	// calls are the requests made so far (op and detail): a request made
 	// again is a poll, one tick of the invocation's clock (clock.go).
 	calls []string
@@ -48,6 +51,9 @@ type Invocation struct {
 	killed        bool
 	aborting      bool
 	logs          []string
+	// live: the hook's goroutine runs in this world (a copy's invocation
+	// gets it back when next answered, see thaw).
+	live bool
 
 	// What a copy of the world needs to bring the invocation back: its
 	// payload, the answers it got and when its deadline passed.
@@ -217,7 +223,9 @@ func countOf(calls []string, key string) int {
 func (w *World) expire(inv *Invocation) {
 	inv.timedOut = true
 	inv.cancelAt = len(inv.results)
-	inv.ctx.expire()
+	if inv.live {
+		inv.ctx.expire()
+	} // else the replay expires it at cancelAt
 }
 
 // kill ends the invocation where it is: its pending call never runs.
@@ -244,6 +252,7 @@ func (inv *Invocation) abort() {
 // to w through a client; it blocks at its first call.
 func (w *World) launch(inv *Invocation) {
 	inv.toWorld, inv.toHook = make(chan message), make(chan result)
+	inv.live = true
 	// A Lambda invocation's deadline, on the model's clock (clock.go).
 	inv.ctx = newInvocationContext(lambdacontext.NewContext(context.Background(),
 		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}))
@@ -324,6 +333,11 @@ func codeDeployEvent(ev Event) events.CodeDeployEvent {
 // step runs the hook's pending call against the world (or fails it, for a
 // fault) and lets the hook run to its next call.
 func (w *World) step(s Scenario, inv *Invocation, fault bool) {
+	if !inv.live {
+		waiting := inv.pending.waiting
+		w.respawn(inv)
+		inv.pending.waiting = waiting
+	}
 	pc := inv.pending
 	inv.pending = nil
 	var r result
@@ -338,6 +352,7 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 	entry := pc.op + " " + pc.detail + " → " + summarize(r)
 	if !pc.waiting || !slices.Contains(inv.trace, entry) {
 		inv.trace = append(inv.trace, entry) // else folded: an answer it had
+		inv.traceHash = maphash.String(hashSeed, strconv.FormatUint(inv.traceHash, 16)+entry)
 	}
 	inv.results = append(inv.results, r)
 	inv.toHook <- r
@@ -385,7 +400,7 @@ func firstLine(s string) string {
 // abort ends every live invocation's goroutine (end of an exploration path).
 func (w *World) abort() {
 	for _, inv := range w.invocations {
-		if !inv.ended {
+		if !inv.ended && inv.live {
 			inv.abort()
 		}
 	}

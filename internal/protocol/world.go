@@ -383,21 +383,21 @@ func (w *World) clone() *World {
 	c.invocations = make([]*Invocation, len(w.invocations))
 	for i, inv := range w.invocations {
 		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: slices.Clone(inv.trace), calls: slices.Clone(inv.calls), polls: inv.polls, accepted: inv.accepted,
+			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), polls: inv.polls, accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
 			logs: slices.Clone(inv.logs), onReject: inv.onReject, execID: inv.execID, execution: inv.execution,
 			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
+		if pc := inv.pending; pc != nil {
+			c.invocations[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
+		}
 	}
 	return &c
 }
 
-// thaw is a live copy: every invocation that had not ended runs again.
-func (w *World) thaw() *World {
-	c := w.clone()
-	for _, inv := range c.invocations {
-		if !inv.ended {
-			c.respawn(inv)
-		}
-	}
-	return c
-}
+// thaw is a copy to take a step from: every invocation that had not ended
+// runs again when it is next answered.
+//
+// Lazily: a copied invocation keeps its pending request as data (what the
+// explorer shows and decides on) and gets its goroutine back only when
+// its call is answered (step), so a step re-runs at most one hook.
+func (w *World) thaw() *World { return w.clone() }
