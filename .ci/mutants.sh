@@ -17,10 +17,11 @@ for p in $patches; do
 	fi
 	out=$(cd "$tmp" && TENANT_CANARY_EXPLORE_FAILFAST=1 go test -count=1 -run '^TestProtocol$' -v ./internal/protocol 2>&1)
 	if printf '%s\n' "$out" | grep -q '^--- FAIL: TestProtocol'; then
-		v=$(printf '%s\n' "$out" | grep -m1 'VIOLATION' | sed 's/^ *//')
-		steps=$(printf '%s\n' "$out" | awk '/VIOLATION/{f=1;n=0;next} f&&/^ +[0-9]+\. /{n++} f&&!/^ +[0-9]+\. /&&n>0{print n; exit}')
-		expect=$(printf '%s\n' "$out" | grep -m1 'expected the known finding' | sed 's/^ *//')
-		echo "$name: CAUGHT (${steps:-?}-step trace) ${v:-$expect}"
+		# The failing scenario's error line, and the length of the trace
+		# printed just before it.
+		v=$(printf '%s\n' "$out" | grep -m1 -E 'protocol_test.go:[0-9]+: .*: (I[0-9]|expected|prefix)' | sed 's/^ *protocol_test.go:[0-9]*: //')
+		steps=$(printf '%s\n' "$out" | awk '/VIOLATION/{n=0} /^ +[0-9]+\. /{n++} /protocol_test.go:[0-9]+: .*: (I[0-9]|expected)/{print n; exit}')
+		echo "$name: CAUGHT (${steps:-?}-step trace) $v"
 		caught=$((caught+1))
 	else
 		echo "$name: MISSED"

@@ -35,6 +35,13 @@ type Scenario struct {
 	// PageSize (0: as asked) caps each page of DescribeRules and
 	// ListDeployments: both promise at most the size asked for.
 	PageSize int
+	// Prefix, taken before the exploration (see runPrefix), aims a
+	// scenario at one guard: the exploration starts where it matters.
+	Prefix []string
+	// StalePlan: a `pulumi up` planned before the last Stable deployment
+	// shifted the anchor is about to create tenant "late"'s rule on the
+	// group stable left (needs StableOnGreen: stable came from blue).
+	StalePlan bool
 	// Known is the invariant a finding not fixed yet in the hooks makes
 	// this scenario violate: TestProtocol then expects that violation
 	// (and fails once it is gone, so the expectation is dropped).

@@ -385,7 +385,7 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 		}
 		var ids []string
 		for _, d := range w.Deployments {
-			if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(d.Status))) {
+			if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(w.Reading.listedStatus(d)))) {
 				ids = append(ids, d.ID)
 			}
 		}

@@ -71,6 +71,17 @@ func (w *World) check() *Violation {
 		}
 		return &Violation{I4, fmt.Sprintf("%s#%d for %s ended with %d reports accepted by CodeDeploy", inv.Hook, inv.N, inv.Deployment, inv.accepted)}
 	}
+	// The termination wait is real: CodeDeploy's instant rollback of a
+	// Stable deployment needs its original task set serving until the wait
+	// ends (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
+	for _, d := range w.Deployments {
+		if d.Group != StableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
+			continue
+		}
+		if orig := w.taskSet(w.Services[StableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
+			return &Violation{I2, fmt.Sprintf("during %s's termination wait stable's original task set has no healthy tasks: a rollback now would route the pinned tenants to no healthy target", d.ID)}
+		}
+	}
 	if got := w.pulumiOwned(); got != w.pulumiState {
 		return &Violation{I5, fmt.Sprintf("something other than pulumi up changed what Pulumi owns (tenant rules' priorities and conditions, the anchor's priority, the set of rules): was %s, now %s", w.pulumiState, got)}
 	}
@@ -106,7 +117,12 @@ func (w *World) pulumiOwned() string {
 func (w *World) checkRest() *Violation {
 	for _, e := range w.Executions {
 		if e.Status == "InProgress" && e.Stage == StageApprove && e.Token != "" {
-			return nil // a person decides
+			// A person decides, if the approval is about what latest
+			// serves: newest push wins, a superseded one is rejected.
+			if latest := w.TaskDefs[w.Services[LatestService].primary().TaskDef]; latest != e.Version && !w.latestBusy() {
+				return &Violation{I3, fmt.Sprintf("the approval of %s asks about v%d while latest serves v%d and nothing is in flight to change that: newest push wins, it should have been rejected", e.ID, e.Version, latest)}
+			}
+			return nil
 		}
 	}
 	if !w.atRest() {
@@ -140,6 +156,16 @@ func (w *World) checkRest() *Violation {
 		}
 	}
 	return nil
+}
+
+// latestBusy: a deployment of the Latest group has not ended.
+func (w *World) latestBusy() bool {
+	for _, d := range w.Deployments {
+		if d.Group == LatestGroup && (d.unfinished() || d.Phase == phaseRollingBack) {
+			return true
+		}
+	}
+	return false
 }
 
 // inFlight says what has not ended.

@@ -32,6 +32,13 @@ func Explore(s Scenario) Result {
 	res := Result{Scenario: s}
 	seen := map[uint64]bool{}
 	root := newWorld(s)
+	if err := root.runPrefix(s); err != nil {
+		res.Violation = &Violation{"prefix", err.Error()}
+		res.Trace = traceOf(root)
+		root.abort()
+		return res
+	}
+	root = freeze(root)
 	if v := root.check(); v != nil {
 		res.Violation = v
 		return res
@@ -93,6 +100,73 @@ func Explore(s Scenario) Result {
 	res.Exhausted = len(frontier) == 0 && !capped
 	res.Elapsed = time.Since(start)
 	return res
+}
+
+// freeze is a copy of w without live goroutines, w's ended.
+func freeze(w *World) *World {
+	c := w.clone()
+	w.abort()
+	return c
+}
+
+// runPrefix takes the scenario's Prefix: each entry is the first enabled
+// event whose label contains it, or "settle until X": every event that
+// happens by itself, the least recently taken first, until an event whose
+// label contains X is enabled. The invariants hold at every step.
+func (w *World) runPrefix(s Scenario) error {
+	for _, want := range s.Prefix {
+		if until, ok := strings.CutPrefix(want, "settle until "); ok {
+			if err := w.settle(s, until); err != nil {
+				return err
+			}
+			continue
+		}
+		found := false
+		for _, a := range w.actions(s) {
+			if strings.Contains(a.Label, want) {
+				w.log = append(w.log, a.Label)
+				a.Do()
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("prefix: no enabled event matches %q", want)
+		}
+		if v := w.check(); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func (w *World) settle(s Scenario, until string) error {
+	last := map[string]int{}
+	for step := range 1000 {
+		acts := w.actions(s)
+		var next *Action
+		for i, a := range acts {
+			if strings.Contains(a.Label, until) {
+				return nil
+			}
+			if a.External {
+				continue
+			}
+			if next == nil || last[a.Label] < last[next.Label] {
+				next = &acts[i]
+			}
+		}
+		if next == nil {
+			return fmt.Errorf("prefix: nothing more happens by itself, and no event matches %q", until)
+		}
+		last[next.Label] = step + 1
+		w.log = append(w.log, next.Label)
+		next.Do()
+		if v := w.check(); v != nil {
+			return v
+		}
+	}
+	return fmt.Errorf("prefix: no event matches %q after 1000 steps", until)
 }
 
 // quiescent: nothing changes unless a person (or a disturbance the

@@ -35,6 +35,28 @@ type Reading struct {
 	// EventBeforeRollback: the FAILURE event (and the Failed status) come
 	// before traffic is back on the original task set; otherwise after.
 	EventBeforeRollback bool
+	// QueuedAndBaking: CodeDeploy's DeploymentStatus also has Queued,
+	// Ready and Baking
+	// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html),
+	// and no page says whether an ECS blue/green deployment without a
+	// reroute wait shows any of them. Under this reading a deployment
+	// not started yet is Queued and one in its termination wait is
+	// Baking; otherwise they are Created and InProgress.
+	QueuedAndBaking bool
+}
+
+// listedStatus is the status ListDeployments matches a deployment by.
+func (r Reading) listedStatus(d *Deployment) string {
+	if !r.QueuedAndBaking || d.Status != DepInProgress && d.Status != DepCreated {
+		return d.Status
+	}
+	switch d.Phase {
+	case phaseCreated:
+		return "Queued"
+	case phaseWait:
+		return "Baking"
+	}
+	return d.Status
 }
 
 func (r Reading) String() string {
@@ -45,11 +67,14 @@ func (r Reading) String() string {
 	if r.EventBeforeRollback {
 		order = "event-before-rollback"
 	}
+	if r.QueuedAndBaking {
+		order += ",queued-and-baking"
+	}
 	return id + "," + order
 }
 
 // Readings is every reading the explorer runs.
-var Readings = []Reading{{false, false}, {false, true}, {true, false}, {true, true}}
+var Readings = []Reading{{false, false, false}, {false, true, false}, {true, false, false}, {true, true, false}}
 
 // Lifecycle is one lifecycle event of an ECS deployment with a hook.
 type Lifecycle struct {

@@ -229,6 +229,10 @@ func newWorld(s Scenario) *World {
 	}
 	w.nextTenant = s.Tenants
 	w.pulumiState = w.pulumiOwned()
+	if s.StalePlan {
+		w.edits++
+		w.planned = &plannedRule{tenant: "late", forward: []Weighted{{other, 100}, {stableTG, 0}}}
+	}
 	return w
 }
 
