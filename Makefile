@@ -1,4 +1,5 @@
-# Rollout commands for the sample app in images/app (walkthrough: images/README.md).
+# Rollout commands for the sample app in images/app (docs/sample-app.md; a
+# rollout walked through: docs/operating.md).
 #
 #   make image VERSION=v2 COLOR=green   build the sample image tenant-canary-app:v2
 #   make login                          log docker in to the stack's ECR registry
@@ -6,9 +7,10 @@
 #                                       and push it: this push starts a rollout
 #   make watch WATCH_ARGS='-tenants 7,42'
 #                                       watch which tenant sees which version
-#   make figures                        re-measure every figure of the docs and
-#                                       rewrite their tables (go run ./cmd/figures);
-#                                       FIGURES_FLAGS='-cold 1' adds a cold build
+#   make figures                        re-measure every figure and rewrite the
+#                                       generated page docs/figures.md (go run
+#                                       ./cmd/figures); FIGURES_FLAGS='-cold 1'
+#                                       adds a cold build
 #
 # The repository URL, the rollout tag and the region come from the selected
 # Pulumi stack (STACK=prod for another one): stack outputs repositoryUrl and

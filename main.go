@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -21,7 +22,22 @@ import (
 )
 
 func main() {
+	if hint, ok := withoutEngine(os.Getenv); ok {
+		fmt.Fprint(os.Stderr, hint)
+		os.Exit(2)
+	}
 	pulumi.Run(run)
+}
+
+// withoutEngine is what `go run .` prints: run without the Pulumi engine
+// (no PULUMI_MONITOR; the engine sets it, and PULUMI_PLUGINS when it only
+// asks for plugins), the SDK exits 32 without a word.
+func withoutEngine(getenv func(string) string) (string, bool) {
+	if getenv(pulumi.EnvMonitor) != "" || getenv("PULUMI_PLUGINS") != "" {
+		return "", false
+	}
+	return "tenant-canary is a Pulumi program: run it with `pulumi preview` or `pulumi up`, which start the Pulumi engine it needs.\n" +
+		"To check a stack's config offline, without the engine or AWS: go run ./cmd/tenant-canary check --stack dev\n", true
 }
 
 func run(ctx *pulumi.Context) error {

@@ -3,18 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	pconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -24,6 +19,7 @@ import (
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/internal/stackconfig"
 )
 
 // registered is one resource the program registered, with every option the
@@ -210,53 +206,25 @@ func runWithMocks(t testing.TB, m *mocks, cfg map[string]string) error {
 }
 
 // stackConfigs loads Pulumi.yaml and every Pulumi.<stack>.yaml with the
-// SDK's own loaders and returns each stack's config as the CLI hands it to
-// the program: the stack's values over the project's defaults.
+// SDK's own loaders (internal/stackconfig, as `tenant-canary check` does)
+// and returns each stack's config as the CLI hands it to the program: the
+// stack's values over the project's defaults.
 func stackConfigs(t *testing.T) map[string]map[string]string {
 	t.Helper()
-	project, err := workspace.LoadProject("Pulumi.yaml")
+	names, err := stackconfig.Names(".")
 	require.NoError(t, err)
-	require.Equal(t, config.Namespace, string(project.Name))
-	files, err := filepath.Glob("Pulumi.*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
+	require.NotEmpty(t, names)
 	out := map[string]map[string]string{}
-	for _, file := range files {
-		stack, err := workspace.LoadProjectStack(sink, project, file)
-		require.NoError(t, err, file)
-		values := map[string]string{}
-		for key, decl := range project.Config {
-			if decl.Default == nil {
-				continue
-			}
-			values[config.Namespace+":"+key] = defaultText(t, decl.Default)
-		}
-		decrypted, err := stack.Config.Decrypt(pconfig.NopDecrypter)
-		require.NoError(t, err, file)
-		for k, v := range decrypted {
-			// The CLI rejects project keys Pulumi.yaml does not declare; so
-			// does this test, or a typo such as pinnedTenant would be
-			// silently ignored here.
-			if k.Namespace() == config.Namespace {
-				_, declared := project.Config[k.Name()]
-				require.True(t, declared, "%s sets %s, which Pulumi.yaml does not declare", file, k)
-			}
-			values[k.String()] = v
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml")
-		out[name] = values
+	for _, name := range names {
+		stack, err := stackconfig.Load(".", name)
+		require.NoError(t, err, name)
+		// The CLI rejects project keys Pulumi.yaml does not declare; so
+		// does this test, or a typo such as pinnedTenant would be
+		// silently ignored here.
+		require.Empty(t, stack.Undeclared, "%s sets keys Pulumi.yaml does not declare", stack.File)
+		out[name] = stack.Values
 	}
 	return out
-}
-
-func defaultText(t *testing.T, v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	require.NoError(t, err)
-	return string(b)
 }
 
 func stringsOf(v resource.PropertyValue) []string {
@@ -619,6 +587,29 @@ func TestNewTenantRulesFollowTheLiveStableTargetGroup(t *testing.T) {
 		"the anchor's own action is CodeDeploy's once it exists (ignoreChanges); it starts on blue")
 }
 
+// Release waits out the target groups' deregistration delay between moving
+// the catch-all and scaling stable to zero: the functions that release get
+// the very value the target groups are given, and a timeout that holds it.
+func TestReleaseDelayIsTheTargetGroupsDeregistrationDelay(t *testing.T) {
+	m, err := runProgram(t, map[string]string{"service": `{"deregistrationDelaySeconds": 42}`})
+	require.NoError(t, err)
+	groups := m.ofType("aws:lb/targetGroup:TargetGroup")
+	require.Len(t, groups, 4)
+	for _, g := range groups {
+		assert.Equal(t, 42.0, g.Inputs["deregistrationDelay"].NumberValue(), g.Name)
+	}
+	for _, h := range []string{"cleanup", "rollback"} {
+		f := m.named(t, "aws:lambda/function:Function", "pipeline-"+h+"-hook")
+		env := f.Inputs["environment"].ObjectValue()["variables"].ObjectValue()
+		assert.Equal(t, "42", env["RELEASE_DELAY_SECONDS"].StringValue(), h)
+		assert.Equal(t, 120.0+42, f.Inputs["timeout"].NumberValue(), h)
+	}
+	_, err = runProgram(t, map[string]string{"service": `{"deregistrationDelaySeconds": 781}`})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "service.deregistrationDelaySeconds")
+	assert.Contains(t, err.Error(), "781")
+}
+
 func TestInvalidConfigRegistersNothing(t *testing.T) {
 	m, err := runProgram(t, map[string]string{
 		"pinnedTenants": `["ok", "no/slash"]`,
@@ -684,7 +675,7 @@ func TestEveryStackFileLoadsAndRuns(t *testing.T) {
 
 // Pulumi.yaml's defaults are what the CLI hands the program when a stack
 // leaves a key out; they must be config.Defaults(), the one place defaults
-// live, or dev and prod would differ from what the README says.
+// live, or dev and prod would differ from what docs/configuration.md says.
 func TestPulumiYamlDeclaresEveryKeyWithTheCodeDefaults(t *testing.T) {
 	project, err := workspace.LoadProject("Pulumi.yaml")
 	require.NoError(t, err)
@@ -719,7 +710,7 @@ func tenantList(n int) string {
 // largest allow-list of each match type, and reports the tenant rules it
 // registered; the hook builds of the process's first run are excluded.
 func BenchmarkRun(b *testing.B) {
-	// The first program run in a process builds the three hooks (go build,
+	// The first program run in a process builds the hook functions (go build,
 	// once per process); keep that out of the per-run figures.
 	if _, err := runProgram(b, nil); err != nil {
 		b.Fatal(err)

@@ -28,7 +28,7 @@ type Benchmark struct {
 	Doc string
 }
 
-// ID is how the README records a benchmark: "<dir>:<name>".
+// ID is how the figures page records a benchmark: "<dir>:<name>".
 func (b Benchmark) ID() string { return b.Dir + ":" + b.Name }
 
 // skipDir reports whether a directory is never walked: VCS data, the go

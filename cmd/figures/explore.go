@@ -13,15 +13,11 @@ import (
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
 )
 
-// The protocol explorer's figures live in their own blocks,
-// `<!-- explorer:ci:begin -->` … `<!-- explorer:ci:end -->` (and deep), in
-// the README's "Why the rollout is safe": the states TestProtocol visits
-// per scenario, the depth to which every interleaving was checked, and the
-// time. They are measured by running the test itself, as CI does.
-
-func explorerMarkers(mode string) (begin, end string) {
-	return "<!-- explorer:" + mode + ":begin -->", "<!-- explorer:" + mode + ":end -->"
-}
+// The protocol explorer's figures are two tables of the figures page,
+// between `<!-- explorer:ci:begin -->` … `<!-- explorer:ci:end -->` (and
+// deep): the states TestProtocol visits per scenario, the depth to which
+// every interleaving was checked, and the time. They are measured by running
+// the test itself, as CI does.
 
 // exploreTable runs TestProtocol in mode ("ci" or "deep") and renders its
 // report as a Markdown table; with report set, it renders that report of
@@ -95,29 +91,4 @@ func renderExplorer(report, stamp string) (string, error) {
 	}
 	fmt.Fprintf(&b, "| **all** | | **%s** | | | **%.0f s** | **%s** |\n", Number(float64(total)), seconds, Number(perSecond))
 	return b.String(), nil
-}
-
-// writeExplorer replaces the mode's block in README.md, if it has one.
-func writeExplorer(ctx context.Context, root, mode, stamp, report string, dryRun bool) error {
-	path := filepath.Join(root, "README.md")
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	begin, end := explorerMarkers(mode)
-	i, j := strings.Index(string(text), begin), strings.Index(string(text), end)
-	if i < 0 || j < i {
-		return fmt.Errorf("README.md has no %s … %s block", begin, end)
-	}
-	logf("running the protocol explorer (%s)", mode)
-	table, err := exploreTable(ctx, root, mode, stamp, report)
-	if err != nil {
-		return err
-	}
-	out := string(text[:i+len(begin)]) + "\n" + table + string(text[j:])
-	if dryRun {
-		fmt.Println(table)
-		return nil
-	}
-	return os.WriteFile(path, []byte(out), 0o644)
 }

@@ -22,46 +22,133 @@ func TestFiguresTablesNameTheBenchmarksTheCodeHas(t *testing.T) {
 	if len(benches) == 0 {
 		t.Fatal("found no benchmark in the module: Discover is broken")
 	}
-	files, err := MarkdownFiles(root)
+	text, err := os.ReadFile(filepath.Join(root, FiguresPage))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files["README.md"]) == 0 {
-		t.Fatal("README.md has no `<!-- figures:begin -->` … `<!-- figures:end -->` block")
+	_, blocks, err := ParsePage(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 1 {
+		t.Fatalf("%s has no `<!-- figures:begin -->` … `<!-- figures:end -->` block", FiguresPage)
 	}
 	names := map[string]bool{}
 	for _, b := range benches {
 		names[b.Name] = true
 	}
 	const fix = "regenerate the tables with `make figures` (go run ./cmd/figures)"
-	for _, file := range sortedKeys(files) {
-		for _, b := range files[file] {
-			where := fmt.Sprintf("%s:%d (scope %q)", file, b.Begin+1, b.Scope)
-			if b.Benchmarks == nil {
-				t.Errorf("%s: the block records no benchmarks (no `%s … -->` line): %s", where, benchmarksMarker, fix)
-				continue
-			}
-			var want []string
-			for _, bench := range benches {
-				if InScope(b.Scope, bench.Dir) {
-					want = append(want, bench.ID())
-				}
-			}
-			added, removed := diff(want, b.Benchmarks)
-			if len(added) > 0 {
-				t.Errorf("%s: benchmarks in the code but not in the table: %s; %s", where, strings.Join(added, ", "), fix)
-			}
-			if len(removed) > 0 {
-				t.Errorf("%s: the table was generated for benchmarks the code no longer has: %s; %s", where, strings.Join(removed, ", "), fix)
-			}
-			for _, row := range b.Rows {
-				for _, n := range RowBenchmarks(row) {
-					if !names[n] {
-						t.Errorf("%s: a row names %s, which no _test.go file defines: %s\n  %s", where, n, fix, row)
-					}
-				}
+	b := blocks[0]
+	where := fmt.Sprintf("%s:%d", FiguresPage, b.Begin+1)
+	if b.Benchmarks == nil {
+		t.Fatalf("%s: the block records no benchmarks (no `%s … -->` line): %s", where, benchmarksMarker, fix)
+	}
+	var want []string
+	for _, bench := range benches {
+		want = append(want, bench.ID())
+	}
+	added, removed := diff(want, b.Benchmarks)
+	if len(added) > 0 {
+		t.Errorf("%s: benchmarks in the code but not in the table: %s; %s", where, strings.Join(added, ", "), fix)
+	}
+	if len(removed) > 0 {
+		t.Errorf("%s: the table was generated for benchmarks the code no longer has: %s; %s", where, strings.Join(removed, ", "), fix)
+	}
+	for _, row := range b.Rows {
+		for _, n := range RowBenchmarks(row) {
+			if !names[n] {
+				t.Errorf("%s: a row names %s, which no _test.go file defines: %s\n  %s", where, n, fix, row)
 			}
 		}
+	}
+}
+
+// `make figures` writes one page and nothing else, so generated tables must
+// live there and nowhere else: a block in a hand-written page would go stale
+// (the command no longer rewrites it) or, worse, invite the command back into
+// prose.
+func TestOnlyTheFiguresPageHoldsGeneratedBlocks(t *testing.T) {
+	files, err := FilesWithGeneratedBlocks(testModuleRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(files, " ") != FiguresPage {
+		t.Errorf("files with a figures or explorer block = %v, want only %s: move the table there (its prose lives in cmd/figures/page.md.tmpl)", files, FiguresPage)
+	}
+}
+
+// The page is generated as a whole: its prose is the template's, so an edit
+// made to the page by hand (or to the template without regenerating) is
+// caught here, and the three tables survive a round trip through
+// ParsePage and RenderPage unchanged.
+func TestFiguresPageIsItsTemplateAroundItsTables(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join(testModuleRoot(t), FiguresPage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, _, err := ParsePage(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, table := range map[string]string{"benchmarks": tables.Benchmarks, "explorer ci": tables.ExplorerCI, "explorer deep": tables.ExplorerDeep} {
+		if !strings.Contains(table, "| --- |") {
+			t.Errorf("%s: the %s table is missing", FiguresPage, name)
+		}
+	}
+	page, err := RenderPage(tables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page != string(text) {
+		t.Errorf("%s is not its template (cmd/figures/page.md.tmpl) around its tables: edit the template, not the page, then run `go run ./cmd/figures -page-only`\n%s", FiguresPage, firstDifference(string(text), page))
+	}
+}
+
+// firstDifference names the first line where got and want differ.
+func firstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d:\n  page:     %q\n  template: %q", i+1, gl, wl)
+		}
+	}
+	return "no line differs"
+}
+
+func TestRenderPageRoundTrips(t *testing.T) {
+	in := PageTables{
+		Benchmarks:   "<!-- figures:benchmarks .:BenchmarkA -->\n\n| figure | median | how |\n| --- | --- | --- |\n| `BenchmarkA` | 1 ms/op | x |",
+		ExplorerCI:   "ci stamp\n\n| scenario | states |\n| --- | --- |\n| a | 1 |",
+		ExplorerDeep: "deep stamp\n\n| scenario | states |\n| --- | --- |\n| b | 2 |",
+	}
+	page, err := RenderPage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, blocks, err := ParsePage(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != in {
+		t.Errorf("ParsePage(RenderPage(t)) = %+v, want %+v", out, in)
+	}
+	if len(blocks) != 1 || len(blocks[0].Benchmarks) != 1 || len(blocks[0].Rows) != 1 || FirstCell(blocks[0].Rows[0]) != "`BenchmarkA`" {
+		t.Errorf("blocks = %+v", blocks)
+	}
+	// A first run starts from no page at all.
+	empty, blocks, err := ParsePage("")
+	if err != nil || empty != (PageTables{}) || len(blocks) != 0 {
+		t.Errorf("ParsePage(\"\") = %+v, %v, %v", empty, blocks, err)
+	}
+	if _, _, err := ParsePage("<!-- explorer:ci:end -->\n<!-- explorer:ci:begin -->"); err == nil {
+		t.Error("markers in the wrong order are an error")
 	}
 }
 
@@ -246,10 +333,6 @@ func TestBlocksAreFoundAndReplacedBetweenTheMarkers(t *testing.T) {
 	}
 	if c := splitRow(b.Rows[0]); c[2] != "| piped" {
 		t.Errorf("splitRow = %q", c)
-	}
-	out := ReplaceBlock(text, b, "new")
-	if !strings.Contains(out, "<!-- figures:begin scope=lambda/ -->\nnew\n<!-- figures:end -->\n\nafter") {
-		t.Errorf("ReplaceBlock = %q", out)
 	}
 	if !InScope("lambda/", "lambda/e2e") || InScope("lambda/", ".") || !InScope("", ".") {
 		t.Error("InScope")

@@ -2,16 +2,17 @@
 // every benchmark of the module (go test -bench, several runs each), times
 // the hook builds the program does on every `pulumi preview`/`up` and,
 // with -cold, a cold build of the program and its hooks, measures the sample
-// app, and rewrites each block between `<!-- figures:begin -->` and
-// `<!-- figures:end -->` in the module's Markdown files (README.md,
-// lambda/README.md) with medians, ranges, the commit, the Go version and the
-// machine.
+// app, runs the protocol explorer at CI's bounds (or deep), and writes one
+// generated page, docs/figures.md (FiguresPage): its prose from
+// page.md.tmpl, its tables with medians, ranges, the commit, the Go version
+// and the machine. It writes no other file.
 //
 //	make figures                          # or: go run ./cmd/figures
 //	make figures FIGURES_FLAGS='-cold 1'  # also a cold build (a few minutes)
-//	go run ./cmd/figures -n               # print the blocks, write nothing
+//	go run ./cmd/figures -n               # print the page, write nothing
+//	go run ./cmd/figures -page-only       # the page from its template, tables kept
 //
-// The benchmark names a block was generated for are recorded in it; the
+// The benchmark names the table was generated for are recorded in it; the
 // package's test fails when they differ from the benchmarks in the code, so
 // CI notices a stale table without timing anything.
 package main
@@ -73,7 +74,9 @@ type options struct {
 	cold    int
 	partial bool
 	dryRun  bool
-	explore string
+	// pageOnly rewrites the page from its template and keeps every table.
+	pageOnly bool
+	explore  string
 	// deepReport renders a deep run's report instead of running it again;
 	// deepCommit is the commit that run measured.
 	deepReport, deepCommit string
@@ -84,7 +87,8 @@ func main() {
 	flag.IntVar(&o.count, "count", 5, "runs of each benchmark and timing; figures are their median and range")
 	flag.IntVar(&o.cold, "cold", 0, "cold builds (empty GOCACHE) of the program and its hooks to time; 0 keeps the previous figure")
 	flag.BoolVar(&o.partial, "partial", false, "write the tables even when a benchmark gave no result (skipped), saying so")
-	flag.BoolVar(&o.dryRun, "n", false, "print the new blocks instead of writing the files")
+	flag.BoolVar(&o.dryRun, "n", false, "print the new page instead of writing it")
+	flag.BoolVar(&o.pageOnly, "page-only", false, "measure nothing: rewrite "+FiguresPage+" from its template, keeping every table")
 	flag.StringVar(&o.deepReport, "deep-report", "", "with -explore deep: the report (TENANT_CANARY_EXPLORE_REPORT) of a deep run to render instead of running it")
 	flag.StringVar(&o.deepCommit, "deep-commit", "", "the commit that deep run measured (required with -deep-report)")
 	flag.StringVar(&o.explore, "explore", "ci", "protocol explorer tables to regenerate: ci (about a minute), deep (about an hour), both or none")
@@ -109,26 +113,28 @@ func run(ctx context.Context, o options) error {
 	if gopath, err := goEnv(root, "GOPATH"); err == nil && gopath[0] != "" {
 		os.Setenv("PATH", filepath.Join(gopath[0], "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
+	text, err := readPage(root)
+	if err != nil {
+		return err
+	}
+	tables, blocks, err := ParsePage(text)
+	if err != nil {
+		return err
+	}
+	if o.pageOnly {
+		return emitPage(root, tables, o.dryRun)
+	}
 	benches, err := Discover(root)
 	if err != nil {
 		return err
 	}
-	files, err := MarkdownFiles(root)
-	if err != nil {
-		return err
-	}
-	if len(files) == 0 {
-		return errors.New("no Markdown file has a `<!-- figures:begin -->` marker")
-	}
 	previous := map[string]string{}
-	for _, blocks := range files {
-		for _, b := range blocks {
-			for _, r := range b.Rows {
-				previous[FirstCell(r)] = r
-			}
+	for _, b := range blocks {
+		for _, r := range b.Rows {
+			previous[FirstCell(r)] = r
 		}
 	}
-	header, commit, err := describe(root, o.count, files)
+	header, commit, err := describe(root, o.count)
 	if err != nil {
 		return err
 	}
@@ -159,7 +165,7 @@ func run(ctx context.Context, o options) error {
 		}
 		rows = append(rows, Row{Dir: ".", Cells: [3]string{rowCold,
 			fmt.Sprintf("%s: program %s, hooks %s", FormatStat("ns", total), FormatStat("ns", prog), FormatStat("ns", hk)),
-			fmt.Sprintf("what `pulumi preview` costs on a fresh runner with the modules downloaded but an empty Go build cache: `GOCACHE=<empty dir> go build .` then the three hook builds with that cache; %d run(s) of `go run ./cmd/figures -cold %d`, %s", o.cold, o.cold, stamp)}})
+			fmt.Sprintf("what `pulumi preview` costs on a fresh runner with the modules downloaded but an empty Go build cache: `GOCACHE=<empty dir> go build .` then the build of every hook function (pin, unpin, cleanup, rollback, smoke) with that cache; %d run(s) of `go run ./cmd/figures -cold %d`, %s", o.cold, o.cold, stamp)}})
 	} else if r, ok := previous[rowCold]; ok {
 		rows = append(rows, Row{Dir: ".", Cells: splitRow(r)})
 	} else {
@@ -171,36 +177,7 @@ func run(ctx context.Context, o options) error {
 
 	header += fmt.Sprintf(" This run took %s; load average (1 min) %s at its start, %s at its end.",
 		time.Since(start).Round(time.Second), loadStart, loadAverage())
-	written := 0
-	for _, file := range sortedKeys(files) {
-		path := filepath.Join(root, filepath.FromSlash(file))
-		text, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		blocks, err := FindBlocks(file, string(text))
-		if err != nil {
-			return err
-		}
-		out := string(text)
-		// From the last block up, so earlier line numbers stay valid.
-		for i := len(blocks) - 1; i >= 0; i-- {
-			content := RenderBlock(blocks[i].Scope, header, benches, rows)
-			if o.dryRun {
-				fmt.Printf("==> %s (scope %q)\n%s\n\n", file, blocks[i].Scope, content)
-				continue
-			}
-			out = ReplaceBlock(out, blocks[i], content)
-		}
-		if o.dryRun || out == string(text) {
-			continue
-		}
-		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			return err
-		}
-		written++
-		logf("rewrote %s", file)
-	}
+	tables.Benchmarks = RenderBlock("", header, benches, rows)
 	for _, mode := range []string{"ci", "deep"} {
 		if o.explore == mode || o.explore == "both" {
 			goVersion, _ := goEnv(root, "GOVERSION")
@@ -214,12 +191,39 @@ func run(ctx context.Context, o options) error {
 				explorerStamp = fmt.Sprintf("measured at `%s`, %s, %d cores (%s); `TENANT_CANARY_EXPLORE=deep go test ./internal/protocol -run TestProtocol` (`go run ./cmd/figures -explore deep` reruns it).",
 					o.deepCommit, strings.Join(goVersion, ""), runtime.NumCPU(), cpuModel())
 			}
-			if err := writeExplorer(ctx, root, mode, explorerStamp, report, o.dryRun); err != nil {
+			logf("running the protocol explorer (%s)", mode)
+			table, err := exploreTable(ctx, root, mode, explorerStamp, report)
+			if err != nil {
 				return err
+			}
+			if mode == "ci" {
+				tables.ExplorerCI = table
+			} else {
+				tables.ExplorerDeep = table
 			}
 		}
 	}
-	logf("done in %s (%d file(s) changed)", time.Since(start).Round(time.Second), written)
+	if err := emitPage(root, tables, o.dryRun); err != nil {
+		return err
+	}
+	logf("done in %s", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// emitPage renders the page and writes it, or prints it for -n.
+func emitPage(root string, tables PageTables, dryRun bool) error {
+	page, err := RenderPage(tables)
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		fmt.Print(page)
+		return nil
+	}
+	if err := writePage(root, page); err != nil {
+		return err
+	}
+	logf("wrote %s", FiguresPage)
 	return nil
 }
 
@@ -275,9 +279,9 @@ func goEnv(dir string, names ...string) ([]string, error) {
 }
 
 // describe is the block's header: commit, toolchain, machine, method. The
-// commit is marked dirty when a tracked file other than the ones holding
-// the tables (the tool's own output) has uncommitted changes.
-func describe(root string, count int, tables map[string][]Block) (header, commit string, err error) {
+// commit is marked dirty when a tracked file other than the figures page
+// (the tool's own output) has uncommitted changes.
+func describe(root string, count int) (header, commit string, err error) {
 	rev, err := output(root, "git", "rev-parse", "HEAD")
 	if err != nil {
 		return "", "", err
@@ -288,7 +292,7 @@ func describe(root string, count int, tables map[string][]Block) (header, commit
 		return "", "", err
 	}
 	for _, path := range strings.Fields(changed) {
-		if tables[path] == nil {
+		if path != FiguresPage {
 			commit += " + uncommitted changes"
 			break
 		}
@@ -431,7 +435,7 @@ func hookBuilds(ctx context.Context, root string, count int) (Stat, error) {
 	return Summarize(runs), nil
 }
 
-// coldBuilds times `go build .` and the three hook builds with an empty
+// coldBuilds times `go build .` and the build of every hook function with an empty
 // build cache, n times.
 func coldBuilds(ctx context.Context, root string, n int) (total, program, hooksOnly Stat, err error) {
 	var tot, prog, hk []float64
@@ -508,7 +512,7 @@ func appRows(ctx context.Context, root, stamp string, previous map[string]string
 		rows = append(rows, Row{Dir: "images/app", Cells: splitRow(r)})
 	} else {
 		rows = append(rows, Row{Dir: "images/app", Cells: [3]string{rowAppImage, "not measured here",
-			"needs podman or a running docker engine (`images/measure-size.sh`), and there was none where this table was generated; `images/README.md` shows an earlier measurement with podman"}})
+			"needs podman or a running docker engine (`images/measure-size.sh`), and there was none where this table was generated; `docs/sample-app.md` shows an earlier measurement with podman"}})
 	}
 	return rows
 }

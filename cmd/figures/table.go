@@ -85,40 +85,27 @@ func FindBlocks(file, text string) ([]Block, error) {
 	return blocks, nil
 }
 
-// MarkdownFiles returns the .md files of the module (walked like Discover)
-// that hold a figures block, with their blocks.
-func MarkdownFiles(root string) (map[string][]Block, error) {
-	out := map[string][]Block{}
+// FilesWithGeneratedBlocks returns the .md files of the module (walked like
+// Discover) that hold a figures or explorer marker.
+func FilesWithGeneratedBlocks(root string) ([]string, error) {
+	var out []string
 	err := walkFiles(root, ".md", func(path string) error {
 		text, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(string(text), beginMarker) {
+		if !strings.Contains(string(text), beginMarker) && !strings.Contains(string(text), "<!-- explorer:") {
 			return nil
 		}
 		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			return err
 		}
-		blocks, err := FindBlocks(filepath.ToSlash(rel), string(text))
-		if err != nil {
-			return err
-		}
-		out[filepath.ToSlash(rel)] = blocks
+		out = append(out, filepath.ToSlash(rel))
 		return nil
 	})
+	sort.Strings(out)
 	return out, err
-}
-
-// ReplaceBlock returns text with the lines strictly between b's markers
-// replaced by content (which ends without a newline).
-func ReplaceBlock(text string, b Block, content string) string {
-	lines := strings.Split(text, "\n")
-	out := append([]string{}, lines[:b.Begin+1]...)
-	out = append(out, content)
-	out = append(out, lines[b.End:]...)
-	return strings.Join(out, "\n")
 }
 
 // benchmarkRef finds the benchmark names a row mentions.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -15,13 +16,15 @@ import (
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 )
 
 // pendingApproval finds the token of the approval waiting at stage
 // Approve, action Approve: GetPipelineState shows it in the action's
 // latestExecution while its status is InProgress
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
-func pendingApproval(ctx context.Context, o *stackOutputs, c *clients) (token string, since *time.Time, err error) {
+func pendingApproval(ctx context.Context, o *outputs.Read, c *clients) (token string, since *time.Time, err error) {
 	state, err := c.pipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: &o.PipelineName})
 	if err != nil {
 		return "", nil, err
@@ -35,7 +38,7 @@ func pendingApproval(ctx context.Context, o *stackOutputs, c *clients) (token st
 
 // putApproval answers the approval
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutApprovalResult.html).
-func putApproval(ctx context.Context, o *stackOutputs, c *clients, token string, approve bool, summary string) error {
+func putApproval(ctx context.Context, o *outputs.Read, c *clients, token string, approve bool, summary string) error {
 	status := cptypes.ApprovalStatusRejected
 	if approve {
 		status = cptypes.ApprovalStatusApproved
@@ -49,13 +52,15 @@ func putApproval(ctx context.Context, o *stackOutputs, c *clients, token string,
 
 func decideCmd(approve bool) func(context.Context, *flag.FlagSet, []string, *env) error {
 	verb := map[bool]string{true: "approve", false: "reject"}[approve]
+	done := map[bool]string{true: "approved", false: "rejected"}[approve]
 	return func(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
-		stack := fs.String("stack", "", "Pulumi stack (default: the selected one)")
-		summary := fs.String("summary", verb+"d with tenant-canary", "the approval's summary, shown in the pipeline's history")
+		var where outputs.Settings
+		where.Register(fs)
+		summary := fs.String("summary", done+" with tenant-canary", "the approval's summary, shown in the pipeline's history")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		o, c, err := connect(ctx, e, *stack)
+		o, c, err := connect(ctx, e, where)
 		if err != nil {
 			return err
 		}
@@ -73,7 +78,7 @@ func decideCmd(approve bool) func(context.Context, *flag.FlagSet, []string, *env
 		if since != nil {
 			waited = " after " + dur(e.now().Sub(*since))
 		}
-		fmt.Fprintf(e.stdout, "%sd the pending approval of %s%s: %q\n", verb, o.PipelineName, waited, *summary)
+		fmt.Fprintf(e.stdout, "%s the pending approval of %s%s: %q\n", done, o.PipelineName, waited, *summary)
 		return nil
 	}
 }
@@ -86,21 +91,26 @@ type rollbackAnswer struct {
 }
 
 func rollbackCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
-	stack := fs.String("stack", "", "Pulumi stack (default: the selected one)")
+	var where outputs.Settings
+	where.Register(fs)
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	reason := fs.String("reason", "requested with tenant-canary rollback", "why, recorded in the rejection and the function's log")
 	wait := fs.Duration("wait", 15*time.Minute, "how long to wait for stopped deployments to finish rolling back")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	o, c, err := connect(ctx, e, *stack)
+	o, c, err := connect(ctx, e, where)
 	if err != nil {
 		return err
 	}
-	fn := o.HookFunctionNames["rollback"]
-	if fn == "" {
-		return &notDeployedError{o.stack, "has no output hookFunctionNames.rollback (deployed before the server-side rollback existed)"}
+	if err := o.Require("hookFunctionNames.rollback"); err != nil {
+		var m *outputs.MissingError
+		if errors.As(err, &m) {
+			m.Detail += " (deployed before the server-side rollback existed?)"
+		}
+		return err
 	}
+	fn := o.HookFunctionNames["rollback"]
 	if !*yes {
 		fmt.Fprintf(e.stderr, "Roll everyone on %s back to the last approved version now? This rejects a pending approval\n"+
 			"and stops any deployment in progress. [y/N] ", o.PipelineName)
@@ -192,4 +202,11 @@ func rollbackCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) e
 		return &codeError{exitBusy, "the rollback function is busy: " + a.Detail + "; try again shortly"}
 	}
 	return fmt.Errorf("rollback function %s answered an unknown outcome %q: %s", fn, a.Outcome, a.Detail)
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

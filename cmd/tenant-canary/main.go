@@ -1,15 +1,20 @@
 // Command tenant-canary operates a rollout of the stack: its status on one
 // screen, approve or reject the pending approval, roll everyone back to the
-// last approved version, and watch what the tenants see.
+// last approved version, wait for a rollout in CI, its history, what the
+// tenants see, and an offline check of a stack's config.
 //
 //	go run ./cmd/tenant-canary status [--watch] [--json]
 //	go run ./cmd/tenant-canary approve|reject [--summary TEXT]
 //	go run ./cmd/tenant-canary rollback [--yes] [--reason TEXT]
+//	go run ./cmd/tenant-canary wait [--for approval|done] [--timeout D]
+//	go run ./cmd/tenant-canary history [--limit N] [--json]
 //	go run ./cmd/tenant-canary watch [watch flags]
+//	go run ./cmd/tenant-canary check [--stack NAME]
 //
-// Names and ARNs come from the stack's outputs (`pulumi stack output
-// --json`); AWS credentials and region from the SDK's usual chain. Exit
-// codes are listed in README "Operating a rollout".
+// Names and ARNs come from the stack's outputs (internal/outputs: `pulumi
+// stack output --json`, a file of it, or flags); AWS credentials and region
+// from the SDK's usual chain. The exit codes are the constants below, the
+// same for every command (docs/operating.md).
 package main
 
 import (
@@ -20,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,19 +33,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	smithy "github.com/aws/smithy-go"
 
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 	"github.com/tenant-canary/tenant-canary/internal/watch"
 )
 
-// Exit codes (README "Operating a rollout").
+// Exit codes, one table for every command (docs/operating.md).
 const (
 	exitOK          = 0
 	exitError       = 1 // an AWS error or anything unexpected
 	exitUsage       = 2
-	exitNothing     = 3 // nothing pending to approve or reject; nothing to roll back
-	exitStack       = 4 // no stack selected, never deployed, an output missing, no pulumi CLI
-	exitBusy        = 5 // rollback: a deployment did not stop in time, or the function answered busy
+	exitNothing     = 3                 // nothing pending to approve or reject; nothing to roll back
+	exitStack       = outputs.ExitStack // 4: no stack selected, no such stack, never deployed, an output missing, no pulumi CLI, a bad outputs file; check: no Pulumi.<stack>.yaml
+	exitBusy        = 5                 // rollback: a deployment did not stop in time, or the function answered busy
 	exitCredentials = 6
-	exitDeclined    = 7 // rollback not confirmed
+	exitDeclined    = 7  // rollback not confirmed
+	exitFailed      = 8  // wait: the rollout failed, rolled back, was rejected or is held
+	exitTimeout     = 9  // wait: --timeout ran out first
+	exitInvalid     = 10 // check: the stack's config is invalid (or, with --strict, has warnings)
 )
 
 // env is everything a command touches outside itself, injectable for tests.
@@ -47,17 +57,19 @@ type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	terminal       bool
-	outputs        outputsSource
+	outputs        outputs.Source
 	loadAWS        func(ctx context.Context, region string) (aws.Config, error)
 	now            func() time.Time
 	poll           time.Duration // rollback's wait between deployment checks
+	sleep          func(ctx context.Context, d time.Duration) error
+	dir            string // check: where Pulumi.yaml is ("" the working directory)
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], &env{
 		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, terminal: isTerminal(os.Stdout),
-		outputs: pulumiCLI{}, loadAWS: loadAWS, now: time.Now, poll: 15 * time.Second,
+		outputs: outputs.PulumiCLI{}, loadAWS: loadAWS, now: time.Now, poll: 15 * time.Second, sleep: sleep,
 	})
 	stop()
 	os.Exit(code)
@@ -70,17 +82,28 @@ commands:
   approve    approve the pending approval (--summary TEXT)
   reject     reject the pending approval (--summary TEXT)
   rollback   everyone back to the last approved version now (--yes, --reason TEXT)
+  wait       wait for the approval or the end of the rollout, for CI (--for approval|done, --timeout D)
+  history    the last pipeline executions and deployments: who approved, what rolled back and why
   watch      what the tenants see: versions, errors and latency per tenant
+  check      validate a stack's config offline (Pulumi.<stack>.yaml), no AWS, no pulumi CLI
 
-Every command takes --stack NAME (default: the selected Pulumi stack).
+Every command but check reads the stack's outputs: --stack NAME (default: the
+selected Pulumi stack), or --outputs FILE (from pulumi stack output --json > FILE)
+without the pulumi CLI, or --output NAME=VALUE. "tenant-canary <command> -h" lists
+a command's flags; "tenant-canary --version" prints the version.
 `
 
 func run(ctx context.Context, args []string, e *env) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(e.stderr, usage)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	case "-version", "--version", "version":
+		fmt.Fprintln(e.stdout, versionText(readBuildInfo()))
 		return exitOK
 	}
 	name, args := args[0], args[1:]
@@ -94,15 +117,25 @@ func run(ctx context.Context, args []string, e *env) int {
 		cmd = decideCmd(false)
 	case "rollback":
 		cmd = rollbackCmd
+	case "wait":
+		cmd = waitCmd
+	case "history":
+		cmd = historyCmd
+	case "check":
+		cmd = checkCmd
 	case "watch":
-		// The watcher keeps its own flags and exit codes (0, 1, 2).
-		return watch.Run(args, e.stdout, e.stderr, e.terminal, watch.PulumiCLI())
+		// The watcher keeps its own flags; a stack problem is exit 4 with
+		// the same line as every other command.
+		return watch.RunAs("tenant-canary watch", args, e.stdout, e.stderr, e.terminal, e.outputs)
 	default:
 		fmt.Fprintf(e.stderr, "tenant-canary: unknown command %q\n\n%s", name, usage)
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("tenant-canary "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
+	if wantsHelp(args) {
+		fs.SetOutput(e.stdout) // asked for: help is the answer, on stdout
+	}
 	err := cmd(ctx, fs, args, e)
 	if err == nil {
 		return exitOK
@@ -115,6 +148,14 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "tenant-canary %s: %s\n", name, line)
 	}
 	return code
+}
+
+// wantsHelp: -h or --help among the flags (before a "--").
+func wantsHelp(args []string) bool {
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = args[:i]
+	}
+	return slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" })
 }
 
 // exitError carries a code and a line of its own.
@@ -132,7 +173,6 @@ func usageError(format string, a ...any) error {
 // describe turns an error into its one line and exit code.
 func describe(err error) (string, int) {
 	var ce *codeError
-	var nd *notDeployedError
 	var cred *credentialsError
 	var apiErr smithy.APIError
 	var opErr *smithy.OperationError
@@ -141,7 +181,7 @@ func describe(err error) (string, int) {
 		return "", exitUsage
 	case errors.As(err, &ce):
 		return ce.msg, ce.code
-	case errors.Is(err, errNoStack), errors.Is(err, errPulumiMissing), errors.As(err, &nd):
+	case outputs.IsStackProblem(err):
 		return err.Error(), exitStack
 	case errors.As(err, &cred):
 		return "no AWS credentials: " + oneLine(cred.err.Error()) + " (set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)", exitCredentials
@@ -159,14 +199,17 @@ func describe(err error) (string, int) {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// connect reads the stack's outputs and builds the AWS clients; --stack is
-// registered on fs by the caller.
-func connect(ctx context.Context, e *env, stack string) (*stackOutputs, *clients, error) {
-	out, err := readOutputs(ctx, e.outputs, stack)
+// connect reads the stack's outputs and builds the AWS clients; the
+// caller registered where's flags.
+func connect(ctx context.Context, e *env, where outputs.Settings) (*outputs.Read, *clients, error) {
+	out, err := outputs.Load(ctx, where, e.outputs)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := e.loadAWS(ctx, out.region())
+	if err := out.Require(operatorOutputs...); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := e.loadAWS(ctx, region(out))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -189,4 +232,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 func isTerminal(f *os.File) bool {
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -39,6 +40,8 @@ func (f fakeOutputs) Outputs(context.Context, string) ([]byte, error) { return f
 
 // harness serves stack over the wire to the real SDK clients.
 type harness struct {
+	clock  time.Time // the CLI's clock; sleeping advances it
+	slept  int
 	stack  *fakeaws.Stack
 	env    *env
 	stdout *bytes.Buffer
@@ -50,7 +53,7 @@ func newHarness(t *testing.T, state fakeaws.RolloutState) *harness {
 	s := fakeaws.NewStack(state, testNow)
 	srv := httptest.NewServer(fakeaws.NewServer(s, nil))
 	t.Cleanup(srv.Close)
-	h := &harness{stack: s, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	h := &harness{clock: testNow, stack: s, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	h.env = &env{
 		stdout: h.stdout, stderr: h.stderr, stdin: strings.NewReader(""),
 		outputs: fakeOutputs{json: fakeaws.OutputsJSON()},
@@ -60,8 +63,13 @@ func newHarness(t *testing.T, state fakeaws.RolloutState) *harness {
 					return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 				})}, nil
 		},
-		now:  func() time.Time { return testNow },
+		now:  func() time.Time { return h.clock },
 		poll: time.Millisecond,
+		sleep: func(ctx context.Context, d time.Duration) error {
+			h.clock = h.clock.Add(d)
+			h.slept++
+			return ctx.Err()
+		},
 	}
 	return h
 }
@@ -86,7 +94,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestStatusScreenInEveryProtocolState(t *testing.T) {
 	for _, state := range []fakeaws.RolloutState{fakeaws.StateIdle, fakeaws.StateCanary, fakeaws.StateApproval,
-		fakeaws.StateStable, fakeaws.StateRolledBack, fakeaws.StateHeld} {
+		fakeaws.StateStable, fakeaws.StateRolledBack, fakeaws.StateHeld, fakeaws.StateRejected} {
 		t.Run(string(state), func(t *testing.T) {
 			h := newHarness(t, state)
 			require.Equal(t, exitOK, h.run("status"), h.stderr.String())
@@ -133,7 +141,7 @@ func TestStatusReadsWhatTheStateShows(t *testing.T) {
 }
 
 // The JSON schema is the Status type's field names and types; a change
-// shows in the golden and must be deliberate (README documents it).
+// shows in the golden and must be deliberate (docs/operating.md documents it).
 func TestStatusJSONSchemaIsStable(t *testing.T) {
 	var b strings.Builder
 	var walk func(t reflect.Type, prefix string)
@@ -166,15 +174,22 @@ func TestStatusJSONSchemaIsStable(t *testing.T) {
 
 func TestApproveAndRejectFindThePendingToken(t *testing.T) {
 	for _, tt := range []struct {
-		cmd    string
-		status cptypes.ActionExecutionStatus
-	}{{"approve", cptypes.ActionExecutionStatusSucceeded}, {"reject", cptypes.ActionExecutionStatusFailed}} {
+		cmd, done string
+		status    cptypes.ActionExecutionStatus
+	}{{"approve", "approved", cptypes.ActionExecutionStatusSucceeded}, {"reject", "rejected", cptypes.ActionExecutionStatusFailed}} {
 		t.Run(tt.cmd, func(t *testing.T) {
 			h := newHarness(t, fakeaws.StateApproval)
 			require.Equal(t, exitOK, h.run(tt.cmd, "--summary", "checked acme"), h.stderr.String())
-			assert.Equal(t, tt.cmd+"d the pending approval of tc-dev-pipeline after 25m0s: \"checked acme\"\n", h.stdout.String())
+			assert.Equal(t, tt.done+" the pending approval of tc-dev-pipeline after 25m0s: \"checked acme\"\n", h.stdout.String())
 			assert.Equal(t, []string{"GetPipelineState", "PutApprovalResult"}, h.stack.Ops())
 			assert.Equal(t, tt.status, h.stack.Stages[2].ActionStates[0].LatestExecution.Status)
+
+			// Without --summary, CodePipeline's history reads "approved
+			// with tenant-canary" or "rejected with tenant-canary".
+			h = newHarness(t, fakeaws.StateApproval)
+			require.Equal(t, exitOK, h.run(tt.cmd), h.stderr.String())
+			assert.Equal(t, tt.done+" with tenant-canary", aws.ToString(h.stack.Stages[2].ActionStates[0].LatestExecution.Summary))
+			assert.Equal(t, tt.done+" the pending approval of tc-dev-pipeline after 25m0s: \""+tt.done+" with tenant-canary\"\n", h.stdout.String())
 
 			// Nothing pending any more: a clear line and exit code 3.
 			assert.Equal(t, exitNothing, h.run(tt.cmd))
@@ -275,7 +290,7 @@ func TestEveryCommandFailsWithOneClearLine(t *testing.T) {
 		t.Run(cmd[0], func(t *testing.T) {
 			prefix := "tenant-canary " + cmd[0] + ": "
 			h := newHarness(t, fakeaws.StateApproval)
-			h.env.outputs = fakeOutputs{err: errNoStack}
+			h.env.outputs = fakeOutputs{err: outputs.ErrNoStack}
 			assert.Equal(t, exitStack, h.run(cmd...))
 			assert.Equal(t, prefix+"no stack selected: run `pulumi stack select <name>` or pass --stack\n", h.stderr.String())
 
@@ -306,7 +321,7 @@ func TestEveryCommandFailsWithOneClearLine(t *testing.T) {
 	h := newHarness(t, fakeaws.StateApproval)
 	h.env.outputs = fakeOutputs{json: noRollbackJSON}
 	assert.Equal(t, exitStack, h.run("rollback", "--yes"))
-	assert.Equal(t, "tenant-canary rollback: the selected stack has no output hookFunctionNames.rollback (deployed before the server-side rollback existed): run `pulumi up` first\n", h.stderr.String())
+	assert.Equal(t, "tenant-canary rollback: the selected stack has no output hookFunctionNames.rollback (deployed before the server-side rollback existed?): run `pulumi up` first\n", h.stderr.String())
 	assert.Empty(t, h.stack.Ops())
 
 	assert.Equal(t, exitUsage, h.run("frobnicate"))

@@ -28,6 +28,8 @@ func fakePulumiDir(t *testing.T) string {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "outputs.json"), fakeaws.OutputsJSON(), 0o644))
 	script := "#!/bin/sh\n" +
 		"if [ -n \"$PULUMI_FAKE_NO_STACK\" ]; then echo 'error: no stack selected; please use `pulumi stack select` to choose one' >&2; exit 255; fi\n" +
+		// pulumi's words for a --stack it does not know (pkg/cmd/pulumi: "no stack named '%s' found").
+		"case \"$*\" in *'--stack nosuch'*) echo \"error: no stack named 'nosuch' found\" >&2; exit 255;; esac\n" +
 		"cat '" + filepath.Join(dir, "outputs.json") + "'\n"
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "pulumi"), []byte(script), 0o755))
 	return dir
@@ -113,4 +115,43 @@ func TestBinaryReadsOutputsWithPulumi(t *testing.T) {
 	require.ErrorAs(t, err, &exit)
 	assert.Equal(t, exitStack, exit.ExitCode())
 	assert.Equal(t, "tenant-canary approve: no stack selected: run `pulumi stack select <name>` or pass --stack\n", stderr.String())
+
+	// A --stack pulumi does not know: exit 4 as for every stack problem,
+	// from every command that reads outputs (watch too).
+	for _, args := range [][]string{{"status", "--stack", "nosuch"}, {"watch", "--stack", "nosuch"}} {
+		cmd = exec.Command(bin, args...)
+		cmd.Env = cliEnv(dir, srv.URL)
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		err = cmd.Run()
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, exitStack, exit.ExitCode(), args)
+		assert.Equal(t, "tenant-canary "+args[0]+": no stack named \"nosuch\": `pulumi stack ls` lists this project's stacks\n", stderr.String())
+	}
+
+	// Without pulumi on PATH, a file of its output does.
+	file := filepath.Join(dir, "outputs.json")
+	cmd = exec.Command(bin, "status", "--json", "--outputs", file)
+	cmd.Env = cliEnv(t.TempDir(), srv.URL)
+	out, err = cmd.Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"state": "waiting-for-approval"`)
+}
+
+// The built binary names its version; help is on stdout.
+func TestBinaryVersionAndHelp(t *testing.T) {
+	bin := buildCLI(t)
+	out, err := exec.Command(bin, "--version").Output()
+	require.NoError(t, err)
+	assert.Regexp(t, `^tenant-canary \S+ \(.*go1\.\d+`, string(out))
+	// go build stamps the checkout's commit unless -buildvcs=false (go
+	// help buildvcs); when it did, --version shows that commit.
+	if strings.Contains(string(out), "commit ") {
+		rev, err := exec.Command("git", "rev-parse", "HEAD").Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "commit "+string(rev[:12]))
+	}
+	out, err = exec.Command(bin, "--help").Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "usage: tenant-canary <command>")
 }

@@ -12,11 +12,17 @@ func render(st *Status) string {
 	line := func(label, format string, a ...any) {
 		fmt.Fprintf(&b, "%-15s%s\n", label, fmt.Sprintf(format, a...))
 	}
-	stack := st.Stack
-	if stack == "" {
-		stack = "(selected stack)"
+	fmt.Fprintf(&b, "tenant-canary %s at %s\n\n", stackLabel(st.Stack, st.Source), st.Time.Format("2006-01-02 15:04:05 MST"))
+
+	// The verdict: the state in one line, and what to type next.
+	v := st.Verdict
+	line("status", "%s: %s", strings.ToUpper(strings.ReplaceAll(v.State, "-", " ")), v.Reason)
+	if v.Next != "" {
+		line("next", "%s", v.Next)
+	} else {
+		line("next", "nothing to do")
 	}
-	fmt.Fprintf(&b, "tenant-canary %s at %s\n\n", stack, st.Time.Format("2006-01-02 15:04:05 MST"))
+	b.WriteString("\n")
 
 	// Pipeline.
 	p := st.Pipeline
@@ -49,7 +55,11 @@ func render(st *Status) string {
 		if a.Summary != "" {
 			summary = fmt.Sprintf(": %q", a.Summary)
 		}
-		line("approval", "none pending; last %s %s ago%s", a.State, dur(time.Duration(a.AgeSeconds)*time.Second), summary)
+		by := ""
+		if a.By != "" {
+			by = " by " + who(a.By)
+		}
+		line("approval", "none pending; last %s%s %s ago%s", a.State, by, dur(time.Duration(a.AgeSeconds)*time.Second), summary)
 	}
 	b.WriteString("\n")
 
@@ -57,7 +67,11 @@ func render(st *Status) string {
 	for _, d := range st.Deployments {
 		label := "deploy " + d.Group
 		if !d.InProgress {
-			line(label, "none in progress")
+			if l := d.Last; l != nil && l.Status != "Succeeded" {
+				line(label, "none in progress; last %s %s %s ago: %s", l.ID, strings.ToLower(l.Status), ago(st.Time, l.Created), l.why())
+			} else {
+				line(label, "none in progress")
+			}
 			continue
 		}
 		var what string
@@ -196,4 +210,16 @@ func dur(d time.Duration) string {
 		return fmt.Sprintf("%dm%ds", m, s)
 	}
 	return fmt.Sprintf("%ds", s)
+}
+
+// stackLabel names the stack a screen is about: its name, "(selected
+// stack)", or where its outputs came from.
+func stackLabel(stack, source string) string {
+	switch {
+	case stack != "":
+		return stack
+	case source == "" || source == "the selected stack":
+		return "(selected stack)"
+	}
+	return "(" + source + ")"
 }

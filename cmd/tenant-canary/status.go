@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
@@ -21,14 +22,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 )
 
 // Status is `status --json`, schema 1. Fields are only ever added; a
 // change of meaning bumps Schema. testdata/status-schema.golden pins it.
 type Status struct {
 	Schema      int                `json:"schema"`
-	Stack       string             `json:"stack"` // "" when the selected stack was used
+	Stack       string             `json:"stack"`  // --stack, "" when the selected stack or a file was used
+	Source      string             `json:"source"` // where the outputs came from: "the selected stack", "stack dev", "outputs file out.json", "the --output flags"
 	Time        time.Time          `json:"time"`
+	Verdict     Verdict            `json:"verdict"` // the state in one line and the command to type next
 	Pipeline    PipelineStatus     `json:"pipeline"`
 	Approval    *ApprovalStatus    `json:"approval"`    // null: the pipeline has no Approve action, or it never ran
 	Deployments []DeploymentStatus `json:"deployments"` // one per deployment group, Latest first
@@ -69,6 +74,7 @@ type ApprovalStatus struct {
 	TimeoutMinutes int32      `json:"timeoutMinutes"` // pending only
 	Expires        *time.Time `json:"expires"`        // pending only
 	Summary        string     `json:"summary"`
+	By             string     `json:"by"` // who approved or rejected: the action's lastUpdatedBy, "" when the API does not say
 }
 
 // DeploymentStatus is a deployment group's deployment in progress.
@@ -85,6 +91,31 @@ type DeploymentStatus struct {
 	TerminationWaitEndsAt      *time.Time `json:"terminationWaitEndsAt"`
 	TerminationWaitLeftSeconds int64      `json:"terminationWaitLeftSeconds"`
 	Config                     string     `json:"config,omitempty"`
+	// Last is the group's newest deployment when none is in progress.
+	Last *EndedDeployment `json:"last"`
+}
+
+// EndedDeployment is a deployment that is over, and why it ended as it did.
+type EndedDeployment struct {
+	ID           string     `json:"id"`
+	Status       string     `json:"status"` // CodeDeploy's: Succeeded, Failed, Stopped…
+	Created      *time.Time `json:"created"`
+	Completed    *time.Time `json:"completed"`
+	ErrorCode    string     `json:"errorCode"` // e.g. ALARM_ACTIVE
+	ErrorMessage string     `json:"errorMessage"`
+	// Alarms are the group's rollback alarms the error message names.
+	Alarms []string `json:"alarms"`
+}
+
+// why is the reason an ended deployment gives: its alarms, else its error.
+func (d *EndedDeployment) why() string {
+	switch {
+	case len(d.Alarms) > 0:
+		return "alarm " + strings.Join(d.Alarms, ", ")
+	case d.ErrorCode != "":
+		return d.ErrorCode + ": " + d.ErrorMessage
+	}
+	return "no reason given"
 }
 
 // ServiceStatus is one ECS service.
@@ -128,8 +159,9 @@ type AlarmStatus struct {
 const approvalDefaultTimeout = 7 * 24 * 60
 
 func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
-	stack := fs.String("stack", "", "Pulumi stack (default: the selected one)")
-	asJSON := fs.Bool("json", false, "print the status as JSON (schema in README)")
+	var where outputs.Settings
+	where.Register(fs)
+	asJSON := fs.Bool("json", false, "print the status as JSON (schema in docs/operating.md)")
 	watchFlag := fs.Bool("watch", false, "redraw the status in place until interrupted")
 	interval := fs.Duration("interval", 10*time.Second, "with --watch: time between redraws")
 	if err := parse(fs, args); err != nil {
@@ -138,7 +170,7 @@ func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) err
 	if *interval < time.Second {
 		return usageError("--interval %s: want at least 1s", *interval)
 	}
-	out, c, err := connect(ctx, e, *stack)
+	out, c, err := connect(ctx, e, where)
 	if err != nil {
 		return err
 	}
@@ -162,30 +194,63 @@ func statusCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) err
 	if !*watchFlag {
 		return show()
 	}
+	failures, shown := 0, false
 	for {
-		if err := show(); err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted mid-refresh
+		err := show()
+		switch {
+		case err == nil:
+			failures, shown = 0, true
+		case ctx.Err() != nil:
+			return nil // interrupted mid-refresh
+		case transient(err) && failures < maxTransientFailures:
+			// The screen stays as it was, with this line below it.
+			failures++
+			line, _ := describe(err)
+			last := ""
+			if shown {
+				last = " showing the last status,"
 			}
-			return err
+			fmt.Fprintf(e.stdout, "\n%s: AWS did not answer (%s);%s retrying in %s (%d/%d)\n",
+				e.now().UTC().Format("15:04:05"), line, last, *interval, failures, maxTransientFailures)
+		default:
+			return giveUp(err, failures)
 		}
-		if !e.terminal {
+		if !e.terminal && err == nil {
 			fmt.Fprintln(e.stdout)
 		}
-		select {
-		case <-ctx.Done():
+		if e.sleep(ctx, *interval) != nil {
 			return nil
-		case <-time.After(*interval):
 		}
 	}
+}
+
+// giveUp is the error that ends a loop of refreshes: a transient error
+// that outlasted maxTransientFailures says so; a permanent one is itself.
+func giveUp(err error, failures int) error {
+	if !transient(err) {
+		return err
+	}
+	line, _ := describe(err)
+	return &codeError{exitError, fmt.Sprintf("giving up after %d failed refreshes in a row: %s", failures+1, line)}
+}
+
+// maxTransientFailures: status --watch and wait give up when this many
+// refreshes in a row failed with transient errors.
+const maxTransientFailures = 5
+
+// transient: an error the SDK itself would retry (throttling, 5xx, a
+// broken connection, a timeout; aws/retry's DefaultRetryables), which
+// status --watch and wait outlast; any other error is permanent.
+func transient(err error) bool {
+	return retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary
 }
 
 // clearScreen moves the cursor home and clears the screen (ANSI).
 const clearScreen = "\x1b[H\x1b[2J"
 
 // collect reads the whole status; any AWS error ends it.
-func collect(ctx context.Context, o *stackOutputs, c *clients, now time.Time) (*Status, error) {
-	st := &Status{Schema: 1, Stack: o.stack, Time: now.UTC(), Pipeline: PipelineStatus{Name: o.PipelineName}}
+func collect(ctx context.Context, o *outputs.Read, c *clients, now time.Time) (*Status, error) {
+	st := &Status{Schema: 1, Stack: o.Stack, Source: o.From, Time: now.UTC(), Pipeline: PipelineStatus{Name: o.PipelineName}}
 	if err := pipelineStatus(ctx, o, c, now, st); err != nil {
 		return nil, err
 	}
@@ -205,10 +270,21 @@ func collect(ctx context.Context, o *stackOutputs, c *clients, now time.Time) (*
 	if err := alarmsStatus(ctx, o, c, st); err != nil {
 		return nil, err
 	}
+	for _, d := range st.Deployments {
+		if d.Last == nil {
+			continue
+		}
+		for _, a := range st.Alarms {
+			if a.Group == d.Group && strings.Contains(d.Last.ErrorMessage, a.Name) {
+				d.Last.Alarms = append(d.Last.Alarms, a.Name)
+			}
+		}
+	}
+	st.Verdict = verdictOf(st)
 	return st, nil
 }
 
-func pipelineStatus(ctx context.Context, o *stackOutputs, c *clients, now time.Time, st *Status) error {
+func pipelineStatus(ctx context.Context, o *outputs.Read, c *clients, now time.Time, st *Status) error {
 	state, err := c.pipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: &o.PipelineName})
 	if err != nil {
 		return err
@@ -256,7 +332,7 @@ func pipelineStatus(ctx context.Context, o *stackOutputs, c *clients, now time.T
 		return nil
 	}
 	le := action.LatestExecution
-	a := &ApprovalStatus{Since: utc(le.LastStatusChange), Summary: aws.ToString(le.Summary)}
+	a := &ApprovalStatus{Since: utc(le.LastStatusChange), Summary: aws.ToString(le.Summary), By: aws.ToString(le.LastUpdatedBy)}
 	if le.LastStatusChange != nil {
 		a.AgeSeconds = int64(now.Sub(*le.LastStatusChange) / time.Second)
 	}
@@ -300,7 +376,7 @@ func approveAction(state *codepipeline.GetPipelineStateOutput) *cptypes.ActionSt
 // approvalTimeout reads the Approve action's timeoutInMinutes from the
 // pipeline's declaration (ActionDeclaration.timeoutInMinutes,
 // https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ActionDeclaration.html).
-func approvalTimeout(ctx context.Context, o *stackOutputs, c *clients) (int32, error) {
+func approvalTimeout(ctx context.Context, o *outputs.Read, c *clients) (int32, error) {
 	p, err := c.pipeline.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: &o.PipelineName})
 	if err != nil {
 		return 0, err
@@ -319,7 +395,7 @@ func approvalTimeout(ctx context.Context, o *stackOutputs, c *clients) (int32, e
 
 // inProgress lists a group's deployments in progress, newest first
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
-func inProgress(ctx context.Context, o *stackOutputs, c *clients, group string) ([]string, error) {
+func inProgress(ctx context.Context, o *outputs.Read, c *clients, group string) ([]string, error) {
 	out, err := c.deploy.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: &o.ApplicationName,
 		DeploymentGroupName: &group, IncludeOnlyStatuses: []cdtypes.DeploymentStatus{cdtypes.DeploymentStatusInProgress}})
 	if err != nil {
@@ -328,10 +404,50 @@ func inProgress(ctx context.Context, o *stackOutputs, c *clients, group string) 
 	return out.Deployments, nil
 }
 
-func deploymentStatus(ctx context.Context, o *stackOutputs, c *clients, role, group string, now time.Time) (DeploymentStatus, error) {
+// recentDeployments are a group's newest deployments, newest first, at
+// most n (n ≤ 25). ListDeployments does not document an order, so the
+// newest are picked by creation time among the first page's first 25
+// (BatchGetDeployments takes at most 25 ids); on a group with a long
+// history this may miss the newest, and says nothing wrong about those it
+// shows
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeployments.html).
+func recentDeployments(ctx context.Context, o *outputs.Read, c *clients, group string, n int) ([]*EndedDeployment, error) {
+	list, err := c.deploy.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: &o.ApplicationName, DeploymentGroupName: &group})
+	if err != nil || len(list.Deployments) == 0 {
+		return nil, err
+	}
+	ids := list.Deployments[:min(25, len(list.Deployments))]
+	got, err := c.deploy.BatchGetDeployments(ctx, &codedeploy.BatchGetDeploymentsInput{DeploymentIds: ids})
+	if err != nil {
+		return nil, err
+	}
+	infos := got.DeploymentsInfo
+	slices.SortStableFunc(infos, func(a, b cdtypes.DeploymentInfo) int {
+		return aws.ToTime(b.CreateTime).Compare(aws.ToTime(a.CreateTime))
+	})
+	var out []*EndedDeployment
+	for _, d := range infos[:min(n, len(infos))] {
+		e := &EndedDeployment{ID: aws.ToString(d.DeploymentId), Status: string(d.Status), Created: utc(d.CreateTime), Completed: utc(d.CompleteTime), Alarms: []string{}}
+		if d.ErrorInformation != nil {
+			e.ErrorCode, e.ErrorMessage = string(d.ErrorInformation.Code), oneLine(aws.ToString(d.ErrorInformation.Message))
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func deploymentStatus(ctx context.Context, o *outputs.Read, c *clients, role, group string, now time.Time) (DeploymentStatus, error) {
 	ds := DeploymentStatus{Group: role, DeploymentGroup: group}
 	ids, err := inProgress(ctx, o, c, group)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
+		return ds, err
+	}
+	if len(ids) == 0 {
+		recent, err := recentDeployments(ctx, o, c, group, 1)
+		if len(recent) > 0 {
+			ds.Last = recent[0]
+		}
 		return ds, err
 	}
 	ds.InProgress, ds.ID = true, ids[0]
@@ -423,7 +539,7 @@ func nextStep(ctx context.Context, c *clients, config string, start time.Time, s
 	return nil, nil
 }
 
-func servicesStatus(ctx context.Context, o *stackOutputs, c *clients, st *Status) error {
+func servicesStatus(ctx context.Context, o *outputs.Read, c *clients, st *Status) error {
 	out, err := c.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: &o.ClusterName, Services: []string{o.LatestServiceName, o.StableServiceName}})
 	if err != nil {
 		return err
@@ -519,7 +635,7 @@ func splitImage(uri string) (repo, digest, tag string) {
 	return repo, digest, tag
 }
 
-func routingStatus(ctx context.Context, o *stackOutputs, c *clients, st *Status) error {
+func routingStatus(ctx context.Context, o *outputs.Read, c *clients, st *Status) error {
 	st.Routing = RoutingStatus{PinnedTenants: o.PinnedTenants, TenantRulePriorities: []string{}}
 	if st.Routing.PinnedTenants == nil {
 		st.Routing.PinnedTenants = []string{}
@@ -546,7 +662,7 @@ func routingStatus(ctx context.Context, o *stackOutputs, c *clients, st *Status)
 	return nil
 }
 
-func alarmsStatus(ctx context.Context, o *stackOutputs, c *clients, st *Status) error {
+func alarmsStatus(ctx context.Context, o *outputs.Read, c *clients, st *Status) error {
 	st.Alarms = []AlarmStatus{}
 	var names []string
 	for _, g := range []struct{ role, name string }{{"latest", o.LatestDeploymentGroupName}, {"stable", o.StableDeploymentGroupName}} {

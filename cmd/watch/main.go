@@ -7,9 +7,10 @@ package main
 import (
 	"os"
 
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 	"github.com/tenant-canary/tenant-canary/internal/watch"
 )
 
 func main() {
-	os.Exit(watch.Run(os.Args[1:], os.Stdout, os.Stderr, watch.IsTerminal(os.Stdout), watch.PulumiCLI()))
+	os.Exit(watch.RunAs("watch", os.Args[1:], os.Stdout, os.Stderr, watch.IsTerminal(os.Stdout), outputs.PulumiCLI{}))
 }

@@ -115,8 +115,17 @@ const (
 	OnRejectHold     = contract.OnRejectHold
 )
 
+// LatePeriods is how many periods beyond rollback.evaluationPeriods every
+// rollback alarm looks at: CloudWatch evaluates an alarm every minute, and
+// the newest minutes may not be published yet ("Using metric math", FILL:
+// a slight delay leaves "the most recent minute" without data). An alarm
+// that needed every period it looks at to breach could stay OK forever;
+// one that needs evaluationPeriods of evaluationPeriods + 2 fires with the
+// newest two minutes missing (README, "What stops a rollout").
+const LatePeriods = 2
+
 // Rollback is the set of alarms that stop and roll back a stage
-// (README, "What stops a rollout").
+// (docs/signals.md).
 type Rollback struct {
 	// Max5xxPercent is the highest error share of the new version's target
 	// group tolerated in one period: its targets' 5xx responses plus the
@@ -124,7 +133,11 @@ type Rollback struct {
 	Max5xxPercent float64 `json:"max5xxPercent"`
 	// PeriodSeconds is the CloudWatch evaluation period.
 	PeriodSeconds int `json:"periodSeconds"`
-	// EvaluationPeriods is how many consecutive breaching periods fire the alarm.
+	// EvaluationPeriods is how many breaching periods fire an alarm: at
+	// least this many of the last EvaluationPeriods + LatePeriods periods
+	// (the alarm's DatapointsToAlarm and EvaluationPeriods in CloudWatch's
+	// terms). The LatePeriods extra periods are for the newest minutes the
+	// load balancer has not yet published when the alarm is evaluated.
 	EvaluationPeriods int `json:"evaluationPeriods"`
 	// MinRequests is the fewest requests in a period before the rate counts,
 	// so one failed request out of two does not roll a stage back.
@@ -365,7 +378,7 @@ func shapeOf(key string) string {
 	case "forceDeleteImages":
 		return "true or false"
 	default:
-		return "an object with the fields listed in the README's config reference"
+		return "an object with the fields listed in docs/configuration.md"
 	}
 }
 

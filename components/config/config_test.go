@@ -99,6 +99,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"bad e-mail", map[string]string{"approval": `{"required":true,"notifyEmails":["not-an-address"]}`}, "approval.notifyEmails[0]", `"not-an-address"`},
 		{"approval timeout too short", map[string]string{"approval": `{"required":true,"timeoutMinutes":1}`}, "approval.timeoutMinutes", "1"},
 		{"5xx threshold 0", map[string]string{"rollback": `{"max5xxPercent": 0}`}, "rollback.max5xxPercent", "0"},
+		{"5xx threshold no share exceeds", map[string]string{"rollback": `{"max5xxPercent": 100}`}, "rollback.max5xxPercent", "100"},
+		{"alarm looking back more than a day", map[string]string{"rollback": `{"periodSeconds": 3600, "evaluationPeriods": 23}`}, "rollback.evaluationPeriods", "23"},
 		{"period not a whole minute", map[string]string{"rollback": `{"periodSeconds": 45}`}, "rollback.periodSeconds", "45"},
 		{"period shorter than the ALB's metric interval", map[string]string{"rollback": `{"periodSeconds": 30}`}, "rollback.periodSeconds", "30"},
 		{"latency above the idle timeout", map[string]string{"rollback": `{"maxLatencyMs": 60001}`}, "rollback.maxLatencyMs", "60001"},

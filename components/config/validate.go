@@ -29,6 +29,16 @@ const (
 	// PinHookMinutes is the pin hook's budget, its Lambda timeout: the
 	// longest lifecycle hook of a deployment (components/pipeline uses it).
 	PinHookMinutes = 10
+	// ReleaseHookWorkSeconds is what the cleanup and rollback hooks get
+	// for their own work; their Lambda timeout adds the deregistration
+	// delay, which release waits out after the catch-all moves and before
+	// it scales stable to zero (lambda/rollout, release).
+	ReleaseHookWorkSeconds = 120
+	// MaxDeregistrationDelaySeconds keeps that timeout within Lambda's
+	// 15-minute maximum (Lambda Developer Guide, "Configure Lambda function
+	// timeout", https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html),
+	// below the target group's own limit of 3600 s.
+	MaxDeregistrationDelaySeconds = 15*60 - ReleaseHookWorkSeconds
 	// MaxTerminationWaitMinutes is CodeDeploy's limit for keeping the
 	// original task set after a blue/green deployment (2 days).
 	MaxTerminationWaitMinutes = 2880
@@ -294,8 +304,9 @@ func (v *validator) approval(a Approval) {
 }
 
 func (v *validator) rollback(r Rollback, s Service) {
-	if !(r.Max5xxPercent > 0 && r.Max5xxPercent <= 100) {
-		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and at most 100")
+	// The alarm fires above the threshold: at 100 no share could.
+	if !(r.Max5xxPercent > 0 && r.Max5xxPercent < 100) {
+		v.add("rollback.max5xxPercent", strconv.FormatFloat(r.Max5xxPercent, 'g', -1, 64), "a percentage greater than 0 and less than 100 (the alarm fires above it)")
 	}
 	// A multiple of 60 seconds: the load balancer publishes its metrics in
 	// 60-second intervals (ELB user guide, "CloudWatch metrics for your
@@ -305,8 +316,11 @@ func (v *validator) rollback(r Rollback, s Service) {
 	if !(r.PeriodSeconds >= 60 && r.PeriodSeconds%60 == 0) {
 		v.add("rollback.periodSeconds", strconv.Itoa(r.PeriodSeconds), "a multiple of 60 (the load balancer reports its metrics once a minute)")
 	}
-	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && r.EvaluationPeriods*r.PeriodSeconds > 86400) {
-		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), "at least 1, with periodSeconds × evaluationPeriods at most 86400")
+	// Each alarm looks at evaluationPeriods + LatePeriods periods, and
+	// CloudWatch allows at most one day of them ("Using Amazon CloudWatch
+	// alarms": evaluation periods × period "can't exceed one day").
+	if r.EvaluationPeriods < 1 || (r.PeriodSeconds > 0 && (r.EvaluationPeriods+LatePeriods)*r.PeriodSeconds > 86400) {
+		v.add("rollback.evaluationPeriods", strconv.Itoa(r.EvaluationPeriods), fmt.Sprintf("at least 1, with periodSeconds × (evaluationPeriods + %d) at most 86400 (each alarm looks at %d periods more than evaluationPeriods, for minutes not yet published)", LatePeriods, LatePeriods))
 	}
 	if r.MinRequests < 0 {
 		v.add("rollback.minRequests", strconv.Itoa(r.MinRequests), "0 or more")
@@ -405,7 +419,7 @@ func (v *validator) service(s Service) {
 	if !slices.Contains(logRetentionDays, s.LogRetentionDays) {
 		v.add("service.logRetentionDays", strconv.Itoa(s.LogRetentionDays), fmt.Sprintf("one of CloudWatch Logs' retention values %v", logRetentionDays))
 	}
-	v.intRange("service.deregistrationDelaySeconds", s.DeregistrationDelaySeconds, 0, 3600)
+	v.intRange("service.deregistrationDelaySeconds", s.DeregistrationDelaySeconds, 0, MaxDeregistrationDelaySeconds)
 }
 
 func fargateMemoryText(cpu int) string {

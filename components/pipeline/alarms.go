@@ -10,8 +10,9 @@ import (
 )
 
 // rollbackAlarms creates one alarm per rollback signal for one target
-// group (plan.RollbackAlarms decides their metric math, thresholds and
-// missing-data treatment) and returns their names, for the deployment
+// group (plan.RollbackAlarms declares their metric math, thresholds and
+// missing-data treatment; internal/cloudwatch evaluates the same
+// declaration through plan.Alarm.Definition) and returns their names, for the deployment
 // group's alarm configuration. Every metric is read with the dimensions
 // TargetGroup and LoadBalancer, under which the load balancer publishes
 // each of them per target group (Elastic Load Balancing user guide,
@@ -27,9 +28,11 @@ func (b *builder) rollbackAlarms(service serviceRole, pairIndex int, tg TargetGr
 				Id:         pulumi.String(q.ID),
 				ReturnData: pulumi.Bool(q.ReturnData),
 			}
+			if q.Label != "" {
+				query.Label = pulumi.String(q.Label)
+			}
 			if q.Expression != "" {
 				query.Expression = pulumi.String(q.Expression)
-				query.Label = pulumi.String(q.Label)
 			} else {
 				query.Metric = &cloudwatch.MetricAlarmMetricQueryMetricArgs{
 					Namespace: pulumi.String(plan.ALBNamespace), MetricName: pulumi.String(q.MetricName),
@@ -39,9 +42,8 @@ func (b *builder) rollbackAlarms(service serviceRole, pairIndex int, tg TargetGr
 			queries = append(queries, query)
 		}
 		alarm, err := cloudwatch.NewMetricAlarm(b.ctx, b.child(suffix+"-"+spec.Signal), &cloudwatch.MetricAlarmArgs{
-			AlarmDescription: pulumi.Sprintf("tenant-canary rollback signal %q on target group %s: %s for %d consecutive periods of %ds. CodeDeploy stops and rolls back the deployment.",
-				spec.Signal, tg.Name, spec.What, spec.EvaluationPeriods, spec.PeriodSeconds),
-			ComparisonOperator: pulumi.String(spec.ComparisonOperator),
+			AlarmDescription:   tg.Name.ToStringOutput().ApplyT(spec.Description).(pulumi.StringOutput),
+			ComparisonOperator: pulumi.String(string(spec.ComparisonOperator)),
 			Threshold:          pulumi.Float64(spec.Threshold),
 			EvaluationPeriods:  pulumi.Int(spec.EvaluationPeriods),
 			DatapointsToAlarm:  pulumi.Int(spec.DatapointsToAlarm),

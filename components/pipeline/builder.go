@@ -32,10 +32,13 @@ const (
 	// hooks bound their own waits inside these (lambda/rollout).
 	// The pin budget is the one config validation counts into a
 	// deployment's length (config.PinHookMinutes).
-	PinTimeoutSeconds      = config.PinHookMinutes * 60
-	UnpinTimeoutSeconds    = 120
-	CleanupTimeoutSeconds  = 120
-	RollbackTimeoutSeconds = 120
+	PinTimeoutSeconds   = config.PinHookMinutes * 60
+	UnpinTimeoutSeconds = 120
+	// cleanup and rollback get this for their work plus the target
+	// groups' deregistration delay, which release waits out (see
+	// releaseHookTimeout).
+	CleanupTimeoutSeconds  = config.ReleaseHookWorkSeconds
+	RollbackTimeoutSeconds = config.ReleaseHookWorkSeconds
 	HookMemoryMB           = 128
 	// cleanup's and rollback's asynchronous invocations (EventBridge
 	// invokes both asynchronously): Lambda's two retries stay (both decide
@@ -52,10 +55,21 @@ const (
 	AppLogStreamPrefix = "app"
 )
 
-// hookTimeouts are the per-hook function timeouts.
+// hookTimeouts are the per-hook function timeouts, before releaseHookTimeout.
 var hookTimeouts = map[string]int{
 	HookPin: PinTimeoutSeconds, HookUnpin: UnpinTimeoutSeconds,
 	HookCleanup: CleanupTimeoutSeconds, HookRollback: RollbackTimeoutSeconds,
+}
+
+// hookTimeout is hook h's Lambda timeout: cleanup and rollback may release
+// the pinned tenants, which leaves stable serving for the deregistration
+// delay after the catch-all moves, so their timeout holds that wait on top
+// of their work (config validation keeps the sum within Lambda's limit).
+func hookTimeout(h string, svc config.Service) int {
+	if h == HookCleanup || h == HookRollback {
+		return hookTimeouts[h] + svc.DeregistrationDelaySeconds
+	}
+	return hookTimeouts[h]
 }
 
 type serviceRole string

@@ -41,6 +41,12 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 		// pipeline depends on the hooks' policies).
 		contract.EnvPipelineName: pulumi.String(b.pipelineName()),
 	}
+	if h == HookCleanup || h == HookRollback {
+		// The same value the service component gives the target groups'
+		// deregistration delay: release waits it out between moving the
+		// catch-all and scaling stable to zero.
+		env[contract.EnvReleaseDelaySeconds] = pulumi.String(strconv.Itoa(a.Service.DeregistrationDelaySeconds))
+	}
 	if h == HookRollback {
 		env[contract.EnvOnReject] = pulumi.String(a.Approval.OnReject)
 		// The Latest stage's AppSpec, its pin hook included, with the
@@ -62,7 +68,7 @@ func (b *builder) hookFunctions() error {
 		if err != nil {
 			return err
 		}
-		args := parts.functionArgs(hookTimeouts[h], b.hookEnvironment(h), fmt.Sprintf("tenant-canary %s hook (docs/design.md §4)", h))
+		args := parts.functionArgs(hookTimeout(h, b.args.Service), b.hookEnvironment(h), fmt.Sprintf("tenant-canary %s hook (docs/design.md §4)", h))
 		fn, err := lambda.NewFunction(b.ctx, b.child(h+"-hook"), args, b.parent, pulumi.DependsOn([]pulumi.Resource{parts.logGroup}))
 		if err != nil {
 			return fmt.Errorf("create %s hook function: %w", h, err)

@@ -141,15 +141,18 @@ const (
 	BundleKey = "deploy-bundle/bundle.zip"
 )
 
-// ExecutionMode is SUPERSEDED. CodePipeline locks stages, not the whole
-// pipeline, so a second push runs `Latest` while the first execution waits
-// at `Approve` either way; `latest` then serves the newer image. Under
-// QUEUED, approving the older execution would roll the older image to
-// `stable` and unpin, moving the pinned tenants onto the newer image nobody
-// approved. Under SUPERSEDED the newer execution replaces the waiting one
-// when it reaches `Approve`, so the approval always decides about the image
-// `latest` is actually serving, and pinned tenants stay put until then.
-// See README.md ("Execution mode").
+// ExecutionMode is SUPERSEDED. In this mode CodePipeline locks stages, not
+// the whole pipeline, so a second push runs `Latest` while the first
+// execution waits at `Approve`; `latest` then serves the newer image.
+// SUPERSEDED replaces only an execution that is waiting *between* stages: the stage
+// that holds a pending manual approval stays locked, so the older
+// execution's approval is still pending, about an image `latest` no longer
+// serves, and the newer execution waits behind it (CodePipeline User
+// Guide, "How pipeline executions work",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html).
+// The cleanup hook therefore rejects such an approval once the newer
+// canary has ended (newest push wins), and unpin never releases the
+// tenants onto an image their approval did not cover (docs/design.md §4).
 const ExecutionMode = "SUPERSEDED"
 
 // Hook names (directories under ./lambda).

@@ -45,6 +45,10 @@ type recorded struct {
 type mocks struct {
 	mu        sync.Mutex
 	resources []recorded
+	// liveOnGreen makes the live catch-all and anchor rules forward to
+	// their pair's second (green) group, as after an odd number of
+	// deployments.
+	liveOnGreen bool
 }
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -94,6 +98,24 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
+	case "aws:lb/getListenerRule:getListenerRule":
+		// The rule as AWS describes it: a forward to its pair with weights.
+		pair := map[string][2]string{catchAll: {"latest-blue", "latest-green"}, anchor: {"stable-blue", "stable-green"}}[args.Args["arn"].StringValue()]
+		if pair[0] == "" {
+			return nil, fmt.Errorf("no listener rule %s", args.Args["arn"].StringValue())
+		}
+		live, idle := pair[0], pair[1]
+		if m.liveOnGreen {
+			live, idle = idle, live
+		}
+		group := func(name string, weight int) map[string]interface{} {
+			return map[string]interface{}{"arn": "arn:aws:elasticloadbalancing:" + region + ":" + account + ":targetgroup/" + name + "/0123456789abcdef", "weight": weight}
+		}
+		return resource.NewPropertyMapFromMap(map[string]interface{}{
+			"arn": args.Args["arn"].StringValue(),
+			"actions": []interface{}{map[string]interface{}{"type": "forward", "order": 1,
+				"forward": map[string]interface{}{"targetGroups": []interface{}{group(live, 100), group(idle, 0)}}}},
+		}), nil
 	case "aws:index/getRegion:getRegion":
 		return resource.NewPropertyMapFromMap(map[string]interface{}{"name": region, "id": region}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
@@ -168,7 +190,12 @@ func testArgs(mutate func(*pipeline.Args)) *pipeline.Args {
 // run runs NewPipeline under mocks and returns what was registered.
 func run(t *testing.T, mutate func(*pipeline.Args)) *mocks {
 	t.Helper()
-	m := &mocks{}
+	return runMocks(t, &mocks{}, mutate)
+}
+
+// runMocks is run with a prepared mock (live AWS state).
+func runMocks(t *testing.T, m *mocks, mutate func(*pipeline.Args)) *mocks {
+	t.Helper()
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		_, err := pipeline.NewPipeline(ctx, "pipeline", testArgs(mutate))
 		return err
@@ -420,10 +447,13 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 	for _, a := range m.byType("aws:cloudwatch/metricAlarm:MetricAlarm") {
 		p := props(a)
 		assert.Equal(t, "notBreaching", p["treatMissingData"])
-		assert.Equal(t, 2.0, p["evaluationPeriods"])
+		// rollback.evaluationPeriods (2) breaching periods of the last 4:
+		// the newest two minutes may not be published yet.
+		assert.Equal(t, 4.0, p["evaluationPeriods"])
 		assert.Equal(t, 2.0, p["datapointsToAlarm"])
 		var queries []struct {
 			ID         string `json:"id"`
+			Label      string `json:"label"`
 			Expression string `json:"expression"`
 			ReturnData bool   `json:"returnData"`
 			Metric     *struct {
@@ -443,11 +473,14 @@ func TestEachDeploymentGroupRollsBackItsOwnServiceOnItsOwnAlarms(t *testing.T) {
 		}
 		require.NotNil(t, spec, "alarm %s is a rollback signal", a.name)
 		assert.Equal(t, spec.Threshold, p["threshold"], a.name)
+		assert.Equal(t, "GreaterThanThreshold", p["comparisonOperator"], a.name)
+		assert.Contains(t, p["alarmDescription"], "in 2 of 4 periods of 60s", a.name)
 		require.Len(t, queries, len(spec.Queries), a.name)
 		tgDim := ""
 		for i, q := range queries {
 			assert.Equal(t, spec.Queries[i].ID, q.ID)
 			assert.Equal(t, spec.Queries[i].ReturnData, q.ReturnData)
+			assert.Equal(t, spec.Queries[i].Label, q.Label)
 			if q.Metric == nil {
 				assert.Equal(t, spec.Queries[i].Expression, q.Expression)
 				continue
@@ -582,8 +615,12 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 	}{
 		{"pin", 600, nil},
 		{"unpin", 120, nil},
-		{"cleanup", 120, nil},
-		{"rollback", 120, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest}},
+		// cleanup and rollback wait out the target groups' deregistration
+		// delay (service.deregistrationDelaySeconds, 15 by default) when
+		// they release: it is in their environment, from the one config
+		// value, and on top of their timeout.
+		{"cleanup", 120 + 15, map[string]interface{}{"RELEASE_DELAY_SECONDS": "15"}},
+		{"rollback", 120 + 15, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest, "RELEASE_DELAY_SECONDS": "15"}},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {
 			f := props(m.one(t, "aws:lambda/function:Function", "pipeline-"+tc.hook+"-hook"))
@@ -681,9 +718,13 @@ func TestHookPoliciesAreScopedToThisStack(t *testing.T) {
 	require.NoError(t, err)
 	pin, unpin, cleanup, rollback := byAction("pin"), byAction("unpin"), byAction("cleanup"), byAction("rollback")
 	assert.Equal(t, []string{rules}, pin["elasticloadbalancing:ModifyRule"])
-	assert.Equal(t, []string{stableGroupArn}, pin["codedeploy:GetDeploymentTarget"])
-	assert.Equal(t, []string{latestGroupArn}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
-	assert.Equal(t, []string{stableGroupArn}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	// "*" only: the Service Authorization Reference lists no resource type
+	// for GetDeploymentTarget, so a grant on the group's ARN is denied.
+	assert.Equal(t, []string{"*"}, pin["codedeploy:GetDeploymentTarget"])
+	// "*" for the status report too: the Service Authorization Reference
+	// lists no resource type for it (plan.UnscopedActions).
+	assert.Equal(t, []string{"*"}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
+	assert.Equal(t, []string{"*"}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{latestGroupArn}, unpin["codedeploy:ListDeployments"])
 	for _, hook := range []map[string][]string{unpin, cleanup, rollback} {
 		assert.NotContains(t, hook, "elasticloadbalancing:ModifyRule")
@@ -772,6 +813,45 @@ func TestCleanupRuleFiresWhenEitherGroupsDeploymentEnds(t *testing.T) {
 	perm := props(m.one(t, "aws:lambda/permission:Permission", "pipeline-cleanup-invoke"))
 	assert.Equal(t, "events.amazonaws.com", perm["principal"])
 	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke cleanup")
+}
+
+// A `pulumi up` that changes the pipeline's definition cancels or fails the
+// execution in flight ("Edit a pipeline"); an operator may stop one. Such an
+// end runs cleanup, which before had no rule for it.
+func TestCleanupRuleFiresWhenAPipelineExecutionFailsIsCanceledOrStopped(t *testing.T) {
+	m := run(t, nil)
+	pipeName := props(m.byType("aws:codepipeline/pipeline:Pipeline")[0])["name"].(string)
+	rule := m.one(t, "aws:cloudwatch/eventRule:EventRule", "pipeline-pipeline-ended")
+	pattern := []byte(props(rule)["eventPattern"].(string))
+	event := func(pipelineName, state string) []byte {
+		return []byte(fmt.Sprintf(`{"version":"0","id":"CWE-event-id","detail-type":"CodePipeline Pipeline Execution State Change",
+			"source":"aws.codepipeline","account":%q,"time":"2017-04-22T03:31:47Z","region":%q,
+			"resources":["arn:aws:codepipeline:%s:%s:%s"],
+			"detail":{"pipeline":%q,"version":1,"state":%q,"execution-id":"01234567-0123-0123-0123-012345678901"}}`,
+			account, region, region, account, pipelineName, pipelineName, state))
+	}
+	for _, tc := range []struct {
+		pipeline, state string
+		want            bool
+	}{
+		{pipeName, "CANCELED", true},
+		{pipeName, "FAILED", true},
+		{pipeName, "STOPPED", true},
+		{pipeName, "STARTED", false},
+		{pipeName, "SUCCEEDED", false},
+		{pipeName, "SUPERSEDED", false},
+		{pipeName, "STOPPING", false},
+		{"another-pipeline", "CANCELED", false},
+	} {
+		got, err := plan.MatchEvent(pattern, event(tc.pipeline, tc.state))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%+v", tc)
+	}
+	cleanupArn := m.one(t, "aws:lambda/function:Function", "pipeline-cleanup-hook").outputs["arn"].StringValue()
+	assert.Equal(t, cleanupArn, props(m.one(t, "aws:cloudwatch/eventTarget:EventTarget", "pipeline-pipeline-ended-target"))["arn"])
+	perm := props(m.one(t, "aws:lambda/permission:Permission", "pipeline-cleanup-invoke-pipeline-ended"))
+	assert.Equal(t, "events.amazonaws.com", perm["principal"])
+	assert.Equal(t, rule.outputs["arn"].StringValue(), perm["sourceArn"], "only this rule may invoke cleanup through this permission")
 }
 
 func TestRollbackRuleFiresOnAFailedApprovalOfThisPipeline(t *testing.T) {

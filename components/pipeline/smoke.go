@@ -71,17 +71,25 @@ func (b *builder) smokeTest() error {
 		return nil
 	}
 	b.testListeners = map[serviceRole]*lb.Listener{}
+	// Each test listener starts where its group's production traffic goes
+	// now, read live from the rule CodeDeploy shifts for that group (the
+	// catch-all for latest, the anchor for stable), as the tenant rules
+	// copy the anchor: after an odd number of deployments production is
+	// on the pair's second group, and a listener created then (smokeTest
+	// enabled on an existing stack) on the first would send its traffic to
+	// the idle group, which has no targets, until the next deployment
+	// reroutes it. CodeDeploy accepts either start (see smokeListenerPorts);
+	// starting where production is keeps the listener serving what
+	// production serves between deployments.
 	for _, svc := range []struct {
 		role serviceRole
-		tg   TargetGroup
-	}{{roleLatest, a.LatestTargetGroups[0]}, {roleStable, a.StableTargetGroups[0]}} {
+		rule pulumi.StringInput
+	}{{roleLatest, a.CatchAllRuleArn}, {roleStable, a.AnchorRuleArn}} {
 		l, err := lb.NewListener(b.ctx, b.child(string(svc.role)+"-test-listener"), &lb.ListenerArgs{
 			LoadBalancerArn: a.AlbArn,
 			Port:            pulumi.Int(smokeListenerPorts[svc.role]),
 			Protocol:        pulumi.String("HTTP"),
-			DefaultActions: lb.ListenerDefaultActionArray{lb.ListenerDefaultActionArgs{
-				Type: pulumi.String("forward"), TargetGroupArn: svc.tg.Arn,
-			}},
+			DefaultActions:  liveDefaultActions(b.ctx, svc.rule, string(svc.role)),
 			// CodeDeploy rewrites the default action in every deployment.
 		}, b.parent, pulumi.IgnoreChanges([]string{"defaultActions"}))
 		if err != nil {
@@ -189,4 +197,24 @@ func (b *builder) smokeFunction(sg *ec2.SecurityGroup) error {
 	}
 	b.hooks[HookSmoke] = &hook{name: parts.name, fn: fn, role: parts.role, logGroup: parts.logGroupName}
 	return nil
+}
+
+// liveDefaultActions is the forward action rule has in AWS now, with its
+// target groups and weights, as a listener default action.
+func liveDefaultActions(ctx *pulumi.Context, rule pulumi.StringInput, role string) lb.ListenerDefaultActionArrayOutput {
+	live := lb.LookupListenerRuleOutput(ctx, lb.LookupListenerRuleOutputArgs{Arn: rule.ToStringOutput()})
+	return live.Actions().ApplyT(func(actions []lb.GetListenerRuleAction) ([]lb.ListenerDefaultAction, error) {
+		for _, a := range actions {
+			if a.Type != "forward" || a.Forward == nil || len(a.Forward.TargetGroups) == 0 {
+				continue
+			}
+			var groups []lb.ListenerDefaultActionForwardTargetGroup
+			for _, g := range a.Forward.TargetGroups {
+				weight := g.Weight
+				groups = append(groups, lb.ListenerDefaultActionForwardTargetGroup{Arn: g.Arn, Weight: &weight})
+			}
+			return []lb.ListenerDefaultAction{{Type: "forward", Forward: &lb.ListenerDefaultActionForward{TargetGroups: groups}}}, nil
+		}
+		return nil, fmt.Errorf("the rule that carries %s's production traffic has no forward action for its test listener to copy", role)
+	}).(lb.ListenerDefaultActionArrayOutput)
 }

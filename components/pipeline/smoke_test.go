@@ -39,8 +39,7 @@ func TestSmokeTestAddsTestListenersAndTheHookToBothStages(t *testing.T) {
 		p := props(listeners[name])
 		assert.Equal(t, port, p["port"], name)
 		assert.Equal(t, "HTTP", p["protocol"], name)
-		action := p["defaultActions"].([]interface{})[0].(map[string]interface{})
-		assert.Contains(t, action["targetGroupArn"], "-blue/", "%s starts on the group its service starts on", name)
+		assert.Equal(t, "-blue/", liveTestGroup(t, p), "%s starts where production is", name)
 	}
 
 	ingress := m.byType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
@@ -146,5 +145,45 @@ func TestSmokeTestOffChangesNothing(t *testing.T) {
 	assert.NotContains(t, functionNames(m), "pipeline-smoke-hook")
 	for _, f := range bundleFiles(t, m) {
 		assert.NotContains(t, string(f), "- AfterAllowTestTraffic", "no smoke hook in the AppSpecs")
+	}
+}
+
+// liveTestGroup is the group a test listener's default action sends all
+// its traffic to ("-blue/" or "-green/").
+func liveTestGroup(t *testing.T, listener map[string]interface{}) string {
+	t.Helper()
+	action := listener["defaultActions"].([]interface{})[0].(map[string]interface{})
+	groups := action["forward"].(map[string]interface{})["targetGroups"].([]interface{})
+	var live []string
+	for _, g := range groups {
+		g := g.(map[string]interface{})
+		if g["weight"].(float64) > 0 {
+			live = append(live, g["arn"].(string))
+		}
+	}
+	require.Len(t, live, 1, "all of the listener's traffic goes to one group")
+	for _, color := range []string{"-blue/", "-green/"} {
+		if strings.Contains(live[0], color) {
+			return color
+		}
+	}
+	return live[0]
+}
+
+// After an odd number of deployments production is on each pair's second
+// group. A test listener created then (smokeTest enabled on an existing
+// stack) used to start on the first, idle one; it copies the live
+// production rule of its group, as the tenant rules copy the anchor.
+func TestTestListenersStartWhereProductionIsLive(t *testing.T) {
+	m := runMocks(t, &mocks{liveOnGreen: true}, withSmoke)
+	for _, name := range []string{"pipeline-latest-test-listener", "pipeline-stable-test-listener"} {
+		l := props(m.one(t, "aws:lb/listener:Listener", name))
+		assert.Equal(t, "-green/", liveTestGroup(t, l), name)
+		action := l["defaultActions"].([]interface{})[0].(map[string]interface{})
+		groups := action["forward"].(map[string]interface{})["targetGroups"].([]interface{})
+		service := strings.Split(strings.TrimPrefix(name, "pipeline-"), "-")[0]
+		for _, g := range groups {
+			assert.Contains(t, g.(map[string]interface{})["arn"], "targetgroup/"+service+"-", "%s forwards only to its own service's pair", name)
+		}
 	}
 }

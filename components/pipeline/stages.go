@@ -181,12 +181,21 @@ func (b *builder) trigger() error {
 // later hooks after a failure, a rollback's success must unpin, and a
 // Stable deployment's end scales stable down; cleanup decides from the
 // state it reads (lambda/rollout/cleanup.go).
+//
+// A pipeline execution that failed, was canceled (a `pulumi up` changed the
+// pipeline's definition mid-rollout) or was stopped runs it too: such an
+// end may leave the tenants pinned with no deployment ending after it.
 func (b *builder) cleanupTrigger() error {
-	return b.eventTrigger(HookCleanup, "deployment-ended", "latest-failed",
+	if err := b.eventTrigger(HookCleanup, "deployment-ended", "latest-failed", HookCleanup+"-invoke",
 		"the end of a deployment of either group runs the cleanup hook",
 		pulumi.All(b.app.Name, b.groups[roleLatest].DeploymentGroupName, b.groups[roleStable].DeploymentGroupName).ApplyT(func(v []interface{}) string {
 			return plan.DeploymentEndedPattern(v[0].(string), v[1].(string), v[2].(string)).JSON()
-		}).(pulumi.StringOutput))
+		}).(pulumi.StringOutput)); err != nil {
+		return err
+	}
+	return b.eventTrigger(HookCleanup, "pipeline-ended", "", HookCleanup+"-invoke-pipeline-ended",
+		"a failed, canceled or stopped pipeline execution runs the cleanup hook",
+		pulumi.String(plan.PipelineEndedPattern(b.pipelineName()).JSON()).ToStringOutput())
 }
 
 // rollbackTrigger runs the rollback hook when the Approve action fails
@@ -198,16 +207,16 @@ func (b *builder) rollbackTrigger() error {
 	if !b.args.Approval.Required {
 		return nil
 	}
-	return b.eventTrigger(HookRollback, "approval-failed", "",
+	return b.eventTrigger(HookRollback, "approval-failed", "", HookRollback+"-invoke",
 		"a rejected or expired approval runs the rollback hook",
 		pulumi.String(plan.ApprovalFailedPattern(b.pipelineName()).JSON()).ToStringOutput())
 }
 
 // eventTrigger is an EventBridge rule that invokes hook h, and only this
-// rule may invoke it. previous, if set, is the suffix the rule had before
-// (aliases keep an existing stack's rule and target instead of replacing
-// them).
-func (b *builder) eventTrigger(h, suffix, previous, description string, pattern pulumi.StringOutput) error {
+// rule may invoke it through the permission named permission. previous, if
+// set, is the suffix the rule had before (aliases keep an existing stack's
+// rule and target instead of replacing them).
+func (b *builder) eventTrigger(h, suffix, previous, permission, description string, pattern pulumi.StringOutput) error {
 	fn := b.hooks[h]
 	alias := func(s string) pulumi.ResourceOption {
 		if previous == "" {
@@ -222,7 +231,7 @@ func (b *builder) eventTrigger(h, suffix, previous, description string, pattern 
 	if err != nil {
 		return fmt.Errorf("create %s rule: %w", h, err)
 	}
-	perm, err := lambda.NewPermission(b.ctx, b.child(h+"-invoke"), &lambda.PermissionArgs{
+	perm, err := lambda.NewPermission(b.ctx, b.child(permission), &lambda.PermissionArgs{
 		Action:    pulumi.String("lambda:InvokeFunction"),
 		Function:  fn.fn.Name,
 		Principal: pulumi.String(plan.ServiceEvents),

@@ -356,8 +356,8 @@ func productionListenerNames(name string) (current string, previous []string) {
 // sends). Its ARN, rules and CodeDeploy's weights stay. The redirect
 // listener depends on it, so it is created only after the modify has freed
 // port 80 (a listener per port: DuplicateListener otherwise). Removing the
-// certificate again is not done in place: see README, "Changes that need
-// new services".
+// certificate again is not done in place: see docs/configuration.md,
+// "Changes that need new services".
 func newListeners(ctx *pulumi.Context, name string, args *Args, alb *lb.LoadBalancer, latest [2]*lb.TargetGroup, parent pulumi.ResourceOption) (*lb.Listener, error) {
 	listenerArgs := &lb.ListenerArgs{
 		LoadBalancerArn: alb.Arn, Port: pulumi.Int(httpPort), Protocol: pulumi.String("HTTP"),

@@ -48,6 +48,13 @@ const (
 	// placeholder the rollback fills with stable's task definition.
 	EnvOnReject      = "ON_REJECT"
 	EnvAppSpecLatest = "APPSPEC_LATEST"
+	// EnvReleaseDelaySeconds (cleanup and rollback only) is how long
+	// release leaves stable's targets serving after it moves the catch-all
+	// above the tenant rules, before it scales stable to zero: the target
+	// groups' deregistration delay (stack config
+	// service.deregistrationDelaySeconds). AWS documents no time within
+	// which every load balancer node applies a new rule order.
+	EnvReleaseDelaySeconds = "RELEASE_DELAY_SECONDS"
 )
 
 // Values of EnvOnReject (stack config approval.onReject).

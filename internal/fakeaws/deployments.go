@@ -14,8 +14,16 @@ import (
 )
 
 // OpGetDeployment is CodeDeploy's GetDeployment, which the smoke hook calls
-// to learn its deployment's group.
-const OpGetDeployment = "GetDeployment"
+// to learn its deployment's group; OpListDeploymentTargets and
+// GetDeploymentTarget tell it how many tasks the replacement task set has.
+const (
+	OpGetDeployment         = "GetDeployment"
+	OpListDeploymentTargets = "ListDeploymentTargets"
+)
+
+// SmokeDesiredCount is the size of both task sets of a standard smoke
+// deployment unless Deployments.Replacement says otherwise.
+const SmokeDesiredCount = 2
 
 // Deployments are the smoke test's standard deployments: one per stage.
 const (
@@ -31,10 +39,15 @@ const (
 type Deployments struct {
 	mu sync.Mutex
 	// Groups maps a deployment id to its deployment group.
-	Groups  map[string]string
-	calls   []Call
-	reports []Report
-	fail    map[string][]error
+	Groups map[string]string
+	// Replacement maps a deployment id to the desired count of its
+	// replacement (Green) task set; absent means SmokeDesiredCount.
+	Replacement map[string]int64
+	// NoTaskSets makes GetDeploymentTarget answer without taskSetsInfo.
+	NoTaskSets bool
+	calls      []Call
+	reports    []Report
+	fail       map[string][]error
 }
 
 // NewDeployments knows LatestDeploymentID (group LatestGroup) and
@@ -103,10 +116,68 @@ func (d *Deployments) ListDeployments(_ context.Context, in *codedeploy.ListDepl
 	return nil, d.denied(OpListDeployments, aws.ToString(in.DeploymentGroupName))
 }
 
-// GetDeploymentTarget completes rollout.CodeDeploy; the smoke hook never
-// calls it, and its role may not.
+// ecsTargetID is the ECS target of a standard deployment,
+// "<cluster>:<service>" (CodeDeploy API Reference, ECSTarget).
+func (d *Deployments) ecsTargetID(id string) (string, error) {
+	group, ok := d.Groups[id]
+	if !ok {
+		return "", &APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment " + id + " could not be found", Status: 400}
+	}
+	service := StableService
+	if group == LatestGroup {
+		service = LatestService
+	}
+	return Cluster + ":" + service, nil
+}
+
+// ListDeploymentTargets implements rollout.DeploymentReader: an ECS
+// deployment has one target, its service.
+func (d *Deployments) ListDeploymentTargets(_ context.Context, in *codedeploy.ListDeploymentTargetsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id := aws.ToString(in.DeploymentId)
+	if err := d.begin(OpListDeploymentTargets, id); err != nil {
+		return nil, err
+	}
+	target, err := d.ecsTargetID(id)
+	if err != nil {
+		return nil, err
+	}
+	return &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{target}}, nil
+}
+
+// GetDeploymentTarget implements rollout.DeploymentReader: the ECS target
+// with its original (Blue) and replacement (Green) task sets.
 func (d *Deployments) GetDeploymentTarget(_ context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
-	return nil, d.denied(OpGetDeploymentTarget, aws.ToString(in.DeploymentId))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, target := aws.ToString(in.DeploymentId), aws.ToString(in.TargetId)
+	if err := d.begin(OpGetDeploymentTarget, id+" "+target); err != nil {
+		return nil, err
+	}
+	want, err := d.ecsTargetID(id)
+	if err != nil {
+		return nil, err
+	}
+	if target != want {
+		return nil, &APIError{Code: "DeploymentTargetDoesNotExistException", Message: "The provided target ID does not belong to the deployment " + id + ".", Status: 400}
+	}
+	t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: aws.String(target), Status: cdtypes.TargetStatusInProgress}
+	if !d.NoTaskSets {
+		green, ok := d.Replacement[id]
+		if !ok {
+			green = SmokeDesiredCount
+		}
+		t.TaskSetsInfo = []cdtypes.ECSTaskSet{
+			{Identifer: aws.String("ecs-svc/1111"), TaskSetLabel: cdtypes.TargetLabelBlue, Status: aws.String("PRIMARY"),
+				DesiredCount: green, RunningCount: green, TrafficWeight: 100},
+			{Identifer: aws.String("ecs-svc/2222"), TaskSetLabel: cdtypes.TargetLabelGreen, Status: aws.String("ACTIVE"),
+				DesiredCount: green, RunningCount: green},
+		}
+	}
+	return &codedeploy.GetDeploymentTargetOutput{DeploymentTarget: &cdtypes.DeploymentTarget{
+		DeploymentTargetType: cdtypes.DeploymentTargetTypeEcsTarget, EcsTarget: t,
+	}}, nil
 }
 
 // CreateDeployment completes rollout.CodeDeploy; the smoke hook never calls

@@ -11,6 +11,8 @@ import (
 	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // RolloutState names a moment of the rollout protocol a Stack can be built in.
@@ -24,6 +26,7 @@ const (
 	StateStable     RolloutState = "stable"      // Stable: shift done, tenants on v2, termination wait running
 	StateRolledBack RolloutState = "rolled-back" // Latest stopped by an alarm and rolled back: everyone on v1
 	StateHeld       RolloutState = "held"        // rejected with approval.onReject=hold: pinned on v1, the rest on v2
+	StateRejected   RolloutState = "rejected"    // rejected with approval.onReject=rollback, rolled back: everyone on v1
 )
 
 // Names of the stack NewStack builds, beside the World's. The World shares
@@ -40,6 +43,10 @@ const (
 	TaskDefStableV2    = "arn:aws:ecs:us-east-1:123456789012:task-definition/tc-dev:14"
 	CanaryConfig       = "CodeDeployDefault.ECSCanary10Percent5Minutes"
 	TerminationWaitMin = 60
+	// Approver is who answers the approvals of NewStack's history; the
+	// Stack's Caller (the CLI's identity) answers new ones.
+	Approver = "arn:aws:sts::123456789012:assumed-role/release-manager/console"
+	Caller   = "arn:aws:sts::123456789012:assumed-role/oncall/tenant-canary"
 )
 
 // TenantRuleARNs are the stack's tenant rules (priorities 10 and 11).
@@ -54,38 +61,48 @@ var AlarmNames = map[string][]string{
 	StableGroup: {"tc-dev-stable-blue-5xx", "tc-dev-stable-green-5xx"},
 }
 
-// Outputs returns what `pulumi stack output --json` prints for the stack.
-func Outputs() map[string]any {
-	return map[string]any{
-		"albUrl":            "http://tc-dev-1234567890.us-east-1.elb.amazonaws.com",
-		"clusterName":       Cluster,
-		"latestServiceName": LatestService,
-		"stableServiceName": StableService,
-		"listenerArn":       ListenerARN,
-		"catchAllRuleArn":   CatchAllRuleARN,
-		"tenantRuleArns":    TenantRuleARNs,
-		"targetGroups": map[string]any{
-			"latest": []map[string]string{{"name": "tc-dev-latest-blue", "arn": LatestBlueTG}, {"name": "tc-dev-latest-green", "arn": LatestGreenTG}},
-			"stable": []map[string]string{{"name": "tc-dev-stable-blue", "arn": StableBlueTG}, {"name": "tc-dev-stable-green", "arn": StableGreenTG}},
+// StackOutputs are the stack's outputs (the contract's type).
+func StackOutputs() contract.StackOutputs {
+	return contract.StackOutputs{
+		AlbURL:            "http://tc-dev-1234567890.us-east-1.elb.amazonaws.com",
+		ClusterName:       Cluster,
+		LatestServiceName: LatestService,
+		StableServiceName: StableService,
+		ListenerArn:       ListenerARN,
+		CatchAllRuleArn:   CatchAllRuleARN,
+		AnchorRuleArn:     ruleARNPrefix + "/00000000000000ff",
+		TenantRuleArns:    TenantRuleARNs,
+		TargetGroups: map[string][]contract.TargetGroup{
+			"latest": {{Name: "tc-dev-latest-blue", Arn: LatestBlueTG}, {Name: "tc-dev-latest-green", Arn: LatestGreenTG}},
+			"stable": {{Name: "tc-dev-stable-blue", Arn: StableBlueTG}, {Name: "tc-dev-stable-green", Arn: StableGreenTG}},
 		},
-		"pinnedTenants":             PinnedTenants,
-		"repositoryUrl":             RepositoryURL,
-		"imageTag":                  "latest",
-		"pipelineName":              PipelineName,
-		"pipelineUrl":               "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/" + PipelineName + "/view",
-		"applicationName":           CodeDeployApp,
-		"latestDeploymentGroupName": LatestGroup,
-		"stableDeploymentGroupName": StableGroup,
-		"approvalTopicArn":          "arn:aws:sns:us-east-1:123456789012:tc-dev-approval",
-		"hookFunctionNames": map[string]string{
+		PinnedTenants:             PinnedTenants,
+		RepositoryURL:             RepositoryURL,
+		ImageTag:                  "latest",
+		PipelineName:              PipelineName,
+		PipelineURL:               "https://us-east-1.console.aws.amazon.com/codesuite/codepipeline/pipelines/" + PipelineName + "/view",
+		ApplicationName:           CodeDeployApp,
+		LatestDeploymentGroupName: LatestGroup,
+		StableDeploymentGroupName: StableGroup,
+		ApprovalTopicArn:          "arn:aws:sns:us-east-1:123456789012:tc-dev-approval",
+		DashboardURL:              "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=tc-dev",
+		HookFunctionNames: map[string]string{
 			"pin": "tc-dev-pipeline-pin", "unpin": "tc-dev-pipeline-unpin", "cleanup": "tc-dev-pipeline-cleanup", "rollback": RollbackFunction,
 		},
 	}
 }
 
-// OutputsJSON is Outputs as pulumi prints it.
+// Outputs returns what `pulumi stack output --json` prints for the stack,
+// as a map a test can change.
+func Outputs() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(OutputsJSON(), &m)
+	return m
+}
+
+// OutputsJSON is the outputs as pulumi prints them.
 func OutputsJSON() []byte {
-	b, _ := json.MarshalIndent(Outputs(), "", "  ")
+	b, _ := json.MarshalIndent(StackOutputs(), "", "  ")
 	return b
 }
 
@@ -99,6 +116,7 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 	s := &Stack{
 		Now:          func() time.Time { return now },
 		PipelineName: PipelineName,
+		Caller:       Caller,
 		Configs: map[string]*cdtypes.DeploymentConfigInfo{CanaryConfig: {
 			DeploymentConfigName: aws.String(CanaryConfig), ComputePlatform: cdtypes.ComputePlatformEcs,
 			TrafficRoutingConfig: &cdtypes.TrafficRoutingConfig{Type: cdtypes.TrafficRoutingTypeTimeBasedCanary,
@@ -148,7 +166,7 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		deployment("d-STABLE1", StableGroup, cdtypes.DeploymentStatusSucceeded, at(-49*time.Hour)),
 		deployment("d-LATEST1", LatestGroup, cdtypes.DeploymentStatusSucceeded, at(-50*time.Hour)),
 	}
-	approval := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusSucceeded, Summary: aws.String("v1 fine"), LastStatusChange: at(-49 * time.Hour)}
+	approval := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusSucceeded, Summary: aws.String("v1 fine"), LastStatusChange: at(-49 * time.Hour), LastUpdatedBy: aws.String(Approver)}
 	newDeployment := func(id, group string, status cdtypes.DeploymentStatus, created time.Duration, weight float64, events map[string][2]*time.Time) {
 		d := deployment(id, group, status, at(created))
 		s.Deployments = append([]*cdtypes.DeploymentInfo{d}, s.Deployments...)
@@ -188,6 +206,13 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		newDeployment("d-LATEST2", LatestGroup, cdtypes.DeploymentStatusInProgress, -9*time.Minute, 10, installed)
 		latestNewTD, stableDesired, catchAll = TaskDefLatestV2, 2, PriorityPinned
 		execStatus, stageAt, stageStatus = cptypes.PipelineExecutionStatusInProgress, "Latest", cptypes.StageExecutionStatusInProgress
+	case StateRejected:
+		newDeployment("d-LATEST2", LatestGroup, cdtypes.DeploymentStatusSucceeded, -95*time.Minute, 100, nil)
+		newDeployment("d-ROLLBACK", LatestGroup, cdtypes.DeploymentStatusSucceeded, -9*time.Minute, 100, nil)
+		s.Deployments[0].Creator = cdtypes.DeploymentCreatorUser // the rollback function's CreateDeployment
+		execStatus, stageAt, stageStatus = cptypes.PipelineExecutionStatusFailed, "Approve", cptypes.StageExecutionStatusFailed
+		approval = &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusFailed, Summary: aws.String("latency regression on v2"),
+			LastStatusChange: at(-10 * time.Minute), LastUpdatedBy: aws.String(Approver)}
 	case StateApproval, StateHeld:
 		newDeployment("d-LATEST2", LatestGroup, cdtypes.DeploymentStatusSucceeded, -95*time.Minute, 100, nil)
 		latestTD, stableDesired, catchAll = TaskDefLatestV2, 2, PriorityPinned
@@ -197,7 +222,7 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		if state == StateHeld {
 			execStatus, stageStatus = cptypes.PipelineExecutionStatusFailed, cptypes.StageExecutionStatusFailed
 			approval = &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusFailed, Summary: aws.String("latency regression on v2"),
-				LastStatusChange: at(-10 * time.Minute)}
+				LastStatusChange: at(-10 * time.Minute), LastUpdatedBy: aws.String(Approver)}
 		}
 	case StateStable:
 		newDeployment("d-LATEST2", LatestGroup, cdtypes.DeploymentStatusSucceeded, -3*time.Hour, 100, nil)
@@ -206,7 +231,7 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		newDeployment("d-STABLE2", StableGroup, cdtypes.DeploymentStatusInProgress, -22*time.Minute, 100, installed)
 		latestTD, stableTD, stableNewTD, stableDesired = TaskDefLatestV2, TaskDefStableV2, TaskDefStableV1, 0
 		execStatus, stageAt, stageStatus = cptypes.PipelineExecutionStatusInProgress, "Stable", cptypes.StageExecutionStatusInProgress
-		approval = &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusSucceeded, Summary: aws.String("v2 fine for acme"), LastStatusChange: at(-25 * time.Minute)}
+		approval = &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusSucceeded, Summary: aws.String("v2 fine for acme"), LastStatusChange: at(-25 * time.Minute), LastUpdatedBy: aws.String(Approver)}
 	case StateRolledBack:
 		newDeployment("d-LATEST2", LatestGroup, cdtypes.DeploymentStatusStopped, -20*time.Minute, 0, nil)
 		s.Deployments[0].ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive,
@@ -221,6 +246,14 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 		s.Executions = append([]cptypes.PipelineExecutionSummary{{PipelineExecutionId: aws.String("e-0002"), Status: execStatus,
 			StartTime: at(-100 * time.Minute), LastUpdateTime: at(-time.Minute),
 			SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String("Source"), RevisionId: aws.String("sha256:" + ImageV2[len(ImageV2)-64:])}}}}, s.Executions...)
+	}
+
+	// The Approve action's executions: e-0001's approval of v1, and the
+	// newest execution's when it reached Approve.
+	s.ActionExecutions = []cptypes.ActionExecutionDetail{approvalDetail("e-0001", cptypes.ActionExecutionStatusSucceeded, "v1 fine", Approver, at(-49*time.Hour))}
+	if state == StateApproval || state == StateHeld || state == StateStable || state == StateRejected {
+		s.ActionExecutions = append([]cptypes.ActionExecutionDetail{approvalDetail("e-0002", approval.Status, aws.ToString(approval.Summary),
+			aws.ToString(approval.LastUpdatedBy), approval.LastStatusChange)}, s.ActionExecutions...)
 	}
 
 	// Pipeline state: every stage up to stageAt belongs to the newest execution.
@@ -280,6 +313,16 @@ func NewStack(state RolloutState, now time.Time) *Stack {
 
 	s.Functions = map[string]func([]byte) ([]byte, error){RollbackFunction: s.rollback}
 	return s
+}
+
+func approvalDetail(execution string, status cptypes.ActionExecutionStatus, summary, by string, at *time.Time) cptypes.ActionExecutionDetail {
+	d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(execution), ActionExecutionId: aws.String("a-" + execution),
+		StageName: aws.String("Approve"), ActionName: aws.String("Approve"), Status: status, LastUpdateTime: at}
+	if status != cptypes.ActionExecutionStatusInProgress {
+		d.UpdatedBy = aws.String(by)
+		d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: aws.String(summary)}}
+	}
+	return d
 }
 
 func deployment(id, group string, status cdtypes.DeploymentStatus, created *time.Time) *cdtypes.DeploymentInfo {

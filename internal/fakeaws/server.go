@@ -70,7 +70,7 @@ func service(op string) string {
 	switch op {
 	case OpDescribeServices, OpUpdateService, OpDescribeTaskDef:
 		return "ecs"
-	case OpPutHookStatus, OpGetDeploymentGroup, OpListDeployments, OpGetDeploymentTarget, OpCreateDeployment, OpGetDeployment:
+	case OpPutHookStatus, OpGetDeploymentGroup, OpListDeployments, OpGetDeploymentTarget, OpCreateDeployment, OpGetDeployment, OpListDeploymentTargets:
 		return "codedeploy"
 	case OpGetPipelineState, OpGetPipelineExecution, OpPutApprovalResult:
 		return "codepipeline"

@@ -39,6 +39,11 @@ type Stack struct {
 	Declaration  cptypes.PipelineDeclaration
 	Stages       []cptypes.StageState
 	Executions   []cptypes.PipelineExecutionSummary // newest first
+	// ActionExecutions are the Approve actions' executions, newest first;
+	// PutApprovalResult completes the pending one as Caller.
+	ActionExecutions []cptypes.ActionExecutionDetail
+	// Caller is the identity the stack's API calls come from.
+	Caller string
 
 	Deployments  []*cdtypes.DeploymentInfo // newest first
 	Targets      map[string]*cdtypes.ECSTarget
@@ -198,7 +203,7 @@ func (s *Stack) PutApprovalResult(_ context.Context, in *codepipeline.PutApprova
 				return nil, &APIError{Code: "InvalidApprovalTokenException", Message: "The approval token is not valid"}
 			}
 			now := s.now()
-			e.Status, e.Summary, e.LastStatusChange, e.Token = cptypes.ActionExecutionStatusSucceeded, in.Result.Summary, &now, nil
+			e.Status, e.Summary, e.LastStatusChange, e.Token, e.LastUpdatedBy = cptypes.ActionExecutionStatusSucceeded, in.Result.Summary, &now, nil, aws.String(s.Caller)
 			stageStatus := cptypes.StageExecutionStatusSucceeded
 			if status == cptypes.ApprovalStatusRejected {
 				e.Status, stageStatus = cptypes.ActionExecutionStatusFailed, cptypes.StageExecutionStatusFailed
@@ -209,13 +214,64 @@ func (s *Stack) PutApprovalResult(_ context.Context, in *codepipeline.PutApprova
 				}
 			}
 			st.LatestExecution.Status = stageStatus
+			for k := range s.ActionExecutions {
+				ae := &s.ActionExecutions[k]
+				if ae.Status == cptypes.ActionExecutionStatusInProgress && aws.ToString(ae.PipelineExecutionId) == aws.ToString(st.LatestExecution.PipelineExecutionId) {
+					ae.Status, ae.LastUpdateTime, ae.UpdatedBy = e.Status, &now, aws.String(s.Caller)
+					ae.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: in.Result.Summary}}
+				}
+			}
 			return &codepipeline.PutApprovalResultOutput{ApprovedAt: &now}, nil
 		}
 	}
 	return nil, &APIError{Code: "ActionNotFoundException", Message: "The specified action cannot be found"}
 }
 
+// ListActionExecutions implements CodePipelineAPI (one page, the
+// pipelineExecutionId filter only).
+func (s *Stack) ListActionExecutions(_ context.Context, in *codepipeline.ListActionExecutionsInput, _ ...func(*codepipeline.Options)) (*codepipeline.ListActionExecutionsOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var filter string
+	if in.Filter != nil {
+		filter = aws.ToString(in.Filter.PipelineExecutionId)
+	}
+	if err := s.begin("ListActionExecutions", filter); err != nil {
+		return nil, err
+	}
+	if err := s.pipeline(in.PipelineName); err != nil {
+		return nil, err
+	}
+	out := &codepipeline.ListActionExecutionsOutput{ActionExecutionDetails: []cptypes.ActionExecutionDetail{}}
+	for _, ae := range s.ActionExecutions {
+		if filter == "" || aws.ToString(ae.PipelineExecutionId) == filter {
+			out.ActionExecutionDetails = append(out.ActionExecutionDetails, ae)
+		}
+	}
+	return out, nil
+}
+
 // --- CodeDeploy -------------------------------------------------------------
+
+// BatchGetDeployments implements CodeDeployAPI: at most 25 ids
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeployments.html).
+func (s *Stack) BatchGetDeployments(_ context.Context, in *codedeploy.BatchGetDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.BatchGetDeploymentsOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin("BatchGetDeployments", strings.Join(in.DeploymentIds, " ")); err != nil {
+		return nil, err
+	}
+	if len(in.DeploymentIds) > 25 {
+		return nil, &APIError{Code: "BatchLimitExceededException", Message: "The maximum number of names or IDs allowed for this request (25) was exceeded"}
+	}
+	out := &codedeploy.BatchGetDeploymentsOutput{}
+	for _, id := range in.DeploymentIds {
+		if d := s.deployment(id); d != nil {
+			out.DeploymentsInfo = append(out.DeploymentsInfo, *d)
+		}
+	}
+	return out, nil
+}
 
 // GetDeploymentGroup implements CodeDeployAPI.
 func (s *Stack) GetDeploymentGroup(_ context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {

@@ -95,6 +95,9 @@ func Env() map[string]string {
 		contract.EnvPipelineName:              PipelineName,
 		contract.EnvOnReject:                  contract.OnRejectRollback,
 		contract.EnvAppSpecLatest:             AppSpecLatest,
+		// No wait between moving the catch-all and scaling stable down;
+		// the tests of that wait set Config.ReleaseDelay.
+		contract.EnvReleaseDelaySeconds: "0",
 	}
 }
 

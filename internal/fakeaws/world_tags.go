@@ -18,6 +18,13 @@ const (
 	OpDescribeTags = "DescribeTags"
 )
 
+// MaxTagsPerResource is Elastic Load Balancing's tag limit: "Maximum
+// number of tags per resource—50" (Application Load Balancers guide, "Tag
+// an Application Load Balancer",
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-tags.html);
+// AddTags past it fails with TooManyTags.
+const MaxTagsPerResource = 50
+
 // tagState is the part of World the release claim writes and pin reads.
 type tagState struct {
 	// Tags are the tags of the world's rules, by rule ARN and key.
@@ -78,6 +85,17 @@ func (w *World) AddTags(_ context.Context, in *elbv2.AddTagsInput, _ ...func(*el
 	}
 	if len(in.Tags) == 0 {
 		return nil, ValidationError("Tags is required")
+	}
+	for _, arn := range in.ResourceArns {
+		n := len(w.Tags[arn])
+		for _, t := range in.Tags {
+			if _, ok := w.Tags[arn][aws.ToString(t.Key)]; !ok {
+				n++
+			}
+		}
+		if n > MaxTagsPerResource {
+			return nil, &APIError{Code: "TooManyTags", Message: "You've reached the limit on the number of tags for this resource.", Status: 400}
+		}
 	}
 	for _, arn := range in.ResourceArns {
 		for _, t := range in.Tags {

@@ -135,6 +135,9 @@ func hookEnv(onReject string) map[string]string {
 		contract.EnvPipelineName:              Pipeline,
 		contract.EnvOnReject:                  onReject,
 		contract.EnvAppSpecLatest:             appspec.WithoutComments(spec[appspec.FileAppSpecLatest]),
+		// The model has no propagation time for rule changes: release
+		// scales stable down right after the catch-all moves.
+		contract.EnvReleaseDelaySeconds: "0",
 	}
 }
 

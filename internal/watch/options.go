@@ -1,21 +1,21 @@
 package watch
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 )
 
 // options are the command's flags.
 type options struct {
 	url       string
-	stack     string
+	where     outputs.Settings
 	pinned    []string
 	pinnedSet bool // -pinned given, even empty: do not ask the stack
 	tenants   []string
@@ -36,11 +36,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprint(stderr, "usage: tenant-canary watch [flags]   (or: go run ./cmd/watch [flags])\n\n"+
 			"Sends a steady stream of requests to the ALB and shows, per tenant, which\n"+
 			"version answers (X-App-Version), errors and latency. Without -url it reads\n"+
-			"`pulumi stack output albUrl` (and pinnedTenants unless -pinned is given).\n\n")
+			"the stack's output albUrl (and pinnedTenants unless -pinned is given):\n"+
+			"with pulumi, or from -outputs FILE, or -output albUrl=URL.\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.url, "url", "", "ALB URL, e.g. http://tenant-canary-dev-123.eu-west-1.elb.amazonaws.com (default: pulumi stack output albUrl)")
-	fs.StringVar(&o.stack, "stack", "", "Pulumi stack to read outputs from (default: the selected stack)")
+	o.where.Register(fs)
 	pinned := fs.String("pinned", "", "comma-separated pinned tenants (default: pulumi stack output pinnedTenants)")
 	tenants := fs.String("tenants", "", "comma-separated unpinned sample tenants, e.g. 7,42")
 	fs.StringVar(&o.match.kind, "match", "path", "how a request names its tenant: path, header or host (as the stack's tenantMatch)")
@@ -107,67 +108,30 @@ func (o options) plan() (plan, error) {
 	return plan{base: base, match: o.match, targets: planTargets(o.pinned, o.tenants)}, nil
 }
 
-// pulumiCLI reads stack outputs; realPulumi runs the pulumi command.
-type pulumiCLI interface {
-	available() bool
-	output(stack, name string, asJSON bool) ([]byte, error)
-}
-
-type realPulumi struct{}
-
-func (realPulumi) available() bool {
-	_, err := exec.LookPath("pulumi")
-	return err == nil
-}
-
-func (realPulumi) output(stack, name string, asJSON bool) ([]byte, error) {
-	args := []string{"stack", "output", name}
-	if asJSON {
-		args = append(args, "--json")
-	}
-	if stack != "" {
-		args = append(args, "--stack", stack)
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command("pulumi", args...)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("pulumi %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
-
 // resolveFromStack fills -url and -pinned from the stack's outputs when
-// they were not given. A missing URL is an error; missing pinned tenants
-// are a warning, since the watcher is still useful without them.
-func (o *options) resolveFromStack(stack pulumiCLI, stderr io.Writer) error {
+// they were not given. Outputs that cannot be had are a stack problem
+// (outputs.IsStackProblem) when the URL is missing, and a warning
+// otherwise: the watcher is still useful without the pinned tenants.
+func (o *options) resolveFromStack(ctx context.Context, src outputs.Source, stderr io.Writer, prog string) error {
 	if o.url != "" && o.pinnedSet {
 		return nil
 	}
-	if !stack.available() {
+	read, err := outputs.Load(ctx, o.where, src)
+	if err == nil && o.url == "" {
+		err = read.Require("albUrl")
+	}
+	if err != nil {
 		if o.url == "" {
-			return errors.New("no -url given and the pulumi CLI is not on PATH to read the stack output albUrl")
+			return err
 		}
+		fmt.Fprintf(stderr, "%s: warning: could not read the stack output pinnedTenants (%v); pass -pinned to mark pinned tenants\n", prog, err)
 		return nil
 	}
 	if o.url == "" {
-		out, err := stack.output(o.stack, "albUrl", false)
-		if err != nil {
-			return fmt.Errorf("no -url given and reading the stack output albUrl failed: %w", err)
-		}
-		o.url = strings.TrimSpace(string(out))
+		o.url = strings.TrimSpace(read.AlbURL)
 	}
 	if !o.pinnedSet {
-		out, err := stack.output(o.stack, "pinnedTenants", true)
-		if err == nil {
-			var pinned []string
-			if err = json.Unmarshal(out, &pinned); err == nil {
-				o.pinned = pinned
-				return nil
-			}
-		}
-		fmt.Fprintf(stderr, "watch: warning: could not read the stack output pinnedTenants (%v); pass -pinned to mark pinned tenants\n", err)
+		o.pinned = read.PinnedTenants
 	}
 	return nil
 }

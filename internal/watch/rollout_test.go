@@ -256,8 +256,8 @@ func TestWatchRunsAndPrintsASummary(t *testing.T) {
 	defer srv.Close()
 
 	var stdout, stderr bytes.Buffer
-	code := watch([]string{"-url", srv.URL, "-match", "header", "-tenants", "7", "-rate", "100",
-		"-duration", "500ms", "-refresh", "100ms"}, &stdout, &stderr, false, &fakePulumi{installed: true, outputs: map[string]string{"pinnedTenants": `["123"]`}})
+	code := watch("watch", []string{"-url", srv.URL, "-match", "header", "-tenants", "7", "-rate", "100",
+		"-duration", "500ms", "-refresh", "100ms"}, &stdout, &stderr, false, &fakePulumi{json: `{"pinnedTenants": ["123"]}`})
 	require.Equal(t, 0, code, stderr.String())
 	out := stdout.String()
 	assert.Contains(t, out, "TENANT")
@@ -269,14 +269,14 @@ func TestWatchRunsAndPrintsASummary(t *testing.T) {
 
 func TestWatchRejectsBadSetupWithExitCode(t *testing.T) {
 	var stderr bytes.Buffer
-	code := watch([]string{"-url", "ftp://alb", "-rate", "0"}, io.Discard, &stderr, false, &fakePulumi{})
+	code := watch("watch", []string{"-url", "ftp://alb", "-rate", "0"}, io.Discard, &stderr, false, &fakePulumi{})
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr.String(), "watch: URL \"ftp://alb\": scheme must be http or https\nwatch: -rate 0")
 
 	stderr.Reset()
 	closed := httptest.NewServer(versionServer("v1"))
 	closed.Close()
-	code = watch([]string{"-url", closed.URL, "-pinned", ""}, io.Discard, &stderr, false, &fakePulumi{})
+	code = watch("watch", []string{"-url", closed.URL, "-pinned", ""}, io.Discard, &stderr, false, &fakePulumi{})
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr.String(), "cannot reach")
 }

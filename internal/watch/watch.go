@@ -7,7 +7,7 @@
 //	go run ./cmd/watch -pinned 123,acme -tenants 7,42      (the same)
 //
 // Without -url it reads the stack's albUrl (and, without -pinned, its
-// pinnedTenants) with the pulumi CLI.
+// pinnedTenants) from the stack's outputs (internal/outputs).
 package watch
 
 import (
@@ -21,32 +21,39 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tenant-canary/tenant-canary/internal/outputs"
 )
 
-// Stack reads stack outputs; PulumiCLI is the real one.
-type Stack = pulumiCLI
-
-// PulumiCLI reads stack outputs with the pulumi command.
-func PulumiCLI() Stack { return realPulumi{} }
-
-// Run is the whole watcher (`tenant-canary watch`, `go run ./cmd/watch`);
-// it returns the exit code: 0 done, 1 the URL does not answer as the app,
-// 2 bad flags or no URL.
-func Run(args []string, stdout, stderr io.Writer, terminal bool, stack Stack) int {
-	return watch(args, stdout, stderr, terminal, stack)
+// RunAs is the whole watcher (`tenant-canary watch`, `go run ./cmd/watch`),
+// its messages prefixed with prog; it returns the exit code: 0 done, 1 the
+// URL does not answer as the app, 2 bad flags, outputs.ExitStack (4) the
+// stack's outputs cannot be had, as for every tenant-canary command.
+func RunAs(prog string, args []string, stdout, stderr io.Writer, terminal bool, stack outputs.Source) int {
+	return watch(prog, args, stdout, stderr, terminal, stack)
 }
 
 // IsTerminal reports whether f is a terminal.
 func IsTerminal(f *os.File) bool { return isTerminal(f) }
 
 // watch is the whole command; it returns the exit code.
-func watch(args []string, stdout, stderr io.Writer, terminal bool, stack pulumiCLI) int {
-	opts, err := parseOptions(args, stderr)
+func watch(prog string, args []string, stdout, stderr io.Writer, terminal bool, stack outputs.Source) int {
+	helpOut := stderr
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			helpOut = stdout // asked for: help is the answer, on stdout
+		}
+	}
+	opts, err := parseOptions(args, helpOut)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err == nil {
-		err = opts.resolveFromStack(stack, stderr)
+		err = opts.resolveFromStack(context.Background(), stack, stderr, prog)
+		if outputs.IsStackProblem(err) {
+			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+			return outputs.ExitStack
+		}
 	}
 	var p plan
 	if err == nil {
@@ -54,7 +61,7 @@ func watch(args []string, stdout, stderr io.Writer, terminal bool, stack pulumiC
 	}
 	if err != nil {
 		// errors.Join puts one problem per line; each gets the prefix.
-		fmt.Fprintln(stderr, "watch: "+strings.ReplaceAll(err.Error(), "\n", "\nwatch: "))
+		fmt.Fprintln(stderr, prog+": "+strings.ReplaceAll(err.Error(), "\n", "\n"+prog+": "))
 		return 2
 	}
 
@@ -70,7 +77,7 @@ func watch(args []string, stdout, stderr io.Writer, terminal bool, stack pulumiC
 	client := newClient(opts.timeout, limit)
 	if opts.preflight {
 		if err := preflight(ctx, client, p); err != nil {
-			fmt.Fprintln(stderr, "watch:", err)
+			fmt.Fprintln(stderr, prog+":", err)
 			return 1
 		}
 	}

@@ -1,7 +1,8 @@
 // Command cleanup handles EventBridge CodeDeploy deployment state-change
-// events of either deployment group (succeeded, failed or stopped) and brings
-// the system to rest from the state it reads, never from the event's
-// deployment id: while a deployment is unfinished it does nothing; it
+// events of either deployment group (succeeded, failed or stopped), and the
+// pipeline's execution state-change events (failed, canceled or stopped),
+// and brings the system to rest from the state it reads, never from the
+// event's deployment id: while a deployment is unfinished it does nothing; it
 // rejects a pending approval about another image than latest serves and
 // awaits one about latest's image; when latest serves stable's image it
 // moves the catch-all rule back above the tenant rules and scales the
@@ -15,5 +16,5 @@ import (
 )
 
 func main() {
-	lambda.Start(rollout.FromEnvironment(rollout.HookCleanup).Cleanup)
+	lambda.Start(rollout.FromEnvironment(rollout.HookCleanup).CleanupEvent)
 }

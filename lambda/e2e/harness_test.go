@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildFlags are the pipeline's build flags (lambda/README.md), for the host
+// buildFlags are the pipeline's build flags (docs/design.md §3), for the host
 // architecture so the binary runs here.
 func buildBootstrap(goarch, hook, out string) error {
 	root, err := filepath.Abs(filepath.Join("..", ".."))

@@ -25,7 +25,9 @@ import (
 //     own end event runs cleanup again.
 //  2. Newest push wins: a pending approval about another image than the one
 //     latest serves is rejected, naming the image latest serves.
-//  3. A pending approval about latest's image is awaited.
+//  3. A pending approval about latest's image is awaited, and so is one
+//     that cannot be compared with it (latest names its image by tag): it
+//     is never rejected on a guess, and cleanup says so at WARN.
 //  4. latest serves stable's image: everyone goes back on latest and stable
 //     is scaled to zero (steady state).
 //  5. Otherwise the split is held, on purpose or after a failure (a
@@ -87,7 +89,19 @@ func (h *Hooks) settleApproval(ctx context.Context, log *invocationLogger, pendi
 	if err != nil {
 		return err
 	}
-	if imageDigest(latestImage) == digest {
+	latestDigest := imageDigest(latestImage)
+	if latestDigest == "" {
+		// latest names its image by tag (the placeholder image, or a
+		// deployment that did not use the ECR source's digest-pinned
+		// ImageURI): a tag cannot be compared with the approval's digest,
+		// and the approval may well be about what latest serves. Never
+		// reject on that: hold, and say so.
+		log.Warn("await-approval", "cannot tell whether the pending approval is about the image latest serves: latest names its image by tag, the approval by digest; "+
+			"not rejecting it automatically: approve or reject it by hand (docs/runbook.md)",
+			"image", latestImage, "approval_digest", digest, "pipeline_execution_id", pending.executionID)
+		return nil
+	}
+	if latestDigest == digest {
 		log.Info("await-approval", "the pending approval is about the image latest serves: the pinned tenants wait for it", "image", latestImage)
 		return nil
 	}

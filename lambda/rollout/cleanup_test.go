@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -489,4 +490,216 @@ func TestMisconfiguredCleanupFailsWithTheConfigErrorAndCallsNothing(t *testing.T
 
 	assert.ErrorContains(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")), "PIPELINE_NAME is not set")
 	assert.Empty(t, w.Ops())
+}
+
+func pipelineEvent(pipeline, state string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"version": "0", "source": "aws.codepipeline", "detail-type": rollout.PipelineExecutionEventDetailType,
+		"detail": map[string]any{"pipeline": pipeline, "execution-id": "exec-A", "state": state, "version": 3},
+	})
+	return b
+}
+
+// A `pulumi up` that changes the pipeline's definition while the Approve
+// action waits cancels the execution: no deployment ends after it, so
+// before this event was routed nobody brought the system to rest or said
+// that it did not. cleanup now acts on the pipeline execution's FAILED,
+// CANCELED and STOPPED ends from the state it reads, as after a
+// deployment's end, and ignores the others.
+func TestCleanupActsOnAFailedCanceledOrStoppedPipelineExecution(t *testing.T) {
+	for _, tt := range []struct {
+		name, pipeline, state string
+		wantOps               []string
+	}{
+		{"canceled by a pipeline edit", fakeaws.PipelineName, "CANCELED", released},
+		{"failed", fakeaws.PipelineName, "FAILED", released},
+		{"stopped by an operator", fakeaws.PipelineName, "STOPPED", released},
+		{"succeeded: a deployment's end already acted", fakeaws.PipelineName, "SUCCEEDED", nil},
+		{"superseded: the newer execution goes on", fakeaws.PipelineName, "SUPERSEDED", nil},
+		{"another pipeline", "someone-elses", "CANCELED", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+
+			require.NoError(t, h.CleanupEvent(context.Background(), pipelineEvent(tt.pipeline, tt.state)))
+
+			assert.Equal(t, tt.wantOps, w.Ops())
+			if tt.wantOps != nil {
+				assert.Equal(t, "1", w.CatchAllPriority())
+				assert.EqualValues(t, 0, w.Desired())
+			} else {
+				assert.Equal(t, "50000", w.CatchAllPriority())
+			}
+		})
+	}
+}
+
+// The canceled execution left latest on v2 and the tenants on v1 with no
+// approval pending: cleanup says at WARN that the split is held.
+func TestCleanupSaysHeldAfterAPipelineEditCanceledTheApproval(t *testing.T) {
+	w := stableInTerminationWait(pinnedWorld(2, fakeaws.StableBlueTG))
+	w.ExtraTaskSets = nil
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.CleanupEvent(context.Background(), pipelineEvent(fakeaws.PipelineName, "CANCELED")))
+
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), `"step":"held"`)
+	assert.Contains(t, logs.String(), `"pipeline_execution_id":"exec-A"`)
+}
+
+func TestCleanupEventRejectsMalformedEventsByName(t *testing.T) {
+	for _, tt := range []struct {
+		name, raw, wantErr string
+	}{
+		{"not JSON", `[1,2]`, "malformed event: not a JSON object"},
+		{"unknown detail-type", `{"detail-type":"EC2 Instance State-change Notification"}`,
+			`detail-type is "EC2 Instance State-change Notification", want "CodeDeploy Deployment State-change Notification" or "CodePipeline Pipeline Execution State Change"`},
+		{"pipeline event without its detail", `{"detail-type":"CodePipeline Pipeline Execution State Change","detail":{"pipeline":"p"}}`,
+			"missing [detail.execution-id detail.state]"},
+		{"deployment event without its detail", `{"detail-type":"CodeDeploy Deployment State-change Notification","detail":{}}`,
+			"missing [detail.application detail.deploymentGroup detail.deploymentId detail.state]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, _ := newHooks(t, w, rollout.HookCleanup)
+			err := h.CleanupEvent(context.Background(), json.RawMessage(tt.raw))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Empty(t, w.Ops(), "nothing is read or changed for a malformed event")
+		})
+	}
+}
+
+// Release leaves stable serving for the deregistration delay after the
+// catch-all moves above the tenant rules, and only then scales it to zero:
+// a load balancer node still on the old rule order keeps sending pinned
+// tenants to stable meanwhile, and AWS documents no time within which all
+// nodes have the new order.
+func TestReleaseLeavesStableServingForTheDeregistrationDelay(t *testing.T) {
+	const delay = 300 * time.Millisecond
+	for _, hook := range []rollout.Hook{rollout.HookCleanup, rollout.HookRollback} {
+		t.Run(string(hook), func(t *testing.T) {
+			w := pinnedWorld(2, fakeaws.StableBlueTG)
+			h, logs := newHooks(t, w, hook)
+			h.Config.ReleaseDelay = delay
+			var moved, scaled time.Time
+			w.On(opSet, 1, func(*fakeaws.World) { moved = time.Now() })
+			w.On(opUpdate, 1, func(*fakeaws.World) { scaled = time.Now() })
+
+			if hook == rollout.HookCleanup {
+				require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+			} else {
+				res, err := h.Rollback(context.Background(), rollout.RollbackRequest{Reason: "test"})
+				require.NoError(t, err)
+				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
+			}
+
+			require.False(t, moved.IsZero(), "the catch-all moved")
+			require.False(t, scaled.IsZero(), "stable was scaled down")
+			assert.GreaterOrEqual(t, scaled.Sub(moved), delay, "stable kept serving for the deregistration delay after the catch-all moved")
+			assert.Equal(t, "1", w.CatchAllPriority())
+			assert.EqualValues(t, 0, w.Desired())
+			assert.Contains(t, logs.String(), `"step":"release-delay"`)
+		})
+	}
+}
+
+// With less time left than the delay, release moves the catch-all (safe:
+// stable still serves) but scales nothing, and fails at once so that
+// Lambda retries the event: nothing waits past the function's deadline.
+func TestReleaseNeverWaitsPastTheDeadline(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+	h.Config.ReleaseDelay = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	err := h.Cleanup(ctx, codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "stable stays at its desired count")
+	assert.Contains(t, err.Error(), "less than the 1h0m0s it must keep serving")
+	assert.Equal(t, "1", w.CatchAllPriority(), "everyone is on latest")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "stable keeps serving")
+	assert.NotContains(t, w.Ops(), opUpdate)
+}
+
+// Nothing to wait for when stable already runs no task.
+func TestReleaseDoesNotWaitWhenStableRunsNothing(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.DesiredCount = 0
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+	h.Config.ReleaseDelay = time.Hour
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.NotContains(t, logs.String(), `"step":"release-delay"`)
+}
+
+// Functions that died holding a claim leave their tags on the catch-all
+// rule, and a rule holds at most 50 tags: before, the 51st claim failed
+// with TooManyTags and so did every cleanup and rollback after it. A full
+// rule now has its expired claims removed and the claim goes through; an
+// unexpired claim is left alone.
+func TestClaimRemovesExpiredClaimsWhenTheRuleIsFull(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	live := contract.ReleaseTagPrefix + "still-running"
+	for i := range fakeaws.MaxTagsPerResource - 2 {
+		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%sdied-%02d", contract.ReleaseTagPrefix, i), past)
+	}
+	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"garbled", "not a time")
+	w.SetTag(fakeaws.CatchAllRuleARN, live, future)
+	require.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.Equal(t, append([]string{opAdd, opTags, opRemove}, released...), w.Ops(), "one failed claim, the clean-up, then the released sequence")
+	assert.Equal(t, map[string]string{live: future}, w.TagsOf(fakeaws.CatchAllRuleARN), "expired and unreadable claims gone, the live one kept, ours released")
+	assert.Contains(t, logs.String(), "removed expired claims from the catch-all rule")
+	assert.Equal(t, "1", w.CatchAllPriority())
+}
+
+// A rule full of live claims is not emptied: the claim fails, naming why.
+func TestClaimNeverRemovesALiveClaim(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for i := range fakeaws.MaxTagsPerResource {
+		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%slive-%02d", contract.ReleaseTagPrefix, i), future)
+	}
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "TooManyTags")
+	assert.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "nothing moved without a claim")
+}
+
+// latest names its image by tag (the placeholder, or a deployment that did
+// not use the ECR source's digest): the pending approval's digest cannot be
+// compared with it. Before, "cannot compare" read as "different" and the
+// approval was rejected automatically; now cleanup holds and says why.
+func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV2
+	w.Images[fakeaws.TaskDefV2] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev:latest"
+	w.AwaitApproval("exec-A", fakeaws.DigestV1)
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
+
+	assert.NotContains(t, w.Ops(), opPAR, "no automatic rejection")
+	assert.Empty(t, w.ApprovalResults())
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), "cannot tell whether the pending approval is about the image latest serves")
+	assert.Contains(t, logs.String(), `"approval_digest":"`+fakeaws.DigestV1+`"`)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "the tenants stay pinned while the approval waits")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 
@@ -60,6 +61,10 @@ type Config struct {
 	StableDeploymentGroupName string
 	LatestServiceName         string
 	PipelineName              string
+
+	// ReleaseDelay (cleanup and rollback only) is how long release leaves
+	// stable serving after the catch-all moves, before scaling it to zero.
+	ReleaseDelay time.Duration
 
 	// Rollback only.
 	OnReject      string
@@ -164,6 +169,13 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 		bad("%s and %s name the same deployment group %q", contract.EnvLatestDeploymentGroupName, contract.EnvStableDeploymentGroupName, cfg.LatestDeploymentGroupName)
 	}
 
+	if hook == HookCleanup || hook == HookRollback {
+		// The target group's own limit is 3600 s; config validation keeps
+		// the stack's value lower, within the function's timeout.
+		if d, ok := getInt(contract.EnvReleaseDelaySeconds, 0, 3600); ok {
+			cfg.ReleaseDelay = time.Duration(d) * time.Second
+		}
+	}
 	if hook == HookRollback {
 		if v, ok := get(contract.EnvOnReject); ok {
 			if v != contract.OnRejectRollback && v != contract.OnRejectHold {

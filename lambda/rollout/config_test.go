@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,6 +71,10 @@ func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 			for name := range fakeaws.Env() {
 				if hook != rollout.HookRollback && slices.Contains(rollbackOnly, name) {
 					assert.NotContains(t, err.Error(), name, "only the rollback function needs it")
+					continue
+				}
+				if name == contract.EnvReleaseDelaySeconds && hook != rollout.HookCleanup && hook != rollout.HookRollback {
+					assert.NotContains(t, err.Error(), name, "only the functions that release need it")
 					continue
 				}
 				assert.Contains(t, err.Error(), name+" is not set")
@@ -163,5 +168,25 @@ func TestConfigFromEnvRejectsMalformedValues(t *testing.T) {
 				assert.Contains(t, err.Error(), want)
 			}
 		})
+	}
+}
+
+// cleanup and rollback read the release delay (the deregistration delay the
+// program passes); pin and unpin never release and need no such variable.
+func TestConfigFromEnvReleaseDelayIsReadByTheHooksThatRelease(t *testing.T) {
+	for _, hook := range []rollout.Hook{rollout.HookCleanup, rollout.HookRollback} {
+		cfg, err := rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{contract.EnvReleaseDelaySeconds: "15"})), hook)
+		require.NoError(t, err, hook)
+		assert.Equal(t, 15*time.Second, cfg.ReleaseDelay, hook)
+		_, err = rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{contract.EnvReleaseDelaySeconds: "<unset>"})), hook)
+		require.Error(t, err, hook)
+		assert.Contains(t, err.Error(), "RELEASE_DELAY_SECONDS is not set")
+		_, err = rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{contract.EnvReleaseDelaySeconds: "-1"})), hook)
+		require.Error(t, err, hook)
+		assert.Contains(t, err.Error(), `RELEASE_DELAY_SECONDS="-1" must be an integer in 0..3600`)
+	}
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
+		_, err := rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{contract.EnvReleaseDelaySeconds: "<unset>"})), hook)
+		require.NoError(t, err, hook)
 	}
 }

@@ -328,10 +328,29 @@ func (h *Hooks) claimRelease(ctx context.Context, log *invocationLogger) (func()
 		until = d
 	}
 	until = until.Add(time.Minute)
-	if _, err := h.ELB.AddTags(ctx, &elbv2.AddTagsInput{
-		ResourceArns: []string{h.Config.CatchAllRuleARN},
-		Tags:         []elbtypes.Tag{{Key: aws.String(key), Value: aws.String(until.UTC().Format(time.RFC3339))}},
-	}); err != nil {
+	add := func() error {
+		_, err := h.ELB.AddTags(ctx, &elbv2.AddTagsInput{
+			ResourceArns: []string{h.Config.CatchAllRuleARN},
+			Tags:         []elbtypes.Tag{{Key: aws.String(key), Value: aws.String(until.UTC().Format(time.RFC3339))}},
+		})
+		return err
+	}
+	err := add()
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "TooManyTags" {
+		// A function that died holding its claim leaves its tag behind, and
+		// a rule holds at most 50 tags (Application Load Balancers guide,
+		// "Tag an Application Load Balancer": "Maximum number of tags per
+		// resource—50", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-tags.html;
+		// AddTags answers TooManyTags, https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AddTags.html).
+		// So a full rule has its expired claims removed and the claim is
+		// tried once more; an unexpired claim is never touched. Only a full
+		// rule costs the extra calls.
+		if err = h.removeExpiredClaims(ctx, log); err == nil {
+			err = add()
+		}
+	}
+	if err != nil {
 		return func() {}, fmt.Errorf("claim the catch-all rule (tag %s): %w", key, err)
 	}
 	log.Info("claim", "claimed the catch-all rule", "tag", key, "until", until.UTC().Format(time.RFC3339))
@@ -346,6 +365,37 @@ func (h *Hooks) claimRelease(ctx context.Context, log *invocationLogger) (func()
 		}
 		log.Info("claim", "released the claim on the catch-all rule", "tag", key)
 	}, nil
+}
+
+// removeExpiredClaims removes every claim tag of the catch-all rule whose
+// expiry has passed (or cannot be read: no claim of this code looks so).
+func (h *Hooks) removeExpiredClaims(ctx context.Context, log *invocationLogger) error {
+	out, err := h.ELB.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{h.Config.CatchAllRuleARN}})
+	if err != nil {
+		return fmt.Errorf("describe tags of the catch-all rule: %w", err)
+	}
+	var expired []string
+	for _, d := range out.TagDescriptions {
+		for _, t := range d.Tags {
+			key := aws.ToString(t.Key)
+			if !strings.HasPrefix(key, contract.ReleaseTagPrefix) {
+				continue
+			}
+			if until, err := time.Parse(time.RFC3339, aws.ToString(t.Value)); err != nil || !time.Now().Before(until) {
+				expired = append(expired, key)
+			}
+		}
+	}
+	if len(expired) == 0 {
+		log.Info("claim", "the catch-all rule's tags are full and no claim on it has expired")
+		return nil
+	}
+	slices.Sort(expired)
+	if _, err := h.ELB.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{h.Config.CatchAllRuleARN}, TagKeys: expired}); err != nil {
+		return fmt.Errorf("remove %d expired claims from the catch-all rule: %w", len(expired), err)
+	}
+	log.Info("claim", "removed expired claims from the catch-all rule", "tags", expired)
+	return nil
 }
 
 // waitForClaims keeps pin from moving the catch-all while a cleanup or

@@ -6,6 +6,7 @@ package rollout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,116 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	case events.CodeDeployDeploymentStateSuccess, events.CodeDeployDeploymentStateFailure, events.CodeDeployDeploymentStateStop:
 	default:
 		log.Info("done", "ignored: the deployment has not ended (state is not SUCCESS, FAILURE or STOP)")
+		return nil
+	}
+	wctx, cancel := h.workContext(ctx)
+	defer cancel()
+	return h.cleanup(wctx, log)
+}
+
+// PipelineExecutionEventDetailType is the EventBridge detail-type of a
+// pipeline execution's state change; its detail names the pipeline, the
+// execution and the state (CodePipeline User Guide, "Monitoring
+// CodePipeline events",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
+const PipelineExecutionEventDetailType = "CodePipeline Pipeline Execution State Change"
+
+// The pipeline execution states that end an execution without it
+// succeeding or being superseded: FAILED, CANCELED ("the pipeline
+// execution was canceled because the pipeline structure was updated", a
+// `pulumi up` that changes the pipeline mid-rollout) and STOPPED (an
+// operator stopped it), from the same page.
+var pipelineEndedStates = []string{"FAILED", "CANCELED", "STOPPED"}
+
+// PipelineExecutionEvent is the part of that event cleanup reads.
+type PipelineExecutionEvent struct {
+	DetailType string                   `json:"detail-type"`
+	Source     string                   `json:"source"`
+	Detail     *PipelineExecutionDetail `json:"detail"`
+}
+
+// PipelineExecutionDetail is the event's detail.
+type PipelineExecutionDetail struct {
+	Pipeline    string `json:"pipeline"`
+	ExecutionID string `json:"execution-id"`
+	State       string `json:"state"`
+}
+
+// CleanupEvent is the cleanup function's handler: it takes either event
+// the function is routed (a CodeDeploy deployment's end, or a pipeline
+// execution that failed, was canceled or stopped) and tells them apart by
+// their detail-type.
+func (h *Hooks) CleanupEvent(ctx context.Context, raw json.RawMessage) error {
+	var head struct {
+		DetailType string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return fmt.Errorf("malformed event: not a JSON object: %w", err)
+	}
+	switch head.DetailType {
+	case events.CodeDeployDeploymentEventDetailType:
+		var ev events.CodeDeployEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("malformed %s event: %w", head.DetailType, err)
+		}
+		return h.Cleanup(ctx, ev)
+	case PipelineExecutionEventDetailType:
+		var ev PipelineExecutionEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("malformed %s event: %w", head.DetailType, err)
+		}
+		return h.CleanupPipelineExecution(ctx, ev)
+	}
+	return fmt.Errorf("malformed event: detail-type is %q, want %q or %q", head.DetailType,
+		events.CodeDeployDeploymentEventDetailType, PipelineExecutionEventDetailType)
+}
+
+// CleanupPipelineExecution handles the end of a pipeline execution that did
+// not succeed: a FAILED, CANCELED or STOPPED execution can end with no
+// CodeDeploy deployment ending after it (a pipeline edited while the
+// Approve action waits cancels the execution, and no later event tells
+// anyone), so cleanup brings the system to rest from the state it reads,
+// exactly as after a deployment's end.
+func (h *Hooks) CleanupPipelineExecution(ctx context.Context, ev PipelineExecutionEvent) (err error) {
+	var d PipelineExecutionDetail
+	if ev.Detail != nil {
+		d = *ev.Detail
+	}
+	log := newInvocationLogger(h.logger(), HookCleanup, "")
+	log.Info("start", "invoked", "pipeline", d.Pipeline, "pipeline_execution_id", d.ExecutionID, "state", d.State)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+			log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		if err != nil {
+			log.Error("done", "cleanup failed", "error", err.Error())
+		} else {
+			log.Info("done", "cleanup finished")
+		}
+	}()
+	if h.ConfigErr != nil {
+		return h.ConfigErr
+	}
+	if ev.DetailType != PipelineExecutionEventDetailType {
+		return fmt.Errorf("malformed event: detail-type is %q, want %q", ev.DetailType, PipelineExecutionEventDetailType)
+	}
+	var missing []string
+	for name, v := range map[string]string{"detail.pipeline": d.Pipeline, "detail.execution-id": d.ExecutionID, "detail.state": d.State} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("malformed %s event: missing %v", ev.DetailType, missing)
+	}
+	if d.Pipeline != h.Config.PipelineName {
+		log.Info("done", "ignored: not this stack's pipeline", "want_pipeline", h.Config.PipelineName)
+		return nil
+	}
+	if !slices.Contains(pipelineEndedStates, d.State) {
+		log.Info("done", "ignored: the execution did not fail, get canceled or stop", "states", pipelineEndedStates)
 		return nil
 	}
 	wctx, cancel := h.workContext(ctx)

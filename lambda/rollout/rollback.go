@@ -148,7 +148,18 @@ func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDig
 		if err != nil {
 			return RollbackResult{}, err
 		}
-		if img := describeImages(latestImages); imageDigest(img) != rejectedDigest {
+		img := describeImages(latestImages)
+		if imageDigest(img) == "" {
+			// latest names its image by tag: whether the rejection was
+			// about it cannot be told. Rolling back could undo a newer
+			// push's canary, doing nothing could leave a rejected image in
+			// place: neither is guessed, the operator is told.
+			detail := fmt.Sprintf("the rejected approval was about %s, latest names its image by tag (%s): cannot tell whether the rejection is about it; "+
+				"nothing rolled back: run `tenant-canary rollback` if it is (docs/runbook.md, \"A held split\")", rejectedDigest, img)
+			log.Warn("held", detail)
+			return RollbackResult{Outcome: OutcomeNothingToDo, Detail: detail}, nil
+		}
+		if imageDigest(img) != rejectedDigest {
 			detail := fmt.Sprintf("the rejected approval was about %s, latest serves %s: a newer push superseded it and goes on", rejectedDigest, img)
 			log.Info("superseded", detail)
 			return RollbackResult{Outcome: OutcomeNothingToDo, Detail: detail}, nil

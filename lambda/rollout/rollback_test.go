@@ -126,6 +126,26 @@ func TestRollbackOfASupersededRejectionDoesNothing(t *testing.T) {
 	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
+// latest names its image by tag: the rejection's digest cannot be compared
+// with it. Before, that read as "superseded" and was logged at INFO; now
+// nothing is rolled back on a guess either way, and the operator is told at
+// WARN what to run.
+func TestRollbackOfARejectionItCannotCompareHoldsAndSaysSo(t *testing.T) {
+	w := rejectedWorld()
+	w.Images[fakeaws.TaskDefV1] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tc-dev:release"
+	h, logs := newHooks(t, w, rollout.HookRollback)
+
+	res, err := h.Rollback(context.Background(), approvalEvent(t, "exec-A", "FAILED"))
+
+	require.NoError(t, err)
+	assert.Equal(t, rollout.OutcomeNothingToDo, res.Outcome)
+	assert.Contains(t, res.Detail, "cannot tell whether the rejection is about it")
+	assert.Contains(t, res.Detail, "tenant-canary rollback")
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Empty(t, w.CreatedDeployments())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+}
+
 func TestRollbackHoldsWhenOnRejectIsHold(t *testing.T) {
 	w := rejectedWorld()
 	cfg, err := rollout.ConfigFromEnv(lookupIn(envWith(map[string]string{"ON_REJECT": "hold"})), rollout.HookRollback)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
@@ -34,10 +35,13 @@ const (
 	smokeDialTimeout = 5 * time.Second
 )
 
-// DeploymentReader is the CodeDeploy call the smoke hook makes besides its
-// report: the deployment's group tells it which test listener to test.
+// DeploymentReader is the CodeDeploy calls the smoke hook makes besides its
+// report: the deployment's group tells it which test listener to test, and
+// the deployment's ECS target how many tasks the replacement task set has.
 type DeploymentReader interface {
 	GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error)
+	ListDeploymentTargets(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput, optFns ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error)
+	GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, optFns ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error)
 }
 
 // SmokeConfig is the smoke hook's environment.
@@ -106,7 +110,8 @@ func SmokeConfigFromEnv(lookup func(string) (string, bool)) (SmokeConfig, error)
 // Smoke is the AfterAllowTestTraffic hook of both stages: it sends the
 // configured requests to the replacement task set through the deployment
 // group's test listener and reports Failed on the first failed check, so
-// the stage stops before any production traffic moves. It reports exactly
+// the stage stops before any production traffic moves; a replacement task
+// set of 0 tasks has nothing to test and passes. It reports exactly
 // once through Hooks (the lifecycle machinery of the other hooks), bounds
 // every request and never retries one.
 type Smoke struct {
@@ -156,6 +161,15 @@ func (s *Smoke) check(ctx context.Context, log *invocationLogger) error {
 		sort.Strings(known)
 		return fmt.Errorf("deployment group %q has no test listener in %s (it names %v)", group, contract.EnvSmokeTargets, known)
 	}
+	desired, known, err := s.replacementDesiredCount(ctx, log)
+	if err != nil {
+		return err
+	}
+	if known && desired == 0 {
+		log.Info("target", "nothing to test: the replacement task set has no tasks, so it serves no request through either listener (a Stable deployment while no tenant is pinned); the image passed the smoke test in this execution's Latest stage",
+			"deployment_group", group, "test_listener", base, "replacement_desired_count", desired)
+		return nil
+	}
 	log.Info("target", "testing the replacement task set through the test listener", "deployment_group", group, "test_listener", base)
 	client := s.HTTP
 	if client == nil {
@@ -181,6 +195,51 @@ func (s *Smoke) check(ctx context.Context, log *invocationLogger) error {
 	}
 	log.Info("check", "every smoke check passed", "requests", sent)
 	return nil
+}
+
+// replacementDesiredCount reads how many tasks CodeDeploy asked ECS for in
+// the deployment's replacement task set: the ECS target's task set labelled
+// Green (CodeDeploy API Reference, ECSTaskSet: desiredCount is "the number
+// of tasks in a task set", taskSetLabel is Blue for the original and Green
+// for the replacement,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTaskSet.html;
+// GetDeploymentTarget returns them as ecsTarget.taskSetsInfo,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeploymentTarget.html).
+// ECS sizes a task set as the service's desired count times the task set's
+// scale (ECS API Reference, TaskSet.computedDesiredCount,
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskSet.html),
+// so a Stable deployment while stable runs 0 tasks — no tenant pinned, or a
+// tenant added to an empty allow-list mid-rollout — has a replacement of 0
+// tasks, and the test listener answers 503 for want of targets. known is
+// false when the answer names no replacement task set: the hook then tests
+// as before, never skipping on a guess.
+func (s *Smoke) replacementDesiredCount(ctx context.Context, log *invocationLogger) (desired int64, known bool, err error) {
+	targets, err := s.Deployments.ListDeploymentTargets(ctx, &codedeploy.ListDeploymentTargetsInput{DeploymentId: aws.String(log.deployment)})
+	if err != nil {
+		return 0, false, fmt.Errorf("list targets of deployment %s: %w", log.deployment, err)
+	}
+	if len(targets.TargetIds) != 1 {
+		// An ECS deployment has one target, its service; CodeDeploy may
+		// not have listed it yet.
+		log.Info("read-target", "cannot tell the replacement task set's size: testing it", "targets", targets.TargetIds)
+		return 0, false, nil
+	}
+	id := targets.TargetIds[0]
+	out, err := s.Deployments.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{DeploymentId: aws.String(log.deployment), TargetId: aws.String(id)})
+	if err != nil {
+		return 0, false, fmt.Errorf("get target %s of deployment %s: %w", id, log.deployment, err)
+	}
+	if out.DeploymentTarget != nil && out.DeploymentTarget.EcsTarget != nil {
+		for _, ts := range out.DeploymentTarget.EcsTarget.TaskSetsInfo {
+			if ts.TaskSetLabel == cdtypes.TargetLabelGreen {
+				log.Info("read-target", "read the replacement task set", "target", id, "task_set", aws.ToString(ts.Identifer),
+					"desired_count", ts.DesiredCount, "running_count", ts.RunningCount)
+				return ts.DesiredCount, true, nil
+			}
+		}
+	}
+	log.Info("read-target", "the deployment's target names no replacement (Green) task set: testing through the test listener", "target", id)
+	return 0, false, nil
 }
 
 type smokeResult struct {

@@ -72,6 +72,10 @@ func newSmoke(t *testing.T, d *fakeaws.Deployments, env map[string]string) (*rol
 	}, &logs
 }
 
+// smokeOps are the CodeDeploy calls of a smoke test that runs: the
+// deployment's group, its target's task sets, the report.
+var smokeOps = []string{fakeaws.OpGetDeployment, fakeaws.OpListDeploymentTargets, fakeaws.OpGetDeploymentTarget, fakeaws.OpPutHookStatus}
+
 func event(deployment string) rollout.LifecycleEvent {
 	return rollout.LifecycleEvent{DeploymentID: deployment, LifecycleEventHookExecutionID: "eyJzbW9rZSI6InRlc3QifQ=="}
 }
@@ -105,7 +109,7 @@ func TestSmokeChecksTheTestListenerOfItsOwnDeploymentGroup(t *testing.T) {
 
 			require.NoError(t, s.Run(context.Background(), event(tc.deployment)))
 
-			assert.Equal(t, []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, d.Ops())
+			assert.Equal(t, smokeOps, d.Ops())
 			assert.Equal(t, []fakeaws.Report{{DeploymentID: tc.deployment, ExecutionID: event(tc.deployment).LifecycleEventHookExecutionID, Status: "Succeeded"}}, d.Reports())
 			got := tc.hit.requests()[hitBefore:]
 			require.Len(t, got, 4, "two paths, twice each")
@@ -222,7 +226,7 @@ func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
 		{
 			name: "nothing listens on the test listener", env: fakeaws.SmokeEnv(closedURL, closedURL, smokeChecks(nil)),
 			deployment: fakeaws.LatestDeploymentID, wantErr: "connect: connection refused",
-			wantOps: []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, reports: []string{"Failed"},
+			wantOps: smokeOps, reports: []string{"Failed"},
 		},
 		{
 			name: "a deployment group without a test listener", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
@@ -256,7 +260,7 @@ func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
 				s.HTTP = &http.Client{Transport: panicky{}}
 			},
 			wantErr: "panic: transport exploded",
-			wantOps: []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, reports: []string{"Failed"},
+			wantOps: smokeOps, reports: []string{"Failed"},
 		},
 		{
 			name: "a report that fails is not retried by the hook", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
@@ -265,7 +269,7 @@ func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
 				d.FailNext(fakeaws.OpPutHookStatus, fakeaws.AccessDenied(fakeaws.OpPutHookStatus))
 			},
 			wantErr: "report Succeeded to CodeDeploy",
-			wantOps: []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, reports: nil,
+			wantOps: smokeOps, reports: nil,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -323,4 +327,72 @@ func TestSmokeConfigFromEnvRejectsBadTargets(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "names no deployment group")
 	assert.Contains(t, err.Error(), `unknown field "typo"`)
+}
+
+// Hole 2: with no pinned tenant, pin leaves stable at 0 tasks, so the
+// Stable deployment's replacement task set has 0 tasks and the stable test
+// listener answers 503 ("no registered targets"). The smoke hook used to
+// report Failed, failing every Stable stage, so stable never got the
+// approved image. The same holds for a tenant added to an empty allow-list
+// mid-rollout: pin had nothing to pin, stable stayed at 0. A replacement
+// task set with no tasks serves no request; the hook says so and passes,
+// sending nothing. With tasks, it tests them and a broken version fails.
+func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
+	noTargets := func(w http.ResponseWriter, _ *http.Request) {
+		// What an ALB answers when its target group has no registered targets.
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	broken := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }
+	for _, tc := range []struct {
+		name        string
+		deployment  string
+		replacement int64
+		noTaskSets  bool
+		stable      http.HandlerFunc
+		wantStatus  string
+		wantHits    int
+		wantLog     string
+	}{
+		{name: "no tenant pinned: stable at 0, nothing to test", deployment: fakeaws.StableDeploymentID, replacement: 0,
+			stable: noTargets, wantStatus: "Succeeded", wantHits: 0, wantLog: `"msg":"nothing to test: the replacement task set has no tasks`},
+		{name: "pinned tenants: stable's replacement is tested and passes", deployment: fakeaws.StableDeploymentID, replacement: 2,
+			stable: ok, wantStatus: "Succeeded", wantHits: 4, wantLog: `"msg":"every smoke check passed"`},
+		{name: "pinned tenants: a broken version still fails the Stable stage", deployment: fakeaws.StableDeploymentID, replacement: 2,
+			stable: broken, wantStatus: "Failed", wantHits: 1, wantLog: `"msg":"smoke check failed"`},
+		{name: "task sets unknown: tested, never skipped on a guess", deployment: fakeaws.StableDeploymentID, noTaskSets: true,
+			stable: noTargets, wantStatus: "Failed", wantHits: 1, wantLog: `names no replacement (Green) task set`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			latest, stable := newTestListener(t, ok), newTestListener(t, tc.stable)
+			d := fakeaws.NewDeployments()
+			d.Replacement = map[string]int64{tc.deployment: tc.replacement}
+			d.NoTaskSets = tc.noTaskSets
+			s, logs := newSmoke(t, d, fakeaws.SmokeEnv(latest.URL, stable.URL, smokeChecks(nil)))
+
+			err := s.Run(context.Background(), event(tc.deployment))
+			if tc.wantStatus == "Succeeded" {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
+			}
+			assert.Equal(t, []string{tc.wantStatus}, statusesOf(d))
+			assert.Len(t, stable.requests(), tc.wantHits)
+			assert.Empty(t, latest.requests())
+			assert.Contains(t, logs.String(), tc.wantLog)
+			assertJSONLines(t, logs.String())
+		})
+	}
+}
+
+// The Latest stage of a rollout with an empty allow-list tests latest's
+// replacement as always: a version that fails the smoke test is rolled
+// back there, before it can reach the Stable stage.
+func TestHole2ABrokenVersionStillFailsTheLatestStageWithAnEmptyAllowList(t *testing.T) {
+	latest := newTestListener(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
+	d := fakeaws.NewDeployments()
+	d.Replacement = map[string]int64{fakeaws.StableDeploymentID: 0}
+	s, _ := newSmoke(t, d, fakeaws.SmokeEnv(latest.URL, latest.URL, smokeChecks(nil)))
+	require.Error(t, s.Run(context.Background(), event(fakeaws.LatestDeploymentID)))
+	assert.Equal(t, []string{"Failed"}, statusesOf(d))
+	assert.Len(t, latest.requests(), 1)
 }

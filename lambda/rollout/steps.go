@@ -130,12 +130,58 @@ func (h *Hooks) unpin(ctx context.Context, log *invocationLogger) error {
 }
 
 // release puts everyone on latest (catch-all above the tenant rules) and
-// then stops stable's tasks, so no request reaches a group that is draining.
+// then stops stable's tasks, so no request reaches a group that is
+// draining. Between the two it leaves stable serving for ReleaseDelay, the
+// target groups' deregistration delay: SetRulePriorities is atomic in the
+// API, but the load balancer's nodes apply a new rule order on their own
+// and AWS documents no time within which all of them have (Elastic Load
+// Balancing API Reference, SetRulePriorities,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html,
+// states none), so a node still on the old order keeps sending pinned
+// tenants to stable; once stable scales down, its deregistering targets
+// get no new requests ("Elastic Load Balancing stops sending requests to
+// targets that are deregistering", Application Load Balancers guide,
+// "Deregistration delay",
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay).
+// The deregistration delay is the stack's own bound on how long a request
+// may take to leave a target, hence the natural bound here. The wait is
+// inside the invocation's work deadline: with less time left than the
+// delay it scales nothing and fails, so Lambda retries the event (stable
+// keeps serving meanwhile, which is safe); the function's timeout holds
+// the delay on top of the work (components/pipeline).
 func (h *Hooks) release(ctx context.Context, log *invocationLogger, ls listenerState, stable ecstypes.Service) error {
 	if err := h.moveCatchAll(ctx, log, ls.catchAllPriority, h.Config.CatchAllPriorityUnpinned); err != nil {
 		return err
 	}
+	if stable.DesiredCount > 0 {
+		if err := h.waitReleaseDelay(ctx, log); err != nil {
+			return err
+		}
+	}
 	return h.scaleStable(ctx, log, "scale-down", stable, 0, false)
+}
+
+// waitReleaseDelay waits ReleaseDelay, or fails at once when the work
+// deadline comes sooner.
+func (h *Hooks) waitReleaseDelay(ctx context.Context, log *invocationLogger) error {
+	const step = "release-delay"
+	d := h.Config.ReleaseDelay
+	if d <= 0 {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return fmt.Errorf("stable stays at its desired count: %s left before the work deadline, less than the %s it must keep serving after the catch-all moved (the deregistration delay); the retried event scales it down",
+			time.Until(deadline).Round(time.Millisecond), d)
+	}
+	log.Info(step, "stable keeps serving while every load balancer node takes the new rule order", "wait_ms", d.Milliseconds())
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("stable stays at its desired count: the work deadline came during the %s release delay: %w", d, ctx.Err())
+	case <-timer.C:
+		return nil
+	}
 }
 
 // latestServesStableImage compares the image latest serves (its PRIMARY

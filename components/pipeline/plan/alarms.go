@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
 	"github.com/tenant-canary/tenant-canary/components/config"
 )
 
 // The rollback signals. Each is one CloudWatch alarm per target group, and
 // each deployment group watches the alarms of both target groups of its
-// pair (README, "What stops a rollout").
+// pair (docs/signals.md).
 const (
 	SignalErrors           = "errors"
 	SignalConnectionErrors = "connection-errors"
@@ -80,30 +84,33 @@ type MetricQuery struct {
 	ReturnData bool
 }
 
-// Alarm is one rollback signal's alarm, for any target group: the pipeline
-// component adds the TargetGroup and LoadBalancer dimensions to every
-// metric query.
+// Alarm is one rollback signal's alarm, for any target group: the
+// declaration both the Pulumi resource (components/pipeline) and the
+// CloudWatch model (internal/cloudwatch, through Definition) are made from.
 type Alarm struct {
 	Signal string
 	// What says what breaches, for the alarm description.
 	What               string
 	Queries            []MetricQuery
-	ComparisonOperator string
+	ComparisonOperator types.ComparisonOperator
 	Threshold          float64
 	PeriodSeconds      int
-	EvaluationPeriods  int
-	DatapointsToAlarm  int
+	// EvaluationPeriods (N) and DatapointsToAlarm (M): the alarm fires
+	// when M of the last N periods breach. N is rollback.evaluationPeriods
+	// + config.LatePeriods, M is rollback.evaluationPeriods: a newest
+	// minute not yet published when CloudWatch evaluates the alarm cannot
+	// keep it in OK (README, "What stops a rollout").
+	EvaluationPeriods int
+	DatapointsToAlarm int
 	// TreatMissingData is notBreaching everywhere: a target group without
-	// data points receives no traffic (the idle group of a pair) or has no
-	// errors to report (ELB publishes most counts only when nonzero).
+	// datapoints receives no traffic (the idle group of a pair) or has no
+	// errors to report (the load balancer publishes most counts only when
+	// nonzero).
 	TreatMissingData string
 }
 
-// Missing-data treatments the evaluator knows.
-const (
-	MissingNotBreaching = "notBreaching"
-	MissingBreaching    = "breaching"
-)
+// MissingNotBreaching is the rollback alarms' TreatMissingData.
+const MissingNotBreaching = "notBreaching"
 
 // RequestFloor is the fewest requests a period needs before a ratio or
 // percentile over it counts; never below 1, so no division by zero.
@@ -112,23 +119,41 @@ func RequestFloor(minRequests int) int { return max(1, minRequests) }
 // ErrorShareExpression is the error alarm's metric math: the percentage of
 // the group's requests that failed, counting the targets' 5xx and the
 // connections the load balancer could not open to a target, as 0 while the
-// group served fewer than minRequests requests in the period. FILL turns a
-// period without data points into zeros (ELB publishes these counts only
-// when nonzero), so a group without errors evaluates to 0. A dead task set
-// with little traffic is not hidden by the floor: the connection-error and
-// unhealthy-target alarms have none.
+// group served fewer than minRequests requests in the period.
+//
+// The request count that gates it is deliberately not FILLed: in a period
+// whose RequestCount is not published yet (the newest minute, when the
+// load balancer is late) the condition has no datapoint, so the result has
+// none, and CloudWatch decides from the real datapoints before it instead
+// of a 0 that FILL would invent ("Using metric math": FILL in an alarm "can
+// result in the alarm being stuck in either OK state or ALARM state"; IF
+// drops a point whose condition has none). The error counts are FILLed:
+// the load balancer publishes them only when nonzero, and a period with
+// requests and no 5xx is a real 0. A dead task set with little traffic is
+// not hidden by the floor: the connection-error and unhealthy-target
+// alarms have none.
 func ErrorShareExpression(minRequests int) string {
-	return fmt.Sprintf("IF(FILL(%[1]s, 0) >= %[4]d, 100 * (FILL(%[2]s, 0) + FILL(%[3]s, 0)) / FILL(%[1]s, 0), 0)",
+	return fmt.Sprintf("IF(%[1]s >= %[4]d, 100 * (FILL(%[2]s, 0) + FILL(%[3]s, 0)) / %[1]s, 0)",
 		IDRequests, IDErrors, IDConnErrors, RequestFloor(minRequests))
 }
 
 // LatencyExpression is the latency alarm's metric math: the percentile in
 // milliseconds (TargetResponseTime is in seconds), as 0 while the group
 // served fewer than minRequests requests: the 99th percentile of three
-// requests is just the slowest of them.
+// requests is just the slowest of them. Gated like ErrorShareExpression,
+// on a request count that is not FILLed.
 func LatencyExpression(minRequests int) string {
-	return fmt.Sprintf("IF(FILL(%[1]s, 0) >= %[3]d, 1000 * FILL(%[2]s, 0), 0)", IDRequests, IDLatency, RequestFloor(minRequests))
+	return fmt.Sprintf("IF(%[1]s >= %[3]d, 1000 * %[2]s, 0)", IDRequests, IDLatency, RequestFloor(minRequests))
 }
+
+// UnhealthyStat is the statistic of the unhealthy-target alarm. The
+// Minimum over the load balancer's nodes counts a target only when every
+// node considers it unhealthy, which is what AWS recommends alarming on,
+// "on non-zero value for more than one data point" ("CloudWatch metrics for
+// your Application Load Balancer", statistics,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html):
+// the Maximum fires when a single node's view of one target flaps.
+const UnhealthyStat = "Minimum"
 
 // RollbackAlarms are the alarms of one target group under r, in Signals
 // order; the latency alarm only when r.MaxLatencyMs is set.
@@ -136,8 +161,9 @@ func RollbackAlarms(r config.Rollback) []Alarm {
 	base := func(signal, what string, threshold float64, queries ...MetricQuery) Alarm {
 		return Alarm{
 			Signal: signal, What: what, Queries: queries,
-			ComparisonOperator: "GreaterThanThreshold", Threshold: threshold,
-			PeriodSeconds: r.PeriodSeconds, EvaluationPeriods: r.EvaluationPeriods,
+			ComparisonOperator: types.ComparisonOperatorGreaterThanThreshold, Threshold: threshold,
+			PeriodSeconds:     r.PeriodSeconds,
+			EvaluationPeriods: r.EvaluationPeriods + config.LatePeriods,
 			DatapointsToAlarm: r.EvaluationPeriods, TreatMissingData: MissingNotBreaching,
 		}
 	}
@@ -151,11 +177,13 @@ func RollbackAlarms(r config.Rollback) []Alarm {
 			MetricQuery{ID: IDRequests, MetricName: MetricRequestCount, Stat: "Sum"},
 			MetricQuery{ID: IDValue, Expression: ErrorShareExpression(r.MinRequests), Label: "error %", ReturnData: true},
 		),
+		// No FILL: a period without the metric is missing, which is not
+		// breaching, and a not-yet-published newest minute stays missing
+		// instead of becoming a real 0.
 		base(SignalConnectionErrors,
 			fmt.Sprintf("more than %d failed connections to targets per period, at any traffic", r.MaxConnectionErrors),
 			float64(r.MaxConnectionErrors),
-			MetricQuery{ID: IDConnErrors, MetricName: MetricTargetConnectionErrors, Stat: "Sum"},
-			MetricQuery{ID: IDValue, Expression: fmt.Sprintf("FILL(%s, 0)", IDConnErrors), Label: "connection errors", ReturnData: true},
+			MetricQuery{ID: IDConnErrors, MetricName: MetricTargetConnectionErrors, Stat: "Sum", Label: "connection errors", ReturnData: true},
 		),
 	}
 	if r.MaxLatencyMs > 0 {
@@ -168,71 +196,54 @@ func RollbackAlarms(r config.Rollback) []Alarm {
 		))
 	}
 	alarms = append(alarms, base(SignalUnhealthy,
-		fmt.Sprintf("more than %d unhealthy targets, at any traffic", r.MaxUnhealthyTargets),
+		fmt.Sprintf("more than %d targets unhealthy to every load balancer node, at any traffic", r.MaxUnhealthyTargets),
 		float64(r.MaxUnhealthyTargets),
-		MetricQuery{ID: IDUnhealthy, MetricName: MetricUnHealthyHostCount, Stat: "Maximum"},
-		MetricQuery{ID: IDValue, Expression: fmt.Sprintf("FILL(%s, 0)", IDUnhealthy), Label: "unhealthy targets", ReturnData: true},
+		MetricQuery{ID: IDUnhealthy, MetricName: MetricUnHealthyHostCount, Stat: UnhealthyStat, Label: "unhealthy targets", ReturnData: true},
 	))
 	return alarms
 }
 
 func fmtNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-// Period is one evaluation period's data points by metric id; an id without
-// an entry had no data point.
-type Period map[string]float64
-
-// Value is the series the alarm compares in one period, and whether it had
-// a data point at all.
-func (a Alarm) Value(p Period) (float64, bool, error) {
+// Definition is the alarm as PutMetricAlarm takes it, for the target group
+// and load balancer given by their ARN suffixes (the TargetGroup and
+// LoadBalancer dimensions): what the CloudWatch model in
+// internal/cloudwatch compiles and evaluates.
+func (a Alarm) Definition(name, loadBalancer, targetGroup string) *cloudwatch.PutMetricAlarmInput {
+	dims := []types.Dimension{
+		{Name: aws.String("LoadBalancer"), Value: aws.String(loadBalancer)},
+		{Name: aws.String("TargetGroup"), Value: aws.String(targetGroup)},
+	}
+	queries := make([]types.MetricDataQuery, 0, len(a.Queries))
 	for _, q := range a.Queries {
-		if !q.ReturnData {
-			continue
+		mq := types.MetricDataQuery{Id: aws.String(q.ID), ReturnData: aws.Bool(q.ReturnData)}
+		if q.Label != "" {
+			mq.Label = aws.String(q.Label)
 		}
-		if q.Expression == "" {
-			v, ok := p[q.ID]
-			return v, ok, nil
-		}
-		return EvalExpression(q.Expression, p)
-	}
-	return 0, false, fmt.Errorf("alarm %s returns no data", a.Signal)
-}
-
-// Fires says whether the alarm is in ALARM after periods (oldest first),
-// the way CloudWatch evaluates it: at least DatapointsToAlarm of the last
-// EvaluationPeriods periods breach, a period without a value breaching or
-// not by TreatMissingData.
-func (a Alarm) Fires(periods []Period) (bool, error) {
-	if len(periods) > a.EvaluationPeriods {
-		periods = periods[len(periods)-a.EvaluationPeriods:]
-	}
-	breaching := 0
-	for _, p := range periods {
-		v, ok, err := a.Value(p)
-		if err != nil {
-			return false, err
-		}
-		switch {
-		case !ok:
-			if a.TreatMissingData == MissingBreaching {
-				breaching++
+		if q.Expression != "" {
+			mq.Expression = aws.String(q.Expression)
+		} else {
+			mq.MetricStat = &types.MetricStat{
+				Metric: &types.Metric{Namespace: aws.String(ALBNamespace), MetricName: aws.String(q.MetricName), Dimensions: dims},
+				Period: aws.Int32(int32(a.PeriodSeconds)), Stat: aws.String(q.Stat),
 			}
-		case a.breaches(v):
-			breaching++
 		}
+		queries = append(queries, mq)
 	}
-	return breaching >= a.DatapointsToAlarm, nil
+	return &cloudwatch.PutMetricAlarmInput{
+		AlarmName:          aws.String(name),
+		AlarmDescription:   aws.String(a.Description(targetGroup)),
+		ComparisonOperator: a.ComparisonOperator,
+		Threshold:          aws.Float64(a.Threshold),
+		EvaluationPeriods:  aws.Int32(int32(a.EvaluationPeriods)),
+		DatapointsToAlarm:  aws.Int32(int32(a.DatapointsToAlarm)),
+		TreatMissingData:   aws.String(a.TreatMissingData),
+		Metrics:            queries,
+	}
 }
 
-func (a Alarm) breaches(v float64) bool {
-	switch a.ComparisonOperator {
-	case "GreaterThanThreshold":
-		return v > a.Threshold
-	case "GreaterThanOrEqualToThreshold":
-		return v >= a.Threshold
-	case "LessThanThreshold":
-		return v < a.Threshold
-	default:
-		return v <= a.Threshold
-	}
+// Description is the alarm's description on the named target group.
+func (a Alarm) Description(targetGroup string) string {
+	return fmt.Sprintf("tenant-canary rollback signal %q on target group %s: %s in %d of %d periods of %ds. CodeDeploy stops and rolls back the deployment.",
+		a.Signal, targetGroup, a.What, a.DatapointsToAlarm, a.EvaluationPeriods, a.PeriodSeconds)
 }

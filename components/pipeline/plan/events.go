@@ -79,6 +79,26 @@ func ApprovalFailedPattern(pipeline string) EventPattern {
 	}
 }
 
+// PipelineEndedPattern matches an execution of the pipeline that ended
+// without succeeding or being superseded: the "CodePipeline Pipeline
+// Execution State Change" event in state FAILED, CANCELED (the pipeline's
+// structure was updated, as a `pulumi up` that changes its definition
+// does) or STOPPED (CodePipeline User Guide, "Monitoring CodePipeline
+// events",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
+// Such an end may come with no deployment ending after it, so it too runs
+// the cleanup hook.
+func PipelineEndedPattern(pipeline string) EventPattern {
+	return EventPattern{
+		"source":      []any{"aws.codepipeline"},
+		"detail-type": []any{"CodePipeline Pipeline Execution State Change"},
+		"detail": map[string]any{
+			"pipeline": []any{pipeline},
+			"state":    []any{"FAILED", "CANCELED", "STOPPED"},
+		},
+	}
+}
+
 // MatchEvent evaluates an event pattern against an event with EventBridge's
 // exact-match semantics (docs.aws.amazon.com/eventbridge/latest/userguide/
 // eb-event-patterns.html): every field the pattern names must be present;

@@ -94,6 +94,24 @@ var UnscopedActions = map[string]string{
 	"elasticloadbalancing:DescribeListeners":    "ELB Describe*: no resource-level permissions",
 	"elasticloadbalancing:DescribeTargetGroups": "ELB Describe*: no resource-level permissions",
 	"elasticloadbalancing:DescribeTags":         "ELB Describe*: no resource-level permissions",
+	// CodeDeploy's deployment-target reads. The Service Authorization
+	// Reference ("Actions, resources, and condition keys for AWS
+	// CodeDeploy", https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscodedeploy.html)
+	// lists no resource type for GetDeploymentTarget and
+	// ListDeploymentTargets, so only "*" matches them; the CodeDeploy User
+	// Guide's older permissions reference names the deploymentgroup ARN.
+	// Granted on "*", a policy works under either reading; both are reads
+	// of deployment progress, and a deployment id is needed to ask.
+	"codedeploy:GetDeploymentTarget":   "CodeDeploy: no resource type in the Service Authorization Reference",
+	"codedeploy:ListDeploymentTargets": "CodeDeploy: no resource type in the Service Authorization Reference",
+	// The same two references disagree on the hooks' status report: the
+	// Service Authorization Reference lists no resource type for
+	// PutLifecycleEventHookExecutionStatus, the user guide's table the
+	// deploymentgroup ARN. Under the first reading a grant on the group's
+	// ARN is denied, no hook can report, and every deployment waits an hour
+	// for its hook and fails. "*" works under both; the call needs the
+	// execution id CodeDeploy hands the hook it invokes.
+	"codedeploy:PutLifecycleEventHookExecutionStatus": "CodeDeploy: no resource type in the Service Authorization Reference",
 	// CodeDeploy reads the state of the deployment group's alarms.
 	"cloudwatch:DescribeAlarms": "CloudWatch DescribeAlarms: no resource-level permissions",
 	// The tasks' execution role logs in to ECR before pulling; the token is

@@ -315,22 +315,25 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 	}
 	for hook, want := range map[string]map[string][]string{
 		"pin": with(common("pin"), map[string][]string{
-			"ecs:DescribeServices":                            {stableSvc},
-			"ecs:UpdateService":                               {stableSvc},
-			"codedeploy:ListDeployments":                      {stableGroupArn},
-			"codedeploy:GetDeploymentTarget":                  {stableGroupArn},
+			"ecs:DescribeServices":       {stableSvc},
+			"ecs:UpdateService":          {stableSvc},
+			"codedeploy:ListDeployments": {stableGroupArn},
+			// "*": the Service Authorization Reference lists no resource
+			// type for GetDeploymentTarget (UnscopedActions).
+			"codedeploy:GetDeploymentTarget":                  {"*"},
 			"elasticloadbalancing:ModifyRule":                 {rules},
 			"elasticloadbalancing:DescribeTargetHealth":       {"*"},
 			"elasticloadbalancing:DescribeTags":               {"*"},
-			"codedeploy:PutLifecycleEventHookExecutionStatus": {latestGroupArn},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {"*"},
 		}),
 		"unpin": with(common("unpin"), map[string][]string{
 			"ecs:DescribeServices":                            {latestSvc, stableSvc},
 			"ecs:DescribeTaskDefinition":                      {"*"},
 			"codedeploy:ListDeployments":                      {latestGroupArn},
-			"codedeploy:PutLifecycleEventHookExecutionStatus": {stableGroupArn},
+			"codedeploy:PutLifecycleEventHookExecutionStatus": {"*"},
 		}),
 		"cleanup": with(common("cleanup"), map[string][]string{
+			"elasticloadbalancing:DescribeTags": {"*"},
 			"elasticloadbalancing:AddTags":      {catchAllArn},
 			"elasticloadbalancing:RemoveTags":   {catchAllArn},
 			"ecs:DescribeServices":              {latestSvc, stableSvc},
@@ -342,6 +345,7 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codepipeline:PutApprovalResult":    {pipeline + "/Approve/Approve"},
 		}),
 		"rollback": with(common("rollback"), map[string][]string{
+			"elasticloadbalancing:DescribeTags":      {"*"},
 			"elasticloadbalancing:AddTags":           {catchAllArn},
 			"elasticloadbalancing:RemoveTags":        {catchAllArn},
 			"ecs:DescribeServices":                   {latestSvc, stableSvc},

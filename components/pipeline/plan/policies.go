@@ -137,14 +137,16 @@ func (r HookResources) ApproveActionArn() string {
 }
 
 // HookPolicy is one hook function's inline policy: exactly the calls
-// lambda/rollout makes for that hook (lambda/README.md lists them), on this
+// lambda/rollout makes for that hook (docs/hooks.md lists them), on this
 // stack's resources. The CodeDeploy resource types are the CodeDeploy User
 // Guide's ("CodeDeploy permissions reference",
 // https://docs.aws.amazon.com/codedeploy/latest/userguide/auth-and-access-control-permissions-reference.html):
-// ListDeployments (for one group), GetDeploymentTarget, CreateDeployment and
-// PutLifecycleEventHookExecutionStatus take the deploymentgroup ARN,
+// ListDeployments (for one group) and CreateDeployment take the
+// deploymentgroup ARN,
 // GetDeploymentConfig the deploymentconfig ARN, GetApplicationRevision and
-// RegisterApplicationRevision the application ARN.
+// RegisterApplicationRevision the application ARN. GetDeploymentTarget and
+// PutLifecycleEventHookExecutionStatus are granted on "*": see
+// UnscopedActions.
 func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (PolicyDocument, error) {
 	stable, _, err := EcsServiceArns(r.ClusterArn, r.StableServiceName)
 	if err != nil {
@@ -186,18 +188,27 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags")
 		st = append(st,
 			Allow("ScaleStableService", []string{"ecs:DescribeServices", "ecs:UpdateService"}, stable),
-			Allow("WatchStableDeployments", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeployments"}, r.StableGroupArn),
+			Allow("WatchStableDeployments", []string{"codedeploy:ListDeployments"}, r.StableGroupArn),
+			// Unscoped (see UnscopedActions): the Service Authorization
+			// Reference lists no resource type for GetDeploymentTarget, so a
+			// grant on the Stable group's ARN would be denied and every
+			// push during a Stable deployment would fail pin.
+			Allow("WatchUnpinHook", []string{"codedeploy:GetDeploymentTarget"}, "*"),
 			// pin points the anchor and any tenant rule at the active
 			// stable target group: only this listener's rules.
 			Allow("RepairTenantRules", []string{"elasticloadbalancing:ModifyRule"}, rules),
-			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.LatestGroupArn),
+			// Unscoped (see UnscopedActions): no resource type in the
+			// Service Authorization Reference.
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookUnpin:
 		st = append(st,
 			// unpin reads both services in one call and never scales.
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("WatchLatestDeployments", []string{"codedeploy:ListDeployments"}, r.LatestGroupArn),
-			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, r.StableGroupArn),
+			// Unscoped (see UnscopedActions): no resource type in the
+			// Service Authorization Reference.
+			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookCleanup, contract.HookRollback:
 		claim := Allow("ClaimCatchAllRule", []string{"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}, r.CatchAllRuleArn)
@@ -207,6 +218,9 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		claim.Condition = map[string]map[string][]string{
 			"ForAllValues:StringLike": {"aws:TagKeys": {contract.ReleaseTagPrefix + "*"}},
 		}
+		// ... and reads the rule's tags when they are full, to remove
+		// expired claims.
+		reads = append(reads, "elasticloadbalancing:DescribeTags")
 		st = append(st, claim,
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("ScaleStableService", []string{"ecs:UpdateService"}, stable),

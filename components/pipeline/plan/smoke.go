@@ -67,12 +67,16 @@ func (s SmokeHookRole) Policy() (PolicyDocument, error) {
 	groups := sorted(s.DeploymentGroupArns...)
 	return Doc(
 		Allow("WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, s.Stack.LogGroupArns(s.LogGroupName)...),
-		// GetDeployment and PutLifecycleEventHookExecutionStatus take the
-		// deploymentgroup resource type (Service Authorization Reference,
-		// "Actions defined by AWS CodeDeploy"): the hook reads which group
-		// its deployment belongs to, then reports on it.
+		// GetDeployment takes the deploymentgroup resource type (Service
+		// Authorization Reference, "Actions defined by AWS CodeDeploy"):
+		// the hook reads which group its deployment belongs to, then
+		// reports on it, which is unscoped (see UnscopedActions).
 		Allow("ReadOwnDeployments", []string{"codedeploy:GetDeployment"}, groups...),
-		Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, groups...),
+		Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
+		// Unscoped (see UnscopedActions): the size of the deployment's
+		// replacement task set, read from its ECS target (a Stable
+		// deployment while no tenant is pinned has nothing to test).
+		Allow("ReadReplacementTaskSet", []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets"}, "*"),
 		// Lambda creates and deletes the function's network interfaces in
 		// its VPC with the execution role (Lambda developer guide,
 		// "Giving Lambda functions access to resources in an Amazon VPC":

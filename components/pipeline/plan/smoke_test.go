@@ -50,7 +50,7 @@ func TestSmokeHookPolicyIsLeastPrivilege(t *testing.T) {
 	}
 	assert.Equal(t, "arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:app/latest", groups[0])
 	assert.Equal(t, groups, by["ReadOwnDeployments"].Resource)
-	assert.Equal(t, groups, by["ReportLifecycleHook"].Resource)
+	assert.Equal(t, []string{"*"}, by["ReportLifecycleHook"].Resource, "no resource type in the Service Authorization Reference")
 	assert.Equal(t, []string{
 		"arn:aws:ec2:eu-west-1:123456789012:network-interface/*",
 		"arn:aws:ec2:eu-west-1:123456789012:security-group/sg-1",
@@ -58,6 +58,11 @@ func TestSmokeHookPolicyIsLeastPrivilege(t *testing.T) {
 		"arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-b",
 	}, by["CreateFunctionInterfaces"].Resource)
 	assert.Equal(t, []string{"*"}, by["DescribeVpcNetwork"].Resource)
+	// "*" because the Service Authorization Reference lists no resource
+	// type for either read; the checker accepts it only through
+	// UnscopedActions.
+	assert.Equal(t, []string{"codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets"}, by["ReadReplacementTaskSet"].Action)
+	assert.Equal(t, []string{"*"}, by["ReadReplacementTaskSet"].Resource)
 
 	_, err = plan.SmokeHookRole{Stack: st}.Policy()
 	assert.Error(t, err)
