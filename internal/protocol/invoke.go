@@ -172,7 +172,7 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 	if d != nil {
 		inv.Deployment, inv.execID = d.ID, l.ExecID
 	}
-	if ev != nil && ev.Kind == EventApprovalFailed {
+	if ev != nil && (ev.Kind == EventApprovalFailed || ev.Kind == EventExecutionFailed) {
 		inv.execution = w.Executions[ev.Exec].ID
 	}
 	if w.direct != nil {
@@ -274,6 +274,8 @@ func (w *World) launch(inv *Invocation) {
 			}
 		case events.CodeDeployEvent:
 			err = h.Cleanup(inv.ctx, p)
+		case rollout.PipelineExecutionEvent:
+			err = h.CleanupPipelineExecution(inv.ctx, p)
 		case rollout.RollbackRequest:
 			_, err = h.Rollback(inv.ctx, p)
 		}
@@ -291,6 +293,9 @@ func (inv *Invocation) payload() any {
 		return rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
 	case inv.Event != nil && inv.Event.Kind == EventDeployment:
 		return codeDeployEvent(*inv.Event)
+	case inv.Event != nil && inv.Event.Kind == EventExecutionFailed:
+		return rollout.PipelineExecutionEvent{DetailType: rollout.PipelineExecutionEventDetailType, Source: "aws.codepipeline",
+			Detail: &rollout.PipelineExecutionDetail{Pipeline: Pipeline, ExecutionID: inv.execution, State: inv.Event.State}}
 	case inv.execution != "":
 		return rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
 			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,

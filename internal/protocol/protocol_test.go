@@ -17,10 +17,10 @@ const ExploreEnv = "TENANT_CANARY_EXPLORE"
 const FailFastEnv = "TENANT_CANARY_EXPLORE_FAILFAST"
 
 // scenarios is the event alphabet, bounded per scenario. CI's run stops
-// each at 12,000 states; the deep run at 250,000, and adds scenarios with
+// each at 20,000 states (the aimed ones later); the deep run at 250,000, and adds scenarios with
 // several pushes combined with rejections, alarms, faults and edits.
 func scenarios(deep bool) []Scenario {
-	capCI := 12000
+	capCI := 20000
 	if deep {
 		capCI = 250000
 	}
@@ -37,24 +37,20 @@ func scenarios(deep bool) []Scenario {
 	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1, Known: I1})
 	add(Scenario{Name: "1 tenant, push, reject or timeout", Tenants: 1, Pushes: 1, Rejects: 1})
 	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
-	for i, r := range Readings {
-		known := "" // within CI's cap only the first reading gets there
-		if i == 0 {
-			known = I3
-		}
-		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r, Known: known})
+	for _, r := range Readings {
+		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r, Known: I3})
 	}
 	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1, Known: I3})
 	add(Scenario{Name: "1 tenant, push, short pages", Tenants: 1, Pushes: 1, PageSize: 1})
 	add(Scenario{Name: "1 tenant, push, pulumi up", Tenants: 1, Pushes: 1, Edits: 1})
 	add(Scenario{Name: "2 tenants on green, push, pulumi up", Tenants: 2, StableOnGreen: true, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1})
+	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1, Known: I3})
 	add(Scenario{Name: "1 tenant, push, operator rollback", Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
 	add(Scenario{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2})
 	// Aimed at the guards between two rollouts: the first waits for its
 	// approval when the exploration starts.
 	add(Scenario{Name: "approval pending, second push", Tenants: 1, Pushes: 2,
-		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 5 * capCI})
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
 	add(Scenario{Name: "approval pending, second push, reject", Tenants: 1, Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
@@ -90,6 +86,8 @@ func TestProtocol(t *testing.T) {
 		t.Log(r.Format())
 		known := ""
 		switch {
+		case s.Known != "" && r.Violation == nil && !r.Exhausted:
+			t.Logf("%s: the known finding %q was not reached within the cap", s.Name, s.Known)
 		case s.Known != "" && (r.Violation == nil || r.Violation.Invariant != s.Known):
 			t.Errorf("%s: expected the known finding %q, got %v (fixed? then drop Known)", s.Name, s.Known, r.Violation)
 		case s.Known != "":

@@ -397,6 +397,12 @@ func (w *World) execFailed(e *Execution, why string) {
 	if w.stageHolder[e.Stage] == e.N {
 		w.stageHolder[e.Stage] = -1
 	}
+	// A failed execution publishes a "CodePipeline Pipeline Execution
+	// State Change" event in state FAILED
+	// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html),
+	// which the program routes to cleanup (components/pipeline/plan,
+	// PipelineEndedPattern).
+	w.events = append(w.events, Event{Kind: EventExecutionFailed, Exec: e.N, State: "FAILED"})
 }
 
 // decide is the manual approval's result: approved moves the execution on;
@@ -430,11 +436,16 @@ type Event struct {
 const (
 	EventDeployment     = "deployment"
 	EventApprovalFailed = "approval-failed"
+	// EventExecutionFailed: a pipeline execution ended FAILED.
+	EventExecutionFailed = "execution-failed"
 )
 
 func (ev Event) String() string {
 	if ev.Kind == EventDeployment {
 		return fmt.Sprintf("CodeDeploy %s %s (%s)", ev.State, ev.DeploymentID, ev.Group)
+	}
+	if ev.Kind == EventExecutionFailed {
+		return fmt.Sprintf("pipeline execution FAILED exec-%d", ev.Exec+1)
 	}
 	return fmt.Sprintf("Approve FAILED exec-%d", ev.Exec+1)
 }
