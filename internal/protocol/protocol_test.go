@@ -53,6 +53,15 @@ func scenarios(deep bool) []Scenario {
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
 	add(Scenario{Name: "approval pending, second push, reject", Tenants: 1, Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
+	add(Scenario{Name: "approval pending, second push, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true},
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
+	// Aimed at newest push wins: the second push's Latest deployment is in
+	// its termination wait while the first's approval is pending.
+	add(Scenario{Name: "second canary ends, first approval pending", Tenants: 1, Pushes: 2, Rejects: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2: termination wait ends"}, MaxStates: 2 * capCI})
+	// Aimed at the rollback after a rejection.
+	add(Scenario{Name: "approval pending, reject", Tenants: 1, Pushes: 1, Rejects: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 2 * capCI})
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
 	// before the last Stable deployment creates a rule on the group stable
 	// left. Known finding: created after pin's last read, the rule stays on
