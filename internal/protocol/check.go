@@ -57,6 +57,13 @@ func (w *World) check() *Violation {
 			}
 		}
 	}
+	// A rollback never deploys an image nobody approved: the rollback
+	// function's deployment is the last approved version's.
+	for _, d := range w.Deployments {
+		if v := w.TaskDefs[d.TaskDef]; d.Exec == -1 && !w.approved[v] {
+			return &Violation{I1, fmt.Sprintf("the rollback function's deployment %s deploys v%d, which no approval covered", d.ID, v)}
+		}
+	}
 	for _, inv := range w.invocations {
 		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin") || inv.accepted == 1 {
 			continue

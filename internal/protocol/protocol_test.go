@@ -53,8 +53,11 @@ func scenarios(deep bool) []Scenario {
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
 	add(Scenario{Name: "approval pending, second push, reject", Tenants: 1, Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
-	add(Scenario{Name: "approval pending, second push, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true},
-		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
+	// Aimed at the guards that read deployment statuses: the second push's
+	// Latest deployment enters its termination wait (Baking under this
+	// reading) while the first's approval is pending.
+	add(Scenario{Name: "second canary in its termination wait, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true},
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts all traffic", "d-2 shifts all traffic"}, MaxStates: 2 * capCI})
 	// Aimed at newest push wins: the second push's Latest deployment is in
 	// its termination wait while the first's approval is pending.
 	add(Scenario{Name: "second canary ends, first approval pending", Tenants: 1, Pushes: 2, Rejects: 1,
