@@ -23,6 +23,10 @@ import (
 
 func main() {
 	if hint, ok := withoutEngine(os.Getenv); ok {
+		// Without the engine only: what the stack declares (declare.go).
+		if len(os.Args) > 1 && os.Args[1] == "declare" {
+			os.Exit(declareMain(os.Args[2:], os.Stdout, os.Stderr))
+		}
 		fmt.Fprint(os.Stderr, hint)
 		os.Exit(2)
 	}
@@ -37,7 +41,8 @@ func withoutEngine(getenv func(string) string) (string, bool) {
 		return "", false
 	}
 	return "tenant-canary is a Pulumi program: run it with `pulumi preview` or `pulumi up`, which start the Pulumi engine it needs.\n" +
-		"To check a stack's config offline, without the engine or AWS: go run ./cmd/tenant-canary check --stack dev\n", true
+		"To check a stack's config offline, without the engine or AWS: go run ./cmd/tenant-canary check --stack dev\n" +
+		"To see what a stack declares, evaluated under the Pulumi SDK's mocks: go run . declare --stack dev\n", true
 }
 
 func run(ctx *pulumi.Context) error {
@@ -94,7 +99,7 @@ func run(ctx *pulumi.Context) error {
 		ImageTag:              cfg.ImageTag,
 		ForceDeleteImages:     cfg.ForceDeleteImages,
 		TaskFamily:            family,
-		ContainerEnvironment:  tenantMatchEnvironment(cfg.TenantMatch),
+		ContainerEnvironment:  containerEnvironment(cfg.TenantMatch, cfg.Service.HealthCheckPath),
 		ClusterName:           svc.ClusterName,
 		ClusterArn:            svc.ClusterArn,
 		LatestServiceName:     svc.LatestServiceName,
@@ -162,11 +167,12 @@ func pipelineTargetGroups(pair [2]service.TargetGroup) (out [2]pipeline.TargetGr
 	return out
 }
 
-// tenantMatchEnvironment tells the deployed container how the ALB
+// containerEnvironment tells the deployed container how the ALB
 // recognises tenants, so the application (images/app shows it) attributes
-// requests exactly as the tenant rules do.
-func tenantMatchEnvironment(m config.TenantMatch) map[string]string {
-	env := map[string]string{"TENANT_MATCH": m.Type}
+// requests exactly as the tenant rules do, and which path the target groups
+// health-check, so a version built to fail its health checks fails that one.
+func containerEnvironment(m config.TenantMatch, healthCheckPath string) map[string]string {
+	env := map[string]string{"TENANT_MATCH": m.Type, "HEALTH_CHECK_PATH": healthCheckPath}
 	switch m.Type {
 	case config.MatchPath:
 		env["TENANT_PATH_PATTERN"] = m.Pattern

@@ -15,19 +15,6 @@ import (
 	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 )
 
-// eipMocks adds the outputs AWS computes for an Elastic IP.
-type eipMocks struct{ *mocks }
-
-func (e eipMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	id, outs, err := e.mocks.NewResource(args)
-	if args.TypeToken == "aws:ec2/eip:Eip" {
-		n := len(e.ofType("aws:ec2/eip:Eip")) - 1 // this one is recorded already
-		outs["publicIp"] = resource.NewStringProperty(fmt.Sprintf("203.0.113.%d", 10+n))
-		outs["allocationId"] = resource.NewStringProperty(fmt.Sprintf("eipalloc-%d", n))
-	}
-	return id, outs, err
-}
-
 func runSmokeProgram(t *testing.T, cfg map[string]string) (*mocks, error) {
 	t.Helper()
 	full := map[string]string{"aws:region": "eu-west-1"}
@@ -38,7 +25,7 @@ func runSmokeProgram(t *testing.T, cfg map[string]string) (*mocks, error) {
 	require.NoError(t, err)
 	t.Setenv(pulumi.EnvConfig, string(b))
 	m := &mocks{}
-	return m, pulumi.RunErr(run, pulumi.WithMocks(config.Namespace, "dev", eipMocks{m}))
+	return m, pulumi.RunErr(run, pulumi.WithMocks(config.Namespace, "dev", m))
 }
 
 // The test listeners admit the NAT gateways' addresses and nobody else;

@@ -6,11 +6,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
@@ -21,146 +19,6 @@ import (
 	"github.com/tenant-canary/tenant-canary/components/routing"
 	"github.com/tenant-canary/tenant-canary/internal/stackconfig"
 )
-
-// registered is one resource the program registered, with every option the
-// engine would see.
-type registered struct {
-	Type, Name    string
-	Inputs        resource.PropertyMap
-	IgnoreChanges []string
-	Aliases       []string
-	Parent        string
-	Dependencies  []string
-	URN           string
-}
-
-// mocks stands in for the engine and the AWS provider: it records every
-// registration and answers with the inputs plus the computed outputs the
-// program reads (ids, ARNs, names, the awsx VPC's subnet ids).
-type mocks struct {
-	mu        sync.Mutex
-	resources []registered
-	// liveTargetGroup, when set, is where CodeDeploy has since moved the
-	// existing tenant rules (what getListenerRule reads back from AWS).
-	liveTargetGroup string
-}
-
-func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r := registered{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
-	if rpc := args.RegisterRPC; rpc != nil {
-		r.IgnoreChanges = rpc.GetIgnoreChanges()
-		r.Parent = rpc.GetParent()
-		r.Dependencies = rpc.GetDependencies()
-		r.Aliases = rpc.GetAliasURNs()
-		for _, a := range rpc.GetAliases() {
-			if urn := a.GetUrn(); urn != "" {
-				r.Aliases = append(r.Aliases, urn)
-			} else if spec := a.GetSpec(); spec != nil && spec.GetName() != "" {
-				// A spec names what differs from the resource; type and
-				// parent left out stay the resource's own.
-				r.Aliases = append(r.Aliases, fmt.Sprintf("name=%s type=%s parent=%s noParent=%v", spec.GetName(), spec.GetType(), spec.GetParentUrn(), spec.GetNoParent()))
-			}
-		}
-	}
-	outputs := args.Inputs.Copy()
-	set := func(key, value string) {
-		if _, ok := outputs[resource.PropertyKey(key)]; !ok {
-			outputs[resource.PropertyKey(key)] = resource.NewStringProperty(value)
-		}
-	}
-	id := args.Name + "-id"
-	set("name", args.Name)
-	switch args.TypeToken {
-	case "aws:ecs/cluster:Cluster":
-		set("arn", "arn:aws:ecs:eu-west-1:123456789012:cluster/"+args.Name)
-	case "aws:lb/listener:Listener":
-		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/service/50dc6c495c0c9188/"+args.Name)
-	case "aws:lb/listenerRule:ListenerRule":
-		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/service/50dc6c495c0c9188/f2f7dc8efc522ab2/"+args.Name)
-	case "aws:lb/targetGroup:TargetGroup":
-		set("arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/"+args.Name+"/0123456789abcdef")
-	}
-	set("arn", fmt.Sprintf("arn:aws:mock:eu-west-1:123456789012:%s/%s", strings.ReplaceAll(args.TypeToken, ":", "."), args.Name))
-	switch args.TypeToken {
-	case "awsx:ec2:Vpc":
-		outputs["vpcId"] = resource.NewStringProperty("vpc-1")
-		outputs["publicSubnetIds"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("subnet-pub-a"), resource.NewStringProperty("subnet-pub-b")})
-		outputs["privateSubnetIds"] = resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("subnet-priv-a"), resource.NewStringProperty("subnet-priv-b")})
-	case "aws:lb/loadBalancer:LoadBalancer":
-		set("dnsName", args.Name+".eu-west-1.elb.amazonaws.com")
-		set("arnSuffix", "app/"+args.Name+"/0123456789abcdef")
-	case "aws:lb/targetGroup:TargetGroup":
-		set("arnSuffix", "targetgroup/"+args.Name+"/0123456789abcdef")
-	case "aws:ecr/repository:Repository":
-		set("repositoryUrl", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/"+args.Name)
-	}
-	m.mu.Lock()
-	r.URN = string(resource.NewURN("dev", "tenant-canary", "", tokens.Type(args.TypeToken), args.Name))
-	m.resources = append(m.resources, r)
-	m.mu.Unlock()
-	return id, outputs, nil
-}
-
-func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	switch args.Token {
-	case "aws:index/getRegion:getRegion":
-		return resource.PropertyMap{"name": resource.NewStringProperty("eu-west-1"), "id": resource.NewStringProperty("eu-west-1")}, nil
-	case "aws:index/getCallerIdentity:getCallerIdentity":
-		return resource.PropertyMap{
-			"accountId": resource.NewStringProperty("123456789012"),
-			"arn":       resource.NewStringProperty("arn:aws:iam::123456789012:user/ci"),
-		}, nil
-	case "aws:lb/getListenerRule:getListenerRule":
-		return m.liveListenerRule(args.Args["arn"].StringValue())
-	case "aws:index/getPartition:getPartition":
-		return resource.PropertyMap{"partition": resource.NewStringProperty("aws"), "dnsSuffix": resource.NewStringProperty("amazonaws.com")}, nil
-	}
-	return resource.PropertyMap{}, nil
-}
-
-// liveListenerRule answers getListenerRule as AWS would: the rule's forward
-// action with its target groups and weights (DescribeRules always returns a
-// ForwardConfig, even for a plain TargetGroupArn action).
-func (m *mocks) liveListenerRule(arn string) (resource.PropertyMap, error) {
-	for _, r := range m.ofType(ruleType) {
-		if !strings.HasSuffix(arn, "/"+r.Name) {
-			continue
-		}
-		// The rule as Pulumi created it, unless CodeDeploy has since moved it.
-		action := r.Inputs["actions"].ArrayValue()[0].ObjectValue()
-		var groups []resource.PropertyValue
-		if tg, ok := action["targetGroupArn"]; ok && tg.IsString() {
-			groups = append(groups, resource.NewObjectProperty(resource.PropertyMap{"arn": tg, "weight": resource.NewNumberProperty(1)}))
-		} else {
-			groups = action["forward"].ObjectValue()["targetGroups"].ArrayValue()
-		}
-		if m.liveTargetGroup != "" {
-			groups = []resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
-				"arn": resource.NewStringProperty(m.liveTargetGroup), "weight": resource.NewNumberProperty(100),
-			})}
-		}
-		forward := resource.PropertyMap{"targetGroups": resource.NewArrayProperty(groups)}
-		return resource.PropertyMap{
-			"arn": resource.NewStringProperty(arn),
-			"actions": resource.NewArrayProperty([]resource.PropertyValue{resource.NewObjectProperty(resource.PropertyMap{
-				"type": resource.NewStringProperty("forward"), "order": resource.NewNumberProperty(1), "forward": resource.NewObjectProperty(forward),
-			})}),
-		}, nil
-	}
-	return nil, fmt.Errorf("no listener rule %s", arn)
-}
-
-func (m *mocks) ofType(typ string) []registered {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []registered
-	for _, r := range m.resources {
-		if r.Type == typ {
-			out = append(out, r)
-		}
-	}
-	return out
-}
 
 func (m *mocks) named(t *testing.T, typ, name string) registered {
 	t.Helper()

@@ -121,7 +121,8 @@ const (
 // a slight delay leaves "the most recent minute" without data). An alarm
 // that needed every period it looks at to breach could stay OK forever;
 // one that needs evaluationPeriods of evaluationPeriods + 2 fires with the
-// newest two minutes missing (README, "What stops a rollout").
+// newest two minutes missing (docs/signals.md, "Why M of N, and no FILL on
+// the gate").
 const LatePeriods = 2
 
 // Rollback is the set of alarms that stop and roll back a stage

@@ -12,11 +12,14 @@ import (
 // each response to a version.
 const versionHeader = "X-App-Version"
 
-// appInfo is what a page or /version reports about the serving task.
+// appInfo is what a page or /version reports about the serving task, and
+// where the target groups check its health.
 type appInfo struct {
 	Version string
 	Color   string
 	Task    string
+	// HealthPath answers health checks ("/healthz" when empty).
+	HealthPath string
 }
 
 // versionResponse is the JSON body of GET /version.
@@ -57,9 +60,16 @@ td, th { padding-top: .4rem; }
 </html>
 `))
 
+// defaultHealthPath is the service's default service.healthCheckPath.
+const defaultHealthPath = "/healthz"
+
 // newHandler serves the page (any path, so /app/{tenant}/anything works),
-// /version and /healthz, each response with X-App-Version and one log line.
-func newHandler(info appInfo, tenants tenantMatcher, logger *slog.Logger) http.Handler {
+// /version and the health path, each response with X-App-Version and one
+// log line; bad (nil for a good build) makes them misbehave as built.
+func newHandler(info appInfo, tenants tenantMatcher, bad *badBehaviour, logger *slog.Logger) http.Handler {
+	if info.HealthPath == "" {
+		info.HealthPath = defaultHealthPath
+	}
 	describe := func(r *http.Request) versionResponse {
 		return versionResponse{
 			Version:     info.Version,
@@ -71,11 +81,13 @@ func newHandler(info appInfo, tenants tenantMatcher, logger *slog.Logger) http.H
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	// The health path is matched exactly, before the mux, since it is the
+	// stack's service.healthCheckPath and may be any path.
+	health := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok\n"))
-	})
+	}
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -90,7 +102,18 @@ func newHandler(info appInfo, tenants tenantMatcher, logger *slog.Logger) http.H
 		}
 	})
 
-	return withVersionAndLog(info.Version, tenants, logger, mux)
+	routes := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == info.HealthPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			health(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	var h http.Handler = routes
+	if bad != nil {
+		h = bad.wrap(info.HealthPath, routes)
+	}
+	return withVersionAndLog(info.Version, tenants, logger, h)
 }
 
 // statusRecorder remembers the status and size of a response for the log.

@@ -18,7 +18,7 @@ func testHandler(t *testing.T, logs io.Writer) http.Handler {
 	t.Helper()
 	m, err := newTenantMatcher("path", "", "/app/{tenant}", "")
 	require.NoError(t, err)
-	return newHandler(appInfo{Version: "v2", Color: "green", Task: "task-abc"}, m, slog.New(slog.NewJSONHandler(logs, nil)))
+	return newHandler(appInfo{Version: "v2", Color: "green", Task: "task-abc"}, m, nil, slog.New(slog.NewJSONHandler(logs, nil)))
 }
 
 func TestEveryResponseCarriesTheVersionHeader(t *testing.T) {
@@ -72,7 +72,7 @@ func TestPageSaysWhenTrafficIsUntenanted(t *testing.T) {
 func TestPageEscapesHostileColourAndTenant(t *testing.T) {
 	m, err := newTenantMatcher("header", "X-Tenant-Id", "/app/{tenant}", "")
 	require.NoError(t, err)
-	h := newHandler(appInfo{Version: "v1", Color: "red;}</style><script>x()</script>", Task: "t"}, m, slog.New(slog.DiscardHandler))
+	h := newHandler(appInfo{Version: "v1", Color: "red;}</style><script>x()</script>", Task: "t"}, m, nil, slog.New(slog.DiscardHandler))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-Tenant-Id", "<b>acme</b>")
 	rec := httptest.NewRecorder()

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,19 +45,27 @@ func run(logger *slog.Logger) error {
 		return err
 	}
 
+	bad, err := loadBad(bad5xxPercent, badLatency, badHealth, badRefuse)
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
 	task := taskIdentity(ctx, http.DefaultClient, os.Getenv("ECS_CONTAINER_METADATA_URI_V4"), os.Hostname, logger)
-	info := appInfo{Version: version, Color: color, Task: task}
+	info := appInfo{Version: version, Color: color, Task: task, HealthPath: cfg.healthPath}
 
-	ln, err := net.Listen("tcp", ":"+cfg.port)
+	if bad.refuse {
+		return refuse(ctx, cfg.port, logger)
+	}
+	ln, err := net.Listen("tcp", cfg.listenHost+":"+cfg.port)
 	if err != nil {
 		return fmt.Errorf("listen on port %s: %w", cfg.port, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version, "color", color,
-		"task", task, "tenant_match", tenants.describe())
-	return serve(ctx, ln, newHandler(info, tenants, logger), cfg.shutdownTimeout, logger, nil)
+		"task", task, "tenant_match", tenants.describe(), "health_path", cfg.healthPath, "bad", bad.describe())
+	return serve(ctx, ln, newHandler(info, tenants, bad, logger), cfg.shutdownTimeout, logger, nil)
 }
 
 // config is the app's environment, read once at start.
@@ -67,6 +76,12 @@ type config struct {
 	tenantHeader      string
 	tenantPathPattern string
 	tenantHostPattern string
+	// healthPath is the stack's service.healthCheckPath (the program sets
+	// HEALTH_CHECK_PATH), where the target groups check the task.
+	healthPath string
+	// listenHost is empty (every interface) on ECS; a local rehearsal sets
+	// LISTEN_HOST=127.0.0.1 so its tasks are reachable from this machine only.
+	listenHost string
 }
 
 // Defaults: port 8080 is the service's default container port and 20s stays
@@ -84,6 +99,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		tenantHeader:      get("TENANT_HEADER", "X-Tenant-Id"),
 		tenantPathPattern: get("TENANT_PATH_PATTERN", "/app/{tenant}"),
 		tenantHostPattern: get("TENANT_HOST_PATTERN", "{tenant}.example.com"),
+		healthPath:        get("HEALTH_CHECK_PATH", defaultHealthPath),
+		listenHost:        getenv("LISTEN_HOST"),
+	}
+	if !strings.HasPrefix(cfg.healthPath, "/") {
+		return config{}, fmt.Errorf("HEALTH_CHECK_PATH %q: want a path starting with /", cfg.healthPath)
 	}
 	if p, err := strconv.Atoi(cfg.port); err != nil || p < 1 || p > 65535 {
 		return config{}, fmt.Errorf("PORT %q: want a port number 1-65535", cfg.port)

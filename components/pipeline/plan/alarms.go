@@ -99,7 +99,7 @@ type Alarm struct {
 	// when M of the last N periods breach. N is rollback.evaluationPeriods
 	// + config.LatePeriods, M is rollback.evaluationPeriods: a newest
 	// minute not yet published when CloudWatch evaluates the alarm cannot
-	// keep it in OK (README, "What stops a rollout").
+	// keep it in OK (docs/signals.md, "Why M of N, and no FILL on the gate").
 	EvaluationPeriods int
 	DatapointsToAlarm int
 	// TreatMissingData is notBreaching everywhere: a target group without

@@ -297,7 +297,7 @@ func stackRollback(t *testing.T, file string) config.Config {
 // a high one, an idle group and a group below the request floor.
 func TestEveryRollbackAlarmStopsABadVersionUnderEveryReading(t *testing.T) {
 	prod := stackRollback(t, "../../../Pulumi.prod.yaml")
-	require.Equal(t, 3, prod.Rollback.EvaluationPeriods, "Pulumi.prod.yaml as the README describes it")
+	require.Equal(t, 3, prod.Rollback.EvaluationPeriods, "Pulumi.prod.yaml as shipped")
 	for name, cfg := range map[string]config.Config{"defaults": config.Defaults(), "prod": prod} {
 		r := cfg.Rollback
 		targets := min(cfg.Service.LatestCount, cfg.Service.StableCount)
@@ -363,8 +363,8 @@ func TestEvaluatingAnAlarmAllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestStopTimesOfTheShippedStacks prints the table README "What stops a
-// rollout" quotes.
+// TestStopTimesOfTheShippedStacks prints the table docs/signals.md quotes
+// ("How long a bad version can serve before it is stopped").
 func TestStopTimesOfTheShippedStacks(t *testing.T) {
 	prod := stackRollback(t, "../../../Pulumi.prod.yaml")
 	for name, cfg := range map[string]config.Config{"defaults": config.Defaults(), "Pulumi.prod.yaml": prod} {

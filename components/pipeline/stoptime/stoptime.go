@@ -17,8 +17,8 @@ import (
 // Fault is how a bad version fails; Healthy is none.
 type Fault string
 
-// The faults the rollback alarms exist for (README, "What stops a
-// rollout").
+// The faults the rollback alarms exist for (docs/signals.md, "The rollback
+// alarms").
 const (
 	Healthy   Fault = ""
 	Fault5xx  Fault = "answers 5xx"
