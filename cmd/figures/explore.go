@@ -60,7 +60,7 @@ func renderExplorer(report, stamp string) (string, error) {
 	defer f.Close()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", stamp)
-	b.WriteString("| scenario | reading of the docs | states | every interleaving up to | deepest state | time |\n| --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| scenario | reading of the docs | states | every interleaving up to | deepest state | time | states/s |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	total, seconds := 0, 0.0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -75,13 +75,20 @@ func renderExplorer(report, stamp string) (string, error) {
 		if l.Exhausted {
 			states += " (all)"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d events | %d | %.1f s |\n", escapeCell(l.Scenario), l.Reading, states, l.CompleteDepth, l.MaxDepth, l.Seconds)
+		if l.KnownFinding != "" {
+			states += " (known finding: " + escapeCell(l.KnownFinding) + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d events | %d | %.1f s | %s |\n", escapeCell(l.Scenario), l.Reading, states, l.CompleteDepth, l.MaxDepth, l.Seconds, Number(l.StatesPerSecond))
 		total += l.States
 		seconds += l.Seconds
 	}
 	if err := sc.Err(); err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&b, "| **all** | | **%s** | | | **%.0f s** |\n", Number(float64(total)), seconds)
+	perSecond := 0.0
+	if seconds > 0 {
+		perSecond = float64(total) / seconds
+	}
+	fmt.Fprintf(&b, "| **all** | | **%s** | | | **%.0f s** | **%s** |\n", Number(float64(total)), seconds, Number(perSecond))
 	return b.String(), nil
 }

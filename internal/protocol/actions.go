@@ -32,6 +32,20 @@ type Scenario struct {
 	// OnReject is approval.onReject (default rollback).
 	OnReject string
 	Reading  Reading
+	// PageSize (0: as asked) caps each page of DescribeRules and
+	// ListDeployments: both promise at most the size asked for.
+	PageSize int
+	// Prefix, taken before the exploration (see runPrefix), aims a
+	// scenario at one guard: the exploration starts where it matters.
+	Prefix []string
+	// StalePlan: a `pulumi up` planned before the last Stable deployment
+	// shifted the anchor is about to create tenant "late"'s rule on the
+	// group stable left (needs StableOnGreen: stable came from blue).
+	StalePlan bool
+	// Known is the invariant a finding not fixed yet in the hooks makes
+	// this scenario violate: TestProtocol then expects that violation
+	// (and fails once it is gone, so the expectation is dropped).
+	Known string
 	// Depth bounds the events on a path; MaxStates (0: none) stops the
 	// exploration early, for a quick look.
 	Depth     int
@@ -46,9 +60,15 @@ func (s Scenario) onReject() string {
 }
 
 // Action is one event of the alphabet, enabled in the current state.
+// External events are a person's decisions and the disturbances a
+// scenario allows (pushes, faults, alarms, edits, duplicates, the
+// operator); every other event happens by itself, sooner or later.
 type Action struct {
-	Label string
-	Do    func()
+	Label    string
+	Do       func()
+	External bool
+	// Waiting: a hook polling past deadlinePolls (clock.go).
+	Waiting bool
 }
 
 // actions lists the enabled events in a fixed order, so a path of choice
@@ -56,6 +76,7 @@ type Action struct {
 func (w *World) actions(s Scenario) []Action {
 	var acts []Action
 	add := func(label string, do func()) { acts = append(acts, Action{Label: label, Do: do}) }
+	ext := func(label string, do func()) { acts = append(acts, Action{Label: label, Do: do, External: true}) }
 
 	// The hooks' AWS calls, and faults at any of them.
 	for _, inv := range w.invocations {
@@ -64,15 +85,14 @@ func (w *World) actions(s Scenario) []Action {
 		}
 		inv := inv
 		pc := inv.pending
-		add(fmt.Sprintf("%s#%d calls %s %s", inv.Hook, inv.N, pc.op, pc.detail), func() { w.step(s, inv, false) })
+		acts = append(acts, Action{Label: fmt.Sprintf("%s#%d calls %s %s", inv.Hook, inv.N, pc.op, pc.detail),
+			Do: func() { w.step(s, inv, false) }, Waiting: pc.waiting})
 		if w.faults < s.Faults && pc.op != "PutLifecycleEventHookExecutionStatus" {
-			add(fmt.Sprintf("FAULT: %s#%d's %s fails", inv.Hook, inv.N, pc.op), func() { w.faults++; w.step(s, inv, true) })
+			ext(fmt.Sprintf("FAULT: %s#%d's %s fails", inv.Hook, inv.N, pc.op), func() { w.faults++; w.step(s, inv, true) })
 			if !inv.timedOut {
-				add(fmt.Sprintf("FAULT: %s#%d's work deadline passes", inv.Hook, inv.N), func() {
+				ext(fmt.Sprintf("FAULT: %s#%d's deadline passes early", inv.Hook, inv.N), func() {
 					w.faults++
-					inv.timedOut = true
-					inv.cancelAt = len(inv.results)
-					inv.cancel()
+					w.expire(inv)
 				})
 			}
 		}
@@ -102,7 +122,7 @@ func (w *World) actions(s Scenario) []Action {
 			add(fmt.Sprintf("CodeDeploy %s: traffic back on the original task set", d.ID), func() { w.rolledBack(d) })
 		}
 		if w.alarms < s.Alarms && d.Status == DepInProgress && slices.Contains([]string{phaseCanary, phaseAfterAllow, phaseWait}, d.Phase) {
-			add(fmt.Sprintf("ALARM during %s (%s)", d.ID, d.Group), func() { w.alarms++; w.fail(d, "rollback alarm") })
+			ext(fmt.Sprintf("ALARM during %s (%s)", d.ID, d.Group), func() { w.alarms++; w.stop(d, "rollback alarm") })
 		}
 	}
 
@@ -126,15 +146,15 @@ func (w *World) actions(s Scenario) []Action {
 			add(fmt.Sprintf("%s (v%d) enters %s", e.ID, e.Version, nextStage(e.Stage)), func() { w.enter(e) })
 		}
 		if e.Stage == StageApprove && e.Token != "" {
-			add(fmt.Sprintf("APPROVE %s (v%d)", e.ID, e.Version), func() { w.decide(e, true, "approved") })
+			ext(fmt.Sprintf("APPROVE %s (v%d)", e.ID, e.Version), func() { w.decide(e, true, "approved") })
 			if w.rejects < s.Rejects {
-				add(fmt.Sprintf("REJECT %s (v%d)", e.ID, e.Version), func() { w.rejects++; w.decide(e, false, "rejected by a person") })
-				add(fmt.Sprintf("approval of %s (v%d) times out", e.ID, e.Version), func() { w.rejects++; w.decide(e, false, "approval timed out") })
+				ext(fmt.Sprintf("REJECT %s (v%d)", e.ID, e.Version), func() { w.rejects++; w.decide(e, false, "rejected by a person") })
+				ext(fmt.Sprintf("approval of %s (v%d) times out", e.ID, e.Version), func() { w.rejects++; w.decide(e, false, "approval timed out") })
 			}
 		}
 	}
 	if w.pushes < s.Pushes {
-		add(fmt.Sprintf("PUSH v%d", len(w.Executions)+1), w.push)
+		ext(fmt.Sprintf("PUSH v%d", len(w.Executions)+1), w.push)
 	}
 
 	// EventBridge delivers events in any order, possibly twice.
@@ -149,7 +169,7 @@ func (w *World) actions(s Scenario) []Action {
 			w.invoke(s, fn, nil, nil, &ev)
 		})
 		if w.dups < s.Duplicates {
-			add(fmt.Sprintf("deliver %s to %s again (duplicate)", ev, fn), func() {
+			ext(fmt.Sprintf("deliver %s to %s again (duplicate)", ev, fn), func() {
 				w.dups++
 				w.invoke(s, fn, nil, nil, &ev)
 			})
@@ -159,22 +179,34 @@ func (w *World) actions(s Scenario) []Action {
 	// `pulumi up` with an edited allow-list.
 	if w.edits < s.Edits {
 		tenant := fmt.Sprintf("t%d", w.nextTenant)
-		add("pulumi up: pin new tenant "+tenant, func() {
-			before := w.owned()
-			w.edits++
-			w.nextTenant++
-			w.addTenantRule(tenant, slices.Clone(w.rule(anchorARN).Forward))
-			w.editViolation = checkEdit(before, w.owned(), tenant)
-		})
-		for _, t := range w.tenants() {
-			t := t
-			add("pulumi up: unpin tenant "+t, func() {
-				before := w.owned()
+		// `pulumi up` reads the anchor's live action when it plans and
+		// creates the new tenant's rule with it later (components/service,
+		// liveActionsOf): a Stable deployment that shifts the anchor in
+		// between leaves the new rule on stable's other group.
+		if w.planned == nil {
+			ext("pulumi up: pin new tenant "+tenant+" (plans: reads the anchor's action)", func() {
 				w.edits++
-				w.Rules = slices.DeleteFunc(w.Rules, func(r *Rule) bool { return r.Kind == KindTenant && slices.Contains(r.Tenants, t) })
-				w.editViolation = checkEdit(before, w.owned(), t)
+				w.nextTenant++
+				w.planned = &plannedRule{tenant: tenant, forward: slices.Clone(w.rule(anchorARN).Forward)}
 			})
 		}
+		for _, t := range w.tenants() {
+			t := t
+			ext("pulumi up: unpin tenant "+t, func() {
+				w.pulumiUp(t, func() {
+					w.Rules = slices.DeleteFunc(w.Rules, func(r *Rule) bool { return r.Kind == KindTenant && slices.Contains(r.Tenants, t) })
+				})
+			})
+		}
+	}
+
+	// A planned `pulumi up` creates its rule.
+	if p := w.planned; p != nil {
+		add(fmt.Sprintf("pulumi up creates tenant %s's rule forwarding %v", p.tenant, p.forward), func() {
+			w.planned = nil
+			w.pulumiUp(p.tenant, func() { w.addTenantRule(p.tenant, p.forward) })
+			w.edits-- // counted when planned
+		})
 	}
 
 	// A claim whose invocation died without removing it expires.
@@ -192,9 +224,20 @@ func (w *World) actions(s Scenario) []Action {
 
 	// `tenant-canary rollback`: the operator's path into the same function.
 	if w.operator < s.Operator {
-		add("OPERATOR runs tenant-canary rollback", func() { w.operator++; w.invoke(s, contract.HookRollback, nil, nil, nil) })
+		ext("OPERATOR runs tenant-canary rollback", func() { w.operator++; w.invoke(s, contract.HookRollback, nil, nil, nil) })
 	}
 	return acts
+}
+
+// pulumiUp is one `pulumi up` that adds or removes tenant's rule: I5 checks
+// that it changed nothing CodeDeploy or the hooks own, and what Pulumi owns
+// is now what it left.
+func (w *World) pulumiUp(tenant string, edit func()) {
+	before := w.owned()
+	w.edits++
+	edit()
+	w.editViolation = checkEdit(before, w.owned(), tenant)
+	w.pulumiState = w.pulumiOwned()
 }
 
 // start: CodeDeploy begins the deployment; the Latest AppSpec runs pin at
@@ -292,7 +335,7 @@ func (w *World) rolledBack(d *Deployment) {
 		d.Status = DepSucceeded
 		w.endDeployment(d)
 	case d.Status == DepInProgress:
-		d.Status = DepFailed
+		d.Status = d.endStatus
 		w.endDeployment(d)
 	}
 }

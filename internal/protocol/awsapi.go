@@ -6,6 +6,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,10 +57,20 @@ func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Messa
 
 func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	return do(c, ctx, "DescribeServices", fmt.Sprint(in.Services), func(w *World) (*ecs.DescribeServicesOutput, error) {
+		// A cluster that does not exist is an error of the call, not a
+		// failure per service
+		// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors);
+		// one call describes 1 to 10 services.
+		if aws.ToString(in.Cluster) != Cluster {
+			return nil, apiErr("ClusterNotFoundException", "Cluster not found.")
+		}
+		if len(in.Services) == 0 || len(in.Services) > 10 {
+			return nil, apiErr("InvalidParameterException", "services must hold 1 to 10 names")
+		}
 		out := &ecs.DescribeServicesOutput{}
 		for _, name := range in.Services {
 			svc := w.Services[name]
-			if svc == nil || aws.ToString(in.Cluster) != Cluster {
+			if svc == nil {
 				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(name), Reason: aws.String("MISSING")})
 				continue
 			}
@@ -92,6 +103,9 @@ func lb(tg string) ecstypes.LoadBalancer {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
 func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
 	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
+		if aws.ToString(in.Cluster) != Cluster {
+			return nil, apiErr("ClusterNotFoundException", "Cluster not found.")
+		}
 		svc := w.Services[aws.ToString(in.Service)]
 		if svc == nil {
 			return nil, apiErr("ServiceNotFoundException", "Service not found.")
@@ -130,26 +144,69 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 
 // --- ELB ---
 
+// DescribeRules lists the listener's rules by priority, the default rule
+// last, a page at a time: PageSize is 1–400 and the answer holds at most
+// that many rules, with NextMarker when more follow
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeRules.html).
+// The scenario's PageSize serves shorter pages than asked (a maximum, not
+// a promise), so a hook that reads only the first page is caught.
 func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error) {
-	return do(c, ctx, "DescribeRules", "", func(w *World) (*elbv2.DescribeRulesOutput, error) {
+	return do(c, ctx, "DescribeRules", aws.ToString(in.Marker), func(w *World) (*elbv2.DescribeRulesOutput, error) {
 		if aws.ToString(in.ListenerArn) != listenerARN {
 			return nil, apiErr("ListenerNotFound", "One or more listeners not found")
 		}
+		size := int(aws.ToInt32(in.PageSize))
+		if in.PageSize != nil && (size < 1 || size > 400) {
+			return nil, apiErr("ValidationError", "PageSize must be between 1 and 400")
+		}
+		rules := slices.Clone(w.Rules)
+		sort.SliceStable(rules, func(i, j int) bool {
+			pi, pj := rules[i].Priority, rules[j].Priority
+			if rules[i].Kind == KindDefault {
+				pi = 1 << 30
+			}
+			if rules[j].Kind == KindDefault {
+				pj = 1 << 30
+			}
+			return pi < pj
+		})
+		start := 0
+		if m := aws.ToString(in.Marker); m != "" {
+			n, err := strconv.Atoi(m)
+			if err != nil || n < 0 || n > len(rules) {
+				return nil, apiErr("ValidationError", "Invalid marker "+m)
+			}
+			start = n
+		}
+		if size == 0 {
+			size = len(rules)
+		}
+		if w.pageSize > 0 {
+			size = min(size, w.pageSize)
+		}
+		end := min(start+size, len(rules))
 		out := &elbv2.DescribeRulesOutput{}
-		for _, r := range w.Rules {
-			prio := strconv.Itoa(r.Priority)
-			if r.Kind == KindDefault {
-				prio = "default"
-			}
-			var tgs []elbtypes.TargetGroupTuple
-			for _, f := range r.Forward {
-				tgs = append(tgs, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(f.TG), Weight: aws.Int32(int32(f.Weight))})
-			}
-			out.Rules = append(out.Rules, elbtypes.Rule{RuleArn: aws.String(r.ARN), Priority: aws.String(prio), IsDefault: aws.Bool(r.Kind == KindDefault),
-				Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, Order: aws.Int32(1), ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tgs}}}})
+		for _, r := range rules[start:end] {
+			out.Rules = append(out.Rules, r.sdk())
+		}
+		if end < len(rules) {
+			out.NextMarker = aws.String(strconv.Itoa(end))
 		}
 		return out, nil
 	})
+}
+
+func (r *Rule) sdk() elbtypes.Rule {
+	prio := strconv.Itoa(r.Priority)
+	if r.Kind == KindDefault {
+		prio = "default"
+	}
+	var tgs []elbtypes.TargetGroupTuple
+	for _, f := range r.Forward {
+		tgs = append(tgs, elbtypes.TargetGroupTuple{TargetGroupArn: aws.String(f.TG), Weight: aws.Int32(int32(f.Weight))})
+	}
+	return elbtypes.Rule{RuleArn: aws.String(r.ARN), Priority: aws.String(prio), IsDefault: aws.Bool(r.Kind == KindDefault),
+		Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, Order: aws.Int32(1), ForwardConfig: &elbtypes.ForwardActionConfig{TargetGroups: tgs}}}}
 }
 
 func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
@@ -177,9 +234,11 @@ func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTar
 	})
 }
 
-// SetRulePriorities is atomic and rejects a priority another rule of the
-// listener holds
-// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html).
+// SetRulePriorities is atomic, rejects a priority outside 1–50000
+// (ValidationError) or one another rule of the listener holds
+// (PriorityInUse), and answers with the rules it changed
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_SetRulePriorities.html,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_RulePriorityPair.html).
 func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePrioritiesInput, _ ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error) {
 	detail := ""
 	for _, p := range in.RulePriorities {
@@ -191,16 +250,25 @@ func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePriorit
 			if r == nil {
 				return nil, apiErr("RuleNotFound", "One or more rules not found")
 			}
+			if prio := aws.ToInt32(p.Priority); prio < 1 || prio > 50000 {
+				return nil, apiErr("ValidationError", fmt.Sprintf("Priority %d must be between 1 and 50000", prio))
+			}
+			if r.Kind == KindDefault {
+				return nil, apiErr("OperationNotPermitted", "The default rule's priority cannot be changed")
+			}
 			for _, o := range w.Rules {
 				if o != r && o.Priority == int(aws.ToInt32(p.Priority)) {
 					return nil, apiErr("PriorityInUse", "Priority is currently in use")
 				}
 			}
 		}
+		out := &elbv2.SetRulePrioritiesOutput{}
 		for _, p := range in.RulePriorities {
-			w.rule(aws.ToString(p.RuleArn)).Priority = int(aws.ToInt32(p.Priority))
+			r := w.rule(aws.ToString(p.RuleArn))
+			r.Priority = int(aws.ToInt32(p.Priority))
+			out.Rules = append(out.Rules, r.sdk())
 		}
-		return &elbv2.SetRulePrioritiesOutput{}, nil
+		return out, nil
 	})
 }
 
@@ -298,6 +366,9 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 					return nil, apiErr("LifecycleEventAlreadyCompletedException", "already completed")
 				}
 				l.Status = string(in.Status)
+				if c.inv != nil {
+					c.inv.accepted++
+				}
 				w.afterReport(d, l)
 				return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
 			}
@@ -308,15 +379,34 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
-	return do(c, ctx, "ListDeployments", group, func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
+	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
 		if group != LatestGroup && group != StableGroup {
 			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
 		}
-		out := &codedeploy.ListDeploymentsOutput{Deployments: []string{}}
+		var ids []string
 		for _, d := range w.Deployments {
-			if d.Group == group && slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(d.Status)) {
-				out.Deployments = append(out.Deployments, d.ID)
+			if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(w.Reading.listedStatus(d)))) {
+				ids = append(ids, d.ID)
 			}
+		}
+		// Paginated by NextToken
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html);
+		// the scenario's PageSize makes pages short.
+		start := 0
+		if t := aws.ToString(in.NextToken); t != "" {
+			n, err := strconv.Atoi(t)
+			if err != nil || n < 0 || n > len(ids) {
+				return nil, apiErr("InvalidNextTokenException", "The next token was specified in an invalid format.")
+			}
+			start = n
+		}
+		end := len(ids)
+		if w.pageSize > 0 {
+			end = min(end, start+w.pageSize)
+		}
+		out := &codedeploy.ListDeploymentsOutput{Deployments: append([]string{}, ids[start:end]...)}
+		if end < len(ids) {
+			out.NextToken = aws.String(strconv.Itoa(end))
 		}
 		return out, nil
 	})

@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"encoding/binary"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -16,58 +18,185 @@ type Violation struct {
 
 func (v *Violation) Error() string { return v.Invariant + ": " + v.What }
 
-// The invariants (docs/design.md §4).
+// The invariants (docs/design.md §4), as the explorer checks them.
 const (
 	I1 = "I1 pinned tenants see only approved versions"
 	I2 = "I2 every request reaches a target group with healthy targets"
-	I3 = "I3 at rest everyone is on one version, or the operator is told"
-	I4 = "I4 every lifecycle hook invocation reports exactly once"
-	I5 = "I5 pulumi up changes nothing CodeDeploy or the hooks own"
+	I3 = "I3 every rollout comes to rest, everyone on the last approved version"
+	I4 = "I4 every lifecycle hook invocation reports once, in time"
+	I5 = "I5 pulumi up and the hooks never touch what the other owns"
 )
 
-// check evaluates I1–I4 on the current state (I5 is checked by the
-// pulumi-up step itself, see checkEdit).
+// check evaluates the safety invariants on the current state: I1, I2, I4,
+// I5 (I3 is checked where the state is quiescent, see checkRest).
 func (w *World) check() *Violation {
 	if v := w.editViolation; v != nil {
 		return v
 	}
-	// Tenants routed by their own rule are pinned until everyone is back
-	// behind the catch-all on approved versions.
-	if !w.catchAllPinned() && w.onlyApproved(w.route("")) {
-		clear(w.pinnedSinceRest)
-	}
+	// I1 quantifies over the allow-list as configured now (at the start of
+	// the rollout, and as `pulumi up` edited it since): every tenant with a
+	// rule, whatever routes its requests.
 	requesters := append([]string{""}, w.tenants()...)
 	for _, t := range requesters {
 		r := w.route(t)
-		if t != "" && r.Kind == KindTenant {
-			w.pinnedSinceRest[t] = true
-		}
 		who := "a request of no pinned tenant"
 		if t != "" {
-			who = "tenant " + t
+			who = "pinned tenant " + t
 		}
 		for _, g := range w.served(r) {
 			if g.healthy == 0 {
 				return &Violation{I2, fmt.Sprintf("%s is routed by the %s rule to %s, which has no healthy target", who, r.Kind, tgName(g.tg))}
 			}
-			if t != "" && w.pinnedSinceRest[t] {
-				for _, v := range g.versions {
-					if !w.approved[v] {
-						return &Violation{I1, fmt.Sprintf("%s (pinned in this rollout) is served v%d through the %s rule, and no approval covered v%d", who, v, r.Kind, v)}
-					}
+			if t == "" {
+				continue
+			}
+			for _, v := range g.versions {
+				if !w.approved[v] {
+					return &Violation{I1, fmt.Sprintf("%s is served v%d through the %s rule, and no approval covered v%d", who, v, r.Kind, v)}
 				}
 			}
 		}
 	}
-	for _, inv := range w.invocations {
-		if inv.ended && (inv.Hook == "pin" || inv.Hook == "unpin") && inv.reports != 1 {
-			return &Violation{I4, fmt.Sprintf("%s#%d for %s reported %d times", inv.Hook, inv.N, inv.Deployment, inv.reports)}
+	// A rollback never deploys an image nobody approved: the rollback
+	// function's deployment is the last approved version's.
+	for _, d := range w.Deployments {
+		if v := w.TaskDefs[d.TaskDef]; d.Exec == -1 && !w.approved[v] {
+			return &Violation{I1, fmt.Sprintf("the rollback function's deployment %s deploys v%d, which no approval covered", d.ID, v)}
 		}
 	}
-	if w.atRest() && !w.consolidated() && !w.told {
-		return &Violation{I3, fmt.Sprintf("nothing is in flight, yet %s, and no function said so", w.split())}
+	for _, inv := range w.invocations {
+		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin") || inv.accepted == 1 {
+			continue
+		}
+		if d := w.deployment(inv.Deployment); inv.accepted == 0 && d != nil {
+			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic"}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
+				continue // CodeDeploy ended the event first
+			}
+		}
+		if inv.killed {
+			return &Violation{I4, fmt.Sprintf("%s#%d for %s was stopped at its timeout before CodeDeploy accepted a report", inv.Hook, inv.N, inv.Deployment)}
+		}
+		return &Violation{I4, fmt.Sprintf("%s#%d for %s ended with %d reports accepted by CodeDeploy", inv.Hook, inv.N, inv.Deployment, inv.accepted)}
+	}
+	// The termination wait is real: CodeDeploy's instant rollback of a
+	// Stable deployment needs its original task set serving until the wait
+	// ends (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
+	for _, d := range w.Deployments {
+		if d.Group != StableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
+			continue
+		}
+		if orig := w.taskSet(w.Services[StableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
+			return &Violation{I2, fmt.Sprintf("during %s's termination wait stable's original task set has no healthy tasks: a rollback now would route the pinned tenants to no healthy target", d.ID)}
+		}
+	}
+	if got := w.pulumiOwned(); got != w.pulumiState {
+		return &Violation{I5, fmt.Sprintf("something other than pulumi up changed what Pulumi owns (tenant rules' priorities and conditions, the anchor's priority, the set of rules): was %s, now %s", w.pulumiState, got)}
 	}
 	return nil
+}
+
+// pulumiOwned is what Pulumi manages on the listener (the ownership table
+// of docs/design.md §4): every rule but the catch-all, with its priority and
+// conditions, and the catch-all's existence. Neither CodeDeploy nor a hook
+// may change it.
+func (w *World) pulumiOwned() string {
+	var b strings.Builder
+	for _, r := range w.Rules {
+		if r.Kind == KindCatchAll {
+			b.WriteString("catch-all;")
+			continue
+		}
+		fmt.Fprintf(&b, "%s@%d%v;", ruleName(r.ARN), r.Priority, r.Tenants)
+	}
+	return b.String()
+}
+
+// checkRest is I3, on a state where nothing happens unless a person (or a
+// fault the scenario allows) acts: the state must be what the rollout ends
+// in. A split may stay held only while a decision that belongs to a person
+// is pending — an approval, or with approval.onReject=hold the operator's
+// choice after a rejection; otherwise everything has come to rest, the
+// catch-all is above the tenant rules, stable runs 0 tasks and everyone is
+// served the last approved version: the version of the newest execution
+// that completed every stage (v0 when none has). A rejection, an alarm or
+// a failure leaves that version in place; an approved push that completes
+// replaces it. A log line is no licence.
+func (w *World) checkRest() *Violation {
+	for _, e := range w.Executions {
+		if e.Status == "InProgress" && e.Stage == StageApprove && e.Token != "" {
+			// A person decides, if the approval is about what latest
+			// serves: newest push wins, a superseded one is rejected.
+			if latest := w.TaskDefs[w.Services[LatestService].primary().TaskDef]; latest != e.Version && !w.latestBusy() {
+				return &Violation{I3, fmt.Sprintf("the approval of %s asks about v%d while latest serves v%d and nothing is in flight to change that: newest push wins, it should have been rejected", e.ID, e.Version, latest)}
+			}
+			return nil
+		}
+	}
+	if !w.atRest() {
+		return &Violation{I3, "stuck: nothing can happen unless a person acts, no decision of a person is pending, and " + w.inFlight()}
+	}
+	if w.onRejectHold && w.rejects > 0 {
+		return nil // the operator decides what follows a held rejection
+	}
+	target := 0
+	for _, e := range w.Executions {
+		if e.Status == "Succeeded" && e.Version > target {
+			target = e.Version
+		}
+	}
+	if split := w.split(); split != "" {
+		return &Violation{I3, fmt.Sprintf("nothing is in flight and no person has a decision to make, yet %s", split)}
+	}
+	for _, t := range append([]string{""}, w.tenants()...) {
+		var vs []int
+		for _, g := range w.served(w.route(t)) {
+			vs = append(vs, g.versions...)
+		}
+		slices.Sort(vs)
+		vs = slices.Compact(vs)
+		if len(vs) != 1 || vs[0] != target {
+			who := "requests of no pinned tenant are"
+			if t != "" {
+				who = "tenant " + t + " is"
+			}
+			return &Violation{I3, fmt.Sprintf("at rest, %s served %v, not the last approved version v%d", who, vs, target)}
+		}
+	}
+	return nil
+}
+
+// latestBusy: a deployment of the Latest group has not ended.
+func (w *World) latestBusy() bool {
+	for _, d := range w.Deployments {
+		if d.Group == LatestGroup && (d.unfinished() || d.Phase == phaseRollingBack) {
+			return true
+		}
+	}
+	return false
+}
+
+// inFlight says what has not ended.
+func (w *World) inFlight() string {
+	var parts []string
+	for _, d := range w.Deployments {
+		if d.unfinished() || d.Phase == phaseRollingBack {
+			parts = append(parts, fmt.Sprintf("deployment %s is %s (%s)", d.ID, d.Status, d.Phase))
+		}
+	}
+	for _, inv := range w.invocations {
+		if !inv.ended {
+			parts = append(parts, fmt.Sprintf("%s#%d is still waiting, polling %s", inv.Hook, inv.N, inv.pending.op))
+		}
+	}
+	for _, e := range w.Executions {
+		if e.Status == "InProgress" {
+			parts = append(parts, fmt.Sprintf("%s is in progress at %s", e.ID, e.Stage))
+		}
+	}
+	if len(w.events) > 0 {
+		parts = append(parts, fmt.Sprintf("%d events wait for delivery", len(w.events)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (w *World) onlyApproved(r *Rule) bool {
@@ -173,45 +302,120 @@ func tgName(arn string) string {
 }
 
 // hash identifies a state: the world and, for each live invocation, what
-// it has seen so far (the hook's own state is a function of that).
+// it has seen so far (the hook's own state is a function of that: its
+// trace, kept as a running hash of the requests and answers).
 func (w *World) hash() uint64 {
-	var b strings.Builder
+	var h stateHash
+	h.h.SetSeed(hashSeed)
 	rules := slices.Clone(w.Rules)
 	sort.Slice(rules, func(i, j int) bool { return rules[i].ARN < rules[j].ARN })
 	for _, r := range rules {
-		fmt.Fprintf(&b, "R%s@%d%v%v%v;", ruleName(r.ARN), r.Priority, r.Tenants, r.Forward, r.Tags)
+		h.str("R", r.ARN)
+		h.num(r.Priority)
+		h.strs(r.Tenants)
+		for _, f := range r.Forward {
+			h.str(f.TG)
+			h.num(f.Weight)
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
+			h.str("T", k)
+			h.num(r.Tags[k])
+		}
 	}
 	for _, name := range []string{LatestService, StableService} {
 		svc := w.Services[name]
-		fmt.Fprintf(&b, "S%s%d;", name, svc.Desired)
+		h.str("S", name)
+		h.num(svc.Desired)
 		for _, ts := range svc.TaskSets {
-			fmt.Fprintf(&b, "%+v;", *ts)
+			h.str(ts.ID, ts.Status, ts.TaskDef, ts.TG)
+			h.num(ts.Running)
+			h.flag(ts.Healthy)
 		}
 	}
 	for _, d := range w.Deployments {
-		fmt.Fprintf(&b, "D%s %s %s %s %d %s %s %s", d.ID, d.Group, d.Status, d.Phase, w.TaskDefs[d.TaskDef], d.Original, d.Replacement, d.RollbackOf)
+		h.str("D", d.ID, d.Group, d.Status, d.Phase, d.Original, d.Replacement, d.RollbackOf, d.endStatus)
+		h.num(w.TaskDefs[d.TaskDef])
 		for _, l := range d.Hooks {
-			fmt.Fprintf(&b, " %s=%s", l.Name, l.Status)
+			h.str(l.Name, l.Status)
+			h.flag(l.EndedByDeployment)
 		}
-		b.WriteString(";")
 	}
 	for _, e := range w.Executions {
-		fmt.Fprintf(&b, "E%+v;", *e)
+		h.str("E", e.ID, e.Stage, e.Status, e.Deployment, e.Token)
+		h.num(e.Version)
+		h.flag(e.Waiting)
 	}
-	fmt.Fprintf(&b, "H%v A%v V%v P%v T%v B%d,%d,%d,%d,%d,%d,%d,%d;", w.stageHolder, w.approved, w.events, w.pinnedSinceRest, w.told,
-		w.pushes, w.faults, w.edits, w.alarms, w.dups, w.rejects, w.operator, w.nextTenant)
+	for _, st := range []string{StageLatest, StageApprove, StageStable} {
+		h.num(w.stageHolder[st])
+	}
+	for _, v := range slices.Sorted(maps.Keys(w.approved)) {
+		h.num(v)
+	}
+	h.str("V")
+	for _, ev := range w.events {
+		h.str(ev.Kind, ev.Group, ev.DeploymentID, ev.State)
+		h.num(ev.Exec)
+		h.num(ev.Attempt)
+	}
+	for _, n := range []int{w.pushes, w.faults, w.edits, w.alarms, w.dups, w.rejects, w.operator, w.nextTenant} {
+		h.num(n)
+	}
+	if w.planned != nil {
+		h.str("U", w.planned.tenant)
+		for _, f := range w.planned.forward {
+			h.str(f.TG)
+			h.num(f.Weight)
+		}
+	}
 	for _, inv := range w.invocations {
+		h.str("I", string(inv.Hook))
+		h.num(inv.N)
+		h.flag(inv.ended)
+		h.num(inv.accepted)
 		if inv.ended {
-			fmt.Fprintf(&b, "I%d:%s:end:%d;", inv.N, inv.Hook, inv.reports)
+			h.flag(inv.killed)
 			continue
 		}
-		fmt.Fprintf(&b, "I%d:%s:%s:%v:%d:%s", inv.N, inv.Hook, inv.Deployment, inv.timedOut, inv.reports, strings.Join(inv.trace, "|"))
+		h.str(inv.Deployment)
+		h.flag(inv.timedOut)
+		h.num(inv.sinceDeadline)
+		h.num(int(inv.traceHash))
+		h.num(len(inv.trace))
 		if inv.pending != nil {
-			fmt.Fprintf(&b, "→%s %s", inv.pending.op, inv.pending.detail)
+			h.str(inv.pending.op, inv.pending.detail)
 		}
-		b.WriteString(";")
 	}
-	h := fnv.New64a()
-	h.Write([]byte(b.String()))
-	return h.Sum64()
+	return h.h.Sum64()
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// stateHash feeds values into a hash, each with a separator, so that
+// ("ab", "c") and ("a", "bc") differ.
+type stateHash struct{ h maphash.Hash }
+
+func (s *stateHash) str(vs ...string) {
+	for _, v := range vs {
+		s.h.WriteString(v)
+		s.h.WriteByte(0)
+	}
+}
+
+func (s *stateHash) strs(vs []string) {
+	s.num(len(vs))
+	s.str(vs...)
+}
+
+func (s *stateHash) num(n int) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	s.h.Write(b[:])
+}
+
+func (s *stateHash) flag(v bool) {
+	if v {
+		s.h.WriteByte(1)
+	} else {
+		s.h.WriteByte(2)
+	}
 }

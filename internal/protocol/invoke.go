@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,18 +29,30 @@ type Invocation struct {
 	Deployment string
 	Event      *Event
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	toWorld  chan message
-	toHook   chan result
-	pending  *pendingCall
-	trace    []string
-	reports  int
+	ctx     *invocationContext
+	toWorld chan message
+	toHook  chan result
+	pending *pendingCall
+	trace   []string
+	// traceHash is a running hash of trace.
+	traceHash uint64
+	// calls are the requests made so far (op and detail): a request made
+	// again is a poll, one tick of the invocation's clock (clock.go).
+	calls []string
+	// accepted counts the status reports CodeDeploy accepted.
+	accepted int
 	ended    bool
 	err      error
-	timedOut bool
-	aborting bool
-	logs     []string
+	// timedOut: the deadline has passed; sinceDeadline counts the calls
+	// made after it; killed: Lambda stopped the function at its timeout.
+	timedOut      bool
+	sinceDeadline int
+	killed        bool
+	aborting      bool
+	logs          []string
+	// live: the hook's goroutine runs in this world (a copy's invocation
+	// gets it back when next answered, see thaw).
+	live bool
 
 	// What a copy of the world needs to bring the invocation back: its
 	// payload, the answers it got and when its deadline passed.
@@ -55,6 +69,8 @@ type pendingCall struct {
 	op, detail     string
 	run            func() (any, error)
 	injectedFailed bool
+	// waiting: a poll past deadlinePolls (clock.go).
+	waiting bool
 }
 
 type message struct {
@@ -155,7 +171,7 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 	if d != nil {
 		inv.Deployment, inv.execID = d.ID, l.ExecID
 	}
-	if ev != nil && ev.Kind == EventApprovalFailed {
+	if ev != nil && (ev.Kind == EventApprovalFailed || ev.Kind == EventExecutionFailed) {
 		inv.execution = w.Executions[ev.Exec].ID
 	}
 	if w.direct != nil {
@@ -165,17 +181,80 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 	w.invocations = append(w.invocations, inv)
 	w.launch(inv)
 	inv.await()
+	w.tick(inv)
 	w.afterStep(s, inv)
+}
+
+// tick advances the invocation's clock on the call it just made: a repeated
+// request is a poll, and a request made more than deadlinePolls times
+// before one that waits; once
+// the deadline has passed, graceCalls calls later Lambda stops the
+// function.
+func (w *World) tick(inv *Invocation) {
+	pc := inv.pending
+	if pc == nil {
+		return
+	}
+	key := pc.op + " " + pc.detail
+	pc.waiting = countOf(inv.calls, key) > deadlinePolls
+	inv.calls = append(inv.calls, key)
+	if !inv.timedOut {
+		return
+	}
+	inv.sinceDeadline++
+	if inv.sinceDeadline > graceCalls {
+		w.logf("  %s#%d is stopped by Lambda at its timeout, before its call %s", inv.Hook, inv.N, pc.op)
+		inv.kill()
+	}
+}
+
+func countOf(calls []string, key string) int {
+	n := 0
+	for _, c := range calls {
+		if c == key {
+			n++
+		}
+	}
+	return n
+}
+
+// expire makes the invocation's deadline pass before its pending call runs.
+func (w *World) expire(inv *Invocation) {
+	inv.timedOut = true
+	inv.cancelAt = len(inv.results)
+	if inv.live {
+		inv.ctx.expire()
+	} // else the replay expires it at cancelAt
+}
+
+// kill ends the invocation where it is: its pending call never runs.
+func (inv *Invocation) kill() {
+	inv.abort()
+	inv.killed, inv.err = true, errors.New("stopped by Lambda at the function's timeout")
+}
+
+// abort ends the invocation's goroutine, answering every further call with
+// errAborted.
+func (inv *Invocation) abort() {
+	inv.aborting = true
+	inv.ctx.expire()
+	for !inv.ended {
+		if inv.pending != nil {
+			inv.pending = nil
+			inv.toHook <- result{err: errAborted}
+		}
+		inv.await()
+	}
 }
 
 // launch runs the function's real code in a goroutine of its own, talking
 // to w through a client; it blocks at its first call.
 func (w *World) launch(inv *Invocation) {
 	inv.toWorld, inv.toHook = make(chan message), make(chan result)
-	// A Lambda invocation's deadline; the model ends the work early with
-	// the "deadline" fault, which cancels it.
-	inv.ctx, inv.cancel = context.WithTimeout(lambdacontext.NewContext(context.Background(),
-		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}), time.Hour)
+	inv.live = true
+	// A Lambda invocation's deadline, on the model's clock (clock.go).
+	inv.ctx = newInvocationContext(lambdacontext.NewContext(context.Background(),
+		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}))
 	c := &client{w: w, inv: inv}
 	h := &rollout.Hooks{Config: hookConfig(inv.onReject, inv.Hook), ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
@@ -191,6 +270,8 @@ func (w *World) launch(inv *Invocation) {
 			}
 		case events.CodeDeployEvent:
 			err = h.Cleanup(inv.ctx, p)
+		case rollout.PipelineExecutionEvent:
+			err = h.CleanupPipelineExecution(inv.ctx, p)
 		case rollout.RollbackRequest:
 			_, err = h.Rollback(inv.ctx, p)
 		}
@@ -208,6 +289,9 @@ func (inv *Invocation) payload() any {
 		return rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
 	case inv.Event != nil && inv.Event.Kind == EventDeployment:
 		return codeDeployEvent(*inv.Event)
+	case inv.Event != nil && inv.Event.Kind == EventExecutionFailed:
+		return rollout.PipelineExecutionEvent{DetailType: rollout.PipelineExecutionEventDetailType, Source: "aws.codepipeline",
+			Detail: &rollout.PipelineExecutionDetail{Pipeline: Pipeline, ExecutionID: inv.execution, State: inv.Event.State}}
 	case inv.execution != "":
 		return rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
 			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,
@@ -227,7 +311,7 @@ func (w *World) respawn(inv *Invocation) {
 	inv.await()
 	for k := 0; ; k++ {
 		if inv.cancelAt == k && inv.pending != nil {
-			inv.cancel()
+			inv.ctx.expire()
 		}
 		if k == len(inv.results) {
 			break
@@ -253,6 +337,11 @@ func codeDeployEvent(ev Event) events.CodeDeployEvent {
 // step runs the hook's pending call against the world (or fails it, for a
 // fault) and lets the hook run to its next call.
 func (w *World) step(s Scenario, inv *Invocation, fault bool) {
+	if !inv.live {
+		waiting := inv.pending.waiting
+		w.respawn(inv)
+		inv.pending.waiting = waiting
+	}
 	pc := inv.pending
 	inv.pending = nil
 	var r result
@@ -262,15 +351,17 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 	case pc.ctx.Err() != nil:
 		r.err = pc.ctx.Err()
 	default:
-		if pc.op == "PutLifecycleEventHookExecutionStatus" {
-			inv.reports++
-		}
 		r.out, r.err = pc.run()
 	}
-	inv.trace = collapse(append(inv.trace, pc.op+" "+pc.detail+" → "+summarize(r)))
+	entry := pc.op + " " + pc.detail + " → " + summarize(r)
+	if !pc.waiting || !slices.Contains(inv.trace, entry) {
+		inv.trace = append(inv.trace, entry) // else folded: an answer it had
+		inv.traceHash = maphash.String(hashSeed, strconv.FormatUint(inv.traceHash, 16)+entry)
+	}
 	inv.results = append(inv.results, r)
 	inv.toHook <- r
 	inv.await()
+	w.tick(inv)
 	w.afterStep(s, inv)
 }
 
@@ -283,28 +374,6 @@ func summarize(r result) string {
 		return fmt.Sprintf("%T", r.out)
 	}
 	return string(b)
-}
-
-// collapse folds a repeated tail (a poll loop that saw the same answers)
-// so a hook that waits is one state, not one per poll.
-func collapse(trace []string) []string {
-	for k := 1; k <= 3; k++ {
-		n := len(trace)
-		if n < 2*k {
-			continue
-		}
-		same := true
-		for i := 0; i < k; i++ {
-			if trace[n-k+i] != trace[n-2*k+i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return trace[:n-k]
-		}
-	}
-	return trace
 }
 
 // afterStep handles an invocation that has just ended: cleanup and
@@ -335,30 +404,25 @@ func firstLine(s string) string {
 // abort ends every live invocation's goroutine (end of an exploration path).
 func (w *World) abort() {
 	for _, inv := range w.invocations {
-		if inv.ended {
-			continue
-		}
-		inv.aborting = true
-		inv.cancel()
-		for !inv.ended {
-			if inv.pending != nil {
-				inv.pending = nil
-				inv.toHook <- result{err: errAborted}
-			}
-			inv.await()
+		if !inv.ended && inv.live {
+			inv.abort()
 		}
 	}
 }
 
-// capture records the functions' log lines: the trace shows them, and a
-// WARN line at step "held" is the operator being told (I3).
+// capture records the functions' log lines for the trace (a log line is
+// no licence for any invariant).
 type capture struct {
 	w     *World
 	inv   *Invocation
 	attrs []slog.Attr
 }
 
-func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
+// Enabled skips building records nobody keeps: a replay's, or an aborted
+// path's.
+func (c *capture) Enabled(context.Context, slog.Level) bool {
+	return !c.inv.replaying && !c.inv.aborting
+}
 
 func (c *capture) Handle(_ context.Context, r slog.Record) error {
 	if c.inv.replaying || c.inv.aborting {
@@ -371,9 +435,6 @@ func (c *capture) Handle(_ context.Context, r slog.Record) error {
 		}
 		return true
 	})
-	if r.Level >= slog.LevelWarn && step == "held" {
-		c.w.told = true
-	}
 	if step == "held" || step == "reject-superseded" || step == "redeploy-latest" || r.Level >= slog.LevelWarn {
 		c.inv.logs = append(c.inv.logs, fmt.Sprintf("%s %s: %s", r.Level, step, r.Message))
 	}

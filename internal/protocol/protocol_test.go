@@ -12,11 +12,15 @@ import (
 // ExploreEnv selects the exploration: unset (CI) or "deep".
 const ExploreEnv = "TENANT_CANARY_EXPLORE"
 
+// FailFastEnv, set, stops TestProtocol at the first failing scenario
+// (.ci/mutants.sh).
+const FailFastEnv = "TENANT_CANARY_EXPLORE_FAILFAST"
+
 // scenarios is the event alphabet, bounded per scenario. CI's run stops
-// each at 12,000 states; the deep run at 250,000, and adds scenarios with
+// each at 20,000 states (the aimed ones later); the deep run at 250,000, and adds scenarios with
 // several pushes combined with rejections, alarms, faults and edits.
 func scenarios(deep bool) []Scenario {
-	capCI := 12000
+	capCI := 20000
 	if deep {
 		capCI = 250000
 	}
@@ -30,22 +34,48 @@ func scenarios(deep bool) []Scenario {
 		}
 		out = append(out, s)
 	}
-	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1, Known: I1})
 	add(Scenario{Name: "1 tenant, push, reject or timeout", Tenants: 1, Pushes: 1, Rejects: 1})
 	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
 	for _, r := range Readings {
-		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r})
+		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r, Known: I3})
 	}
-	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1})
+	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1, Known: I3})
+	add(Scenario{Name: "1 tenant, push, short pages", Tenants: 1, Pushes: 1, PageSize: 1})
 	add(Scenario{Name: "1 tenant, push, pulumi up", Tenants: 1, Pushes: 1, Edits: 1})
 	add(Scenario{Name: "2 tenants on green, push, pulumi up", Tenants: 2, StableOnGreen: true, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1})
+	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1, Known: I3})
 	add(Scenario{Name: "1 tenant, push, operator rollback", Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
 	add(Scenario{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2})
+	// Aimed at the guards between two rollouts: the first waits for its
+	// approval when the exploration starts.
+	add(Scenario{Name: "approval pending, second push", Tenants: 1, Pushes: 2,
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
+	add(Scenario{Name: "approval pending, second push, reject", Tenants: 1, Pushes: 2, Rejects: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
+	// Aimed at the guards that read deployment statuses: the second push's
+	// Latest deployment enters its termination wait (Baking under this
+	// reading) while the first's approval is pending.
+	add(Scenario{Name: "second canary in its termination wait, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true},
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts all traffic", "d-2 shifts all traffic"}, MaxStates: 2 * capCI})
+	// Aimed at newest push wins: the second push's Latest deployment is in
+	// its termination wait while the first's approval is pending.
+	add(Scenario{Name: "second canary ends, first approval pending", Tenants: 1, Pushes: 2, Rejects: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2: termination wait ends"}, MaxStates: 2 * capCI})
+	// Aimed at the rollback after a rejection.
+	add(Scenario{Name: "approval pending, reject", Tenants: 1, Pushes: 1, Rejects: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 2 * capCI})
+	// Aimed at pin's second read of the listener: a `pulumi up` planned
+	// before the last Stable deployment creates a rule on the group stable
+	// left. Known finding: created after pin's last read, the rule stays on
+	// that group (no hook reads the rules again before the tenant's
+	// requests arrive).
+	add(Scenario{Name: "stale pulumi up plan, push", Tenants: 1, StableOnGreen: true, StalePlan: true, Pushes: 1, Known: I2})
+	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
 	if deep {
 		add(Scenario{Name: "1 tenant, 2 pushes, reject", Tenants: 1, Pushes: 2, Rejects: 1, MaxStates: 250000})
 		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Tenants: 1, Pushes: 2, Alarms: 1, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{true, true}, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{RollbackOwnID: true, EventBeforeRollback: true}, MaxStates: 250000})
 		add(Scenario{Name: "1 tenant, 2 pushes, fault", Tenants: 1, Pushes: 2, Faults: 1, MaxStates: 250000})
 		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Tenants: 1, Pushes: 2, Edits: 1, MaxStates: 250000})
 		add(Scenario{Name: "1 tenant, 3 pushes", Tenants: 1, Pushes: 3, MaxStates: 250000})
@@ -66,23 +96,36 @@ func TestProtocol(t *testing.T) {
 		r := Explore(s)
 		total += r.States
 		t.Log(r.Format())
+		known := ""
+		switch {
+		case s.Known != "" && r.Violation == nil && !r.Exhausted:
+			t.Logf("%s: the known finding %q was not reached within the cap", s.Name, s.Known)
+		case s.Known != "" && (r.Violation == nil || r.Violation.Invariant != s.Known):
+			t.Errorf("%s: expected the known finding %q, got %v (fixed? then drop Known)", s.Name, s.Known, r.Violation)
+		case s.Known != "":
+			known, r.Violation = violationText(r.Violation), nil
+			t.Logf("KNOWN FINDING in %s (lambda/rollout has yet to fix it): %s", s.Name, known)
+		case r.Violation != nil:
+			t.Errorf("%s: %v", s.Name, r.Violation)
+		}
+		if t.Failed() && os.Getenv(FailFastEnv) != "" {
+			t.FailNow()
+		}
 		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: s.Reading.String(), States: r.States,
 			CompleteDepth: r.Complete, MaxDepth: r.MaxDepth, Exhausted: r.Exhausted, Seconds: r.Elapsed.Seconds(),
-			Violation: violationText(r.Violation)})
+			StatesPerSecond: r.StatesPerSecond(), Violation: violationText(r.Violation), KnownFinding: known})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rows = append(rows, string(line))
-		if r.Violation != nil {
-			t.Errorf("%s: %v", s.Name, r.Violation)
-		}
 	}
 	mode := "CI"
 	if deep {
 		mode = "deep"
 	}
-	t.Logf("%s exploration: %d scenarios, %d states, invariants %s; %s",
-		mode, len(rows), total, strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), time.Since(start).Round(time.Millisecond))
+	elapsed := time.Since(start)
+	t.Logf("%s exploration: %d scenarios, %d states, %.0f states/s, invariants %s; %s",
+		mode, len(rows), total, float64(total)/elapsed.Seconds(), strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), elapsed.Round(time.Millisecond))
 	// One JSON object per scenario (ReportLine), for `make figures`.
 	if path := os.Getenv(ReportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {

@@ -35,6 +35,28 @@ type Reading struct {
 	// EventBeforeRollback: the FAILURE event (and the Failed status) come
 	// before traffic is back on the original task set; otherwise after.
 	EventBeforeRollback bool
+	// QueuedAndBaking: CodeDeploy's DeploymentStatus also has Queued,
+	// Ready and Baking
+	// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html),
+	// and no page says whether an ECS blue/green deployment without a
+	// reroute wait shows any of them. Under this reading a deployment
+	// not started yet is Queued and one in its termination wait is
+	// Baking; otherwise they are Created and InProgress.
+	QueuedAndBaking bool
+}
+
+// listedStatus is the status ListDeployments matches a deployment by.
+func (r Reading) listedStatus(d *Deployment) string {
+	if !r.QueuedAndBaking || d.Status != DepInProgress && d.Status != DepCreated {
+		return d.Status
+	}
+	switch d.Phase {
+	case phaseCreated:
+		return "Queued"
+	case phaseWait:
+		return "Baking"
+	}
+	return d.Status
 }
 
 func (r Reading) String() string {
@@ -45,17 +67,23 @@ func (r Reading) String() string {
 	if r.EventBeforeRollback {
 		order = "event-before-rollback"
 	}
+	if r.QueuedAndBaking {
+		order += ",queued-and-baking"
+	}
 	return id + "," + order
 }
 
 // Readings is every reading the explorer runs.
-var Readings = []Reading{{false, false}, {false, true}, {true, false}, {true, true}}
+var Readings = []Reading{{false, false, false}, {false, true, false}, {true, false, false}, {true, true, false}}
 
 // Lifecycle is one lifecycle event of an ECS deployment with a hook.
 type Lifecycle struct {
 	Name   string
 	Status string // Pending, InProgress, Succeeded, Failed
 	ExecID string
+	// EndedByDeployment: the deployment ended (an alarm stopped it) while
+	// the hook ran; CodeDeploy accepts no report after that.
+	EndedByDeployment bool
 }
 
 // Deployment is a CodeDeploy ECS blue/green deployment. Its lifecycle, in
@@ -78,6 +106,9 @@ type Deployment struct {
 	Hooks       []*Lifecycle
 	// RollbackOf is the failed deployment a rollback deployment reverts.
 	RollbackOf string
+	// endStatus is the status (Failed or Stopped) a deployment rolling back
+	// within its own id ends with once traffic is back.
+	endStatus string
 }
 
 // Deployment phases of the model.
@@ -213,36 +244,47 @@ func (w *World) revert(d *Deployment) {
 	}
 }
 
-// fail ends a deployment that failed or was stopped (hook failure, alarm,
-// hook timeout). Traffic goes back to the original task set when any was
-// shifted, under the reading in force.
-func (w *World) fail(d *Deployment, why string) {
+// fail ends a deployment that failed (hook failure, hook timeout). Traffic
+// goes back to the original task set when any was shifted, under the
+// reading in force.
+func (w *World) fail(d *Deployment, why string) { w.end(d, DepFailed, why) }
+
+// stop ends a deployment an alarm stopped: "If any of the specified alarms
+// are activated, the deployment stops, and the status is updated to
+// Stopped" (CodeDeploy User Guide, "Monitoring deployments with CloudWatch
+// alarms in CodeDeploy",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-create-alarms.html),
+// and the deployment group's automatic rollback on alarm reverts it like a
+// failure (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html).
+// Its state-change event is STOP
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
+func (w *World) stop(d *Deployment, why string) { w.end(d, DepStopped, why) }
+
+func (w *World) end(d *Deployment, status, why string) {
 	w.logf("  %s (%s) fails: %s", d.ID, d.Group, why)
 	for _, l := range d.Hooks {
-		if l.Status == "InProgress" || l.Status == "Pending" {
-			if l.Status == "InProgress" {
-				l.Status = "Failed"
-			}
+		if l.Status == "InProgress" {
+			l.Status, l.EndedByDeployment = "Failed", true
 		}
 	}
 	needsRevert := d.Replacement != ""
 	switch {
 	case !needsRevert:
-		d.Status, d.Phase = DepFailed, phaseDone
+		d.Status, d.Phase = status, phaseDone
 		w.endDeployment(d)
 	case w.Reading.RollbackOwnID:
-		d.Status, d.Phase = DepFailed, phaseDone
+		d.Status, d.Phase = status, phaseDone
 		w.nextDep++
 		rb := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
 			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, Replacement: d.Replacement, RollbackOf: d.ID}
 		w.Deployments = append(w.Deployments, rb)
 		w.endDeployment(d)
 	case w.Reading.EventBeforeRollback:
-		// Failed at once, the revert still to come within the same id.
-		d.Status, d.Phase = DepFailed, phaseRollingBack
+		// Ended at once, the revert still to come within the same id.
+		d.Status, d.Phase = status, phaseRollingBack
 		w.endDeployment(d)
 	default:
-		d.Phase = phaseRollingBack
+		d.Phase, d.endStatus = phaseRollingBack, status
 	}
 }
 
@@ -299,15 +341,21 @@ func (w *World) push() {
 }
 
 // stageDone: the execution finished its stage and waits to enter the next.
-// In SUPERSEDED mode a newer execution waiting for the same stage
-// supersedes an older one that waits for it; an execution inside a stage,
-// and a stage holding a manual approval, is never superseded
-// (https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html).
-// The execution keeps its stage locked while it waits.
+// A stage processes one execution at a time and an execution inside a
+// stage is never superseded; one that finished a stage leaves it, so a
+// newer execution may run the stage it left while it waits at the next
+// transition, where in SUPERSEDED mode a newer execution waiting for the
+// same stage supersedes it (CodePipeline User Guide, "How pipeline
+// executions work",
+// https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html).
+// A stage holding a manual approval stays locked: the execution is inside
+// Approve until the approval is decided.
 func (w *World) stageDone(e *Execution) {
+	if w.stageHolder[e.Stage] == e.N {
+		w.stageHolder[e.Stage] = -1
+	}
 	if e.Stage == StageStable {
 		e.Status, e.Waiting = "Succeeded", false
-		w.stageHolder[StageStable] = -1
 		return
 	}
 	e.Waiting = true
@@ -324,9 +372,6 @@ func (w *World) stageDone(e *Execution) {
 // CodeDeployToECS action with a task definition registered for the image.
 func (w *World) enter(e *Execution) {
 	next := nextStage(e.Stage)
-	if e.Stage != StageSource {
-		w.stageHolder[e.Stage] = -1
-	}
 	e.Stage, e.Waiting = next, false
 	w.stageHolder[next] = e.N
 	switch next {
@@ -352,6 +397,12 @@ func (w *World) execFailed(e *Execution, why string) {
 	if w.stageHolder[e.Stage] == e.N {
 		w.stageHolder[e.Stage] = -1
 	}
+	// A failed execution publishes a "CodePipeline Pipeline Execution
+	// State Change" event in state FAILED
+	// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html),
+	// which the program routes to cleanup (components/pipeline/plan,
+	// PipelineEndedPattern).
+	w.events = append(w.events, Event{Kind: EventExecutionFailed, Exec: e.N, State: "FAILED"})
 }
 
 // decide is the manual approval's result: approved moves the execution on;
@@ -385,11 +436,16 @@ type Event struct {
 const (
 	EventDeployment     = "deployment"
 	EventApprovalFailed = "approval-failed"
+	// EventExecutionFailed: a pipeline execution ended FAILED.
+	EventExecutionFailed = "execution-failed"
 )
 
 func (ev Event) String() string {
 	if ev.Kind == EventDeployment {
 		return fmt.Sprintf("CodeDeploy %s %s (%s)", ev.State, ev.DeploymentID, ev.Group)
+	}
+	if ev.Kind == EventExecutionFailed {
+		return fmt.Sprintf("pipeline execution FAILED exec-%d", ev.Exec+1)
 	}
 	return fmt.Sprintf("Approve FAILED exec-%d", ev.Exec+1)
 }

@@ -16,6 +16,9 @@ package protocol
 
 import (
 	"fmt"
+
+	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"maps"
 	"slices"
 	"sort"
@@ -51,11 +54,11 @@ const (
 	StableBlue  = tgPrefix + "stable-blue/3"
 	StableGreen = tgPrefix + "stable-green/4"
 
-	// Priorities as the program sets them (components/routing).
-	priorityUnpinned = 1
-	priorityAnchor   = 2
-	priorityPinned   = 50000
-	firstTenantRule  = 10
+	// Priorities: the program's own values (components/routing).
+	priorityUnpinned = routing.CatchAllPriorityUnpinned
+	priorityAnchor   = routing.AnchorPriority
+	priorityPinned   = routing.CatchAllPriorityPinned
+	firstTenantRule  = routing.FirstTenantRulePriority
 )
 
 // Image is the reference CodeDeployToECS writes into a task definition: the
@@ -143,6 +146,8 @@ func (s *Service) primary() *TaskSet {
 // World is the state of the modelled account.
 type World struct {
 	Reading Reading
+	// pageSize caps list answers (Scenario.PageSize).
+	pageSize int
 
 	Rules    []*Rule
 	Services map[string]*Service
@@ -163,13 +168,15 @@ type World struct {
 
 	invocations []*Invocation
 
-	// pinnedSinceRest marks tenants that were routed by their tenant rule
-	// since everyone was last on approved images behind the catch-all.
-	pinnedSinceRest map[string]bool
-	// told is set when a function logged at WARN that a split is held.
-	told bool
-	// editViolation is I5's verdict on the last `pulumi up`.
+	// onRejectHold is approval.onReject=hold.
+	onRejectHold bool
+	// editViolation is I5's verdict on the last `pulumi up`; pulumiState
+	// is what Pulumi owns as the last `pulumi up` left it (pulumiOwned).
 	editViolation *Violation
+	pulumiState   string
+	// planned is a `pulumi up` that read the anchor and has yet to create
+	// the new tenant's rule.
+	planned *plannedRule
 
 	// budgets spent (bounded by the scenario)
 	pushes, faults, edits, alarms, dups, rejects, operator int
@@ -183,17 +190,23 @@ type World struct {
 	direct *Direct
 }
 
+type plannedRule struct {
+	tenant  string
+	forward []Weighted
+}
+
 // newWorld is the steady state after a few earlier rollouts: latest and
 // stable both serve v0, stable at zero tasks with its task set in
 // stableTG, the catch-all above the tenant rules.
 func newWorld(s Scenario) *World {
 	w := &World{
-		Reading:         s.Reading,
-		Services:        map[string]*Service{},
-		TaskDefs:        map[string]int{},
-		stageHolder:     map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
-		approved:        map[int]bool{0: true},
-		pinnedSinceRest: map[string]bool{},
+		Reading:      s.Reading,
+		pageSize:     s.PageSize,
+		Services:     map[string]*Service{},
+		TaskDefs:     map[string]int{},
+		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
+		approved:     map[int]bool{0: true},
+		onRejectHold: s.onReject() == contract.OnRejectHold,
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := StableBlue, StableGreen
@@ -215,6 +228,11 @@ func newWorld(s Scenario) *World {
 		w.addTenantRule(fmt.Sprintf("t%d", i), slices.Clone(stableFwd))
 	}
 	w.nextTenant = s.Tenants
+	w.pulumiState = w.pulumiOwned()
+	if s.StalePlan {
+		w.edits++
+		w.planned = &plannedRule{tenant: "late", forward: []Weighted{{other, 100}, {stableTG, 0}}}
+	}
 	return w
 }
 
@@ -359,28 +377,31 @@ func (w *World) clone() *World {
 		ec := *e
 		c.Executions[i] = &ec
 	}
+	if w.planned != nil {
+		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
+	}
 	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
-	c.pinnedSinceRest = maps.Clone(w.pinnedSinceRest)
 	c.events = slices.Clone(w.events)
 	c.log = slices.Clone(w.log)
 	c.invocations = make([]*Invocation, len(w.invocations))
 	for i, inv := range w.invocations {
 		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: slices.Clone(inv.trace), reports: inv.reports, ended: inv.ended, err: inv.err, timedOut: inv.timedOut,
+			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), accepted: inv.accepted,
+			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
 			logs: slices.Clone(inv.logs), onReject: inv.onReject, execID: inv.execID, execution: inv.execution,
 			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
+		if pc := inv.pending; pc != nil {
+			c.invocations[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
+		}
 	}
 	return &c
 }
 
-// thaw is a live copy: every invocation that had not ended runs again.
-func (w *World) thaw() *World {
-	c := w.clone()
-	for _, inv := range c.invocations {
-		if !inv.ended {
-			c.respawn(inv)
-		}
-	}
-	return c
-}
+// thaw is a copy to take a step from: every invocation that had not ended
+// runs again when it is next answered.
+//
+// Lazily: a copied invocation keeps its pending request as data (what the
+// explorer shows and decides on) and gets its goroutine back only when
+// its call is answered (step), so a step re-runs at most one hook.
+func (w *World) thaw() *World { return w.clone() }

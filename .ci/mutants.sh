@@ -1,0 +1,35 @@
+#!/bin/sh
+# Re-opens each hole of internal/protocol/testdata/mutants (a patch to the
+# hook code removing one guard) in a temporary copy of the tree and expects
+# the CI-depth exploration (TestProtocol) to fail on it, with a trace.
+# Not run by CI (it runs the exploration once per mutant):
+#   .ci/mutants.sh [patch ...]
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+patches=${*:-$root/internal/protocol/testdata/mutants/*.patch}
+caught=0 missed=0
+for p in $patches; do
+	name=$(basename "$p" .patch)
+	tmp=$(mktemp -d)
+	(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$tmp")
+	if ! (cd "$tmp" && git apply "$p"); then
+		echo "$name: does not apply"; rm -rf "$tmp"; missed=$((missed+1)); continue
+	fi
+	out=$(cd "$tmp" && TENANT_CANARY_EXPLORE_FAILFAST=1 go test -count=1 -run '^TestProtocol$' -v ./internal/protocol 2>&1)
+	log=${TMPDIR:-/tmp}/mutant-$name.log
+	printf '%s\n' "$out" >"$log"
+	if printf '%s\n' "$out" | grep -q '^--- FAIL: TestProtocol'; then
+		# The failing scenario's error line, and the length of the trace
+		# printed just before it.
+		v=$(printf '%s\n' "$out" | grep -v -e 'KNOWN FINDING' -e 'not reached' | grep -m1 -E 'protocol_test.go:[0-9]+: .*: (I[0-9]|expected|prefix)' | sed 's/^ *protocol_test.go:[0-9]*: //')
+		steps=$(printf '%s\n' "$out" | grep -v -e 'KNOWN FINDING' -e 'not reached' | awk '/VIOLATION/{n=0} /^ +[0-9]+\. /{n++} /protocol_test.go:[0-9]+: .*: (I[0-9]|expected)/{print n; exit}')
+		echo "$name: CAUGHT (${steps:-?}-step trace) $v"
+		caught=$((caught+1))
+	else
+		echo "$name: MISSED (log: $log)"
+		missed=$((missed+1))
+	fi
+	rm -rf "$tmp"
+done
+echo "caught $caught, missed $missed"
+[ "$missed" -eq 0 ]
