@@ -256,6 +256,17 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 	}
 }
 
+// PID is the task's process id.
+func (t *Task) PID() int { return t.cmd.Process.Pid }
+
+// Wait blocks until the task's process has exited, however it ended, and
+// returns what cmd.Wait said; it may be called with Stop and more than once.
+func (t *Task) Wait() error {
+	err := <-t.done
+	t.done <- err
+	return err
+}
+
 // Stop sends SIGTERM, as ECS does, and waits for the app to exit; after
 // grace it is killed, as ECS kills after the container's stopTimeout.
 func (t *Task) Stop(grace time.Duration) error {

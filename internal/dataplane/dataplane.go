@@ -1,0 +1,599 @@
+// Package dataplane is what runs on this machine in place of Fargate and the
+// Application Load Balancer during a local rehearsal: real processes of the
+// sample app as ECS tasks, behind the local ALB of internal/alb, on a clock
+// that runs faster by a chosen factor.
+//
+// A control plane (the model of AWS) drives it through a small seam:
+//
+//   - Apply(desired): the ECS task sets it wants, each with its service,
+//     task-set id, the app version its image stands for, target group,
+//     desired count and container environment. The data plane reconciles:
+//     it starts and stops processes to match, registers each running task's
+//     loopback address in the task set's target group and deregisters a
+//     stopping one; a task whose process dies is replaced, as ECS replaces
+//     a stopped task of a service.
+//   - the listener rules: Options.Rules, read by the ALB at every request
+//     and health-check round, so the control plane's rule changes take
+//     effect on the next request;
+//   - the target groups and their health checks: Options.TargetGroups, as
+//     internal/declared describes them;
+//   - what ECS and ELB would answer: TaskSets (running and healthy counts,
+//     each task's target health as DescribeTargetHealth gives it) and
+//     Samples (one cloudwatch.Sample per target group and rehearsal
+//     minute, what CloudWatch would get from the load balancer).
+//
+// Close stops every process and the listener; so does the end of the
+// context New was given. Everything listens on 127.0.0.1 only.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/alb"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
+	"github.com/tenant-canary/tenant-canary/internal/sampleapp"
+)
+
+// Pages the behaviour follows.
+const (
+	// The task lifecycle: a stopping task behind a load balancer is
+	// DEACTIVATING while it is deregistered, then STOPPING (SIGTERM), then
+	// STOPPED.
+	taskLifecyclePage = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html"
+	// Connection draining: ECS waits for the target to finish draining
+	// (the deregistration delay) before it sends the stop signal, then
+	// SIGKILL after the stop timeout (30 s by default).
+	drainingPage = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/load-balancer-connection-draining.html"
+	// The service scheduler replaces a task that stops and, when tasks keep
+	// failing to start, waits longer between launch attempts.
+	throttlePage = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html"
+)
+
+// TaskSet is one ECS task set as the control plane wants it.
+type TaskSet struct {
+	// Service is the ECS service's name; ID the task set's id. Together
+	// they name the task set.
+	Service, ID string
+	// Version is the sample-app build the task set's image stands for
+	// (the rehearsal registers one per pushed image).
+	Version sampleapp.Version
+	// TargetGroupArn is the target group its tasks are registered in
+	// (the task set's load balancer).
+	TargetGroupArn string
+	// Desired is the number of tasks that should run (ECS's computed
+	// desired count of the task set).
+	Desired int
+	// Environment is the container's environment from the task
+	// definition (see ContainerEnvironment); PORT and LISTEN_HOST are the
+	// data plane's.
+	Environment map[string]string
+}
+
+func (ts TaskSet) key() string { return ts.Service + "/" + ts.ID }
+
+// Options configures a data plane.
+type Options struct {
+	// Builder builds the sample app's versions (required: SourceDir).
+	Builder sampleapp.Builder
+	// TargetGroups are the stack's target groups with their health checks
+	// and deregistration delays, as internal/declared describes them.
+	TargetGroups []declared.TargetGroup
+	// Rules returns the production listener's rules as DescribeRules
+	// would, default rule included; called at every request.
+	Rules func() []elbtypes.Rule
+	// Clock is the rehearsal's time (required).
+	Clock *Clock
+	// Port is the listener's port on 127.0.0.1; 0 picks a free one.
+	Port int
+	// Rand seeds the ALB's weighted choice among target groups (optional).
+	Rand *rand.Rand
+	// Logs receives the tasks' request logs, one JSON line each (optional).
+	Logs io.Writer
+	// Log receives the data plane's own events (optional).
+	Log *slog.Logger
+	// MaxTasks bounds the tasks running at once over all task sets;
+	// default 32.
+	MaxTasks int
+	// StartTimeout bounds one task's start (the app saying it listens),
+	// wall clock; default 20 s.
+	StartTimeout time.Duration
+	// StopTimeout is how long a task has after SIGTERM before it is
+	// killed, wall clock; default 10 s (ECS's default is 30 s, drainingPage).
+	StopTimeout time.Duration
+	// RestartBackoff is the first wait before replacing a task that died
+	// or failed to start, doubling per consecutive failure up to
+	// MaxRestartBackoff (throttlePage), wall clock; defaults 200 ms and 10 s.
+	RestartBackoff, MaxRestartBackoff time.Duration
+}
+
+// DataPlane runs the tasks and the load balancer.
+type DataPlane struct {
+	opts   Options
+	lb     *alb.LoadBalancer
+	url    string
+	groups map[string]declared.TargetGroup
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	workers   sync.WaitGroup
+
+	mu       sync.Mutex // guards below
+	sets     map[string]*taskSet
+	nextTask int
+	targets  map[string][]regEvent // by target group ARN: registered count over time
+	closed   bool
+}
+
+// taskSet is a task set and its slots: one slot per desired task.
+type taskSet struct {
+	spec   TaskSet
+	binary string
+	slots  []*slot
+	// stopping are slots scaled away, draining or stopping.
+	stopping map[*slot]bool
+}
+
+// slot keeps one task of a task set running, replacing it when it dies.
+type slot struct {
+	set  *taskSet
+	stop chan struct{} // closed when the slot is scaled away
+	// below: guarded by DataPlane.mu
+	task     *sampleapp.Task
+	taskID   string
+	draining bool
+	restarts int
+}
+
+// regEvent is a target group's registered target count from at on.
+type regEvent struct {
+	at time.Time
+	n  int
+}
+
+// New starts the load balancer with the declared target groups, serving on
+// 127.0.0.1. When ctx ends, the data plane closes itself.
+func New(ctx context.Context, opts Options) (*DataPlane, error) {
+	if opts.Clock == nil {
+		return nil, errors.New("dataplane.Options.Clock is nil: the data plane needs the rehearsal's clock")
+	}
+	if opts.Rules == nil {
+		return nil, errors.New("dataplane.Options.Rules is nil: the load balancer needs the listener's rules")
+	}
+	if opts.Builder.SourceDir == "" {
+		return nil, errors.New("dataplane.Options.Builder.SourceDir is empty: want the repository root, which holds images/app")
+	}
+	if opts.MaxTasks == 0 {
+		opts.MaxTasks = 32
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 20 * time.Second
+	}
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = 10 * time.Second
+	}
+	if opts.RestartBackoff == 0 {
+		opts.RestartBackoff = 200 * time.Millisecond
+	}
+	if opts.MaxRestartBackoff == 0 {
+		opts.MaxRestartBackoff = 10 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	// Health checks are due every Interval of rehearsal time: poll often
+	// enough on the wall clock to send each on time.
+	poll := 50 * time.Millisecond
+	lb, err := alb.New(alb.Options{Rules: opts.Rules, Clock: opts.Clock, Rand: opts.Rand, HealthCheckPoll: poll})
+	if err != nil {
+		return nil, err
+	}
+	d := &DataPlane{
+		opts: opts, lb: lb, groups: map[string]declared.TargetGroup{},
+		closing: make(chan struct{}), sets: map[string]*taskSet{}, targets: map[string][]regEvent{},
+	}
+	for _, tg := range opts.TargetGroups {
+		arn := aws.ToString(tg.TargetGroup.TargetGroupArn)
+		hc, err := HealthCheck(tg)
+		if err != nil {
+			return nil, err
+		}
+		if tg.DeregistrationDelaySeconds < 0 || tg.DeregistrationDelaySeconds > 3600 {
+			return nil, fmt.Errorf("target group %s: deregistration_delay.timeout_seconds %d: want 0 to 3600", arn, tg.DeregistrationDelaySeconds)
+		}
+		if err := lb.AddTargetGroup(arn, hc); err != nil {
+			return nil, err
+		}
+		d.groups[arn] = tg
+	}
+	d.url, err = lb.Start(opts.Port)
+	if err != nil {
+		return nil, err
+	}
+	// Not one of d.workers: Close waits for those.
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = d.Close()
+		case <-d.closing:
+		}
+	}()
+	return d, nil
+}
+
+// HealthCheck is the local ALB's health check for a declared target group.
+// The local ALB checks over HTTP on the traffic port only, which is what
+// the program declares.
+func HealthCheck(tg declared.TargetGroup) (alb.HealthCheck, error) {
+	g := tg.TargetGroup
+	arn := aws.ToString(g.TargetGroupArn)
+	if g.HealthCheckEnabled != nil && !*g.HealthCheckEnabled {
+		return alb.HealthCheck{}, fmt.Errorf("target group %s: HealthCheckEnabled false: an ip target group's health checks cannot be disabled, want true", arn)
+	}
+	if p := g.HealthCheckProtocol; p != "" && p != elbtypes.ProtocolEnumHttp {
+		return alb.HealthCheck{}, fmt.Errorf("target group %s: HealthCheckProtocol %q: the local ALB checks over HTTP only", arn, p)
+	}
+	if p := aws.ToString(g.HealthCheckPort); p != "" && p != "traffic-port" {
+		return alb.HealthCheck{}, fmt.Errorf("target group %s: HealthCheckPort %q: the local ALB checks on traffic-port only", arn, p)
+	}
+	hc := alb.HealthCheck{
+		Path:                    aws.ToString(g.HealthCheckPath),
+		Interval:                time.Duration(aws.ToInt32(g.HealthCheckIntervalSeconds)) * time.Second,
+		Timeout:                 time.Duration(aws.ToInt32(g.HealthCheckTimeoutSeconds)) * time.Second,
+		HealthyThresholdCount:   int(aws.ToInt32(g.HealthyThresholdCount)),
+		UnhealthyThresholdCount: int(aws.ToInt32(g.UnhealthyThresholdCount)),
+	}
+	if g.Matcher != nil {
+		hc.Matcher = aws.ToString(g.Matcher.HttpCode)
+	}
+	return hc, nil
+}
+
+// ContainerEnvironment is a container definition's environment as a map,
+// what TaskSet.Environment wants.
+func ContainerEnvironment(c ecstypes.ContainerDefinition) map[string]string {
+	env := map[string]string{}
+	for _, kv := range c.Environment {
+		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+	}
+	return env
+}
+
+// URL is the load balancer's listener, http://127.0.0.1:port.
+func (d *DataPlane) URL() string { return d.url }
+
+// Apply makes the running tasks match desired, the whole desired state: a
+// task set it does not name is scaled to 0 and forgotten once its tasks
+// have stopped. It builds each new version (cached), starts the tasks a
+// task set lacks and waits until each has started or failed its first
+// start (a failed task keeps being retried, as ECS does), and begins
+// draining the tasks a task set has too many of. Calling it again with the
+// same state changes nothing.
+//
+// A task set's version, target group and environment are fixed when it is
+// created, as a task set's task definition and load balancer are; changing
+// them under the same id is an error.
+func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
+	seen := map[string]bool{}
+	total := 0
+	for _, ts := range desired {
+		if ts.Service == "" || ts.ID == "" {
+			return fmt.Errorf("task set %q/%q: want a service name and a task set id", ts.Service, ts.ID)
+		}
+		if seen[ts.key()] {
+			return fmt.Errorf("task set %s named twice in the desired state", ts.key())
+		}
+		seen[ts.key()] = true
+		if ts.Desired < 0 {
+			return fmt.Errorf("task set %s: desired count %d: want 0 or more", ts.key(), ts.Desired)
+		}
+		if _, ok := d.groups[ts.TargetGroupArn]; !ok {
+			return fmt.Errorf("task set %s: target group %q: want one of the declared target groups %v", ts.key(), ts.TargetGroupArn, slices.Sorted(maps.Keys(d.groups)))
+		}
+		total += ts.Desired
+	}
+	if total > d.opts.MaxTasks {
+		return fmt.Errorf("desired state asks for %d tasks: the data plane runs at most %d (Options.MaxTasks)", total, d.opts.MaxTasks)
+	}
+	// Builds happen before the lock: they take seconds the first time.
+	binaries := map[string]string{}
+	for _, ts := range desired {
+		d.mu.Lock()
+		old := d.sets[ts.key()]
+		d.mu.Unlock()
+		if old != nil {
+			if err := sameDefinition(old.spec, ts); err != nil {
+				return err
+			}
+			continue
+		}
+		bin, err := d.opts.Builder.Build(ctx, ts.Version)
+		if err != nil {
+			return fmt.Errorf("task set %s: %w", ts.key(), err)
+		}
+		binaries[ts.key()] = bin
+	}
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return errors.New("data plane is closed")
+	}
+	var started []*slot
+	for _, ts := range desired {
+		set := d.sets[ts.key()]
+		if set == nil {
+			set = &taskSet{spec: ts, binary: binaries[ts.key()], stopping: map[*slot]bool{}}
+			set.spec.Environment = maps.Clone(ts.Environment)
+			d.sets[ts.key()] = set
+		}
+		set.spec.Desired = ts.Desired
+		started = append(started, d.scaleLocked(set, ts.Desired)...)
+	}
+	for key, set := range d.sets {
+		if !seen[key] {
+			set.spec.Desired = 0
+			d.scaleLocked(set, 0)
+			d.forgetIfEmptyLocked(set)
+		}
+	}
+	firsts := make([]chan error, len(started))
+	for i, s := range started {
+		firsts[i] = make(chan error, 1)
+		d.workers.Go(func() { d.run(s, firsts[i]) })
+	}
+	d.mu.Unlock()
+
+	var errs []error
+	for _, first := range firsts {
+		if err := <-first; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sameDefinition(old, now TaskSet) error {
+	switch {
+	case old.Version != now.Version:
+		return fmt.Errorf("task set %s: version %s/%s changed to %s/%s: a task set's task definition is fixed, create a new task set", now.key(), old.Version.Name, old.Version.Color, now.Version.Name, now.Version.Color)
+	case old.TargetGroupArn != now.TargetGroupArn:
+		return fmt.Errorf("task set %s: target group %s changed to %s: a task set's load balancer is fixed, create a new task set", now.key(), old.TargetGroupArn, now.TargetGroupArn)
+	case !maps.Equal(old.Environment, now.Environment):
+		return fmt.Errorf("task set %s: container environment changed: a task set's task definition is fixed, create a new task set", now.key())
+	}
+	return nil
+}
+
+// scaleLocked adds or removes slots to reach n and returns the new ones
+// (the caller starts them). The newest slots are stopped first.
+func (d *DataPlane) scaleLocked(set *taskSet, n int) []*slot {
+	var added []*slot
+	for len(set.slots) < n {
+		s := &slot{set: set, stop: make(chan struct{})}
+		set.slots = append(set.slots, s)
+		added = append(added, s)
+	}
+	for len(set.slots) > n {
+		s := set.slots[len(set.slots)-1]
+		set.slots = set.slots[:len(set.slots)-1]
+		set.stopping[s] = true
+		close(s.stop)
+	}
+	return added
+}
+
+func (d *DataPlane) forgetIfEmptyLocked(set *taskSet) {
+	if len(set.slots) == 0 && len(set.stopping) == 0 && set.spec.Desired == 0 {
+		if d.sets[set.spec.key()] == set {
+			delete(d.sets, set.spec.key())
+		}
+	}
+}
+
+// run keeps the slot's task running until the slot is scaled away (then it
+// drains and stops the task) or the data plane closes (then it stops it at
+// once). first receives the outcome of the first start.
+func (d *DataPlane) run(s *slot, first chan<- error) {
+	set := s.set
+	backoff := d.opts.RestartBackoff
+	defer func() {
+		d.mu.Lock()
+		delete(set.stopping, s)
+		d.forgetIfEmptyLocked(set)
+		d.mu.Unlock()
+	}()
+	for {
+		task, id, err := d.start(s)
+		if first != nil {
+			first <- err
+			first = nil
+		}
+		if err != nil {
+			d.opts.Log.Warn("task failed to start", "taskSet", set.spec.key(), "error", err.Error(), "retryIn", backoff.String())
+			if !d.sleep(s, backoff) {
+				return
+			}
+			backoff = min(2*backoff, d.opts.MaxRestartBackoff)
+			continue
+		}
+		began := time.Now()
+		exited := make(chan struct{})
+		go func() { _ = task.Wait(); close(exited) }()
+		select {
+		case <-exited:
+			// The task stopped by itself: ECS deregisters it and the
+			// service scheduler starts a replacement (throttlePage).
+			d.deregister(s, task)
+			d.opts.Log.Warn("task exited; replacing it", "taskSet", set.spec.key(), "task", id, "retryIn", backoff.String())
+			d.mu.Lock()
+			s.task, s.taskID = nil, ""
+			s.restarts++
+			d.mu.Unlock()
+			if time.Since(began) > d.opts.MaxRestartBackoff {
+				backoff = d.opts.RestartBackoff // it ran a while: not a crash loop
+			}
+			if !d.sleep(s, backoff) {
+				return
+			}
+			backoff = min(2*backoff, d.opts.MaxRestartBackoff)
+		case <-s.stop:
+			d.drainAndStop(s, task)
+			return
+		case <-d.closing:
+			d.deregister(s, task)
+			_ = task.Stop(min(d.opts.StopTimeout, 2*time.Second))
+			return
+		}
+	}
+}
+
+// start starts one task of the slot's task set and registers it.
+func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.opts.StartTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	set := s.set
+	task, err := sampleapp.Start(ctx, set.binary, 0, set.spec.Environment, d.opts.Logs)
+	if err != nil {
+		return nil, "", fmt.Errorf("task set %s: %w", set.spec.key(), err)
+	}
+	d.mu.Lock()
+	d.nextTask++
+	id := fmt.Sprintf("%s-%d", set.spec.ID, d.nextTask)
+	closed := d.closed
+	if !closed {
+		s.task, s.taskID = task, id
+	}
+	d.mu.Unlock()
+	if closed {
+		_ = task.Stop(time.Second)
+		return nil, "", errors.New("data plane is closed")
+	}
+	if err := d.register(set.spec.TargetGroupArn, task.Addr, true); err != nil {
+		_ = task.Stop(time.Second)
+		return nil, "", err
+	}
+	d.opts.Log.Info("task started", "taskSet", set.spec.key(), "task", id, "addr", task.Addr, "pid", task.PID())
+	return task, id, nil
+}
+
+// drainAndStop deregisters the task, keeps it serving in-flight requests
+// for the target group's deregistration delay (on the rehearsal clock), then
+// stops it (SIGTERM, SIGKILL after StopTimeout), as ECS does
+// (taskLifecyclePage, drainingPage). The local ALB forgets a deregistered
+// target at once, so no new request reaches it while it drains.
+func (d *DataPlane) drainAndStop(s *slot, task *sampleapp.Task) {
+	d.mu.Lock()
+	s.draining = true
+	d.mu.Unlock()
+	d.deregister(s, task)
+	delay := d.opts.Clock.Wall(time.Duration(d.groups[s.set.spec.TargetGroupArn].DeregistrationDelaySeconds) * time.Second)
+	t := time.NewTimer(delay)
+	select {
+	case <-t.C:
+	case <-d.closing:
+		t.Stop()
+	}
+	_ = task.Stop(d.opts.StopTimeout)
+	d.mu.Lock()
+	s.task, s.taskID = nil, ""
+	d.mu.Unlock()
+}
+
+// sleep waits d unless the slot is stopped or the data plane closes; false
+// means stop.
+func (d *DataPlane) sleep(s *slot, wait time.Duration) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
+	case <-d.closing:
+		return false
+	}
+}
+
+func target(addr string) (elbtypes.TargetDescription, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return elbtypes.TargetDescription{}, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return elbtypes.TargetDescription{}, err
+	}
+	return elbtypes.TargetDescription{Id: aws.String(host), Port: aws.Int32(int32(p))}, nil
+}
+
+func (d *DataPlane) register(arn, addr string, add bool) error {
+	t, err := target(addr)
+	if err != nil {
+		return err
+	}
+	if add {
+		err = d.lb.RegisterTargets(arn, t)
+	} else {
+		err = d.lb.DeregisterTargets(arn, t)
+	}
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := d.targets[arn]
+	n := 0
+	if len(h) > 0 {
+		n = h[len(h)-1].n
+	}
+	if add {
+		n++
+	} else {
+		n--
+	}
+	d.targets[arn] = append(h, regEvent{at: d.opts.Clock.Now(), n: n})
+	return nil
+}
+
+func (d *DataPlane) deregister(s *slot, task *sampleapp.Task) {
+	if err := d.register(s.set.spec.TargetGroupArn, task.Addr, false); err != nil {
+		d.opts.Log.Warn("deregistering a task failed", "taskSet", s.set.spec.key(), "addr", task.Addr, "error", err.Error())
+	}
+}
+
+// Close stops every task (SIGTERM, then SIGKILL after at most 2 s) and the
+// load balancer, and waits for them. It is safe to call more than once.
+func (d *DataPlane) Close() error {
+	var err error
+	d.closeOnce.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		close(d.closing)
+		d.workers.Wait()
+		err = d.lb.Close()
+	})
+	return err
+}
