@@ -153,10 +153,11 @@ type slot struct {
 	set  *taskSet
 	stop chan struct{} // closed when the slot is scaled away
 	// below: guarded by DataPlane.mu
-	task     *sampleapp.Task
-	taskID   string
-	draining bool
-	restarts int
+	task       *sampleapp.Task
+	taskID     string
+	registered bool // task is a target of the task set's group
+	draining   bool
+	restarts   int
 }
 
 // regEvent is a target group's registered target count from at on.
@@ -333,7 +334,7 @@ func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
 		d.mu.Unlock()
 		return errors.New("data plane is closed")
 	}
-	var started []*slot
+	var started, stopped []*slot
 	for _, ts := range desired {
 		set := d.sets[ts.key()]
 		if set == nil {
@@ -342,12 +343,14 @@ func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
 			d.sets[ts.key()] = set
 		}
 		set.spec.Desired = ts.Desired
-		started = append(started, d.scaleLocked(set, ts.Desired)...)
+		added, removed := d.scaleLocked(set, ts.Desired)
+		started, stopped = append(started, added...), append(stopped, removed...)
 	}
 	for key, set := range d.sets {
 		if !seen[key] {
 			set.spec.Desired = 0
-			d.scaleLocked(set, 0)
+			_, removed := d.scaleLocked(set, 0)
+			stopped = append(stopped, removed...)
 			d.forgetIfEmptyLocked(set)
 		}
 	}
@@ -357,6 +360,10 @@ func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
 		d.workers.Go(func() { d.run(s, firsts[i]) })
 	}
 	d.mu.Unlock()
+	// A task scaled away receives no new request once Apply returns.
+	for _, s := range stopped {
+		d.deregister(s)
+	}
 
 	var errs []error
 	for _, first := range firsts {
@@ -380,9 +387,9 @@ func sameDefinition(old, now TaskSet) error {
 }
 
 // scaleLocked adds or removes slots to reach n and returns the new ones
-// (the caller starts them). The newest slots are stopped first.
-func (d *DataPlane) scaleLocked(set *taskSet, n int) []*slot {
-	var added []*slot
+// (the caller starts them) and the removed ones (the caller deregisters
+// them; their goroutines drain and stop them). The newest slots go first.
+func (d *DataPlane) scaleLocked(set *taskSet, n int) (added, removed []*slot) {
 	for len(set.slots) < n {
 		s := &slot{set: set, stop: make(chan struct{})}
 		set.slots = append(set.slots, s)
@@ -392,9 +399,11 @@ func (d *DataPlane) scaleLocked(set *taskSet, n int) []*slot {
 		s := set.slots[len(set.slots)-1]
 		set.slots = set.slots[:len(set.slots)-1]
 		set.stopping[s] = true
+		s.draining = true
 		close(s.stop)
+		removed = append(removed, s)
 	}
-	return added
+	return added, removed
 }
 
 func (d *DataPlane) forgetIfEmptyLocked(set *taskSet) {
@@ -438,7 +447,7 @@ func (d *DataPlane) run(s *slot, first chan<- error) {
 		case <-exited:
 			// The task stopped by itself: ECS deregisters it and the
 			// service scheduler starts a replacement (throttlePage).
-			d.deregister(s, task)
+			d.deregister(s)
 			d.opts.Log.Warn("task exited; replacing it", "taskSet", set.spec.key(), "task", id, "retryIn", backoff.String())
 			d.mu.Lock()
 			s.task, s.taskID = nil, ""
@@ -455,7 +464,7 @@ func (d *DataPlane) run(s *slot, first chan<- error) {
 			d.drainAndStop(s, task)
 			return
 		case <-d.closing:
-			d.deregister(s, task)
+			d.deregister(s)
 			_ = task.Stop(min(d.opts.StopTimeout, 2*time.Second))
 			return
 		}
@@ -490,7 +499,10 @@ func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
 		_ = task.Stop(time.Second)
 		return nil, "", errors.New("data plane is closed")
 	}
-	if err := d.register(set.spec.TargetGroupArn, task.Addr, true); err != nil {
+	if err := d.registerSlot(s); err != nil {
+		d.mu.Lock()
+		s.task, s.taskID = nil, ""
+		d.mu.Unlock()
 		_ = task.Stop(time.Second)
 		return nil, "", err
 	}
@@ -504,10 +516,7 @@ func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
 // (taskLifecyclePage, drainingPage). The local ALB forgets a deregistered
 // target at once, so no new request reaches it while it drains.
 func (d *DataPlane) drainAndStop(s *slot, task *sampleapp.Task) {
-	d.mu.Lock()
-	s.draining = true
-	d.mu.Unlock()
-	d.deregister(s, task)
+	d.deregister(s)
 	delay := d.opts.Clock.Wall(time.Duration(d.groups[s.set.spec.TargetGroupArn].DeregistrationDelaySeconds) * time.Second)
 	t := time.NewTimer(delay)
 	select {
@@ -548,39 +557,61 @@ func target(addr string) (elbtypes.TargetDescription, error) {
 	return elbtypes.TargetDescription{Id: aws.String(host), Port: aws.Int32(int32(p))}, nil
 }
 
-func (d *DataPlane) register(arn, addr string, add bool) error {
-	t, err := target(addr)
+// registerSlot registers the slot's task in its target group.
+func (d *DataPlane) registerSlot(s *slot) error {
+	d.mu.Lock()
+	task := s.task
+	d.mu.Unlock()
+	if task == nil {
+		return nil
+	}
+	t, err := target(task.Addr)
 	if err != nil {
 		return err
 	}
-	if add {
-		err = d.lb.RegisterTargets(arn, t)
-	} else {
-		err = d.lb.DeregisterTargets(arn, t)
-	}
-	if err != nil {
+	arn := s.set.spec.TargetGroupArn
+	if err := d.lb.RegisterTargets(arn, t); err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	s.registered = true
+	d.countTargetsLocked(arn, +1)
+	return nil
+}
+
+// deregister takes the slot's task out of its target group, once: Apply
+// does it for a task scaled away, the slot's goroutine for a task that
+// died, drains or stops.
+func (d *DataPlane) deregister(s *slot) {
+	d.mu.Lock()
+	task := s.task
+	if task == nil || !s.registered {
+		d.mu.Unlock()
+		return
+	}
+	s.registered = false
+	arn := s.set.spec.TargetGroupArn
+	d.countTargetsLocked(arn, -1)
+	d.mu.Unlock()
+	t, err := target(task.Addr)
+	if err == nil {
+		err = d.lb.DeregisterTargets(arn, t)
+	}
+	if err != nil {
+		d.opts.Log.Warn("deregistering a task failed", "taskSet", s.set.spec.key(), "addr", task.Addr, "error", err.Error())
+	}
+}
+
+// countTargetsLocked records a change of the group's registered targets
+// for Samples' Targets.
+func (d *DataPlane) countTargetsLocked(arn string, delta int) {
 	h := d.targets[arn]
 	n := 0
 	if len(h) > 0 {
 		n = h[len(h)-1].n
 	}
-	if add {
-		n++
-	} else {
-		n--
-	}
-	d.targets[arn] = append(h, regEvent{at: d.opts.Clock.Now(), n: n})
-	return nil
-}
-
-func (d *DataPlane) deregister(s *slot, task *sampleapp.Task) {
-	if err := d.register(s.set.spec.TargetGroupArn, task.Addr, false); err != nil {
-		d.opts.Log.Warn("deregistering a task failed", "taskSet", s.set.spec.key(), "addr", task.Addr, "error", err.Error())
-	}
+	d.targets[arn] = append(h, regEvent{at: d.opts.Clock.Now(), n: n + delta})
 }
 
 // Close stops every task (SIGTERM, then SIGKILL after at most 2 s) and the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,20 +195,16 @@ func parseStatistic(stat string) (func([]float64) float64, error) {
 			return sum / float64(len(v))
 		}, nil
 	}
-	p, ok := strings.CutPrefix(stat, "p")
-	f, err := strconv.ParseFloat(p, 64)
-	if !ok || err != nil || f <= 0 || f > 100 || strings.ContainsAny(p, "eE+-") || decimals(p) > 2 {
+	f, err := strconv.ParseFloat(strings.TrimPrefix(stat, "p"), 64)
+	if !percentilePattern.MatchString(stat) || err != nil || f <= 0 || f > 100 {
 		return nil, fmt.Errorf("response time statistic %q: want Average or a percentile pNN.NN above 0 up to 100, such as p99 (%s)", stat, statisticsPage)
 	}
 	return func(v []float64) float64 { return percentile(v, f) }, nil
 }
 
-func decimals(s string) int {
-	if _, frac, ok := strings.Cut(s, "."); ok {
-		return len(frac)
-	}
-	return 0
-}
+// percentilePattern is pNN.NN: "any percentile, using up to two decimal
+// places" (statisticsPage).
+var percentilePattern = regexp.MustCompile(`^p[0-9]{1,3}(\.[0-9]{1,2})?$`)
 
 // percentile is the nearest-rank p-th percentile: the smallest value with
 // at least p percent of the values at or below it. statisticsPage says of
