@@ -128,6 +128,8 @@ type DataPlane struct {
 	url    string
 	groups map[string]declared.TargetGroup
 
+	applying sync.Mutex // one Apply at a time
+
 	closing   chan struct{}
 	closeOnce sync.Once
 	workers   sync.WaitGroup
@@ -192,6 +194,9 @@ func New(ctx context.Context, opts Options) (*DataPlane, error) {
 	}
 	if opts.MaxRestartBackoff == 0 {
 		opts.MaxRestartBackoff = 10 * time.Second
+	}
+	if opts.Logs != nil {
+		opts.Logs = &lockedWriter{w: opts.Logs}
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -289,6 +294,8 @@ func (d *DataPlane) URL() string { return d.url }
 // created, as a task set's task definition and load balancer are; changing
 // them under the same id is an error.
 func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
+	d.applying.Lock()
+	defer d.applying.Unlock()
 	seen := map[string]bool{}
 	total := 0
 	for _, ts := range desired {
@@ -627,4 +634,16 @@ func (d *DataPlane) Close() error {
 		err = d.lb.Close()
 	})
 	return err
+}
+
+// lockedWriter lets every task write its log lines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -240,7 +240,12 @@ func TestScalingATaskSetUpAndDownStartsAndDrainsProcesses(t *testing.T) {
 	assert.Equal(t, 2, down.Draining, "the two tasks scaled away drain first")
 	health, err := d.TargetHealth(tgBlue)
 	require.NoError(t, err)
-	assert.Len(t, health, 1, "the draining tasks are no longer targets")
+	states := map[elbtypes.TargetHealthStateEnum]int{}
+	for _, h := range health {
+		states[h.TargetHealth.State]++
+	}
+	assert.Equal(t, map[elbtypes.TargetHealthStateEnum]int{elbtypes.TargetHealthStateEnumHealthy: 1, elbtypes.TargetHealthStateEnumDraining: 2}, states,
+		"DescribeTargetHealth shows the tasks scaled away as draining")
 	for _, task := range down.Tasks {
 		if task.Draining && time.Since(scaledAt) < clock.Wall(50*time.Second) {
 			assert.True(t, alive(task.PID), "a draining task keeps running through the deregistration delay")
@@ -257,6 +262,9 @@ func TestScalingATaskSetUpAndDownStartsAndDrainsProcesses(t *testing.T) {
 		st := status(d, "latest", "ts-blue")
 		return st.Draining == 0 && len(st.Tasks) == 1, st
 	})
+	health, err = d.TargetHealth(tgBlue)
+	require.NoError(t, err)
+	assert.Len(t, health, 1, "a stopped task is no target")
 	assert.GreaterOrEqual(t, time.Since(scaledAt), clock.Wall(60*time.Second), "not before the deregistration delay")
 	for pid := range pids {
 		if pid != status(d, "latest", "ts-blue").Tasks[0].PID {

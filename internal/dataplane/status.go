@@ -106,9 +106,40 @@ func sortedSlots(m map[*slot]bool) []*slot {
 	return out
 }
 
-// TargetHealth is DescribeTargetHealth of one target group.
+// TargetHealth is DescribeTargetHealth of one target group: the local
+// ALB's registered targets, and the tasks draining after a scale-down in
+// state draining, reason Target.DeregistrationInProgress, as ELB reports a
+// target during its deregistration delay
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
 func (d *DataPlane) TargetHealth(arn string) ([]elbtypes.TargetHealthDescription, error) {
-	return d.lb.DescribeTargetHealth(arn)
+	out, err := d.lb.DescribeTargetHealth(arn)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, set := range d.sets {
+		if set.spec.TargetGroupArn != arn {
+			continue
+		}
+		for _, s := range sortedSlots(set.stopping) {
+			if s.task == nil || s.registered {
+				continue
+			}
+			t, err := target(s.task.Addr)
+			if err != nil {
+				continue
+			}
+			out = append(out, elbtypes.TargetHealthDescription{
+				Target: &t, HealthCheckPort: aws.String(strconv.Itoa(int(aws.ToInt32(t.Port)))),
+				TargetHealth: &elbtypes.TargetHealth{
+					State: elbtypes.TargetHealthStateEnumDraining, Reason: elbtypes.TargetHealthReasonEnumDeregistrationInProgress,
+					Description: aws.String("Target deregistration is in progress"),
+				},
+			})
+		}
+	}
+	return out, nil
 }
 
 // Samples is what CloudWatch would hold for a target group: one Sample per
