@@ -1,11 +1,18 @@
 package dataplane
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -170,8 +177,19 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, resp.Header.Get("X-App-Version")
 }
 
+// alive: the process exists and is no zombie (a task whose parent was
+// killed is reparented, and this machine's init may never reap it).
 func alive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) // no /proc: trust kill
+	}
+	// pid (comm) state ...: comm may hold spaces, so read after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 func TestRulesServePinnedTenantsAndTheCanarySplitFromRealProcesses(t *testing.T) {
@@ -460,4 +478,59 @@ func TestStatusAndSamplesAreSafeWhileReconciling(t *testing.T) {
 	close(stop)
 	readers.Wait()
 	assert.Equal(t, 0, status(d, "latest", "ts-blue").Running)
+}
+
+// childEnv makes the test binary a rehearsal that TestNoTaskOutlivesAKilledRehearsal kills.
+const childEnv = "DATAPLANE_TEST_KILLED_REHEARSAL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(killedRehearsal())
+	}
+	os.Exit(m.Run())
+}
+
+// killedRehearsal starts one task, prints its pid, and waits (at most a
+// minute) to be killed.
+func killedRehearsal() int {
+	clock, err := NewClock(speed)
+	if err == nil {
+		var d *DataPlane
+		d, err = New(context.Background(), Options{Builder: sampleapp.Builder{SourceDir: "../.."}, TargetGroups: groups, Rules: canaryRules, Clock: clock})
+		if err == nil {
+			defer d.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if err = d.Apply(ctx, []TaskSet{set("latest", "ts-blue", v1, tgBlue, 1)}); err == nil {
+				fmt.Printf("pid %d\n", d.TaskSets()[0].Tasks[0].PID)
+				time.Sleep(time.Minute)
+				return 0
+			}
+		}
+	}
+	fmt.Println("error", err)
+	return 1
+}
+
+func TestNoTaskOutlivesAKilledRehearsal(t *testing.T) {
+	if _, err := os.Stat("/proc/self"); err != nil {
+		t.Skip("only Linux ties a task's life to the rehearsal's (no /proc here)")
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"=1")
+	out, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	pidText, ok := strings.CutPrefix(strings.TrimSpace(line), "pid ")
+	require.True(t, ok, "the rehearsal said %q", line)
+	pid, err := strconv.Atoi(pidText)
+	require.NoError(t, err)
+	require.True(t, alive(pid), "the task runs")
+
+	require.NoError(t, child.Process.Signal(syscall.SIGKILL), "kill the rehearsal: no deferred Close runs")
+	_ = child.Wait()
+	waitFor(t, "the task to die with its rehearsal", func() (bool, any) { return !alive(pid), pid })
 }

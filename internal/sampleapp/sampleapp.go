@@ -191,6 +191,7 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 		port = p
 	}
 	cmd := exec.Command(binary)
+	cmd.SysProcAttr = procAttr()
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(env))
 	for k := range env {
