@@ -23,7 +23,35 @@
 //     minute, what CloudWatch would get from the load balancer).
 //
 // Close stops every process and the listener; so does the end of the
-// context New was given. Everything listens on 127.0.0.1 only.
+// context New was given, and on Linux the death of the process that
+// started them. Everything listens on 127.0.0.1 only.
+//
+// Where it differs from Fargate and ALB:
+//
+//   - a task is one local process of the sample app, not a container: no
+//     image, no isolation, no CPU or memory limits, no awsvpc network
+//     interface (its address is 127.0.0.1 and a free port, not the
+//     container port), no task metadata endpoint, no log driver;
+//   - the data plane does not compute desired counts: the control plane
+//     gives each task set's count (ECS derives it from the service's
+//     desired count and the task set's scale);
+//   - a dead task is replaced after a backoff of 200 ms doubling to 10 s
+//     (wall clock); ECS's throttle has its own, longer steps;
+//   - draining: the local ALB forgets a deregistered target at once, so no
+//     new request reaches it, and the data plane keeps the process serving
+//     for the deregistration delay before SIGTERM; ELB ends the delay early
+//     when a draining target has no connections left, this never does;
+//   - the stop timeout between SIGTERM and SIGKILL is 10 s of wall time
+//     (ECS: 30 s by default), not scaled by the clock;
+//   - everything the local ALB of internal/alb leaves out (its package
+//     doc), and CloudWatch's samples come from its one node: the Minimum
+//     and Maximum of UnHealthyHostCount are the minute's lowest and highest
+//     readings, not the lowest and highest node;
+//   - the clock speeds up the load balancer's time (health-check
+//     intervals, timeouts, response times, metric minutes) and the
+//     deregistration delay, nothing else: the app's own timers (a bad
+//     version's latency, its shutdown timeout) run on the wall clock, so
+//     latency=1s reads as Speed seconds of TargetResponseTime.
 package dataplane
 
 import (
@@ -79,8 +107,9 @@ type TaskSet struct {
 	// desired count of the task set).
 	Desired int
 	// Environment is the container's environment from the task
-	// definition (see ContainerEnvironment); PORT and LISTEN_HOST are the
-	// data plane's.
+	// definition (see ContainerEnvironment). PORT and LISTEN_HOST are the
+	// data plane's: each task listens on its own free loopback port, where
+	// Fargate gives each task its own address and the container port.
 	Environment map[string]string
 }
 
