@@ -35,8 +35,9 @@
 //   - the data plane does not compute desired counts: the control plane
 //     gives each task set's count (ECS derives it from the service's
 //     desired count and the task set's scale);
-//   - a dead task is replaced after a backoff of 200 ms doubling to 10 s
-//     (wall clock); ECS's throttle has its own, longer steps;
+//   - a task that dies is replaced after 200 ms; a task that fails to
+//     start is retried after 200 ms doubling to 10 s (wall clock), where
+//     ECS's throttle grows to 27 minutes;
 //   - draining: the local ALB forgets a deregistered target at once, so no
 //     new request reaches it, and the data plane keeps the process serving
 //     for the deregistration delay before SIGTERM; ELB ends the delay early
@@ -87,8 +88,10 @@ const (
 	// (the deregistration delay) before it sends the stop signal, then
 	// SIGKILL after the stop timeout (30 s by default).
 	drainingPage = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/load-balancer-connection-draining.html"
-	// The service scheduler replaces a task that stops and, when tasks keep
-	// failing to start, waits longer between launch attempts.
+	// The service scheduler replaces a task that stops; when tasks keep
+	// failing to reach RUNNING it "incrementally increases" the time
+	// between attempts, but "Tasks that stop after reaching RUNNING state"
+	// do not start the throttle.
 	throttlePage = "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-throttle-logic.html"
 )
 
@@ -144,9 +147,10 @@ type Options struct {
 	// StopTimeout is how long a task has after SIGTERM before it is
 	// killed, wall clock; default 10 s (ECS's default is 30 s, drainingPage).
 	StopTimeout time.Duration
-	// RestartBackoff is the first wait before replacing a task that died
-	// or failed to start, doubling per consecutive failure up to
-	// MaxRestartBackoff (throttlePage), wall clock; defaults 200 ms and 10 s.
+	// RestartBackoff is the wait before replacing a task that died after
+	// it started, and the first wait after a failed start, which doubles
+	// per consecutive failed start up to MaxRestartBackoff (throttlePage);
+	// wall clock, defaults 200 ms and 10 s.
 	RestartBackoff, MaxRestartBackoff time.Duration
 }
 
@@ -172,6 +176,7 @@ type DataPlane struct {
 
 // taskSet is a task set and its slots: one slot per desired task.
 type taskSet struct {
+	key    string // spec.key(), immutable: read without the lock
 	spec   TaskSet
 	binary string
 	slots  []*slot
@@ -374,7 +379,7 @@ func (d *DataPlane) Apply(ctx context.Context, desired []TaskSet) error {
 	for _, ts := range desired {
 		set := d.sets[ts.key()]
 		if set == nil {
-			set = &taskSet{spec: ts, binary: binaries[ts.key()], stopping: map[*slot]bool{}}
+			set = &taskSet{key: ts.key(), spec: ts, binary: binaries[ts.key()], stopping: map[*slot]bool{}}
 			set.spec.Environment = maps.Clone(ts.Environment)
 			d.sets[ts.key()] = set
 		}
@@ -444,8 +449,8 @@ func (d *DataPlane) scaleLocked(set *taskSet, n int) (added, removed []*slot) {
 
 func (d *DataPlane) forgetIfEmptyLocked(set *taskSet) {
 	if len(set.slots) == 0 && len(set.stopping) == 0 && set.spec.Desired == 0 {
-		if d.sets[set.spec.key()] == set {
-			delete(d.sets, set.spec.key())
+		if d.sets[set.key] == set {
+			delete(d.sets, set.key)
 		}
 	}
 }
@@ -469,14 +474,13 @@ func (d *DataPlane) run(s *slot, first chan<- error) {
 			first = nil
 		}
 		if err != nil {
-			d.opts.Log.Warn("task failed to start", "taskSet", set.spec.key(), "error", err.Error(), "retryIn", backoff.String())
+			d.opts.Log.Warn("task failed to start", "taskSet", set.key, "error", err.Error(), "retryIn", backoff.String())
 			if !d.sleep(s, backoff) {
 				return
 			}
 			backoff = min(2*backoff, d.opts.MaxRestartBackoff)
 			continue
 		}
-		began := time.Now()
 		exited := make(chan struct{})
 		go func() { _ = task.Wait(); close(exited) }()
 		select {
@@ -484,18 +488,17 @@ func (d *DataPlane) run(s *slot, first chan<- error) {
 			// The task stopped by itself: ECS deregisters it and the
 			// service scheduler starts a replacement (throttlePage).
 			d.deregister(s)
-			d.opts.Log.Warn("task exited; replacing it", "taskSet", set.spec.key(), "task", id, "retryIn", backoff.String())
+			d.opts.Log.Warn("task exited; replacing it", "taskSet", set.key, "task", id, "in", d.opts.RestartBackoff.String())
 			d.mu.Lock()
 			s.task, s.taskID = nil, ""
 			s.restarts++
 			d.mu.Unlock()
-			if time.Since(began) > d.opts.MaxRestartBackoff {
-				backoff = d.opts.RestartBackoff // it ran a while: not a crash loop
-			}
+			// It had reached RUNNING: no throttle (throttlePage), only
+			// the short wait that bounds a task crashing at once.
+			backoff = d.opts.RestartBackoff
 			if !d.sleep(s, backoff) {
 				return
 			}
-			backoff = min(2*backoff, d.opts.MaxRestartBackoff)
 		case <-s.stop:
 			d.drainAndStop(s, task)
 			return
@@ -521,7 +524,7 @@ func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
 	set := s.set
 	task, err := sampleapp.Start(ctx, set.binary, 0, set.spec.Environment, d.opts.Logs)
 	if err != nil {
-		return nil, "", fmt.Errorf("task set %s: %w", set.spec.key(), err)
+		return nil, "", fmt.Errorf("task set %s: %w", set.key, err)
 	}
 	d.mu.Lock()
 	d.nextTask++
@@ -542,7 +545,7 @@ func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
 		_ = task.Stop(time.Second)
 		return nil, "", err
 	}
-	d.opts.Log.Info("task started", "taskSet", set.spec.key(), "task", id, "addr", task.Addr, "pid", task.PID())
+	d.opts.Log.Info("task started", "taskSet", set.key, "task", id, "addr", task.Addr, "pid", task.PID())
 	return task, id, nil
 }
 
@@ -550,7 +553,12 @@ func (d *DataPlane) start(s *slot) (*sampleapp.Task, string, error) {
 // for the target group's deregistration delay (on the rehearsal clock), then
 // stops it (SIGTERM, SIGKILL after StopTimeout), as ECS does
 // (taskLifecyclePage, drainingPage). The local ALB forgets a deregistered
-// target at once, so no new request reaches it while it drains.
+// target at once, so no new request reaches it while it drains. ELB
+// completes a deregistration early when the target has no in-flight
+// requests and no active connections
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay);
+// the full delay here is the longest ECS can wait, the safe reading for a
+// rollout that must not count on a task being gone sooner.
 func (d *DataPlane) drainAndStop(s *slot, task *sampleapp.Task) {
 	d.deregister(s)
 	delay := d.opts.Clock.Wall(time.Duration(d.groups[s.set.spec.TargetGroupArn].DeregistrationDelaySeconds) * time.Second)
@@ -635,7 +643,7 @@ func (d *DataPlane) deregister(s *slot) {
 		err = d.lb.DeregisterTargets(arn, t)
 	}
 	if err != nil {
-		d.opts.Log.Warn("deregistering a task failed", "taskSet", s.set.spec.key(), "addr", task.Addr, "error", err.Error())
+		d.opts.Log.Warn("deregistering a task failed", "taskSet", s.set.key, "addr", task.Addr, "error", err.Error())
 	}
 }
 

@@ -534,3 +534,25 @@ func TestNoTaskOutlivesAKilledRehearsal(t *testing.T) {
 	_ = child.Wait()
 	waitFor(t, "the task to die with its rehearsal", func() (bool, any) { return !alive(pid), pid })
 }
+
+func TestATaskThatCannotStartIsReportedAndRetriedUntilScaledAway(t *testing.T) {
+	d, _ := start(t, canaryRules())
+	broken := set("latest", "ts-broken", v1, tgBlue, 1)
+	broken.Environment = map[string]string{"HEALTH_CHECK_PATH": "healthz"} // the app refuses it at start
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	err := d.Apply(ctx, []TaskSet{broken})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exited before listening")
+	assert.Contains(t, err.Error(), `HEALTH_CHECK_PATH \"healthz\"`, "the app's own reason reaches the caller")
+	st := status(d, "latest", "ts-broken")
+	assert.Equal(t, 1, st.Desired)
+	assert.Zero(t, st.Running)
+
+	broken.Desired = 0
+	require.NoError(t, d.Apply(ctx, []TaskSet{broken}), "scaling to 0 ends the retries")
+	waitFor(t, "no task left", func() (bool, any) {
+		st := status(d, "latest", "ts-broken")
+		return len(st.Tasks) == 0 && st.Running == 0, st
+	})
+}
