@@ -89,6 +89,9 @@ func (w *World) check() *Violation {
 			return &Violation{I2, fmt.Sprintf("during %s's termination wait stable's original task set has no healthy tasks: a rollback now would route the pinned tenants to no healthy target", d.ID)}
 		}
 	}
+	if v := w.checkSignal(); v != nil {
+		return v
+	}
 	if got := w.pulumiOwned(); got != w.pulumiState {
 		return &Violation{I5, fmt.Sprintf("something other than pulumi up changed what Pulumi owns (tenant rules' priorities and conditions, the anchor's priority, the set of rules): was %s, now %s", w.pulumiState, got)}
 	}
@@ -367,6 +370,7 @@ func (w *World) hash() uint64 {
 			h.num(f.Weight)
 		}
 	}
+	w.hashSignal(&h)
 	for _, inv := range w.invocations {
 		h.str("I", string(inv.Hook))
 		h.num(inv.N)

@@ -109,6 +109,10 @@ type Deployment struct {
 	// endStatus is the status (Failed or Stopped) a deployment rolling back
 	// within its own id ends with once traffic is back.
 	endStatus string
+	// The signal path (Signal): the replacement's weight after the last
+	// step, and the minute that step (or the install, or the termination
+	// wait) began.
+	pct, stepAt int
 }
 
 // Deployment phases of the model.

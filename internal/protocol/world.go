@@ -188,6 +188,12 @@ type World struct {
 	// there new tasks pass their health checks at once, since nobody but
 	// the caller could make them.
 	direct *Direct
+
+	// The signal path (Scenario.Signal; nil: none): the minute the model's
+	// clock is at, and each target group's minutes and alarm states.
+	signal  *Signal
+	clock   int
+	metrics map[string]*tgHistory
 }
 
 type plannedRule struct {
@@ -207,6 +213,8 @@ func newWorld(s Scenario) *World {
 		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
 		approved:     map[int]bool{0: true},
 		onRejectHold: s.onReject() == contract.OnRejectHold,
+		signal:       s.Signal,
+		metrics:      map[string]*tgHistory{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := StableBlue, StableGreen
@@ -379,6 +387,10 @@ func (w *World) clone() *World {
 	}
 	if w.planned != nil {
 		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
+	}
+	c.metrics = make(map[string]*tgHistory, len(w.metrics))
+	for tg, h := range w.metrics {
+		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
 	}
 	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
