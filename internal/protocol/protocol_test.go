@@ -94,8 +94,8 @@ func TestProtocol(t *testing.T) {
 	var rows []string
 	for _, s := range append(scenarios(deep), signalScenarios(t, deep)...) {
 		r := Explore(s)
-		if s.Signal != nil && !r.Exhausted {
-			t.Errorf("%s: the signal path's scenarios run to exhaustion", s.Name)
+		if s.Signal != nil && !deep && !r.Exhausted {
+			t.Errorf("%s: the signal path's CI scenarios run to exhaustion", s.Name)
 		}
 		total += r.States
 		t.Log(r.Format())

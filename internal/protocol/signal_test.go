@@ -100,9 +100,9 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 		for _, f := range stoptime.Faults {
 			out = append(out,
-				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Tenants: 1, Pushes: 2, Depth: 400, MaxStates: 2000000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Tenants: 1, Pushes: 2, Depth: 400, MaxStates: 250000,
 					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)},
-				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Tenants: 1, Pushes: 1, Faults: 1, Depth: 400, MaxStates: 2000000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Tenants: 1, Pushes: 1, Faults: 1, Depth: 400, MaxStates: 250000,
 					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)})
 		}
 	}

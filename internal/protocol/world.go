@@ -5,7 +5,7 @@
 // rules that run the cleanup and rollback functions, Lambda's retries — with
 // the real hook code (lambda/rollout) running inside it through the same
 // interfaces it uses against AWS, and an explorer that checks the protocol's
-// invariants (docs/design.md §4, I1–I5) after every step of every bounded
+// invariants (docs/design.md §4, I1–I6) after every step of every bounded
 // interleaving of pushes, approvals, rejections, timeouts, alarms, failures,
 // hook faults and `pulumi up` edits.
 //
