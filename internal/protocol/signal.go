@@ -292,6 +292,11 @@ func (w *World) checkSignal() *Violation {
 	return nil
 }
 
+// hashedMinutes is how many of a target group's latest minutes the state
+// hash holds: more than any modelled alarm reads (the default config's
+// 4-period alarms, the wide range, two minutes late: 9).
+const hashedMinutes = 12
+
 // hashSignal adds the signal path's state: the clock, each deployment's
 // step, and each target group's recent minutes and alarm states.
 func (w *World) hashSignal(h *stateHash) {
@@ -310,7 +315,10 @@ func (w *World) hashSignal(h *stateHash) {
 			continue
 		}
 		h.str(tg)
-		for _, s := range hist.samples[max(0, len(hist.samples)-8):] {
+		// An evaluation reads at most EvaluationPeriods + 2 periods back
+		// from a minute up to cloudwatch.MaxLateMinutes old: the last
+		// hashedMinutes minutes are all the alarms can still see.
+		for _, s := range hist.samples[max(0, len(hist.samples)-hashedMinutes):] {
 			h.str(fmt.Sprint(s))
 		}
 		for _, st := range hist.states {
