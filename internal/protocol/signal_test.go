@@ -215,6 +215,16 @@ func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
 			}
 		}
 	}
+	// All-at-once's weaker promise fails too: without alarms the bad
+	// version completes its stage after the termination wait.
+	allAtOnce := trafficConfigs()[2]
+	sig := programSignal(t, allAtOnce, map[int]string{1: string(stoptime.Fault5xx)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})
+	sig.Watched = bugs["deployment group without alarms"]
+	r := Explore(Scenario{Name: "all-at-once without alarms", Tenants: 1, Pushes: 1, Depth: 200, Signal: sig})
+	if assert.NotNil(t, r.Violation) {
+		assert.Equal(t, I6, r.Violation.Invariant)
+		assert.Contains(t, r.Violation.What, "completed its stage")
+	}
 }
 
 func TestSignalScenarioNamesAreUnique(t *testing.T) {
