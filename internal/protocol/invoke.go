@@ -39,7 +39,6 @@ type Invocation struct {
 	// calls are the requests made so far (op and detail): a request made
 	// again is a poll, one tick of the invocation's clock (clock.go).
 	calls []string
-	polls int
 	// accepted counts the status reports CodeDeploy accepted.
 	accepted int
 	ended    bool
@@ -197,10 +196,7 @@ func (w *World) tick(inv *Invocation) {
 		return
 	}
 	key := pc.op + " " + pc.detail
-	if n := countOf(inv.calls, key); n > 0 {
-		inv.polls++
-		pc.waiting = n > deadlinePolls
-	}
+	pc.waiting = countOf(inv.calls, key) > deadlinePolls
 	inv.calls = append(inv.calls, key)
 	if !inv.timedOut {
 		return

@@ -399,7 +399,7 @@ func (w *World) clone() *World {
 	c.invocations = make([]*Invocation, len(w.invocations))
 	for i, inv := range w.invocations {
 		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), polls: inv.polls, accepted: inv.accepted,
+			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
 			logs: slices.Clone(inv.logs), onReject: inv.onReject, execID: inv.execID, execution: inv.execution,
 			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
