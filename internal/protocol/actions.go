@@ -28,6 +28,9 @@ type Scenario struct {
 	// Signal, when set, is the signal path: bad versions, traffic by the
 	// minute, and the program's rollback alarms (signal.go).
 	Signal *Signal
+	// Smoke, when set, are the smoke hook's checks (plan.SmokeChecks):
+	// both AppSpecs name it at AfterAllowTestTraffic (smoke.go).
+	Smoke *contract.SmokeChecks
 	// Duplicates: EventBridge events delivered twice.
 	Duplicates int
 	// Rejects: rejections and approval timeouts by a person.
@@ -114,6 +117,11 @@ func (w *World) actions(s Scenario) []Action {
 		if w.signal != nil && timedPhase {
 			w.signalActions(s, d, add)
 		}
+		if d.Phase == phaseInstalled && !smokeReady(d) && d.hook(hookTestTraffic).Status == "Pending" {
+			if repl := w.taskSet(svc, d.Replacement); repl != nil && (repl.Healthy || repl.Running == 0) {
+				add(fmt.Sprintf("CodeDeploy %s allows test traffic (AfterAllowTestTraffic)", d.ID), func() { w.allowTestTraffic(s, d) })
+			}
+		}
 		switch {
 		case w.signal != nil && timedPhase:
 		case d.Phase == phaseCreated:
@@ -121,7 +129,7 @@ func (w *World) actions(s Scenario) []Action {
 		case d.Phase == phaseInstall:
 			add(fmt.Sprintf("CodeDeploy %s creates the replacement task set", d.ID), func() { w.install(d) })
 		case d.Phase == phaseInstalled:
-			if repl := w.taskSet(svc, d.Replacement); repl != nil && (repl.Healthy || repl.Running == 0) {
+			if repl := w.taskSet(svc, d.Replacement); repl != nil && (repl.Healthy || repl.Running == 0) && smokeReady(d) {
 				add(fmt.Sprintf("CodeDeploy %s shifts the canary step", d.ID), func() { w.shiftTo(d, 10); d.Phase = phaseCanary })
 			}
 		case d.Phase == phaseCanary:
@@ -332,6 +340,8 @@ func (w *World) afterReport(d *Deployment, l *Lifecycle) {
 		d.Phase = phaseInstall
 	case phaseAfterAllow:
 		d.Phase, d.stepAt = phaseWait, w.clock
+	case phaseTestTraffic:
+		d.Phase = phaseInstalled
 	}
 }
 

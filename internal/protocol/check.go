@@ -65,11 +65,11 @@ func (w *World) check() *Violation {
 		}
 	}
 	for _, inv := range w.invocations {
-		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin") || inv.accepted == 1 {
+		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin" && inv.Hook != "smoke") || inv.accepted == 1 {
 			continue
 		}
 		if d := w.deployment(inv.Deployment); inv.accepted == 0 && d != nil {
-			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic"}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
+			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic", "smoke": hookTestTraffic}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
 				continue // CodeDeploy ended the event first
 			}
 		}
@@ -371,6 +371,9 @@ func (w *World) hash() uint64 {
 		}
 	}
 	w.hashSignal(&h)
+	for _, g := range slices.Sorted(maps.Keys(w.testTG)) {
+		h.str("L", g, w.testTG[g])
+	}
 	for _, inv := range w.invocations {
 		h.str("I", string(inv.Hook))
 		h.num(inv.N)

@@ -191,6 +191,11 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	} else {
 		d.Hooks = []*Lifecycle{{Name: "AfterAllowTraffic", Status: "Pending"}}
 	}
+	// With smokeTest on, both AppSpecs also name the smoke hook at
+	// AfterAllowTestTraffic (appspec/).
+	if w.smokeChecks != nil {
+		d.Hooks = append(d.Hooks, &Lifecycle{Name: hookTestTraffic, Status: "Pending"})
+	}
 	w.Deployments = append(w.Deployments, d)
 	return d, nil
 }
@@ -242,6 +247,9 @@ func (w *World) revert(d *Deployment) {
 	if orig := w.taskSet(svc, d.Original); orig != nil {
 		w.shiftTo(d, 0)
 		orig.Status = "PRIMARY"
+		if _, moved := w.testTG[d.Group]; moved {
+			w.testTG[d.Group] = orig.TG
+		}
 	}
 	if d.Replacement != "" {
 		w.removeTaskSet(svc, d.Replacement)

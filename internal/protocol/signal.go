@@ -206,7 +206,7 @@ func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func()
 	switch d.Phase {
 	case phaseInstalled:
 		repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
-		if repl == nil || !(repl.Healthy || repl.Running == 0) {
+		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
 			return
 		}
 		pct := sig.firstStep()

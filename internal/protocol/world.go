@@ -194,6 +194,12 @@ type World struct {
 	signal  *Signal
 	clock   int
 	metrics map[string]*tgHistory
+
+	// The smoke hook (Scenario.Smoke; nil: the AppSpecs name none): its
+	// checks, and where each group's test listener routes once CodeDeploy
+	// moved it.
+	smokeChecks *contract.SmokeChecks
+	testTG      map[string]string
 }
 
 type plannedRule struct {
@@ -215,6 +221,8 @@ func newWorld(s Scenario) *World {
 		onRejectHold: s.onReject() == contract.OnRejectHold,
 		signal:       s.Signal,
 		metrics:      map[string]*tgHistory{},
+		smokeChecks:  s.Smoke,
+		testTG:       map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := StableBlue, StableGreen
@@ -392,6 +400,7 @@ func (w *World) clone() *World {
 	for tg, h := range w.metrics {
 		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
 	}
+	c.testTG = maps.Clone(w.testTG)
 	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)
