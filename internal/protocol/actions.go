@@ -21,8 +21,16 @@ type Scenario struct {
 	Faults int
 	// Edits: `pulumi up` runs that add or remove a pinned tenant.
 	Edits int
-	// Alarms: rollback alarms firing during a deployment.
+	// Alarms: rollback alarms firing during a deployment, for any reason
+	// (without a Signal: the only way an alarm fires; with one: an alarm
+	// for another reason than the traffic the model serves).
 	Alarms int
+	// Signal, when set, is the signal path: bad versions, traffic by the
+	// minute, and the program's rollback alarms (signal.go).
+	Signal *Signal
+	// Smoke, when set, are the smoke hook's checks (plan.SmokeChecks):
+	// both AppSpecs name it at AfterAllowTestTraffic (smoke.go).
+	Smoke *contract.SmokeChecks
 	// Duplicates: EventBridge events delivered twice.
 	Duplicates int
 	// Rejects: rejections and approval timeouts by a person.
@@ -105,20 +113,30 @@ func (w *World) actions(s Scenario) []Action {
 			continue
 		}
 		svc := w.Services[serviceOf(d.Group)]
-		switch d.Phase {
-		case phaseCreated:
-			add(fmt.Sprintf("CodeDeploy starts %s on %s (v%d)", d.ID, serviceOf(d.Group), w.TaskDefs[d.TaskDef]), func() { w.start(s, d) })
-		case phaseInstall:
-			add(fmt.Sprintf("CodeDeploy %s creates the replacement task set", d.ID), func() { w.install(d) })
-		case phaseInstalled:
+		timedPhase := d.Phase == phaseInstalled || d.Phase == phaseCanary || d.Phase == phaseWait
+		if w.signal != nil && timedPhase {
+			w.signalActions(s, d, add)
+		}
+		if d.Phase == phaseInstalled && !smokeReady(d) && d.hook(hookTestTraffic).Status == "Pending" {
 			if repl := w.taskSet(svc, d.Replacement); repl != nil && (repl.Healthy || repl.Running == 0) {
+				add(fmt.Sprintf("CodeDeploy %s allows test traffic (AfterAllowTestTraffic)", d.ID), func() { w.allowTestTraffic(s, d) })
+			}
+		}
+		switch {
+		case w.signal != nil && timedPhase:
+		case d.Phase == phaseCreated:
+			add(fmt.Sprintf("CodeDeploy starts %s on %s (v%d)", d.ID, serviceOf(d.Group), w.TaskDefs[d.TaskDef]), func() { w.start(s, d) })
+		case d.Phase == phaseInstall:
+			add(fmt.Sprintf("CodeDeploy %s creates the replacement task set", d.ID), func() { w.install(d) })
+		case d.Phase == phaseInstalled:
+			if repl := w.taskSet(svc, d.Replacement); repl != nil && (repl.Healthy || repl.Running == 0) && smokeReady(d) {
 				add(fmt.Sprintf("CodeDeploy %s shifts the canary step", d.ID), func() { w.shiftTo(d, 10); d.Phase = phaseCanary })
 			}
-		case phaseCanary:
+		case d.Phase == phaseCanary:
 			add(fmt.Sprintf("CodeDeploy %s shifts all traffic", d.ID), func() { w.shiftAll(s, d) })
-		case phaseWait:
+		case d.Phase == phaseWait:
 			add(fmt.Sprintf("CodeDeploy %s: termination wait ends", d.ID), func() { w.terminate(d) })
-		case phaseRollingBack:
+		case d.Phase == phaseRollingBack:
 			add(fmt.Sprintf("CodeDeploy %s: traffic back on the original task set", d.ID), func() { w.rolledBack(d) })
 		}
 		if w.alarms < s.Alarms && d.Status == DepInProgress && slices.Contains([]string{phaseCanary, phaseAfterAllow, phaseWait}, d.Phase) {
@@ -126,11 +144,17 @@ func (w *World) actions(s Scenario) []Action {
 		}
 	}
 
-	// New tasks pass their health checks.
+	// A minute of traffic passes while a deployment waits for minutes.
+	if w.signal != nil && w.minuteCanPass() {
+		add(fmt.Sprintf("a minute passes (minute %d)", w.clock), w.passMinute)
+	}
+
+	// New tasks pass their health checks (a version that fails them
+	// never does).
 	for _, name := range []string{LatestService, StableService} {
 		for _, ts := range w.Services[name].TaskSets {
 			ts := ts
-			if ts.Running > 0 && !ts.Healthy {
+			if ts.Running > 0 && !ts.Healthy && !w.healthFails(ts) {
 				add(fmt.Sprintf("%s's task set %s turns healthy", name, ts.ID), func() { ts.Healthy = true })
 			}
 		}
@@ -286,7 +310,7 @@ func (w *World) install(d *Deployment) {
 	}
 	ts := &TaskSet{ID: w.taskSetID(), Status: "ACTIVE", TaskDef: d.TaskDef, TG: tg, Running: svc.Desired, Healthy: w.direct != nil}
 	svc.TaskSets = append(svc.TaskSets, ts)
-	d.Replacement, d.Phase = ts.ID, phaseInstalled
+	d.Replacement, d.Phase, d.stepAt = ts.ID, phaseInstalled, w.clock
 }
 
 // shiftAll completes AllowTraffic: the replacement becomes the PRIMARY task
@@ -315,7 +339,9 @@ func (w *World) afterReport(d *Deployment, l *Lifecycle) {
 	case phaseBefore:
 		d.Phase = phaseInstall
 	case phaseAfterAllow:
-		d.Phase = phaseWait
+		d.Phase, d.stepAt = phaseWait, w.clock
+	case phaseTestTraffic:
+		d.Phase = phaseInstalled
 	}
 }
 

@@ -422,7 +422,7 @@ func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDepl
 		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != Cluster+":"+serviceOf(d.Group) {
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
 		}
-		t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: in.TargetId}
+		t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: in.TargetId, TaskSetsInfo: w.taskSetsInfo(d)}
 		for _, l := range d.Hooks {
 			t.LifecycleEvents = append(t.LifecycleEvents, cdtypes.LifecycleEvent{LifecycleEventName: aws.String(l.Name), Status: cdtypes.LifecycleEventStatus(l.Status)})
 		}
@@ -516,4 +516,60 @@ func ruleName(arn string) string {
 		return arn[len(rulePrefix):]
 	}
 	return arn
+}
+
+// --- CodeDeploy, as the smoke hook reads it ---
+
+// GetDeployment answers the deployment's group and status
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeployment.html,
+// DeploymentInfo).
+func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
+	id := aws.ToString(in.DeploymentId)
+	return do(c, ctx, "GetDeployment", id, func(w *World) (*codedeploy.GetDeploymentOutput, error) {
+		d := w.deployment(id)
+		if d == nil {
+			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		}
+		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &cdtypes.DeploymentInfo{DeploymentId: aws.String(id),
+			ApplicationName: aws.String(App), DeploymentGroupName: aws.String(d.Group),
+			Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}}, nil
+	})
+}
+
+// ListDeploymentTargets lists an ECS deployment's one target, its service,
+// as "<cluster>:<service>" (the id GetDeploymentTarget takes); a
+// deployment not started yet has none
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeploymentTargets.html).
+func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error) {
+	id := aws.ToString(in.DeploymentId)
+	return do(c, ctx, "ListDeploymentTargets", id, func(w *World) (*codedeploy.ListDeploymentTargetsOutput, error) {
+		d := w.deployment(id)
+		if d == nil {
+			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		}
+		out := &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{}}
+		if d.Phase != phaseCreated {
+			out.TargetIds = append(out.TargetIds, Cluster+":"+serviceOf(d.Group))
+		}
+		return out, nil
+	})
+}
+
+// taskSetsInfo is an ECS target's task sets: the original labelled Blue,
+// the replacement Green, each with its desired and running count
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTaskSet.html).
+func (w *World) taskSetsInfo(d *Deployment) []cdtypes.ECSTaskSet {
+	svc := w.Services[serviceOf(d.Group)]
+	var out []cdtypes.ECSTaskSet
+	for _, x := range []struct {
+		id    string
+		label cdtypes.TargetLabel
+	}{{d.Original, cdtypes.TargetLabelBlue}, {d.Replacement, cdtypes.TargetLabelGreen}} {
+		if ts := w.taskSet(svc, x.id); ts != nil {
+			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: x.label, Status: aws.String(ts.Status),
+				DesiredCount: int64(ts.Running), RunningCount: int64(ts.Running),
+				TargetGroup: &cdtypes.TargetGroupInfo{Name: aws.String(tgName(ts.TG))}})
+		}
+	}
+	return out
 }

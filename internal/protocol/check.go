@@ -65,11 +65,11 @@ func (w *World) check() *Violation {
 		}
 	}
 	for _, inv := range w.invocations {
-		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin") || inv.accepted == 1 {
+		if !inv.ended || (inv.Hook != "pin" && inv.Hook != "unpin" && inv.Hook != "smoke") || inv.accepted == 1 {
 			continue
 		}
 		if d := w.deployment(inv.Deployment); inv.accepted == 0 && d != nil {
-			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic"}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
+			if l := d.hook(map[string]string{"pin": "BeforeInstall", "unpin": "AfterAllowTraffic", "smoke": hookTestTraffic}[string(inv.Hook)]); l != nil && l.EndedByDeployment {
 				continue // CodeDeploy ended the event first
 			}
 		}
@@ -88,6 +88,9 @@ func (w *World) check() *Violation {
 		if orig := w.taskSet(w.Services[StableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
 			return &Violation{I2, fmt.Sprintf("during %s's termination wait stable's original task set has no healthy tasks: a rollback now would route the pinned tenants to no healthy target", d.ID)}
 		}
+	}
+	if v := w.checkSignal(); v != nil {
+		return v
 	}
 	if got := w.pulumiOwned(); got != w.pulumiState {
 		return &Violation{I5, fmt.Sprintf("something other than pulumi up changed what Pulumi owns (tenant rules' priorities and conditions, the anchor's priority, the set of rules): was %s, now %s", w.pulumiState, got)}
@@ -366,6 +369,10 @@ func (w *World) hash() uint64 {
 			h.str(f.TG)
 			h.num(f.Weight)
 		}
+	}
+	w.hashSignal(&h)
+	for _, g := range slices.Sorted(maps.Keys(w.testTG)) {
+		h.str("L", g, w.testTG[g])
 	}
 	for _, inv := range w.invocations {
 		h.str("I", string(inv.Hook))

@@ -256,14 +256,23 @@ func (w *World) launch(inv *Invocation) {
 	inv.ctx = newInvocationContext(lambdacontext.NewContext(context.Background(),
 		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}))
 	c := &client{w: w, inv: inv}
-	h := &rollout.Hooks{Config: hookConfig(inv.onReject, inv.Hook), ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
+	h := &rollout.Hooks{ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
+	if inv.Hook != contract.HookSmoke {
+		h.Config = hookConfig(inv.onReject, inv.Hook)
+	}
 	payload := inv.payload()
+	var smoke *rollout.Smoke
+	if inv.Hook == contract.HookSmoke {
+		smoke = smokeHook(c, h, *w.smokeChecks)
+	}
 	go func() {
 		var err error
 		switch p := payload.(type) {
 		case rollout.LifecycleEvent:
-			if inv.Hook == contract.HookPin {
+			if smoke != nil {
+				err = smoke.Run(inv.ctx, p)
+			} else if inv.Hook == contract.HookPin {
 				err = h.Pin(inv.ctx, p)
 			} else {
 				err = h.Unpin(inv.ctx, p)

@@ -92,8 +92,12 @@ func TestProtocol(t *testing.T) {
 	start := time.Now()
 	total := 0
 	var rows []string
-	for _, s := range scenarios(deep) {
+	all := append(append(scenarios(deep), signalScenarios(t, deep)...), smokeScenarios(t, deep)...)
+	for _, s := range all {
 		r := Explore(s)
+		if s.Signal != nil && len(s.Signal.Bad) > 0 && !deep && !r.Exhausted {
+			t.Errorf("%s: the signal path's CI scenarios of a bad push run to exhaustion", s.Name)
+		}
 		total += r.States
 		t.Log(r.Format())
 		known := ""
@@ -111,7 +115,11 @@ func TestProtocol(t *testing.T) {
 		if t.Failed() && os.Getenv(FailFastEnv) != "" {
 			t.FailNow()
 		}
-		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: s.Reading.String(), States: r.States,
+		reading := s.Reading.String()
+		if s.Signal != nil {
+			reading += ",cloudwatch:" + s.Signal.Metrics.String()
+		}
+		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: reading, States: r.States,
 			CompleteDepth: r.Complete, MaxDepth: r.MaxDepth, Exhausted: r.Exhausted, Seconds: r.Elapsed.Seconds(),
 			StatesPerSecond: r.StatesPerSecond(), Violation: violationText(r.Violation), KnownFinding: known})
 		if err != nil {
@@ -125,7 +133,7 @@ func TestProtocol(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	t.Logf("%s exploration: %d scenarios, %d states, %.0f states/s, invariants %s; %s",
-		mode, len(rows), total, float64(total)/elapsed.Seconds(), strings.Join([]string{"I1", "I2", "I3", "I4", "I5"}, " "), elapsed.Round(time.Millisecond))
+		mode, len(rows), total, float64(total)/elapsed.Seconds(), strings.Join([]string{"I1", "I2", "I3", "I4", "I5", "I6"}, " "), elapsed.Round(time.Millisecond))
 	// One JSON object per scenario (ReportLine), for `make figures`.
 	if path := os.Getenv(ReportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {

@@ -109,6 +109,10 @@ type Deployment struct {
 	// endStatus is the status (Failed or Stopped) a deployment rolling back
 	// within its own id ends with once traffic is back.
 	endStatus string
+	// The signal path (Signal): the replacement's weight after the last
+	// step, and the minute that step (or the install, or the termination
+	// wait) began.
+	pct, stepAt int
 }
 
 // Deployment phases of the model.
@@ -187,6 +191,11 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	} else {
 		d.Hooks = []*Lifecycle{{Name: "AfterAllowTraffic", Status: "Pending"}}
 	}
+	// With smokeTest on, both AppSpecs also name the smoke hook at
+	// AfterAllowTestTraffic (appspec/).
+	if w.smokeChecks != nil {
+		d.Hooks = append(d.Hooks, &Lifecycle{Name: hookTestTraffic, Status: "Pending"})
+	}
 	w.Deployments = append(w.Deployments, d)
 	return d, nil
 }
@@ -238,6 +247,9 @@ func (w *World) revert(d *Deployment) {
 	if orig := w.taskSet(svc, d.Original); orig != nil {
 		w.shiftTo(d, 0)
 		orig.Status = "PRIMARY"
+		if _, moved := w.testTG[d.Group]; moved {
+			w.testTG[d.Group] = orig.TG
+		}
 	}
 	if d.Replacement != "" {
 		w.removeTaskSet(svc, d.Replacement)

@@ -5,7 +5,7 @@
 // rules that run the cleanup and rollback functions, Lambda's retries — with
 // the real hook code (lambda/rollout) running inside it through the same
 // interfaces it uses against AWS, and an explorer that checks the protocol's
-// invariants (docs/design.md §4, I1–I5) after every step of every bounded
+// invariants (docs/design.md §4, I1–I6) after every step of every bounded
 // interleaving of pushes, approvals, rejections, timeouts, alarms, failures,
 // hook faults and `pulumi up` edits.
 //
@@ -188,6 +188,18 @@ type World struct {
 	// there new tasks pass their health checks at once, since nobody but
 	// the caller could make them.
 	direct *Direct
+
+	// The signal path (Scenario.Signal; nil: none): the minute the model's
+	// clock is at, and each target group's minutes and alarm states.
+	signal  *Signal
+	clock   int
+	metrics map[string]*tgHistory
+
+	// The smoke hook (Scenario.Smoke; nil: the AppSpecs name none): its
+	// checks, and where each group's test listener routes once CodeDeploy
+	// moved it.
+	smokeChecks *contract.SmokeChecks
+	testTG      map[string]string
 }
 
 type plannedRule struct {
@@ -207,6 +219,10 @@ func newWorld(s Scenario) *World {
 		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
 		approved:     map[int]bool{0: true},
 		onRejectHold: s.onReject() == contract.OnRejectHold,
+		signal:       s.Signal,
+		metrics:      map[string]*tgHistory{},
+		smokeChecks:  s.Smoke,
+		testTG:       map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := StableBlue, StableGreen
@@ -380,6 +396,11 @@ func (w *World) clone() *World {
 	if w.planned != nil {
 		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
 	}
+	c.metrics = make(map[string]*tgHistory, len(w.metrics))
+	for tg, h := range w.metrics {
+		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
+	}
+	c.testTG = maps.Clone(w.testTG)
 	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)

@@ -1,0 +1,328 @@
+package protocol
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
+)
+
+// Signal is the signal path of a scenario: which pushed versions are bad,
+// how traffic reaches them minute by minute, and the rollback alarms that
+// watch each target group, evaluated by the project's one model of
+// CloudWatch (internal/cloudwatch). With a Signal, time passes in minutes
+// during a deployment's traffic phases ("a minute passes"), CodeDeploy's
+// steps take the configured minutes, and a deployment stops only when one
+// of its alarms is in ALARM. Without one, the scenario keeps the free
+// "ALARM during" event (Scenario.Alarms: an alarm for any reason).
+type Signal struct {
+	// Alarms are one target group's rollback alarms as the program
+	// declares them, compiled (stoptime.Alarms: each target group of a
+	// pair gets the same set).
+	Alarms []*cloudwatch.Alarm
+	// Sample is one minute of a version with fault f ("" for a healthy
+	// one) on a target group: requests requests, targets registered
+	// targets (stoptime.Minute, bound to the stack's rollback config).
+	Sample func(fault string, requests, targets int) cloudwatch.Sample
+	// HealthFault is the fault whose tasks fail the target group's
+	// health check: they never turn healthy.
+	HealthFault string
+	// Traffic is the stack's traffic config: the steps and minutes of
+	// CodeDeploy's deployment config, and the termination wait.
+	Traffic config.Traffic
+	// RequestsPerMinute is each requester's rate (requests of no pinned
+	// tenant, and each pinned tenant): the test sets it so that the
+	// first step's share meets the alarms' minimum request rate.
+	RequestsPerMinute int
+	// Bad maps a pushed version to its fault.
+	Bad map[int]string
+	// Metrics is the reading of when CloudWatch sees each minute's
+	// datapoints (cloudwatch.Readings).
+	Metrics cloudwatch.Reading
+	// Watched, when set, replaces the target groups a deployment group's
+	// alarm configuration names (the program's: both groups of its pair,
+	// components/pipeline). For re-opening signal-path bugs.
+	Watched func(group string) []string
+}
+
+// installWaitMinutes bounds the minutes the model lets pass while a
+// replacement task set has not passed its health checks (a version that
+// fails them never does): long enough for every modelled alarm to see its
+// unhealthy targets. CodeDeploy's own timeout for such a task set is not
+// modelled; a deployment still waiting when this runs out is a stuck
+// rollout (I3).
+const installWaitMinutes = 10
+
+// tgHistory is one target group's minutes: its samples since the world's
+// minute 0, and each alarm's state after the last evaluation.
+type tgHistory struct {
+	samples []cloudwatch.Sample
+	states  []types.StateValue
+}
+
+// watched is the target groups whose alarms a deployment group names.
+func (s *Signal) watched(group string) []string {
+	if s.Watched != nil {
+		return s.Watched(group)
+	}
+	p := pairOf(group)
+	return p[:]
+}
+
+// faultOf is the fault of the version a task definition runs.
+func (w *World) faultOf(taskDef string) string {
+	if w.signal == nil {
+		return ""
+	}
+	return w.signal.Bad[w.TaskDefs[taskDef]]
+}
+
+// healthFails: the task set runs a version that fails its health checks.
+func (w *World) healthFails(ts *TaskSet) bool {
+	return w.signal != nil && w.signal.HealthFault != "" && w.faultOf(ts.TaskDef) == w.signal.HealthFault
+}
+
+// timed is a deployment whose next step waits for minutes to pass: it is
+// in a traffic step, the termination wait, or waiting for its replacement
+// to turn healthy; due is the minute the step may end.
+func (w *World) timed(d *Deployment) (due int, ok bool) {
+	if w.signal == nil || !d.unfinished() {
+		return 0, false
+	}
+	switch d.Phase {
+	case phaseCanary:
+		return d.stepAt + w.signal.Traffic.IntervalMinutes, true
+	case phaseWait:
+		return d.stepAt + w.signal.Traffic.TerminationWaitMinutes, true
+	case phaseInstalled:
+		repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+		if repl != nil && repl.Running > 0 && !repl.Healthy {
+			return d.stepAt + installWaitMinutes, true
+		}
+	}
+	return 0, false
+}
+
+// minuteCanPass: some deployment waits for minutes.
+func (w *World) minuteCanPass() bool {
+	for _, d := range w.Deployments {
+		if due, ok := w.timed(d); ok && w.clock < due {
+			return true
+		}
+	}
+	return false
+}
+
+// firstStep is the weight of the replacement's group after CodeDeploy's
+// first shift: a TimeBasedCanary's or TimeBasedLinear's percentage, or all
+// of it (AllAtOnce) (CodeDeploy User Guide, "Deployment configurations on
+// an Amazon ECS compute platform",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html).
+func (s *Signal) firstStep() int {
+	if s.Traffic.Type == config.TrafficAllAtOnce {
+		return 100
+	}
+	return s.Traffic.Percentage
+}
+
+// nextStep is the weight after the step that began at pct: a canary
+// shifts the rest "in the second increment", a linear config adds its
+// percentage each interval (the same page).
+func (s *Signal) nextStep(pct int) int {
+	if s.Traffic.Type == config.TrafficLinear {
+		return min(100, pct+s.Traffic.Percentage)
+	}
+	return 100
+}
+
+// passMinute is one minute of traffic: each target group serves its share
+// of every requester's requests (each rule's weights; a request of no
+// pinned tenant, and each pinned tenant, at Signal.RequestsPerMinute), the
+// load balancer publishes the minute's metrics ("CloudWatch metrics for
+// your Application Load Balancer": every 60 seconds, per target group,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html),
+// CloudWatch evaluates every alarm at the end of the minute under the
+// scenario's reading of when datapoints become visible, and CodeDeploy
+// stops every deployment one of whose alarms is in ALARM: "If any of the
+// specified alarms are activated, the deployment stops, and the status is
+// updated to Stopped" ("Monitoring deployments with CloudWatch alarms in
+// CodeDeploy",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-create-alarms.html).
+func (w *World) passMinute() {
+	sig := w.signal
+	requests := map[string]int{}
+	for _, t := range append([]string{""}, w.tenants()...) {
+		for _, f := range w.route(t).Forward {
+			if f.Weight > 0 {
+				requests[f.TG] += sig.RequestsPerMinute * f.Weight / 100
+			}
+		}
+	}
+	t := w.clock
+	for _, tg := range []string{LatestBlue, LatestGreen, StableBlue, StableGreen} {
+		var sample cloudwatch.Sample
+		for _, name := range []string{LatestService, StableService} {
+			for _, ts := range w.Services[name].TaskSets {
+				if ts.TG == tg && ts.Running > 0 {
+					sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
+				}
+			}
+		}
+		h := w.metrics[tg]
+		if h == nil {
+			h = &tgHistory{states: make([]types.StateValue, len(sig.Alarms))}
+			for i := range h.states {
+				h.states[i] = types.StateValueInsufficientData
+			}
+			w.metrics[tg] = h
+		}
+		h.samples = append(h.samples, sample)
+		for i, a := range sig.Alarms {
+			h.states[i] = a.Evaluate(h.samples, t, sig.Metrics, h.states[i])
+		}
+	}
+	w.clock++
+	for _, d := range w.Deployments {
+		if d.Status != DepInProgress || d.Phase == phaseRollingBack {
+			continue
+		}
+		for _, tg := range sig.watched(d.Group) {
+			h := w.metrics[tg]
+			if i := slices.Index(h.states, types.StateValueAlarm); i >= 0 {
+				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.Alarms[i].Name(), tgName(tg), t))
+				break
+			}
+		}
+	}
+}
+
+// signalActions are the timed steps of the signal path.
+func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func())) {
+	sig := w.signal
+	due, _ := w.timed(d)
+	switch d.Phase {
+	case phaseInstalled:
+		repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
+			return
+		}
+		pct := sig.firstStep()
+		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, pct), func() {
+			w.shiftTo(d, pct)
+			d.pct, d.stepAt, d.Phase = pct, w.clock, phaseCanary
+			if pct >= 100 {
+				w.shiftAll(s, d)
+				d.stepAt = w.clock
+			}
+		})
+	case phaseCanary:
+		if w.clock < due {
+			return
+		}
+		next := sig.nextStep(d.pct)
+		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), func() {
+			d.pct, d.stepAt = next, w.clock
+			if next >= 100 {
+				w.shiftAll(s, d)
+				d.stepAt = w.clock
+				return
+			}
+			w.shiftTo(d, next)
+		})
+	case phaseWait:
+		if w.clock >= due {
+			add(fmt.Sprintf("CodeDeploy %s: termination wait ends (%d min)", d.ID, w.clock-d.stepAt), func() { w.terminate(d) })
+		}
+	}
+}
+
+// I6 is the signal path's promise.
+const I6 = "I6 a bad version is stopped before its stage completes, before all unpinned traffic, never on a pinned tenant"
+
+// checkSignal is I6: a bad version never serves a pinned tenant, never
+// completes a stage (no deployment of it succeeds), and — with canary or
+// linear traffic — never gets all of the unpinned traffic (the weights of
+// the groups that serve it summing to 100 on the rule that routes a
+// request of no pinned tenant). All-at-once shifts everything in one step,
+// so there only the first two hold: it is stopped before its stage
+// completes, within the termination wait.
+func (w *World) checkSignal() *Violation {
+	sig := w.signal
+	if sig == nil || len(sig.Bad) == 0 {
+		return nil
+	}
+	for _, t := range w.tenants() {
+		for _, g := range w.served(w.route(t)) {
+			for _, v := range g.versions {
+				if f, bad := sig.Bad[v]; bad {
+					return &Violation{I6, fmt.Sprintf("pinned tenant %s is served v%d, a version that %s", t, v, f)}
+				}
+			}
+		}
+	}
+	for _, d := range w.Deployments {
+		v := w.TaskDefs[d.TaskDef]
+		if f, bad := sig.Bad[v]; bad && d.Status == DepSucceeded && d.RollbackOf == "" {
+			return &Violation{I6, fmt.Sprintf("deployment %s of v%d (%s) completed its stage: no alarm stopped a version that %s (minute %d)", d.ID, v, d.Group, f, w.clock)}
+		}
+	}
+	if sig.Traffic.Type == config.TrafficAllAtOnce {
+		return nil
+	}
+	weight := map[int]int{}
+	r := w.route("")
+	for _, f := range r.Forward {
+		if f.Weight <= 0 {
+			continue
+		}
+		for _, g := range w.served(&Rule{Forward: []Weighted{f}}) {
+			for _, v := range g.versions {
+				weight[v] += f.Weight
+			}
+		}
+	}
+	for v, wt := range weight {
+		if f, bad := sig.Bad[v]; bad && wt >= 100 {
+			return &Violation{I6, fmt.Sprintf("v%d, a version that %s, serves all requests of no pinned tenant through the %s rule (minute %d)", v, f, r.Kind, w.clock)}
+		}
+	}
+	return nil
+}
+
+// hashedMinutes is how many of a target group's latest minutes the state
+// hash holds: more than any modelled alarm reads (the default config's
+// 4-period alarms, the wide range, two minutes late: 9).
+const hashedMinutes = 12
+
+// hashSignal adds the signal path's state: the clock, each deployment's
+// step, and each target group's recent minutes and alarm states.
+func (w *World) hashSignal(h *stateHash) {
+	if w.signal == nil {
+		return
+	}
+	h.str("C")
+	h.num(w.clock)
+	for _, d := range w.Deployments {
+		h.num(d.pct)
+		h.num(d.stepAt)
+	}
+	for _, tg := range []string{LatestBlue, LatestGreen, StableBlue, StableGreen} {
+		hist := w.metrics[tg]
+		if hist == nil {
+			continue
+		}
+		h.str(tg)
+		// An evaluation reads at most EvaluationPeriods + 2 periods back
+		// from a minute up to cloudwatch.MaxLateMinutes old: the last
+		// hashedMinutes minutes are all the alarms can still see.
+		for _, s := range hist.samples[max(0, len(hist.samples)-hashedMinutes):] {
+			h.str(fmt.Sprint(s))
+		}
+		for _, st := range hist.states {
+			h.str(string(st))
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package protocol
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
+)
+
+// The smoke hook's test listeners (components/pipeline: one per
+// deployment group, named in the hook's environment by base URL).
+var smokeTargets = map[string]string{LatestGroup: "http://tc-alb.test:8443", StableGroup: "http://tc-alb.test:9443"}
+
+// phaseTestTraffic: the test listener routes to the replacement task set
+// and the AfterAllowTestTraffic hook runs.
+const phaseTestTraffic = "after-allow-test-traffic"
+
+// testListenerTG is the target group a deployment group's test listener
+// forwards to. The program creates it where production is live
+// (components/pipeline); CodeDeploy points it at the replacement task set
+// before AfterAllowTestTraffic ("the test listener serves traffic to the
+// replacement task set", AppSpec hooks for an ECS deployment,
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs)
+// and back to the original one on a rollback.
+func (w *World) testListenerTG(group string) string {
+	if tg, ok := w.testTG[group]; ok {
+		return tg
+	}
+	return w.Services[serviceOf(group)].primary().TG
+}
+
+// allowTestTraffic routes the test listener to the replacement and runs
+// the smoke hook.
+func (w *World) allowTestTraffic(s Scenario, d *Deployment) {
+	repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+	w.testTG[d.Group] = repl.TG
+	d.Phase = phaseTestTraffic
+	w.runHook(s, d, d.hook(hookTestTraffic), contract.HookSmoke)
+}
+
+const hookTestTraffic = "AfterAllowTestTraffic"
+
+// smokeReady: the deployment has no smoke hook, or it passed.
+func smokeReady(d *Deployment) bool {
+	l := d.hook(hookTestTraffic)
+	return l == nil || l.Status == "Succeeded"
+}
+
+// smokeAnswer is what a smoke request gets through the test listener.
+type smokeAnswer struct {
+	Status  int
+	Body    string
+	Timeout bool
+}
+
+// smokeTransport sends the smoke hook's requests through the model's test
+// listener: each is a step, answered by the version the listener's target
+// group serves. No registered target: 503 ("Troubleshoot your Application
+// Load Balancers", HTTP 503,
+// https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html);
+// a refused connection: 502 (same page, HTTP 502: "The load balancer
+// received a TCP RST from the target when attempting to establish a
+// connection"); a 5xx version: its 500; a version slower than the
+// request's timeout: no answer in time.
+type smokeTransport struct {
+	c       *client
+	timeout time.Duration
+}
+
+func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	group := ""
+	for g, base := range smokeTargets {
+		if strings.HasPrefix(req.URL.String(), base) {
+			group = g
+		}
+	}
+	ans, err := do(t.c, req.Context(), "GET", req.URL.Host+req.URL.Path, func(w *World) (smokeAnswer, error) {
+		if group == "" {
+			return smokeAnswer{}, fmt.Errorf("dial %s: no such host", req.URL.Host)
+		}
+		tg := w.testListenerTG(group)
+		for _, name := range []string{LatestService, StableService} {
+			for _, ts := range w.Services[name].TaskSets {
+				if ts.TG != tg || ts.Running == 0 {
+					continue
+				}
+				fault := w.faultOf(ts.TaskDef)
+				if fault == "" || w.signal == nil {
+					return smokeAnswer{Status: 200, Body: "ok"}, nil
+				}
+				m := w.signal.Sample(fault, 1, ts.Running)
+				switch {
+				case m.ConnectionErrors > 0:
+					return smokeAnswer{Status: 502, Body: "502 Bad Gateway"}, nil
+				case m.Target5XX > 0:
+					return smokeAnswer{Status: 500, Body: "internal error"}, nil
+				case time.Duration(m.ResponseTime*float64(time.Second)) > t.timeout:
+					return smokeAnswer{Timeout: true}, nil
+				}
+				return smokeAnswer{Status: 200, Body: "ok"}, nil
+			}
+		}
+		return smokeAnswer{Status: 503, Body: "503 Service Temporarily Unavailable"}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ans.Timeout {
+		return nil, context.DeadlineExceeded
+	}
+	return &http.Response{StatusCode: ans.Status, Status: http.StatusText(ans.Status), Body: io.NopCloser(strings.NewReader(ans.Body)),
+		Header: http.Header{}, Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
+}
+
+// smokeHook is the real smoke hook (lambda/rollout.Smoke) with the model as
+// its CodeDeploy and its test listeners.
+func smokeHook(c *client, h *rollout.Hooks, checks contract.SmokeChecks) *rollout.Smoke {
+	return &rollout.Smoke{Hooks: h, Config: rollout.SmokeConfig{Targets: smokeTargets, Checks: checks}, Deployments: c,
+		HTTP: &http.Client{Transport: smokeTransport{c: c, timeout: time.Duration(checks.TimeoutSeconds) * time.Second}}}
+}
