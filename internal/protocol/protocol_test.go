@@ -65,6 +65,14 @@ func scenarios(deep bool) []Scenario {
 	// Aimed at the rollback after a rejection.
 	add(Scenario{Name: "approval pending, reject", Tenants: 1, Pushes: 1, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 2 * capCI})
+	// Aimed at a failed or stopped Stable stage: the exploration starts
+	// when an alarm has just stopped the Stable deployment, so every order
+	// of its rollback, its events and the hooks they run is reached at CI
+	// depth.
+	for _, r := range Readings {
+		add(Scenario{Name: "approved, alarm in Stable", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r,
+			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM"}})
+	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
 	// before the last Stable deployment creates a rule on the group stable
 	// left. Known finding: created after pin's last read, the rule stays on
