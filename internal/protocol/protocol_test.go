@@ -75,9 +75,12 @@ func scenarios(deep bool) []Scenario {
 	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
 	// before the last Stable deployment creates a rule on the group stable
-	// left. Known finding: created after pin's last read, the rule stays on
-	// that group (no hook reads the rules again before the tenant's
-	// requests arrive).
+	// left. Known finding, kept on purpose (docs/design.md §4, "A tenant
+	// rule from a stale plan"): created after pin's last read and while the
+	// tenants are pinned, the rule routes to an empty group the instant
+	// CreateRule runs; no hook runs at that instant, and the program fixes
+	// the action when it plans, so neither can make the creation itself
+	// safe — a later repair would only shorten the outage, not remove it.
 	add(Scenario{Name: "stale pulumi up plan, push", Tenants: 1, StableOnGreen: true, StalePlan: true, Pushes: 1, Known: I2})
 	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
 	if deep {
