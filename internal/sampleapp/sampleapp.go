@@ -191,6 +191,7 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 		port = p
 	}
 	cmd := exec.Command(binary)
+	cmd.SysProcAttr = procAttr()
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -254,6 +255,17 @@ func Start(ctx context.Context, binary string, port int, env map[string]string, 
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("sample app %s did not say it listens on port %d: %w", binary, port, ctx.Err())
 	}
+}
+
+// PID is the task's process id.
+func (t *Task) PID() int { return t.cmd.Process.Pid }
+
+// Wait blocks until the task's process has exited, however it ended, and
+// returns what cmd.Wait said; it may be called with Stop and more than once.
+func (t *Task) Wait() error {
+	err := <-t.done
+	t.done <- err
+	return err
 }
 
 // Stop sends SIGTERM, as ECS does, and waits for the app to exit; after

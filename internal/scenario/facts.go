@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// Facts about AWS that only a real account can confirm (docs/design.md §7,
-// "Only a real account can confirm"). Each is a Check over a report, so the
-// acceptance run against AWS states them from what it observed; against a
-// rehearsal they restate the model's readings.
+// Facts about AWS that only a real account can confirm (docs/verification.md,
+// "What needs AWS", whose "The acceptance run on AWS" maps each check to its
+// item). Each is a Check over a report, so the acceptance run against AWS
+// states them from what it observed; against a rehearsal they restate the
+// model's readings.
 
 // RulesFollowStableDeployment: when a Stable deployment succeeds, the
 // anchor rule and every tenant rule forward to another target group than

@@ -29,7 +29,7 @@ import (
 // AWSStack is a scenario.Backend for a real stack deployed with Pulumi's Automation
 // API: outputs from the stack, the SDK's credentials, and `docker build`
 // and `docker push` for a push, exactly what a user does by hand
-// (images/README.md, "Rollout commands").
+// (docs/sample-app.md, "Rollout commands").
 type AWSStack struct {
 	scenario.WallClock
 	stack   auto.Stack
