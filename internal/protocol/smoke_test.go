@@ -34,11 +34,11 @@ func smokeScenarios(t testing.TB) []Scenario {
 	canary := config.Defaults().Traffic
 	var out []Scenario
 	for _, tenants := range []int{0, 1} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Tenants: tenants, Pushes: 1, Depth: 300,
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Depth: 300,
 			Smoke: programSmoke(), Signal: programSignal(t, canary, nil, newestMissing)})
 	}
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Tenants: 1, Pushes: 1, Depth: 300,
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Stack: fixture("tenants-1"), Pushes: 1, Depth: 300,
 			Smoke: programSmoke(), Signal: programSignal(t, canary, map[int]string{1: string(f)}, newestMissing)})
 	}
 	return out
@@ -49,7 +49,7 @@ func smokeScenarios(t testing.TB) []Scenario {
 // to test), and the rollout ends with everyone on it.
 func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 	for _, tenants := range []int{0, 1, 2} {
-		s := Scenario{Name: "good push", Tenants: tenants, Pushes: 1, Smoke: programSmoke(),
+		s := Scenario{Name: "good push", Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Smoke: programSmoke(),
 			Signal: programSignal(t, config.Defaults().Traffic, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
@@ -66,9 +66,9 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 		// Latest; on Stable every check when it runs tasks, none when no
 		// tenant is pinned (nothing serves through it).
 		checks := programSmoke()
-		want := map[string]int{LatestGroup: len(checks.Requests) * checks.Count, StableGroup: len(checks.Requests) * checks.Count}
+		want := map[string]int{sc.w.st.latestGroup: len(checks.Requests) * checks.Count, sc.w.st.stableGroup: len(checks.Requests) * checks.Count}
 		if tenants == 0 {
-			want[StableGroup] = 0
+			want[sc.w.st.stableGroup] = 0
 		}
 		for _, inv := range sc.w.invocations {
 			if inv.Hook != contract.HookSmoke {
@@ -91,12 +91,12 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 // production traffic moves, and the rollout ends back on v0.
 func TestSmokeHookRollsBackABadVersion(t *testing.T) {
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		s := Scenario{Name: "bad push", Tenants: 1, Pushes: 1, Smoke: programSmoke(),
+		s := Scenario{Name: "bad push", Stack: fixture("tenants-1"), Pushes: 1, Smoke: programSmoke(),
 			Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
 		sc.settle()
-		d := sc.deployment(LatestGroup, 0)
+		d := sc.deployment(sc.w.st.latestGroup, 0)
 		assert.Equal(t, DepFailed, d.Status, f)
 		assert.Equal(t, "Failed", d.hook(hookTestTraffic).Status, f)
 		for _, l := range sc.w.log {
