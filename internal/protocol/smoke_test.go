@@ -28,13 +28,19 @@ func programSmoke() *contract.SmokeChecks {
 // smokeScenarios: the smoke hook in both stages, a healthy push with an
 // empty and a non-empty allow-list (hole 2: the Stable stage's replacement
 // has 0 tasks when no tenant is pinned), and a push of each fault the
-// smoke requests can see.
-func smokeScenarios(t testing.TB) []Scenario {
+// smoke requests can see. Each but the good push with a tenant pinned
+// runs to exhaustion at CI depth (that one to 20,000 states; 250,000
+// deep).
+func smokeScenarios(t testing.TB, deep bool) []Scenario {
+	capGood := 20000
+	if deep {
+		capGood = 250000
+	}
 	newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 	canary := config.Defaults().Traffic
 	var out []Scenario
-	for _, tenants := range []int{0, 1} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Depth: 300,
+	for tenants, cap := range []int{60000, capGood} {
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Depth: 300, MaxStates: cap,
 			Smoke: programSmoke(), Signal: programSignal(t, canary, nil, newestMissing)})
 	}
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
