@@ -18,8 +18,8 @@ import (
 )
 
 // hookEnvironment is exactly the contract of lambda/rollout's ConfigFromEnv
-// for hook h: what every hook reads, and for rollback what a rejection
-// does and the Latest stage's AppSpec (a test parses each function's
+// for hook h: what every hook reads, for rollback what a rejection does,
+// and for cleanup and rollback the Latest stage's AppSpec (a test parses each function's
 // environment with ConfigFromEnv).
 func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 	a := b.args
@@ -49,8 +49,11 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 	}
 	if h == HookRollback {
 		env[contract.EnvOnReject] = pulumi.String(a.Approval.OnReject)
+	}
+	if h == HookCleanup || h == HookRollback {
 		// The Latest stage's AppSpec, its pin hook included, with the
-		// <TASK_DEFINITION> placeholder the rollback fills in.
+		// <TASK_DEFINITION> placeholder filled in when latest is rolled
+		// back (after a rejection, or a failed or stopped Stable stage).
 		env[contract.EnvAppSpecLatest] = b.renderBundle().MapIndex(pulumi.String(appspec.FileAppSpecLatest)).
 			ApplyT(func(spec string) string { return appspec.WithoutComments([]byte(spec)) }).(pulumi.StringOutput)
 	}

@@ -248,13 +248,10 @@ func TestHoleStableKeepsItsOriginalTaskSetThroughTheTerminationWait(t *testing.T
 		assert.True(t, ts.Running > 0 && ts.Healthy, "task set %s still serving-ready", ts.ID)
 	}
 	// The instant rollback put stable back on v0, and the alarm stopped v1:
-	// everyone should end on v0, the last approved version that completed.
-	// Known finding (lambda/rollout): cleanup holds instead, with stable's
-	// tasks running and nobody routed to them.
-	sc.expect = I3
+	// everyone ends on v0, the last approved version that completed.
 	sc.do("ALARM during " + d.ID)
 	sc.settle()
-	sc.reachesKnownFinding()
+	sc.atRestOnOneVersion(0)
 }
 
 // Hole 5: a tenant rule that `pulumi up` creates while pin waits for
@@ -326,13 +323,11 @@ func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 	sc.do("APPROVE exec-1")
 	sc.settle("shifts all traffic")
 	// stable is back on v0 and the stopped Stable stage ended v1: everyone
-	// should end on v0. Known finding (lambda/rollout): cleanup holds the
-	// split instead.
-	sc.expect = I3
+	// ends on v0.
 	sc.do("ALARM during d-2")
 	sc.do("deliver CodeDeploy STOP d-2")
 	sc.settle()
-	sc.reachesKnownFinding()
+	sc.atRestOnOneVersion(0)
 }
 
 // Found by the explorer: a newer rollout's pin read stable's active target
@@ -362,4 +357,61 @@ func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testin
 	sc.do("APPROVE exec-2")
 	sc.settle()
 	sc.atRestOnOneVersion(2)
+}
+
+// Finding "no tenant at pin time" (I1): with an empty allow-list pin used
+// to change nothing, so a tenant `pulumi up` added during the canary was
+// served the unapproved canary through the catch-all. pin now pins with no
+// tenant too, so the new tenant's rule is above the catch-all the moment it
+// exists, and stable serves it.
+func TestFindingNoTenantAtPinTimeTenantAddedMidRolloutIsPinned(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-0"), Pushes: 1, Edits: 1})
+	sc.do("PUSH v1")
+	sc.settle("shifts the canary step")
+	assert.True(t, sc.w.catchAllPinned(), "pinned with an empty allow-list")
+	sc.do("CodeDeploy d-1 shifts the canary step") // the canary is live
+	sc.do("pulumi up: pin new tenant t0")
+	sc.do("pulumi up creates tenant t0's rule")
+	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the new tenant stays on the version it had")
+	sc.settle("APPROVE")
+	assert.Equal(t, []int{0}, sc.servedTo("t0"))
+	sc.do("APPROVE exec-1")
+	sc.settle()
+	sc.atRestOnOneVersion(1)
+}
+
+// Finding "a failed or stopped Stable stage" (I3): after an alarm stopped
+// the Stable deployment, cleanup used to hold the split (the others on the
+// version whose Stable stage failed, stable's tasks running). It now rolls
+// latest back to stable's version through a Latest deployment and releases
+// when that succeeds: everyone on v0, the last version that completed every
+// stage, stable at zero.
+func TestFindingFailedStableStageRollsEveryoneBack(t *testing.T) {
+	for _, r := range Readings {
+		t.Run(r.String(), func(t *testing.T) {
+			sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r})
+			sc.do("PUSH v1")
+			sc.settle("APPROVE")
+			sc.do("APPROVE exec-1")
+			sc.settle("ALARM during d-2")
+			sc.do("ALARM during d-2")
+			sc.settle()
+			rb := sc.deployment(sc.w.st.latestGroup, 1)
+			assert.Equal(t, DepSucceeded, rb.Status, "the rollback of latest")
+			sc.atRestOnOneVersion(0)
+		})
+	}
+}
+
+// The same under approval.onReject: hold: hold is about a person's
+// rejection, and nobody rejected anything here.
+func TestFindingFailedStableStageRollsBackUnderOnRejectHold(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("hold"), Pushes: 1, Alarms: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle("ALARM during d-2")
+	sc.do("ALARM during d-2")
+	sc.settle()
+	sc.atRestOnOneVersion(0)
 }

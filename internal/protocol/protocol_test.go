@@ -34,17 +34,17 @@ func scenarios(deep bool) []Scenario {
 		}
 		out = append(out, s)
 	}
-	add(Scenario{Name: "no tenant, push, pulumi up", Stack: fixture("tenants-0"), Pushes: 1, Edits: 1, Known: I1})
+	add(Scenario{Name: "no tenant, push, pulumi up", Stack: fixture("tenants-0"), Pushes: 1, Edits: 1})
 	add(Scenario{Name: "1 tenant, push, reject or timeout", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1})
 	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Stack: fixture("hold"), Pushes: 1, Rejects: 1})
 	for _, r := range Readings {
-		add(Scenario{Name: "1 tenant, push, alarm", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r, Known: I3})
+		add(Scenario{Name: "1 tenant, push, alarm", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r})
 	}
-	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Known: I3})
+	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Stack: fixture("tenants-1"), Pushes: 1, Faults: 1})
 	add(Scenario{Name: "1 tenant, push, short pages", Stack: fixture("tenants-1"), Pushes: 1, PageSize: 1})
 	add(Scenario{Name: "1 tenant, push, pulumi up", Stack: fixture("tenants-1"), Pushes: 1, Edits: 1})
 	add(Scenario{Name: "2 tenants on green, push, pulumi up", Stack: fixture("tenants-2"), StableOnGreen: true, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Duplicates: 1, Known: I3})
+	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Duplicates: 1})
 	add(Scenario{Name: "1 tenant, push, operator rollback", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
 	add(Scenario{Name: "1 tenant, 2 pushes", Stack: fixture("tenants-1"), Pushes: 2})
 	// Aimed at the guards between two rollouts: the first waits for its
@@ -65,11 +65,22 @@ func scenarios(deep bool) []Scenario {
 	// Aimed at the rollback after a rejection.
 	add(Scenario{Name: "approval pending, reject", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 2 * capCI})
+	// Aimed at a failed or stopped Stable stage: the exploration starts
+	// when an alarm has just stopped the Stable deployment, so every order
+	// of its rollback, its events and the hooks they run is reached at CI
+	// depth.
+	for _, r := range Readings {
+		add(Scenario{Name: "approved, alarm in Stable", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
+			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM"}})
+	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
 	// before the last Stable deployment creates a rule on the group stable
-	// left. Known finding: created after pin's last read, the rule stays on
-	// that group (no hook reads the rules again before the tenant's
-	// requests arrive).
+	// left. Known finding, kept on purpose (docs/design.md §4, "A tenant
+	// rule from a stale plan"): created after pin's last read and while the
+	// tenants are pinned, the rule routes to an empty group the instant
+	// CreateRule runs; no hook runs at that instant, and the program fixes
+	// the action when it plans, so neither can make the creation itself
+	// safe — a later repair would only shorten the outage, not remove it.
 	add(Scenario{Name: "stale pulumi up plan, push", Stack: fixture("tenants-1"), StableOnGreen: true, StalePlan: true, Pushes: 1, Known: I2})
 	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
 	if deep {

@@ -20,9 +20,9 @@ import (
 
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time
 // from starting aws-lambda-rie with a fresh pin bootstrap to the response of
-// its first invocation (a pin with no pinned tenants: one ListDeployments,
-// one DescribeTags, one DescribeRules and one report over loopback). It
-// includes the emulator's own start-up.
+// its first invocation (a pin with no pinned tenants, whose targets are
+// healthy at once: it scales stable up, moves the catch-all and reports,
+// over loopback). It includes the emulator's own start-up.
 func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 	rieBinary(b)
 	bootstrap(b, "pin")

@@ -30,10 +30,23 @@ import (
 //     is never rejected on a guess, and cleanup says so at WARN.
 //  4. latest serves stable's image: everyone goes back on latest and stable
 //     is scaled to zero (steady state).
-//  5. Otherwise the split is held, on purpose or after a failure (a
-//     rejection under approval.onReject=hold, a failed Stable stage): it
-//     says so at WARN, with what to do.
-func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger) error {
+//  5. When the event is a failed or stopped Stable deployment (an alarm, a
+//     failed hook), latest serves a version that never completed every
+//     stage: cleanup rolls latest back to stable's task definition through
+//     the rollback function's path (a Latest deployment, watched by the same
+//     alarms, whose success runs cleanup again and releases at step 4).
+//     That holds under approval.onReject=hold too: hold is about a
+//     person's rejection, and no person decided this. The decision reads
+//     the event's group and state, never its id, and a duplicate or late
+//     event finds either a deployment unfinished (step 1) or latest on
+//     stable's image (step 4).
+//  6. Otherwise the split is held, on purpose (a rejection under
+//     approval.onReject=hold; a rejection otherwise is the rollback
+//     function's to roll back, and this cleanup runs on the pipeline's
+//     FAILED event next to it), or after a rollback deployment itself
+//     failed (rolling back again could loop): it says so at WARN, with what
+//     to do.
+func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, stableEnded bool) error {
 	unclaim, err := h.claimRelease(ctx, log)
 	defer unclaim()
 	if err != nil {
@@ -66,6 +79,19 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger) error {
 	}
 	if same {
 		return h.release(ctx, log, ls, stable)
+	}
+	if stableEnded {
+		stableTD, err := servingTaskDefinition(stable, ls.anchor.groups)
+		if err != nil {
+			return err
+		}
+		id, err := h.redeployLatest(ctx, log, stableTD, "the Stable stage failed or was stopped")
+		if err != nil {
+			return err
+		}
+		log.Info("roll-back", "the Stable stage failed or was stopped: latest goes back to stable's version; the tenants are released when that deployment succeeds",
+			"rollback_deployment", id, "task_definition", stableTD)
+		return nil
 	}
 	log.Warn("held", "pinned tenants stay on stable and the others on latest, which serves another image, and nothing is in flight to change that: "+
 		"push a fixed image, or run `tenant-canary rollback` to put everyone on stable's image (docs/runbook.md, \"A held split\")",

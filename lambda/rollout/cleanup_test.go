@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
@@ -273,7 +274,8 @@ func TestCleanupRetriesWhileARollbackIsFinishing(t *testing.T) {
 func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 	// Stable's Stable deployment of v1 failed: the anchor and the tenants
 	// are back on blue (v0), green (v1) is being torn down; latest serves
-	// v1, so once stable is at rest the split is held.
+	// v1, which never completed every stage, so once stable is at rest
+	// latest is rolled back to stable's version.
 	w := pinnedWorld(2, fakeaws.StableBlueTG)
 	w.LatestTaskDef = fakeaws.TaskDefV1
 	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.StableService: {{TaskDef: fakeaws.TaskDefStableV1, TargetGroup: fakeaws.StableGreenTG}}}
@@ -283,13 +285,53 @@ func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 
 	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.StableGroup, "FAILURE")))
 
-	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opDesc, opGPS, opTD, opTD), w.Ops())
+	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opDesc, opGPS, opTD, opTD, opCreate), w.Ops())
 	assert.Equal(t, []string{fakeaws.TaskDefV1, fakeaws.TaskDefStableV0}, details(w, opTD), "compared once stable is back on its original task set")
 	assert.Contains(t, logs.String(), `"service":"stable"`)
 	assert.Contains(t, logs.String(), "a service still has two task sets: a rollback is finishing")
+	assertRolledBackToStable(t, w)
+	assert.NotContains(t, logs.String(), `"step":"held"`)
+}
+
+// assertRolledBackToStable: one Latest deployment with the Latest stage's
+// AppSpec and stable's task definition; the tenants stay pinned until it
+// succeeds (its cleanup releases them).
+func assertRolledBackToStable(t *testing.T, w *fakeaws.World) {
+	t.Helper()
+	created := w.CreatedDeployments()
+	require.Len(t, created, 1)
+	assert.Equal(t, fakeaws.LatestGroup, created[0].Group)
+	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec)
+	assert.Equal(t, "50000", w.CatchAllPriority(), "pinned until the rollback of latest succeeds")
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+}
+
+// A Stable deployment stopped by an alarm is a failed Stable stage too, and
+// hold is about a person's rejection: latest is rolled back under
+// approval.onReject=hold as well (cleanup does not read onReject).
+func TestCleanupRollsLatestBackAfterAStoppedStableStage(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	h, _ := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.StableGroup, "STOP")))
+
+	assertRolledBackToStable(t, w)
+}
+
+// The same split after a Latest deployment's end (the rollback of latest
+// itself failed, or a rejection the rollback function handles) is held and
+// said so: cleanup never redeploys on it, so a failing rollback cannot loop.
+func TestCleanupHoldsASplitAfterALatestFailure(t *testing.T) {
+	w := pinnedWorld(2, fakeaws.StableBlueTG)
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	h, logs := newHooks(t, w, rollout.HookCleanup)
+
+	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+
+	assert.Empty(t, w.CreatedDeployments())
 	assert.Contains(t, logs.String(), `"step":"held"`)
 	assert.Equal(t, "50000", w.CatchAllPriority())
-	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
 }
 
 func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {

@@ -66,8 +66,10 @@ type Config struct {
 	// stable serving after the catch-all moves, before scaling it to zero.
 	ReleaseDelay time.Duration
 
-	// Rollback only.
-	OnReject      string
+	// OnReject is the rollback function's only.
+	OnReject string
+	// AppSpecLatest (cleanup and rollback) is the Latest stage's AppSpec
+	// with the task definition placeholder: both roll latest back with it.
 	AppSpecLatest string
 }
 
@@ -175,6 +177,14 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 		if d, ok := getInt(contract.EnvReleaseDelaySeconds, 0, 3600); ok {
 			cfg.ReleaseDelay = time.Duration(d) * time.Second
 		}
+		// cleanup and rollback both roll latest back with it.
+		if v, ok := get(contract.EnvAppSpecLatest); ok {
+			if strings.Count(v, appspec.TaskDefinitionPlaceholder) != 1 {
+				bad("%s must contain the task definition placeholder %s exactly once", contract.EnvAppSpecLatest, appspec.TaskDefinitionPlaceholder)
+			} else {
+				cfg.AppSpecLatest = v
+			}
+		}
 	}
 	if hook == HookRollback {
 		if v, ok := get(contract.EnvOnReject); ok {
@@ -182,13 +192,6 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 				bad("%s=%q must be %q or %q", contract.EnvOnReject, v, contract.OnRejectRollback, contract.OnRejectHold)
 			} else {
 				cfg.OnReject = v
-			}
-		}
-		if v, ok := get(contract.EnvAppSpecLatest); ok {
-			if strings.Count(v, appspec.TaskDefinitionPlaceholder) != 1 {
-				bad("%s must contain the task definition placeholder %s exactly once", contract.EnvAppSpecLatest, appspec.TaskDefinitionPlaceholder)
-			} else {
-				cfg.AppSpecLatest = v
 			}
 		}
 	}

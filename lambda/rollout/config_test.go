@@ -46,21 +46,31 @@ func TestConfigFromEnvReadsTheContract(t *testing.T) {
 		LatestServiceName:         fakeaws.LatestService,
 		PipelineName:              fakeaws.PipelineName,
 	}
-	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin, rollout.HookCleanup} {
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
 		cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), hook)
 		require.NoError(t, err, hook)
 		want.Hook = hook
 		assert.Equal(t, want, cfg, "%s reads the common environment and ignores the rollback's", hook)
 	}
 
-	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), rollout.HookRollback)
+	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), rollout.HookCleanup)
+	require.NoError(t, err)
+	cleanup := want
+	cleanup.Hook, cleanup.AppSpecLatest = rollout.HookCleanup, fakeaws.AppSpecLatest
+	assert.Equal(t, cleanup, cfg, "cleanup rolls latest back after a failed Stable stage: it reads the AppSpec, not onReject")
+
+	cfg, err = rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), rollout.HookRollback)
 	require.NoError(t, err)
 	want.Hook, want.OnReject, want.AppSpecLatest = rollout.HookRollback, "rollback", fakeaws.AppSpecLatest
 	assert.Equal(t, want, cfg)
 }
 
-// rollbackOnly are the variables only the rollback function reads.
-var rollbackOnly = []string{contract.EnvOnReject, contract.EnvAppSpecLatest}
+// rollbackOnly are the variables only the rollback function reads;
+// rollingBack, those the functions that roll latest back read.
+var (
+	rollbackOnly = []string{contract.EnvOnReject}
+	rollingBack  = []string{contract.EnvAppSpecLatest}
+)
 
 func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 	for _, hook := range contract.Hooks {
@@ -71,6 +81,10 @@ func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 			for name := range fakeaws.Env() {
 				if hook != rollout.HookRollback && slices.Contains(rollbackOnly, name) {
 					assert.NotContains(t, err.Error(), name, "only the rollback function needs it")
+					continue
+				}
+				if slices.Contains(rollingBack, name) && hook != rollout.HookCleanup && hook != rollout.HookRollback {
+					assert.NotContains(t, err.Error(), name, "only the functions that roll latest back need it")
 					continue
 				}
 				if name == contract.EnvReleaseDelaySeconds && hook != rollout.HookCleanup && hook != rollout.HookRollback {
@@ -101,13 +115,17 @@ func TestConfigFromEnvEveryHookNeedsTheGuardsVariables(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnvOnlyRollbackNeedsOnRejectAndTheAppSpec(t *testing.T) {
+func TestConfigFromEnvOnlyRollbackNeedsOnRejectAndOnlyTheRollingBackFunctionsTheAppSpec(t *testing.T) {
 	env := envWith(map[string]string{contract.EnvOnReject: "<unset>", contract.EnvAppSpecLatest: "<unset>"})
-	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin, rollout.HookCleanup} {
+	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
 		_, err := rollout.ConfigFromEnv(lookupIn(env), hook)
 		assert.NoError(t, err, hook)
 	}
-	_, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookRollback)
+	_, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookCleanup)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "ON_REJECT")
+	assert.Contains(t, err.Error(), "APPSPEC_LATEST is not set")
+	_, err = rollout.ConfigFromEnv(lookupIn(env), rollout.HookRollback)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ON_REJECT is not set")
 	assert.Contains(t, err.Error(), "APPSPEC_LATEST is not set")
@@ -130,8 +148,8 @@ func TestConfigFromEnvRejectsMalformedRollbackValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := rollout.ConfigFromEnv(lookupIn(envWith(tt.changes)), rollout.HookRollback)
 			assert.ErrorContains(t, err, tt.want)
-			_, err = rollout.ConfigFromEnv(lookupIn(envWith(tt.changes)), rollout.HookCleanup)
-			assert.NoError(t, err, "only rollback reads it")
+			_, err = rollout.ConfigFromEnv(lookupIn(envWith(tt.changes)), rollout.HookPin)
+			assert.NoError(t, err, "pin reads neither")
 		})
 	}
 }

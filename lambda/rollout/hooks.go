@@ -127,7 +127,12 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	}
 	wctx, cancel := h.workContext(ctx)
 	defer cancel()
-	return h.cleanup(wctx, log)
+	// A Stable deployment that failed or was stopped (an alarm, a failed
+	// hook) ends its execution short of its last stage: the version latest
+	// serves was never approved all the way, so cleanup rolls it back.
+	stableEnded := ev.Detail.DeploymentGroup == h.Config.StableDeploymentGroupName &&
+		ev.Detail.State != events.CodeDeployDeploymentStateSuccess
+	return h.cleanup(wctx, log, stableEnded)
 }
 
 // PipelineExecutionEventDetailType is the EventBridge detail-type of a
@@ -237,7 +242,7 @@ func (h *Hooks) CleanupPipelineExecution(ctx context.Context, ev PipelineExecuti
 	}
 	wctx, cancel := h.workContext(ctx)
 	defer cancel()
-	return h.cleanup(wctx, log)
+	return h.cleanup(wctx, log, false)
 }
 
 // lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome

@@ -188,11 +188,13 @@ func TestPinRepairsTheAnchorWithTheTenantRulesButNeverCountsIt(t *testing.T) {
 	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "its condition is kept")
 	assert.Contains(t, logs.String(), `"tenant_rules":2,`)
 
-	// The anchor alone is no pinned tenant: nothing to scale or move.
+	// The anchor alone is no pinned tenant, and pin still pins (a tenant
+	// added during the rollout is then pinned at once).
 	w = fakeaws.NewWorld(0, fakeaws.StableGreenTG)
-	h, _ = newHooks(t, w, rollout.HookPin)
+	h, logs = newHooks(t, w, rollout.HookPin)
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
+	assert.Contains(t, logs.String(), `"tenant_rules":0,`)
+	assert.Equal(t, "50000", w.CatchAllPriority())
 }
 
 func TestPinRereadsListenerAfterHealthWait(t *testing.T) {
@@ -418,15 +420,18 @@ func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
 	assert.Equal(t, []string{"Failed"}, statuses(w))
 }
 
-func TestPinWithoutPinnedTenantsScalesNothingAndOnlyReports(t *testing.T) {
+// With an empty allow-list pin still scales stable up, waits for its
+// health and moves the catch-all below the tenant rules: a tenant rule that
+// `pulumi up` creates during the rollout is then pinned the moment it
+// exists, never served the canary through the catch-all.
+func TestPinWithoutPinnedTenantsStillPinsSoATenantAddedMidRolloutIsPinned(t *testing.T) {
 	w := fakeaws.NewWorld(0, fakeaws.StableBlueTG)
 	h, _ := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
-	assert.Equal(t, "1", w.CatchAllPriority())
-	assert.EqualValues(t, 0, w.Desired())
+	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
 	assert.Equal(t, []string{"Succeeded"}, statuses(w))
 }
 
@@ -437,10 +442,12 @@ func TestPinIgnoresRulesThatDoNotForwardToStable(t *testing.T) {
 		&fakeaws.Rule{ARN: fakeaws.DefaultRuleARN + "0", Priority: "5", Target: fakeaws.LatestGreenTG},
 		&fakeaws.Rule{ARN: fakeaws.DefaultRuleARN + "1", Priority: "6", Forward: fakeaws.StableForward(fakeaws.StableGreenTG)[1:]},
 	)
-	h, _ := newHooks(t, w, rollout.HookPin)
+	h, logs := newHooks(t, w, rollout.HookPin)
 
 	require.NoError(t, h.Pin(context.Background(), hookEvent))
-	assert.Equal(t, []string{opLD, opTags, opRules, opPut}, w.Ops())
+	assert.Contains(t, logs.String(), `"tenant_rules":0,`, "neither counts as a tenant rule")
+	assert.Empty(t, details(w, opModify), "neither is rewritten")
+	assert.Equal(t, fakeaws.LatestGreenTG, w.Rule(fakeaws.DefaultRuleARN+"0").Target)
 }
 
 func TestPinFindsTenantRulesWithAPlainTargetGroupAction(t *testing.T) {

@@ -166,7 +166,7 @@ func (s *Smoke) check(ctx context.Context, log *invocationLogger) error {
 		return err
 	}
 	if known && desired == 0 {
-		log.Info("target", "nothing to test: the replacement task set has no tasks, so it serves no request through either listener (a Stable deployment while no tenant is pinned); the image passed the smoke test in this execution's Latest stage",
+		log.Info("target", "nothing to test: the replacement task set has no tasks, so it serves no request through either listener (a Stable deployment while stable runs no task); the image passed the smoke test in this execution's Latest stage",
 			"deployment_group", group, "test_listener", base, "replacement_desired_count", desired)
 		return nil
 	}
@@ -208,9 +208,11 @@ func (s *Smoke) check(ctx context.Context, log *invocationLogger) error {
 // ECS sizes a task set as the service's desired count times the task set's
 // scale (ECS API Reference, TaskSet.computedDesiredCount,
 // https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskSet.html),
-// so a Stable deployment while stable runs 0 tasks — no tenant pinned, or a
-// tenant added to an empty allow-list mid-rollout — has a replacement of 0
-// tasks, and the test listener answers 503 for want of targets. known is
+// so a Stable deployment while stable runs 0 tasks has a replacement of 0
+// tasks, and the test listener answers 503 for want of targets. pin scales
+// stable up even with an empty allow-list, so the usual Stable deployment
+// has tasks to test; one that starts after a cleanup scaled stable down
+// does not. known is
 // false when the answer names no replacement task set: the hook then tests
 // as before, never skipping on a guess.
 func (s *Smoke) replacementDesiredCount(ctx context.Context, log *invocationLogger) (desired int64, known bool, err error) {

@@ -329,14 +329,15 @@ func TestSmokeConfigFromEnvRejectsBadTargets(t *testing.T) {
 	assert.Contains(t, err.Error(), `unknown field "typo"`)
 }
 
-// Hole 2: with no pinned tenant, pin leaves stable at 0 tasks, so the
-// Stable deployment's replacement task set has 0 tasks and the stable test
-// listener answers 503 ("no registered targets"). The smoke hook used to
+// Hole 2: with no pinned tenant, pin used to leave stable at 0 tasks, so the
+// Stable deployment's replacement task set had 0 tasks and the stable test
+// listener answered 503 ("no registered targets"). The smoke hook used to
 // report Failed, failing every Stable stage, so stable never got the
-// approved image. The same holds for a tenant added to an empty allow-list
-// mid-rollout: pin had nothing to pin, stable stayed at 0. A replacement
-// task set with no tasks serves no request; the hook says so and passes,
-// sending nothing. With tasks, it tests them and a broken version fails.
+// approved image. pin now scales stable up with an empty allow-list too, but
+// a Stable deployment can still start on a stable at 0 (a cleanup scaled it
+// down in between). A replacement task set with no tasks serves no request;
+// the hook says so and passes, sending nothing. With tasks, it tests them
+// and a broken version fails.
 func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
 	noTargets := func(w http.ResponseWriter, _ *http.Request) {
 		// What an ALB answers when its target group has no registered targets.

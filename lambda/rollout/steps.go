@@ -51,6 +51,13 @@ type tenantRule struct {
 // every tenant rule forward to that task set's target group, and move the
 // catch-all below the tenant rules. Healthy first, route second: a tenant
 // is never sent to a target group without healthy targets.
+//
+// It pins with an empty allow-list too: a tenant rule that `pulumi up`
+// creates during the rollout sits at a fixed priority, so it is pinned the
+// moment it exists only if the catch-all is already below the tenant rules
+// and stable already serves; otherwise the new tenant would be served the
+// unapproved canary through the catch-all. The price is stable's tasks for
+// the rollout's length.
 func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	if err := h.waitForUnpinToEnd(ctx, log); err != nil {
 		return err
@@ -61,10 +68,6 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	ls, err := h.readListener(ctx, log)
 	if err != nil {
 		return err
-	}
-	if len(ls.tenantRules) == 0 {
-		log.Info("read-listener", "no pinned tenants: nothing to scale or move")
-		return nil
 	}
 	services, err := h.describeServices(ctx, log, h.Config.StableServiceName)
 	if err != nil {

@@ -343,6 +343,11 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"codepipeline:GetPipelineState":     {pipeline},
 			"codepipeline:GetPipelineExecution": {pipeline},
 			"codepipeline:PutApprovalResult":    {pipeline + "/Approve/Approve"},
+			// cleanup rolls latest back after a failed Stable stage.
+			"codedeploy:CreateDeployment":            {latestGroupArn},
+			"codedeploy:GetDeploymentConfig":         {"arn:aws:codedeploy:eu-west-1:000000000000:deploymentconfig:cfg"},
+			"codedeploy:GetApplicationRevision":      {appArn},
+			"codedeploy:RegisterApplicationRevision": {appArn},
 		}),
 		"rollback": with(common("rollback"), map[string][]string{
 			"elasticloadbalancing:DescribeTags":      {"*"},

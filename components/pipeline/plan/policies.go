@@ -227,6 +227,22 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			Allow("WatchDeployments", []string{"codedeploy:ListDeployments"}, sorted(r.LatestGroupArn, r.StableGroupArn)...),
 		)
 		pipelineReads := []string{"codepipeline:GetPipelineExecution"}
+		if r.ApplicationArn == "" || r.DeploymentConfigName == "" {
+			return PolicyDocument{}, fmt.Errorf("%s hook policy: the application ARN and the deployment config name are required", hook)
+		}
+		// Both redeploy latest with stable's task definition: rollback
+		// after a rejection or an operator's request, cleanup after a
+		// failed or stopped Stable stage. CreateDeployment also needs
+		// GetDeploymentConfig on the group's config and
+		// GetApplicationRevision or RegisterApplicationRevision on the
+		// application (footnote 1 of the permissions reference above). The
+		// task definition is registered already and CodeDeploy's own role
+		// creates the task set, so no iam:PassRole.
+		st = append(st,
+			Allow("RedeployLatest", []string{"codedeploy:CreateDeployment"}, r.LatestGroupArn),
+			Allow("RedeployConfig", []string{"codedeploy:GetDeploymentConfig"}, r.Stack.CodeDeployConfigArn(r.DeploymentConfigName)),
+			Allow("RedeployRevision", []string{"codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"}, r.ApplicationArn),
+		)
 		if hook == contract.HookCleanup {
 			// cleanup finds a pending approval and rejects it when a newer
 			// push superseded it.
@@ -234,22 +250,6 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			if r.ApprovalRequired {
 				st = append(st, Allow("RejectSupersededApproval", []string{"codepipeline:PutApprovalResult"}, r.ApproveActionArn()))
 			}
-		} else {
-			if r.ApplicationArn == "" || r.DeploymentConfigName == "" {
-				return PolicyDocument{}, fmt.Errorf("%s hook policy: the application ARN and the deployment config name are required", hook)
-			}
-			// rollback redeploys latest with stable's task definition.
-			// CreateDeployment also needs GetDeploymentConfig on the
-			// group's config and GetApplicationRevision or
-			// RegisterApplicationRevision on the application (footnote 1
-			// of the permissions reference above). The task definition is
-			// registered already and CodeDeploy's own role creates the task
-			// set, so no iam:PassRole.
-			st = append(st,
-				Allow("RedeployLatest", []string{"codedeploy:CreateDeployment"}, r.LatestGroupArn),
-				Allow("RedeployConfig", []string{"codedeploy:GetDeploymentConfig"}, r.Stack.CodeDeployConfigArn(r.DeploymentConfigName)),
-				Allow("RedeployRevision", []string{"codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"}, r.ApplicationArn),
-			)
 		}
 		st = append(st, Allow("ReadPipeline", sorted(pipelineReads...), r.PipelineArn()))
 	default:
