@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"maps"
 	"slices"
 
@@ -12,9 +13,12 @@ import (
 // each event the explorer may use on a path.
 type Scenario struct {
 	Name string
-	// Tenants pinned at the start; StableOnGreen starts stable's task set
-	// in the green group (after an odd number of Stable deployments).
-	Tenants       int
+	// Stack is what the program declares for the modelled stack (`go run
+	// . declare`): names, ARNs, rule priorities and the pinned tenants'
+	// rules, desired counts, approval.onReject and each function's
+	// environment. StableOnGreen starts stable's task set in the green
+	// group (after an odd number of Stable deployments).
+	Stack         *declared.Stack
 	StableOnGreen bool
 	Pushes        int
 	// Faults: failed AWS calls and expired work deadlines in hooks.
@@ -37,8 +41,6 @@ type Scenario struct {
 	Rejects int
 	// Operator: `tenant-canary rollback` runs.
 	Operator int
-	// OnReject is approval.onReject (default rollback).
-	OnReject string
 	Reading  Reading
 	// PageSize (0: as asked) caps each page of DescribeRules and
 	// ListDeployments: both promise at most the size asked for.
@@ -58,13 +60,6 @@ type Scenario struct {
 	// exploration early, for a quick look.
 	Depth     int
 	MaxStates int
-}
-
-func (s Scenario) onReject() string {
-	if s.OnReject == "" {
-		return contract.OnRejectRollback
-	}
-	return s.OnReject
 }
 
 // Action is one event of the alphabet, enabled in the current state.
@@ -112,7 +107,7 @@ func (w *World) actions(s Scenario) []Action {
 		if !d.unfinished() && d.Phase != phaseRollingBack {
 			continue
 		}
-		svc := w.Services[serviceOf(d.Group)]
+		svc := w.Services[w.st.serviceOf(d.Group)]
 		timedPhase := d.Phase == phaseInstalled || d.Phase == phaseCanary || d.Phase == phaseWait
 		if w.signal != nil && timedPhase {
 			w.signalActions(s, d, add)
@@ -125,7 +120,7 @@ func (w *World) actions(s Scenario) []Action {
 		switch {
 		case w.signal != nil && timedPhase:
 		case d.Phase == phaseCreated:
-			add(fmt.Sprintf("CodeDeploy starts %s on %s (v%d)", d.ID, serviceOf(d.Group), w.TaskDefs[d.TaskDef]), func() { w.start(s, d) })
+			add(fmt.Sprintf("CodeDeploy starts %s on %s (v%d)", d.ID, w.st.serviceOf(d.Group), w.TaskDefs[d.TaskDef]), func() { w.start(s, d) })
 		case d.Phase == phaseInstall:
 			add(fmt.Sprintf("CodeDeploy %s creates the replacement task set", d.ID), func() { w.install(d) })
 		case d.Phase == phaseInstalled:
@@ -151,7 +146,7 @@ func (w *World) actions(s Scenario) []Action {
 
 	// New tasks pass their health checks (a version that fails them
 	// never does).
-	for _, name := range []string{LatestService, StableService} {
+	for _, name := range []string{w.st.latestService, w.st.stableService} {
 		for _, ts := range w.Services[name].TaskSets {
 			ts := ts
 			if ts.Running > 0 && !ts.Healthy && !w.healthFails(ts) {
@@ -211,14 +206,22 @@ func (w *World) actions(s Scenario) []Action {
 			ext("pulumi up: pin new tenant "+tenant+" (plans: reads the anchor's action)", func() {
 				w.edits++
 				w.nextTenant++
-				w.planned = &plannedRule{tenant: tenant, forward: slices.Clone(w.rule(anchorARN).Forward)}
+				w.planned = &plannedRule{tenant: tenant, forward: slices.Clone(w.rule(w.st.anchorARN).Forward)}
 			})
 		}
 		for _, t := range w.tenants() {
 			t := t
 			ext("pulumi up: unpin tenant "+t, func() {
 				w.pulumiUp(t, func() {
-					w.Rules = slices.DeleteFunc(w.Rules, func(r *Rule) bool { return r.Kind == KindTenant && slices.Contains(r.Tenants, t) })
+					// The tenant's condition values leave every rule that
+					// carried them (a path tenant's may span two, sharing
+					// one with another tenant); a rule left with none goes.
+					for _, r := range w.Rules {
+						if r.Kind == KindTenant {
+							r.Tenants = slices.DeleteFunc(r.Tenants, func(x string) bool { return x == t })
+						}
+					}
+					w.Rules = slices.DeleteFunc(w.Rules, func(r *Rule) bool { return r.Kind == KindTenant && len(r.Tenants) == 0 })
 				})
 			})
 		}
@@ -257,10 +260,13 @@ func (w *World) actions(s Scenario) []Action {
 // that it changed nothing CodeDeploy or the hooks own, and what Pulumi owns
 // is now what it left.
 func (w *World) pulumiUp(tenant string, edit func()) {
-	before := w.owned()
+	before, mine := w.owned(), w.tenantRules(tenant)
 	w.edits++
 	edit()
-	w.editViolation = checkEdit(before, w.owned(), tenant)
+	for k := range w.tenantRules(tenant) {
+		mine[k] = true
+	}
+	w.editViolation = checkEdit(before, w.owned(), mine)
 	w.pulumiState = w.pulumiOwned()
 }
 
@@ -268,7 +274,7 @@ func (w *World) pulumiUp(tenant string, edit func()) {
 // BeforeInstall, before the replacement task set exists.
 func (w *World) start(s Scenario, d *Deployment) {
 	d.Status = DepInProgress
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	d.Original = svc.primary().ID
 	if l := d.hook("BeforeInstall"); l != nil {
 		d.Phase = phaseBefore
@@ -294,7 +300,7 @@ func (w *World) runHook(s Scenario, d *Deployment, l *Lifecycle, hook contract.H
 // https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-bluegreen.html).
 // A deployment with no such route fails.
 func (w *World) install(d *Deployment) {
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	orig := w.taskSet(svc, d.Original)
 	routed := slices.ContainsFunc(w.Rules, func(r *Rule) bool {
 		return slices.ContainsFunc(r.Forward, func(f Weighted) bool { return f.TG == orig.TG })
@@ -303,7 +309,7 @@ func (w *World) install(d *Deployment) {
 		w.fail(d, "no production listener rule forwards to "+tgName(orig.TG))
 		return
 	}
-	pair := pairOf(d.Group)
+	pair := w.st.pairOf(d.Group)
 	tg := pair[0]
 	if orig.TG == pair[0] {
 		tg = pair[1]
@@ -317,7 +323,7 @@ func (w *World) install(d *Deployment) {
 // set, and the Stable AppSpec runs unpin at AfterAllowTraffic.
 func (w *World) shiftAll(s Scenario, d *Deployment) {
 	w.shiftTo(d, 100)
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	w.taskSet(svc, d.Original).Status = "ACTIVE"
 	w.taskSet(svc, d.Replacement).Status = "PRIMARY"
 	if l := d.hook("AfterAllowTraffic"); l != nil {
@@ -348,7 +354,7 @@ func (w *World) afterReport(d *Deployment, l *Lifecycle) {
 // terminate ends the termination wait: the original task set goes away and
 // the deployment succeeds.
 func (w *World) terminate(d *Deployment) {
-	w.removeTaskSet(w.Services[serviceOf(d.Group)], d.Original)
+	w.removeTaskSet(w.Services[w.st.serviceOf(d.Group)], d.Original)
 	d.Status, d.Phase = DepSucceeded, phaseDone
 	w.endDeployment(d)
 }

@@ -61,8 +61,8 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 		// failure per service
 		// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors);
 		// one call describes 1 to 10 services.
-		if aws.ToString(in.Cluster) != Cluster {
-			return nil, apiErr("ClusterNotFoundException", "Cluster not found.")
+		if aws.ToString(in.Cluster) != w.st.cluster {
+			return nil, apiErr("ClusterNotFoundException", "w.st.cluster not found.")
 		}
 		if len(in.Services) == 0 || len(in.Services) > 10 {
 			return nil, apiErr("InvalidParameterException", "services must hold 1 to 10 names")
@@ -75,10 +75,10 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 				continue
 			}
 			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
-				LoadBalancers: []ecstypes.LoadBalancer{lb(pairOf(groupOfService(name))[0])}}
+				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
 			for _, ts := range svc.TaskSets {
 				s.TaskSets = append(s.TaskSets, ecstypes.TaskSet{Id: aws.String(ts.ID), Status: aws.String(ts.Status),
-					TaskDefinition: aws.String(ts.TaskDef), LoadBalancers: []ecstypes.LoadBalancer{lb(ts.TG)},
+					TaskDefinition: aws.String(ts.TaskDef), LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(ts.TG)},
 					ComputedDesiredCount: int32(svc.Desired), RunningCount: int32(ts.Running)})
 			}
 			out.Services = append(out.Services, s)
@@ -87,15 +87,15 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 	})
 }
 
-func groupOfService(name string) string {
-	if name == LatestService {
-		return LatestGroup
+func (st *stack) groupOfService(name string) string {
+	if name == st.latestService {
+		return st.latestGroup
 	}
-	return StableGroup
+	return st.stableGroup
 }
 
-func lb(tg string) ecstypes.LoadBalancer {
-	return ecstypes.LoadBalancer{TargetGroupArn: aws.String(tg), ContainerName: aws.String(Container), ContainerPort: aws.Int32(Port)}
+func (st *stack) lb(tg string) ecstypes.LoadBalancer {
+	return ecstypes.LoadBalancer{TargetGroupArn: aws.String(tg), ContainerName: aws.String(st.container), ContainerPort: aws.Int32(int32(st.port))}
 }
 
 // UpdateService changes the desired count; every task set of a CODE_DEPLOY
@@ -103,8 +103,8 @@ func lb(tg string) ecstypes.LoadBalancer {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
 func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
 	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
-		if aws.ToString(in.Cluster) != Cluster {
-			return nil, apiErr("ClusterNotFoundException", "Cluster not found.")
+		if aws.ToString(in.Cluster) != w.st.cluster {
+			return nil, apiErr("ClusterNotFoundException", "w.st.cluster not found.")
 		}
 		svc := w.Services[aws.ToString(in.Service)]
 		if svc == nil {
@@ -138,7 +138,7 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 			return nil, apiErr("ClientException", "Unable to describe task definition.")
 		}
 		return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{TaskDefinitionArn: aws.String(td),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(Container), Image: aws.String(Image(v))}}}}, nil
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(w.st.container), Image: aws.String(Image(v))}}}}, nil
 	})
 }
 
@@ -152,7 +152,7 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 // a promise), so a hook that reads only the first page is caught.
 func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error) {
 	return do(c, ctx, "DescribeRules", aws.ToString(in.Marker), func(w *World) (*elbv2.DescribeRulesOutput, error) {
-		if aws.ToString(in.ListenerArn) != listenerARN {
+		if aws.ToString(in.ListenerArn) != w.st.listenerARN {
 			return nil, apiErr("ListenerNotFound", "One or more listeners not found")
 		}
 		size := int(aws.ToInt32(in.PageSize))
@@ -213,7 +213,7 @@ func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTar
 	tg := aws.ToString(in.TargetGroupArn)
 	return do(c, ctx, "DescribeTargetHealth", tg, func(w *World) (*elbv2.DescribeTargetHealthOutput, error) {
 		out := &elbv2.DescribeTargetHealthOutput{}
-		for _, name := range []string{LatestService, StableService} {
+		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			svc := w.Services[name]
 			for _, ts := range svc.TaskSets {
 				if ts.TG != tg {
@@ -242,7 +242,7 @@ func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTar
 func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePrioritiesInput, _ ...func(*elbv2.Options)) (*elbv2.SetRulePrioritiesOutput, error) {
 	detail := ""
 	for _, p := range in.RulePriorities {
-		detail += fmt.Sprintf("%s=%d ", ruleName(aws.ToString(p.RuleArn)), aws.ToInt32(p.Priority))
+		detail += fmt.Sprintf("%s=%d ", c.w.st.ruleName(aws.ToString(p.RuleArn)), aws.ToInt32(p.Priority))
 	}
 	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
 		for _, p := range in.RulePriorities {
@@ -284,7 +284,7 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 			fwd = append(fwd, Weighted{aws.ToString(a.TargetGroupArn), 100})
 		}
 	}
-	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
+	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", c.w.st.ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
 		r := w.rule(aws.ToString(in.RuleArn))
 		if r == nil {
 			return nil, apiErr("RuleNotFound", "One or more rules not found")
@@ -380,7 +380,7 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
-		if group != LatestGroup && group != StableGroup {
+		if group != w.st.latestGroup && group != w.st.stableGroup {
 			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
 		}
 		var ids []string
@@ -419,7 +419,7 @@ func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDepl
 		if d == nil {
 			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
 		}
-		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != Cluster+":"+serviceOf(d.Group) {
+		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != w.st.cluster+":"+w.st.serviceOf(d.Group) {
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
 		}
 		t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: in.TargetId, TaskSetsInfo: w.taskSetsInfo(d)}
@@ -458,7 +458,7 @@ func (c *client) CreateDeployment(ctx context.Context, in *codedeploy.CreateDepl
 
 func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
 	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
-		if aws.ToString(in.Name) != Pipeline {
+		if aws.ToString(in.Name) != w.st.pipeline {
 			return nil, apiErr("PipelineNotFoundException", "no such pipeline")
 		}
 		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name}
@@ -511,9 +511,9 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 	})
 }
 
-func ruleName(arn string) string {
-	if len(arn) > len(rulePrefix) {
-		return arn[len(rulePrefix):]
+func (st *stack) ruleName(arn string) string {
+	if len(arn) > len(st.rulePrefix) {
+		return arn[len(st.rulePrefix):]
 	}
 	return arn
 }
@@ -531,7 +531,7 @@ func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeployment
 			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
 		}
 		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &cdtypes.DeploymentInfo{DeploymentId: aws.String(id),
-			ApplicationName: aws.String(App), DeploymentGroupName: aws.String(d.Group),
+			ApplicationName: aws.String(w.st.app), DeploymentGroupName: aws.String(d.Group),
 			Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}}, nil
 	})
 }
@@ -549,7 +549,7 @@ func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListD
 		}
 		out := &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{}}
 		if d.Phase != phaseCreated {
-			out.TargetIds = append(out.TargetIds, Cluster+":"+serviceOf(d.Group))
+			out.TargetIds = append(out.TargetIds, w.st.cluster+":"+w.st.serviceOf(d.Group))
 		}
 		return out, nil
 	})
@@ -559,7 +559,7 @@ func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListD
 // the replacement Green, each with its desired and running count
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTaskSet.html).
 func (w *World) taskSetsInfo(d *Deployment) []cdtypes.ECSTaskSet {
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	var out []cdtypes.ECSTaskSet
 	for _, x := range []struct {
 		id    string

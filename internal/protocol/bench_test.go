@@ -6,7 +6,7 @@ import "testing"
 // approval.onReject=hold to exhaustion: the explorer's speed, in states per
 // second, on this machine.
 func BenchmarkExplore(b *testing.B) {
-	s := Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold", Depth: 200}
+	s := Scenario{Name: "1 tenant, push, reject, onReject hold", Stack: fixture("hold"), Pushes: 1, Rejects: 1, Depth: 200}
 	states := 0
 	for b.Loop() {
 		r := Explore(s)

@@ -82,10 +82,10 @@ func (w *World) check() *Violation {
 	// Stable deployment needs its original task set serving until the wait
 	// ends (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
 	for _, d := range w.Deployments {
-		if d.Group != StableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
+		if d.Group != w.st.stableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
 			continue
 		}
-		if orig := w.taskSet(w.Services[StableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
+		if orig := w.taskSet(w.Services[w.st.stableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
 			return &Violation{I2, fmt.Sprintf("during %s's termination wait stable's original task set has no healthy tasks: a rollback now would route the pinned tenants to no healthy target", d.ID)}
 		}
 	}
@@ -109,7 +109,7 @@ func (w *World) pulumiOwned() string {
 			b.WriteString("catch-all;")
 			continue
 		}
-		fmt.Fprintf(&b, "%s@%d%v;", ruleName(r.ARN), r.Priority, r.Tenants)
+		fmt.Fprintf(&b, "%s@%d%v;", w.st.ruleName(r.ARN), r.Priority, r.Tenants)
 	}
 	return b.String()
 }
@@ -129,7 +129,7 @@ func (w *World) checkRest() *Violation {
 		if e.Status == "InProgress" && e.Stage == StageApprove && e.Token != "" {
 			// A person decides, if the approval is about what latest
 			// serves: newest push wins, a superseded one is rejected.
-			if latest := w.TaskDefs[w.Services[LatestService].primary().TaskDef]; latest != e.Version && !w.latestBusy() {
+			if latest := w.TaskDefs[w.Services[w.st.latestService].primary().TaskDef]; latest != e.Version && !w.latestBusy() {
 				return &Violation{I3, fmt.Sprintf("the approval of %s asks about v%d while latest serves v%d and nothing is in flight to change that: newest push wins, it should have been rejected", e.ID, e.Version, latest)}
 			}
 			return nil
@@ -171,7 +171,7 @@ func (w *World) checkRest() *Violation {
 // latestBusy: a deployment of the Latest group has not ended.
 func (w *World) latestBusy() bool {
 	for _, d := range w.Deployments {
-		if d.Group == LatestGroup && (d.unfinished() || d.Phase == phaseRollingBack) {
+		if d.Group == w.st.latestGroup && (d.unfinished() || d.Phase == phaseRollingBack) {
 			return true
 		}
 	}
@@ -222,6 +222,11 @@ func (w *World) AtRest() bool { return w.atRest() }
 // rules (the tenants pinned to stable).
 func (w *World) CatchAllPinned() bool { return w.catchAllPinned() }
 
+// LatestService and StableService are the declared stack's two ECS
+// services in this world (for assertions).
+func (w *World) LatestService() *Service { return w.Services[w.st.latestService] }
+func (w *World) StableService() *Service { return w.Services[w.st.stableService] }
+
 // atRest: no deployment unfinished or rolling back, no function running or
 // waiting to run, no pipeline execution in progress.
 func (w *World) atRest() bool {
@@ -244,7 +249,7 @@ func (w *World) atRest() bool {
 }
 
 func (w *World) consolidated() bool {
-	return !w.catchAllPinned() && w.Services[StableService].Desired == 0
+	return !w.catchAllPinned() && w.Services[w.st.stableService].Desired == 0
 }
 
 func (w *World) split() string {
@@ -252,7 +257,7 @@ func (w *World) split() string {
 	if w.catchAllPinned() {
 		parts = append(parts, "the catch-all is below the tenant rules")
 	}
-	if n := w.Services[StableService].Desired; n > 0 {
+	if n := w.Services[w.st.stableService].Desired; n > 0 {
 		parts = append(parts, fmt.Sprintf("stable runs %d tasks", n))
 	}
 	return strings.Join(parts, " and ")
@@ -267,9 +272,9 @@ func (w *World) owned() map[string]string {
 		if r.Kind == KindCatchAll {
 			out["catch-all priority"] = fmt.Sprint(r.Priority)
 		}
-		out["action of "+ruleName(r.ARN)] = fmt.Sprint(r.Forward)
+		out["action of "+w.st.ruleName(r.ARN)] = fmt.Sprint(r.Forward)
 	}
-	for _, name := range []string{LatestService, StableService} {
+	for _, name := range []string{w.st.latestService, w.st.stableService} {
 		svc := w.Services[name]
 		out[name+" desired count"] = fmt.Sprint(svc.Desired)
 		for _, ts := range svc.TaskSets {
@@ -279,17 +284,30 @@ func (w *World) owned() map[string]string {
 	return out
 }
 
-// checkEdit is I5 for one `pulumi up` that added or removed the rule of
-// tenant: every owned item of every other rule and service is unchanged.
-func checkEdit(before, after map[string]string, tenant string) *Violation {
-	mine := "action of tenant-" + tenant
+// tenantRules are the owned items (owned) of the rules that carry tenant
+// and hold no other tenant: the ones a `pulumi up` for tenant may create
+// or delete.
+func (w *World) tenantRules(tenant string) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range w.Rules {
+		if r.Kind == KindTenant && len(r.Tenants) == 1 && r.Tenants[0] == tenant {
+			out["action of "+w.st.ruleName(r.ARN)] = true
+		}
+	}
+	return out
+}
+
+// checkEdit is I5 for one `pulumi up` that added or removed the rules of
+// a tenant (mine: their owned items): every owned item of every other rule
+// and service is unchanged.
+func checkEdit(before, after map[string]string, mine map[string]bool) *Violation {
 	for k, v := range before {
-		if k != mine && after[k] != v {
+		if !mine[k] && after[k] != v {
 			return &Violation{I5, fmt.Sprintf("pulumi up changed %s from %s to %s", k, v, after[k])}
 		}
 	}
 	for k, v := range after {
-		if _, ok := before[k]; !ok && k != mine {
+		if _, ok := before[k]; !ok && !mine[k] {
 			return &Violation{I5, fmt.Sprintf("pulumi up added %s = %s", k, v)}
 		}
 	}
@@ -297,7 +315,7 @@ func checkEdit(before, after map[string]string, tenant string) *Violation {
 }
 
 func tgName(arn string) string {
-	s := strings.TrimPrefix(arn, tgPrefix)
+	_, s, _ := strings.Cut(arn, ":targetgroup/")
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		return s[:i]
 	}
@@ -325,7 +343,7 @@ func (w *World) hash() uint64 {
 			h.num(r.Tags[k])
 		}
 	}
-	for _, name := range []string{LatestService, StableService} {
+	for _, name := range []string{w.st.latestService, w.st.stableService} {
 		svc := w.Services[name]
 		h.str("S", name)
 		h.num(svc.Desired)

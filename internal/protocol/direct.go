@@ -3,10 +3,12 @@ package protocol
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
@@ -46,11 +48,21 @@ func NewDirect(s Scenario) *Direct {
 	return d
 }
 
+// NewDirectFromStack starts a world of the declared stack (what `go run .
+// declare` writes; LoadStack reads it) with the budgets of s (its Stack is
+// replaced): its rules, services, desired counts and each function's
+// environment are the stack's.
+func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
+	s.Stack = stack
+	return NewDirect(s)
+}
+
 // API answers the functions' calls.
 func (d *Direct) API() API { return &client{w: d.w, direct: d} }
 
-// Env is the functions' environment for this world, as the program sets it.
-func (d *Direct) Env() map[string]string { return hookEnv(d.s.onReject()) }
+// Env is function hook's environment for this world: as the program
+// declares it, but for RELEASE_DELAY_SECONDS (0: see modelledReleaseDelay).
+func (d *Direct) Env(hook contract.Hook) map[string]string { return maps.Clone(d.w.st.env[hook]) }
 
 // Do takes the first enabled event whose label contains what (as
 // Explore's traces name them) and checks the invariants after it.

@@ -16,9 +16,9 @@ import (
 // (here in-process; lambda/e2e runs the real bootstrap against it over the
 // wire): a whole rollout, start to end, lands at rest on one version.
 func TestDirectWorldRunsARolloutWithTheFunctionsItInvokes(t *testing.T) {
-	d := NewDirect(Scenario{Tenants: 1, Pushes: 1})
+	d := NewDirect(Scenario{Stack: fixture("tenants-1"), Pushes: 1})
 	hooks := func(hook contract.Hook) *rollout.Hooks {
-		env := d.Env()
+		env := d.Env(hook)
 		cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
 		require.NoError(t, err)
 		api := d.API()
@@ -60,7 +60,7 @@ func TestDirectWorldRunsARolloutWithTheFunctionsItInvokes(t *testing.T) {
 	d.Inspect(func(w *World) {
 		assert.True(t, w.atRest())
 		assert.False(t, w.catchAllPinned())
-		assert.Equal(t, 0, w.Services[StableService].Desired)
+		assert.Equal(t, 0, w.Services[w.st.stableService].Desired)
 		assert.Equal(t, "Succeeded", w.Executions[0].Status)
 	})
 }

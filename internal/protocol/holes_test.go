@@ -155,7 +155,7 @@ func (sc *script) atRestOnOneVersion(version int) {
 	sc.t.Helper()
 	require.True(sc.t, sc.w.atRest(), "at rest; trace:\n  %s", strings.Join(sc.w.log, "\n  "))
 	assert.False(sc.t, sc.w.catchAllPinned(), "catch-all above the tenant rules")
-	assert.Equal(sc.t, 0, sc.w.Services[StableService].Desired, "stable at zero tasks")
+	assert.Equal(sc.t, 0, sc.w.Services[sc.w.st.stableService].Desired, "stable at zero tasks")
 	for _, t := range append([]string{""}, sc.w.tenants()...) {
 		assert.Equal(sc.t, []int{version}, sc.servedTo(t), "version served to %q", t)
 	}
@@ -165,7 +165,7 @@ func (sc *script) atRestOnOneVersion(version int) {
 // used to deploy A to stable and unpin everyone onto latest — B's image,
 // which nobody approved.
 func TestHolePushWhileApprovalPendingNeverUnpinsOntoUnapprovedImage(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("PUSH v2")
@@ -185,7 +185,7 @@ func TestHolePushWhileApprovalPendingNeverUnpinsOntoUnapprovedImage(t *testing.T
 // pending; A's approval no longer describes latest and is rejected, naming
 // B's image, and that rejection rolls nothing back.
 func TestHoleNewestPushWinsRejectsTheSupersededApproval(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("PUSH v2")
@@ -202,12 +202,12 @@ func TestHoleNewestPushWinsRejectsTheSupersededApproval(t *testing.T) {
 // Hole 2: with no pinned tenant nothing on the production listener used to
 // forward to stable's pair, so the Stable deployment had no route to shift.
 func TestHoleNoPinnedTenantsStableStageStillHasARoute(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 0, Pushes: 1})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-0"), Pushes: 1})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
 	sc.settle()
-	assert.Equal(t, DepSucceeded, sc.deployment(StableGroup, 0).Status)
+	assert.Equal(t, DepSucceeded, sc.deployment(sc.w.st.stableGroup, 0).Status)
 	assert.Equal(t, "Succeeded", sc.w.Executions[0].Status)
 	sc.atRestOnOneVersion(1)
 }
@@ -218,7 +218,7 @@ func TestHoleNoPinnedTenantsStableStageStillHasARoute(t *testing.T) {
 func TestHoleCleanupActsAfterARollbackWhateverItsDeploymentID(t *testing.T) {
 	for _, r := range Readings {
 		t.Run(r.String(), func(t *testing.T) {
-			sc := newScript(t, Scenario{Tenants: 2, Pushes: 1, Alarms: 1, Reading: r})
+			sc := newScript(t, Scenario{Stack: fixture("tenants-2"), Pushes: 1, Alarms: 1, Reading: r})
 			sc.do("PUSH v1")
 			sc.settle("shifts all traffic")
 			sc.do("ALARM during d-1")
@@ -234,15 +234,15 @@ func TestHoleCleanupActsAfterARollbackWhateverItsDeploymentID(t *testing.T) {
 // then rolls the pinned tenants back at once, and cleanup scales down only
 // after the deployment ended.
 func TestHoleStableKeepsItsOriginalTaskSetThroughTheTerminationWait(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
 	sc.settle("termination wait ends")
-	d := sc.deployment(StableGroup, 0)
+	d := sc.deployment(sc.w.st.stableGroup, 0)
 	require.Equal(t, phaseWait, d.Phase)
-	stable := sc.w.Services[StableService]
-	assert.Equal(t, StableCount, stable.Desired, "unpin left stable running")
+	stable := sc.w.Services[sc.w.st.stableService]
+	assert.Equal(t, sc.w.st.stableCount, stable.Desired, "unpin left stable running")
 	require.Len(t, stable.TaskSets, 2)
 	for _, ts := range stable.TaskSets {
 		assert.True(t, ts.Running > 0 && ts.Healthy, "task set %s still serving-ready", ts.ID)
@@ -258,15 +258,15 @@ func TestHoleStableKeepsItsOriginalTaskSetThroughTheTerminationWait(t *testing.T
 // stable's health, pointing at the idle stable group (a rule made before
 // the anchor existed), used to be missed: pin repaired from its first read.
 func TestHoleTenantRuleAddedDuringPinHealthWaitIsRepaired(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1})
 	sc.do("PUSH v1")
 	sc.settle("turns healthy")
 	require.Contains(t, strings.Join(sc.labels(), "\n"), "pin#1 calls DescribeTargetHealth")
-	sc.w.pulumiUp("late", func() { sc.w.addTenantRule("late", []Weighted{{StableGreen, 100}, {StableBlue, 0}}) }) // the idle group
+	sc.w.pulumiUp("late", func() { sc.w.addTenantRule("late", []Weighted{{sc.w.st.stableTG[1], 100}, {sc.w.st.stableTG[0], 0}}) }) // the idle group
 	sc.do("turns healthy")
 	sc.settle("APPROVE")
 	assert.Equal(t, []int{0}, sc.servedTo("late"), "served by stable's healthy group")
-	assert.Equal(t, StableBlue, sc.w.route("late").Forward[0].TG)
+	assert.Equal(t, sc.w.st.stableTG[0], sc.w.route("late").Forward[0].TG)
 }
 
 // A rejection (or an expired approval) rolls everyone back to the last
@@ -274,12 +274,12 @@ func TestHoleTenantRuleAddedDuringPinHealthWaitIsRepaired(t *testing.T) {
 func TestRejectRollsEveryoneBackToTheApprovedVersion(t *testing.T) {
 	for _, decision := range []string{"REJECT exec-1", "approval of exec-1 (v1) times out"} {
 		t.Run(decision, func(t *testing.T) {
-			sc := newScript(t, Scenario{Tenants: 2, Pushes: 1, Rejects: 1})
+			sc := newScript(t, Scenario{Stack: fixture("tenants-2"), Pushes: 1, Rejects: 1})
 			sc.do("PUSH v1")
 			sc.settle("APPROVE")
 			sc.do(decision)
 			sc.settle()
-			rb := sc.deployment(LatestGroup, 1)
+			rb := sc.deployment(sc.w.st.latestGroup, 1)
 			assert.Equal(t, -1, rb.Exec, "the rollback function's deployment")
 			assert.Equal(t, DepSucceeded, rb.Status)
 			sc.atRestOnOneVersion(0)
@@ -289,7 +289,7 @@ func TestRejectRollsEveryoneBackToTheApprovedVersion(t *testing.T) {
 
 // approval.onReject: hold keeps the split and says so.
 func TestRejectWithHoldKeepsTheSplitAndSaysSo(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
+	sc := newScript(t, Scenario{Stack: fixture("hold"), Pushes: 1, Rejects: 1})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("REJECT exec-1")
@@ -302,7 +302,7 @@ func TestRejectWithHoldKeepsTheSplitAndSaysSo(t *testing.T) {
 
 // `tenant-canary rollback` during the approval wait puts everyone back.
 func TestOperatorRollbackFromTheApprovalWait(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("REJECT exec-1") // the CLI rejects the pending approval first
@@ -317,7 +317,7 @@ func TestOperatorRollbackFromTheApprovalWait(t *testing.T) {
 // retries ran out, leaving the tenants pinned and nobody told; it now waits
 // for the rollback to finish within its invocation.
 func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1, Reading: Reading{EventBeforeRollback: true}})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: Reading{EventBeforeRollback: true}})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
@@ -336,7 +336,7 @@ func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 // which the termination wait then removed. pin now leaves a rule whose
 // group has healthy targets to CodeDeploy.
 func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 2})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
@@ -365,7 +365,7 @@ func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testin
 // tenant too, so the new tenant's rule is above the catch-all the moment it
 // exists, and stable serves it.
 func TestFindingNoTenantAtPinTimeTenantAddedMidRolloutIsPinned(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 0, Pushes: 1, Edits: 1})
+	sc := newScript(t, Scenario{Stack: fixture("tenants-0"), Pushes: 1, Edits: 1})
 	sc.do("PUSH v1")
 	sc.settle("shifts the canary step")
 	assert.True(t, sc.w.catchAllPinned(), "pinned with an empty allow-list")
@@ -389,14 +389,14 @@ func TestFindingNoTenantAtPinTimeTenantAddedMidRolloutIsPinned(t *testing.T) {
 func TestFindingFailedStableStageRollsEveryoneBack(t *testing.T) {
 	for _, r := range Readings {
 		t.Run(r.String(), func(t *testing.T) {
-			sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1, Reading: r})
+			sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r})
 			sc.do("PUSH v1")
 			sc.settle("APPROVE")
 			sc.do("APPROVE exec-1")
 			sc.settle("ALARM during d-2")
 			sc.do("ALARM during d-2")
 			sc.settle()
-			rb := sc.deployment(LatestGroup, 1)
+			rb := sc.deployment(sc.w.st.latestGroup, 1)
 			assert.Equal(t, DepSucceeded, rb.Status, "the rollback of latest")
 			sc.atRestOnOneVersion(0)
 		})
@@ -406,7 +406,7 @@ func TestFindingFailedStableStageRollsEveryoneBack(t *testing.T) {
 // The same under approval.onReject: hold: hold is about a person's
 // rejection, and nobody rejected anything here.
 func TestFindingFailedStableStageRollsBackUnderOnRejectHold(t *testing.T) {
-	sc := newScript(t, Scenario{Tenants: 1, Pushes: 1, Alarms: 1, OnReject: "hold"})
+	sc := newScript(t, Scenario{Stack: fixture("hold"), Pushes: 1, Alarms: 1})
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")

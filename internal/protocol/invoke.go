@@ -10,13 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -56,7 +54,6 @@ type Invocation struct {
 
 	// What a copy of the world needs to bring the invocation back: its
 	// payload, the answers it got and when its deadline passed.
-	onReject  string
 	execID    string
 	execution string
 	results   []result
@@ -108,66 +105,11 @@ func (inv *Invocation) await() {
 	inv.pending = m.call
 }
 
-// hookEnv is the environment components/pipeline sets on every function,
-// for the modelled stack; rollout.ConfigFromEnv parses it as in Lambda.
-func hookEnv(onReject string) map[string]string {
-	spec, err := appspec.Render(appspec.Values{Family: "tc", Cpu: 256, Memory: 512, ExecutionRoleArn: "arn:aws:iam::123456789012:role/exec",
-		TaskRoleArn: "arn:aws:iam::123456789012:role/task", LogGroup: "/tc", Region: Region, StreamPrefix: "app",
-		ContainerName: Container, ContainerPort: Port, PinFunctionName: "tc-pin", UnpinFunctionName: "tc-unpin"})
-	if err != nil {
-		panic(err)
-	}
-	return map[string]string{
-		contract.EnvClusterName:               Cluster,
-		contract.EnvStableServiceName:         StableService,
-		contract.EnvLatestServiceName:         LatestService,
-		contract.EnvStableDesiredCount:        strconv.Itoa(StableCount),
-		contract.EnvListenerARN:               listenerARN,
-		contract.EnvStableTargetGroupARNs:     StableBlue + "," + StableGreen,
-		contract.EnvCatchAllRuleARN:           catchAllARN,
-		contract.EnvAnchorRuleARN:             anchorARN,
-		contract.EnvCatchAllPriorityUnpinned:  strconv.Itoa(priorityUnpinned),
-		contract.EnvCatchAllPriorityPinned:    strconv.Itoa(priorityPinned),
-		contract.EnvCodeDeployApplicationName: App,
-		contract.EnvLatestDeploymentGroupName: LatestGroup,
-		contract.EnvStableDeploymentGroupName: StableGroup,
-		contract.EnvPipelineName:              Pipeline,
-		contract.EnvOnReject:                  onReject,
-		contract.EnvAppSpecLatest:             appspec.WithoutComments(spec[appspec.FileAppSpecLatest]),
-		// The model has no propagation time for rule changes: release
-		// scales stable down right after the catch-all moves.
-		contract.EnvReleaseDelaySeconds: "0",
-	}
-}
-
-type configKey struct {
-	onReject string
-	hook     contract.Hook
-}
-
-var configs sync.Map // configKey → rollout.Config
-
-// hookConfig is the function's configuration as rollout.ConfigFromEnv
-// parses it from hookEnv, once per kind of function.
-func hookConfig(onReject string, hook contract.Hook) rollout.Config {
-	key := configKey{onReject, hook}
-	if c, ok := configs.Load(key); ok {
-		return c.(rollout.Config)
-	}
-	env := hookEnv(onReject)
-	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
-	if err != nil {
-		panic(fmt.Sprintf("protocol: the modelled environment is invalid: %v", err))
-	}
-	configs.Store(key, cfg)
-	return cfg
-}
-
 // invoke starts a function with its payload and runs it to its first AWS
 // call. Lifecycle hooks are invoked by CodeDeploy; cleanup and rollback by
 // EventBridge rules.
 func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecycle, ev *Event) {
-	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, onReject: s.onReject(), cancelAt: -1}
+	inv := &Invocation{N: len(w.invocations) + 1, Hook: hook, Event: ev, cancelAt: -1}
 	if d != nil {
 		inv.Deployment, inv.execID = d.ID, l.ExecID
 	}
@@ -175,7 +117,7 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 		inv.execution = w.Executions[ev.Exec].ID
 	}
 	if w.direct != nil {
-		w.direct.queue = append(w.direct.queue, Invoke{Hook: hook, Payload: inv.payload()})
+		w.direct.queue = append(w.direct.queue, Invoke{Hook: hook, Payload: inv.payload(w.st)})
 		return
 	}
 	w.invocations = append(w.invocations, inv)
@@ -259,9 +201,9 @@ func (w *World) launch(inv *Invocation) {
 	h := &rollout.Hooks{ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
 		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
 	if inv.Hook != contract.HookSmoke {
-		h.Config = hookConfig(inv.onReject, inv.Hook)
+		h.Config = w.st.configs[inv.Hook]
 	}
-	payload := inv.payload()
+	payload := inv.payload(w.st)
 	var smoke *rollout.Smoke
 	if inv.Hook == contract.HookSmoke {
 		smoke = smokeHook(c, h, *w.smokeChecks)
@@ -292,18 +234,18 @@ func (w *World) launch(inv *Invocation) {
 // event for pin and unpin, the EventBridge event of a deployment's end for
 // cleanup, and for rollback the failed Approve action's event or an
 // operator's request.
-func (inv *Invocation) payload() any {
+func (inv *Invocation) payload(st *stack) any {
 	switch {
 	case inv.Deployment != "":
 		return rollout.LifecycleEvent{DeploymentID: inv.Deployment, LifecycleEventHookExecutionID: inv.execID}
 	case inv.Event != nil && inv.Event.Kind == EventDeployment:
-		return codeDeployEvent(*inv.Event)
+		return st.codeDeployEvent(*inv.Event)
 	case inv.Event != nil && inv.Event.Kind == EventExecutionFailed:
 		return rollout.PipelineExecutionEvent{DetailType: rollout.PipelineExecutionEventDetailType, Source: "aws.codepipeline",
-			Detail: &rollout.PipelineExecutionDetail{Pipeline: Pipeline, ExecutionID: inv.execution, State: inv.Event.State}}
+			Detail: &rollout.PipelineExecutionDetail{Pipeline: st.pipeline, ExecutionID: inv.execution, State: inv.Event.State}}
 	case inv.execution != "":
 		return rollout.RollbackRequest{DetailType: rollout.ApprovalEventDetailType, Source: "aws.codepipeline",
-			Detail: &rollout.ApprovalEventDetail{Pipeline: Pipeline, ExecutionID: inv.execution,
+			Detail: &rollout.ApprovalEventDetail{Pipeline: st.pipeline, ExecutionID: inv.execution,
 				Stage: StageApprove, Action: StageApprove, State: "FAILED"}}
 	default:
 		return rollout.RollbackRequest{Reason: "operator"}
@@ -337,9 +279,9 @@ func (w *World) respawn(inv *Invocation) {
 
 // codeDeployEvent is the EventBridge "CodeDeploy Deployment State-change
 // Notification" (https://docs.aws.amazon.com/codedeploy/latest/userguide/monitoring-cloudwatch-events.html).
-func codeDeployEvent(ev Event) events.CodeDeployEvent {
+func (st *stack) codeDeployEvent(ev Event) events.CodeDeployEvent {
 	return events.CodeDeployEvent{DetailType: events.CodeDeployDeploymentEventDetailType, Source: "aws.codedeploy",
-		Detail: events.CodeDeployEventDetail{Application: App, DeploymentGroup: ev.Group, DeploymentID: ev.DeploymentID,
+		Detail: events.CodeDeployEventDetail{Application: st.app, DeploymentGroup: ev.Group, DeploymentID: ev.DeploymentID,
 			State: events.CodeDeployDeploymentState(ev.State)}}
 }
 

@@ -34,43 +34,43 @@ func scenarios(deep bool) []Scenario {
 		}
 		out = append(out, s)
 	}
-	add(Scenario{Name: "no tenant, push, pulumi up", Tenants: 0, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "1 tenant, push, reject or timeout", Tenants: 1, Pushes: 1, Rejects: 1})
-	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Tenants: 1, Pushes: 1, Rejects: 1, OnReject: "hold"})
+	add(Scenario{Name: "no tenant, push, pulumi up", Stack: fixture("tenants-0"), Pushes: 1, Edits: 1})
+	add(Scenario{Name: "1 tenant, push, reject or timeout", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1})
+	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Stack: fixture("hold"), Pushes: 1, Rejects: 1})
 	for _, r := range Readings {
-		add(Scenario{Name: "1 tenant, push, alarm", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r})
+		add(Scenario{Name: "1 tenant, push, alarm", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r})
 	}
-	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Tenants: 1, Pushes: 1, Faults: 1})
-	add(Scenario{Name: "1 tenant, push, short pages", Tenants: 1, Pushes: 1, PageSize: 1})
-	add(Scenario{Name: "1 tenant, push, pulumi up", Tenants: 1, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "2 tenants on green, push, pulumi up", Tenants: 2, StableOnGreen: true, Pushes: 1, Edits: 1})
-	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Tenants: 1, Pushes: 1, Alarms: 1, Duplicates: 1})
-	add(Scenario{Name: "1 tenant, push, operator rollback", Tenants: 1, Pushes: 1, Rejects: 1, Operator: 1})
-	add(Scenario{Name: "1 tenant, 2 pushes", Tenants: 1, Pushes: 2})
+	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Stack: fixture("tenants-1"), Pushes: 1, Faults: 1})
+	add(Scenario{Name: "1 tenant, push, short pages", Stack: fixture("tenants-1"), Pushes: 1, PageSize: 1})
+	add(Scenario{Name: "1 tenant, push, pulumi up", Stack: fixture("tenants-1"), Pushes: 1, Edits: 1})
+	add(Scenario{Name: "2 tenants on green, push, pulumi up", Stack: fixture("tenants-2"), StableOnGreen: true, Pushes: 1, Edits: 1})
+	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Duplicates: 1})
+	add(Scenario{Name: "1 tenant, push, operator rollback", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
+	add(Scenario{Name: "1 tenant, 2 pushes", Stack: fixture("tenants-1"), Pushes: 2})
 	// Aimed at the guards between two rollouts: the first waits for its
 	// approval when the exploration starts.
-	add(Scenario{Name: "approval pending, second push", Tenants: 1, Pushes: 2,
+	add(Scenario{Name: "approval pending, second push", Stack: fixture("tenants-1"), Pushes: 2,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
-	add(Scenario{Name: "approval pending, second push, reject", Tenants: 1, Pushes: 2, Rejects: 1,
+	add(Scenario{Name: "approval pending, second push, reject", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
 	// Aimed at the guards that read deployment statuses: the second push's
 	// Latest deployment enters its termination wait (Baking under this
 	// reading) while the first's approval is pending.
-	add(Scenario{Name: "second canary in its termination wait, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true},
+	add(Scenario{Name: "second canary in its termination wait, Queued and Baking", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true},
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts all traffic", "d-2 shifts all traffic"}, MaxStates: 2 * capCI})
 	// Aimed at newest push wins: the second push's Latest deployment is in
 	// its termination wait while the first's approval is pending.
-	add(Scenario{Name: "second canary ends, first approval pending", Tenants: 1, Pushes: 2, Rejects: 1,
+	add(Scenario{Name: "second canary ends, first approval pending", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2: termination wait ends"}, MaxStates: 2 * capCI})
 	// Aimed at the rollback after a rejection.
-	add(Scenario{Name: "approval pending, reject", Tenants: 1, Pushes: 1, Rejects: 1,
+	add(Scenario{Name: "approval pending, reject", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 2 * capCI})
 	// Aimed at a failed or stopped Stable stage: the exploration starts
 	// when an alarm has just stopped the Stable deployment, so every order
 	// of its rollback, its events and the hooks they run is reached at CI
 	// depth.
 	for _, r := range Readings {
-		add(Scenario{Name: "approved, alarm in Stable", Tenants: 1, Pushes: 1, Alarms: 1, Reading: r,
+		add(Scenario{Name: "approved, alarm in Stable", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
 			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM"}})
 	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
@@ -81,15 +81,15 @@ func scenarios(deep bool) []Scenario {
 	// CreateRule runs; no hook runs at that instant, and the program fixes
 	// the action when it plans, so neither can make the creation itself
 	// safe — a later repair would only shorten the outage, not remove it.
-	add(Scenario{Name: "stale pulumi up plan, push", Tenants: 1, StableOnGreen: true, StalePlan: true, Pushes: 1, Known: I2})
-	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Tenants: 1, Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
+	add(Scenario{Name: "stale pulumi up plan, push", Stack: fixture("tenants-1"), StableOnGreen: true, StalePlan: true, Pushes: 1, Known: I2})
+	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
 	if deep {
-		add(Scenario{Name: "1 tenant, 2 pushes, reject", Tenants: 1, Pushes: 2, Rejects: 1, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Tenants: 1, Pushes: 2, Alarms: 1, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Tenants: 1, Pushes: 2, Alarms: 1, Reading: Reading{RollbackOwnID: true, EventBeforeRollback: true}, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 2 pushes, fault", Tenants: 1, Pushes: 2, Faults: 1, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Tenants: 1, Pushes: 2, Edits: 1, MaxStates: 250000})
-		add(Scenario{Name: "1 tenant, 3 pushes", Tenants: 1, Pushes: 3, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, reject", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, alarm, own id", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1, Reading: Reading{RollbackOwnID: true, EventBeforeRollback: true}, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, fault", Stack: fixture("tenants-1"), Pushes: 2, Faults: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 2 pushes, pulumi up", Stack: fixture("tenants-1"), Pushes: 2, Edits: 1, MaxStates: 250000})
+		add(Scenario{Name: "1 tenant, 3 pushes", Stack: fixture("tenants-1"), Pushes: 3, MaxStates: 250000})
 	}
 	return out
 }

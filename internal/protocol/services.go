@@ -158,18 +158,18 @@ func (w *World) unfinishedIn(group string) []*Deployment {
 	return out
 }
 
-func serviceOf(group string) string {
-	if group == LatestGroup {
-		return LatestService
+func (st *stack) serviceOf(group string) string {
+	if group == st.latestGroup {
+		return st.latestService
 	}
-	return StableService
+	return st.stableService
 }
 
-func pairOf(group string) [2]string {
-	if group == LatestGroup {
-		return [2]string{LatestBlue, LatestGreen}
+func (st *stack) pairOf(group string) [2]string {
+	if group == st.latestGroup {
+		return [2]string{st.latestTG[0], st.latestTG[1]}
 	}
-	return [2]string{StableBlue, StableGreen}
+	return [2]string{st.stableTG[0], st.stableTG[1]}
 }
 
 // createDeployment starts a deployment of group, or fails like CodeDeploy:
@@ -186,7 +186,7 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	// The AppSpecs name pin at BeforeInstall of Latest and unpin at
 	// AfterAllowTraffic of Stable (appspec/); the rollback function's
 	// deployment uses the Latest AppSpec, pin included.
-	if group == LatestGroup {
+	if group == w.st.latestGroup {
 		d.Hooks = []*Lifecycle{{Name: "BeforeInstall", Status: "Pending"}}
 	} else {
 		d.Hooks = []*Lifecycle{{Name: "AfterAllowTraffic", Status: "Pending"}}
@@ -207,7 +207,7 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 // from the original to the replacement target group
 // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-bluegreen.html).
 func (w *World) shiftTo(d *Deployment, pct int) {
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	orig, repl := w.taskSet(svc, d.Original), w.taskSet(svc, d.Replacement)
 	if orig == nil || repl == nil {
 		return
@@ -243,7 +243,7 @@ func (w *World) removeTaskSet(svc *Service, id string) {
 // replacement: an ECS blue/green rollback
 // (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployments-rollback-and-redeploy.html).
 func (w *World) revert(d *Deployment) {
-	svc := w.Services[serviceOf(d.Group)]
+	svc := w.Services[w.st.serviceOf(d.Group)]
 	if orig := w.taskSet(svc, d.Original); orig != nil {
 		w.shiftTo(d, 0)
 		orig.Status = "PRIMARY"
@@ -390,9 +390,9 @@ func (w *World) enter(e *Execution) {
 	case StageApprove:
 		e.Token = fmt.Sprintf("token-%d", e.N+1)
 	case StageLatest, StageStable:
-		group := LatestGroup
+		group := w.st.latestGroup
 		if next == StageStable {
-			group = StableGroup
+			group = w.st.stableGroup
 		}
 		d, err := w.createDeployment(group, w.registerTD(e.Version), e.N)
 		if err != nil {

@@ -64,11 +64,11 @@ type tgHistory struct {
 }
 
 // watched is the target groups whose alarms a deployment group names.
-func (s *Signal) watched(group string) []string {
+func (s *Signal) watched(st *stack, group string) []string {
 	if s.Watched != nil {
 		return s.Watched(group)
 	}
-	p := pairOf(group)
+	p := st.pairOf(group)
 	return p[:]
 }
 
@@ -98,7 +98,7 @@ func (w *World) timed(d *Deployment) (due int, ok bool) {
 	case phaseWait:
 		return d.stepAt + w.signal.Traffic.TerminationWaitMinutes, true
 	case phaseInstalled:
-		repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
 		if repl != nil && repl.Running > 0 && !repl.Healthy {
 			return d.stepAt + installWaitMinutes, true
 		}
@@ -162,9 +162,9 @@ func (w *World) passMinute() {
 		}
 	}
 	t := w.clock
-	for _, tg := range []string{LatestBlue, LatestGreen, StableBlue, StableGreen} {
+	for _, tg := range []string{w.st.latestTG[0], w.st.latestTG[1], w.st.stableTG[0], w.st.stableTG[1]} {
 		var sample cloudwatch.Sample
-		for _, name := range []string{LatestService, StableService} {
+		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			for _, ts := range w.Services[name].TaskSets {
 				if ts.TG == tg && ts.Running > 0 {
 					sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
@@ -189,7 +189,7 @@ func (w *World) passMinute() {
 		if d.Status != DepInProgress || d.Phase == phaseRollingBack {
 			continue
 		}
-		for _, tg := range sig.watched(d.Group) {
+		for _, tg := range sig.watched(w.st, d.Group) {
 			h := w.metrics[tg]
 			if i := slices.Index(h.states, types.StateValueAlarm); i >= 0 {
 				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.Alarms[i].Name(), tgName(tg), t))
@@ -205,7 +205,7 @@ func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func()
 	due, _ := w.timed(d)
 	switch d.Phase {
 	case phaseInstalled:
-		repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
 		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
 			return
 		}
@@ -309,7 +309,7 @@ func (w *World) hashSignal(h *stateHash) {
 		h.num(d.pct)
 		h.num(d.stepAt)
 	}
-	for _, tg := range []string{LatestBlue, LatestGreen, StableBlue, StableGreen} {
+	for _, tg := range []string{w.st.latestTG[0], w.st.latestTG[1], w.st.stableTG[0], w.st.stableTG[1]} {
 		hist := w.metrics[tg]
 		if hist == nil {
 			continue

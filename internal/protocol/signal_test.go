@@ -89,8 +89,8 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		for _, f := range stoptime.Faults {
 			for _, m := range readings {
 				out = append(out, Scenario{
-					Name:    fmt.Sprintf("bad push (%s), %s, %s", f, traffic.Type, m),
-					Tenants: 1, Pushes: 1, Depth: 200,
+					Name:  fmt.Sprintf("bad push (%s), %s, %s", f, traffic.Type, m),
+					Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
 					Signal: programSignal(t, traffic, map[int]string{1: string(f)}, m),
 				})
 			}
@@ -100,9 +100,9 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 		for _, f := range stoptime.Faults {
 			out = append(out,
-				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Tenants: 1, Pushes: 2, Depth: 400, MaxStates: 250000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: 250000,
 					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)},
-				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Tenants: 1, Pushes: 1, Faults: 1, Depth: 400, MaxStates: 250000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: 250000,
 					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)})
 		}
 	}
@@ -113,7 +113,7 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 // approval the rollout ends with everyone on it (I3's target).
 func TestHealthyPushIsNotStoppedByTheAlarms(t *testing.T) {
 	for _, traffic := range trafficConfigs() {
-		s := Scenario{Name: "good push, " + traffic.Type, Tenants: 1, Pushes: 1,
+		s := Scenario{Name: "good push, " + traffic.Type, Stack: fixture("tenants-1"), Pushes: 1,
 			Signal: programSignal(t, traffic, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
@@ -171,18 +171,18 @@ func TestHole1OldAlarmsLetABadCanaryThroughWhenTheNewestMinuteIsLate(t *testing.
 	bad := map[int]string{1: string(stoptime.Fault5xx)}
 	r := config.Defaults().Rollback
 
-	old := Explore(Scenario{Name: "hole 1, old alarms", Tenants: 1, Pushes: 1, Depth: 200,
+	old := Explore(Scenario{Name: "hole 1, old alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
 		Signal: newSignal(r, canary, bad, newestMissing, oldAlarms(t))})
 	require.NotNil(t, old.Violation, "the old alarms under the newest-minute-missing reading")
 	assert.Equal(t, I6, old.Violation.Invariant)
 	assert.Contains(t, old.Violation.What, "serves all requests of no pinned tenant")
 	t.Log(old.Format())
 
-	atOnce := Explore(Scenario{Name: "old alarms, every minute at once", Tenants: 1, Pushes: 1, Depth: 200,
+	atOnce := Explore(Scenario{Name: "old alarms, every minute at once", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
 		Signal: newSignal(r, canary, bad, cloudwatch.Reading{}, oldAlarms(t))})
 	assert.Nil(t, atOnce.Violation, "the old alarms work when every minute is published at once")
 
-	now := Explore(Scenario{Name: "hole 1, program's alarms", Tenants: 1, Pushes: 1, Depth: 200,
+	now := Explore(Scenario{Name: "hole 1, program's alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
 		Signal: programSignal(t, canary, bad, newestMissing)})
 	assert.Nil(t, now.Violation, "the program's alarms")
 	assert.True(t, now.Exhausted)
@@ -196,11 +196,12 @@ func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
 	bugs := map[string]func(group string) []string{
 		"deployment group without alarms": func(string) []string { return nil },
 		"alarms on the other pair's target groups": func(group string) []string {
-			if group == LatestGroup {
-				p := pairOf(StableGroup)
+			st := stackOf(fixture("tenants-1"))
+			if group == st.latestGroup {
+				p := st.pairOf(st.stableGroup)
 				return p[:]
 			}
-			p := pairOf(LatestGroup)
+			p := st.pairOf(st.latestGroup)
 			return p[:]
 		},
 	}
@@ -208,7 +209,7 @@ func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
 		for _, f := range stoptime.Faults {
 			sig := programSignal(t, canary, map[int]string{1: string(f)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})
 			sig.Watched = watched
-			r := Explore(Scenario{Name: name, Tenants: 1, Pushes: 1, Depth: 200, Signal: sig})
+			r := Explore(Scenario{Name: name, Stack: fixture("tenants-1"), Pushes: 1, Depth: 200, Signal: sig})
 			if assert.NotNil(t, r.Violation, "%s, %s", name, f) {
 				assert.True(t, r.Violation.Invariant == I6 || r.Violation.Invariant == I3, "%s, %s: %v", name, f, r.Violation)
 				t.Logf("%s, %s: %s (trace of %d lines)", name, f, r.Violation, len(r.Trace))
@@ -220,7 +221,7 @@ func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
 	allAtOnce := trafficConfigs()[2]
 	sig := programSignal(t, allAtOnce, map[int]string{1: string(stoptime.Fault5xx)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})
 	sig.Watched = bugs["deployment group without alarms"]
-	r := Explore(Scenario{Name: "all-at-once without alarms", Tenants: 1, Pushes: 1, Depth: 200, Signal: sig})
+	r := Explore(Scenario{Name: "all-at-once without alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200, Signal: sig})
 	if assert.NotNil(t, r.Violation) {
 		assert.Equal(t, I6, r.Violation.Invariant)
 		assert.Contains(t, r.Violation.What, "completed its stage")

@@ -14,7 +14,9 @@ import (
 
 // The smoke hook's test listeners (components/pipeline: one per
 // deployment group, named in the hook's environment by base URL).
-var smokeTargets = map[string]string{LatestGroup: "http://tc-alb.test:8443", StableGroup: "http://tc-alb.test:9443"}
+func (w *World) smokeTargets() map[string]string {
+	return map[string]string{w.st.latestGroup: "http://tc-alb.test:8443", w.st.stableGroup: "http://tc-alb.test:9443"}
+}
 
 // phaseTestTraffic: the test listener routes to the replacement task set
 // and the AfterAllowTestTraffic hook runs.
@@ -31,13 +33,13 @@ func (w *World) testListenerTG(group string) string {
 	if tg, ok := w.testTG[group]; ok {
 		return tg
 	}
-	return w.Services[serviceOf(group)].primary().TG
+	return w.Services[w.st.serviceOf(group)].primary().TG
 }
 
 // allowTestTraffic routes the test listener to the replacement and runs
 // the smoke hook.
 func (w *World) allowTestTraffic(s Scenario, d *Deployment) {
-	repl := w.taskSet(w.Services[serviceOf(d.Group)], d.Replacement)
+	repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
 	w.testTG[d.Group] = repl.TG
 	d.Phase = phaseTestTraffic
 	w.runHook(s, d, d.hook(hookTestTraffic), contract.HookSmoke)
@@ -74,7 +76,7 @@ type smokeTransport struct {
 
 func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	group := ""
-	for g, base := range smokeTargets {
+	for g, base := range t.c.w.smokeTargets() {
 		if strings.HasPrefix(req.URL.String(), base) {
 			group = g
 		}
@@ -84,7 +86,7 @@ func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return smokeAnswer{}, fmt.Errorf("dial %s: no such host", req.URL.Host)
 		}
 		tg := w.testListenerTG(group)
-		for _, name := range []string{LatestService, StableService} {
+		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			for _, ts := range w.Services[name].TaskSets {
 				if ts.TG != tg || ts.Running == 0 {
 					continue
@@ -120,6 +122,6 @@ func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // smokeHook is the real smoke hook (lambda/rollout.Smoke) with the model as
 // its CodeDeploy and its test listeners.
 func smokeHook(c *client, h *rollout.Hooks, checks contract.SmokeChecks) *rollout.Smoke {
-	return &rollout.Smoke{Hooks: h, Config: rollout.SmokeConfig{Targets: smokeTargets, Checks: checks}, Deployments: c,
+	return &rollout.Smoke{Hooks: h, Config: rollout.SmokeConfig{Targets: c.w.smokeTargets(), Checks: checks}, Deployments: c,
 		HTTP: &http.Client{Transport: smokeTransport{c: c, timeout: time.Duration(checks.TimeoutSeconds) * time.Second}}}
 }

@@ -40,11 +40,11 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 	canary := config.Defaults().Traffic
 	var out []Scenario
 	for tenants, cap := range []int{60000, capGood} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Tenants: tenants, Pushes: 1, Depth: 300, MaxStates: cap,
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Depth: 300, MaxStates: cap,
 			Smoke: programSmoke(), Signal: programSignal(t, canary, nil, newestMissing)})
 	}
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Tenants: 1, Pushes: 1, Depth: 300,
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Stack: fixture("tenants-1"), Pushes: 1, Depth: 300,
 			Smoke: programSmoke(), Signal: programSignal(t, canary, map[int]string{1: string(f)}, newestMissing)})
 	}
 	return out
@@ -55,7 +55,7 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 // to test), and the rollout ends with everyone on it.
 func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 	for _, tenants := range []int{0, 1, 2} {
-		s := Scenario{Name: "good push", Tenants: tenants, Pushes: 1, Smoke: programSmoke(),
+		s := Scenario{Name: "good push", Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Smoke: programSmoke(),
 			Signal: programSignal(t, config.Defaults().Traffic, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
@@ -69,11 +69,10 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 		}
 		assert.Equal(t, "Succeeded", sc.w.Executions[0].Status, "%d pinned", tenants)
 		// The requests went through the test listeners: every check on
-		// both stages, whatever the allow-list — pin scales stable up for
-		// every rollout (so a tenant added mid-rollout is pinned at once),
-		// so the Stable replacement always has tasks to test.
+		// each stage (pin scales stable up with an empty allow-list too,
+		// so the Stable replacement runs tasks even with no tenant pinned).
 		checks := programSmoke()
-		want := map[string]int{LatestGroup: len(checks.Requests) * checks.Count, StableGroup: len(checks.Requests) * checks.Count}
+		want := map[string]int{sc.w.st.latestGroup: len(checks.Requests) * checks.Count, sc.w.st.stableGroup: len(checks.Requests) * checks.Count}
 		for _, inv := range sc.w.invocations {
 			if inv.Hook != contract.HookSmoke {
 				continue
@@ -95,12 +94,12 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 // production traffic moves, and the rollout ends back on v0.
 func TestSmokeHookRollsBackABadVersion(t *testing.T) {
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		s := Scenario{Name: "bad push", Tenants: 1, Pushes: 1, Smoke: programSmoke(),
+		s := Scenario{Name: "bad push", Stack: fixture("tenants-1"), Pushes: 1, Smoke: programSmoke(),
 			Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
 		sc.settle()
-		d := sc.deployment(LatestGroup, 0)
+		d := sc.deployment(sc.w.st.latestGroup, 0)
 		assert.Equal(t, DepFailed, d.Status, f)
 		assert.Equal(t, "Failed", d.hook(hookTestTraffic).Status, f)
 		for _, l := range sc.w.log {

@@ -26,46 +26,22 @@ import (
 	"strings"
 )
 
-// Names of the modelled stack. They only need to be consistent: the hooks
-// get them through the same environment contract the program sets.
-const (
-	Region        = "us-east-1"
-	Account       = "123456789012"
-	Cluster       = "tc"
-	LatestService = "latest"
-	StableService = "stable"
-	App           = "tc-app"
-	LatestGroup   = "tc-latest"
-	StableGroup   = "tc-stable"
-	Pipeline      = "tc-pipeline"
-	Container     = "app"
-	Port          = 8080
-	StableCount   = 2
-	LatestCount   = 2
+// The modelled stack's names, ARNs, priorities, desired counts and
+// function environments come from a declared stack (stack.go): what the
+// program declares, so the hooks get exactly the environment the program
+// sets. Rules `pulumi up` adds for new tenants follow components/routing's
+// priorities, as the program's own do.
+const firstTenantRule = routing.FirstTenantRulePriority
 
-	listenerARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/tc/0000000000000001/0000000000000002"
-	rulePrefix  = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/tc/0000000000000001/0000000000000002/"
-	catchAllARN = rulePrefix + "catchall"
-	anchorARN   = rulePrefix + "anchor"
-	defaultARN  = rulePrefix + "default"
-	tgPrefix    = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/"
-	LatestBlue  = tgPrefix + "latest-blue/1"
-	LatestGreen = tgPrefix + "latest-green/2"
-	StableBlue  = tgPrefix + "stable-blue/3"
-	StableGreen = tgPrefix + "stable-green/4"
-
-	// Priorities: the program's own values (components/routing).
-	priorityUnpinned = routing.CatchAllPriorityUnpinned
-	priorityAnchor   = routing.AnchorPriority
-	priorityPinned   = routing.CatchAllPriorityPinned
-	firstTenantRule  = routing.FirstTenantRulePriority
-)
+// imageRepository is the repository pushed images come from; the hooks
+// compare images by digest, so any repository serves.
+const imageRepository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
 
 // Image is the reference CodeDeployToECS writes into a task definition: the
 // ECR source's ImageURI, by digest
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
 func Image(version int) string {
-	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/app@%s", Account, Region, Digest(version))
+	return imageRepository + "@" + Digest(version)
 }
 
 // Digest is the ECR image digest of a version: the ECR source action's
@@ -145,6 +121,9 @@ func (s *Service) primary() *TaskSet {
 
 // World is the state of the modelled account.
 type World struct {
+	// st is the modelled stack, shared by every copy.
+	st *stack
+
 	Reading Reading
 	// pageSize caps list answers (Scenario.PageSize).
 	pageSize int
@@ -211,39 +190,43 @@ type plannedRule struct {
 // stable both serve v0, stable at zero tasks with its task set in
 // stableTG, the catch-all above the tenant rules.
 func newWorld(s Scenario) *World {
+	st := stackOf(s.Stack)
 	w := &World{
+		st:           st,
 		Reading:      s.Reading,
 		pageSize:     s.PageSize,
 		Services:     map[string]*Service{},
 		TaskDefs:     map[string]int{},
 		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
 		approved:     map[int]bool{0: true},
-		onRejectHold: s.onReject() == contract.OnRejectHold,
+		onRejectHold: st.onReject == contract.OnRejectHold,
 		signal:       s.Signal,
 		metrics:      map[string]*tgHistory{},
 		smokeChecks:  s.Smoke,
 		testTG:       map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
-	stableTG, other := StableBlue, StableGreen
+	stableTG, other := w.st.stableTG[0], w.st.stableTG[1]
 	if s.StableOnGreen {
-		stableTG, other = StableGreen, StableBlue
+		stableTG, other = w.st.stableTG[1], w.st.stableTG[0]
 	}
-	w.Services[LatestService] = &Service{Name: LatestService, Desired: LatestCount, TaskDef: latestTD,
-		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: latestTD, TG: LatestBlue, Running: LatestCount, Healthy: true}}}
-	w.Services[StableService] = &Service{Name: StableService, Desired: 0, TaskDef: stableTD,
+	w.Services[w.st.latestService] = &Service{Name: w.st.latestService, Desired: w.st.latestCount, TaskDef: latestTD,
+		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: latestTD, TG: w.st.latestTG[0], Running: w.st.latestCount, Healthy: true}}}
+	w.Services[w.st.stableService] = &Service{Name: w.st.stableService, Desired: 0, TaskDef: stableTD,
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: stableTD, TG: stableTG}}}
-	latestFwd := []Weighted{{LatestBlue, 100}, {LatestGreen, 0}}
+	latestFwd := []Weighted{{w.st.latestTG[0], 100}, {w.st.latestTG[1], 0}}
 	stableFwd := []Weighted{{stableTG, 100}, {other, 0}}
 	w.Rules = []*Rule{
-		{ARN: defaultARN, Kind: KindDefault, Forward: slices.Clone(latestFwd)},
-		{ARN: catchAllARN, Priority: priorityUnpinned, Kind: KindCatchAll, Forward: slices.Clone(latestFwd)},
-		{ARN: anchorARN, Priority: priorityAnchor, Kind: KindAnchor, Forward: slices.Clone(stableFwd)},
+		{ARN: w.st.defaultARN, Kind: KindDefault, Forward: slices.Clone(latestFwd)},
+		{ARN: w.st.catchAllARN, Priority: w.st.priorityUnpinned, Kind: KindCatchAll, Forward: slices.Clone(latestFwd)},
+		{ARN: w.st.anchorARN, Priority: w.st.priorityAnchor, Kind: KindAnchor, Forward: slices.Clone(stableFwd)},
 	}
-	for i := range s.Tenants {
-		w.addTenantRule(fmt.Sprintf("t%d", i), slices.Clone(stableFwd))
+	for _, r := range st.tenantRules {
+		w.Rules = append(w.Rules, &Rule{ARN: r.arn, Priority: r.priority, Kind: KindTenant,
+			Tenants: slices.Clone(r.tenants), Forward: slices.Clone(stableFwd)})
 	}
-	w.nextTenant = s.Tenants
+	// Tenants `pulumi up` adds are t<n>, after the declared ones.
+	w.nextTenant = len(w.tenants())
 	w.pulumiState = w.pulumiOwned()
 	if s.StalePlan {
 		w.edits++
@@ -254,7 +237,7 @@ func newWorld(s Scenario) *World {
 
 func (w *World) registerTD(version int) string {
 	w.nextTD++
-	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/tc:%d", Region, Account, w.nextTD)
+	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", w.st.region, w.st.account, w.st.cluster, w.nextTD)
 	w.TaskDefs[arn] = version
 	return arn
 }
@@ -283,7 +266,7 @@ func (w *World) addTenantRule(tenant string, fwd []Weighted) {
 			prio = r.Priority + 1
 		}
 	}
-	w.Rules = append(w.Rules, &Rule{ARN: rulePrefix + "tenant-" + tenant, Priority: prio, Kind: KindTenant,
+	w.Rules = append(w.Rules, &Rule{ARN: w.st.rulePrefix + "tenant-" + tenant, Priority: prio, Kind: KindTenant,
 		Tenants: []string{tenant}, Forward: fwd})
 }
 
@@ -295,7 +278,8 @@ func (w *World) tenants() []string {
 		}
 	}
 	sort.Strings(out)
-	return out
+	// A path tenant's two values may span two rules (declared.Rule).
+	return slices.Compact(out)
 }
 
 // route is the rule that serves a request of tenant ("" for a request of
@@ -314,7 +298,7 @@ func (w *World) route(tenant string) *Rule {
 			}
 		}
 	}
-	return w.rule(defaultARN)
+	return w.rule(w.st.defaultARN)
 }
 
 // served lists, for a rule's forward action, each target group with a
@@ -332,7 +316,7 @@ func (w *World) served(r *Rule) []servedGroup {
 			continue
 		}
 		g := servedGroup{tg: f.TG}
-		for _, name := range []string{LatestService, StableService} {
+		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			svc := w.Services[name]
 			for _, ts := range svc.TaskSets {
 				if ts.TG == f.TG && ts.Running > 0 {
@@ -353,7 +337,7 @@ func (w *World) logf(format string, args ...any) {
 }
 
 // catchAllPinned reports whether the catch-all sits below the tenant rules.
-func (w *World) catchAllPinned() bool { return w.rule(catchAllARN).Priority > firstTenantRule }
+func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority > firstTenantRule }
 
 // clone copies the world deeply. Invocations are copied as records (what
 // they were given and answered); respawn brings the live ones back.
@@ -410,7 +394,7 @@ func (w *World) clone() *World {
 		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
 			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
-			logs: slices.Clone(inv.logs), onReject: inv.onReject, execID: inv.execID, execution: inv.execution,
+			logs: slices.Clone(inv.logs), execID: inv.execID, execution: inv.execution,
 			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
 		if pc := inv.pending; pc != nil {
 			c.invocations[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}

@@ -25,7 +25,11 @@ import (
 // and the world ends at rest on the new version with the tenants released.
 func TestBootstrapsRunARolloutInTheProtocolModel(t *testing.T) {
 	rieBinary(t)
-	d := protocol.NewDirect(protocol.Scenario{Tenants: 1, Pushes: 1})
+	// The stack as the program declares it with one pinned tenant (kept
+	// so by the root package's TestProtocolFixturesAreWhatTheProgramDeclares).
+	stack, err := protocol.LoadStack("../../internal/protocol/testdata/stacks/tenants-1.json")
+	require.NoError(t, err)
+	d := protocol.NewDirectFromStack(stack, protocol.Scenario{Pushes: 1})
 	// One emulator per function, each serving the model's API over the
 	// wire; a function is invoked as often as the model asks.
 	fns := map[contract.Hook]*function{}
@@ -33,7 +37,7 @@ func TestBootstrapsRunARolloutInTheProtocolModel(t *testing.T) {
 		if f, ok := fns[hook]; ok {
 			return f
 		}
-		f := startFunction(t, string(hook), fakeaws.NewServer(d.API(), nil), 60, d.Env())
+		f := startFunction(t, string(hook), fakeaws.NewServer(d.API(), nil), 60, d.Env(hook))
 		fns[hook] = f
 		return f
 	}
@@ -77,7 +81,7 @@ func TestBootstrapsRunARolloutInTheProtocolModel(t *testing.T) {
 	d.Inspect(func(w *protocol.World) {
 		assert.True(t, w.AtRest(), "nothing in flight")
 		assert.False(t, w.CatchAllPinned(), "the tenants are released")
-		assert.Equal(t, 0, w.Services[protocol.StableService].Desired, "stable scaled to zero")
+		assert.Equal(t, 0, w.StableService().Desired, "stable scaled to zero")
 		assert.Equal(t, "Succeeded", w.Executions[0].Status)
 		for _, r := range w.Rules {
 			assert.Empty(t, r.Tags, "no claim left on %s", r.ARN)

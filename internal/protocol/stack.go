@@ -1,0 +1,211 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
+)
+
+// stack is the modelled stack: the names, ARNs, priorities, desired
+// counts and function environments a declared.Stack (what the program
+// declares, `go run . declare`) holds, read once. It is shared by every
+// copy of a world and never changed.
+type stack struct {
+	decl *declared.Stack
+
+	region, account                       string
+	cluster, latestService, stableService string
+	app, latestGroup, stableGroup         string
+	pipeline                              string
+	container                             string
+	port                                  int
+	latestCount, stableCount              int
+
+	listenerARN, catchAllARN, anchorARN, defaultARN string
+	// rulePrefix names the rules `pulumi up` adds for new tenants.
+	rulePrefix string
+	// latestTG and stableTG are each service's pair: the group it starts
+	// on (PairIndex 0), then the other.
+	latestTG, stableTG [2]string
+
+	priorityUnpinned, priorityAnchor, priorityPinned int
+	// tenantRules are the declared tenant rules, by priority.
+	tenantRules []declaredRule
+
+	// env is each function's declared environment, as the hooks get it;
+	// configs what rollout.ConfigFromEnv makes of it.
+	env     map[contract.Hook]map[string]string
+	configs map[contract.Hook]rollout.Config
+	// onReject is approval.onReject as the rollback function reads it.
+	onReject string
+}
+
+type declaredRule struct {
+	arn      string
+	priority int
+	tenants  []string
+}
+
+// LoadStack reads a declared stack: the JSON `go run . declare --stack S`
+// writes.
+func LoadStack(path string) (*declared.Stack, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s declared.Stack
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if s.Version != declared.Version {
+		return nil, fmt.Errorf("%s: version %d, this model reads version %d: regenerate it with go run . declare", path, s.Version, declared.Version)
+	}
+	return &s, nil
+}
+
+// modelledReleaseDelay replaces the declared RELEASE_DELAY_SECONDS: the
+// hook waits it with a real timer, and the model has no propagation time
+// for rule changes (a rule change is visible to the next request), so
+// release scales stable down right after the catch-all moves.
+const modelledReleaseDelay = "0"
+
+// readStack takes the modelled stack out of d; an error names what is
+// missing.
+func readStack(d *declared.Stack) (*stack, error) {
+	if d == nil {
+		return nil, fmt.Errorf("protocol: the scenario has no declared stack (Scenario.Stack)")
+	}
+	st := &stack{decl: d, region: d.Region, account: d.Account, cluster: d.ECS.ClusterName,
+		app: d.CodeDeploy.ApplicationName, env: map[contract.Hook]map[string]string{}, configs: map[contract.Hook]rollout.Config{}}
+	for _, s := range d.ECS.Services {
+		name, count := aws.ToString(s.Service.ServiceName), int(s.Service.DesiredCount)
+		switch s.Role {
+		case "latest":
+			st.latestService, st.latestCount = name, count
+			if len(s.Service.LoadBalancers) > 0 {
+				st.container = aws.ToString(s.Service.LoadBalancers[0].ContainerName)
+				st.port = int(aws.ToInt32(s.Service.LoadBalancers[0].ContainerPort))
+			}
+		case "stable":
+			st.stableService = name
+		}
+	}
+	for _, g := range d.CodeDeploy.Groups {
+		switch g.Role {
+		case "latest":
+			st.latestGroup = aws.ToString(g.Group.DeploymentGroupName)
+		case "stable":
+			st.stableGroup = aws.ToString(g.Group.DeploymentGroupName)
+		}
+	}
+	if d.Pipeline.Declaration.Name != nil {
+		st.pipeline = *d.Pipeline.Declaration.Name
+	}
+	for _, tg := range d.TargetGroups {
+		if tg.PairIndex < 0 || tg.PairIndex > 1 {
+			return nil, fmt.Errorf("protocol: target group %s has pair index %d", aws.ToString(tg.TargetGroup.TargetGroupArn), tg.PairIndex)
+		}
+		switch tg.Service {
+		case "latest":
+			st.latestTG[tg.PairIndex] = aws.ToString(tg.TargetGroup.TargetGroupArn)
+		case "stable":
+			st.stableTG[tg.PairIndex] = aws.ToString(tg.TargetGroup.TargetGroupArn)
+		}
+	}
+	prod := d.Production()
+	if prod == nil {
+		return nil, fmt.Errorf("protocol: the declared stack has no production listener")
+	}
+	st.listenerARN = aws.ToString(prod.Listener.ListenerArn)
+	st.rulePrefix = strings.Replace(st.listenerARN, ":listener/", ":listener-rule/", 1) + "/"
+	for _, r := range prod.Rules {
+		arn := aws.ToString(r.Rule.RuleArn)
+		prio := 0
+		if r.Role != declared.RuleDefault {
+			p, err := strconv.Atoi(aws.ToString(r.Rule.Priority))
+			if err != nil {
+				return nil, fmt.Errorf("protocol: rule %s has priority %q: %w", arn, aws.ToString(r.Rule.Priority), err)
+			}
+			prio = p
+		}
+		switch r.Role {
+		case declared.RuleDefault:
+			st.defaultARN = arn
+		case declared.RuleCatchAll:
+			st.catchAllARN, st.priorityUnpinned = arn, prio
+		case declared.RuleAnchor:
+			st.anchorARN, st.priorityAnchor = arn, prio
+		case declared.RuleTenant:
+			st.tenantRules = append(st.tenantRules, declaredRule{arn: arn, priority: prio, tenants: r.Tenants})
+		}
+	}
+	for _, f := range d.Functions {
+		if f.Hook == contract.HookSmoke {
+			continue // the smoke hook's checks are Scenario.Smoke's
+		}
+		env := maps.Clone(f.Environment)
+		if _, ok := env[contract.EnvReleaseDelaySeconds]; ok {
+			env[contract.EnvReleaseDelaySeconds] = modelledReleaseDelay
+		}
+		cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, f.Hook)
+		if err != nil {
+			return nil, fmt.Errorf("protocol: function %s's declared environment: %w", f.Name, err)
+		}
+		st.env[f.Hook], st.configs[f.Hook] = env, cfg
+		if f.Hook == contract.HookPin {
+			p, err := strconv.Atoi(env[contract.EnvCatchAllPriorityPinned])
+			if err != nil {
+				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvCatchAllPriorityPinned, env[contract.EnvCatchAllPriorityPinned], err)
+			}
+			st.priorityPinned = p
+			c, err := strconv.Atoi(env[contract.EnvStableDesiredCount])
+			if err != nil {
+				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvStableDesiredCount, env[contract.EnvStableDesiredCount], err)
+			}
+			st.stableCount = c
+		}
+		if v, ok := env[contract.EnvOnReject]; ok {
+			st.onReject = v
+		}
+	}
+	for what, v := range map[string]string{"cluster": st.cluster, "latest service": st.latestService, "stable service": st.stableService,
+		"application": st.app, "latest deployment group": st.latestGroup, "stable deployment group": st.stableGroup, "pipeline": st.pipeline,
+		"container": st.container, "listener": st.listenerARN, "catch-all rule": st.catchAllARN, "anchor rule": st.anchorARN,
+		"default rule": st.defaultARN, "latest target groups": st.latestTG[1], "stable target groups": st.stableTG[1], "on reject": st.onReject} {
+		if v == "" {
+			return nil, fmt.Errorf("protocol: the declared stack %s names no %s", d.Stack, what)
+		}
+	}
+	for _, h := range []contract.Hook{contract.HookPin, contract.HookUnpin, contract.HookCleanup, contract.HookRollback} {
+		if _, ok := st.configs[h]; !ok {
+			return nil, fmt.Errorf("protocol: the declared stack %s has no %s function", d.Stack, h)
+		}
+	}
+	return st, nil
+}
+
+var stacks sync.Map // *declared.Stack → *stack
+
+// stackOf is the modelled stack of d, read once; a stack the model cannot
+// read is a broken fixture or program, so it panics with what is wrong.
+func stackOf(d *declared.Stack) *stack {
+	if st, ok := stacks.Load(d); ok {
+		return st.(*stack)
+	}
+	st, err := readStack(d)
+	if err != nil {
+		panic(err)
+	}
+	stacks.Store(d, st)
+	return st
+}
