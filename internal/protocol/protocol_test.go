@@ -53,6 +53,11 @@ func scenarios(deep bool) []Scenario {
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
 	add(Scenario{Name: "approval pending, second push, reject", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
+	// Aimed at unpin's guard: the second push's canary is running when
+	// the first push is approved, so the first's Stable stage (and its
+	// unpin) runs while a newer Latest deployment is unfinished.
+	add(Scenario{Name: "second canary running, first approved", Stack: fixture("tenants-1"), Pushes: 2,
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts the canary step", "d-2 shifts the canary step", "APPROVE exec-1"}, MaxStates: 2 * capCI})
 	// Aimed at the guards that read deployment statuses: the second push's
 	// Latest deployment enters its termination wait (Baking under this
 	// reading) while the first's approval is pending.
