@@ -19,6 +19,11 @@ import (
 // every interleaving was checked, and the time. They are measured by running
 // the test itself, as CI does.
 
+// NotMeasuredPrefix starts the deep block while no deep run has been
+// rendered at a commit whose model and hooks are the current ones: the
+// page then says so instead of keeping figures of code that has changed.
+const NotMeasuredPrefix = "Not measured at this commit:"
+
 // exploreTable runs TestProtocol in mode ("ci" or "deep") and renders its
 // report as a Markdown table; with report set, it renders that report of
 // an earlier run instead (a deep run takes about an hour).
