@@ -118,16 +118,8 @@ func declareStack(dir, name string) (*declared.Stack, error) {
 		return nil, &declareError{exitDeclareInvalid, err.Error()}
 	}
 	var problems config.Problems
-	for _, key := range s.Undeclared {
-		problems = append(problems, config.Problem{Key: strings.TrimPrefix(key, config.Namespace+":"), Value: "(set)",
-			Allowed: "a key Pulumi.yaml declares: " + strings.Join(config.Keys, ", ")})
-	}
-	if _, err := config.Load(s.Lookup(config.Namespace)); err != nil {
-		var ps config.Problems
-		if !errors.As(err, &ps) {
-			return nil, err
-		}
-		problems = append(problems, ps...)
+	if _, err := s.Config(); err != nil && !errors.As(err, &problems) {
+		return nil, err
 	}
 	if len(problems) > 0 {
 		lines := []string{fmt.Sprintf("Pulumi.%s.yaml: INVALID, %d problem(s); nothing declared", name, len(problems))}

@@ -49,16 +49,9 @@ func checkCmd(_ context.Context, flags *flag.FlagSet, args []string, e *env) err
 		case err != nil:
 			return &codeError{exitInvalid, oneLine(err.Error())}
 		}
+		cfg, err := s.Config()
 		var problems config.Problems
-		for _, key := range s.Undeclared {
-			problems = append(problems, config.Problem{Key: strings.TrimPrefix(key, config.Namespace+":"), Value: "(set)",
-				Allowed: "a key Pulumi.yaml declares: " + strings.Join(config.Keys, ", ")})
-		}
-		cfg, err := config.Load(s.Lookup(config.Namespace))
-		var ps config.Problems
-		if errors.As(err, &ps) {
-			problems = append(problems, ps...)
-		} else if err != nil {
+		if err != nil && !errors.As(err, &problems) {
 			return err
 		}
 		var warnings []config.Problem

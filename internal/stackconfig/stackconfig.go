@@ -19,6 +19,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	pconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
 )
 
 // Stack is one stack's config as the program sees it.
@@ -113,4 +115,28 @@ func valueText(v any) (string, error) {
 	}
 	b, err := json.Marshal(v)
 	return string(b), err
+}
+
+// Config validates the stack's tenant-canary config as the program does
+// (components/config.Load) and adds a problem for each key Pulumi.yaml does
+// not declare: every problem at once, as config.Problems. `tenant-canary
+// check` and `go run . declare` both report what it finds.
+func (s *Stack) Config() (config.Config, error) {
+	var problems config.Problems
+	for _, key := range s.Undeclared {
+		problems = append(problems, config.Problem{Key: strings.TrimPrefix(key, config.Namespace+":"), Value: "(set)",
+			Allowed: "a key Pulumi.yaml declares: " + strings.Join(config.Keys, ", ")})
+	}
+	cfg, err := config.Load(s.Lookup(config.Namespace))
+	var ps config.Problems
+	switch {
+	case errors.As(err, &ps):
+		problems = append(problems, ps...)
+	case err != nil:
+		return config.Config{}, err
+	}
+	if len(problems) > 0 {
+		return config.Config{}, problems
+	}
+	return cfg, nil
 }
