@@ -84,17 +84,7 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	log := newInvocationLogger(h.logger(), HookCleanup, ev.Detail.DeploymentID)
 	log.Info("start", "invoked", "application", ev.Detail.Application,
 		"deployment_group", ev.Detail.DeploymentGroup, "state", string(ev.Detail.State))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-			log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		}
-		if err != nil {
-			log.Error("done", "cleanup failed", "error", err.Error())
-		} else {
-			log.Info("done", "cleanup finished")
-		}
-	}()
+	defer endCleanup(log, &err)
 	if h.ConfigErr != nil {
 		return h.ConfigErr
 	}
@@ -205,17 +195,7 @@ func (h *Hooks) CleanupPipelineExecution(ctx context.Context, ev PipelineExecuti
 	}
 	log := newInvocationLogger(h.logger(), HookCleanup, "")
 	log.Info("start", "invoked", "pipeline", d.Pipeline, "pipeline_execution_id", d.ExecutionID, "state", d.State)
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-			log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		}
-		if err != nil {
-			log.Error("done", "cleanup failed", "error", err.Error())
-		} else {
-			log.Info("done", "cleanup finished")
-		}
-	}()
+	defer endCleanup(log, &err)
 	if h.ConfigErr != nil {
 		return h.ConfigErr
 	}
@@ -341,4 +321,19 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// endCleanup is deferred by both of cleanup's entry points: it turns a panic
+// into the invocation's error and logs how the invocation ended. It calls
+// recover itself, so it must be the deferred function, not called by one.
+func endCleanup(log *invocationLogger, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("panic: %v", r)
+		log.Error("panic", "recovered from panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+	if *err != nil {
+		log.Error("done", "cleanup failed", "error", (*err).Error())
+	} else {
+		log.Info("done", "cleanup finished")
+	}
 }
