@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -17,10 +19,18 @@ type Result struct {
 	// interleaving of up to Complete events was checked.
 	Complete  int
 	Exhausted bool
-	Elapsed   time.Duration
-	Violation *Violation
-	// Trace is the shortest sequence of events reaching the violation.
+	// Walks and WalkSteps: the random walks run past a capped search
+	// (Scenario.Walks) and the events they took.
+	Walks, WalkSteps int
+	Elapsed          time.Duration
+	Violation        *Violation
+	// Trace is the shortest sequence of events reaching the violation
+	// (a walk's: one sequence, not necessarily the shortest).
 	Trace []string
+	// KnownViolation, KnownTrace: the first violation matching
+	// Scenario.Known that a walk reached (the walks went on after it).
+	KnownViolation *Violation
+	KnownTrace     []string
 }
 
 // Explore visits every state reachable within the scenario's bounds, level
@@ -103,8 +113,78 @@ func Explore(s Scenario) Result {
 		frontier = next
 	}
 	res.Exhausted = len(frontier) == 0 && !capped
+	if !res.Exhausted && len(frontier) > 0 && s.Walks > 0 {
+		starts := make([]*World, len(frontier))
+		for i, n := range frontier {
+			starts[i] = n.w
+		}
+		walk(s, starts, &res)
+	}
 	res.Elapsed = time.Since(start)
 	return res
+}
+
+// walk runs s.Walks seeded random walks, each from one state of the
+// capped search's last frontier, picked at random, until the system
+// comes to rest or s.WalkDepth events have passed, checking every
+// invariant after every event as the search does. Where the search stops
+// short of the end of a rollout — the states a bug needs are often 40 or
+// 60 events deep, past any breadth-first cap — a walk still reaches it
+// along one interleaving; the walks pick among the enabled events at
+// random, seeded by the scenario's name, so a run is repeatable. A
+// violation found by a walk has a trace, not necessarily a shortest one.
+func walk(s Scenario, starts []*World, res *Result) {
+	f := fnv.New64a()
+	f.Write([]byte(s.Name + "\x00" + s.Reading.String()))
+	rng := rand.New(rand.NewPCG(f.Sum64(), uint64(len(s.Prefix))))
+	depth := s.WalkDepth
+	if depth == 0 {
+		depth = 300
+	}
+	for i := 0; i < s.Walks; i++ {
+		w := starts[rng.IntN(len(starts))].thaw()
+		res.Walks++
+		for range depth {
+			acts := w.actions(s)
+			if len(acts) == 0 {
+				break
+			}
+			a := acts[rng.IntN(len(acts))]
+			w.log = append(w.log, a.Label)
+			a.Do()
+			res.WalkSteps++
+			next := w.actions(s)
+			v := w.check()
+			rest := quiescent(s, w, next)
+			if v == nil && rest {
+				v = w.checkRest()
+			}
+			if s.known(v) {
+				if res.KnownViolation == nil {
+					res.KnownViolation, res.KnownTrace = v, traceOf(w)
+				}
+				break
+			}
+			if v != nil {
+				res.Violation, res.Trace = v, traceOf(w)
+				w.abort()
+				return
+			}
+			if rest && !hasExternal(next) {
+				break // at rest, and nothing a person could do
+			}
+		}
+		w.abort()
+	}
+}
+
+func hasExternal(acts []Action) bool {
+	for _, a := range acts {
+		if a.External {
+			return true
+		}
+	}
+	return false
 }
 
 // freeze is a copy of w without live goroutines, w's ended.
@@ -231,6 +311,9 @@ func (r Result) Format() string {
 	fmt.Fprintf(&b, "%-46s %-41s states=%-7d complete-depth=%-3d max-depth=%-3d %s %.0f states/s", r.Scenario.Name, r.Scenario.Reading, r.States, r.Complete, r.MaxDepth, r.Elapsed.Round(time.Millisecond), r.StatesPerSecond())
 	if r.Exhausted {
 		b.WriteString(" (exhausted)")
+	}
+	if r.Walks > 0 {
+		fmt.Fprintf(&b, " walks=%d (%d events)", r.Walks, r.WalkSteps)
 	}
 	if r.Violation != nil {
 		fmt.Fprintf(&b, "\nVIOLATION %s\n", r.Violation)
