@@ -33,9 +33,6 @@ type Scenario struct {
 	// Signal, when set, is the signal path: bad versions, traffic by the
 	// minute, and the program's rollback alarms (signal.go).
 	Signal *Signal
-	// Smoke, when set, are the smoke hook's checks (plan.SmokeChecks):
-	// both AppSpecs name it at AfterAllowTestTraffic (smoke.go).
-	Smoke *contract.SmokeChecks
 	// Duplicates: EventBridge events delivered twice.
 	Duplicates int
 	// Rejects: rejections and approval timeouts by a person.

@@ -202,7 +202,7 @@ func newWorld(s Scenario) *World {
 		onRejectHold: st.onReject == contract.OnRejectHold,
 		signal:       s.Signal,
 		metrics:      map[string]*tgHistory{},
-		smokeChecks:  s.Smoke,
+		smokeChecks:  st.smoke,
 		testTG:       map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
