@@ -102,7 +102,7 @@ func Explore(s Scenario) Result {
 				seen[h] = true
 				res.States++
 				res.MaxDepth = depth + 1
-				n := node{cw.clone(), len(acts)}
+				n := node{cw.frozen(), len(acts)}
 				cw.abort()
 				next = append(next, n)
 			}
@@ -142,8 +142,10 @@ func walk(s Scenario, starts []*World, res *Result) {
 		depth = 300
 	}
 	for i := 0; i < s.Walks; i++ {
-		w := starts[rng.IntN(len(starts))].thaw()
+		start := starts[rng.IntN(len(starts))]
+		w := start.thaw()
 		res.Walks++
+		var path []string
 		for range depth {
 			acts := w.actions(s)
 			if len(acts) == 0 {
@@ -151,6 +153,7 @@ func walk(s Scenario, starts []*World, res *Result) {
 			}
 			a := acts[rng.IntN(len(acts))]
 			w.log = append(w.log, a.Label)
+			path = append(path, a.Label)
 			a.Do()
 			res.WalkSteps++
 			next := w.actions(s)
@@ -166,8 +169,8 @@ func walk(s Scenario, starts []*World, res *Result) {
 				break
 			}
 			if v != nil {
-				res.Violation, res.Trace = v, traceOf(w)
 				w.abort()
+				res.Violation, res.Trace = shrink(s, start, path, v)
 				return
 			}
 			if rest && !hasExternal(next) {
@@ -176,6 +179,55 @@ func walk(s Scenario, starts []*World, res *Result) {
 		}
 		w.abort()
 	}
+}
+
+// shrink makes a walk's violating path shorter: it drops runs of events
+// (halves, quarters, … single events) as long as the rest, replayed by
+// label from the walk's start, still violates the same invariant, and
+// returns that violation and its trace. A label names its hook invocation
+// and deployment by number, so dropping the event that creates one makes
+// the later ones unmatched and that run stays.
+func shrink(s Scenario, start *World, path []string, v *Violation) (*Violation, []string) {
+	replay := func(labels []string) (*Violation, []string) {
+		w := start.thaw()
+		defer w.abort()
+		for _, l := range labels {
+			acts := w.actions(s)
+			i := slices.IndexFunc(acts, func(a Action) bool { return a.Label == l })
+			if i < 0 {
+				return nil, nil
+			}
+			w.log = append(w.log, l)
+			acts[i].Do()
+			got := w.check()
+			if got == nil && quiescent(s, w, w.actions(s)) {
+				got = w.checkRest()
+			}
+			if got != nil {
+				if got.Invariant == v.Invariant && !s.known(got) {
+					return got, traceOf(w)
+				}
+				return nil, nil
+			}
+		}
+		return nil, nil
+	}
+	bestV, bestTrace := replay(path)
+	if bestV == nil {
+		// Not repeatable by label (it should be): keep the walk as it was.
+		return v, append(append([]string(nil), start.log...), path...)
+	}
+	for chunk := len(path) / 2; chunk >= 1; chunk /= 2 {
+		for i := 0; i+chunk <= len(path); {
+			cand := append(slices.Clone(path[:i]), path[i+chunk:]...)
+			if got, trace := replay(cand); got != nil {
+				path, bestV, bestTrace = cand, got, trace
+				continue
+			}
+			i += chunk
+		}
+	}
+	return bestV, bestTrace
 }
 
 func hasExternal(acts []Action) bool {
