@@ -92,9 +92,9 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 		for _, f := range stoptime.Faults {
 			out = append(out,
-				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: deepCap, Walks: 1000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: deepCap, Walks: 1000, Known: knownFindings,
 					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)},
-				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: deepCap, Walks: 1000,
+				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: deepCap, Walks: 1000, Known: knownFindings,
 					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)})
 		}
 	}

@@ -26,13 +26,13 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 	}
 	newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 	var out []Scenario
-	walks := 200
+	walks, known := 200, []string(nil)
 	if deep {
-		walks = 1000
+		walks, known = 1000, knownFindings
 	}
 	for tenants := range 2 {
 		d := fixture(fmt.Sprintf("smoke-%d", tenants))
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: d, Pushes: 1, Depth: 300, MaxStates: capGood, Walks: walks,
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: d, Pushes: 1, Depth: 300, MaxStates: capGood, Walks: walks, Known: known,
 			Signal: programSignal(t, d, nil, newestMissing)})
 	}
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
