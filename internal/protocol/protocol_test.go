@@ -161,11 +161,13 @@ const (
 	findingPinWaitsOnAnEmptiedGroup = "is still waiting, polling DescribeTargetHealth"
 	findingHeldSplit                = "no person has a decision to make, yet the catch-all is below the tenant rules and stable runs"
 	findingStopDeferredToRollback   = "no person has a decision to make, yet stable runs"
+	// holes_test.go's TestFindingRejectingANewerPushWhileTheApprovedOneWaitsToEnterStable.
+	findingStableOnNoTasks = "stable's original task set has no healthy tasks"
 )
 
 // knownFindings are all of them: every scenario of the deep run may reach
 // them.
-var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback}
+var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks}
 
 // TestProtocol runs the explorer and prints, per scenario, the states it
 // visited, the depth to which every interleaving was checked, and the time.
