@@ -27,6 +27,8 @@ type Result struct {
 	// Trace is the shortest sequence of events reaching the violation
 	// (a walk's: one sequence, not necessarily the shortest).
 	Trace []string
+	// ByWalk: the violation was found by a walk, not by the search.
+	ByWalk bool
 	// KnownViolation, KnownTrace: the first violation matching
 	// Scenario.Known that a walk reached (the walks went on after it).
 	KnownViolation *Violation
@@ -171,6 +173,7 @@ func walk(s Scenario, starts []*World, res *Result) {
 			if v != nil {
 				w.abort()
 				res.Violation, res.Trace = shrink(s, start, path, v)
+				res.ByWalk = true
 				return
 			}
 			if rest && !hasExternal(next) {
@@ -368,7 +371,11 @@ func (r Result) Format() string {
 		fmt.Fprintf(&b, " walks=%d (%d events)", r.Walks, r.WalkSteps)
 	}
 	if r.Violation != nil {
-		fmt.Fprintf(&b, "\nVIOLATION %s\n", r.Violation)
+		by := ""
+		if r.ByWalk {
+			by = " (found by a walk: one trace, not necessarily the shortest)"
+		}
+		fmt.Fprintf(&b, "\nVIOLATION%s %s\n", by, r.Violation)
 		for i, l := range r.Trace {
 			fmt.Fprintf(&b, "  %2d. %s\n", i+1, l)
 		}

@@ -119,6 +119,18 @@ func scenarios(deep bool) []Scenario {
 		add(Scenario{Name: "approved, alarm in Stable", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
 			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM"}})
 	}
+	// Aimed at hole 3 (cleanup decides from the state it reads, never from
+	// the event's deployment id) under the readings where a rollback has a
+	// deployment id of its own: the Stable deployment stopped by an alarm
+	// is back on its original task set before any event is delivered, so
+	// the stopped deployment's STOP comes after its rollback's SUCCESS,
+	// in every order with the pipeline's FAILED.
+	for _, r := range Readings {
+		if r.RollbackOwnID {
+			add(Scenario{Name: "approved, alarm in Stable, rolled back before the events", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
+				Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM", "traffic back on the original task set"}})
+		}
+	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
 	// before the last Stable deployment creates a rule on the group stable
 	// left. Known finding, kept on purpose (docs/design.md §4, "A tenant
