@@ -23,15 +23,15 @@ const FailFastEnv = "TENANT_CANARY_EXPLORE_FAILFAST"
 
 // scenarios is the event alphabet, bounded per scenario. CI's run stops
 // each search at 20,000 states (the aimed ones later) and then takes 200
-// random walks from where it stopped; the deep run at 80,000 states and
-// 1,000 walks, and adds scenarios with several pushes combined with
+// random walks from where it stopped; the deep run at 50,000 states and
+// 500 walks, and adds scenarios with several pushes combined with
 // rejections, alarms, faults and edits. Both are bounded: the deep run
 // takes about a quarter of an hour on two cores, and its table says which
 // scenarios it did not exhaust.
 func scenarios(deep bool) []Scenario {
 	capCI, walks := 20000, 200
 	if deep {
-		capCI, walks = deepCap, 1000
+		capCI, walks = deepCap, deepWalks
 	}
 	var out []Scenario
 	add := func(s Scenario) {

@@ -68,7 +68,10 @@ func newSignal(r config.Rollback, firstStep int, bad map[int]string, metrics clo
 // one, and a hook fault, under the newest-minute-missing reading.
 // deepCap bounds each capped search of the deep run (protocol_test.go's
 // scenarios take the same).
-const deepCap = 80000
+const deepCap = 50000
+
+// deepWalks is the walks each capped scenario of the deep run takes.
+const deepWalks = 500
 
 func signalScenarios(t testing.TB, deep bool) []Scenario {
 	readings := ciMetricReadings
@@ -92,9 +95,9 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 		for _, f := range stoptime.Faults {
 			out = append(out,
-				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: deepCap, Walks: 1000, Known: knownFindings,
+				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: deepCap, Walks: deepWalks, Known: knownFindings,
 					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)},
-				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: deepCap, Walks: 1000, Known: knownFindings,
+				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: deepCap, Walks: deepWalks, Known: knownFindings,
 					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)})
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // empty and a non-empty allow-list (hole 2: the Stable stage's replacement
 // has 0 tasks when no tenant is pinned), and a push of each fault the
 // smoke requests can see. The bad pushes run to exhaustion; the good
-// pushes' searches stop at 20,000 states (80,000 deep) and go on as random
+// pushes' searches stop at 20,000 states (50,000 deep) and go on as random
 // walks.
 func smokeScenarios(t testing.TB, deep bool) []Scenario {
 	capGood := 20000
@@ -28,7 +28,7 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 	var out []Scenario
 	walks, known := 200, []string(nil)
 	if deep {
-		walks, known = 1000, knownFindings
+		walks, known = deepWalks, knownFindings
 	}
 	for tenants := range 2 {
 		d := fixture(fmt.Sprintf("smoke-%d", tenants))
