@@ -398,6 +398,10 @@ type ReportLine struct {
 	// StatesPerSecond is the explorer's speed on this scenario.
 	StatesPerSecond float64 `json:"statesPerSecond"`
 	Violation       string  `json:"violation"`
+	// Walks and WalkEvents: the random walks taken past a capped search
+	// and the events they took.
+	Walks      int `json:"walks,omitempty"`
+	WalkEvents int `json:"walkEvents,omitempty"`
 	// KnownFinding is a violation the scenario is known to reach (a hook
 	// bug not fixed yet), reported instead of failing.
 	KnownFinding string `json:"knownFinding,omitempty"`

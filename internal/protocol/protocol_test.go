@@ -225,7 +225,8 @@ func TestProtocol(t *testing.T) {
 		}
 		line, err := json.Marshal(ReportLine{Scenario: s.Name, Reading: reading, States: r.States,
 			CompleteDepth: r.Complete, MaxDepth: r.MaxDepth, Exhausted: r.Exhausted, Seconds: r.Elapsed.Seconds(),
-			StatesPerSecond: r.StatesPerSecond(), Violation: violationText(r.Violation), KnownFinding: known})
+			StatesPerSecond: r.StatesPerSecond(), Walks: r.Walks, WalkEvents: r.WalkSteps,
+			Violation: violationText(r.Violation), KnownFinding: known})
 		if err != nil {
 			t.Fatal(err)
 		}
