@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -190,12 +191,44 @@ func TestProtocol(t *testing.T) {
 	start := time.Now()
 	total := 0
 	var rows []string
-	all := append(append(scenarios(deep), signalScenarios(t, deep)...), smokeScenarios(t, deep)...)
-	for _, s := range all {
-		if only := os.Getenv(OnlyEnv); only != "" && !strings.Contains(s.Name, only) {
-			continue
+	var all []Scenario
+	for _, s := range append(append(scenarios(deep), signalScenarios(t, deep)...), smokeScenarios(t, deep)...) {
+		if only := os.Getenv(OnlyEnv); only == "" || strings.Contains(s.Name, only) {
+			all = append(all, s)
 		}
-		r := Explore(s)
+	}
+	// The explorations are independent: they run on every core, and are
+	// reported in order. Stopping at the first failure (mutants.sh) runs
+	// one at a time, so that it is the first in order that fails.
+	workers := runtime.GOMAXPROCS(0)
+	if os.Getenv(FailFastEnv) != "" {
+		workers = 1
+	}
+	results := make([]chan Result, len(all))
+	for i := range results {
+		results[i] = make(chan Result, 1)
+	}
+	next := make(chan int, len(all))
+	for i := range all {
+		next <- i
+	}
+	close(next)
+	stop := make(chan struct{})
+	defer close(stop)
+	for range workers {
+		go func() {
+			for i := range next {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				results[i] <- Explore(all[i])
+			}
+		}()
+	}
+	for i, s := range all {
+		r := <-results[i]
 		if s.Signal != nil && len(s.Signal.Bad) > 0 && !deep && !r.Exhausted {
 			t.Errorf("%s: the signal path's CI scenarios of a bad push run to exhaustion", s.Name)
 		}
@@ -237,8 +270,8 @@ func TestProtocol(t *testing.T) {
 		mode = "deep"
 	}
 	elapsed := time.Since(start)
-	t.Logf("%s exploration: %d scenarios, %d states, %.0f states/s, invariants %s; %s",
-		mode, len(rows), total, float64(total)/elapsed.Seconds(), strings.Join([]string{"I1", "I2", "I3", "I4", "I5", "I6"}, " "), elapsed.Round(time.Millisecond))
+	t.Logf("%s exploration: %d scenarios, %d states, %.0f states/s on %d cores, invariants %s; %s",
+		mode, len(rows), total, float64(total)/elapsed.Seconds(), workers, strings.Join([]string{"I1", "I2", "I3", "I4", "I5", "I6"}, " "), elapsed.Round(time.Millisecond))
 	// One JSON object per scenario (ReportLine), for `make figures`.
 	if path := os.Getenv(ReportEnv); path != "" {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf("%s\n", strings.Join(rows, "\n"))), 0o644); err != nil {
