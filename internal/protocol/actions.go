@@ -246,7 +246,11 @@ func (w *World) actions(s Scenario) []Action {
 	if p := w.planned; p != nil {
 		add(fmt.Sprintf("pulumi up creates tenant %s's rule forwarding %v", p.tenant, p.forward), func() {
 			w.planned = nil
+			stale := !slices.Equal(p.forward, w.rule(w.st.anchorARN).Forward)
 			w.pulumiUp(p.tenant, func() { w.addTenantRule(p.tenant, p.forward) })
+			if stale {
+				w.Rules[len(w.Rules)-1].StalePlan = true
+			}
 			w.edits-- // counted when planned
 		})
 	}

@@ -140,7 +140,7 @@ func scenarios(deep bool) []Scenario {
 	// CreateRule runs; no hook runs at that instant, and the program fixes
 	// the action when it plans, so neither can make the creation itself
 	// safe — a later repair would only shorten the outage, not remove it.
-	add(Scenario{Name: "stale pulumi up plan, push", Stack: fixture("tenants-1"), StableOnGreen: true, StalePlan: true, Pushes: 1, Known: []string{I2}})
+	add(Scenario{Name: "stale pulumi up plan, push", Stack: fixture("tenants-1"), StableOnGreen: true, StalePlan: true, Pushes: 1, Known: []string{staleRule}})
 	// Aimed at pin's second read of the listener (hole 5): the stale plan's
 	// rule lands while pin waits for stable's health, after its first read,
 	// on the group stable left. pin must repair it before it moves the
@@ -180,7 +180,7 @@ const (
 
 // knownFindings are all of them: every scenario of the deep run may reach
 // them.
-var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks}
+var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks, staleRule, staleUnpin}
 
 // TestProtocol runs the explorer and prints, per scenario, the states it
 // visited, the depth to which every interleaving was checked, and the time.
@@ -246,7 +246,7 @@ func TestProtocol(t *testing.T) {
 			t.Logf("KNOWN FINDING in %s, reached by a walk (lambda/rollout has yet to fix it): %s\n  %s", s.Name, known, strings.Join(r.KnownTrace, "\n  "))
 		case len(s.Known) > 0 && r.Exhausted && !deep:
 			t.Errorf("%s: expected the known finding %q, got none in an exhaustive search (fixed? then drop Known)", s.Name, s.Known)
-		case len(s.Known) > 0:
+		case len(s.Known) > 0 && !deep:
 			t.Logf("%s: the known finding %q was not reached within the cap and the walks", s.Name, s.Known)
 		}
 		if t.Failed() && os.Getenv(FailFastEnv) != "" {

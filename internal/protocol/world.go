@@ -70,6 +70,10 @@ type Rule struct {
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
 	Forward  []Weighted
+	// StalePlan: `pulumi up` created this tenant rule with an action it
+	// read when it planned, and the anchor's action had changed since (a
+	// Stable deployment shifted it): the known stale-plan finding.
+	StalePlan bool
 	// Tags: key → owning invocation (the value's expiry is not modelled:
 	// a claim left by an invocation that ended expires by the "claim
 	// expires" event).
@@ -156,6 +160,11 @@ type World struct {
 	// planned is a `pulumi up` that read the anchor and has yet to create
 	// the new tenant's rule.
 	planned *plannedRule
+
+	// catchAllByEndedUnpin: the catch-all was last moved by an unpin whose
+	// Stable deployment had already ended (an alarm stopped it while the
+	// hook ran): the known stale-unpin finding.
+	catchAllByEndedUnpin bool
 
 	// budgets spent (bounded by the scenario)
 	pushes, faults, edits, alarms, dups, rejects, operator int
