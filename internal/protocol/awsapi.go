@@ -41,7 +41,7 @@ func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *Wor
 		err error
 	)
 	if c.direct != nil {
-		out, err = direct(ctx, c.direct, run)
+		out, err = direct(ctx, c.direct, op, detail, run)
 	} else {
 		out, err = c.inv.call(ctx, op, detail, run)
 	}
@@ -366,9 +366,7 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 					return nil, apiErr("LifecycleEventAlreadyCompletedException", "already completed")
 				}
 				l.Status = string(in.Status)
-				if c.inv != nil {
-					c.inv.accepted++
-				}
+				c.accepted(d.ID, l.ExecID, l.Status)
 				w.afterReport(d, l)
 				return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
 			}

@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -31,6 +30,8 @@ type Direct struct {
 	s     Scenario
 	w     *World
 	queue []Invoke
+	// faults injected and calls recorded (faults.go).
+	faults faults
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -114,14 +115,4 @@ func (d *Direct) Inspect(fn func(w *World)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn(d.w)
-}
-
-// direct runs one call at once under the world's lock.
-func direct(ctx context.Context, d *Direct, fn func() (any, error)) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return fn()
 }
