@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -32,6 +33,9 @@ type Direct struct {
 	queue []Invoke
 	// faults injected and calls recorded (faults.go).
 	faults faults
+	// healthByEvent: tasks turn healthy only by the model's event, as in
+	// the explorer (HealthByEvent).
+	healthByEvent bool
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -56,6 +60,30 @@ func NewDirect(s Scenario) *Direct {
 func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 	s.Stack = stack
 	return NewDirect(s)
+}
+
+// HealthByEvent makes new tasks start unhealthy, as they do in the
+// explorer, until the event "<service>'s task set <id> turns healthy"
+// (Do("turns healthy")); by default a Direct's new tasks pass their health
+// checks at once, since no event but the caller's could make them.
+func (d *Direct) HealthByEvent() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.healthByEvent = true
+}
+
+// Versions are the versions requests of tenant ("" for a request of no
+// pinned tenant) are served: those of the running task sets in each
+// target group the routing rule forwards a positive weight to.
+func (d *Direct) Versions(tenant string) []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []int
+	for _, g := range d.w.served(d.w.route(tenant)) {
+		out = append(out, g.versions...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // API answers the functions' calls.

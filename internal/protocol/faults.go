@@ -21,17 +21,25 @@ import (
 //     ends, which fails the call with the context's error, as the SDK does).
 //   - Panic: the call panics in the caller's goroutine (over the wire, the
 //     server turns it into a 500).
+//   - Before: something else happens first, outside the model's lock (a
+//     Direct's test runs another function, or takes a model event): the
+//     explorer's "any event can land between two calls", at one chosen
+//     call.
 //
 // The zero Fault lets the call through.
 type Fault struct {
-	Err   error
-	Lost  bool
-	Delay time.Duration
-	Panic bool
+	Err    error
+	Lost   bool
+	Delay  time.Duration
+	Panic  bool
+	Before func()
 }
 
 // apply answers the call op under the fault; run is the model's answer.
 func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (any, error) {
+	if f.Before != nil {
+		f.Before()
+	}
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -51,6 +59,14 @@ func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (a
 		_, _ = run() // the model answered; the answer never arrives
 	}
 	return nil, f.Err
+}
+
+// Before queues fn to run before the nth call of op from now (1: the
+// next), outside the model's lock.
+func (d *Direct) Before(op string, n int, fn func()) {
+	fs := make([]Fault, n)
+	fs[n-1].Before = fn
+	d.Inject(op, fs...)
 }
 
 // explorerFault is the explorer's "FAULT: …'s <op> fails" event: the call

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,102 +20,6 @@ import (
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
-
-const (
-	opRules  = fakeaws.OpDescribeRules
-	opDesc   = fakeaws.OpDescribeServices
-	opUpdate = fakeaws.OpUpdateService
-	opHealth = fakeaws.OpDescribeTargetHealth
-	opSet    = fakeaws.OpSetRulePriorities
-	opPut    = fakeaws.OpPutHookStatus
-	opModify = fakeaws.OpModifyRule
-	opTD     = fakeaws.OpDescribeTaskDef
-	opLD     = fakeaws.OpListDeployments
-	opGDT    = fakeaws.OpGetDeploymentTarget
-	opCreate = fakeaws.OpCreateDeployment
-	opGPS    = fakeaws.OpGetPipelineState
-	opGPE    = fakeaws.OpGetPipelineExecution
-	opPAR    = fakeaws.OpPutApprovalResult
-	opAdd    = fakeaws.OpAddTags
-	opRemove = fakeaws.OpRemoveTags
-	opTags   = fakeaws.OpDescribeTags
-)
-
-// claimed is the call sequence of a cleanup or rollback that holds the
-// release claim around ops: it tags the catch-all rule before it reads
-// anything and removes the tag when done, whatever the outcome.
-func claimed(ops ...string) []string {
-	return append(append([]string{opAdd}, ops...), opRemove)
-}
-
-// claimKey is the tag key of the release claim outside Lambda (no request
-// id in the context).
-const claimKey = contract.ReleaseTagPrefix + "local"
-
-// unfinished are the deployment statuses the guards ask ListDeployments for.
-var unfinished = []string{"Created", "Queued", "InProgress", "Ready", "Baking"}
-
-// listed is the Call.Detail of the guards' ListDeployments of group.
-func listed(group string) string {
-	return fakeaws.ListDeploymentsDetail(fakeaws.CodeDeployApp, group, unfinished...)
-}
-
-// details returns the details of the calls of op, in order.
-func details(w *fakeaws.World, op string) []string {
-	var out []string
-	for _, c := range w.Calls() {
-		if c.Op == op {
-			out = append(out, c.Detail)
-		}
-	}
-	return out
-}
-
-// index is the position of the first call of op (-1 if none).
-func index(w *fakeaws.World, op string) int {
-	return slices.Index(w.Ops(), op)
-}
-
-var hookEvent = rollout.LifecycleEvent{DeploymentID: "d-TESTDEPLOY", LifecycleEventHookExecutionID: "eyJleGVjdXRpb24iOiJ0ZXN0In0="}
-
-// reportSpy checks the context the report is sent with: it must not be
-// expired, or the report would never leave the function.
-type reportSpy struct {
-	rollout.CodeDeploy
-	ctxErrs []error
-}
-
-func (s *reportSpy) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, opts ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
-	s.ctxErrs = append(s.ctxErrs, ctx.Err())
-	return s.CodeDeploy.PutLifecycleEventHookExecutionStatus(ctx, in, opts...)
-}
-
-func newHooks(t testing.TB, w *fakeaws.World, hook rollout.Hook) (*rollout.Hooks, *bytes.Buffer) {
-	t.Helper()
-	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), hook)
-	require.NoError(t, err)
-	var logs bytes.Buffer
-	return &rollout.Hooks{
-		Config: cfg, ECS: w, ELB: w, CodeDeploy: w, CodePipeline: w,
-		Logger:       rollout.NewLogger(&logs),
-		PollInterval: time.Millisecond,
-	}, &logs
-}
-
-func pinnedWorld(tenants int, active string) *fakeaws.World {
-	w := fakeaws.NewWorld(tenants, active)
-	w.Rules[1].Priority = "50000"
-	w.DesiredCount = fakeaws.DesiredCount
-	return w
-}
-
-func statuses(w *fakeaws.World) []string {
-	var out []string
-	for _, r := range w.Reports() {
-		out = append(out, r.Status)
-	}
-	return out
-}
 
 func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 	for _, active := range []string{fakeaws.StableBlueTG, fakeaws.StableGreenTG} {
