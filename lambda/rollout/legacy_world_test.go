@@ -2,12 +2,10 @@ package rollout_test
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
@@ -56,18 +54,6 @@ func index(w *fakeaws.World, op string) int {
 
 var hookEvent = rollout.LifecycleEvent{DeploymentID: "d-TESTDEPLOY", LifecycleEventHookExecutionID: "eyJleGVjdXRpb24iOiJ0ZXN0In0="}
 
-// reportSpy checks the context the report is sent with: it must not be
-// expired, or the report would never leave the function.
-type reportSpy struct {
-	rollout.CodeDeploy
-	ctxErrs []error
-}
-
-func (s *reportSpy) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, opts ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
-	s.ctxErrs = append(s.ctxErrs, ctx.Err())
-	return s.CodeDeploy.PutLifecycleEventHookExecutionStatus(ctx, in, opts...)
-}
-
 func newHooks(t testing.TB, w *fakeaws.World, hook rollout.Hook) (*rollout.Hooks, *bytes.Buffer) {
 	t.Helper()
 	cfg, err := rollout.ConfigFromEnv(lookupIn(fakeaws.Env()), hook)
@@ -95,3 +81,16 @@ func statuses(w *fakeaws.World) []string {
 	return out
 }
 
+// unpin runs in the Stable deployment's AfterAllowTraffic: stable's
+// replacement task set (the approved image) serves through the anchor, the
+// original waits out the termination wait for an instant rollback.
+func stableInTerminationWait(w *fakeaws.World) *fakeaws.World {
+	w.StablePrimaryTG, w.StableTaskDef = fakeaws.StableGreenTG, fakeaws.TaskDefStableV1
+	w.ExtraTaskSets = map[string][]fakeaws.TaskSet{fakeaws.StableService: {{TaskDef: fakeaws.TaskDefStableV0, TargetGroup: fakeaws.StableBlueTG}}}
+	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+	for _, r := range w.Tenants() {
+		r.Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+	}
+	w.LatestTaskDef = fakeaws.TaskDefV1
+	return w
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,21 +172,13 @@ func (m *model) catchAllPriority() int {
 	return m.rule(m.env(contract.EnvCatchAllRuleARN)).Priority
 }
 
-func (m *model) pinnedPriority() int {
-	p := m.env(contract.EnvCatchAllPriorityPinned)
-	n := 0
-	for _, c := range p {
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
+func (m *model) pinnedPriority() int   { return m.envInt(contract.EnvCatchAllPriorityPinned) }
+func (m *model) unpinnedPriority() int { return m.envInt(contract.EnvCatchAllPriorityUnpinned) }
 
-func (m *model) unpinnedPriority() int {
-	p := m.env(contract.EnvCatchAllPriorityUnpinned)
-	n := 0
-	for _, c := range p {
-		n = n*10 + int(c-'0')
-	}
+func (m *model) envInt(key string) int {
+	m.t.Helper()
+	n, err := strconv.Atoi(m.env(key))
+	require.NoError(m.t, err, key)
 	return n
 }
 
@@ -258,3 +251,23 @@ func (m *model) setForward(arn string, tgs ...string) {
 	_, err := m.API().ModifyRule(context.Background(), &elbv2.ModifyRuleInput{RuleArn: aws.String(arn), Actions: forwardTo(tgs...)})
 	require.NoError(m.t, err)
 }
+
+// catchAllName is the catch-all rule as the model's call details name it.
+func (m *model) catchAllName() string {
+	arn := m.env(contract.EnvCatchAllRuleARN)
+	return arn[strings.LastIndex(arn, "/")+1:]
+}
+
+// tenantRule is the tenant rule that carries tenant.
+func (m *model) tenantRule(tenant string) protocol.Rule {
+	m.t.Helper()
+	for _, r := range m.rules(protocol.KindTenant) {
+		if slices.Contains(r.Tenants, tenant) {
+			return r
+		}
+	}
+	m.t.Fatalf("no tenant rule carries %s", tenant)
+	return protocol.Rule{}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
