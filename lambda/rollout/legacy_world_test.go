@@ -16,7 +16,6 @@ import (
 // The scripted fakeaws.World's helpers, for the tests not on the model yet
 // (cleanup_test.go, rollback_test.go); this file goes with them.
 
-
 // claimed is the call sequence of a cleanup or rollback that holds the
 // release claim around ops: it tags the catch-all rule before it reads
 // anything and removes the tag when done, whatever the outcome.

@@ -23,23 +23,23 @@ import (
 
 // The AWS operations, as the model records them (Direct.Calls).
 const (
-	opRules = "DescribeRules"
-	opDesc = "DescribeServices"
+	opRules  = "DescribeRules"
+	opDesc   = "DescribeServices"
 	opUpdate = "UpdateService"
 	opHealth = "DescribeTargetHealth"
-	opSet = "SetRulePriorities"
-	opPut = "PutLifecycleEventHookExecutionStatus"
+	opSet    = "SetRulePriorities"
+	opPut    = "PutLifecycleEventHookExecutionStatus"
 	opModify = "ModifyRule"
-	opTD = "DescribeTaskDefinition"
-	opLD = "ListDeployments"
-	opGDT = "GetDeploymentTarget"
+	opTD     = "DescribeTaskDefinition"
+	opLD     = "ListDeployments"
+	opGDT    = "GetDeploymentTarget"
 	opCreate = "CreateDeployment"
-	opGPS = "GetPipelineState"
-	opGPE = "GetPipelineExecution"
-	opPAR = "PutApprovalResult"
-	opAdd = "AddTags"
+	opGPS    = "GetPipelineState"
+	opGPE    = "GetPipelineExecution"
+	opPAR    = "PutApprovalResult"
+	opAdd    = "AddTags"
 	opRemove = "RemoveTags"
-	opTags = "DescribeTags"
+	opTags   = "DescribeTags"
 )
 
 // model is the one model of AWS (internal/protocol) a hook test runs
