@@ -88,13 +88,19 @@ type Report struct {
 	DeploymentID, ExecutionID, Status string
 }
 
+// Approval is one PutApprovalResult the model accepted.
+type Approval struct {
+	ExecutionID, Status, Summary string
+}
+
 // faults are a Direct's injected faults and what it recorded. Guarded by
 // the Direct's mutex.
 type faults struct {
-	next    map[string][]Fault
-	panics  map[string]bool
-	calls   []Call
-	reports []Report
+	next      map[string][]Fault
+	panics    map[string]bool
+	calls     []Call
+	reports   []Report
+	approvals []Approval
 }
 
 // take records the call and returns the fault for it (the zero Fault if
@@ -177,12 +183,19 @@ func (d *Direct) Reports() []Report {
 	return slices.Clone(d.faults.reports)
 }
 
-// ResetCalls forgets the recorded calls and reports (not the state, not
+// Approvals returns the approval results the model accepted, in order.
+func (d *Direct) Approvals() []Approval {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.faults.approvals)
+}
+
+// ResetCalls forgets the recorded calls, reports and approvals (not the state, not
 // the queued faults), e.g. between two invocations.
 func (d *Direct) ResetCalls() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.faults.calls, d.faults.reports = nil, nil
+	d.faults.calls, d.faults.reports, d.faults.approvals = nil, nil, nil
 }
 
 // direct runs one call of a Direct: it is recorded, gets its fault, and
@@ -212,5 +225,12 @@ func (c *client) accepted(deploymentID, execID, status string) {
 		c.inv.accepted++
 	case c.direct != nil:
 		c.direct.faults.reports = append(c.direct.faults.reports, Report{DeploymentID: deploymentID, ExecutionID: execID, Status: status})
+	}
+}
+
+// decided records an approval result the model accepted (a Direct only).
+func (c *client) decided(execID, status, summary string) {
+	if c.direct != nil {
+		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }
