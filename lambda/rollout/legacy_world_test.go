@@ -93,3 +93,15 @@ func stableInTerminationWait(w *fakeaws.World) *fakeaws.World {
 	w.LatestTaskDef = fakeaws.TaskDefV1
 	return w
 }
+
+func envWith(changes map[string]string) map[string]string {
+	env := fakeaws.Env()
+	for k, v := range changes {
+		if v == "<unset>" {
+			delete(env, k)
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
