@@ -53,6 +53,17 @@ func NewDirect(s Scenario) *Direct {
 	return d
 }
 
+// Clone is an independent copy of the world as it is now, with no fault
+// queued and nothing recorded: a benchmark's fresh start from a state
+// that took many events to reach.
+func (d *Direct) Clone() *Direct {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent}
+	c.w.direct = c
+	return c
+}
+
 // NewDirectFromStack starts a world of the declared stack (what `go run .
 // declare` writes; LoadStack reads it) with the budgets of s (its Stack is
 // replaced): its rules, services, desired counts and each function's
