@@ -102,7 +102,9 @@ func (s *story) hooksWith(hook contract.Hook, env map[string]string) (*rollout.H
 		Logger: rollout.NewLogger(teeWriter{&own, s.writer()}), PollInterval: time.Millisecond}, &own
 }
 
-type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (w teeWriter) Write(p []byte) (int, error) {
 	if _, err := w.a.Write(p); err != nil {
