@@ -82,12 +82,13 @@ func smokeStory(t *testing.T, fixture, role string) (*story, rollout.LifecycleEv
 	checks := checksOf(nil)
 	s := newStory(t, fixture, protocol.Scenario{Pushes: 1, Smoke: &checks})
 	s.do("PUSH v1", "exec-1 (v1) enters Latest")
+	id := smokeDeployment(role)
 	if role == "stable" {
-		s.stage()
+		s.stage("d-1")
 		s.do("enters Approve", "APPROVE exec-1", "enters Stable")
 	}
 	s.hold(contract.HookSmoke)
-	s.do("CodeDeploy starts", "creates the replacement", "allows test traffic")
+	s.do("CodeDeploy starts "+id, "CodeDeploy "+id+" creates the replacement", "CodeDeploy "+id+" allows test traffic")
 	inv := s.take(contract.HookSmoke)
 	return s, inv.Payload.(rollout.LifecycleEvent)
 }
@@ -133,7 +134,7 @@ func TestSmokeChecksTheTestListenerOfItsOwnDeploymentGroup(t *testing.T) {
 			assert.Contains(t, logs.String(), `"msg":"every smoke check passed"`)
 			assertJSONLines(t, logs.String())
 			// The deployment goes on: CodeDeploy shifts production traffic.
-			s.do("shifts the canary")
+			s.do("CodeDeploy " + id + " shifts the canary")
 		})
 	}
 }
@@ -392,7 +393,7 @@ func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
 				require.NoError(t, err)
 			}
 			s.hold(contract.HookSmoke)
-			s.do("enters Stable", "CodeDeploy starts", "creates the replacement", "allows test traffic")
+			s.do("enters Stable", "CodeDeploy starts d-2", "CodeDeploy d-2 creates the replacement", "CodeDeploy d-2 allows test traffic")
 			ev := s.take(contract.HookSmoke).Payload.(rollout.LifecycleEvent)
 			sm, logs := s.smokeHook(nil, checks)
 			if tc.broken {
@@ -416,8 +417,8 @@ func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
 			assertJSONLines(t, logs.String())
 			if tc.wantStatus == "Succeeded" {
 				// The Stable stage completes: the execution succeeds.
-				s.do("shifts the canary")
-				s.do(toEnd...)
+				s.do("CodeDeploy d-2 shifts the canary")
+				s.do(toEnd("d-2")...)
 				s.deliverAll()
 				assert.Equal(t, "Succeeded", s.execution("exec-1"))
 				s.everyoneOn(1)

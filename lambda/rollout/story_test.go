@@ -95,8 +95,13 @@ func (s *story) hooks(hook contract.Hook) (*rollout.Hooks, *bytes.Buffer) {
 }
 
 func (s *story) hooksWith(hook contract.Hook, env map[string]string) (*rollout.Hooks, *bytes.Buffer) {
+	return s.hooksOn(hook, env, s.d.API())
+}
+
+// hooksOn is function hook with env, its AWS calls going to api (the
+// model's, or a wrapper that lets an event of the model happen first).
+func (s *story) hooksOn(hook contract.Hook, env map[string]string, api protocol.API) (*rollout.Hooks, *bytes.Buffer) {
 	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
-	api := s.d.API()
 	var own bytes.Buffer
 	return &rollout.Hooks{Config: cfg, ConfigErr: err, ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api,
 		Logger: rollout.NewLogger(teeWriter{&own, s.writer()}), PollInterval: time.Millisecond}, &own
@@ -194,6 +199,44 @@ func (s *story) invoke(inv protocol.Invoke) error {
 	return fmt.Errorf("the model invoked %s with %T", inv.Hook, inv.Payload)
 }
 
+// unhold runs the held invocations of hook and those the model asks for
+// from now on.
+func (s *story) unhold(hook contract.Hook) {
+	s.t.Helper()
+	delete(s.holding, hook)
+	var keep []protocol.Invoke
+	for _, inv := range s.held {
+		if inv.Hook != hook {
+			keep = append(keep, inv)
+			continue
+		}
+		require.NoError(s.t, s.invoke(inv), "%s %+v", inv.Hook, inv.Payload)
+		require.NoError(s.t, s.d.Check(), "the model's invariants after %s", inv.Hook)
+	}
+	s.held = keep
+}
+
+// invokeWith runs an invocation the model asked for with h (a hook the
+// test configured).
+func (s *story) invokeWith(h *rollout.Hooks, inv protocol.Invoke) error {
+	ctx := context.Background()
+	switch p := inv.Payload.(type) {
+	case events.CodeDeployEvent:
+		return h.Cleanup(ctx, p)
+	case rollout.PipelineExecutionEvent:
+		return h.CleanupPipelineExecution(ctx, p)
+	case rollout.RollbackRequest:
+		_, err := h.Rollback(ctx, p)
+		return err
+	case rollout.LifecycleEvent:
+		if inv.Hook == contract.HookPin {
+			return h.Pin(ctx, p)
+		}
+		return h.Unpin(ctx, p)
+	}
+	return fmt.Errorf("the model invoked %s with %T", inv.Hook, inv.Payload)
+}
+
 // take is the first held invocation of hook (failing if none).
 func (s *story) take(hook contract.Hook) protocol.Invoke {
 	s.t.Helper()
@@ -210,33 +253,33 @@ func (s *story) take(hook contract.Hook) protocol.Invoke {
 // inspect runs fn on the world (for assertions).
 func (s *story) inspect(fn func(w *protocol.World)) { s.d.Inspect(fn) }
 
-// Prefixes of the model's event labels for one rollout's steps.
-var (
-	// canary runs the deployment of the execution that entered a stage
-	// into its canary step (pin runs at BeforeInstall of Latest).
-	canary = []string{"CodeDeploy starts", "creates the replacement", "shifts the canary"}
-	// toEnd runs it from its canary step to its end (unpin runs at
-	// AfterAllowTraffic of Stable).
-	toEnd = []string{"shifts all traffic", "termination wait ends"}
-)
+// The labels of deployment id's steps, as the model names them.
+func canary(id string) []string {
+	return []string{"CodeDeploy starts " + id, "CodeDeploy " + id + " creates the replacement", "CodeDeploy " + id + " shifts the canary"}
+}
 
-// stage runs the deployment of the execution that entered a stage to its
-// end, the smoke hook included when the AppSpecs name it.
-func (s *story) stage() {
+func toEnd(id string) []string {
+	return []string{"CodeDeploy " + id + " shifts all traffic", "CodeDeploy " + id + ": termination wait ends"}
+}
+
+// stage runs deployment id to its end, the smoke hook included when the
+// AppSpecs name it (pin runs at BeforeInstall of a Latest deployment,
+// unpin at AfterAllowTraffic of a Stable one).
+func (s *story) stage(id string) {
 	s.t.Helper()
-	s.do("CodeDeploy starts", "creates the replacement")
+	s.do("CodeDeploy starts "+id, "CodeDeploy "+id+" creates the replacement")
 	if s.smoke != nil {
-		s.do("allows test traffic")
+		s.do("CodeDeploy " + id + " allows test traffic")
 	}
-	s.do("shifts the canary")
-	s.do(toEnd...)
+	s.do("CodeDeploy " + id + " shifts the canary")
+	s.do(toEnd(id)...)
 }
 
 // toApproval: push v1, its Latest deployment succeeds, it waits at Approve.
 func (s *story) toApproval() {
 	s.t.Helper()
 	s.do("PUSH v1", "exec-1 (v1) enters Latest")
-	s.stage()
+	s.stage("d-1")
 	s.do("exec-1 (v1) enters Approve")
 }
 
@@ -303,6 +346,29 @@ func (s *story) stableCount() int {
 	var n int
 	_, err := fmt.Sscan(s.env(contract.HookPin)[contract.EnvStableDesiredCount], &n)
 	require.NoError(s.t, err)
+	return n
+}
+
+// claims are the tag keys on the catch-all rule: release claims of
+// functions that have not removed theirs.
+func (s *story) claims() []string {
+	var keys []string
+	s.inspect(func(w *protocol.World) {
+		for _, r := range w.Rules {
+			if r.Kind == protocol.KindCatchAll {
+				for k := range r.Tags {
+					keys = append(keys, k)
+				}
+			}
+		}
+	})
+	return keys
+}
+
+// deployments is how many deployments CodeDeploy has had.
+func (s *story) deployments() int {
+	var n int
+	s.inspect(func(w *protocol.World) { n = len(w.Deployments) })
 	return n
 }
 
