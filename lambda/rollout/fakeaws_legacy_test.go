@@ -40,7 +40,6 @@ func codeDeployEventOf(group, state, deploymentID string) events.CodeDeployEvent
 	}
 }
 
-
 func TestLegacyCleanupLeavesAnApprovalDecidedMeanwhile(t *testing.T) {
 	for _, tt := range []struct {
 		code    string
@@ -403,6 +402,7 @@ func TestLegacyRollbackFailsClearlyWhenAStepFails(t *testing.T) {
 		})
 	}
 }
+
 // released is cleanup's call sequence when it puts everyone back on latest
 // and scales stable to zero: nothing in flight, no approval pending, the
 // same image in two task definition revisions.
