@@ -296,6 +296,9 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 
 // AddTags, RemoveTags and DescribeTags: the release claim on the catch-all
 // rule (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AddTags.html).
+// A tag's value is a claim's expiry. The explorer answers every claim
+// unexpired (its claims expire by the "claim expires" event, not by a
+// clock); a Direct keeps and answers each value as it was set.
 func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error) {
 	return do(c, ctx, "AddTags", "", func(w *World) (*elbv2.AddTagsOutput, error) {
 		for _, arn := range in.ResourceArns {
@@ -312,6 +315,7 @@ func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(
 			}
 			for _, t := range in.Tags {
 				r.Tags[aws.ToString(t.Key)] = owner
+				c.keepTagValue(arn, aws.ToString(t.Key), aws.String(aws.ToString(t.Value)))
 			}
 		}
 		return &elbv2.AddTagsOutput{}, nil
@@ -324,6 +328,7 @@ func (c *client) RemoveTags(ctx context.Context, in *elbv2.RemoveTagsInput, _ ..
 			if r := w.rule(arn); r != nil {
 				for _, k := range in.TagKeys {
 					delete(r.Tags, k)
+					c.keepTagValue(arn, k, nil)
 				}
 			}
 		}
@@ -341,7 +346,7 @@ func (c *client) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, 
 			}
 			d := elbtypes.TagDescription{ResourceArn: aws.String(arn)}
 			for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
-				d.Tags = append(d.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String("2999-01-01T00:00:00Z")})
+				d.Tags = append(d.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String(c.tagValue(arn, k))})
 			}
 			out.TagDescriptions = append(out.TagDescriptions, d)
 		}

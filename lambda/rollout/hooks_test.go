@@ -318,6 +318,21 @@ func TestPinWaitsWhileACleanupHoldsItsClaim(t *testing.T) {
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
 }
 
+// A claim's value is when it expires: a cleanup that died holding it
+// delays pin, never blocks it.
+func TestPinIgnoresAnExpiredClaim(t *testing.T) {
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+	m.claim(contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	m.ResetCalls()
+
+	require.NoError(t, m.run(pin))
+
+	assert.Equal(t, 1, count(m.Ops(), opTags), "one look, no wait")
+	assert.NotContains(t, m.logs.String(), "holds the catch-all rule: waiting")
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+}
+
 func TestPinGivesUpWaitingForAClaimAndReportsFailedInTime(t *testing.T) {
 	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
 	m.claim(claimKey, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
