@@ -559,19 +559,25 @@ func TestReleaseLeavesStableServingForTheDeregistrationDelay(t *testing.T) {
 				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
 				done <- err
 			}()
-			for scaled.IsZero() {
+			var err error
+			for finished := false; !finished; {
+				select {
+				case err = <-done:
+					finished = true
+				case <-time.After(2 * time.Millisecond):
+				}
 				o := s.outcome()
 				if moved.IsZero() && !o.pinned {
 					moved = time.Now()
 				}
-				if o.stable == 0 {
+				if scaled.IsZero() && o.stable == 0 {
 					scaled = time.Now()
 				}
-				time.Sleep(2 * time.Millisecond)
 			}
-			require.NoError(t, <-done)
+			require.NoError(t, err)
 
 			require.False(t, moved.IsZero(), "the catch-all moved")
+			require.False(t, scaled.IsZero(), "stable was scaled down")
 			assert.GreaterOrEqual(t, scaled.Sub(moved), delay-10*time.Millisecond, "stable kept serving for the deregistration delay after the catch-all moved")
 			s.everyoneOn(0)
 			assert.Contains(t, logs.String(), `"step":"release-delay"`)
