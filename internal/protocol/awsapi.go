@@ -41,7 +41,7 @@ func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *Wor
 		err error
 	)
 	if c.direct != nil {
-		out, err = direct(ctx, c.direct, run)
+		out, err = direct(ctx, c.direct, op, detail, run)
 	} else {
 		out, err = c.inv.call(ctx, op, detail, run)
 	}
@@ -120,7 +120,7 @@ func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, 
 func (w *World) scale(svc *Service, desired int) {
 	for _, ts := range svc.TaskSets {
 		if desired > ts.Running {
-			ts.Healthy = w.direct != nil
+			ts.Healthy = w.healthyAtOnce()
 		}
 		ts.Running = desired
 		if desired == 0 {
@@ -366,9 +366,7 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 					return nil, apiErr("LifecycleEventAlreadyCompletedException", "already completed")
 				}
 				l.Status = string(in.Status)
-				if c.inv != nil {
-					c.inv.accepted++
-				}
+				c.accepted(d.ID, l.ExecID, l.Status)
 				w.afterReport(d, l)
 				return &codedeploy.PutLifecycleEventHookExecutionStatusOutput{LifecycleEventHookExecutionId: in.LifecycleEventHookExecutionId}, nil
 			}
@@ -503,6 +501,7 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 		for _, e := range w.Executions {
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
+				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
 				return &codepipeline.PutApprovalResultOutput{}, nil
 			}
