@@ -297,11 +297,13 @@ type outcome struct {
 
 func (s *story) outcome() outcome {
 	var o outcome
+	var tenants []string
+	s.inspect(func(w *protocol.World) { tenants = w.Tenants() })
+	o.serves = map[string][]int{"": s.d.Versions("")}
+	for _, t := range tenants {
+		o.serves[t] = s.d.Versions(t)
+	}
 	s.inspect(func(w *protocol.World) {
-		o.serves = map[string][]int{"": w.Serves("")}
-		for _, t := range w.Tenants() {
-			o.serves[t] = w.Serves(t)
-		}
 		o.pinned = w.CatchAllPinned()
 		o.stable = w.StableService().Desired
 		o.atRest = w.AtRest()
@@ -419,18 +421,9 @@ func (s *story) execution(id string) string {
 	return st
 }
 
-// traced: a line of the model's trace containing what.
-func (s *story) traced(what string) string {
-	var found string
-	s.inspect(func(w *protocol.World) {
-		for _, l := range w.Trace() {
-			if strings.Contains(l, what) {
-				found = l
-			}
-		}
-	})
-	return found
-}
+// approvals are the approval results CodePipeline accepted from the
+// functions.
+func (s *story) approvals() []protocol.Approval { return s.d.Approvals() }
 
 // codeDeployEvent is the EventBridge "CodeDeploy Deployment State-change
 // Notification" of a deployment of this stack's group role.
