@@ -8,13 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -622,4 +628,346 @@ func TestReleaseDoesNotWaitWhenStableRunsNothing(t *testing.T) {
 	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
 	s.everyoneOn(0)
 	assert.NotContains(t, logs.String(), `"step":"release-delay"`)
+}
+
+// What goes wrong: each failure is injected at the model's one dispatch
+// point (protocol.Direct's fault layer), where AWS would answer it.
+
+// claimSpy records the tags a function sends to AddTags and RemoveTags
+// (the request, as the hook builds it; the model keeps no tag values) and
+// the deployments it asks CodeDeploy for.
+type claimSpy struct {
+	protocol.API
+	mu      sync.Mutex
+	added   map[string]string
+	removed []string
+	created []*codedeploy.CreateDeploymentInput
+}
+
+func spyOn(api protocol.API) *claimSpy { return &claimSpy{API: api, added: map[string]string{}} }
+
+func (c *claimSpy) AddTags(ctx context.Context, in *elbv2.AddTagsInput, opts ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error) {
+	c.mu.Lock()
+	for _, tag := range in.Tags {
+		c.added[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	c.mu.Unlock()
+	return c.API.AddTags(ctx, in, opts...)
+}
+
+func (c *claimSpy) RemoveTags(ctx context.Context, in *elbv2.RemoveTagsInput, opts ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error) {
+	c.mu.Lock()
+	c.removed = append(c.removed, in.TagKeys...)
+	c.mu.Unlock()
+	return c.API.RemoveTags(ctx, in, opts...)
+}
+
+func (c *claimSpy) CreateDeployment(ctx context.Context, in *codedeploy.CreateDeploymentInput, opts ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
+	c.mu.Lock()
+	c.created = append(c.created, in)
+	c.mu.Unlock()
+	return c.API.CreateDeployment(ctx, in, opts...)
+}
+
+// claimKey is the tag key of the release claim outside Lambda (no request
+// id in the context).
+const localClaimKey = contract.ReleaseTagPrefix + "local"
+
+// opsOf are the operations the model received since mark (an index into
+// its calls).
+func (s *story) opsSince(mark int) []string { return s.d.Ops()[mark:] }
+
+// cleanup makes itself visible to pin before it reads anything (a tag on
+// the catch-all rule) and removes the tag whatever the outcome, so a pin
+// that started meanwhile waits for it and none is blocked by it after. The
+// order is the point here: the claim is the first call, its removal the
+// last, and the model holds the claim when cleanup first reads.
+func TestCleanupClaimsTheCatchAllBeforeItReadsAndReleasesItOnEveryPath(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		arrange func(t *testing.T) (*story, events.CodeDeployEvent)
+		wantErr string
+	}{
+		{"released", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, ""},
+		{"busy", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.do("PUSH v1", "exec-1 (v1) enters Latest", "CodeDeploy starts d-1")
+			return s, s.codeDeployEvent("latest", "FAILURE", "d-OLD")
+		}, ""},
+		{"held", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s, _ := heldAfterRejection(t)
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-1")
+		}, ""},
+		{"approval awaited", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.toApproval()
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-1")
+		}, ""},
+		{"superseded approval rejected", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s, _ := supersededApproval(t, "tenants-1")
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-2")
+		}, ""},
+		{"error", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.FailNext(opRules, fakeaws.Throttling(opRules))
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "describe rules of listener"},
+		{"error while releasing", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.FailNext(opSet, fakeaws.ValidationError("nope"))
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "nope"},
+		{"panic", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.PanicOn(opGPS)
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "panic: protocol: injected panic in GetPipelineState"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ev := tt.arrange(t)
+			var claimsAtFirstRead []string
+			s.d.Before(opLD, 1, func() { claimsAtFirstRead = s.claims() })
+			spy := spyOn(s.d.API())
+			h, _ := s.hooksOn(contract.HookCleanup, s.env(contract.HookCleanup), spy)
+			mark := len(s.d.Calls())
+
+			start := time.Now()
+			err := h.Cleanup(context.Background(), ev)
+
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			ops := s.opsSince(mark)
+			require.GreaterOrEqual(t, len(ops), 3)
+			assert.Equal(t, opAdd, ops[0], "claimed before anything is read")
+			assert.Equal(t, opRemove, ops[len(ops)-1], "released last")
+			assert.Equal(t, []string{localClaimKey}, claimsAtFirstRead, "the claim is on the catch-all rule while cleanup reads")
+			assert.Equal(t, []string{localClaimKey}, spy.removed)
+			until, perr := time.Parse(time.RFC3339, spy.added[localClaimKey])
+			require.NoError(t, perr, "the claim's value is its expiry, RFC 3339")
+			assert.WithinRange(t, until, start.Add(rollout.DefaultBudget+time.Minute-2*time.Second), time.Now().Add(rollout.DefaultBudget+time.Minute),
+				"the work deadline (no deadline in the context: the default budget) plus a minute")
+			assert.Empty(t, s.claims(), "no claim left behind")
+		})
+	}
+}
+
+func TestCleanupClaimIsNamedAfterTheInvocationAndExpiresAfterItsDeadline(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	var claimsAtFirstRead []string
+	s.d.Before(opLD, 1, func() { claimsAtFirstRead = s.claims() })
+	spy := spyOn(s.d.API())
+	h, _ := s.hooksOn(contract.HookCleanup, s.env(contract.HookCleanup), spy)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8f5e2c1a-0000-4000-8000-000000000001"})
+	deadline := time.Now().Add(10 * time.Minute)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	require.NoError(t, h.Cleanup(ctx, s.codeDeployEvent("latest", "STOP", "d-1")))
+
+	key := contract.ReleaseTagPrefix + "8f5e2c1a-0000-4000-8000-000000000001"
+	assert.Equal(t, []string{key}, claimsAtFirstRead)
+	assert.Equal(t, []string{key}, spy.removed)
+	until, err := time.Parse(time.RFC3339, spy.added[key])
+	require.NoError(t, err)
+	// The work ends SafetyMargin (20 s) before the invocation's deadline.
+	want := deadline.Add(-rollout.DefaultSafetyMargin + time.Minute)
+	assert.WithinDuration(t, want, until, 2*time.Second)
+	assert.Empty(t, s.claims())
+	s.everyoneOn(0)
+}
+
+func TestCleanupThatCannotClaimReadsNothingAndOneThatCannotReleaseStillSucceeds(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	before := s.outcome()
+	s.d.FailNext(opAdd, fakeaws.AccessDenied(opAdd))
+	h, logs := s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+
+	err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
+
+	assert.ErrorContains(t, err, "claim the catch-all rule (tag "+localClaimKey+")")
+	assert.Equal(t, []string{opAdd}, s.opsSince(mark), "no claim, no decision: Lambda retries the event")
+	assert.Equal(t, before, s.outcome(), "nothing changed")
+	assert.Contains(t, logs.String(), "claim the catch-all rule")
+
+	// The tag's removal is best effort: the claim expires by itself.
+	s.d.FailNext(opRemove, fakeaws.Throttling(opRemove))
+	h, logs = s.hooks(contract.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
+	s.everyoneOn(0)
+	assert.Contains(t, logs.String(), "could not remove the claim; it expires by itself")
+	assert.Equal(t, []string{localClaimKey}, s.claims(), "left on the rule until it expires")
+}
+
+func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		state   func(t *testing.T) *story
+		arrange func(s *story)
+		want    func(s *story) string
+	}{
+		{"list latest deployments", nil, func(s *story) { s.d.FailNext(opLD, fakeaws.AccessDenied(opLD)) },
+			func(s *story) string { return "list unfinished deployments of " + s.app() + "/" + s.group("latest") }},
+		{"list stable deployments", nil, func(s *story) { s.d.FailNext(opLD, nil, fakeaws.AccessDenied(opLD)) },
+			func(s *story) string { return "list unfinished deployments of " + s.app() + "/" + s.group("stable") }},
+		{"describe rules", nil, func(s *story) { s.d.FailNext(opRules, fakeaws.Throttling(opRules)) },
+			func(*story) string { return "describe rules of listener" }},
+		{"describe services", nil, func(s *story) { s.d.FailNext(opDesc, fakeaws.Throttling(opDesc)) },
+			func(s *story) string {
+				return "describe service " + s.env(contract.HookPin)[contract.EnvLatestServiceName] + ", " + s.env(contract.HookPin)[contract.EnvStableServiceName]
+			}},
+		{"pipeline state", nil, func(s *story) { s.d.FailNext(opGPS, fakeaws.AccessDenied(opGPS)) },
+			func(s *story) string { return "get state of pipeline " + s.pipeline() }},
+		{"pending execution", func(t *testing.T) *story {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.toApproval()
+			return s
+		}, func(s *story) { s.d.FailNext(opGPE, fakeaws.AccessDenied(opGPE)) },
+			func(*story) string { return "get pipeline execution exec-1" }},
+		{"describe task definition", nil, func(s *story) { s.d.FailNext(opTD, nil, fakeaws.AccessDenied(opTD)) },
+			func(s *story) string {
+				var td string
+				s.inspect(func(w *protocol.World) { td = w.StableService().TaskSets[0].TaskDef })
+				return "describe task definition " + td
+			}},
+		// Someone edited the anchor rule by hand to forward to the group
+		// where stable runs no task set.
+		{"the anchor forwards where stable has no task set", nil, func(s *story) {
+			env := s.env(contract.HookPin)
+			other := strings.Split(env[contract.EnvStableTargetGroupARNs], ",")[1]
+			_, err := s.d.API().ModifyRule(context.Background(), &elbv2.ModifyRuleInput{RuleArn: aws.String(env[contract.EnvAnchorRuleARN]),
+				Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(other)}}})
+			require.NoError(s.t, err)
+		}, func(s *story) string {
+			return "service " + s.env(contract.HookPin)[contract.EnvStableServiceName] + " has no task set in target groups [" +
+				strings.Split(s.env(contract.HookPin)[contract.EnvStableTargetGroupARNs], ",")[1] + "]"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *story
+			if tt.state != nil {
+				s = tt.state(t)
+			} else {
+				s = latestStopped(t, "tenants-1", protocol.Reading{})
+			}
+			tt.arrange(s)
+			before := s.outcome()
+			h, logs := s.hooks(contract.HookCleanup)
+			mark := len(s.d.Calls())
+
+			err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "SUCCESS", "d-1"))
+
+			want := tt.want(s)
+			require.Error(t, err, "an error makes Lambda retry the event")
+			assert.Contains(t, err.Error(), want)
+			assert.Equal(t, before, s.outcome(), "nothing changed")
+			for _, op := range []string{opSet, opUpdate, opPAR, opCreate} {
+				assert.NotContains(t, s.opsSince(mark), op)
+			}
+			assert.Empty(t, s.approvals())
+			assert.Contains(t, logs.String(), want)
+			assert.Empty(t, s.claims())
+		})
+	}
+}
+
+func TestCleanupReturnsStepErrors(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	before := s.outcome()
+	s.d.FailNext(opSet, fakeaws.ValidationError("nope"))
+	h, _ := s.hooks(contract.HookCleanup)
+	assert.ErrorContains(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")), "nope")
+	assert.Equal(t, before, s.outcome(), "stable keeps running while tenants are still pinned to it")
+
+	s.d.PanicOn(opRules)
+	assert.ErrorContains(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")), "panic")
+	assert.Equal(t, before, s.outcome())
+	assert.Empty(t, s.claims())
+}
+
+// CodePipeline refuses the rejection of an approval decided meanwhile
+// (ApprovalAlreadyCompletedException, or the token no longer valid):
+// cleanup leaves it as decided. Any other error fails cleanup, and Lambda
+// retries the event.
+func TestCleanupLeavesAnApprovalDecidedMeanwhile(t *testing.T) {
+	for _, tt := range []struct {
+		code    string
+		wantErr bool
+	}{
+		{"ApprovalAlreadyCompletedException", false},
+		{"InvalidApprovalTokenException", false},
+		{"AccessDeniedException", true},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			s, inv := supersededApproval(t, "tenants-1")
+			s.d.FailNext(opPAR, &fakeaws.APIError{Code: tt.code, Message: "injected"})
+			h, logs := s.hooks(contract.HookCleanup)
+
+			err := s.invokeWith(h, inv)
+
+			if tt.wantErr {
+				assert.ErrorContains(t, err, "reject superseded approval of execution exec-1")
+			} else {
+				require.NoError(t, err)
+				assert.Contains(t, logs.String(), "the approval was decided meanwhile; left as decided")
+			}
+			assert.Empty(t, s.approvals(), "CodePipeline accepted no result")
+			assert.Equal(t, "InProgress", s.execution("exec-1"))
+			s.split(0, 2)
+		})
+	}
+}
+
+// pin gave up (here: its SetRulePriorities refused) after it scaled stable
+// up: the catch-all never moved, the Latest deployment failed before any
+// traffic shift, and cleanup scales stable back down.
+func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
+	s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+	s.d.FailNext(opSet, fakeaws.ValidationError("Priority is currently in use"))
+	s.do("PUSH v1", "exec-1 (v1) enters Latest")
+	s.hold(contract.HookPin)
+	s.do("CodeDeploy starts d-1")
+	pin := s.take(contract.HookPin)
+	h, _ := s.hooks(contract.HookPin)
+	require.Error(t, s.invokeWith(h, pin))
+	assert.Equal(t, "Failed", s.lifecycle("d-1", "BeforeInstall"))
+	assert.Equal(t, protocol.DepFailed, s.deployment("d-1").Status)
+	o := s.outcome()
+	assert.False(t, o.pinned, "the catch-all never moved")
+	assert.Equal(t, s.stableCount(), o.stable, "stable was scaled up")
+
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy FAILURE d-1")
+	h, _ = s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
+
+	s.everyoneOn(0)
+	assert.NotContains(t, s.opsSince(mark), opSet, "the catch-all is already in place")
+
+	// The same while another execution waits at Approve: latest serves the
+	// image awaiting approval, the tenants stay pinned where they are.
+	s = newStory(t, "tenants-1", protocol.Scenario{Pushes: 2})
+	s.toApproval()
+	s.deliverAll()
+	s.do("PUSH v2", "exec-2 (v2) enters Latest")
+	s.d.FailNext(opRules, fakeaws.AccessDenied(opRules))
+	s.hold(contract.HookPin)
+	s.do("CodeDeploy starts d-2")
+	h, _ = s.hooks(contract.HookPin)
+	require.Error(t, s.invokeWith(h, s.take(contract.HookPin)))
+	assert.Equal(t, protocol.DepFailed, s.deployment("d-2").Status)
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy FAILURE d-2")
+	h, _ = s.hooks(contract.HookCleanup)
+	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
+	s.split(0, 1)
+	assert.Equal(t, "InProgress", s.execution("exec-1"), "its approval is awaited")
 }
