@@ -70,10 +70,12 @@ type Rule struct {
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
 	Forward  []Weighted
-	// Tags: key → owning invocation (the value's expiry is not modelled:
-	// a claim left by an invocation that ended expires by the "claim
-	// expires" event).
+	// Tags: key → owning invocation (0: a caller outside the explorer).
+	// The value's expiry is not modelled: a claim left by an invocation
+	// that ended expires by the "claim expires" event (tags.go).
 	Tags map[string]int
+	// TagValues: key → the value the caller set (tags.go).
+	TagValues map[string]string
 }
 
 // Weighted is one target group of a forward action.
@@ -353,6 +355,7 @@ func (w *World) clone() *World {
 		rc.Forward = slices.Clone(r.Forward)
 		rc.Tenants = slices.Clone(r.Tenants)
 		rc.Tags = maps.Clone(r.Tags)
+		rc.TagValues = maps.Clone(r.TagValues)
 		c.Rules[i] = &rc
 	}
 	c.Services = map[string]*Service{}

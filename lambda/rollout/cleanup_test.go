@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -970,4 +971,82 @@ func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
 	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
 	s.split(0, 1)
 	assert.Equal(t, "InProgress", s.execution("exec-1"), "its approval is awaited")
+}
+
+// tagCatchAll sets tags on the catch-all rule through the model's AddTags,
+// as functions that died holding a claim left them.
+func (s *story) tagCatchAll(tags map[string]string) {
+	s.t.Helper()
+	var in elbv2.AddTagsInput
+	in.ResourceArns = []string{s.env(contract.HookPin)[contract.EnvCatchAllRuleARN]}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	_, err := s.d.API().AddTags(context.Background(), &in)
+	require.NoError(s.t, err)
+}
+
+// catchAllTags are the catch-all rule's tags and their values.
+func (s *story) catchAllTags() map[string]string {
+	out, err := s.d.API().DescribeTags(context.Background(), &elbv2.DescribeTagsInput{ResourceArns: []string{s.env(contract.HookPin)[contract.EnvCatchAllRuleARN]}})
+	require.NoError(s.t, err)
+	tags := map[string]string{}
+	for _, d := range out.TagDescriptions {
+		for _, tag := range d.Tags {
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+	}
+	return tags
+}
+
+// maxRuleTags is a listener rule's tag limit ("Tags for your listeners and
+// rules", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rule-tags.html).
+const maxRuleTags = 50
+
+// Functions that died holding a claim leave their tags on the catch-all
+// rule, and a rule holds at most 50 tags: before, the 51st claim failed
+// with TooManyTags and so did every cleanup and rollback after it. A full
+// rule now has its expired claims removed and the claim goes through; an
+// unexpired claim is left alone.
+func TestClaimRemovesExpiredClaimsWhenTheRuleIsFull(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	live := contract.ReleaseTagPrefix + "still-running"
+	tags := map[string]string{contract.ReleaseTagPrefix + "garbled": "not a time", live: future}
+	for i := range maxRuleTags - 2 {
+		tags[fmt.Sprintf("%sdied-%02d", contract.ReleaseTagPrefix, i)] = past
+	}
+	s.tagCatchAll(tags)
+	require.Len(t, s.catchAllTags(), maxRuleTags)
+	h, logs := s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+
+	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
+
+	assert.Equal(t, []string{opAdd, opTags, opRemove, opAdd}, s.opsSince(mark)[:4], "one refused claim, the clean-up, the claim again, before anything else is read")
+	assert.Equal(t, map[string]string{live: future}, s.catchAllTags(), "expired and unreadable claims gone, the live one kept, ours released")
+	assert.Contains(t, logs.String(), "removed expired claims from the catch-all rule")
+	s.everyoneOn(0)
+}
+
+// A rule full of live claims is not emptied: the claim fails, naming why,
+// and nothing changes.
+func TestClaimNeverRemovesALiveClaim(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tags := map[string]string{}
+	for i := range maxRuleTags {
+		tags[fmt.Sprintf("%slive-%02d", contract.ReleaseTagPrefix, i)] = future
+	}
+	s.tagCatchAll(tags)
+	before := s.outcome()
+	h, _ := s.hooks(contract.HookCleanup)
+
+	err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "TooManyTags")
+	assert.Equal(t, tags, s.catchAllTags())
+	assert.Equal(t, before, s.outcome(), "nothing moved without a claim")
 }

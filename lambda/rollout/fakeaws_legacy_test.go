@@ -1,24 +1,22 @@
 package rollout_test
 
-// Four guards whose states the protocol model cannot reach yet, still
-// tested against the retired scripted fakeaws.World: the model keeps no
-// tag values and no per-rule tag limit (a full catch-all rule of expired
-// claims, TooManyTags), and every image it deploys is named by digest
-// (latest naming its image by tag). They go with fakeaws.World unless the
-// model learns those states first.
+// Two guards whose state the protocol model cannot reach, still tested
+// against the retired scripted fakeaws.World: every image the model
+// deploys is named by digest (the ECR source's ImageURI), so latest never
+// names its image by tag there, and a pending or rejected approval's
+// digest can always be compared with it. They go with fakeaws.World
+// unless the model learns a task definition registered with a tagged
+// image first.
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -35,49 +33,6 @@ func codeDeployEventOf(group, state, deploymentID string) events.CodeDeployEvent
 			State: events.CodeDeployDeploymentState(state),
 		},
 	}
-}
-
-// Functions that died holding a claim leave their tags on the catch-all
-// rule, and a rule holds at most 50 tags: before, the 51st claim failed
-// with TooManyTags and so did every cleanup and rollback after it. A full
-// rule now has its expired claims removed and the claim goes through; an
-// unexpired claim is left alone.
-func TestClaimRemovesExpiredClaimsWhenTheRuleIsFull(t *testing.T) {
-	w := pinnedWorld(2, fakeaws.StableBlueTG)
-	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	live := contract.ReleaseTagPrefix + "still-running"
-	for i := range fakeaws.MaxTagsPerResource - 2 {
-		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%sdied-%02d", contract.ReleaseTagPrefix, i), past)
-	}
-	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"garbled", "not a time")
-	w.SetTag(fakeaws.CatchAllRuleARN, live, future)
-	require.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
-	h, logs := newHooks(t, w, rollout.HookCleanup)
-
-	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS")))
-
-	assert.Equal(t, append([]string{opAdd, opTags, opRemove}, released...), w.Ops(), "one failed claim, the clean-up, then the released sequence")
-	assert.Equal(t, map[string]string{live: future}, w.TagsOf(fakeaws.CatchAllRuleARN), "expired and unreadable claims gone, the live one kept, ours released")
-	assert.Contains(t, logs.String(), "removed expired claims from the catch-all rule")
-	assert.Equal(t, "1", w.CatchAllPriority())
-}
-
-// A rule full of live claims is not emptied: the claim fails, naming why.
-func TestClaimNeverRemovesALiveClaim(t *testing.T) {
-	w := pinnedWorld(2, fakeaws.StableBlueTG)
-	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	for i := range fakeaws.MaxTagsPerResource {
-		w.SetTag(fakeaws.CatchAllRuleARN, fmt.Sprintf("%slive-%02d", contract.ReleaseTagPrefix, i), future)
-	}
-	h, _ := newHooks(t, w, rollout.HookCleanup)
-
-	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "SUCCESS"))
-
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "TooManyTags")
-	assert.Len(t, w.TagsOf(fakeaws.CatchAllRuleARN), fakeaws.MaxTagsPerResource)
-	assert.Equal(t, "50000", w.CatchAllPriority(), "nothing moved without a claim")
 }
 
 // latest names its image by tag (the placeholder, or a deployment that did
@@ -142,11 +97,6 @@ func rejectedWorld() *fakeaws.World {
 	w.AddExecution("exec-A", fakeaws.DigestV1)
 	return w
 }
-
-// released is cleanup's call sequence when it puts everyone back on latest
-// and scales stable to zero: nothing in flight, no approval pending, the
-// same image in two task definition revisions.
-var released = claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate)
 
 // latest names its image by tag: the rejection's digest cannot be compared
 // with it. Before, that read as "superseded" and was logged at INFO; now
