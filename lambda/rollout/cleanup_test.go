@@ -840,14 +840,9 @@ func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
 		// Someone edited the anchor rule by hand to forward to the group
 		// where stable runs no task set.
 		{"the anchor forwards where stable has no task set", nil, func(s *story) {
-			env := s.env(contract.HookPin)
-			other := strings.Split(env[contract.EnvStableTargetGroupARNs], ",")[1]
-			_, err := s.d.API().ModifyRule(context.Background(), &elbv2.ModifyRuleInput{RuleArn: aws.String(env[contract.EnvAnchorRuleARN]),
-				Actions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(other)}}})
-			require.NoError(s.t, err)
+			s.m.setForward(s.m.env(contract.EnvAnchorRuleARN), s.m.stableTGs()[1])
 		}, func(s *story) string {
-			return "service " + s.env(contract.HookPin)[contract.EnvStableServiceName] + " has no task set in target groups [" +
-				strings.Split(s.env(contract.HookPin)[contract.EnvStableTargetGroupARNs], ",")[1] + "]"
+			return "service " + s.m.env(contract.EnvStableServiceName) + " has no task set in target groups [" + s.m.stableTGs()[1] + "]" // the groups with weight
 		}},
 	}
 	for _, tt := range tests {
