@@ -137,7 +137,7 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 			return nil, apiErr("ClientException", "Unable to describe task definition.")
 		}
 		return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{TaskDefinitionArn: aws.String(td),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(w.st.container), Image: aws.String(Image(v))}}}}, nil
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(w.st.container), Image: aws.String(w.imageOf(td, v))}}}}, nil
 	})
 }
 

@@ -133,6 +133,10 @@ type World struct {
 	Rules    []*Rule
 	Services map[string]*Service
 	TaskDefs map[string]int // task definition ARN → version
+	// images: the image a task definition registered through
+	// RegisterTaskDefinition names, where not its version's digest
+	// (taskdefs.go).
+	images map[string]string
 	nextTD   int
 	nextTS   int
 
@@ -369,6 +373,7 @@ func (w *World) clone() *World {
 		c.Services[name] = &sc
 	}
 	c.TaskDefs = maps.Clone(w.TaskDefs)
+	c.images = maps.Clone(w.images)
 	c.Deployments = make([]*Deployment, len(w.Deployments))
 	for i, d := range w.Deployments {
 		dc := *d

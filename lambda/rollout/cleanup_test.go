@@ -13,13 +13,16 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
@@ -1044,4 +1047,52 @@ func TestClaimNeverRemovesALiveClaim(t *testing.T) {
 	assert.Contains(t, err.Error(), "TooManyTags")
 	assert.Equal(t, tags, s.catchAllTags())
 	assert.Equal(t, before, s.outcome(), "nothing moved without a claim")
+}
+
+// byTag: before any push, a person registered latest's task definition
+// again with the image named by tag (v0, what the tag pointed at) and,
+// once push v1 waited at Approve, deployed it to latest by hand; its
+// deployment d-2 ran (pin included) and succeeded. latest now names its
+// image by tag while an approval about v1's digest is pending. cleanup's
+// invocation for d-2's SUCCESS is returned.
+func byTag(t *testing.T, sc protocol.Scenario) (*story, protocol.Invoke) {
+	t.Helper()
+	s := newStory(t, "tenants-1", sc)
+	reg, ok := s.d.API().(interface {
+		RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	})
+	require.True(t, ok, "the model registers task definitions")
+	td, err := reg.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{Family: aws.String("service"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(protocol.ImageRepository + ":release")}}})
+	require.NoError(t, err)
+	s.toApproval()
+	s.deliverAll()
+	appSpec := strings.Replace(s.env(contract.HookRollback)[contract.EnvAppSpecLatest], appspec.TaskDefinitionPlaceholder, aws.ToString(td.TaskDefinition.TaskDefinitionArn), 1)
+	_, err = s.d.API().CreateDeployment(context.Background(), &codedeploy.CreateDeploymentInput{ApplicationName: aws.String(s.app()),
+		DeploymentGroupName: aws.String(s.group("latest")),
+		Revision: &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeAppSpecContent,
+			AppSpecContent: &cdtypes.AppSpecContent{Content: aws.String(appSpec)}}})
+	require.NoError(t, err)
+	s.stage("d-2")
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy SUCCESS d-2")
+	return s, s.take(contract.HookCleanup)
+}
+
+// latest names its image by tag (a deployment that did not use the ECR
+// source's digest): the pending approval's digest cannot be compared with
+// it. Before, "cannot compare" read as "different" and the approval was
+// rejected automatically; now cleanup holds and says why.
+func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
+	s, inv := byTag(t, protocol.Scenario{Pushes: 1})
+	h, logs := s.hooks(contract.HookCleanup)
+
+	require.NoError(t, s.invokeWith(h, inv))
+
+	assert.Empty(t, s.approvals(), "no automatic rejection")
+	assert.Equal(t, "InProgress", s.execution("exec-1"), "the approval is left to a person")
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), "cannot tell whether the pending approval is about the image latest serves")
+	assert.Contains(t, logs.String(), `"approval_digest":"`+protocol.Digest(1)+`"`)
+	s.split(0, 0) // the tenants stay pinned while the approval waits
 }

@@ -379,3 +379,28 @@ func TestRollbackFailsClearlyWhenAStepFails(t *testing.T) {
 		})
 	}
 }
+
+// latest names its image by tag: the rejection's digest cannot be compared
+// with it. Before, that read as "superseded" and was logged at INFO; now
+// nothing is rolled back on a guess either way, and the operator is told at
+// WARN what to run.
+func TestRollbackOfARejectionItCannotCompareHoldsAndSaysSo(t *testing.T) {
+	s, cleanup := byTag(t, protocol.Scenario{Pushes: 1, Rejects: 1})
+	require.NoError(t, s.invoke(cleanup))
+	s.do("REJECT exec-1")
+	s.hold(contract.HookRollback)
+	s.deliverAll()
+	inv := s.take(contract.HookRollback)
+	before := s.outcome()
+	h, logs := s.hooks(contract.HookRollback)
+
+	res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+
+	require.NoError(t, err)
+	assert.Equal(t, rollout.OutcomeNothingToDo, res.Outcome)
+	assert.Contains(t, res.Detail, "cannot tell whether the rejection is about it")
+	assert.Contains(t, res.Detail, "tenant-canary rollback")
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Equal(t, before, s.outcome(), "nothing rolled back")
+	assert.Equal(t, 2, s.deployments(), "nothing started")
+}
