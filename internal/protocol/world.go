@@ -137,8 +137,8 @@ type World struct {
 	// RegisterTaskDefinition names, where not its version's digest
 	// (taskdefs.go).
 	images map[string]string
-	nextTD   int
-	nextTS   int
+	nextTD int
+	nextTS int
 
 	Deployments []*Deployment
 	nextDep     int
