@@ -19,6 +19,12 @@ import (
 // TooManyTags (the AddTags page's errors). The model counts every tag
 // against the limit (none it serves has the reserved aws: prefix) and
 // adds nothing from a call that would pass it.
+//
+// A tag's value is a claim's expiry, kept and answered as it was set. In
+// the explorer a claim's value is its invocation's deadline (an hour from
+// its launch, clock.go) plus a minute, so no claim is expired by the
+// clock there: a claim left by an invocation that ended expires by the
+// "claim expires" event instead.
 const maxTagsPerRule = 50
 
 func (r *Rule) tag(key, value string, owner int) {

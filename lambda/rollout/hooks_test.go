@@ -318,6 +318,21 @@ func TestPinWaitsWhileACleanupHoldsItsClaim(t *testing.T) {
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
 }
 
+// A claim's value is when it expires: a cleanup that died holding it
+// delays pin, never blocks it.
+func TestPinIgnoresAnExpiredClaim(t *testing.T) {
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+	m.claim(contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	m.ResetCalls()
+
+	require.NoError(t, m.run(pin))
+
+	assert.Equal(t, 1, count(m.Ops(), opTags), "one look, no wait")
+	assert.NotContains(t, m.logs.String(), "holds the catch-all rule: waiting")
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+}
+
 func TestPinGivesUpWaitingForAClaimAndReportsFailedInTime(t *testing.T) {
 	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
 	m.claim(claimKey, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
@@ -361,6 +376,51 @@ func TestPinLeavesRulesCodeDeployIsShifting(t *testing.T) {
 	assert.Equal(t, split, m.rules(protocol.KindTenant), "split weights are CodeDeploy's")
 	assert.Contains(t, m.logs.String(), "left to CodeDeploy")
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+}
+
+// Pin reads stable's primary task set (blue, v0) while v1's Stable
+// deployment is mid-canary; during pin's health wait CodeDeploy shifts all
+// of it to the replacement (green, healthy). Pin re-reads the listener and
+// finds the rules on green, the group it did not read as active: they are
+// CodeDeploy's, and moving them back would put the pinned tenants on the
+// original task set the termination wait then removes.
+func TestPinLeavesRulesAStableDeploymentMovedDuringItsWait(t *testing.T) {
+	m := approved(t, "tenants-2", protocol.Scenario{})
+	m.do("CodeDeploy starts d-2", "d-2 creates the replacement", "d-2 shifts the canary", "PUSH v2", "exec-2 (v2) enters Latest")
+	blue, green := m.stableTGs()[0], m.stableTGs()[1]
+	pin := m.next("CodeDeploy starts d-3")
+	m.ResetCalls()
+	m.Before(opHealth, 1, func() { require.NoError(t, m.Do("d-2 shifts all traffic")) })
+
+	require.NoError(t, m.run(pin))
+
+	require.Equal(t, []string{blue}, m.details(opHealth)[:1], "pin read blue as stable's active group")
+	for _, r := range m.rules(protocol.KindTenant) {
+		assert.Equal(t, []string{green}, weighted(r), "rule %s stays where CodeDeploy put it", r.ARN)
+	}
+	assert.Empty(t, m.details(opModify))
+	assert.Contains(t, m.logs.String(), "left to CodeDeploy")
+	for _, inv := range m.Invocations() { // d-2's unpin: holds for d-3
+		require.NoError(t, m.run(inv))
+	}
+	m.do("d-2: termination wait ends")
+	assert.Equal(t, []int{1}, m.served("t0"), "the pinned tenants are served the approved v1 after the original task set is gone")
+	require.NoError(t, m.Check())
+}
+
+// The report leaves the function even when its invocation's context has
+// ended (Lambda's deadline, a cancellation): CodeDeploy would otherwise
+// wait out the hook's whole timeout.
+func TestPinReportsEvenWhenItsInvocationContextHasEnded(t *testing.T) {
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	err := m.runWith(ctx, m.hooks(contract.HookPin), pin)
+
+	require.Error(t, err)
+	assert.Equal(t, []string{"Failed"}, m.statuses(), "CodeDeploy got the report")
+	assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority())
 }
 
 func TestPinRuleRepairFailureReportsFailedAndLeavesTheCatchAll(t *testing.T) {
@@ -619,21 +679,32 @@ func TestUnpinMovesCatchAllAboveTenantsWhenLatestServesStablesImage(t *testing.T
 	require.NoError(t, m.Check())
 }
 
+// A newer push's canary, d-3, is created (listed Created, or Queued under
+// the reading that shows CodeDeploy's extra statuses) when the approved
+// push's unpin runs: unpin holds, or the pinned tenants would be served
+// v2 the moment d-3 shifts.
 func TestUnpinHoldsWhileALatestDeploymentIsUnfinished(t *testing.T) {
-	m := approved(t, "tenants-2", protocol.Scenario{})
-	m.do("CodeDeploy starts d-2", "d-2 creates the replacement", "d-2 shifts the canary",
-		"PUSH v2", "exec-2 (v2) enters Latest") // a newer push's canary, d-3
-	unpin := m.next("d-2 shifts all traffic")
-	m.ResetCalls()
+	for _, reading := range []protocol.Reading{{}, {QueuedAndBaking: true}} {
+		t.Run(reading.String(), func(t *testing.T) {
+			m := approved(t, "tenants-2", protocol.Scenario{Reading: reading})
+			m.do("CodeDeploy starts d-2", "d-2 creates the replacement", "d-2 shifts the canary",
+				"PUSH v2", "exec-2 (v2) enters Latest") // a newer push's canary, d-3
+			unpin := m.next("d-2 shifts all traffic")
+			m.ResetCalls()
 
-	require.NoError(t, m.run(unpin))
+			require.NoError(t, m.run(unpin))
 
-	assert.Equal(t, []string{opLD, opPut}, m.Ops(), "held before reading anything else")
-	assert.Equal(t, []string{"Succeeded"}, m.statuses(), "holding is not a failure: the Stable deployment goes on")
-	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority(), "pinned tenants stay on stable, which serves what was approved")
-	assert.Equal(t, []int{1}, m.served("t0"))
-	assert.Contains(t, m.logs.String(), `"step":"held"`)
-	assert.Contains(t, m.logs.String(), `"latest_deployment":"d-3"`)
+			assert.Equal(t, []string{opLD, opPut}, m.Ops(), "held before reading anything else")
+			assert.Equal(t, []string{"Succeeded"}, m.statuses(), "holding is not a failure: the Stable deployment goes on")
+			assert.Equal(t, m.pinnedPriority(), m.catchAllPriority(), "pinned tenants stay on stable, which serves what was approved")
+			assert.Contains(t, m.logs.String(), `"step":"held"`)
+			assert.Contains(t, m.logs.String(), `"latest_deployment":"d-3"`)
+			m.do("CodeDeploy starts d-3")
+			m.deploy("d-3")
+			assert.Equal(t, []int{1}, m.served("t0"), "the pinned tenant never sees v2")
+			assert.Equal(t, []int{2}, m.served(""))
+		})
+	}
 }
 
 func TestUnpinHoldsWhenLatestServesAnotherImage(t *testing.T) {

@@ -113,14 +113,27 @@ func (m *model) next(event string) protocol.Invoke {
 	return invs[0]
 }
 
-// run runs one invocation to its end, as Lambda would, and returns its
-// error.
+// run runs one invocation to its end, as Lambda would, within a deadline
+// (so a wait that is never satisfied ends as Lambda would end it), and
+// returns its error.
 func (m *model) run(inv protocol.Invoke) error {
 	m.t.Helper()
 	return m.runWith(context.Background(), m.hooks(inv.Hook), inv)
 }
 
+// invocationTimeout is the functions' timeout in these tests: far beyond
+// what any of them takes, short enough that a wait never satisfied fails
+// its test quickly.
+const invocationTimeout = 5 * time.Second
+
+// runWith runs inv with h; a ctx without a deadline gets Lambda's
+// (invocationTimeout).
 func (m *model) runWith(ctx context.Context, h *rollout.Hooks, inv protocol.Invoke) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, invocationTimeout)
+		defer cancel()
+	}
 	switch p := inv.Payload.(type) {
 	case rollout.LifecycleEvent:
 		if inv.Hook == contract.HookPin {
@@ -271,3 +284,14 @@ func (m *model) tenantRule(tenant string) protocol.Rule {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// weighted are the target groups a rule forwards a positive weight to.
+func weighted(r protocol.Rule) []string {
+	var out []string
+	for _, f := range r.Forward {
+		if f.Weight > 0 {
+			out = append(out, f.TG)
+		}
+	}
+	return out
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	smithy "github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -291,15 +293,39 @@ func TestRealSDKPinWaitsForAClaimOverTheWire(t *testing.T) {
 	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
 	key := contract.ReleaseTagPrefix + "c0ffee00-0000-4000-8000-000000000001"
 	m.claim(key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	m.claim(contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
 	m.claim("team", "payments")
 	m.ResetCalls()
 	m.Before(opTags, 3, func() { m.release(key) })
 
 	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, 3, count(m.Ops(), opTags), "waited while the claim was held")
+	assert.Equal(t, 3, count(m.Ops(), opTags), "waited while the live claim was held, not for the expired one")
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+
+	// A cleanup's claim over the wire: added with its expiry, then removed.
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{})
+	require.NoError(t, m.run(unpin))
+	m.do("d-2: termination wait ends", "deliver CodeDeploy SUCCESS d-1")
+	cleanup := m.next("deliver CodeDeploy SUCCESS d-2")
+	var tags []elbtypes.Tag
+	m.Before(opLD, 1, func() {
+		out, err := m.API().DescribeTags(context.Background(), &elbv2.DescribeTagsInput{ResourceArns: []string{m.env(contract.EnvCatchAllRuleARN)}})
+		require.NoError(t, err)
+		tags = out.TagDescriptions[0].Tags
+	})
+	require.NoError(t, m.sdkRun(cleanup))
+	require.Len(t, tags, 1)
+	assert.Equal(t, claimKey, aws.ToString(tags[0].Key))
+	until, err := time.Parse(time.RFC3339, aws.ToString(tags[0].Value))
+	require.NoError(t, err, "the value is the claim's expiry")
+	assert.True(t, until.After(time.Now()))
+	m.Inspect(func(w *protocol.World) {
+		for _, r := range w.Rules {
+			assert.Empty(t, r.Tags, "the claim is removed")
+		}
+	})
 }
 
 func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
