@@ -244,7 +244,7 @@ func (w *World) actions(s Scenario) []Action {
 			}
 			if inv := w.invocations[r.Tags[key]-1]; inv.ended {
 				r, key := r, key
-				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { delete(r.Tags, key) })
+				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { r.untag(key) })
 			}
 		}
 	}

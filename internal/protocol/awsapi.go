@@ -3,7 +3,6 @@ package protocol
 import (
 	"context"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -138,7 +137,7 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 			return nil, apiErr("ClientException", "Unable to describe task definition.")
 		}
 		return &ecs.DescribeTaskDefinitionOutput{TaskDefinition: &ecstypes.TaskDefinition{TaskDefinitionArn: aws.String(td),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(w.st.container), Image: aws.String(Image(v))}}}}, nil
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String(w.st.container), Image: aws.String(w.imageOf(td, v))}}}}, nil
 	})
 }
 
@@ -291,66 +290,6 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 		}
 		r.Forward = fwd
 		return &elbv2.ModifyRuleOutput{}, nil
-	})
-}
-
-// AddTags, RemoveTags and DescribeTags: the release claim on the catch-all
-// rule (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_AddTags.html).
-// A tag's value is a claim's expiry. The explorer answers every claim
-// unexpired (its claims expire by the "claim expires" event, not by a
-// clock); a Direct keeps and answers each value as it was set.
-func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error) {
-	return do(c, ctx, "AddTags", "", func(w *World) (*elbv2.AddTagsOutput, error) {
-		for _, arn := range in.ResourceArns {
-			r := w.rule(arn)
-			if r == nil {
-				return nil, apiErr("RuleNotFound", "One or more rules not found")
-			}
-			if r.Tags == nil {
-				r.Tags = map[string]int{}
-			}
-			owner := 0 // a caller outside the explorer
-			if c.inv != nil {
-				owner = c.inv.N
-			}
-			for _, t := range in.Tags {
-				r.Tags[aws.ToString(t.Key)] = owner
-				c.keepTagValue(arn, aws.ToString(t.Key), aws.String(aws.ToString(t.Value)))
-			}
-		}
-		return &elbv2.AddTagsOutput{}, nil
-	})
-}
-
-func (c *client) RemoveTags(ctx context.Context, in *elbv2.RemoveTagsInput, _ ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error) {
-	return do(c, ctx, "RemoveTags", "", func(w *World) (*elbv2.RemoveTagsOutput, error) {
-		for _, arn := range in.ResourceArns {
-			if r := w.rule(arn); r != nil {
-				for _, k := range in.TagKeys {
-					delete(r.Tags, k)
-					c.keepTagValue(arn, k, nil)
-				}
-			}
-		}
-		return &elbv2.RemoveTagsOutput{}, nil
-	})
-}
-
-func (c *client) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error) {
-	return do(c, ctx, "DescribeTags", "", func(w *World) (*elbv2.DescribeTagsOutput, error) {
-		out := &elbv2.DescribeTagsOutput{}
-		for _, arn := range in.ResourceArns {
-			r := w.rule(arn)
-			if r == nil {
-				return nil, apiErr("RuleNotFound", "One or more rules not found")
-			}
-			d := elbtypes.TagDescription{ResourceArn: aws.String(arn)}
-			for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
-				d.Tags = append(d.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String(c.tagValue(arn, k))})
-			}
-			out.TagDescriptions = append(out.TagDescriptions, d)
-		}
-		return out, nil
 	})
 }
 

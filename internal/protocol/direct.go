@@ -33,9 +33,6 @@ type Direct struct {
 	queue []Invoke
 	// faults injected and calls recorded (faults.go).
 	faults faults
-	// tagValues: each tag's value as a caller set it, by rule ARN and key
-	// (see AddTags).
-	tagValues map[[2]string]string
 	// healthByEvent: tasks turn healthy only by the model's event, as in
 	// the explorer (HealthByEvent).
 	healthByEvent bool
@@ -62,7 +59,7 @@ func NewDirect(s Scenario) *Direct {
 func (d *Direct) Clone() *Direct {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tagValues: maps.Clone(d.tagValues)}
+	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent}
 	c.w.direct = c
 	return c
 }
@@ -74,34 +71,6 @@ func (d *Direct) Clone() *Direct {
 func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 	s.Stack = stack
 	return NewDirect(s)
-}
-
-// keepTagValue records (nil: forgets) the value of rule arn's tag key, for
-// a Direct; the explorer keeps none.
-func (c *client) keepTagValue(arn, key string, value *string) {
-	d := c.direct
-	if d == nil {
-		return
-	}
-	if value == nil {
-		delete(d.tagValues, [2]string{arn, key})
-		return
-	}
-	if d.tagValues == nil {
-		d.tagValues = map[[2]string]string{}
-	}
-	d.tagValues[[2]string{arn, key}] = *value
-}
-
-// tagValue is the value DescribeTags answers for rule arn's tag key: as
-// set, for a Direct; in the explorer, an expiry no run reaches.
-func (c *client) tagValue(arn, key string) string {
-	if c.direct != nil {
-		if v, ok := c.direct.tagValues[[2]string{arn, key}]; ok {
-			return v
-		}
-	}
-	return "2999-01-01T00:00:00Z"
 }
 
 // HealthByEvent makes new tasks start unhealthy, as they do in the

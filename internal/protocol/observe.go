@@ -2,25 +2,12 @@ package protocol
 
 import (
 	"net/http"
-	"slices"
 	"time"
 )
 
 // What a test outside the package reads off a world (through
-// Direct.Inspect) to assert outcomes — who is served what, what the
-// trace says happened — rather than the calls that got there.
-
-// Serves is the versions a request of tenant ("" for a request of no
-// pinned tenant) can be served now: the versions of the running task sets
-// behind the target groups with weight on the rule that routes it, sorted.
-func (w *World) Serves(tenant string) []int {
-	var vs []int
-	for _, g := range w.served(w.route(tenant)) {
-		vs = append(vs, g.versions...)
-	}
-	slices.Sort(vs)
-	return slices.Compact(vs)
-}
+// Direct.Inspect) to assert outcomes rather than the calls that got there,
+// and the smoke hook's test listeners served outside the explorer.
 
 // Tenants is the allow-list as the listener's tenant rules hold it now.
 func (w *World) Tenants() []string { return w.tenants() }
@@ -33,11 +20,6 @@ func (w *World) VersionOf(taskDef string) int {
 	}
 	return -1
 }
-
-// Trace is what happened so far, one line an event, as Explore prints a
-// trace: the events taken and what the model did of them (an approval a
-// function decided, with its summary; a deployment that failed, and why).
-func (w *World) Trace() []string { return slices.Clone(w.log) }
 
 // SmokeTargets is the smoke hook's SMOKE_TARGETS for this world: each
 // deployment group's test listener by base URL (components/pipeline

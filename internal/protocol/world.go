@@ -70,10 +70,12 @@ type Rule struct {
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
 	Forward  []Weighted
-	// Tags: key → owning invocation (the value's expiry is not modelled:
-	// a claim left by an invocation that ended expires by the "claim
-	// expires" event).
+	// Tags: key → owning invocation (0: a caller outside the explorer).
+	// The value's expiry is not modelled: a claim left by an invocation
+	// that ended expires by the "claim expires" event (tags.go).
 	Tags map[string]int
+	// TagValues: key → the value the caller set (tags.go).
+	TagValues map[string]string
 }
 
 // Weighted is one target group of a forward action.
@@ -131,8 +133,12 @@ type World struct {
 	Rules    []*Rule
 	Services map[string]*Service
 	TaskDefs map[string]int // task definition ARN → version
-	nextTD   int
-	nextTS   int
+	// images: the image a task definition registered through
+	// RegisterTaskDefinition names, where not its version's digest
+	// (taskdefs.go).
+	images map[string]string
+	nextTD int
+	nextTS int
 
 	Deployments []*Deployment
 	nextDep     int
@@ -353,6 +359,7 @@ func (w *World) clone() *World {
 		rc.Forward = slices.Clone(r.Forward)
 		rc.Tenants = slices.Clone(r.Tenants)
 		rc.Tags = maps.Clone(r.Tags)
+		rc.TagValues = maps.Clone(r.TagValues)
 		c.Rules[i] = &rc
 	}
 	c.Services = map[string]*Service{}
@@ -366,6 +373,7 @@ func (w *World) clone() *World {
 		c.Services[name] = &sc
 	}
 	c.TaskDefs = maps.Clone(w.TaskDefs)
+	c.images = maps.Clone(w.images)
 	c.Deployments = make([]*Deployment, len(w.Deployments))
 	for i, d := range w.Deployments {
 		dc := *d

@@ -3,18 +3,28 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -164,9 +174,12 @@ func TestCleanupRejectsASupersededApproval(t *testing.T) {
 	require.NoError(t, s.invokeWith(h, inv))
 
 	assert.Equal(t, "Failed", s.execution("exec-1"), "newest push wins: the approval about v1 is rejected")
-	summary := s.traced("exec-1's approval Rejected by a function")
-	assert.Contains(t, summary, "superseded by a newer push: latest now serves "+protocol.Image(2))
-	assert.Contains(t, summary, protocol.Digest(1))
+	approvals := s.approvals()
+	require.Len(t, approvals, 1)
+	assert.Equal(t, "exec-1", approvals[0].ExecutionID)
+	assert.Equal(t, "Rejected", approvals[0].Status)
+	assert.Equal(t, "superseded by a newer push: latest now serves "+protocol.Image(2)+", not the "+protocol.Digest(1)+" this approval was asked for", approvals[0].Summary,
+		"what the pipeline's console shows")
 	assert.Contains(t, logs.String(), "rejected an approval a newer push superseded")
 	s.split(0, 2) // push 2's own approval releases the tenants
 	// Push 2 goes on to its own approval.
@@ -200,7 +213,7 @@ func TestCleanupLeavesAnApprovalAPersonDecidedMeanwhile(t *testing.T) {
 	require.NoError(t, s.invokeWith(h, inv))
 
 	assert.Equal(t, "InProgress", s.execution("exec-1"), "the person's approval stands")
-	assert.Empty(t, s.traced("Rejected by a function"))
+	assert.Empty(t, s.approvals(), "no rejection accepted")
 	assert.Contains(t, logs.String(), "the approval was decided meanwhile; left as decided")
 	assert.Contains(t, logs.String(), "InvalidApprovalTokenException")
 	assert.Empty(t, s.claims())
@@ -216,7 +229,7 @@ func TestCleanupAwaitsAnApprovalAboutLatestsImage(t *testing.T) {
 	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
 
 	assert.Equal(t, "InProgress", s.execution("exec-1"), "the approval is left to a person")
-	assert.Empty(t, s.traced("by a function"))
+	assert.Empty(t, s.approvals())
 	s.split(0, 1) // the pinned tenants wait for the approval
 	assert.Contains(t, logs.String(), `"step":"await-approval"`)
 }
@@ -559,19 +572,25 @@ func TestReleaseLeavesStableServingForTheDeregistrationDelay(t *testing.T) {
 				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
 				done <- err
 			}()
-			for scaled.IsZero() {
+			var err error
+			for finished := false; !finished; {
+				select {
+				case err = <-done:
+					finished = true
+				case <-time.After(2 * time.Millisecond):
+				}
 				o := s.outcome()
 				if moved.IsZero() && !o.pinned {
 					moved = time.Now()
 				}
-				if o.stable == 0 {
+				if scaled.IsZero() && o.stable == 0 {
 					scaled = time.Now()
 				}
-				time.Sleep(2 * time.Millisecond)
 			}
-			require.NoError(t, <-done)
+			require.NoError(t, err)
 
 			require.False(t, moved.IsZero(), "the catch-all moved")
+			require.False(t, scaled.IsZero(), "stable was scaled down")
 			assert.GreaterOrEqual(t, scaled.Sub(moved), delay-10*time.Millisecond, "stable kept serving for the deregistration delay after the catch-all moved")
 			s.everyoneOn(0)
 			assert.Contains(t, logs.String(), `"step":"release-delay"`)
@@ -613,4 +632,467 @@ func TestReleaseDoesNotWaitWhenStableRunsNothing(t *testing.T) {
 	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
 	s.everyoneOn(0)
 	assert.NotContains(t, logs.String(), `"step":"release-delay"`)
+}
+
+// What goes wrong: each failure is injected at the model's one dispatch
+// point (protocol.Direct's fault layer), where AWS would answer it.
+
+// claimSpy records the tags a function sends to AddTags and RemoveTags
+// (the request, as the hook builds it; the model keeps no tag values) and
+// the deployments it asks CodeDeploy for.
+type claimSpy struct {
+	protocol.API
+	mu      sync.Mutex
+	added   map[string]string
+	removed []string
+	created []*codedeploy.CreateDeploymentInput
+}
+
+func spyOn(api protocol.API) *claimSpy { return &claimSpy{API: api, added: map[string]string{}} }
+
+func (c *claimSpy) AddTags(ctx context.Context, in *elbv2.AddTagsInput, opts ...func(*elbv2.Options)) (*elbv2.AddTagsOutput, error) {
+	c.mu.Lock()
+	for _, tag := range in.Tags {
+		c.added[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	c.mu.Unlock()
+	return c.API.AddTags(ctx, in, opts...)
+}
+
+func (c *claimSpy) RemoveTags(ctx context.Context, in *elbv2.RemoveTagsInput, opts ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error) {
+	c.mu.Lock()
+	c.removed = append(c.removed, in.TagKeys...)
+	c.mu.Unlock()
+	return c.API.RemoveTags(ctx, in, opts...)
+}
+
+func (c *claimSpy) CreateDeployment(ctx context.Context, in *codedeploy.CreateDeploymentInput, opts ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
+	c.mu.Lock()
+	c.created = append(c.created, in)
+	c.mu.Unlock()
+	return c.API.CreateDeployment(ctx, in, opts...)
+}
+
+// claimKey is the tag key of the release claim outside Lambda (no request
+// id in the context).
+const localClaimKey = contract.ReleaseTagPrefix + "local"
+
+// opsOf are the operations the model received since mark (an index into
+// its calls).
+func (s *story) opsSince(mark int) []string { return s.d.Ops()[mark:] }
+
+// cleanup makes itself visible to pin before it reads anything (a tag on
+// the catch-all rule) and removes the tag whatever the outcome, so a pin
+// that started meanwhile waits for it and none is blocked by it after. The
+// order is the point here: the claim is the first call, its removal the
+// last, and the model holds the claim when cleanup first reads.
+func TestCleanupClaimsTheCatchAllBeforeItReadsAndReleasesItOnEveryPath(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		arrange func(t *testing.T) (*story, events.CodeDeployEvent)
+		wantErr string
+	}{
+		{"released", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, ""},
+		{"busy", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.do("PUSH v1", "exec-1 (v1) enters Latest", "CodeDeploy starts d-1")
+			return s, s.codeDeployEvent("latest", "FAILURE", "d-OLD")
+		}, ""},
+		{"held", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s, _ := heldAfterRejection(t)
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-1")
+		}, ""},
+		{"approval awaited", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.toApproval()
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-1")
+		}, ""},
+		{"superseded approval rejected", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s, _ := supersededApproval(t, "tenants-1")
+			return s, s.codeDeployEvent("latest", "SUCCESS", "d-2")
+		}, ""},
+		{"error", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.FailNext(opRules, fakeaws.Throttling(opRules))
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "describe rules of listener"},
+		{"error while releasing", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.FailNext(opSet, fakeaws.ValidationError("nope"))
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "nope"},
+		{"panic", func(t *testing.T) (*story, events.CodeDeployEvent) {
+			s := latestStopped(t, "tenants-1", protocol.Reading{})
+			s.d.PanicOn(opGPS)
+			return s, s.codeDeployEvent("latest", "STOP", "d-1")
+		}, "panic: protocol: injected panic in GetPipelineState"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ev := tt.arrange(t)
+			var claimsAtFirstRead []string
+			s.d.Before(opLD, 1, func() { claimsAtFirstRead = s.claims() })
+			spy := spyOn(s.d.API())
+			h, _ := s.hooksOn(contract.HookCleanup, s.env(contract.HookCleanup), spy)
+			mark := len(s.d.Calls())
+
+			start := time.Now()
+			err := h.Cleanup(context.Background(), ev)
+
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			ops := s.opsSince(mark)
+			require.GreaterOrEqual(t, len(ops), 3)
+			assert.Equal(t, opAdd, ops[0], "claimed before anything is read")
+			assert.Equal(t, opRemove, ops[len(ops)-1], "released last")
+			assert.Equal(t, []string{localClaimKey}, claimsAtFirstRead, "the claim is on the catch-all rule while cleanup reads")
+			assert.Equal(t, []string{localClaimKey}, spy.removed)
+			until, perr := time.Parse(time.RFC3339, spy.added[localClaimKey])
+			require.NoError(t, perr, "the claim's value is its expiry, RFC 3339")
+			assert.WithinRange(t, until, start.Add(rollout.DefaultBudget+time.Minute-2*time.Second), time.Now().Add(rollout.DefaultBudget+time.Minute),
+				"the work deadline (no deadline in the context: the default budget) plus a minute")
+			assert.Empty(t, s.claims(), "no claim left behind")
+		})
+	}
+}
+
+func TestCleanupClaimIsNamedAfterTheInvocationAndExpiresAfterItsDeadline(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	var claimsAtFirstRead []string
+	s.d.Before(opLD, 1, func() { claimsAtFirstRead = s.claims() })
+	spy := spyOn(s.d.API())
+	h, _ := s.hooksOn(contract.HookCleanup, s.env(contract.HookCleanup), spy)
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "8f5e2c1a-0000-4000-8000-000000000001"})
+	deadline := time.Now().Add(10 * time.Minute)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	require.NoError(t, h.Cleanup(ctx, s.codeDeployEvent("latest", "STOP", "d-1")))
+
+	key := contract.ReleaseTagPrefix + "8f5e2c1a-0000-4000-8000-000000000001"
+	assert.Equal(t, []string{key}, claimsAtFirstRead)
+	assert.Equal(t, []string{key}, spy.removed)
+	until, err := time.Parse(time.RFC3339, spy.added[key])
+	require.NoError(t, err)
+	// The work ends SafetyMargin (20 s) before the invocation's deadline.
+	want := deadline.Add(-rollout.DefaultSafetyMargin + time.Minute)
+	assert.WithinDuration(t, want, until, 2*time.Second)
+	assert.Empty(t, s.claims())
+	s.everyoneOn(0)
+}
+
+func TestCleanupThatCannotClaimReadsNothingAndOneThatCannotReleaseStillSucceeds(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	before := s.outcome()
+	s.d.FailNext(opAdd, fakeaws.AccessDenied(opAdd))
+	h, logs := s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+
+	err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
+
+	assert.ErrorContains(t, err, "claim the catch-all rule (tag "+localClaimKey+")")
+	assert.Equal(t, []string{opAdd}, s.opsSince(mark), "no claim, no decision: Lambda retries the event")
+	assert.Equal(t, before, s.outcome(), "nothing changed")
+	assert.Contains(t, logs.String(), "claim the catch-all rule")
+
+	// The tag's removal is best effort: the claim expires by itself.
+	s.d.FailNext(opRemove, fakeaws.Throttling(opRemove))
+	h, logs = s.hooks(contract.HookCleanup)
+	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
+	s.everyoneOn(0)
+	assert.Contains(t, logs.String(), "could not remove the claim; it expires by itself")
+	assert.Equal(t, []string{localClaimKey}, s.claims(), "left on the rule until it expires")
+}
+
+func TestCleanupFailsClearlyAndChangesNothingWhenItCannotDecide(t *testing.T) {
+	tests := []struct {
+		name    string
+		state   func(t *testing.T) *story
+		arrange func(s *story)
+		want    func(s *story) string
+	}{
+		{"list latest deployments", nil, func(s *story) { s.d.FailNext(opLD, fakeaws.AccessDenied(opLD)) },
+			func(s *story) string { return "list unfinished deployments of " + s.app() + "/" + s.group("latest") }},
+		{"list stable deployments", nil, func(s *story) { s.d.FailNext(opLD, nil, fakeaws.AccessDenied(opLD)) },
+			func(s *story) string { return "list unfinished deployments of " + s.app() + "/" + s.group("stable") }},
+		{"describe rules", nil, func(s *story) { s.d.FailNext(opRules, fakeaws.Throttling(opRules)) },
+			func(*story) string { return "describe rules of listener" }},
+		{"describe services", nil, func(s *story) { s.d.FailNext(opDesc, fakeaws.Throttling(opDesc)) },
+			func(s *story) string {
+				return "describe service " + s.env(contract.HookPin)[contract.EnvLatestServiceName] + ", " + s.env(contract.HookPin)[contract.EnvStableServiceName]
+			}},
+		{"pipeline state", nil, func(s *story) { s.d.FailNext(opGPS, fakeaws.AccessDenied(opGPS)) },
+			func(s *story) string { return "get state of pipeline " + s.pipeline() }},
+		{"pending execution", func(t *testing.T) *story {
+			s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+			s.toApproval()
+			return s
+		}, func(s *story) { s.d.FailNext(opGPE, fakeaws.AccessDenied(opGPE)) },
+			func(*story) string { return "get pipeline execution exec-1" }},
+		{"describe task definition", nil, func(s *story) { s.d.FailNext(opTD, nil, fakeaws.AccessDenied(opTD)) },
+			func(s *story) string {
+				var td string
+				s.inspect(func(w *protocol.World) { td = w.StableService().TaskSets[0].TaskDef })
+				return "describe task definition " + td
+			}},
+		// Someone edited the anchor rule by hand to forward to the group
+		// where stable runs no task set.
+		{"the anchor forwards where stable has no task set", nil, func(s *story) {
+			s.m.setForward(s.m.env(contract.EnvAnchorRuleARN), s.m.stableTGs()[1])
+		}, func(s *story) string {
+			return "service " + s.m.env(contract.EnvStableServiceName) + " has no task set in target groups [" + s.m.stableTGs()[1] + "]" // the groups with weight
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s *story
+			if tt.state != nil {
+				s = tt.state(t)
+			} else {
+				s = latestStopped(t, "tenants-1", protocol.Reading{})
+			}
+			tt.arrange(s)
+			before := s.outcome()
+			h, logs := s.hooks(contract.HookCleanup)
+			mark := len(s.d.Calls())
+
+			err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "SUCCESS", "d-1"))
+
+			want := tt.want(s)
+			require.Error(t, err, "an error makes Lambda retry the event")
+			assert.Contains(t, err.Error(), want)
+			assert.Equal(t, before, s.outcome(), "nothing changed")
+			for _, op := range []string{opSet, opUpdate, opPAR, opCreate} {
+				assert.NotContains(t, s.opsSince(mark), op)
+			}
+			assert.Empty(t, s.approvals())
+			assert.Contains(t, logs.String(), want)
+			assert.Empty(t, s.claims())
+		})
+	}
+}
+
+func TestCleanupReturnsStepErrors(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	before := s.outcome()
+	s.d.FailNext(opSet, fakeaws.ValidationError("nope"))
+	h, _ := s.hooks(contract.HookCleanup)
+	assert.ErrorContains(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")), "nope")
+	assert.Equal(t, before, s.outcome(), "stable keeps running while tenants are still pinned to it")
+
+	s.d.PanicOn(opRules)
+	assert.ErrorContains(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")), "panic")
+	assert.Equal(t, before, s.outcome())
+	assert.Empty(t, s.claims())
+}
+
+// CodePipeline refuses the rejection of an approval decided meanwhile
+// (ApprovalAlreadyCompletedException, or the token no longer valid):
+// cleanup leaves it as decided. Any other error fails cleanup, and Lambda
+// retries the event.
+func TestCleanupLeavesAnApprovalDecidedMeanwhile(t *testing.T) {
+	for _, tt := range []struct {
+		code    string
+		wantErr bool
+	}{
+		{"ApprovalAlreadyCompletedException", false},
+		{"InvalidApprovalTokenException", false},
+		{"AccessDeniedException", true},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			s, inv := supersededApproval(t, "tenants-1")
+			s.d.FailNext(opPAR, &fakeaws.APIError{Code: tt.code, Message: "injected"})
+			h, logs := s.hooks(contract.HookCleanup)
+
+			err := s.invokeWith(h, inv)
+
+			if tt.wantErr {
+				assert.ErrorContains(t, err, "reject superseded approval of execution exec-1")
+			} else {
+				require.NoError(t, err)
+				assert.Contains(t, logs.String(), "the approval was decided meanwhile; left as decided")
+			}
+			assert.Empty(t, s.approvals(), "CodePipeline accepted no result")
+			assert.Equal(t, "InProgress", s.execution("exec-1"))
+			s.split(0, 2)
+		})
+	}
+}
+
+// pin gave up (here: its SetRulePriorities refused) after it scaled stable
+// up: the catch-all never moved, the Latest deployment failed before any
+// traffic shift, and cleanup scales stable back down.
+func TestCleanupAfterPinFailedBeforeAnyTrafficShift(t *testing.T) {
+	s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 1})
+	s.d.FailNext(opSet, fakeaws.ValidationError("Priority is currently in use"))
+	s.do("PUSH v1", "exec-1 (v1) enters Latest")
+	s.hold(contract.HookPin)
+	s.do("CodeDeploy starts d-1")
+	pin := s.take(contract.HookPin)
+	h, _ := s.hooks(contract.HookPin)
+	require.Error(t, s.invokeWith(h, pin))
+	assert.Equal(t, "Failed", s.lifecycle("d-1", "BeforeInstall"))
+	assert.Equal(t, protocol.DepFailed, s.deployment("d-1").Status)
+	o := s.outcome()
+	assert.False(t, o.pinned, "the catch-all never moved")
+	assert.Equal(t, s.stableCount(), o.stable, "stable was scaled up")
+
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy FAILURE d-1")
+	h, _ = s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
+
+	s.everyoneOn(0)
+	assert.NotContains(t, s.opsSince(mark), opSet, "the catch-all is already in place")
+
+	// The same while another execution waits at Approve: latest serves the
+	// image awaiting approval, the tenants stay pinned where they are.
+	s = newStory(t, "tenants-1", protocol.Scenario{Pushes: 2})
+	s.toApproval()
+	s.deliverAll()
+	s.do("PUSH v2", "exec-2 (v2) enters Latest")
+	s.d.FailNext(opRules, fakeaws.AccessDenied(opRules))
+	s.hold(contract.HookPin)
+	s.do("CodeDeploy starts d-2")
+	h, _ = s.hooks(contract.HookPin)
+	require.Error(t, s.invokeWith(h, s.take(contract.HookPin)))
+	assert.Equal(t, protocol.DepFailed, s.deployment("d-2").Status)
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy FAILURE d-2")
+	h, _ = s.hooks(contract.HookCleanup)
+	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
+	s.split(0, 1)
+	assert.Equal(t, "InProgress", s.execution("exec-1"), "its approval is awaited")
+}
+
+// tagCatchAll sets tags on the catch-all rule through the model's AddTags,
+// as functions that died holding a claim left them.
+func (s *story) tagCatchAll(tags map[string]string) {
+	s.t.Helper()
+	var in elbv2.AddTagsInput
+	in.ResourceArns = []string{s.env(contract.HookPin)[contract.EnvCatchAllRuleARN]}
+	for k, v := range tags {
+		in.Tags = append(in.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	_, err := s.d.API().AddTags(context.Background(), &in)
+	require.NoError(s.t, err)
+}
+
+// catchAllTags are the catch-all rule's tags and their values.
+func (s *story) catchAllTags() map[string]string {
+	out, err := s.d.API().DescribeTags(context.Background(), &elbv2.DescribeTagsInput{ResourceArns: []string{s.env(contract.HookPin)[contract.EnvCatchAllRuleARN]}})
+	require.NoError(s.t, err)
+	tags := map[string]string{}
+	for _, d := range out.TagDescriptions {
+		for _, tag := range d.Tags {
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+	}
+	return tags
+}
+
+// maxRuleTags is a listener rule's tag limit ("Tags for your listeners and
+// rules", https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rule-tags.html).
+const maxRuleTags = 50
+
+// Functions that died holding a claim leave their tags on the catch-all
+// rule, and a rule holds at most 50 tags: before, the 51st claim failed
+// with TooManyTags and so did every cleanup and rollback after it. A full
+// rule now has its expired claims removed and the claim goes through; an
+// unexpired claim is left alone.
+func TestClaimRemovesExpiredClaimsWhenTheRuleIsFull(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	live := contract.ReleaseTagPrefix + "still-running"
+	tags := map[string]string{contract.ReleaseTagPrefix + "garbled": "not a time", live: future}
+	for i := range maxRuleTags - 2 {
+		tags[fmt.Sprintf("%sdied-%02d", contract.ReleaseTagPrefix, i)] = past
+	}
+	s.tagCatchAll(tags)
+	require.Len(t, s.catchAllTags(), maxRuleTags)
+	h, logs := s.hooks(contract.HookCleanup)
+	mark := len(s.d.Calls())
+
+	require.NoError(t, h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1")))
+
+	assert.Equal(t, []string{opAdd, opTags, opRemove, opAdd}, s.opsSince(mark)[:4], "one refused claim, the clean-up, the claim again, before anything else is read")
+	assert.Equal(t, map[string]string{live: future}, s.catchAllTags(), "expired and unreadable claims gone, the live one kept, ours released")
+	assert.Contains(t, logs.String(), "removed expired claims from the catch-all rule")
+	s.everyoneOn(0)
+}
+
+// A rule full of live claims is not emptied: the claim fails, naming why,
+// and nothing changes.
+func TestClaimNeverRemovesALiveClaim(t *testing.T) {
+	s := latestStopped(t, "tenants-1", protocol.Reading{})
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	tags := map[string]string{}
+	for i := range maxRuleTags {
+		tags[fmt.Sprintf("%slive-%02d", contract.ReleaseTagPrefix, i)] = future
+	}
+	s.tagCatchAll(tags)
+	before := s.outcome()
+	h, _ := s.hooks(contract.HookCleanup)
+
+	err := h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "TooManyTags")
+	assert.Equal(t, tags, s.catchAllTags())
+	assert.Equal(t, before, s.outcome(), "nothing moved without a claim")
+}
+
+// byTag: before any push, a person registered latest's task definition
+// again with the image named by tag (v0, what the tag pointed at) and,
+// once push v1 waited at Approve, deployed it to latest by hand; its
+// deployment d-2 ran (pin included) and succeeded. latest now names its
+// image by tag while an approval about v1's digest is pending. cleanup's
+// invocation for d-2's SUCCESS is returned.
+func byTag(t *testing.T, sc protocol.Scenario) (*story, protocol.Invoke) {
+	t.Helper()
+	s := newStory(t, "tenants-1", sc)
+	reg, ok := s.d.API().(interface {
+		RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	})
+	require.True(t, ok, "the model registers task definitions")
+	td, err := reg.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{Family: aws.String("service"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(protocol.ImageRepository + ":release")}}})
+	require.NoError(t, err)
+	s.toApproval()
+	s.deliverAll()
+	appSpec := strings.Replace(s.env(contract.HookRollback)[contract.EnvAppSpecLatest], appspec.TaskDefinitionPlaceholder, aws.ToString(td.TaskDefinition.TaskDefinitionArn), 1)
+	_, err = s.d.API().CreateDeployment(context.Background(), &codedeploy.CreateDeploymentInput{ApplicationName: aws.String(s.app()),
+		DeploymentGroupName: aws.String(s.group("latest")),
+		Revision: &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeAppSpecContent,
+			AppSpecContent: &cdtypes.AppSpecContent{Content: aws.String(appSpec)}}})
+	require.NoError(t, err)
+	s.stage("d-2")
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy SUCCESS d-2")
+	return s, s.take(contract.HookCleanup)
+}
+
+// latest names its image by tag (a deployment that did not use the ECR
+// source's digest): the pending approval's digest cannot be compared with
+// it. Before, "cannot compare" read as "different" and the approval was
+// rejected automatically; now cleanup holds and says why.
+func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
+	s, inv := byTag(t, protocol.Scenario{Pushes: 1})
+	h, logs := s.hooks(contract.HookCleanup)
+
+	require.NoError(t, s.invokeWith(h, inv))
+
+	assert.Empty(t, s.approvals(), "no automatic rejection")
+	assert.Equal(t, "InProgress", s.execution("exec-1"), "the approval is left to a person")
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Contains(t, logs.String(), "cannot tell whether the pending approval is about the image latest serves")
+	assert.Contains(t, logs.String(), `"approval_digest":"`+protocol.Digest(1)+`"`)
+	s.split(0, 0) // the tenants stay pinned while the approval waits
 }

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -301,4 +306,101 @@ func TestMisconfiguredRollbackFailsWithTheConfigError(t *testing.T) {
 	assert.ErrorContains(t, err, "APPSPEC_LATEST is not set")
 	assert.Equal(t, before, s.outcome(), "nothing changed")
 	assert.Empty(t, s.claims())
+}
+
+// What the rollback function asks CodeDeploy for: the Latest stage's own
+// AppSpec (pin hook included) with stable's task definition, and a
+// description naming the reason.
+func TestRollbackDeploysTheLatestAppSpecWithStablesTaskDefinition(t *testing.T) {
+	s, _ := rejected(t, "hold", protocol.Scenario{})
+	spy := spyOn(s.d.API())
+	h, _ := s.hooksOn(contract.HookRollback, s.env(contract.HookRollback), spy)
+
+	res, err := h.Rollback(context.Background(), rollout.RollbackRequest{Reason: "v1 breaks checkout"})
+
+	require.NoError(t, err)
+	require.Len(t, spy.created, 1)
+	in := spy.created[0]
+	stableTD := s.deployment(res.DeploymentID).TaskDef
+	assert.Contains(t, res.Detail, stableTD)
+	assert.Equal(t, s.app(), aws.ToString(in.ApplicationName))
+	assert.Equal(t, s.group("latest"), aws.ToString(in.DeploymentGroupName))
+	assert.Equal(t, strings.Replace(strings.TrimSpace(s.env(contract.HookRollback)[contract.EnvAppSpecLatest]), appspec.TaskDefinitionPlaceholder, stableTD, 1),
+		aws.ToString(in.Revision.AppSpecContent.Content))
+	assert.Contains(t, aws.ToString(in.Revision.AppSpecContent.Content), `TaskDefinition: "`+stableTD+`"`)
+	assert.Equal(t, "tenant-canary rollback to stable's version: v1 breaks checkout", aws.ToString(in.Description))
+}
+
+func TestRollbackFailsClearlyWhenAStepFails(t *testing.T) {
+	boom := errors.New("injected failure")
+	for _, tt := range []struct {
+		name    string
+		arrange func(s *story)
+		want    func(s *story) string
+	}{
+		{"rejected execution", func(s *story) { s.d.FailNext(opGPE, boom) }, func(*story) string { return "get pipeline execution exec-1" }},
+		{"list deployments", func(s *story) { s.d.FailNext(opLD, nil, boom) },
+			func(s *story) string { return "list unfinished deployments of " + s.app() + "/" + s.group("stable") }},
+		{"describe rules", func(s *story) { s.d.FailNext(opRules, boom) }, func(*story) string { return "describe rules" }},
+		{"describe services", func(s *story) { s.d.FailNext(opDesc, boom) }, func(s *story) string {
+			return "describe service " + s.env(contract.HookPin)[contract.EnvLatestServiceName] + ", " + s.env(contract.HookPin)[contract.EnvStableServiceName]
+		}},
+		{"describe task definition", func(s *story) { s.d.FailNext(opTD, boom) }, func(s *story) string {
+			var td string
+			s.inspect(func(w *protocol.World) { td = w.LatestService().TaskSets[0].TaskDef })
+			return "describe task definition " + td
+		}},
+		{"create deployment", func(s *story) { s.d.FailNext(opCreate, fakeaws.AccessDenied(opCreate)) }, func(s *story) string {
+			var td string
+			s.inspect(func(w *protocol.World) { td = w.StableService().TaskSets[0].TaskDef })
+			return "create rollback deployment of " + s.group("latest") + " with " + td
+		}},
+		{"panic", func(s *story) { s.d.PanicOn(opCreate) }, func(*story) string { return "panic: protocol: injected panic in CreateDeployment" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, inv := rejected(t, "tenants-1", protocol.Scenario{})
+			tt.arrange(s)
+			before := s.outcome()
+			h, logs := s.hooks(contract.HookRollback)
+			mark := len(s.d.Calls())
+
+			var err error
+			require.NotPanics(t, func() { _, err = h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest)) })
+
+			want := tt.want(s)
+			assert.ErrorContains(t, err, want, "Lambda answers with the error alone")
+			if ops := s.opsSince(mark); slices.Contains(ops, opAdd) {
+				assert.Equal(t, opRemove, ops[len(ops)-1], "the claim is released on the error path too")
+			}
+			assert.Empty(t, s.claims())
+			assert.Equal(t, 1, s.deployments(), "nothing started")
+			assert.Equal(t, before, s.outcome(), "nothing changed")
+			assert.Contains(t, logs.String(), want)
+		})
+	}
+}
+
+// latest names its image by tag: the rejection's digest cannot be compared
+// with it. Before, that read as "superseded" and was logged at INFO; now
+// nothing is rolled back on a guess either way, and the operator is told at
+// WARN what to run.
+func TestRollbackOfARejectionItCannotCompareHoldsAndSaysSo(t *testing.T) {
+	s, cleanup := byTag(t, protocol.Scenario{Pushes: 1, Rejects: 1})
+	require.NoError(t, s.invoke(cleanup))
+	s.do("REJECT exec-1")
+	s.hold(contract.HookRollback)
+	s.deliverAll()
+	inv := s.take(contract.HookRollback)
+	before := s.outcome()
+	h, logs := s.hooks(contract.HookRollback)
+
+	res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+
+	require.NoError(t, err)
+	assert.Equal(t, rollout.OutcomeNothingToDo, res.Outcome)
+	assert.Contains(t, res.Detail, "cannot tell whether the rejection is about it")
+	assert.Contains(t, res.Detail, "tenant-canary rollback")
+	assert.Contains(t, logs.String(), `"level":"WARN"`)
+	assert.Equal(t, before, s.outcome(), "nothing rolled back")
+	assert.Equal(t, 2, s.deployments(), "nothing started")
 }

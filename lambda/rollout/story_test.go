@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,18 +19,19 @@ import (
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
-// A story drives the one model of AWS (internal/protocol's Direct, built
-// from a declared stack the program's own declaration keeps in step) to a
-// state by the model's own events — pushes, CodeDeploy's steps, approvals,
-// alarms, EventBridge deliveries — running each function the model invokes
-// on the way, with the invariants checked after every event and function.
-// A test then runs the hook under test against that state and asserts the
-// outcome: who is served what, desired counts, the rules, the reports and
-// approval results AWS accepted, what the user reads.
+// A story is the package's model harness (model_test.go: a Direct from a
+// declared stack) driven to a state by the model's own events — pushes,
+// CodeDeploy's steps, approvals, alarms, EventBridge deliveries — running
+// each function the model invokes on the way, with the invariants checked
+// after every event and function, and holding the invocations a test
+// wants to run itself. A test then runs the hook under test against that
+// state and asserts the outcome: who is served what, desired counts, the
+// catch-all, the reports and approval results AWS accepted, what the user
+// reads.
 type story struct {
-	t     *testing.T
-	d     *protocol.Direct
-	stack string
+	t *testing.T
+	m *model
+	d *protocol.Direct
 	// logs collects every function's output, in order.
 	mu   sync.Mutex
 	logs bytes.Buffer
@@ -43,13 +43,12 @@ type story struct {
 	smoke *contract.SmokeChecks
 }
 
-// newStory starts the model from testdata/stacks/<fixture>.json with the
+// newStory starts the model of testdata/stacks/<fixture>.json with the
 // scenario's budgets (pushes, rejections, alarms, a Reading).
 func newStory(t *testing.T, fixture string, sc protocol.Scenario) *story {
 	t.Helper()
-	stack, err := protocol.LoadStack("../../internal/protocol/testdata/stacks/" + fixture + ".json")
-	require.NoError(t, err)
-	return &story{t: t, d: protocol.NewDirectFromStack(stack, sc), stack: fixture, holding: map[contract.Hook]bool{}, smoke: sc.Smoke}
+	m := newModel(t, fixture, sc)
+	return &story{t: t, m: m, d: m.Direct, holding: map[contract.Hook]bool{}, smoke: sc.Smoke}
 }
 
 // env is function hook's environment as the program declares it.
@@ -168,35 +167,15 @@ func (s *story) run() {
 	}
 }
 
-// invoke runs one invocation the model asked for.
+// invoke runs one invocation the model asked for, as Lambda would.
 func (s *story) invoke(inv protocol.Invoke) error {
-	ctx := context.Background()
-	switch p := inv.Payload.(type) {
-	case rollout.LifecycleEvent:
-		switch inv.Hook {
-		case contract.HookPin:
-			h, _ := s.hooks(inv.Hook)
-			return h.Pin(ctx, p)
-		case contract.HookUnpin:
-			h, _ := s.hooks(inv.Hook)
-			return h.Unpin(ctx, p)
-		case contract.HookSmoke:
-			require.NotNil(s.t, s.smoke, "the model ran the smoke hook without checks")
-			sm, _ := s.smokeHook(nil, *s.smoke)
-			return sm.Run(ctx, p)
-		}
-	case events.CodeDeployEvent:
-		h, _ := s.hooks(inv.Hook)
-		return h.Cleanup(ctx, p)
-	case rollout.PipelineExecutionEvent:
-		h, _ := s.hooks(inv.Hook)
-		return h.CleanupPipelineExecution(ctx, p)
-	case rollout.RollbackRequest:
-		h, _ := s.hooks(inv.Hook)
-		_, err := h.Rollback(ctx, p)
-		return err
+	if inv.Hook == contract.HookSmoke {
+		require.NotNil(s.t, s.smoke, "the model ran the smoke hook without checks")
+		sm, _ := s.smokeHook(nil, *s.smoke)
+		return sm.Run(context.Background(), inv.Payload.(rollout.LifecycleEvent))
 	}
-	return fmt.Errorf("the model invoked %s with %T", inv.Hook, inv.Payload)
+	h, _ := s.hooks(inv.Hook)
+	return s.invokeWith(h, inv)
 }
 
 // unhold runs the held invocations of hook and those the model asks for
@@ -219,22 +198,7 @@ func (s *story) unhold(hook contract.Hook) {
 // invokeWith runs an invocation the model asked for with h (a hook the
 // test configured).
 func (s *story) invokeWith(h *rollout.Hooks, inv protocol.Invoke) error {
-	ctx := context.Background()
-	switch p := inv.Payload.(type) {
-	case events.CodeDeployEvent:
-		return h.Cleanup(ctx, p)
-	case rollout.PipelineExecutionEvent:
-		return h.CleanupPipelineExecution(ctx, p)
-	case rollout.RollbackRequest:
-		_, err := h.Rollback(ctx, p)
-		return err
-	case rollout.LifecycleEvent:
-		if inv.Hook == contract.HookPin {
-			return h.Pin(ctx, p)
-		}
-		return h.Unpin(ctx, p)
-	}
-	return fmt.Errorf("the model invoked %s with %T", inv.Hook, inv.Payload)
+	return s.m.runWith(context.Background(), h, inv)
 }
 
 // take is the first held invocation of hook (failing if none).
@@ -297,11 +261,13 @@ type outcome struct {
 
 func (s *story) outcome() outcome {
 	var o outcome
+	var tenants []string
+	s.inspect(func(w *protocol.World) { tenants = w.Tenants() })
+	o.serves = map[string][]int{"": s.d.Versions("")}
+	for _, t := range tenants {
+		o.serves[t] = s.d.Versions(t)
+	}
 	s.inspect(func(w *protocol.World) {
-		o.serves = map[string][]int{"": w.Serves("")}
-		for _, t := range w.Tenants() {
-			o.serves[t] = w.Serves(t)
-		}
 		o.pinned = w.CatchAllPinned()
 		o.stable = w.StableService().Desired
 		o.atRest = w.AtRest()
@@ -342,12 +308,7 @@ func (s *story) split(pinnedV, latestV int) {
 	assert.Equal(s.t, s.stableCount(), o.stable, "stable keeps serving")
 }
 
-func (s *story) stableCount() int {
-	var n int
-	_, err := fmt.Sscan(s.env(contract.HookPin)[contract.EnvStableDesiredCount], &n)
-	require.NoError(s.t, err)
-	return n
-}
+func (s *story) stableCount() int { return s.m.envInt(contract.EnvStableDesiredCount) }
 
 // claims are the tag keys on the catch-all rule: release claims of
 // functions that have not removed theirs.
@@ -419,18 +380,9 @@ func (s *story) execution(id string) string {
 	return st
 }
 
-// traced: a line of the model's trace containing what.
-func (s *story) traced(what string) string {
-	var found string
-	s.inspect(func(w *protocol.World) {
-		for _, l := range w.Trace() {
-			if strings.Contains(l, what) {
-				found = l
-			}
-		}
-	})
-	return found
-}
+// approvals are the approval results CodePipeline accepted from the
+// functions.
+func (s *story) approvals() []protocol.Approval { return s.d.Approvals() }
 
 // codeDeployEvent is the EventBridge "CodeDeploy Deployment State-change
 // Notification" of a deployment of this stack's group role.
