@@ -32,6 +32,8 @@ type Direct struct {
 	queue []Invoke
 	// faults injected and calls recorded (faults.go).
 	faults faults
+	// tl is the wall clock and when each fact happened (timeline.go).
+	tl timeline
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -46,6 +48,8 @@ type Invoke struct {
 func NewDirect(s Scenario) *Direct {
 	d := &Direct{s: s, w: newWorld(s)}
 	d.w.direct = d
+	d.tl = newTimeline(d.w.st)
+	d.observe()
 	return d
 }
 
@@ -74,6 +78,7 @@ func (d *Direct) Do(what string) error {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
+			d.observe()
 			if v := d.w.check(); v != nil {
 				return v
 			}
