@@ -327,9 +327,11 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		if w.direct != nil && w.direct.tl.userStops[d.ID] {
 			break
 		}
-		msg := "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped."
+		// The message's wording is not documented; the model's names the
+		// alarms in ALARM when it knows them (the signal path).
+		msg := "one or more of the deployment group's alarms went into ALARM"
 		if w.direct != nil && len(w.direct.tl.stopAlarms[d.ID]) > 0 {
-			msg += " Activated alarms: <" + strings.Join(w.direct.tl.stopAlarms[d.ID], ", ") + ">"
+			msg += ": " + strings.Join(w.direct.tl.stopAlarms[d.ID], ", ")
 		}
 		info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive, Message: aws.String(msg)}
 		info.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Automatic rollback triggered by alarm")}

@@ -53,7 +53,7 @@ type decision struct{ by, summary string }
 type Function func(ctx context.Context, payload any) (any, error)
 
 // directEpoch is where a Direct's clock starts.
-var directEpoch = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+var directEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newTimeline(st *stack) timeline {
 	return timeline{now: directEpoch, seen: map[string]time.Time{},
@@ -223,6 +223,13 @@ func (w *World) wallClock() *time.Time {
 	}
 	t := w.direct.tl.now
 	return &t
+}
+
+// observe stamps what a call of a Direct changed (under its lock).
+func (c *client) observe() {
+	if c.direct != nil {
+		c.direct.observe()
+	}
 }
 
 // observe stamps every fact of the world not seen before with the
