@@ -145,22 +145,17 @@ func (s *script) at(ago time.Duration, events ...string) {
 	s.do(events...)
 }
 
-// do takes each event (the first enabled one whose label contains it)
-// and runs the functions the model invokes with their real handlers.
+// do takes each event and runs the functions the model invokes with their
+// real handlers.
 func (s *script) do(events ...string) {
 	s.t.Helper()
-	for _, e := range events {
-		require.NoError(s.t, s.d.Do(e))
-		require.NoError(s.t, s.d.RunQueued(context.Background()), "after %s", e)
-	}
+	require.NoError(s.t, s.d.Steps(context.Background(), events...))
 }
 
 // deliver lets EventBridge deliver every event waiting.
 func (s *script) deliver() {
 	s.t.Helper()
-	for s.d.Do("deliver") == nil {
-		require.NoError(s.t, s.d.RunQueued(context.Background()))
-	}
+	require.NoError(s.t, s.d.DeliverAll(context.Background()))
 }
 
 // decide approves or rejects the pending approval through the API, as a

@@ -204,6 +204,32 @@ func (d *Direct) RunQueued(ctx context.Context) error {
 	}
 }
 
+// Steps takes each event (Do: the first enabled one whose label contains
+// it) and runs what the model invoked meanwhile (RunQueued): a scripted
+// rollout.
+func (d *Direct) Steps(ctx context.Context, events ...string) error {
+	for _, e := range events {
+		if err := d.Do(e); err != nil {
+			return err
+		}
+		if err := d.RunQueued(ctx); err != nil {
+			return fmt.Errorf("after %s: %w", e, err)
+		}
+	}
+	return nil
+}
+
+// DeliverAll lets EventBridge deliver every event waiting, running the
+// functions they invoke.
+func (d *Direct) DeliverAll(ctx context.Context) error {
+	for d.Do("deliver") == nil {
+		if err := d.RunQueued(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // at is when the Direct first saw fact key (nil: never, or not a Direct).
 func (w *World) at(key string) *time.Time {
 	if w.direct == nil {
