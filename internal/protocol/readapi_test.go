@@ -206,7 +206,10 @@ func TestReadStopAndInvokeAreTheOperatorsPath(t *testing.T) {
 	assert.Equal(t, "DeploymentAlreadyCompletedException", errCode(t, err))
 
 	var got any
-	d.RunFunction(contract.HookRollback, func(_ context.Context, p any) (any, error) { got = p; return map[string]string{"outcome": "nothing-to-do"}, nil })
+	d.RunFunction(contract.HookRollback, func(_ context.Context, p any) (any, error) {
+		got = p
+		return map[string]string{"outcome": "nothing-to-do"}, nil
+	})
 	out, err := api.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(st.decl.Outputs.HookFunctionNames["rollback"]), Payload: []byte(`{"reason":"latency"}`)})
 	require.NoError(t, err)
 	assert.Equal(t, rollout.RollbackRequest{Reason: "latency"}, got)
