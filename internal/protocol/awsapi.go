@@ -85,6 +85,12 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
 				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
 				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
+			// The PRIMARY task set's parameters transition to the service
+			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
+			// its task definition is the service's.
+			if p := svc.primary(); p != nil {
+				s.TaskDefinition = aws.String(p.TaskDef)
+			}
 			for _, ts := range svc.TaskSets {
 				s.RunningCount += int32(ts.Running)
 				s.TaskSets = append(s.TaskSets, ecstypes.TaskSet{Id: aws.String(ts.ID), Status: aws.String(ts.Status),

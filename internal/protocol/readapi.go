@@ -550,6 +550,13 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	return 0
 }
 
+// Route is the rule that serves a request of tenant ("" for one of no
+// pinned tenant): the first rule by priority whose condition matches, else
+// the default rule
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
+// A data plane over the model routes by it.
+func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
+
 // --- CloudWatch ---
 
 const alarmInAlarm = string(cwtypes.StateValueAlarm)

@@ -219,6 +219,27 @@ func (d *Direct) Steps(ctx context.Context, events ...string) error {
 	return nil
 }
 
+// Next takes the first enabled event that happens by itself — a step of
+// CodeDeploy or of the pipeline, an EventBridge delivery — and none a
+// person or a scenario's disturbance decides (a push, an approval, an
+// alarm, a fault), and runs what it invoked. It answers the event's label,
+// or false when nothing happens by itself.
+func (d *Direct) Next(ctx context.Context) (string, bool, error) {
+	d.mu.Lock()
+	label := ""
+	for _, a := range d.w.actions(d.s) {
+		if !a.External && !a.Waiting {
+			label = a.Label
+			break
+		}
+	}
+	d.mu.Unlock()
+	if label == "" {
+		return "", false, nil
+	}
+	return label, true, d.Steps(ctx, label)
+}
+
 // DeliverAll lets EventBridge deliver every event waiting, running the
 // functions they invoke.
 func (d *Direct) DeliverAll(ctx context.Context) error {
