@@ -740,7 +740,7 @@ func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 		if err != nil {
 			return nil, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
 		}
-		w.invoke(w.direct.s, contract.HookRollback, nil, nil, nil)
+		w.invoke(w.direct.s, hook, nil, nil, nil)
 		q := w.direct.queue
 		q[len(q)-1].Payload = payload
 		if async {
