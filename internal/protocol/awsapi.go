@@ -408,6 +408,11 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
+		// A group is named with its application
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+		if aws.ToString(in.ApplicationName) != w.st.app {
+			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
+		}
 		if group != w.st.latestGroup && group != w.st.stableGroup {
 			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
 		}
