@@ -136,7 +136,7 @@ func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, 
 func (w *World) scale(svc *Service, desired int) {
 	for _, ts := range svc.TaskSets {
 		if desired > ts.Running {
-			ts.Healthy = w.direct != nil
+			ts.Healthy = w.healthyAtOnce()
 		}
 		ts.Running = desired
 		if desired == 0 {
@@ -520,6 +520,7 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
 				w.decided(e, aws.ToString(in.Result.Summary))
+				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
 				return &codepipeline.PutApprovalResultOutput{ApprovedAt: w.wallClock()}, nil
 			}

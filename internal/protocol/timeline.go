@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -62,6 +63,14 @@ func newTimeline(st *stack) timeline {
 		functions: map[contract.Hook]Function{}}
 }
 
+// clone copies the timeline: the same clock and facts, the same functions.
+func (tl timeline) clone() timeline {
+	c := tl
+	c.seen, c.decisions, c.userStops = maps.Clone(tl.seen), maps.Clone(tl.decisions), maps.Clone(tl.userStops)
+	c.stopAlarms, c.functions = maps.Clone(tl.stopAlarms), maps.Clone(tl.functions)
+	return c
+}
+
 // Now is the Direct's clock.
 func (d *Direct) Now() time.Time {
 	d.mu.Lock()
@@ -106,6 +115,10 @@ func (d *Direct) Caller() string {
 	defer d.mu.Unlock()
 	return d.tl.caller
 }
+
+// Image is the image reference a task definition of version runs: the
+// declared repository's, by digest (stack.image).
+func (d *Direct) Image(version int) string { return d.w.st.image(version) }
 
 // RunFunction replaces the code Lambda Invoke runs for hook (nil: the
 // real handler again), e.g. a function that fails or answers busy.

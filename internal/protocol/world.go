@@ -322,6 +322,10 @@ func (w *World) logf(format string, args ...any) {
 	w.log = append(w.log, fmt.Sprintf(format, args...))
 }
 
+// healthyAtOnce: new tasks pass their health checks at once (a Direct's,
+// unless HealthByEvent); in the explorer they do by an event.
+func (w *World) healthyAtOnce() bool { return w.direct != nil && !w.direct.healthByEvent }
+
 // catchAllPinned reports whether the catch-all sits below the tenant rules.
 func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority > firstTenantRule }
 
