@@ -68,7 +68,7 @@ func harnessOf(t *testing.T, s *script) *harness {
 		stdout: h.stdout, stderr: h.stderr, stdin: strings.NewReader(""),
 		outputs: fakeOutputs{json: outputsJSON(t, h.o)},
 		loadAWS: func(_ context.Context, region string) (aws.Config, error) {
-			return aws.Config{Region: region, BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+			return aws.Config{Region: region, BaseEndpoint: aws.String(srv.URL), Retryer: fakeaws.Retryer,
 				Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 					return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 				})}, nil

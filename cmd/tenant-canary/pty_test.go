@@ -46,7 +46,7 @@ func cliEnv(pulumiDir, endpoint string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + pulumiDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + pulumiDir, "AWS_CONFIG_FILE=" + filepath.Join(pulumiDir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(pulumiDir, "none"),
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_ENDPOINT_URL=" + endpoint, "AWS_MAX_ATTEMPTS=1",
+		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_ENDPOINT_URL=" + endpoint,
 	}, extra...)
 }
 

@@ -38,7 +38,7 @@ func sdkConfig(t *testing.T, h http.Handler) aws.Config {
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 		}),
-		RetryMaxAttempts: 1,
+		Retryer: fakeaws.Retryer,
 	}
 }
 

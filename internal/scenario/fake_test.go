@@ -18,6 +18,7 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/internal/badversion"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/internal/protocol"
 )
 
@@ -71,7 +72,7 @@ func newModelStack(t *testing.T) *modelStack {
 func (f *modelStack) Outputs(context.Context) (contract.StackOutputs, error) { return f.o, nil }
 
 func (f *modelStack) AWSConfig(context.Context) (aws.Config, error) {
-	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(f.aws.URL), RetryMaxAttempts: 1,
+	return aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(f.aws.URL), Retryer: fakeaws.Retryer,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 		})}, nil
