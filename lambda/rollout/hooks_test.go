@@ -726,7 +726,7 @@ func TestUnpinHoldsWhenLatestServesAnotherImage(t *testing.T) {
 	assert.Equal(t, []int{1}, m.served("t0"), "pinned tenants stay on the approved v1, never v2")
 	assert.Equal(t, []int{2}, m.served(""))
 	assert.Contains(t, m.logs.String(), `"step":"held"`)
-	assert.Contains(t, m.logs.String(), "latest serves "+protocol.Image(2)+", stable serves "+protocol.Image(1))
+	assert.Contains(t, m.logs.String(), "latest serves "+m.Image(2)+", stable serves "+m.Image(1))
 }
 
 func TestUnpinReportsFailedWhenAStepFails(t *testing.T) {
