@@ -106,8 +106,11 @@ func TestPinScalesStableWaitsForHealthThenMovesCatchAllOnce(t *testing.T) {
 
 // A tenant rule `pulumi up` planned before the last Stable deployment moved
 // stable to green is created on blue, the group stable left: pin forwards
-// it to the group stable's primary task set serves, and a second run
-// (Lambda retrying an invocation whose report was lost) repairs nothing.
+// it to the group stable's primary task set serves, and a second run of
+// the same event after the first one's report was lost repairs nothing
+// (Lambda may deliver an asynchronous event more than once, "even if your
+// function doesn't return an error",
+// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 func TestPinFollowsThePrimaryTaskSetAndRepairsRulesOnTheOtherGroup(t *testing.T) {
 	m, pin := pinAt(t, "tenants-1", protocol.Scenario{StableOnGreen: true, StalePlan: true})
 	blue, green := m.stableTGs()[0], m.stableTGs()[1]
@@ -477,9 +480,9 @@ func TestPinNeverLowersAHigherDesiredCount(t *testing.T) {
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 }
 
-// An invocation that did part of the work (scaled stable, then failed and
-// never reported: Lambda stopped it) is retried; the retry finishes the job
-// without scaling again.
+// An invocation that did part of the work (scaled stable, then failed
+// without a report reaching CodeDeploy) is run again for the same event
+// (see above); the second run finishes the job without scaling again.
 func TestPinAfterAPartialRunFinishesTheJob(t *testing.T) {
 	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
 	m.FailNext(opSet, fakeaws.ServerError())
