@@ -672,10 +672,7 @@ func (st *stack) repository() (registry, name string) {
 // image is the reference CodeDeployToECS writes into a task definition
 // for version: the ECR source's ImageURI, by digest
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
-func (st *stack) image(version int) string {
-	registry, name := st.repository()
-	return registry + "/" + name + "@" + Digest(version)
-}
+func (st *stack) image(version int) string { return st.repositoryURL() + "@" + Digest(version) }
 
 // versionTags are the tags the model gives version v's image: v<v>, and on
 // the newest push also the tag the pipeline's source watches (the stack's
