@@ -120,7 +120,7 @@ func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, 
 func (w *World) scale(svc *Service, desired int) {
 	for _, ts := range svc.TaskSets {
 		if desired > ts.Running {
-			ts.Healthy = w.direct != nil
+			ts.Healthy = w.startsHealthy()
 		}
 		ts.Running = desired
 		if desired == 0 {

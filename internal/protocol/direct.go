@@ -31,6 +31,9 @@ type Direct struct {
 	s     Scenario
 	w     *World
 	queue []Invoke
+	// liveHealth: task sets pass their health checks when the caller says
+	// so (a rehearsal's data plane, observed.go), not at once.
+	liveHealth bool
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
