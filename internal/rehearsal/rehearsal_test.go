@@ -1,0 +1,198 @@
+package rehearsal
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/internal/badversion"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
+)
+
+// recorder keeps what the traffic was served.
+type recorder struct {
+	mu  sync.Mutex
+	all []Response
+}
+
+func (r *recorder) add(res Response) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, res)
+}
+
+func (r *recorder) since(n int) []Response {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Response{}, r.all[min(n, len(r.all)):]...)
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.all)
+}
+
+func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
+	t.Helper()
+	stack, err := protocol.LoadStack("../protocol/testdata/stacks/tenants-1.json")
+	require.NoError(t, err)
+	var log *slog.Logger
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := Start(ctx, Options{Stack: stack, SourceDir: "../..", Speed: speed, Log: log})
+	require.NoError(t, err)
+	rec := &recorder{}
+	// At the alarms' minimum request rate for the canary's share: 20
+	// requests a minute at 10 % is 200 a minute, untenanted.
+	done := make(chan struct{})
+	go func() { defer close(done); r.Traffic(ctx, 240, rec.add) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		require.NoError(t, r.Close())
+	})
+	return r, rec
+}
+
+// wait polls cond for at most d of wall time.
+func wait(t *testing.T, r *Rehearsal, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %s; the model: %s; violations: %v; function errors: %v",
+				what, d, r.Model().Describe(), r.Violations(), r.FunctionErrors())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pendingToken is the Approve action's token, read over the wire as
+// `tenant-canary approve` reads it.
+func pendingToken(t *testing.T, cp *codepipeline.Client, pipeline string) string {
+	out, err := cp.GetPipelineState(context.Background(), &codepipeline.GetPipelineStateInput{Name: aws.String(pipeline)})
+	require.NoError(t, err)
+	for _, st := range out.StageStates {
+		for _, a := range st.ActionStates {
+			if a.LatestExecution != nil && a.LatestExecution.Token != nil {
+				return *a.LatestExecution.Token
+			}
+		}
+	}
+	return ""
+}
+
+// A push rolls out through the real hooks: the pinned tenant stays on
+// the old version through the canary while untenanted requests reach the
+// new one, an approval (PutApprovalResult over the wire) moves everyone,
+// and the rehearsal ends at rest with every request served the new
+// version — routed by the listener rules the hooks changed, to processes
+// the load balancer found healthy.
+func TestAPushRollsOutThroughTheRealHooksWithRealTraffic(t *testing.T) {
+	r, rec := start(t, 60)
+	wait(t, r, "traffic on v1", 20*time.Second, func() bool {
+		rs := rec.since(0)
+		return len(rs) > 10 && rs[len(rs)-1].Version == InitialVersion
+	})
+	require.NoError(t, r.Push(context.Background(), "v2", badversion.Spec{}))
+	cp := codepipeline.NewFromConfig(r.AWSConfig())
+	pipeline := r.Outputs().PipelineName
+	var token string
+	wait(t, r, "the approval pending", 90*time.Second, func() bool { token = pendingToken(t, cp, pipeline); return token != "" })
+	beforeApproval := rec.since(0)
+	_, err := cp.PutApprovalResult(context.Background(), &codepipeline.PutApprovalResultInput{PipelineName: aws.String(pipeline),
+		StageName: aws.String(protocol.StageApprove), ActionName: aws.String(protocol.StageApprove), Token: aws.String(token),
+		Result: &cptypes.ApprovalResult{Status: cptypes.ApprovalStatusApproved, Summary: aws.String("test")}})
+	require.NoError(t, err)
+	wait(t, r, "the rollout at rest", 90*time.Second, func() bool { return r.Model().AtRest() && !r.Busy() })
+	settled := rec.len()
+	wait(t, r, "traffic after the rollout", 20*time.Second, func() bool { return rec.len() > settled+20 })
+
+	pinnedSaw, unpinnedSaw := map[string]int{}, map[string]int{}
+	for _, res := range beforeApproval {
+		if res.Tenant != "" {
+			pinnedSaw[res.Version]++
+		} else {
+			unpinnedSaw[res.Version]++
+		}
+	}
+	assert.Zero(t, pinnedSaw["v2"], "the pinned tenant was served v2 before its approval: %v", pinnedSaw)
+	assert.Positive(t, pinnedSaw[InitialVersion])
+	assert.Positive(t, unpinnedSaw["v2"], "untenanted requests never reached v2 during the canary: %v", unpinnedSaw)
+	for _, res := range rec.since(settled) {
+		assert.Equal(t, "v2", res.Version, "after the rollout, %+v", res)
+		assert.Equal(t, 200, res.Status, "after the rollout, %+v", res)
+	}
+	assert.Empty(t, r.Violations())
+	assert.Empty(t, r.FunctionErrors())
+	r.Model().Inspect(func(w *protocol.World) {
+		assert.False(t, w.CatchAllPinned(), "the catch-all is back above the tenant rules")
+		assert.Zero(t, w.StableService().Desired, "stable is scaled back to 0")
+	})
+}
+
+// A version answering half its requests with 500s is stopped by the
+// program's error-rate alarm, evaluated on what the load balancer measured
+// of the canary's real responses; the pinned tenant never sees it and
+// everyone ends on the old version.
+func TestABadVersionIsStoppedByARealAlarm(t *testing.T) {
+	r, rec := start(t, 60)
+	wait(t, r, "traffic on v1", 20*time.Second, func() bool { return rec.len() > 10 })
+	spec, err := badversion.Parse("5xx=50%")
+	require.NoError(t, err)
+	require.NoError(t, r.Push(context.Background(), "v2", spec))
+	var stopped *protocol.Deployment
+	wait(t, r, "the deployment stopped", 120*time.Second, func() bool {
+		r.Model().Inspect(func(w *protocol.World) {
+			for _, d := range w.Deployments {
+				if d.Status == protocol.DepStopped {
+					c := *d
+					stopped = &c
+				}
+			}
+		})
+		return stopped != nil
+	})
+	wait(t, r, "the rollout at rest", 90*time.Second, func() bool { return r.Model().AtRest() && !r.Busy() })
+	settled := rec.len()
+	wait(t, r, "traffic after the rollback", 20*time.Second, func() bool { return rec.len() > settled+20 })
+
+	trace, _ := r.Model().Trace(0)
+	assert.True(t, containsAny(trace, "in ALARM"), "stopped by an alarm: %v", trace)
+	var served5xx int
+	for _, res := range rec.since(0) {
+		if res.Tenant != "" {
+			assert.NotEqual(t, "v2", res.Version, "the pinned tenant was served the bad version: %+v", res)
+		}
+		if res.Version == "v2" && res.Status >= 500 {
+			served5xx++
+		}
+	}
+	assert.Positive(t, served5xx, "the canary served the bad version's 500s")
+	for _, res := range rec.since(settled) {
+		assert.Equal(t, InitialVersion, res.Version, "after the rollback, %+v", res)
+	}
+	assert.Empty(t, r.Violations())
+}
+
+func containsAny(lines []string, s string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
