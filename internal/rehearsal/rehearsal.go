@@ -196,10 +196,45 @@ func Start(ctx context.Context, opts Options) (*Rehearsal, error) {
 		_ = r.Close()
 		return nil, err
 	}
+	// The stack starts at rest: its tasks healthy, as after `pulumi up`.
+	if err := r.awaitHealthy(); err != nil {
+		_ = r.Close()
+		return nil, err
+	}
 	r.started = true
 	go r.reconcile()
 	go r.loop()
 	return r, nil
+}
+
+// awaitHealthy waits until every running task set of the model passes its
+// health checks on the local load balancer.
+func (r *Rehearsal) awaitHealthy() error {
+	deadline := time.Now().Add(minInvocation)
+	for {
+		status := map[string]dataplane.TaskSetStatus{}
+		for _, ts := range r.dp.TaskSets() {
+			status[ts.Service+"/"+ts.ID] = ts
+		}
+		var waiting []string
+		for _, ts := range r.model.TaskSets() {
+			if st := status[ts.Service+"/"+ts.ID]; ts.Running > 0 && st.Healthy < ts.Running {
+				waiting = append(waiting, fmt.Sprintf("%s/%s (%d of %d healthy)", ts.Service, ts.ID, st.Healthy, ts.Running))
+			}
+		}
+		if len(waiting) == 0 {
+			r.syncHealth()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("rehearsal: the initial tasks did not pass their health checks within %s: %s", minInvocation, strings.Join(waiting, ", "))
+		}
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // signalOf is the signal path of the declared stack: its rollback alarms
