@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -34,6 +33,10 @@ type Direct struct {
 	// liveHealth: task sets pass their health checks when the caller says
 	// so (a rehearsal's data plane, observed.go), not at once.
 	liveHealth bool
+	// faults injected and calls recorded (faults.go).
+	faults faults
+	// tl is the wall clock and when each fact happened (timeline.go).
+	tl timeline
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -48,6 +51,8 @@ type Invoke struct {
 func NewDirect(s Scenario) *Direct {
 	d := &Direct{s: s, w: newWorld(s)}
 	d.w.direct = d
+	d.tl = newTimeline(d.w.st)
+	d.observe()
 	return d
 }
 
@@ -76,6 +81,7 @@ func (d *Direct) Do(what string) error {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
+			d.observe()
 			if v := d.w.check(); v != nil {
 				return v
 			}
@@ -117,14 +123,4 @@ func (d *Direct) Inspect(fn func(w *World)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn(d.w)
-}
-
-// direct runs one call at once under the world's lock.
-func direct(ctx context.Context, d *Direct, fn func() (any, error)) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return fn()
 }

@@ -33,16 +33,10 @@ import (
 // priorities, as the program's own do.
 const firstTenantRule = routing.FirstTenantRulePriority
 
-// imageRepository is the repository pushed images come from; the hooks
-// compare images by digest, so any repository serves.
+// imageRepository is the repository pushed images come from when a
+// declared stack names none (stack.image); the hooks compare images by
+// digest, so any repository serves.
 const imageRepository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
-
-// Image is the reference CodeDeployToECS writes into a task definition: the
-// ECR source's ImageURI, by digest
-// (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
-func Image(version int) string {
-	return imageRepository + "@" + Digest(version)
-}
 
 // Digest is the ECR image digest of a version: the ECR source action's
 // revision id.

@@ -163,6 +163,8 @@ func Start(ctx context.Context, opts Options) (*Rehearsal, error) {
 	}
 	sig.Observed = r.observed
 	r.model = protocol.NewRehearsal(opts.Stack, sig)
+	r.model.SetNow(clock.Now())
+	r.model.RunFunction(contract.HookRollback, r.invokeNow(contract.HookRollback))
 	for _, f := range opts.Stack.Functions {
 		r.timeout[f.Hook] = time.Duration(f.TimeoutSeconds) * time.Second
 		r.retries[f.Hook] = f.MaximumRetryAttempts
@@ -333,7 +335,7 @@ func (r *Rehearsal) serve() error {
 		return err
 	}
 	r.endpoint = "http://" + ln.Addr().String()
-	r.srv = &http.Server{Handler: fakeaws.NewServer(r.model.API(), http.HandlerFunc(r.control)), ReadHeaderTimeout: 10 * time.Second}
+	r.srv = &http.Server{Handler: fakeaws.NewServer(r.model.Operator(), http.HandlerFunc(r.control)), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = r.srv.Serve(ln) }()
 	r.awsCfg = ClientConfig(r.endpoint, r.opts.Stack.Region)
 	return nil
@@ -440,10 +442,14 @@ func (r *Rehearsal) loop() {
 var skipped = []string{"a minute passes", "turns healthy"}
 
 func (r *Rehearsal) advance() {
+	r.model.SetNow(r.clock.Now())
 	for r.model.Minute() < r.clock.Minute(r.clock.Now()) {
 		if err := r.model.PassMinute(); err != nil {
 			r.violation(err)
 		}
+		// The model's record of calls is for tests; a rehearsal runs
+		// for hours.
+		r.model.ResetCalls()
 	}
 	r.syncHealth()
 	for range 64 {
@@ -575,7 +581,7 @@ func (r *Rehearsal) invoke(inv protocol.Invoke) {
 		r.poke()
 	}()
 	for attempt := 1; attempt <= attempts; attempt++ {
-		err = r.run(inv.Hook, payload, attempt)
+		_, err = r.run(inv.Hook, payload, attempt)
 		if err == nil || r.ctx.Err() != nil {
 			break
 		}
@@ -594,7 +600,7 @@ var requestID struct {
 	n int
 }
 
-func (r *Rehearsal) run(hook contract.Hook, payload []byte, attempt int) error {
+func (r *Rehearsal) run(hook contract.Hook, payload []byte, attempt int) ([]byte, error) {
 	env := r.env[hook]
 	cfg, cfgErr := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
 	clients := rollout.NewClients(r.awsCfg)
@@ -619,7 +625,7 @@ func (r *Rehearsal) run(hook contract.Hook, payload []byte, attempt int) error {
 	case contract.HookRollback:
 		handler = h.Rollback
 	default:
-		return fmt.Errorf("the model invoked %s, which a rehearsal does not run", hook)
+		return nil, fmt.Errorf("the model invoked %s, which a rehearsal does not run", hook)
 	}
 	// The function's timeout on the rehearsal clock, but never under
 	// minStartup of wall time: processes start at wall speed.
@@ -634,10 +640,36 @@ func (r *Rehearsal) run(hook contract.Hook, payload []byte, attempt int) error {
 	r.log.Info("invoking", "function", string(hook), "attempt", attempt, "payload", string(payload))
 	out, err := lambda.NewHandler(handler).Invoke(ctx, payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.log.Info("function returned", "function", string(hook), "result", string(out))
-	return nil
+	return out, nil
+}
+
+// invokeNow is Lambda Invoke (RequestResponse) of a function, as
+// `tenant-canary rollback` invokes the rollback function: the same
+// handler as an event's, over the wire.
+func (r *Rehearsal) invokeNow(hook contract.Hook) protocol.Function {
+	return func(_ context.Context, payload any) (any, error) {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.running[hook]++
+		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			r.running[hook]--
+			r.mu.Unlock()
+			r.poke()
+		}()
+		out, err := r.run(hook, b, 1)
+		if err != nil {
+			return nil, err
+		}
+		return json.RawMessage(out), nil
+	}
 }
 
 // minInvocation is the least wall time a function gets: a function's wait
