@@ -133,6 +133,7 @@ type Rehearsal struct {
 	failures   []string              // functions that returned an error
 	traceAt    int
 	pushing    sync.Mutex
+	nowMu      sync.Mutex
 	started    bool
 }
 
@@ -163,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Rehearsal, error) {
 	}
 	sig.Observed = r.observed
 	r.model = protocol.NewRehearsal(opts.Stack, sig)
-	r.model.SetNow(clock.Now())
+	r.syncNow()
 	r.model.RunFunction(contract.HookRollback, r.invokeNow(contract.HookRollback))
 	for _, f := range opts.Stack.Functions {
 		r.timeout[f.Hook] = time.Duration(f.TimeoutSeconds) * time.Second
@@ -403,6 +404,7 @@ func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spe
 	if bad.IsBad() {
 		r.model.MarkBad(next, bad.String())
 	}
+	r.syncNow() // the execution starts now, not at the loop's last tick
 	if err := r.model.Do("PUSH "); err != nil {
 		r.violation(err)
 		return err
@@ -441,8 +443,16 @@ func (r *Rehearsal) loop() {
 // of taking: time, and health.
 var skipped = []string{"a minute passes", "turns healthy"}
 
-func (r *Rehearsal) advance() {
+// syncNow moves the model's clock (its timestamps of what happened) to
+// the rehearsal's.
+func (r *Rehearsal) syncNow() {
+	r.nowMu.Lock()
+	defer r.nowMu.Unlock()
 	r.model.SetNow(r.clock.Now())
+}
+
+func (r *Rehearsal) advance() {
+	r.syncNow()
 	for r.model.Minute() < r.clock.Minute(r.clock.Now()) {
 		if err := r.model.PassMinute(); err != nil {
 			r.violation(err)
