@@ -33,6 +33,8 @@ type Direct struct {
 	// liveHealth: task sets pass their health checks when the caller says
 	// so (a rehearsal's data plane, observed.go), not at once.
 	liveHealth bool
+	// imageTags are the tags pushed versions were given (TagImage).
+	imageTags map[int]string
 	// faults injected and calls recorded (faults.go).
 	faults faults
 	// tl is the wall clock and when each fact happened (timeline.go).

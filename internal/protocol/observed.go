@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
@@ -28,10 +29,30 @@ import (
 // sig (its Observed set: the alarms read what the data plane measured).
 // Pushes are unbounded; every other disturbance of the explorer (faults,
 // free alarms, duplicates, edits) is off.
-func NewRehearsal(stack *declared.Stack, sig *Signal) *Direct {
+// Its wall clock (timeline.go) starts at now, so the facts of the
+// starting state are stamped with the rehearsal's time.
+func NewRehearsal(stack *declared.Stack, sig *Signal, now time.Time) *Direct {
 	d := NewDirectFromStack(stack, Scenario{Name: "rehearsal", Pushes: math.MaxInt32, Signal: sig})
 	d.liveHealth = true
+	d.tl.now = now
+	d.imageTags = map[int]string{}
 	return d
+}
+
+// TagImage names pushed version v's image by tag, as the image was pushed
+// (ECR DescribeImages answers it in place of the model's v<v>).
+func (d *Direct) TagImage(v int, tag string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.imageTags[v] = tag
+}
+
+// imageTag is the tag version v was pushed with ("" if not told).
+func (w *World) imageTag(v int) string {
+	if w.direct == nil {
+		return ""
+	}
+	return w.direct.imageTags[v]
 }
 
 // startsHealthy: a task set the model creates or scales up has passed its

@@ -50,6 +50,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,8 +164,8 @@ func Start(ctx context.Context, opts Options) (*Rehearsal, error) {
 		running:  map[contract.Hook]int{},
 	}
 	sig.Observed = r.observed
-	r.model = protocol.NewRehearsal(opts.Stack, sig)
-	r.syncNow()
+	r.model = protocol.NewRehearsal(opts.Stack, sig, clock.Now())
+	r.model.TagImage(0, InitialVersion)
 	r.model.RunFunction(contract.HookRollback, r.invokeNow(contract.HookRollback))
 	for _, f := range opts.Stack.Functions {
 		r.timeout[f.Hook] = time.Duration(f.TimeoutSeconds) * time.Second
@@ -257,10 +258,21 @@ func signalOf(st *declared.Stack) (*protocol.Signal, string, error) {
 		if a.TargetGroupArn != latest0 {
 			continue
 		}
+		// The model names each target group's alarms by signal
+		// ("tc-<signal>", as components/pipeline/stoptime compiles
+		// them) and answers DescribeAlarms for every declared alarm
+		// whose name ends in "-<signal>"; the program names them
+		// <child>-<service>-tg<index>-<signal> (components/pipeline/alarms.go).
 		def := a.Definition
+		name := aws.ToString(def.AlarmName)
+		_, signal, ok := strings.Cut(name, "-latest-tg0-")
+		if !ok {
+			return nil, "", fmt.Errorf("rehearsal: alarm %s of target group %s: want a name <prefix>-latest-tg0-<signal>, as the program declares", name, latest0)
+		}
+		def.AlarmName = aws.String("tc-" + signal)
 		alarm, err := cloudwatch.Compile(&def)
 		if err != nil {
-			return nil, "", fmt.Errorf("rehearsal: alarm %s: %w", aws.ToString(def.AlarmName), err)
+			return nil, "", fmt.Errorf("rehearsal: alarm %s: %w", name, err)
 		}
 		sig.Alarms = append(sig.Alarms, alarm)
 		for _, q := range def.Metrics {
@@ -385,6 +397,12 @@ func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spe
 	defer r.pushing.Unlock()
 	r.mu.Lock()
 	n := len(r.versions)
+	for _, had := range r.versions {
+		if had.Name == version {
+			r.mu.Unlock()
+			return fmt.Errorf("version %s was pushed before: a rehearsal pushes each version once, name this one differently", version)
+		}
+	}
 	r.mu.Unlock()
 	build := bad
 	if build.Latency > 0 {
@@ -401,6 +419,7 @@ func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spe
 	r.mu.Lock()
 	r.versions[next] = v
 	r.mu.Unlock()
+	r.model.TagImage(next, version)
 	if bad.IsBad() {
 		r.model.MarkBad(next, bad.String())
 	}
@@ -699,7 +718,22 @@ func (r *Rehearsal) violation(err error) {
 		return
 	}
 	r.violations = append(r.violations, v.Error())
-	r.log.Error("INVARIANT VIOLATED", "invariant", v.Invariant, "what", v.What)
+	r.log.Error("INVARIANT VIOLATED", "invariant", v.Invariant, "what", r.namedLocked(v.What))
+}
+
+// modelVersion is how the model names the n-th pushed version.
+var modelVersion = regexp.MustCompile(`\bv(\d+)\b`)
+
+// namedLocked writes the model's version numbers (v0 the initial image, vN
+// the N-th push) as the versions were pushed, e.g. "v2 (model v1)".
+func (r *Rehearsal) namedLocked(s string) string {
+	return modelVersion.ReplaceAllStringFunc(s, func(m string) string {
+		n, err := strconv.Atoi(m[1:])
+		if v, ok := r.versions[n]; err == nil && ok && v.Name != m {
+			return v.Name + " (model " + m + ")"
+		}
+		return m
+	})
 }
 
 func (r *Rehearsal) logTrace() {
@@ -711,7 +745,13 @@ func (r *Rehearsal) logTrace() {
 	r.traceAt = end
 	r.mu.Unlock()
 	for _, l := range lines {
-		r.log.Info("model", "event", strings.TrimSpace(l), "minute", r.model.Minute())
+		if strings.HasPrefix(l, "a minute passes") {
+			continue // every minute; the trace keeps them
+		}
+		r.mu.Lock()
+		l = r.namedLocked(strings.TrimSpace(l))
+		r.mu.Unlock()
+		r.log.Info("model", "event", l, "minute", r.model.Minute())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -27,8 +28,9 @@ type Response struct {
 
 // Traffic sends requests to the listener until ctx ends: each round one
 // untenanted request and one per pinned tenant (by the URL of its rule),
-// perMinute rounds per rehearsal minute. Every response goes to record
-// (which may be nil).
+// perMinute rounds per rehearsal minute, each request on its own without
+// waiting for the others. Every response goes to record (which may be nil,
+// and is called concurrently).
 func (r *Rehearsal) Traffic(ctx context.Context, perMinute int, record func(Response)) {
 	if perMinute <= 0 {
 		return
@@ -54,6 +56,9 @@ func (r *Rehearsal) Traffic(ctx context.Context, perMinute int, record func(Resp
 	every := max(time.Millisecond, r.clock.Wall(time.Minute)/time.Duration(perMinute))
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	inflight := make(chan struct{}, maxInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -61,29 +66,41 @@ func (r *Rehearsal) Traffic(ctx context.Context, perMinute int, record func(Resp
 		case <-tick.C:
 		}
 		for _, t := range targets {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
-			if err != nil {
-				continue
+			// Open loop, as many users are: a slow version does not slow
+			// the requests down, it only has more of them in flight.
+			select {
+			case inflight <- struct{}{}:
+			default:
+				continue // maxInFlight requests wait already: drop this one
 			}
-			if t.header != "" {
-				req.Header.Set(t.header, t.value)
-			}
-			if t.host != "" {
-				req.Host = t.host
-			}
-			res := Response{Time: r.clock.Now(), Tenant: t.tenant}
-			resp, err := client.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-				_ = resp.Body.Close()
-				res.Status, res.Version = resp.StatusCode, resp.Header.Get("X-App-Version")
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if record != nil {
-				record(res)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-inflight }()
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.url, nil)
+				if err != nil {
+					return
+				}
+				if t.header != "" {
+					req.Header.Set(t.header, t.value)
+				}
+				if t.host != "" {
+					req.Host = t.host
+				}
+				res := Response{Time: r.clock.Now(), Tenant: t.tenant}
+				resp, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+					_ = resp.Body.Close()
+					res.Status, res.Version = resp.StatusCode, resp.Header.Get("X-App-Version")
+				}
+				if ctx.Err() == nil && record != nil {
+					record(res)
+				}
+			}()
 		}
 	}
 }
+
+// maxInFlight bounds the traffic's requests waiting for an answer.
+const maxInFlight = 256
