@@ -70,9 +70,13 @@ type env struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A rehearsal's env file names its clock: times and waits are then in
+	// its minutes (rehearse.go).
+	now, speed := clockFromEnv(os.Getenv(clockEnv), os.Stderr)
 	code := run(ctx, os.Args[1:], &env{
 		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, terminal: isTerminal(os.Stdout),
-		outputs: outputs.PulumiCLI{}, loadAWS: loadAWS, now: clockFromEnv(os.Getenv(clockEnv), os.Stderr), poll: 15 * time.Second, sleep: sleep,
+		outputs: outputs.PulumiCLI{}, loadAWS: loadAWS, now: now, poll: time.Duration(float64(15*time.Second) / speed),
+		sleep: func(ctx context.Context, d time.Duration) error { return sleep(ctx, time.Duration(float64(d)/speed)) },
 	})
 	stop()
 	os.Exit(code)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,13 +74,21 @@ func rehearseCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) e
 	name := fs.String("scenario", "", "run this story unattended and exit: "+strings.Join(scenario.Names(), ", "))
 	report := fs.String("report", "", "with --scenario: write the report as JSON to this file")
 	verbose := fs.Bool("v", false, "log every function's steps too")
+	stateFlag := fs.String("state", "", "where the rehearsal writes what the other commands read (default DIR/"+stateDir+")")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	base := *stateFlag
+	if base == "" {
+		base = filepath.Join(*dir, stateDir)
 	}
 	if *name == "" && *report != "" {
 		return usageError("--report goes with --scenario")
 	}
-	st, err := loadDeclared(ctx, *dir, *stack, *declaredFile, e)
+	if *name != "" && !slices.Contains(scenario.Names(), *name) {
+		return usageError("--scenario %q: want one of %s", *name, strings.Join(scenario.Names(), ", "))
+	}
+	st, err := loadDeclared(ctx, *dir, base, *stack, *declaredFile, e)
 	if err != nil {
 		return err
 	}
@@ -97,11 +106,11 @@ func rehearseCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) e
 		return err
 	}
 	defer r.Close()
-	state, err := writeState(*dir, r, st, *speed)
+	state, err := writeState(base, r, st, *speed)
 	if err != nil {
 		return err
 	}
-	defer removeState(*dir)
+	defer removeState(base)
 	printState(e.stdout, state, r)
 	go r.Traffic(ctx, *traffic, nil)
 	<-ctx.Done()
@@ -141,12 +150,12 @@ func (h *modelEvents) WithGroup(g string) slog.Handler {
 // loadDeclared reads the declared stack from file, or evaluates the
 // program for stack (`go run . declare`, under the Pulumi SDK's mocks: no
 // Pulumi CLI, no AWS) and keeps what it declared in stateDir.
-func loadDeclared(ctx context.Context, dir, stack, file string, e *env) (*declared.Stack, error) {
+func loadDeclared(ctx context.Context, dir, base, stack, file string, e *env) (*declared.Stack, error) {
 	if file == "" {
-		if err := os.MkdirAll(filepath.Join(dir, stateDir), 0o755); err != nil {
+		if err := os.MkdirAll(base, 0o755); err != nil {
 			return nil, err
 		}
-		file = filepath.Join(dir, stateDir, "declared-"+stack+".json")
+		file = filepath.Join(base, "declared-"+stack+".json")
 		fmt.Fprintf(e.stderr, "evaluating the program for stack %s (go run . declare --stack %s)…\n", stack, stack)
 		cmd := exec.CommandContext(ctx, "go", "run", ".", "declare", "--stack", stack)
 		cmd.Dir = dir
@@ -203,8 +212,7 @@ func rehearseScenario(ctx context.Context, st *declared.Stack, dir string, speed
 }
 
 // writeState writes rehearsal.json, outputs.json and env into stateDir.
-func writeState(dir string, r *rehearsal.Rehearsal, st *declared.Stack, speed float64) (*rehearsalState, error) {
-	base := filepath.Join(dir, stateDir)
+func writeState(base string, r *rehearsal.Rehearsal, st *declared.Stack, speed float64) (*rehearsalState, error) {
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, err
 	}
@@ -235,9 +243,9 @@ func writeState(dir string, r *rehearsal.Rehearsal, st *declared.Stack, speed fl
 	return state, nil
 }
 
-func removeState(dir string) {
+func removeState(base string) {
 	for _, f := range []string{"rehearsal.json", "outputs.json", "env"} {
-		_ = os.Remove(filepath.Join(dir, stateDir, f))
+		_ = os.Remove(filepath.Join(base, f))
 	}
 }
 
@@ -278,6 +286,7 @@ func printState(w io.Writer, s *rehearsalState, r *rehearsal.Rehearsal) {
 // pushes it, which starts a rollout.
 func rehearsePush(ctx context.Context, fs *flag.FlagSet, args []string, e *env) error {
 	dir := fs.String("dir", ".", "the project's directory, where the running rehearsal wrote "+stateDir+"/rehearsal.json")
+	stateFlag := fs.String("state", "", "the running rehearsal's --state (default DIR/"+stateDir+")")
 	bad := fs.String("bad", "", "build the version bad: 5xx=<1-100>%, latency=<duration>, health, refuse (comma-separated)")
 	var version string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -292,13 +301,18 @@ func rehearsePush(ctx context.Context, fs *flag.FlagSet, args []string, e *env) 
 	if _, err := badversion.Parse(*bad); err != nil {
 		return usageError("%v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(*dir, stateDir, "rehearsal.json"))
+	base := *stateFlag
+	if base == "" {
+		base = filepath.Join(*dir, stateDir)
+	}
+	path := filepath.Join(base, "rehearsal.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return &codeError{exitStack, fmt.Sprintf("no running rehearsal in %s (%v): start one with tenant-canary rehearse", *dir, err)}
+		return &codeError{exitStack, fmt.Sprintf("no running rehearsal: %v; start one with tenant-canary rehearse", err)}
 	}
 	var s rehearsalState
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &codeError{exitStack, fmt.Sprintf("%s/rehearsal.json: %v", stateDir, err)}
+		return &codeError{exitStack, fmt.Sprintf("%s: %v", path, err)}
 	}
 	form := url.Values{"version": {version}, "bad": {*bad}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Endpoint+rehearsal.PushPath, strings.NewReader(form.Encode()))
@@ -340,12 +354,13 @@ func clockSpec(c *dataplane.Clock) string {
 	return at.UTC().Format(time.RFC3339Nano) + " " + wall.UTC().Format(time.RFC3339Nano) + " " + strconv.FormatFloat(c.Speed(), 'g', -1, 64)
 }
 
-// clockFromEnv is the commands' clock: the wall's, or a rehearsal's when
-// spec (TENANT_CANARY_CLOCK) names one. A spec it cannot read is said on
-// warn and the wall clock is used.
-func clockFromEnv(spec string, warn io.Writer) func() time.Time {
+// clockFromEnv is the commands' clock and its speed: the wall's (1), or a
+// rehearsal's when spec (TENANT_CANARY_CLOCK) names one, so "started 3m
+// ago" and --interval read in the rehearsal's minutes. A spec it cannot
+// read is said on warn and the wall clock is used.
+func clockFromEnv(spec string, warn io.Writer) (func() time.Time, float64) {
 	if spec == "" {
-		return time.Now
+		return time.Now, 1
 	}
 	f := strings.Fields(spec)
 	if len(f) == 3 {
@@ -353,9 +368,9 @@ func clockFromEnv(spec string, warn io.Writer) func() time.Time {
 		wall, err2 := time.Parse(time.RFC3339Nano, f[1])
 		speed, err3 := strconv.ParseFloat(f[2], 64)
 		if err1 == nil && err2 == nil && err3 == nil && speed >= 1 && speed <= dataplane.MaxSpeed {
-			return func() time.Time { return at.Add(time.Duration(float64(time.Since(wall)) * speed)) }
+			return func() time.Time { return at.Add(time.Duration(float64(time.Since(wall)) * speed)) }, speed
 		}
 	}
-	fmt.Fprintf(warn, "tenant-canary: %s=%q: want \"<rehearsal time> <wall time> <speed>\" as a rehearsal's env file sets it; using the wall clock\n", clockEnv, spec)
-	return time.Now
+	fmt.Fprintf(warn, "tenant-canary: %s=%q: want \"<rehearsal time> <wall time> <speed 1-%d>\" as a rehearsal's env file sets it; using the wall clock\n", clockEnv, spec, dataplane.MaxSpeed)
+	return time.Now, 1
 }

@@ -714,10 +714,11 @@ func (r *Rehearsal) violation(err error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.violations) > 0 && r.violations[len(r.violations)-1] == v.Error() {
+	what := r.namedLocked(v.Error())
+	if len(r.violations) > 0 && r.violations[len(r.violations)-1] == what {
 		return
 	}
-	r.violations = append(r.violations, v.Error())
+	r.violations = append(r.violations, what)
 	r.log.Error("INVARIANT VIOLATED", "invariant", v.Invariant, "what", r.namedLocked(v.What))
 }
 
