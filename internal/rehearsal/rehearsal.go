@@ -32,11 +32,20 @@
 // Time: the dataplane's Clock. CodeDeploy's steps happen at their
 // configured minutes of that clock, the load balancer's health checks and
 // metric minutes run on it, a function's timeout and poll interval are
-// scaled by it. What it does not speed up: a process's start, the Go
-// runtime, and the app's own timers — so a bad version's latency= is built
-// divided by the speed factor (latency=3s at speed 60 sleeps 50 ms), which
-// the load balancer, timing on the rehearsal clock, measures as 3 s of
-// TargetResponseTime.
+// scaled by it: every timer runs on it. The processes' own work does not
+// speed up. So a response time the alarms read is the response's wall
+// time (the load balancer times it on the rehearsal clock; the rehearsal
+// divides by the speed), except the delay a bad version's latency= adds,
+// which is a timer: the app is built to sleep latency/speed (latency=3s at
+// 60x sleeps 50 ms, a request as long in rehearsal time as on AWS, ending
+// within its minute), and the rehearsal counts that sleep as the latency
+// it stands for on the target groups the version serves. Timing the whole
+// response on the rehearsal clock would multiply every scheduling hiccup by
+// the speed (at 60x a 34 ms stall on a busy machine reads as the 2 s at
+// which the default latency alarm stops a rollout), so a healthy version
+// could be rolled back by the rehearsal's own noise; sleeping the full
+// latency on the wall clock would spread one slow request over minutes of
+// rehearsal time, past the alarm's evaluation.
 package rehearsal
 
 import (
@@ -129,6 +138,11 @@ type Rehearsal struct {
 
 	mu         sync.Mutex
 	versions   map[int]sampleapp.Version // model version → the build it stands for
+	// delays are each version's latency= (by name); tgVersion the version
+	// each target group's tasks run (observed reads them under the
+	// model's lock, so they are kept here).
+	delays    map[string]time.Duration
+	tgVersion map[string]string
 	violations []string
 	running    map[contract.Hook]int // invocations running now
 	failures   []string              // functions that returned an error
@@ -162,6 +176,7 @@ func Start(ctx context.Context, opts Options) (*Rehearsal, error) {
 		done: make(chan struct{}), apply: make(chan []dataplane.TaskSet, 1), wake: make(chan struct{}, 1),
 		versions: map[int]sampleapp.Version{0: {Name: InitialVersion, Color: colours[0]}},
 		running:  map[contract.Hook]int{},
+		delays:   map[string]time.Duration{}, tgVersion: map[string]string{},
 	}
 	sig.Observed = r.observed
 	r.model = protocol.NewRehearsal(opts.Stack, sig, clock.Now())
@@ -389,9 +404,8 @@ func (r *Rehearsal) control(w http.ResponseWriter, req *http.Request) {
 }
 
 // Push is `docker build` and `docker push` of version: the app is built
-// with the version's name, its colour and the bad spec (latency divided by
-// the speed, see the package doc), then the model takes the push, which
-// starts a pipeline execution.
+// with the version's name, its colour and the bad spec, then the model
+// takes the push, which starts a pipeline execution.
 func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spec) error {
 	r.pushing.Lock()
 	defer r.pushing.Unlock()
@@ -406,7 +420,7 @@ func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spe
 	r.mu.Unlock()
 	build := bad
 	if build.Latency > 0 {
-		build.Latency = max(time.Millisecond, r.clock.Wall(bad.Latency))
+		build.Latency = max(time.Millisecond, r.clock.Wall(bad.Latency)) // a timer: see the package doc
 	}
 	v := sampleapp.Version{Name: version, Color: colours[n%len(colours)], Bad: build}
 	if err := v.Validate(); err != nil {
@@ -418,6 +432,7 @@ func (r *Rehearsal) Push(ctx context.Context, version string, bad badversion.Spe
 	next := r.model.NextVersion()
 	r.mu.Lock()
 	r.versions[next] = v
+	r.delays[version] = bad.Latency
 	r.mu.Unlock()
 	r.model.TagImage(next, version)
 	if bad.IsBad() {
@@ -526,11 +541,15 @@ func (r *Rehearsal) syncHealth() {
 
 // desired is the model's task sets as the data plane runs them.
 func (r *Rehearsal) desired() []dataplane.TaskSet {
+	sets := r.model.TaskSets()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	env := dataplane.ContainerEnvironment(firstContainer(r.opts.Stack.ECS.DeployTaskDefinition.ContainerDefinitions))
 	var out []dataplane.TaskSet
-	for _, ts := range r.model.TaskSets() {
+	for _, ts := range sets {
+		if ts.Running > 0 {
+			r.tgVersion[ts.TargetGroup] = r.versions[ts.Version].Name
+		}
 		out = append(out, dataplane.TaskSet{Service: ts.Service, ID: ts.ID, Version: r.versions[ts.Version],
 			TargetGroupArn: ts.TargetGroup, Desired: ts.Running, Environment: env})
 	}
@@ -756,13 +775,25 @@ func (r *Rehearsal) logTrace() {
 	}
 }
 
-// observed is a target group's minute as the load balancer measured it.
+// observed is a target group's minute as the load balancer measured it,
+// its response times in the processes' own (wall) seconds: the package
+// doc says why.
 func (r *Rehearsal) observed(tg string, minute int) cloudwatch.Sample {
 	samples, err := r.dp.Samples(tg, r.respStat)
 	if err != nil || minute < 0 || minute >= len(samples) {
 		return cloudwatch.Sample{}
 	}
-	return samples[minute]
+	s := samples[minute]
+	// Wall seconds: a percentile or an average scales with its values.
+	s.ResponseTime /= r.clock.Speed()
+	r.mu.Lock()
+	d := r.delays[r.tgVersion[tg]]
+	r.mu.Unlock()
+	if d > 0 && s.Requests > 0 {
+		// The sleep of latency/speed in it stands for latency.
+		s.ResponseTime += (d - r.clock.Wall(d)).Seconds()
+	}
+	return s
 }
 
 func firstContainer(cs []ecstypes.ContainerDefinition) ecstypes.ContainerDefinition {

@@ -147,8 +147,7 @@ func TestAPushRollsOutThroughTheRealHooksWithRealTraffic(t *testing.T) {
 // A bad version is stopped by the program's alarm for its kind of bad,
 // evaluated on what the load balancer measured of the canary's real
 // responses: half of them 500s (the error-rate alarm), or each 3 s late
-// (the p99 latency alarm: the app sleeps 3 s / speed of wall time, which
-// the load balancer times on the rehearsal clock as 3 s). The pinned
+// (the p99 latency alarm; the app sleeps 3 s of rehearsal time). The pinned
 // tenant never sees it and everyone ends on the old version.
 func TestABadVersionIsStoppedByARealAlarm(t *testing.T) {
 	for _, tc := range []struct{ bad, alarm string }{{"5xx=50%", "tc-errors"}, {"latency=3s", "tc-latency"}} {
