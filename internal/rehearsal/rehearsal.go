@@ -136,13 +136,13 @@ type Rehearsal struct {
 	apply  chan []dataplane.TaskSet
 	wake   chan struct{}
 
-	mu         sync.Mutex
-	versions   map[int]sampleapp.Version // model version → the build it stands for
+	mu       sync.Mutex
+	versions map[int]sampleapp.Version // model version → the build it stands for
 	// delays are each version's latency= (by name); tgVersion the version
 	// each target group's tasks run (observed reads them under the
 	// model's lock, so they are kept here).
-	delays    map[string]time.Duration
-	tgVersion map[string]string
+	delays     map[string]time.Duration
+	tgVersion  map[string]string
 	violations []string
 	running    map[contract.Hook]int // invocations running now
 	failures   []string              // functions that returned an error
