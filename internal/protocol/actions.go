@@ -314,7 +314,7 @@ func (w *World) install(d *Deployment) {
 	if orig.TG == pair[0] {
 		tg = pair[1]
 	}
-	ts := &TaskSet{ID: w.taskSetID(), Status: "ACTIVE", TaskDef: d.TaskDef, TG: tg, Running: svc.Desired, Healthy: w.startsHealthy()}
+	ts := &TaskSet{ID: w.taskSetID(), Status: "ACTIVE", TaskDef: d.TaskDef, TG: tg, Running: svc.Desired, Healthy: w.healthyAtOnce()}
 	svc.TaskSets = append(svc.TaskSets, ts)
 	d.Replacement, d.Phase, d.stepAt = ts.ID, phaseInstalled, w.clock
 }

@@ -35,7 +35,11 @@ type client struct {
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
 	var zero T
-	run := func() (any, error) { return fn(c.w) }
+	run := func() (any, error) {
+		// A Direct stamps what the call changed with its clock's time.
+		defer c.observe()
+		return fn(c.w)
+	}
 	var (
 		out any
 		err error
@@ -81,6 +85,12 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
 				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
 				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
+			// The PRIMARY task set's parameters transition to the service
+			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
+			// its task definition is the service's.
+			if p := svc.primary(); p != nil {
+				s.TaskDefinition = aws.String(p.TaskDef)
+			}
 			for _, ts := range svc.TaskSets {
 				s.RunningCount += int32(ts.Running)
 				s.TaskSets = append(s.TaskSets, ecstypes.TaskSet{Id: aws.String(ts.ID), Status: aws.String(ts.Status),
@@ -126,7 +136,7 @@ func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, 
 func (w *World) scale(svc *Service, desired int) {
 	for _, ts := range svc.TaskSets {
 		if desired > ts.Running {
-			ts.Healthy = w.startsHealthy()
+			ts.Healthy = w.healthyAtOnce()
 		}
 		ts.Running = desired
 		if desired == 0 {
@@ -398,6 +408,11 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
+		// A group is named with its application
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+		if aws.ToString(in.ApplicationName) != w.st.app {
+			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
+		}
 		if group != w.st.latestGroup && group != w.st.stableGroup {
 			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
 		}
@@ -505,6 +520,7 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
 				w.decided(e, aws.ToString(in.Result.Summary))
+				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
 				return &codepipeline.PutApprovalResultOutput{ApprovedAt: w.wallClock()}, nil
 			}

@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,15 +31,15 @@ type Direct struct {
 	s     Scenario
 	w     *World
 	queue []Invoke
-	// liveHealth: task sets pass their health checks when the caller says
-	// so (a rehearsal's data plane, observed.go), not at once.
-	liveHealth bool
 	// imageTags are the tags pushed versions were given (TagImage).
 	imageTags map[int]string
 	// faults injected and calls recorded (faults.go).
 	faults faults
 	// tl is the wall clock and when each fact happened (timeline.go).
 	tl timeline
+	// healthByEvent: tasks turn healthy only by the model's event, as in
+	// the explorer (HealthByEvent).
+	healthByEvent bool
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -58,6 +59,17 @@ func NewDirect(s Scenario) *Direct {
 	return d
 }
 
+// Clone is an independent copy of the world as it is now, with no fault
+// queued and nothing recorded: a benchmark's fresh start from a state
+// that took many events to reach.
+func (d *Direct) Clone() *Direct {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
+	c.w.direct = c
+	return c
+}
+
 // NewDirectFromStack starts a world of the declared stack (what `go run .
 // declare` writes; LoadStack reads it) with the budgets of s (its Stack is
 // replaced): its rules, services, desired counts and each function's
@@ -65,6 +77,30 @@ func NewDirect(s Scenario) *Direct {
 func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 	s.Stack = stack
 	return NewDirect(s)
+}
+
+// HealthByEvent makes new tasks start unhealthy, as they do in the
+// explorer, until the event "<service>'s task set <id> turns healthy"
+// (Do("turns healthy")); by default a Direct's new tasks pass their health
+// checks at once, since no event but the caller's could make them.
+func (d *Direct) HealthByEvent() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.healthByEvent = true
+}
+
+// Versions are the versions requests of tenant ("" for a request of no
+// pinned tenant) are served: those of the running task sets in each
+// target group the routing rule forwards a positive weight to.
+func (d *Direct) Versions(tenant string) []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []int
+	for _, g := range d.w.served(d.w.route(tenant)) {
+		out = append(out, g.versions...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // API answers the functions' calls.

@@ -21,17 +21,25 @@ import (
 //     ends, which fails the call with the context's error, as the SDK does).
 //   - Panic: the call panics in the caller's goroutine (over the wire, the
 //     server turns it into a 500).
+//   - Before: something else happens first, outside the model's lock (a
+//     Direct's test runs another function, or takes a model event): the
+//     explorer's "any event can land between two calls", at one chosen
+//     call.
 //
 // The zero Fault lets the call through.
 type Fault struct {
-	Err   error
-	Lost  bool
-	Delay time.Duration
-	Panic bool
+	Err    error
+	Lost   bool
+	Delay  time.Duration
+	Panic  bool
+	Before func()
 }
 
 // apply answers the call op under the fault; run is the model's answer.
 func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (any, error) {
+	if f.Before != nil {
+		f.Before()
+	}
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -53,6 +61,14 @@ func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (a
 	return nil, f.Err
 }
 
+// Before queues fn to run before the nth call of op from now (1: the
+// next), outside the model's lock.
+func (d *Direct) Before(op string, n int, fn func()) {
+	fs := make([]Fault, n)
+	fs[n-1].Before = fn
+	d.Inject(op, fs...)
+}
+
 // explorerFault is the explorer's "FAULT: …'s <op> fails" event: the call
 // failed after the SDK's retries, before it reached the service.
 var explorerFault = Fault{Err: apiErr("InternalFailure", "injected: the call failed after the SDK's retries")}
@@ -72,13 +88,19 @@ type Report struct {
 	DeploymentID, ExecutionID, Status string
 }
 
+// Approval is one PutApprovalResult the model accepted.
+type Approval struct {
+	ExecutionID, Status, Summary string
+}
+
 // faults are a Direct's injected faults and what it recorded. Guarded by
 // the Direct's mutex.
 type faults struct {
-	next    map[string][]Fault
-	panics  map[string]bool
-	calls   []Call
-	reports []Report
+	next      map[string][]Fault
+	panics    map[string]bool
+	calls     []Call
+	reports   []Report
+	approvals []Approval
 }
 
 // take records the call and returns the fault for it (the zero Fault if
@@ -161,12 +183,19 @@ func (d *Direct) Reports() []Report {
 	return slices.Clone(d.faults.reports)
 }
 
-// ResetCalls forgets the recorded calls and reports (not the state, not
+// Approvals returns the approval results the model accepted, in order.
+func (d *Direct) Approvals() []Approval {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.faults.approvals)
+}
+
+// ResetCalls forgets the recorded calls, reports and approvals (not the state, not
 // the queued faults), e.g. between two invocations.
 func (d *Direct) ResetCalls() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.faults.calls, d.faults.reports = nil, nil
+	d.faults.calls, d.faults.reports, d.faults.approvals = nil, nil, nil
 }
 
 // direct runs one call of a Direct: it is recorded, gets its fault, and
@@ -196,5 +225,12 @@ func (c *client) accepted(deploymentID, execID, status string) {
 		c.inv.accepted++
 	case c.direct != nil:
 		c.direct.faults.reports = append(c.direct.faults.reports, Report{DeploymentID: deploymentID, ExecutionID: execID, Status: status})
+	}
+}
+
+// decided records an approval result the model accepted (a Direct only).
+func (c *client) decided(execID, status, summary string) {
+	if c.direct != nil {
+		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }

@@ -33,8 +33,10 @@ import (
 // starting state are stamped with the rehearsal's time.
 func NewRehearsal(stack *declared.Stack, sig *Signal, now time.Time) *Direct {
 	d := NewDirectFromStack(stack, Scenario{Name: "rehearsal", Pushes: math.MaxInt32, Signal: sig})
-	d.liveHealth = true
+	d.healthByEvent = true // and the event is SetHealth's
 	d.tl.now = now
+	clear(d.tl.seen) // NewDirect saw the starting state at its own epoch
+	d.observe()
 	d.imageTags = map[int]string{}
 	return d
 }
@@ -54,11 +56,6 @@ func (w *World) imageTag(v int) string {
 	}
 	return w.direct.imageTags[v]
 }
-
-// startsHealthy: a task set the model creates or scales up has passed its
-// health checks at once, for a world served to outside callers that
-// cannot make it healthy; a rehearsal's waits for its data plane.
-func (w *World) startsHealthy() bool { return w.direct != nil && !w.direct.liveHealth }
 
 // Enabled is one event the model could take now, as Explore's traces name
 // it; External is a person's decision or a disturbance, not something AWS

@@ -184,7 +184,7 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 			e := w.Executions[i]
 			s := cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
 				StartTime: w.at("exec " + e.ID), LastUpdateTime: w.at("exec " + e.ID + " " + e.Status),
-				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(imageSourceAction), RevisionId: aws.String(Digest(e.Version))}}}
+				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
 			all = append(all, s)
 		}
 		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
@@ -195,8 +195,29 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 	})
 }
 
-// imageSourceAction is the Source stage's ECR action (components/pipeline).
-const imageSourceAction = "Image"
+// imageSourceAction is the declared Source stage's ECR action: its
+// revision is the pushed image's digest
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
+func (st *stack) imageSourceAction() string {
+	for _, s := range st.decl.Pipeline.Declaration.Stages {
+		for _, a := range s.Actions {
+			if a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategorySource && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
+				return aws.ToString(a.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// stageActions are the declared actions of stage.
+func (st *stack) stageActions(stage string) []cptypes.ActionDeclaration {
+	for _, s := range st.decl.Pipeline.Declaration.Stages {
+		if aws.ToString(s.Name) == stage {
+			return s.Actions
+		}
+	}
+	return nil
+}
 
 // ListActionExecutions lists the Approve and Deploy actions' executions,
 // newest first, 1–100 a page (100 when not asked), filtered by pipeline
@@ -224,21 +245,26 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 				if status == "" {
 					continue
 				}
-				d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(e.ID), ActionExecutionId: aws.String(e.ID + "-" + stage),
-					PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: aws.String("Deploy"),
-					Status: cptypes.ActionExecutionStatus(status), StartTime: w.at("stage " + stage + " " + e.ID),
-					LastUpdateTime: w.at("stage " + stage + " " + e.ID + " " + status)}
-				if stage == StageApprove {
-					a := w.approvalOf(e)
-					d.ActionName, d.Status = aws.String(contract.ActionApprove), a.Status
-					if a.Status != cptypes.ActionExecutionStatusInProgress {
-						d.LastUpdateTime, d.UpdatedBy = a.LastStatusChange, a.LastUpdatedBy
-						d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}}
+				for _, action := range w.st.stageActions(stage) {
+					d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(e.ID), ActionExecutionId: aws.String(e.ID + "-" + stage + "-" + aws.ToString(action.Name)),
+						PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: action.Name, Input: &cptypes.ActionExecutionInput{ActionTypeId: action.ActionTypeId},
+						Status: cptypes.ActionExecutionStatus(status), StartTime: w.at("stage " + stage + " " + e.ID),
+						LastUpdateTime: w.at("stage " + stage + " " + e.ID + " " + status)}
+					switch {
+					case stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove:
+						a := w.approvalOf(e)
+						d.Status = a.Status
+						if a.Status != cptypes.ActionExecutionStatusInProgress {
+							d.LastUpdateTime, d.UpdatedBy = a.LastStatusChange, a.LastUpdatedBy
+							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}}
+						}
+					case stage != StageApprove:
+						if dep := w.deploymentOfStage(e, stage); dep != nil {
+							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionId: aws.String(dep.ID)}}
+						}
 					}
-				} else if dep := w.deploymentOfStage(e, stage); dep != nil {
-					d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionId: aws.String(dep.ID)}}
+					all = append(all, d)
 				}
-				all = append(all, d)
 			}
 		}
 		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
@@ -327,9 +353,11 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		if w.direct != nil && w.direct.tl.userStops[d.ID] {
 			break
 		}
-		msg := "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped."
+		// The message's wording is not documented; the model's names the
+		// alarms in ALARM when it knows them (the signal path).
+		msg := "one or more of the deployment group's alarms went into ALARM"
 		if w.direct != nil && len(w.direct.tl.stopAlarms[d.ID]) > 0 {
-			msg += " Activated alarms: <" + strings.Join(w.direct.tl.stopAlarms[d.ID], ", ") + ">"
+			msg += ": " + strings.Join(w.direct.tl.stopAlarms[d.ID], ", ")
 		}
 		info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive, Message: aws.String(msg)}
 		info.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Automatic rollback triggered by alarm")}
@@ -548,6 +576,13 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	return 0
 }
 
+// Route is the rule that serves a request of tenant ("" for one of no
+// pinned tenant): the first rule by priority whose condition matches, else
+// the default rule
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
+// A data plane over the model routes by it.
+func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
+
 // --- CloudWatch ---
 
 const alarmInAlarm = string(cwtypes.StateValueAlarm)
@@ -734,7 +769,7 @@ func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 		if err != nil {
 			return nil, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
 		}
-		w.invoke(w.direct.s, contract.HookRollback, nil, nil, nil)
+		w.invoke(w.direct.s, hook, nil, nil, nil)
 		q := w.direct.queue
 		q[len(q)-1].Payload = payload
 		if async {

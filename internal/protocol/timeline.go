@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -53,13 +54,21 @@ type decision struct{ by, summary string }
 type Function func(ctx context.Context, payload any) (any, error)
 
 // directEpoch is where a Direct's clock starts.
-var directEpoch = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+var directEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newTimeline(st *stack) timeline {
 	return timeline{now: directEpoch, seen: map[string]time.Time{},
 		caller:    fmt.Sprintf("arn:aws:sts::%s:assumed-role/release-manager/console", st.account),
 		decisions: map[string]decision{}, userStops: map[string]bool{}, stopAlarms: map[string][]string{},
 		functions: map[contract.Hook]Function{}}
+}
+
+// clone copies the timeline: the same clock and facts, the same functions.
+func (tl timeline) clone() timeline {
+	c := tl
+	c.seen, c.decisions, c.userStops = maps.Clone(tl.seen), maps.Clone(tl.decisions), maps.Clone(tl.userStops)
+	c.stopAlarms, c.functions = maps.Clone(tl.stopAlarms), maps.Clone(tl.functions)
+	return c
 }
 
 // Now is the Direct's clock.
@@ -106,6 +115,10 @@ func (d *Direct) Caller() string {
 	defer d.mu.Unlock()
 	return d.tl.caller
 }
+
+// Image is the image reference a task definition of version runs: the
+// declared repository's, by digest (stack.image).
+func (d *Direct) Image(version int) string { return d.w.st.image(version) }
 
 // RunFunction replaces the code Lambda Invoke runs for hook (nil: the
 // real handler again), e.g. a function that fails or answers busy.
@@ -204,6 +217,53 @@ func (d *Direct) RunQueued(ctx context.Context) error {
 	}
 }
 
+// Steps takes each event (Do: the first enabled one whose label contains
+// it) and runs what the model invoked meanwhile (RunQueued): a scripted
+// rollout.
+func (d *Direct) Steps(ctx context.Context, events ...string) error {
+	for _, e := range events {
+		if err := d.Do(e); err != nil {
+			return err
+		}
+		if err := d.RunQueued(ctx); err != nil {
+			return fmt.Errorf("after %s: %w", e, err)
+		}
+	}
+	return nil
+}
+
+// Next takes the first enabled event that happens by itself — a step of
+// CodeDeploy or of the pipeline, an EventBridge delivery — and none a
+// person or a scenario's disturbance decides (a push, an approval, an
+// alarm, a fault), and runs what it invoked. It answers the event's label,
+// or false when nothing happens by itself.
+func (d *Direct) Next(ctx context.Context) (string, bool, error) {
+	d.mu.Lock()
+	label := ""
+	for _, a := range d.w.actions(d.s) {
+		if !a.External && !a.Waiting {
+			label = a.Label
+			break
+		}
+	}
+	d.mu.Unlock()
+	if label == "" {
+		return "", false, nil
+	}
+	return label, true, d.Steps(ctx, label)
+}
+
+// DeliverAll lets EventBridge deliver every event waiting, running the
+// functions they invoke.
+func (d *Direct) DeliverAll(ctx context.Context) error {
+	for d.Do("deliver") == nil {
+		if err := d.RunQueued(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // at is when the Direct first saw fact key (nil: never, or not a Direct).
 func (w *World) at(key string) *time.Time {
 	if w.direct == nil {
@@ -223,6 +283,13 @@ func (w *World) wallClock() *time.Time {
 	}
 	t := w.direct.tl.now
 	return &t
+}
+
+// observe stamps what a call of a Direct changed (under its lock).
+func (c *client) observe() {
+	if c.direct != nil {
+		c.direct.observe()
+	}
 }
 
 // observe stamps every fact of the world not seen before with the

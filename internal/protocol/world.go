@@ -15,6 +15,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
@@ -22,8 +24,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -39,20 +39,12 @@ const firstTenantRule = routing.FirstTenantRulePriority
 const imageRepository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
 
 // Digest is the ECR image digest of a version: the ECR source action's
-// revision id.
-func Digest(version int) string { return fmt.Sprintf("sha256:%064x", version) }
-
-// versionOf is the inverse of Image ("?" for anything else).
-func versionOf(image string) string {
-	i := strings.LastIndex(image, ":")
-	if i < 0 {
-		return "?"
-	}
-	n, err := strconv.ParseInt(image[i+1:], 16, 64)
-	if err != nil {
-		return "?"
-	}
-	return "v" + strconv.FormatInt(n, 10)
+// revision id. A digest is the SHA-256 of the image manifest
+// (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push.html);
+// the model hashes the version's name, so versions differ at a glance.
+func Digest(version int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("v%d", version)))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Rule is a listener rule. A lower priority is evaluated first; the default
@@ -329,6 +321,10 @@ func (w *World) served(r *Rule) []servedGroup {
 func (w *World) logf(format string, args ...any) {
 	w.log = append(w.log, fmt.Sprintf(format, args...))
 }
+
+// healthyAtOnce: new tasks pass their health checks at once (a Direct's,
+// unless HealthByEvent); in the explorer they do by an event.
+func (w *World) healthyAtOnce() bool { return w.direct != nil && !w.direct.healthByEvent }
 
 // catchAllPinned reports whether the catch-all sits below the tenant rules.
 func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority > firstTenantRule }
