@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenant-canary/tenant-canary/internal/badversion"
@@ -92,13 +93,16 @@ func rehearseCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) e
 	if err != nil {
 		return err
 	}
+	// The rehearsal's log and the scenario driver's lines come from many
+	// goroutines onto one stderr.
+	stderr := &lockedWriter{w: e.stderr}
 	level := slog.LevelInfo
 	if !*verbose {
 		level = slog.LevelWarn
 	}
-	log := slog.New(&modelEvents{slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), level})
+	log := slog.New(&modelEvents{slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), level})
 	if *name != "" {
-		return rehearseScenario(ctx, st, *dir, *speed, *name, *report, log, e)
+		return rehearseScenario(ctx, st, *dir, *speed, *name, *report, log, stderr, e)
 	}
 
 	r, err := rehearsal.Start(ctx, rehearsal.Options{Stack: st, SourceDir: *dir, Speed: *speed, Port: *port, Log: log})
@@ -180,8 +184,8 @@ func loadDeclared(ctx context.Context, dir, base, stack, file string, e *env) (*
 	return st, nil
 }
 
-func rehearseScenario(ctx context.Context, st *declared.Stack, dir string, speed float64, name, report string, log *slog.Logger, e *env) error {
-	rep, _, err := rehearsal.RunScenario(ctx, rehearsal.ScenarioRun{Stack: st, SourceDir: dir, Speed: speed, Name: name, Log: e.stderr, Rehearsal: log})
+func rehearseScenario(ctx context.Context, st *declared.Stack, dir string, speed float64, name, report string, log *slog.Logger, stderr io.Writer, e *env) error {
+	rep, _, err := rehearsal.RunScenario(ctx, rehearsal.ScenarioRun{Stack: st, SourceDir: dir, Speed: speed, Name: name, Log: stderr, Rehearsal: log})
 	if rep != nil && report != "" {
 		f, ferr := os.Create(report)
 		if ferr != nil {
@@ -373,4 +377,16 @@ func clockFromEnv(spec string, warn io.Writer) (func() time.Time, float64) {
 	}
 	fmt.Fprintf(warn, "tenant-canary: %s=%q: want \"<rehearsal time> <wall time> <speed 1-%d>\" as a rehearsal's env file sets it; using the wall clock\n", clockEnv, spec, dataplane.MaxSpeed)
 	return time.Now, 1
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
-	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -78,70 +75,6 @@ func wait(t *testing.T, r *Rehearsal, what string, d time.Duration, cond func() 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// pendingToken is the Approve action's token, read over the wire as
-// `tenant-canary approve` reads it.
-func pendingToken(t *testing.T, cp *codepipeline.Client, pipeline string) string {
-	out, err := cp.GetPipelineState(context.Background(), &codepipeline.GetPipelineStateInput{Name: aws.String(pipeline)})
-	require.NoError(t, err)
-	for _, st := range out.StageStates {
-		for _, a := range st.ActionStates {
-			if a.LatestExecution != nil && a.LatestExecution.Token != nil {
-				return *a.LatestExecution.Token
-			}
-		}
-	}
-	return ""
-}
-
-// A push rolls out through the real hooks: the pinned tenant stays on
-// the old version through the canary while untenanted requests reach the
-// new one, an approval (PutApprovalResult over the wire) moves everyone,
-// and the rehearsal ends at rest with every request served the new
-// version — routed by the listener rules the hooks changed, to processes
-// the load balancer found healthy.
-func TestAPushRollsOutThroughTheRealHooksWithRealTraffic(t *testing.T) {
-	r, rec := start(t, 60)
-	wait(t, r, "traffic on v1", 20*time.Second, func() bool {
-		rs := rec.since(0)
-		return len(rs) > 10 && rs[len(rs)-1].Version == InitialVersion
-	})
-	require.NoError(t, r.Push(context.Background(), "v2", badversion.Spec{}))
-	cp := codepipeline.NewFromConfig(r.AWSConfig())
-	pipeline := r.Outputs().PipelineName
-	var token string
-	wait(t, r, "the approval pending", 90*time.Second, func() bool { token = pendingToken(t, cp, pipeline); return token != "" })
-	beforeApproval := rec.since(0)
-	_, err := cp.PutApprovalResult(context.Background(), &codepipeline.PutApprovalResultInput{PipelineName: aws.String(pipeline),
-		StageName: aws.String(protocol.StageApprove), ActionName: aws.String(protocol.StageApprove), Token: aws.String(token),
-		Result: &cptypes.ApprovalResult{Status: cptypes.ApprovalStatusApproved, Summary: aws.String("test")}})
-	require.NoError(t, err)
-	wait(t, r, "the rollout at rest", 90*time.Second, func() bool { return r.Model().AtRest() && !r.Busy() })
-	settled := rec.len()
-	wait(t, r, "traffic after the rollout", 20*time.Second, func() bool { return rec.len() > settled+20 })
-
-	pinnedSaw, unpinnedSaw := map[string]int{}, map[string]int{}
-	for _, res := range beforeApproval {
-		if res.Tenant != "" {
-			pinnedSaw[res.Version]++
-		} else {
-			unpinnedSaw[res.Version]++
-		}
-	}
-	assert.Zero(t, pinnedSaw["v2"], "the pinned tenant was served v2 before its approval: %v", pinnedSaw)
-	assert.Positive(t, pinnedSaw[InitialVersion])
-	assert.Positive(t, unpinnedSaw["v2"], "untenanted requests never reached v2 during the canary: %v", unpinnedSaw)
-	for _, res := range rec.since(settled) {
-		assert.Equal(t, "v2", res.Version, "after the rollout, %+v", res)
-		assert.Equal(t, 200, res.Status, "after the rollout, %+v", res)
-	}
-	assert.Empty(t, r.Violations())
-	assert.Empty(t, r.FunctionErrors())
-	r.Model().Inspect(func(w *protocol.World) {
-		assert.False(t, w.CatchAllPinned(), "the catch-all is back above the tenant rules")
-		assert.Zero(t, w.StableService().Desired, "stable is scaled back to 0")
-	})
 }
 
 // A bad version is stopped by the program's alarm for its kind of bad,
