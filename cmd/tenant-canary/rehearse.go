@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -166,12 +165,18 @@ func loadDeclared(ctx context.Context, dir, base, stack, file string, e *env) (*
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		if err := cmd.Run(); err != nil {
+			// `go run` exits 1 whatever the program's code, and says the
+			// code on its last line: declare's 4 (no such stack) and 10
+			// (invalid config) are this command's too.
+			msg := strings.TrimSpace(errOut.String())
 			code := exitError
-			var exit *exec.ExitError
-			if errors.As(err, &exit) && (exit.ExitCode() == exitStack || exit.ExitCode() == exitInvalid) {
-				code = exit.ExitCode()
+			if i := strings.LastIndex(msg, "\nexit status "); i >= 0 {
+				if n, err := strconv.Atoi(msg[i+len("\nexit status "):]); err == nil && (n == exitStack || n == exitInvalid) {
+					code = n
+				}
+				msg = msg[:i]
 			}
-			return nil, &codeError{code, fmt.Sprintf("go run . declare --stack %s: %v: %s", stack, err, oneLine(errOut.String()))}
+			return nil, &codeError{code, fmt.Sprintf("go run . declare --stack %s: %s", stack, oneLine(msg))}
 		}
 		if err := os.WriteFile(file, out.Bytes(), 0o644); err != nil {
 			return nil, err

@@ -676,7 +676,7 @@ func (r *Rehearsal) run(hook contract.Hook, payload []byte, attempt int) ([]byte
 		return nil, fmt.Errorf("the model invoked %s, which a rehearsal does not run", hook)
 	}
 	// The function's timeout on the rehearsal clock, but never under
-	// minStartup of wall time: processes start at wall speed.
+	// minInvocation of wall time: processes start at wall speed.
 	timeout := max(r.clock.Wall(r.timeout[hook]), minInvocation)
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
