@@ -31,6 +31,8 @@ type Direct struct {
 	s     Scenario
 	w     *World
 	queue []Invoke
+	// imageTags are the tags pushed versions were given (TagImage).
+	imageTags map[int]string
 	// faults injected and calls recorded (faults.go).
 	faults faults
 	// tl is the wall clock and when each fact happened (timeline.go).

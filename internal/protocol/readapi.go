@@ -680,6 +680,9 @@ func (st *stack) image(version int) string { return st.repositoryURL() + "@" + D
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
 func (w *World) versionTags(v int) []string {
 	tags := []string{fmt.Sprintf("v%d", v)}
+	if t := w.imageTag(v); t != "" {
+		tags[0] = t // the tag it was pushed with (a rehearsal's, observed.go)
+	}
 	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
 		tags = append(tags, tag)
 	}
