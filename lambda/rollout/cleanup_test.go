@@ -561,37 +561,36 @@ func TestReleaseLeavesStableServingForTheDeregistrationDelay(t *testing.T) {
 			s := latestStopped(t, "tenants-1", protocol.Reading{})
 			h, logs := s.hooks(hook)
 			h.Config.ReleaseDelay = delay
+			// When the catch-all move and the scale-down reach the model,
+			// taken at the calls themselves (the model's fault layer runs
+			// Before in the call's path), so a busy machine cannot shorten
+			// the measured gap: the hook's timer starts after the move
+			// returned and the scale-down is called after the timer fired.
+			var mu sync.Mutex
 			var moved, scaled time.Time
-			done := make(chan error, 1)
-			go func() {
-				if hook == contract.HookCleanup {
-					done <- h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
-					return
-				}
-				res, err := h.Rollback(context.Background(), rollout.RollbackRequest{Reason: "test"})
-				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
-				done <- err
-			}()
+			at := func(t *time.Time) func() {
+				return func() { mu.Lock(); *t = time.Now(); mu.Unlock() }
+			}
+			s.d.Before("SetRulePriorities", 1, at(&moved))
+			s.d.Before("UpdateService", 1, at(&scaled))
 			var err error
-			for finished := false; !finished; {
-				select {
-				case err = <-done:
-					finished = true
-				case <-time.After(2 * time.Millisecond):
-				}
-				o := s.outcome()
-				if moved.IsZero() && !o.pinned {
-					moved = time.Now()
-				}
-				if scaled.IsZero() && o.stable == 0 {
-					scaled = time.Now()
-				}
+			if hook == contract.HookCleanup {
+				err = h.Cleanup(context.Background(), s.codeDeployEvent("latest", "STOP", "d-1"))
+			} else {
+				var res rollout.RollbackResult
+				res, err = h.Rollback(context.Background(), rollout.RollbackRequest{Reason: "test"})
+				assert.Equal(t, rollout.OutcomeUnpinned, res.Outcome)
 			}
 			require.NoError(t, err)
 
+			mu.Lock()
+			defer mu.Unlock()
 			require.False(t, moved.IsZero(), "the catch-all moved")
 			require.False(t, scaled.IsZero(), "stable was scaled down")
-			assert.GreaterOrEqual(t, scaled.Sub(moved), delay-10*time.Millisecond, "stable kept serving for the deregistration delay after the catch-all moved")
+			assert.GreaterOrEqual(t, scaled.Sub(moved), delay, "stable kept serving for the deregistration delay after the catch-all moved")
+			o := s.outcome()
+			assert.False(t, o.pinned, "the catch-all is above the tenant rules")
+			assert.Zero(t, o.stable, "stable is scaled down")
 			s.everyoneOn(0)
 			assert.Contains(t, logs.String(), `"step":"release-delay"`)
 		})
