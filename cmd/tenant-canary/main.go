@@ -10,6 +10,9 @@
 //	go run ./cmd/tenant-canary history [--limit N] [--json]
 //	go run ./cmd/tenant-canary watch [watch flags]
 //	go run ./cmd/tenant-canary check [--stack NAME]
+//	go run ./cmd/tenant-canary rehearse [--stack NAME] [--speed N]
+//	go run ./cmd/tenant-canary rehearse push VERSION [--bad SPEC]
+//	go run ./cmd/tenant-canary rehearse --scenario NAME --report FILE
 //
 // Names and ARNs come from the stack's outputs (internal/outputs: `pulumi
 // stack output --json`, a file of it, or flags); AWS credentials and region
@@ -67,9 +70,13 @@ type env struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A rehearsal's env file names its clock: times and waits are then in
+	// its minutes (rehearse.go).
+	now, speed := clockFromEnv(os.Getenv(clockEnv), os.Stderr)
 	code := run(ctx, os.Args[1:], &env{
 		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, terminal: isTerminal(os.Stdout),
-		outputs: outputs.PulumiCLI{}, loadAWS: loadAWS, now: time.Now, poll: 15 * time.Second, sleep: sleep,
+		outputs: outputs.PulumiCLI{}, loadAWS: loadAWS, now: now, poll: time.Duration(float64(15*time.Second) / speed),
+		sleep: func(ctx context.Context, d time.Duration) error { return sleep(ctx, time.Duration(float64(d)/speed)) },
 	})
 	stop()
 	os.Exit(code)
@@ -86,6 +93,8 @@ commands:
   history    the last pipeline executions and deployments: who approved, what rolled back and why
   watch      what the tenants see: versions, errors and latency per tenant
   check      validate a stack's config offline (Pulumi.<stack>.yaml), no AWS, no pulumi CLI
+  rehearse   a whole rollout on this machine: the model of AWS, the real hooks, real tasks and traffic
+             (rehearse push VERSION [--bad SPEC]; rehearse --scenario NAME --report FILE)
 
 Every command but check reads the stack's outputs: --stack NAME (default: the
 selected Pulumi stack), or --outputs FILE (from pulumi stack output --json > FILE)
@@ -123,6 +132,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		cmd = historyCmd
 	case "check":
 		cmd = checkCmd
+	case "rehearse":
+		cmd = rehearseCmd
 	case "watch":
 		// The watcher keeps its own flags; a stack problem is exit 4 with
 		// the same line as every other command.

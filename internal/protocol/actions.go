@@ -263,7 +263,7 @@ func (w *World) actions(s Scenario) []Action {
 			}
 			if inv := w.invocations[r.Tags[key]-1]; inv.ended {
 				r, key := r, key
-				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { delete(r.Tags, key) })
+				add(fmt.Sprintf("the claim of %s#%d on the catch-all expires", inv.Hook, inv.N), func() { r.untag(key) })
 			}
 		}
 	}
@@ -333,7 +333,7 @@ func (w *World) install(d *Deployment) {
 	if orig.TG == pair[0] {
 		tg = pair[1]
 	}
-	ts := &TaskSet{ID: w.taskSetID(), Status: "ACTIVE", TaskDef: d.TaskDef, TG: tg, Running: svc.Desired, Healthy: w.direct != nil}
+	ts := &TaskSet{ID: w.taskSetID(), Status: "ACTIVE", TaskDef: d.TaskDef, TG: tg, Running: svc.Desired, Healthy: w.healthyAtOnce()}
 	svc.TaskSets = append(svc.TaskSets, ts)
 	d.Replacement, d.Phase, d.stepAt = ts.ID, phaseInstalled, w.clock
 }

@@ -1,9 +1,9 @@
 package protocol
 
 import (
-	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -31,6 +31,15 @@ type Direct struct {
 	s     Scenario
 	w     *World
 	queue []Invoke
+	// imageTags are the tags pushed versions were given (TagImage).
+	imageTags map[int]string
+	// faults injected and calls recorded (faults.go).
+	faults faults
+	// tl is the wall clock and when each fact happened (timeline.go).
+	tl timeline
+	// healthByEvent: tasks turn healthy only by the model's event, as in
+	// the explorer (HealthByEvent).
+	healthByEvent bool
 }
 
 // Invoke is a function the model invoked: run Hook with Payload (a
@@ -45,7 +54,20 @@ type Invoke struct {
 func NewDirect(s Scenario) *Direct {
 	d := &Direct{s: s, w: newWorld(s)}
 	d.w.direct = d
+	d.tl = newTimeline(d.w.st)
+	d.observe()
 	return d
+}
+
+// Clone is an independent copy of the world as it is now, with no fault
+// queued and nothing recorded: a benchmark's fresh start from a state
+// that took many events to reach.
+func (d *Direct) Clone() *Direct {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
+	c.w.direct = c
+	return c
 }
 
 // NewDirectFromStack starts a world of the declared stack (what `go run .
@@ -55,6 +77,30 @@ func NewDirect(s Scenario) *Direct {
 func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 	s.Stack = stack
 	return NewDirect(s)
+}
+
+// HealthByEvent makes new tasks start unhealthy, as they do in the
+// explorer, until the event "<service>'s task set <id> turns healthy"
+// (Do("turns healthy")); by default a Direct's new tasks pass their health
+// checks at once, since no event but the caller's could make them.
+func (d *Direct) HealthByEvent() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.healthByEvent = true
+}
+
+// Versions are the versions requests of tenant ("" for a request of no
+// pinned tenant) are served: those of the running task sets in each
+// target group the routing rule forwards a positive weight to.
+func (d *Direct) Versions(tenant string) []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []int
+	for _, g := range d.w.served(d.w.route(tenant)) {
+		out = append(out, g.versions...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // API answers the functions' calls.
@@ -73,6 +119,7 @@ func (d *Direct) Do(what string) error {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
+			d.observe()
 			if v := d.w.check(); v != nil {
 				return v
 			}
@@ -114,14 +161,4 @@ func (d *Direct) Inspect(fn func(w *World)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	fn(d.w)
-}
-
-// direct runs one call at once under the world's lock.
-func direct(ctx context.Context, d *Direct, fn func() (any, error)) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return fn()
 }

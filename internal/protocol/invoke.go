@@ -298,7 +298,7 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 	var r result
 	switch {
 	case fault:
-		r.err = apiErr("InternalFailure", "injected: the call failed after the SDK's retries")
+		r.out, r.err = explorerFault.apply(pc.ctx, pc.op, pc.run)
 	case pc.ctx.Err() != nil:
 		r.err = pc.ctx.Err()
 	default:

@@ -45,6 +45,9 @@ type Signal struct {
 	// alarms read, both groups of its pair). For re-opening signal-path
 	// bugs.
 	Watched func(group string) []string
+	// Observed, when set, is each target group's minute as a data plane
+	// measured it (a rehearsal, observed.go), in place of Sample.
+	Observed func(tg string, minute int) cloudwatch.Sample
 }
 
 // installWaitMinutes bounds the minutes the model lets pass while a
@@ -170,9 +173,12 @@ func (w *World) passMinute() {
 	t := w.clock
 	for _, tg := range []string{w.st.latestTG[0], w.st.latestTG[1], w.st.stableTG[0], w.st.stableTG[1]} {
 		var sample cloudwatch.Sample
+		if sig.Observed != nil {
+			sample = sig.Observed(tg, t)
+		}
 		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			for _, ts := range w.Services[name].TaskSets {
-				if ts.TG == tg && ts.Running > 0 {
+				if ts.TG == tg && ts.Running > 0 && sig.Observed == nil {
 					sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
 				}
 			}

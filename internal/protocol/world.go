@@ -15,6 +15,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
@@ -22,8 +24,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -33,32 +33,18 @@ import (
 // priorities, as the program's own do.
 const firstTenantRule = routing.FirstTenantRulePriority
 
-// imageRepository is the repository pushed images come from; the hooks
-// compare images by digest, so any repository serves.
+// imageRepository is the repository pushed images come from when a
+// declared stack names none (stack.image); the hooks compare images by
+// digest, so any repository serves.
 const imageRepository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
 
-// Image is the reference CodeDeployToECS writes into a task definition: the
-// ECR source's ImageURI, by digest
-// (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
-func Image(version int) string {
-	return imageRepository + "@" + Digest(version)
-}
-
 // Digest is the ECR image digest of a version: the ECR source action's
-// revision id.
-func Digest(version int) string { return fmt.Sprintf("sha256:%064x", version) }
-
-// versionOf is the inverse of Image ("?" for anything else).
-func versionOf(image string) string {
-	i := strings.LastIndex(image, ":")
-	if i < 0 {
-		return "?"
-	}
-	n, err := strconv.ParseInt(image[i+1:], 16, 64)
-	if err != nil {
-		return "?"
-	}
-	return "v" + strconv.FormatInt(n, 10)
+// revision id. A digest is the SHA-256 of the image manifest
+// (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push.html);
+// the model hashes the version's name, so versions differ at a glance.
+func Digest(version int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("v%d", version)))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Rule is a listener rule. A lower priority is evaluated first; the default
@@ -74,10 +60,12 @@ type Rule struct {
 	// read when it planned, and the anchor's action had changed since (a
 	// Stable deployment shifted it): the known stale-plan finding.
 	StalePlan bool
-	// Tags: key → owning invocation (the value's expiry is not modelled:
-	// a claim left by an invocation that ended expires by the "claim
-	// expires" event).
+	// Tags: key → owning invocation (0: a caller outside the explorer).
+	// The value's expiry is not modelled: a claim left by an invocation
+	// that ended expires by the "claim expires" event (tags.go).
 	Tags map[string]int
+	// TagValues: key → the value the caller set (tags.go).
+	TagValues map[string]string
 }
 
 // Weighted is one target group of a forward action.
@@ -135,8 +123,12 @@ type World struct {
 	Rules    []*Rule
 	Services map[string]*Service
 	TaskDefs map[string]int // task definition ARN → version
-	nextTD   int
-	nextTS   int
+	// images: the image a task definition registered through
+	// RegisterTaskDefinition names, where not its version's digest
+	// (taskdefs.go).
+	images map[string]string
+	nextTD int
+	nextTS int
 
 	Deployments []*Deployment
 	nextDep     int
@@ -345,6 +337,10 @@ func (w *World) logf(format string, args ...any) {
 	w.log = append(w.log, fmt.Sprintf(format, args...))
 }
 
+// healthyAtOnce: new tasks pass their health checks at once (a Direct's,
+// unless HealthByEvent); in the explorer they do by an event.
+func (w *World) healthyAtOnce() bool { return w.direct != nil && !w.direct.healthByEvent }
+
 // catchAllPinned reports whether the catch-all sits below the tenant rules.
 func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority > firstTenantRule }
 
@@ -358,6 +354,7 @@ func (w *World) clone() *World {
 		rc.Forward = slices.Clone(r.Forward)
 		rc.Tenants = slices.Clone(r.Tenants)
 		rc.Tags = maps.Clone(r.Tags)
+		rc.TagValues = maps.Clone(r.TagValues)
 		c.Rules[i] = &rc
 	}
 	c.Services = map[string]*Service{}
@@ -371,6 +368,7 @@ func (w *World) clone() *World {
 		c.Services[name] = &sc
 	}
 	c.TaskDefs = maps.Clone(w.TaskDefs)
+	c.images = maps.Clone(w.images)
 	c.Deployments = make([]*Deployment, len(w.Deployments))
 	for i, d := range w.Deployments {
 		dc := *d

@@ -6,6 +6,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,27 +16,37 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/components/pipeline/build"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
-	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
 )
 
 // BenchmarkColdStartToFirstInvocation measures, per iteration, the wall time
 // from starting aws-lambda-rie with a fresh pin bootstrap to the response of
-// its first invocation (a pin with no pinned tenants, whose targets are
-// healthy at once: it scales stable up, moves the catch-all and reports,
-// over loopback). It includes the emulator's own start-up.
+// its first invocation: the pin CodeDeploy invokes at the first push's
+// Latest deployment of a stack with no pinned tenants (the model, its
+// targets healthy at once: it scales stable up, moves the catch-all and
+// reports, over loopback). It includes the emulator's own start-up.
 func BenchmarkColdStartToFirstInvocation(b *testing.B) {
 	rieBinary(b)
 	bootstrap(b, "pin")
 	var total time.Duration
 	for b.Loop() {
-		w := fakeaws.NewWorld(0, fakeaws.StableBlueTG)
+		w := newWorld(b, "tenants-0", protocol.Scenario{Pushes: 1})
+		w.do("PUSH v1", "exec-1 (v1) enters Latest")
+		pin := w.next("CodeDeploy starts d-1", contract.HookPin)
+		payload, err := json.Marshal(pin.Payload)
+		if err != nil {
+			b.Fatal(err)
+		}
 		start := time.Now()
-		fn := startFunction(b, "pin", w, 60, fakeaws.Env())
-		if body := fn.invoke(b, hookEvent); body != "null" {
+		fn := w.start(contract.HookPin, nil, 60)
+		if body := fn.invoke(b, string(payload)); body != "null" {
 			b.Fatalf("invocation failed: %s", body)
 		}
 		total += time.Since(start)
 		fn.stop()
+		if !w.catchAllPinned() {
+			b.Fatal("pin did not pin")
+		}
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-first-response")
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,47 +15,29 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
 )
 
+// The AWS operations, as the model records them (protocol.Direct.Calls).
 const (
-	opRules  = fakeaws.OpDescribeRules
-	opDesc   = fakeaws.OpDescribeServices
-	opUpdate = fakeaws.OpUpdateService
-	opHealth = fakeaws.OpDescribeTargetHealth
-	opSet    = fakeaws.OpSetRulePriorities
-	opPut    = fakeaws.OpPutHookStatus
-	opModify = fakeaws.OpModifyRule
-	opTD     = fakeaws.OpDescribeTaskDef
-	opLD     = fakeaws.OpListDeployments
-	opGDT    = fakeaws.OpGetDeploymentTarget
-	opCreate = fakeaws.OpCreateDeployment
-	opGPS    = fakeaws.OpGetPipelineState
-	opGPE    = fakeaws.OpGetPipelineExecution
-	opPAR    = fakeaws.OpPutApprovalResult
-	opAdd    = fakeaws.OpAddTags
-	opRemove = fakeaws.OpRemoveTags
-	opTags   = fakeaws.OpDescribeTags
+	opRules  = "DescribeRules"
+	opUpdate = "UpdateService"
+	opHealth = "DescribeTargetHealth"
+	opSet    = "SetRulePriorities"
+	opPut    = "PutLifecycleEventHookExecutionStatus"
+	opModify = "ModifyRule"
+	opLD     = "ListDeployments"
+	opGDT    = "GetDeploymentTarget"
+	opAdd    = "AddTags"
+	opRemove = "RemoveTags"
 )
-
-// claimed is the call sequence of a cleanup or rollback that holds the
-// release claim (a tag on the catch-all rule) around ops.
-func claimed(ops ...string) []string {
-	return append(append([]string{opAdd}, ops...), opRemove)
-}
-
-// e2eLatestDeployment is the deploymentId of stateChangeEvent.
-const e2eLatestDeployment = "d-E2ELATEST"
 
 // The payload CodeDeploy sends to an ECS lifecycle hook.
 const hookEvent = `{"DeploymentId":"d-E2ETEST01","LifecycleEventHookExecutionId":"eyJlbmNyeXB0ZWREYXRhIjoiZTJlIn0="}`
 
 // An EventBridge "CodeDeploy Deployment State-change Notification", in the
 // documented shape (https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-codedeploy.html).
-func stateChangeEvent(group, state string) string {
-	return stateChangeEventOf(group, state, e2eLatestDeployment)
-}
-
-func stateChangeEventOf(group, state, deploymentID string) string {
+func stateChangeEvent(app, group, state, deploymentID string) string {
 	return `{
   "account": "123456789012",
   "region": "us-east-1",
@@ -64,51 +47,18 @@ func stateChangeEventOf(group, state, deploymentID string) string {
   "time": "2026-06-30T22:06:31Z",
   "id": "c071bfbf-83c4-49ca-a6ff-3df053957145",
   "resources": [
-    "arn:aws:codedeploy:us-east-1:123456789012:application:tc-dev",
-    "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:tc-dev/` + group + `"
+    "arn:aws:codedeploy:us-east-1:123456789012:application:` + app + `",
+    "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:` + app + `/` + group + `"
   ],
   "detail": {
     "region": "us-east-1",
-    "application": "tc-dev",
+    "application": "` + app + `",
     "deploymentId": "` + deploymentID + `",
     "instanceGroupId": "9fd2fbef-2157-40d8-91e7-6845af69e2d2",
     "state": "` + state + `",
     "deploymentGroup": "` + group + `"
   }
 }`
-}
-
-// An EventBridge "CodePipeline Action Execution State Change" of the
-// Approve action (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html).
-func approvalEvent(execution, state string) string {
-	return `{
-  "version": "0",
-  "id": "5ae0f8a4-1d74-4dc3-9bb8-6b3c4c1d2f11",
-  "detail-type": "CodePipeline Action Execution State Change",
-  "source": "aws.codepipeline",
-  "account": "123456789012",
-  "time": "2026-06-30T22:06:31Z",
-  "region": "us-east-1",
-  "resources": ["arn:aws:codepipeline:us-east-1:123456789012:` + fakeaws.PipelineName + `"],
-  "detail": {
-    "pipeline": "` + fakeaws.PipelineName + `",
-    "execution-id": "` + execution + `",
-    "stage": "Approve",
-    "action": "Approve",
-    "state": "` + state + `",
-    "region": "us-east-1",
-    "type": {"owner": "AWS", "provider": "Manual", "category": "Approval", "version": "1"},
-    "version": 1
-  }
-}`
-}
-
-func reportsOf(w *fakeaws.World) []string {
-	var out []string
-	for _, r := range w.Reports() {
-		out = append(out, r.Status)
-	}
-	return out
 }
 
 func errorMessage(t *testing.T, body string) string {
@@ -121,471 +71,560 @@ func errorMessage(t *testing.T, body string) string {
 	return e.ErrorMessage
 }
 
-func pinned(w *fakeaws.World) *fakeaws.World {
-	w.Rules[1].Priority = "50000"
-	w.DesiredCount = fakeaws.DesiredCount
-	return w
+func payloadOf(t *testing.T, inv protocol.Invoke) string {
+	t.Helper()
+	b, err := json.Marshal(inv.Payload)
+	require.NoError(t, err)
+	return string(b)
 }
 
-// onV1 is the world after the Stable deployment of v1: stable serves v1
-// from green (the anchor and the tenant rules forward there), latest
-// serves v1 too.
-func onV1(w *fakeaws.World) *fakeaws.World {
-	w.StablePrimaryTG, w.StableTaskDef, w.LatestTaskDef = fakeaws.StableGreenTG, fakeaws.TaskDefStableV1, fakeaws.TaskDefV1
-	w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
-	for _, r := range w.Tenants() {
-		r.Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
+// pinAt: push v1 entered Latest and CodeDeploy invoked pin at d-1's
+// BeforeInstall; its payload is returned, pin not run.
+func pinAt(t *testing.T, stack string, sc protocol.Scenario, before ...string) (*world, string) {
+	t.Helper()
+	sc.Pushes = max(sc.Pushes, 1)
+	w := newWorld(t, stack, sc)
+	w.do(before...)
+	w.do("PUSH v1", "exec-1 (v1) enters Latest")
+	return w, payloadOf(t, w.next("CodeDeploy starts d-1", contract.HookPin))
+}
+
+// unpinAt: v1 was approved and its Stable deployment d-2 shifted all
+// traffic: CodeDeploy invoked unpin at AfterAllowTraffic (not run).
+func unpinAt(t *testing.T, sc protocol.Scenario) (*world, protocol.Invoke) {
+	t.Helper()
+	sc.Pushes = max(sc.Pushes, 1)
+	w := newWorld(t, "tenants-2", sc)
+	w.toApproval()
+	w.do("APPROVE exec-1", "exec-1 (v1) enters Stable")
+	w.do(canary("d-2")...)
+	return w, w.next("CodeDeploy d-2 shifts all traffic", contract.HookUnpin)
+}
+
+// latestStopped: push v1's Latest deployment was stopped by an alarm in its
+// canary step; its end events wait for delivery.
+func latestStopped(t *testing.T, r protocol.Reading) *world {
+	t.Helper()
+	w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 1, Alarms: 1, Reading: r})
+	w.do("PUSH v1", "exec-1 (v1) enters Latest")
+	w.do(canary("d-1")...)
+	w.do("ALARM during d-1")
+	if r.RollbackOwnID {
+		w.do("CodeDeploy d-2: traffic back on the original task set")
+	} else {
+		w.do("traffic back on the original task set")
 	}
 	return w
 }
 
-// rejected is the world after execution exec-A's approval of v1 was
-// rejected: latest serves v1, stable and the pinned tenants v0.
-func rejected(w *fakeaws.World) *fakeaws.World {
-	w.LatestTaskDef = fakeaws.TaskDefV1
-	w.AddExecution("exec-A", fakeaws.DigestV1)
+// anotherRollout: v1 waits at Approve; push v2's Latest deployment d-2
+// ran its canary to the end.
+func anotherRollout(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 2})
+	w.toApproval()
+	w.do("PUSH v2", "exec-2 (v2) enters Latest")
+	w.do(stage("d-2")...)
 	return w
 }
 
+// rejectedApproval: a person rejected v1's approval.
+func rejectedApproval(t *testing.T, stack string) *world {
+	t.Helper()
+	w := newWorld(t, stack, protocol.Scenario{Pushes: 1, Rejects: 1})
+	w.toApproval()
+	w.do("REJECT exec-1")
+	return w
+}
+
+func (w *world) ops() []string { return w.d.Ops() }
+
+func (w *world) details(op string) []string {
+	var out []string
+	for _, c := range w.d.Calls() {
+		if c.Op == op {
+			out = append(out, c.Detail)
+		}
+	}
+	return out
+}
+
+// stableTGs is stable's pair, as pin's environment names it.
+func (w *world) stableTGs() []string {
+	return strings.Split(w.env(contract.HookPin, contract.EnvStableTargetGroupARNs), ",")
+}
+
+func (w *world) latestTGs() (tgs []string) {
+	w.d.Inspect(func(m *protocol.World) {
+		for _, r := range m.Rules {
+			if r.Kind == protocol.KindCatchAll {
+				for _, f := range r.Forward {
+					tgs = append(tgs, f.TG)
+				}
+			}
+		}
+	})
+	return tgs
+}
+
+func (w *world) ruleForward(tenant string) (tgs []string) {
+	w.d.Inspect(func(m *protocol.World) {
+		for _, r := range m.Rules {
+			if r.Kind == protocol.KindTenant && slices.Contains(r.Tenants, tenant) {
+				for _, f := range r.Forward {
+					if f.Weight > 0 {
+						tgs = append(tgs, f.TG)
+					}
+				}
+			}
+		}
+	})
+	return tgs
+}
+
+// The real bootstraps under the Lambda runtime, their AWS clients talking
+// over the wire to the one model of AWS in the states its own events
+// reach; each case asserts the function's answer, the reports CodeDeploy
+// accepted, and the outcome (who is served what, the catch-all, stable's
+// count, approvals, deployments started).
 func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 	rieBinary(t)
-	// A tenant rule the program adds during pin's health wait, on the
-	// pair's first group while stable serves from green.
-	added := fakeaws.DefaultRuleARN + "add"
 	tests := []struct {
-		name        string
-		hook        string
-		world       func() *fakeaws.World
-		env         map[string]string // changes to fakeaws.Env(); "" unsets
+		name string
+		hook contract.Hook
+		// arrange reaches the state and returns the event to invoke with.
+		arrange     func(t *testing.T) (*world, string)
+		env         map[string]string // changes to the declared environment; "" unsets
+		envOf       func(w *world) map[string]string
 		timeout     int
-		event       string
-		wantOps     []string
-		anyOps      bool // the number of polls depends on timing
 		wantReports []string
 		wantError   string // "" means the invocation succeeds
 		wantBody    string // the response (rollback's result), if set
-		check       func(t *testing.T, w *fakeaws.World)
+		check       func(t *testing.T, w *world)
 		wantLog     string // in the function's output
 	}{
 		{
-			name: "pin waits on the second target group then pins",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(3, fakeaws.StableGreenTG)
-				w.PollsUntilHealthy = 0
-				return w
+			name: "pin waits on the group stable serves from, then pins",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				return pinAt(t, "tenants-2", protocol.Scenario{StableOnGreen: true})
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, fakeaws.ListDeploymentsDetail(fakeaws.CodeDeployApp, fakeaws.StableGroup, "Created", "Queued", "InProgress", "Ready", "Baking"), w.Calls()[0].Detail)
-				assert.Equal(t, fakeaws.StableGreenTG, w.Calls()[5].Detail)
-				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", w.Calls()[7].Detail)
-				assert.Equal(t, "50000", w.CatchAllPriority())
-				assert.EqualValues(t, 2, w.Desired())
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []string{w.stableTGs()[1]}, w.details(opHealth), "waits where ECS registers stable's tasks")
+				assert.True(t, w.catchAllPinned())
+				assert.Equal(t, w.stableCount(), w.stableDesired())
+				w.split(0, 0)
 			},
 		},
 		{
-			// stable's primary task set moved to green with the last Stable
-			// deployment (and CodeDeploy shifted the anchor there); the
-			// tenant rules (e.g. added since 0 tenants) still forward to
-			// blue, the program's first group.
-			name: "pin follows stable's primary task set and repairs the tenant rules",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.StablePrimaryTG = fakeaws.StableGreenTG
-				w.Anchor().Forward = fakeaws.StableForward(fakeaws.StableGreenTG)
-				return w
+			// stable moved to green with the last Stable deployment; a
+			// `pulumi up` planned before that created tenant late's rule on
+			// blue. pin repairs it before it pins.
+			name: "pin follows stable's primary task set and repairs a tenant rule on the other group",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				return pinAt(t, "tenants-1", protocol.Scenario{StableOnGreen: true, StalePlan: true}, "pulumi up creates tenant late's rule")
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				c := w.Calls()
-				assert.Equal(t, fakeaws.CatchAllRuleARN, c[1].Detail, "the claims on the catch-all rule")
-				assert.Equal(t, fakeaws.StableService, c[3].Detail)
-				assert.Equal(t, "stable desiredCount=2", c[4].Detail)
-				assert.Equal(t, fakeaws.StableGreenTG, c[5].Detail, "waits where ECS registers stable's tasks")
-				assert.Equal(t, fakeaws.StableBlueTG, c[7].Detail, "no healthy target on the other group: the rules on it are repaired")
-				assert.Equal(t, w.Tenants()[0].ARN+" forward="+fakeaws.StableGreenTG, c[8].Detail)
-				assert.Equal(t, w.Tenants()[1].ARN+" forward="+fakeaws.StableGreenTG, c[9].Detail)
-				assert.Equal(t, fakeaws.CatchAllRuleARN+"=50000", c[10].Detail, "catch-all moved after the repair")
-				for _, r := range w.Tenants() {
-					assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
-				}
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []string{w.stableTGs()[1]}, w.ruleForward("late"), "late's rule repaired onto green")
+				ops := w.ops()
+				assert.Less(t, slices.Index(ops, opModify), slices.Index(ops, opSet), "catch-all moved after the repair")
+				w.split(0, 0)
 			},
 		},
 		{
 			name: "pin rereads the listener after the health wait and repairs a rule added meanwhile",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableGreenTG)
-				w.On(opHealth, 1, func(w *fakeaws.World) {
-					w.Rules = append(w.Rules, &fakeaws.Rule{ARN: added, Priority: "20", Forward: fakeaws.StableForward(fakeaws.StableBlueTG)})
-				})
-				return w
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, ev := pinAt(t, "tenants-1", protocol.Scenario{StableOnGreen: true, StalePlan: true})
+				w.d.Before(opHealth, 1, func() { assert.NoError(t, w.d.Do("pulumi up creates tenant late's rule")) })
+				return w, ev
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opSet, opPut},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, added+" forward="+fakeaws.StableGreenTG, w.Calls()[8].Detail)
-				assert.Equal(t, fakeaws.StableGreenTG, w.Rule(added).Target)
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []string{w.stableTGs()[1]}, w.ruleForward("late"))
+				w.split(0, 0)
 			},
 		},
 		{
-			// One poll interval (5 s) of waiting: the unpin ends during
-			// the second poll.
+			// v1's unpin runs (its Stable deployment d-2 is at
+			// AfterAllowTraffic) when push v2's pin starts; the unpin ends
+			// during pin's second poll (one poll interval, 5 s).
 			name: "pin waits while an earlier rollout's unpin runs",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
-				w.On(opGDT, 2, func(w *fakeaws.World) { w.Deployments[0].Events["AfterAllowTraffic"] = "Succeeded" })
-				return w
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 2})
+				w.toApproval()
+				w.do("APPROVE exec-1", "exec-1 (v1) enters Stable")
+				w.do(canary("d-2")...)
+				unpin := w.next("CodeDeploy d-2 shifts all traffic", contract.HookUnpin)
+				w.do("PUSH v2", "exec-2 (v2) enters Latest")
+				pin := w.next("CodeDeploy starts d-3", contract.HookPin)
+				unpinFn := w.fn(contract.HookUnpin)
+				w.d.Before(opGDT, 2, func() {
+					body, err := unpinFn.post(payloadOf(t, unpin))
+					assert.NoError(t, err)
+					assert.Equal(t, "null", body)
+				})
+				return w, payloadOf(t, pin)
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opGDT, opLD, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
-			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "d-STABLE01 tc-dev:stable", w.Calls()[1].Detail)
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			wantReports: []string{"Succeeded", "Succeeded"},
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []string{"d-2", "d-3"}, []string{w.d.Reports()[0].DeploymentID, w.d.Reports()[1].DeploymentID}, "the unpin reported before the pin")
+				assert.True(t, w.catchAllPinned())
 			},
 			wantLog: "an earlier rollout's unpin is running: waiting for it to end",
 		},
 		{
-			name: "pin fails clearly when stable's primary task set is outside the pair",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.StablePrimaryTG = fakeaws.LatestBlueTG
-				return w
+			name: "pin fails clearly when stable's primary task set is outside its pair",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				return pinAt(t, "tenants-2", protocol.Scenario{})
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opPut},
+			envOf: func(w *world) map[string]string {
+				return map[string]string{contract.EnvStableTargetGroupARNs: strings.Join(w.latestTGs(), ",")}
+			},
 			wantReports: []string{"Failed"},
 			wantError:   "which is not one of STABLE_TARGET_GROUP_ARNS",
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
+			check: func(t *testing.T, w *world) {
+				assert.False(t, w.catchAllPinned())
+				assert.Zero(t, w.stableDesired())
 			},
 		},
 		{
 			name: "pin rides out throttling",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.FailNext(opLD, fakeaws.Throttling(opLD))
-				w.FailNext(opRules, fakeaws.Throttling(opRules))
-				w.FailNext(opUpdate, fakeaws.Throttling(opUpdate))
-				return w
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, ev := pinAt(t, "tenants-2", protocol.Scenario{})
+				w.d.FailNext(opLD, fakeaws.Throttling(opLD))
+				w.d.FailNext(opRules, fakeaws.Throttling(opRules))
+				w.d.FailNext(opUpdate, fakeaws.Throttling(opUpdate))
+				return w, ev
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opLD, opTags, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Succeeded"},
+			check: func(t *testing.T, w *world) {
+				ops := w.ops()
+				assert.Equal(t, []string{opLD, opLD}, ops[:2], "the throttled call is retried")
+				w.split(0, 0)
+			},
 		},
 		{
 			name: "pin fails fast on a ValidationError and reports Failed",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.FailNext(opSet, fakeaws.ValidationError("Priority '50000' is currently in use"))
-				return w
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, ev := pinAt(t, "tenants-2", protocol.Scenario{})
+				w.d.FailNext(opSet, fakeaws.ValidationError("Priority '50000' is currently in use"))
+				return w, ev
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut},
 			wantReports: []string{"Failed"},
 			wantError:   "ValidationError",
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
+			check: func(t *testing.T, w *world) {
+				assert.Len(t, w.details(opSet), 1, "not retried")
+				assert.False(t, w.catchAllPinned())
 			},
 		},
 		{
 			name: "pin reports Failed before the timeout when targets never turn healthy",
-			hook: "pin",
-			world: func() *fakeaws.World {
-				w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-				w.NeverHealthy = true
-				return w
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, ev := pinAt(t, "tenants-2", protocol.Scenario{})
+				w.d.HealthByEvent()
+				return w, ev
 			},
 			timeout:     4,
-			event:       hookEvent,
-			anyOps:      true,
 			wantReports: []string{"Failed"},
 			wantError:   "gave up waiting for 2 healthy targets",
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.NotContains(t, w.Ops(), opSet)
+			check: func(t *testing.T, w *world) {
+				assert.False(t, w.catchAllPinned())
+				assert.NotContains(t, w.ops(), opSet)
 			},
 		},
 		{
 			// A tenant added mid-rollout is then pinned the moment its
 			// rule exists.
-			name:        "pin with no pinned tenants still pins",
-			hook:        "pin",
-			world:       func() *fakeaws.World { return fakeaws.NewWorld(0, fakeaws.StableBlueTG) },
-			event:       hookEvent,
-			anyOps:      true,
+			name: "pin with no pinned tenants still pins",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				return pinAt(t, "tenants-0", protocol.Scenario{})
+			},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "50000", w.CatchAllPriority())
-				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
+			check: func(t *testing.T, w *world) {
+				assert.True(t, w.catchAllPinned())
+				assert.Equal(t, w.stableCount(), w.stableDesired())
 			},
 		},
 		{
-			name:        "pin misconfigured still reports Failed naming the variables",
-			hook:        "pin",
-			world:       func() *fakeaws.World { return fakeaws.NewWorld(2, fakeaws.StableBlueTG) },
+			name: "pin misconfigured still reports Failed naming the variables",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				return pinAt(t, "tenants-2", protocol.Scenario{})
+			},
 			env:         map[string]string{"LISTENER_ARN": "", "STABLE_DESIRED_COUNT": "zero", "ANCHOR_RULE_ARN": ""},
-			event:       hookEvent,
-			wantOps:     []string{opPut},
 			wantReports: []string{"Failed"},
 			wantError:   `STABLE_DESIRED_COUNT="zero" must be an integer in 1..5000; LISTENER_ARN is not set; ANCHOR_RULE_ARN is not set`,
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []string{opPut}, w.ops(), "its report is its only call")
+			},
 		},
 		{
-			name:      "pin rejects an event without an execution id and cannot report",
-			hook:      "pin",
-			world:     func() *fakeaws.World { return fakeaws.NewWorld(2, fakeaws.StableBlueTG) },
-			event:     `{"DeploymentId":"d-E2ETEST01"}`,
+			name: "pin rejects an event without an execution id and cannot report",
+			hook: contract.HookPin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, _ := pinAt(t, "tenants-2", protocol.Scenario{})
+				return w, `{"DeploymentId":"d-1"}`
+			},
 			wantError: "LifecycleEventHookExecutionId missing; cannot report",
+			check: func(t *testing.T, w *world) {
+				assert.Empty(t, w.ops())
+			},
 		},
 		{
-			name:        "unpin moves the catch-all back and leaves stable running",
-			hook:        "unpin",
-			world:       func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
-			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opTD, opTD, opSet, opPut},
+			name: "unpin moves the catch-all back and leaves stable running",
+			hook: contract.HookUnpin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, inv := unpinAt(t, protocol.Scenario{})
+				return w, payloadOf(t, inv)
+			},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired(), "cleanup scales stable down after the termination wait")
+			check: func(t *testing.T, w *world) {
+				assert.False(t, w.catchAllPinned())
+				assert.Equal(t, w.stableCount(), w.stableDesired(), "cleanup scales stable down after the termination wait")
+				// The rollout ends with everyone on v1.
+				w.do("CodeDeploy d-2: termination wait ends")
+				w.deliverAll()
+				w.everyoneOn(1)
 			},
 		},
 		{
 			name: "unpin holds while a newer rollout's Latest deployment is unfinished",
-			hook: "unpin",
-			world: func() *fakeaws.World {
-				w := onV1(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)))
-				w.StartDeployment(fakeaws.LatestGroup, "d-LATEST02", nil)
-				return w
+			hook: contract.HookUnpin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, inv := unpinAt(t, protocol.Scenario{Pushes: 2})
+				w.do("PUSH v2", "exec-2 (v2) enters Latest") // d-3 created, not started
+				return w, payloadOf(t, inv)
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opPut},
 			wantReports: []string{"Succeeded"},
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			check: func(t *testing.T, w *world) {
+				assert.True(t, w.catchAllPinned())
 			},
 			wantLog: `"step":"held"`,
 		},
 		{
 			name: "unpin reports Failed on AccessDenied",
-			hook: "unpin",
-			world: func() *fakeaws.World {
-				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
-				w.FailNext(opSet, fakeaws.AccessDenied(opSet))
-				return w
+			hook: contract.HookUnpin,
+			arrange: func(t *testing.T) (*world, string) {
+				w, inv := unpinAt(t, protocol.Scenario{})
+				w.d.FailNext(opSet, fakeaws.AccessDenied(opSet))
+				return w, payloadOf(t, inv)
 			},
-			event:       hookEvent,
-			wantOps:     []string{opLD, opRules, opDesc, opTD, opTD, opSet, opPut},
 			wantReports: []string{"Failed"},
 			wantError:   "AccessDenied",
-		},
-		{
-			name:    "cleanup unpins after the Latest deployment fails",
-			hook:    "cleanup",
-			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
-			event:   stateChangeEvent(fakeaws.LatestGroup, "FAILURE"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate),
-			check: func(t *testing.T, w *fakeaws.World) {
-				c := w.Calls()
-				assert.True(t, strings.HasPrefix(c[0].Detail, contract.ReleaseTagPrefix), "the claim's key: %s", c[0].Detail)
-				assert.NotEqual(t, contract.ReleaseTagPrefix+"local", c[0].Detail, "named after the invocation's request id")
-				assert.Equal(t, c[0].Detail, c[len(c)-1].Detail, "the claim removed is the claim added")
-				assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
-				assert.Equal(t, fakeaws.LatestService+","+fakeaws.StableService, c[4].Detail)
-				assert.Equal(t, fakeaws.PipelineName, c[5].Detail)
-				assert.Equal(t, fakeaws.TaskDefLatestV0, c[6].Detail)
-				assert.Equal(t, fakeaws.TaskDefStableV0, c[7].Detail)
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
+			check: func(t *testing.T, w *world) {
+				assert.True(t, w.catchAllPinned())
 			},
 		},
 		{
-			name:    "cleanup acts whatever the rollback's deployment id",
-			hook:    "cleanup",
-			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
-			event:   stateChangeEventOf(fakeaws.LatestGroup, "SUCCESS", "d-ROLLBACK1"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opSet, opUpdate),
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
+			name: "cleanup unpins after the Latest deployment is stopped",
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := latestStopped(t, protocol.Reading{})
+				inv := w.next("deliver CodeDeploy STOP d-1", contract.HookCleanup)
+				w.d.Before(opLD, 1, func() {
+					claims := w.claims()
+					if assert.Len(t, claims, 1) {
+						assert.True(t, strings.HasPrefix(claims[0], contract.ReleaseTagPrefix), "the claim's key: %s", claims[0])
+						assert.NotEqual(t, contract.ReleaseTagPrefix+"local", claims[0], "named after the invocation's request id")
+					}
+				})
+				return w, payloadOf(t, inv)
 			},
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, opAdd, w.ops()[0], "claimed before anything is read")
+				assert.Equal(t, opRemove, w.ops()[len(w.ops())-1], "released last")
+				assert.Empty(t, w.claims())
+				w.everyoneOn(0)
+			},
+		},
+		{
+			name: "cleanup acts on the rollback's own deployment id",
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := latestStopped(t, protocol.Reading{RollbackOwnID: true})
+				return w, payloadOf(t, w.next("deliver CodeDeploy SUCCESS d-2", contract.HookCleanup))
+			},
+			check: func(t *testing.T, w *world) { w.everyoneOn(0) },
 		},
 		{
 			name: "cleanup releases and scales down after the Stable deployment succeeded",
-			hook: "cleanup",
-			world: func() *fakeaws.World {
-				w := onV1(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)))
-				w.Rules[1].Priority = "1" // unpin moved it
-				return w
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w, unpin := unpinAt(t, protocol.Scenario{})
+				require.Equal(t, "null", w.send(w.fn(contract.HookUnpin), unpin))
+				w.do("CodeDeploy d-2: termination wait ends")
+				return w, payloadOf(t, w.next("deliver CodeDeploy SUCCESS d-2", contract.HookCleanup))
 			},
-			event:   stateChangeEvent(fakeaws.StableGroup, "SUCCESS"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD, opUpdate),
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "1", w.CatchAllPriority())
-				assert.EqualValues(t, 0, w.Desired())
+			check: func(t *testing.T, w *world) {
+				w.everyoneOn(1)
+				assert.Equal(t, "Succeeded", w.execution("exec-1"))
 			},
 		},
 		{
 			name: "cleanup awaits an approval about latest's image",
-			hook: "cleanup",
-			world: func() *fakeaws.World {
-				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
-				w.LatestTaskDef = fakeaws.TaskDefV1
-				w.AwaitApproval("exec-A", fakeaws.DigestV1)
-				return w
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 1})
+				w.do("PUSH v1", "exec-1 (v1) enters Latest")
+				w.do(stage("d-1")...)
+				w.do("exec-1 (v1) enters Approve")
+				return w, payloadOf(t, w.next("deliver CodeDeploy SUCCESS d-1", contract.HookCleanup))
 			},
-			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE),
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "50000", w.CatchAllPriority())
-				assert.EqualValues(t, fakeaws.DesiredCount, w.Desired())
-				assert.Empty(t, w.ApprovalResults())
+			check: func(t *testing.T, w *world) {
+				w.split(0, 1)
+				assert.Empty(t, w.d.Approvals())
 			},
 			wantLog: "the pending approval is about the image latest serves",
 		},
 		{
 			name: "cleanup rejects a superseded approval",
-			hook: "cleanup",
-			world: func() *fakeaws.World {
-				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
-				w.LatestTaskDef = fakeaws.TaskDefV2
-				w.AwaitApproval("exec-A", fakeaws.DigestV1)
-				return w
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := anotherRollout(t)
+				return w, payloadOf(t, w.next("deliver CodeDeploy SUCCESS d-2", contract.HookCleanup))
 			},
-			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR),
-			check: func(t *testing.T, w *fakeaws.World) {
-				results := w.ApprovalResults()
-				require.Len(t, results, 1)
-				assert.Equal(t, fakeaws.ApprovalResult{ExecutionID: "exec-A", Status: "Rejected",
-					Summary: "superseded by a newer push: latest now serves " + fakeaws.ImageV2 + ", not the " + fakeaws.DigestV1 + " this approval was asked for"}, results[0])
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, []protocol.Approval{{ExecutionID: "exec-1", Status: "Rejected",
+					Summary: "superseded by a newer push: latest now serves " + w.d.Image(2) + ", not the " + protocol.Digest(1) + " this approval was asked for"}},
+					w.d.Approvals(), "the summary survives the wire")
+				assert.Equal(t, "Failed", w.execution("exec-1"))
+				w.split(0, 2)
 			},
 		},
 		{
-			name:    "cleanup says held at WARN",
-			hook:    "cleanup",
-			world:   func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
-			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD),
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			name: "cleanup says held at WARN",
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := rejectedApproval(t, "hold")
+				w.hold(contract.HookCleanup)
+				w.deliverAll()
+				return w, payloadOf(t, w.take(contract.HookCleanup))
 			},
+			check:   func(t *testing.T, w *world) { w.split(0, 1) },
 			wantLog: `"level":"WARN","msg":"pinned tenants stay on stable`,
 		},
 		{
 			name: "cleanup does nothing while a deployment is unfinished",
-			hook: "cleanup",
-			world: func() *fakeaws.World {
-				w := pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))
-				w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", nil)
-				return w
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 1})
+				w.do("PUSH v1", "exec-1 (v1) enters Latest", "CodeDeploy starts d-1")
+				return w, stateChangeEvent(w.env(contract.HookPin, contract.EnvCodeDeployApplicationName), w.group("latest"), "FAILURE", "d-OLDER01")
 			},
-			event:   stateChangeEvent(fakeaws.LatestGroup, "SUCCESS"),
-			wantOps: claimed(opLD, opLD),
-			wantLog: "nothing to do yet: deployment d-STABLE01 of group stable has not ended",
+			check: func(t *testing.T, w *world) {
+				w.split(0, 0)
+				assert.Empty(t, w.claims())
+			},
+			wantLog: "nothing to do yet: deployment d-1 of group tenant-canary-tenants-2-pipeline-latest has not ended",
 		},
 		{
-			name:    "cleanup ignores other deployment groups",
-			hook:    "cleanup",
-			world:   func() *fakeaws.World { return pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)) },
-			event:   stateChangeEvent("someone-elses", "STOP"),
-			wantOps: nil,
+			name: "cleanup ignores other deployment groups",
+			hook: contract.HookCleanup,
+			arrange: func(t *testing.T) (*world, string) {
+				w := latestStopped(t, protocol.Reading{})
+				return w, stateChangeEvent(w.env(contract.HookPin, contract.EnvCodeDeployApplicationName), "someone-elses", "STOP", "d-1")
+			},
+			check: func(t *testing.T, w *world) {
+				assert.Empty(t, w.ops())
+				w.split(0, 0)
+			},
 		},
 		{
-			name:     "rollback redeploys latest with stable's task definition",
-			hook:     "rollback",
-			world:    func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
-			event:    approvalEvent("exec-A", "FAILED"),
-			wantOps:  []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opRemove},
-			wantBody: `{"outcome":"deploying","detail":"latest is being redeployed with ` + fakeaws.TaskDefStableV0 + `; cleanup unpins the tenants when it succeeds","deploymentId":"d-CREATED01"}`,
-			check: func(t *testing.T, w *fakeaws.World) {
-				created := w.CreatedDeployments()
-				require.Len(t, created, 1)
-				assert.Equal(t, fakeaws.LatestGroup, created[0].Group)
-				assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, "<TASK_DEFINITION>", fakeaws.TaskDefStableV0, 1), created[0].AppSpec)
-				assert.Equal(t, "50000", w.CatchAllPriority())
+			name: "rollback redeploys latest with stable's task definition",
+			hook: contract.HookRollback,
+			arrange: func(t *testing.T) (*world, string) {
+				w := rejectedApproval(t, "tenants-2")
+				return w, payloadOf(t, w.next("deliver Approve FAILED exec-1", contract.HookRollback))
+			},
+			wantBody: `","deploymentId":"d-2"}`,
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, 2, w.deployments())
+				w.split(0, 1)
+				// The redeployment runs; its cleanup puts everyone on v0.
+				w.deliverAll()
+				w.do(stage("d-2")...)
+				w.deliverAll()
+				w.everyoneOn(0)
 			},
 		},
 		{
 			name: "rollback of a superseded rejection does nothing",
-			hook: "rollback",
-			world: func() *fakeaws.World {
-				w := rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)))
-				w.LatestTaskDef = fakeaws.TaskDefV2
-				return w
+			hook: contract.HookRollback,
+			arrange: func(t *testing.T) (*world, string) {
+				w := anotherRollout(t)
+				w.do("deliver CodeDeploy SUCCESS d-2") // cleanup rejects exec-1's approval
+				return w, payloadOf(t, w.next("deliver Approve FAILED exec-1", contract.HookRollback))
 			},
-			event:    approvalEvent("exec-A", "FAILED"),
-			wantOps:  []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opRemove},
 			wantBody: `"outcome":"nothing-to-do"`,
-			check: func(t *testing.T, w *fakeaws.World) {
-				assert.Empty(t, w.CreatedDeployments())
+			check: func(t *testing.T, w *world) {
+				assert.Equal(t, 2, w.deployments(), "nothing started")
+				w.split(0, 2)
 			},
 		},
 		{
-			name:     "rollback holds when onReject is hold",
-			hook:     "rollback",
-			world:    func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
-			env:      map[string]string{"ON_REJECT": "hold"},
-			event:    approvalEvent("exec-A", "FAILED"),
-			wantOps:  nil,
+			name: "rollback holds when onReject is hold",
+			hook: contract.HookRollback,
+			arrange: func(t *testing.T) (*world, string) {
+				w := rejectedApproval(t, "hold")
+				return w, payloadOf(t, w.next("deliver Approve FAILED exec-1", contract.HookRollback))
+			},
 			wantBody: `{"outcome":"nothing-to-do","detail":"approval.onReject is hold"}`,
-			wantLog:  `"level":"WARN"`,
+			check: func(t *testing.T, w *world) {
+				assert.Empty(t, w.ops())
+				w.split(0, 1)
+			},
+			wantLog: `"level":"WARN"`,
 		},
 		{
 			name: "rollback is busy while a deployment is unfinished",
-			hook: "rollback",
-			world: func() *fakeaws.World {
-				w := rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG)))
-				w.StartDeployment(fakeaws.LatestGroup, "d-LATEST02", nil)
-				return w
+			hook: contract.HookRollback,
+			arrange: func(t *testing.T) (*world, string) {
+				w := newWorld(t, "tenants-2", protocol.Scenario{Pushes: 1})
+				w.do("PUSH v1", "exec-1 (v1) enters Latest", "CodeDeploy starts d-1")
+				return w, `{"reason":"v1 breaks checkout"}`
 			},
-			event:    `{"reason":"v1 breaks checkout"}`,
-			wantOps:  claimed(opLD),
-			wantBody: `{"outcome":"busy","detail":"deployment d-LATEST02 of group latest has not ended"}`,
+			wantBody: `{"outcome":"busy","detail":"deployment d-1 of group tenant-canary-tenants-2-pipeline-latest has not ended"}`,
+			check:    func(t *testing.T, w *world) { assert.Equal(t, 1, w.deployments()) },
 		},
 		{
-			name:      "rollback refuses an operator request without a reason",
-			hook:      "rollback",
-			world:     func() *fakeaws.World { return rejected(pinned(fakeaws.NewWorld(3, fakeaws.StableBlueTG))) },
-			event:     `{"reason":""}`,
+			name: "rollback refuses an operator request without a reason",
+			hook: contract.HookRollback,
+			arrange: func(t *testing.T) (*world, string) {
+				return rejectedApproval(t, "tenants-2"), `{"reason":""}`
+			},
 			wantError: `an operator's rollback needs a non-empty "reason"`,
+			check: func(t *testing.T, w *world) {
+				assert.Empty(t, w.ops())
+			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := tt.world()
-			env := fakeaws.Env()
-			for k, v := range tt.env {
-				if v == "" {
-					delete(env, k)
-				} else {
-					env[k] = v
-				}
+			w, event := tt.arrange(t)
+			env := tt.env
+			if tt.envOf != nil {
+				env = tt.envOf(w)
 			}
 			timeout := tt.timeout
 			if timeout == 0 {
 				timeout = 60
 			}
-			fn := startFunction(t, tt.hook, w, timeout, env)
+			fn := w.start(tt.hook, env, timeout)
+			w.d.ResetCalls()
+			before := w.d.Reports()
 
 			start := time.Now()
-			body := fn.invoke(t, tt.event)
+			body := fn.invoke(t, event)
 			elapsed := time.Since(start)
 
 			switch {
@@ -596,10 +635,11 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			default:
 				assert.Contains(t, errorMessage(t, body), tt.wantError)
 			}
-			if !tt.anyOps {
-				assert.Equal(t, tt.wantOps, w.Ops())
+			var reports []string
+			for _, r := range w.d.Reports()[len(before):] {
+				reports = append(reports, r.Status)
 			}
-			assert.Equal(t, tt.wantReports, reportsOf(w))
+			assert.Equal(t, tt.wantReports, reports, "the reports CodeDeploy accepted")
 			assert.Less(t, elapsed, time.Duration(timeout)*time.Second, "returned before Lambda's timeout")
 			if tt.check != nil {
 				tt.check(t, w)
@@ -608,9 +648,11 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 				assert.Contains(t, fn.logs.String(), tt.wantLog)
 			}
 			// The function's own log lines are JSON with the deployment id.
+			var ev struct{ DeploymentId string }
+			_ = json.Unmarshal([]byte(event), &ev)
 			for _, line := range strings.Split(fn.logs.String(), "\n") {
 				if strings.HasPrefix(line, `{"time"`) && strings.Contains(line, `"step":"report"`) {
-					assert.Contains(t, line, `"deployment_id":"d-E2ETEST01"`)
+					assert.Contains(t, line, `"deployment_id":"`+ev.DeploymentId+`"`)
 				}
 			}
 		})

@@ -95,12 +95,13 @@ func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) er
 	const step = "wait-unpin"
 	start := time.Now()
 	target := h.Config.ClusterName + ":" + h.Config.StableServiceName
-	for poll := 1; ; poll++ {
+	running := ""
+	return h.waitFor(ctx, func(poll int) (bool, error) {
 		ids, err := h.unfinishedDeployments(ctx, log, h.Config.StableDeploymentGroupName)
 		if err != nil {
-			return err
+			return false, err
 		}
-		running := ""
+		running = ""
 		for _, id := range ids {
 			out, err := h.CodeDeploy.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{
 				DeploymentId: aws.String(id), TargetId: aws.String(target),
@@ -110,7 +111,7 @@ func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) er
 				continue // not started: its unpin has not run
 			}
 			if err != nil {
-				return fmt.Errorf("get target %s of deployment %s: %w", target, id, err)
+				return false, fmt.Errorf("get target %s of deployment %s: %w", target, id, err)
 			}
 			if unpinRunning(out.DeploymentTarget) {
 				running = id
@@ -119,14 +120,13 @@ func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) er
 		}
 		if running == "" {
 			log.Info(step, "no unpin of an earlier rollout is running", "polls", poll, "step_ms", time.Since(start).Milliseconds())
-			return nil
+			return true, nil
 		}
 		log.Info(step, "an earlier rollout's unpin is running: waiting for it to end", "stable_deployment", running, "poll", poll)
-		if err := h.sleep(ctx); err != nil {
-			return fmt.Errorf("gave up waiting for the unpin hook of Stable deployment %s after %d polls in %s: %w",
-				running, poll, time.Since(start).Round(time.Millisecond), err)
-		}
-	}
+		return false, nil
+	}, func(polls int, waited time.Duration, err error) error {
+		return fmt.Errorf("gave up waiting for the unpin hook of Stable deployment %s after %d polls in %s: %w", running, polls, waited, err)
+	})
 }
 
 func unpinRunning(t *cdtypes.DeploymentTarget) bool {
@@ -150,6 +150,30 @@ func (h *Hooks) sleep(ctx context.Context) error {
 		return ctx.Err()
 	case <-timer.C:
 		return nil
+	}
+}
+
+// waitFor polls check until it reports done, sleeping PollInterval between
+// polls, within ctx. When ctx ends, during a sleep or during a poll's AWS
+// call, the error is gaveUp's, which says what was waited for (polls is
+// the number of polls answered); any other error of a poll is returned as
+// it is.
+func (h *Hooks) waitFor(ctx context.Context, check func(poll int) (done bool, err error), gaveUp func(polls int, waited time.Duration, err error) error) error {
+	start := time.Now()
+	for poll := 1; ; poll++ {
+		done, err := check(poll)
+		if err != nil {
+			if poll > 1 && ctx.Err() != nil {
+				return gaveUp(poll-1, time.Since(start).Round(time.Millisecond), err)
+			}
+			return err
+		}
+		if done {
+			return nil
+		}
+		if err := h.sleep(ctx); err != nil {
+			return gaveUp(poll, time.Since(start).Round(time.Millisecond), err)
+		}
 	}
 }
 
@@ -279,26 +303,27 @@ func servingTaskDefinition(svc ecstypes.Service, groups []string) (string, error
 // when the replacement is gone: so it polls, within the invocation's
 // deadline, and past it fails so that Lambda retries the event.
 func (h *Hooks) servicesAtRest(ctx context.Context, log *invocationLogger) (latest, stable ecstypes.Service, err error) {
-	start := time.Now()
-	for poll := 1; ; poll++ {
+	var busy ecstypes.Service
+	err = h.waitFor(ctx, func(poll int) (bool, error) {
 		services, err := h.describeServices(ctx, log, h.Config.LatestServiceName, h.Config.StableServiceName)
 		if err != nil {
-			return latest, stable, err
+			return false, err
 		}
 		latest, stable = services[0], services[1]
-		busy := latest
+		busy = latest
 		if len(latest.TaskSets) <= 1 {
 			busy = stable
 		}
 		if len(busy.TaskSets) <= 1 {
-			return latest, stable, nil
+			return true, nil
 		}
 		log.Info("wait-rollback", "a service still has two task sets: a rollback is finishing", "service", aws.ToString(busy.ServiceName), "poll", poll)
-		if err := h.sleep(ctx); err != nil {
-			return latest, stable, fmt.Errorf("service %s still has %d task sets after %s (a rollback is finishing): %w",
-				aws.ToString(busy.ServiceName), len(busy.TaskSets), time.Since(start).Round(time.Millisecond), err)
-		}
-	}
+		return false, nil
+	}, func(_ int, waited time.Duration, err error) error {
+		return fmt.Errorf("service %s still has %d task sets after %s (a rollback is finishing): %w",
+			aws.ToString(busy.ServiceName), len(busy.TaskSets), waited, err)
+	})
+	return latest, stable, err
 }
 
 // The release claim. cleanup and rollback run outside any deployment, so
@@ -403,12 +428,13 @@ func (h *Hooks) removeExpiredClaims(ctx context.Context, log *invocationLogger) 
 func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error {
 	const step = "wait-claims"
 	start := time.Now()
-	for poll := 1; ; poll++ {
+	holder := ""
+	return h.waitFor(ctx, func(poll int) (bool, error) {
 		out, err := h.ELB.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{h.Config.CatchAllRuleARN}})
 		if err != nil {
-			return fmt.Errorf("describe tags of the catch-all rule: %w", err)
+			return false, fmt.Errorf("describe tags of the catch-all rule: %w", err)
 		}
-		holder := ""
+		holder = ""
 		for _, d := range out.TagDescriptions {
 			for _, t := range d.Tags {
 				key := aws.ToString(t.Key)
@@ -423,12 +449,11 @@ func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error 
 		}
 		if holder == "" {
 			log.Info(step, "no cleanup or rollback holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
-			return nil
+			return true, nil
 		}
 		log.Info(step, "a cleanup or rollback holds the catch-all rule: waiting", "tag", holder, "poll", poll)
-		if err := h.sleep(ctx); err != nil {
-			return fmt.Errorf("gave up waiting for claim %s on the catch-all rule after %d polls in %s: %w",
-				holder, poll, time.Since(start).Round(time.Millisecond), err)
-		}
-	}
+		return false, nil
+	}, func(polls int, waited time.Duration, err error) error {
+		return fmt.Errorf("gave up waiting for claim %s on the catch-all rule after %d polls in %s: %w", holder, polls, waited, err)
+	})
 }

@@ -4,14 +4,16 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	smithy "github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,59 +21,99 @@ import (
 	"github.com/tenant-canary/tenant-canary/appspec"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
-// sdkHooks wires the hooks to real aws-sdk-go-v2 clients that talk to the
-// world over its wire protocols, with the production retry policy except for
-// a short backoff cap so the test stays fast.
-func sdkHooks(t *testing.T, w *fakeaws.World, hook rollout.Hook) *rollout.Hooks {
-	t.Helper()
-	srv := httptest.NewServer(w)
-	t.Cleanup(srv.Close)
+// sdkHooks wires function hook to real aws-sdk-go-v2 clients that talk to
+// the model over the services' wire protocols (fakeaws's server, calling
+// the same client as in process, so the same faults apply), with the
+// production retry policy except for a short backoff cap so the test
+// stays fast.
+func (m *model) sdkHooks(hook contract.Hook) *rollout.Hooks {
+	m.t.Helper()
+	srv := httptest.NewServer(fakeaws.NewServer(m.API(), nil))
+	m.t.Cleanup(srv.Close)
 	clients := rollout.NewClients(aws.Config{
-		Region:       fakeaws.Region,
+		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 		}),
 		Retryer: func() aws.Retryer { return rollout.NewRetryer(rollout.RetryMaxAttempts, 5*time.Millisecond) },
 	})
-	h, _ := newHooks(t, w, hook)
+	h := m.hooks(hook)
 	h.ECS, h.ELB, h.CodeDeploy, h.CodePipeline = clients.ECS, clients.ELB, clients.CodeDeploy, clients.CodePipeline
 	return h
 }
 
+// sdkRun runs an invocation over the wire.
+func (m *model) sdkRun(inv protocol.Invoke) error {
+	m.t.Helper()
+	return m.runWith(context.Background(), m.sdkHooks(inv.Hook), inv)
+}
+
+func count(ops []string, op string) int {
+	n := 0
+	for _, o := range ops {
+		if o == op {
+			n++
+		}
+	}
+	return n
+}
+
 func TestRealSDKPinsOverTheWireProtocols(t *testing.T) {
-	w := fakeaws.NewWorld(3, fakeaws.StableGreenTG)
-	w.PollsUntilHealthy = 1
-	w.RulesPageSize = 3
-	h := sdkHooks(t, w, rollout.HookPin)
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{StableOnGreen: true, PageSize: 2})
+	m.HealthByEvent()
+	m.Before(opHealth, 2, func() { require.NoError(t, m.Do("turns healthy")) })
+	m.setForward(m.rules(protocol.KindTenant)[1].ARN, m.stableTGs()[0], m.stableTGs()[1])
+	m.ResetCalls()
 
-	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, []string{opLD, opTags, opRules, opRules, opDesc, opUpdate, opHealth, opHealth, opRules, opRules, opSet, opPut}, w.Ops())
-	assert.Equal(t, listed(fakeaws.StableGroup), w.Calls()[0].Detail, "the application, group and unfinished statuses reach the wire")
-	assert.Equal(t, "50000", w.CatchAllPriority())
-	assert.EqualValues(t, 2, w.Desired())
-	assert.Equal(t, []fakeaws.Report{{DeploymentID: hookEvent.DeploymentID, ExecutionID: hookEvent.LifecycleEventHookExecutionID, Status: "Succeeded"}}, w.Reports())
+	claimSequence(t, m)
+	assert.Equal(t, []string{m.stableTGs()[1], m.stableTGs()[1], m.stableTGs()[0]}, m.details(opHealth),
+		"polled stable's group until healthy, then found the other group empty before repairing")
+	assert.Equal(t, 6, count(m.Ops(), opRules), "two reads of three pages (five rules, two a page): NextMarker survives the wire")
+	assert.Equal(t, []protocol.Weighted{{TG: m.stableTGs()[1], Weight: 100}}, m.rules(protocol.KindTenant)[1].Forward, "the repair's ForwardConfig survives the wire")
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, 2, m.stableDesired())
+	assert.Equal(t, []protocol.Report{{DeploymentID: "d-1", ExecutionID: "d-1-BeforeInstall", Status: "Succeeded"}}, m.Reports())
+	assert.Equal(t, []int{0}, m.served("t0"))
 }
 
 func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.FailNext(opLD, fakeaws.Throttling(opLD))
-	w.FailNext(opRules, fakeaws.Throttling(opRules), fakeaws.Throttling(opRules))
-	w.FailNext(opUpdate, fakeaws.Throttling(opUpdate))
-	w.FailNext(opHealth, fakeaws.ServerError())
-	w.FailNext(opSet, fakeaws.Throttling(opSet))
-	w.FailNext(opPut, fakeaws.Throttling(opPut))
-	h := sdkHooks(t, w, rollout.HookPin)
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+	m.FailNext(opLD, fakeaws.Throttling(opLD))
+	m.FailNext(opRules, fakeaws.Throttling(opRules), fakeaws.Throttling(opRules))
+	m.FailNext(opUpdate, fakeaws.Throttling(opUpdate))
+	m.FailNext(opHealth, fakeaws.ServerError())
+	m.FailNext(opSet, fakeaws.Throttling(opSet))
+	m.FailNext(opPut, fakeaws.Throttling(opPut))
 
-	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, []string{opLD, opLD, opTags, opRules, opRules, opRules, opDesc, opUpdate, opUpdate, opHealth, opHealth, opRules, opSet, opSet, opPut, opPut}, w.Ops())
-	assert.Equal(t, []string{"Succeeded"}, statuses(w))
-	assert.Equal(t, "50000", w.CatchAllPriority())
+	for op, n := range map[string]int{opLD: 2, opRules: 4, opUpdate: 2, opHealth: 2, opSet: 2, opPut: 2} {
+		assert.Equal(t, n, count(m.Ops(), op), "%s: each failed attempt is retried once", op)
+	}
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+}
+
+// A call that ran and lost its response is retried by the SDK: the retry
+// finds the change made, and pin ends as if nothing went wrong.
+func TestRealSDKRetriesACallWhoseResponseWasLost(t *testing.T) {
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+	m.LoseResponse(opSet, fakeaws.ServerError())
+	m.LoseResponse(opUpdate, fakeaws.ServerError())
+
+	require.NoError(t, m.sdkRun(pin))
+
+	assert.Equal(t, 2, count(m.Ops(), opSet))
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, 2, m.stableDesired())
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
 }
 
 func TestRealSDKFailsFastOnPermanentErrors(t *testing.T) {
@@ -88,221 +130,255 @@ func TestRealSDKFailsFastOnPermanentErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
-			w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-			w.FailNext(tt.op, tt.err)
-			h := sdkHooks(t, w, rollout.HookPin)
+			m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+			m.FailNext(tt.op, tt.err)
 
-			err := h.Pin(context.Background(), hookEvent)
+			err := m.sdkRun(pin)
 
 			require.Error(t, err)
 			var apiErr smithy.APIError
 			require.True(t, errors.As(err, &apiErr), "the SDK decodes the service's error: %v", err)
 			assert.Equal(t, tt.wantCode, apiErr.ErrorCode())
-			n := 0
-			for _, op := range w.Ops() {
-				if op == tt.op {
-					n++
-				}
-			}
-			assert.Equal(t, 1, n, "a permanent error is not retried")
-			assert.Equal(t, []string{"Failed"}, statuses(w))
+			assert.Equal(t, 1, count(m.Ops(), tt.op), "a permanent error is not retried")
+			assert.Equal(t, []string{"Failed"}, m.statuses())
+			assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority())
 		})
 	}
 }
 
 func TestRealSDKGivesUpAfterTheConfiguredAttempts(t *testing.T) {
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{})
 	for range rollout.RetryMaxAttempts {
-		w.FailNext(opLD, fakeaws.Throttling(opLD))
+		m.FailNext(opLD, fakeaws.Throttling(opLD))
 	}
-	h := sdkHooks(t, w, rollout.HookUnpin)
 
-	err := h.Unpin(context.Background(), hookEvent)
+	err := m.sdkRun(unpin)
 
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ThrottlingException")
-	assert.Len(t, w.Ops(), rollout.RetryMaxAttempts+1, "every attempt, then the report")
-	assert.Equal(t, []string{"Failed"}, statuses(w))
+	assert.Equal(t, append(slices.Repeat([]string{opLD}, rollout.RetryMaxAttempts), opPut), m.Ops(), "every attempt, then the report")
+	assert.Equal(t, []string{"Failed"}, m.statuses())
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 }
 
 func TestRealSDKRepairsTenantRulesOverTheWire(t *testing.T) {
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.StablePrimaryTG = fakeaws.StableGreenTG
-	w.FailNext(opModify, fakeaws.Throttling(opModify))
-	h := sdkHooks(t, w, rollout.HookPin)
-
-	require.NoError(t, h.Pin(context.Background(), hookEvent))
-
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opModify, opModify, opModify, opSet, opPut}, w.Ops(),
-		"the throttled ModifyRule is retried; the anchor and both tenant rules are repaired")
-	assert.Equal(t, []string{fakeaws.AnchorHost}, w.Rule(fakeaws.AnchorRuleARN).Hosts, "ModifyRule sends no conditions: the anchor keeps its host")
-	for _, r := range w.Rules[2:] {
-		assert.Equal(t, fakeaws.StableGreenTG, w.Rule(r.ARN).Target)
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{StableOnGreen: true})
+	blue, green := m.stableTGs()[0], m.stableTGs()[1]
+	for _, r := range m.rules(protocol.KindTenant) {
+		m.setForward(r.ARN, blue, green)
 	}
-	assert.Equal(t, "50000", w.CatchAllPriority())
+	m.FailNext(opModify, fakeaws.Throttling(opModify))
+	m.ResetCalls()
+
+	require.NoError(t, m.sdkRun(pin))
+
+	assert.Equal(t, 3, count(m.Ops(), opModify), "the throttled ModifyRule is retried; both tenant rules are repaired")
+	for _, r := range m.rules(protocol.KindTenant) {
+		assert.Equal(t, []protocol.Weighted{{TG: green, Weight: 100}}, r.Forward)
+	}
+	assert.Equal(t, []int{0}, m.served("t1"))
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 
 	// A permanent error is not retried and the catch-all stays.
-	w = fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.StablePrimaryTG = fakeaws.StableGreenTG
-	w.FailNext(opModify, &fakeaws.APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found"})
-	h = sdkHooks(t, w, rollout.HookPin)
-	err := h.Pin(context.Background(), hookEvent)
+	m, pin = pinAt(t, "tenants-2", protocol.Scenario{StableOnGreen: true})
+	m.setForward(m.rules(protocol.KindTenant)[0].ARN, blue, green)
+	m.FailNext(opModify, &fakeaws.APIError{Code: "TargetGroupNotFound", Message: "One or more target groups not found"})
+	m.ResetCalls()
+	err := m.sdkRun(pin)
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "TargetGroupNotFound", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opHealth, opModify, opPut}, w.Ops())
-	assert.Equal(t, "1", w.CatchAllPriority())
+	assert.Equal(t, 1, count(m.Ops(), opModify))
+	assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, []string{"Failed"}, m.statuses())
 }
 
+// Cleanup's decisions over the wire, each in a state the model reached by
+// a rollout: a finished one is released; one whose approval is pending
+// about the image latest serves is held; an approval superseded by a
+// newer push is rejected, with its summary intact.
 func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
-	for _, tt := range []struct {
-		name         string
-		arrange      func(w *fakeaws.World)
-		wantOps      []string
-		wantReleased bool
-		wantResults  int
-	}{
-		{"same image", func(*fakeaws.World) {}, released, true, 0},
-		{"held on another image", func(w *fakeaws.World) { w.LatestTaskDef = fakeaws.TaskDefV1 },
-			claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opTD), false, 0},
-		{"approval about latest's image", func(w *fakeaws.World) {
-			w.LatestTaskDef = fakeaws.TaskDefV1
-			w.AwaitApproval("exec-A", fakeaws.DigestV1)
-		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE), false, 0},
-		{"superseded approval", func(w *fakeaws.World) {
-			w.LatestTaskDef = fakeaws.TaskDefV2
-			w.AwaitApproval("exec-A", fakeaws.DigestV1)
-			w.FailNext(opPAR, fakeaws.Throttling(opPAR))
-		}, claimed(opLD, opLD, opRules, opDesc, opGPS, opTD, opGPE, opPAR, opPAR), false, 1},
-		{"busy", func(w *fakeaws.World) {
-			w.DeploymentsPageSize = 1
-			w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", nil)
-			w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
-		}, claimed(opLD, opLD, opLD), false, 0},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			w := pinnedWorld(2, fakeaws.StableBlueTG)
-			tt.arrange(w)
-			h := sdkHooks(t, w, rollout.HookCleanup)
+	t.Run("finished: released", func(t *testing.T) {
+		m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{})
+		require.NoError(t, m.run(unpin))
+		m.do("d-2: termination wait ends", "deliver CodeDeploy SUCCESS d-1")
+		cleanup := m.next("deliver CodeDeploy SUCCESS d-2")
+		m.ResetCalls()
 
-			require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+		require.NoError(t, m.sdkRun(cleanup))
 
-			assert.Equal(t, tt.wantOps, w.Ops())
-			assert.Equal(t, tt.wantReleased, w.CatchAllPriority() == "1")
-			results := w.ApprovalResults()
-			require.Len(t, results, tt.wantResults)
-			if tt.wantResults > 0 {
-				assert.Equal(t, "Rejected", results[0].Status)
-				assert.Contains(t, results[0].Summary, fakeaws.ImageV2, "the summary survives the wire")
-			}
-		})
-	}
+		assert.Equal(t, opAdd, m.Ops()[0], "the claim before any read")
+		assert.Equal(t, opRemove, m.Ops()[len(m.Ops())-1])
+		assert.Zero(t, m.stableDesired())
+		assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority())
+		require.NoError(t, m.Check())
+	})
+	t.Run("approval pending about latest's image: held", func(t *testing.T) {
+		m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+		require.NoError(t, m.run(pin))
+		m.deploy("d-1")
+		m.do("exec-1 (v1) enters Approve")
+		cleanup := m.next("deliver CodeDeploy SUCCESS d-1")
+		m.ResetCalls()
 
-	// A decided approval's error is decoded and tolerated; an access
-	// error is not retried.
-	w := pinnedWorld(2, fakeaws.StableBlueTG)
-	w.LatestTaskDef = fakeaws.TaskDefV2
-	w.AwaitApproval("exec-A", fakeaws.DigestV1)
-	w.FailNext(opPAR, &fakeaws.APIError{Code: "ApprovalAlreadyCompletedException", Message: "The approval action has already been completed."})
-	h := sdkHooks(t, w, rollout.HookCleanup)
-	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
+		require.NoError(t, m.sdkRun(cleanup))
 
-	w = pinnedWorld(2, fakeaws.StableGreenTG)
-	w.FailNext(opGPS, fakeaws.AccessDenied(opGPS))
-	h = sdkHooks(t, w, rollout.HookCleanup)
-	err := h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE"))
+		assert.Contains(t, m.Ops(), opGPE, "the pending approval's image is looked up")
+		assert.Empty(t, m.Approvals())
+		assert.Equal(t, m.pinnedPriority(), m.catchAllPriority(), "the split holds for the person's decision")
+		assert.Equal(t, []int{0}, m.served("t0"))
+		assert.Equal(t, []int{1}, m.served(""))
+	})
+	t.Run("superseded approval: rejected", func(t *testing.T) {
+		m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
+		require.NoError(t, m.run(pin))
+		m.deploy("d-1")
+		m.do("exec-1 (v1) enters Approve", "PUSH v2", "exec-2 (v2) enters Latest", "CodeDeploy starts d-2")
+		m.deploy("d-2")
+		cleanup := m.next("deliver CodeDeploy SUCCESS d-2")
+		m.FailNext(opPAR, fakeaws.Throttling(opPAR))
+		m.ResetCalls()
+
+		require.NoError(t, m.sdkRun(cleanup))
+
+		assert.Equal(t, 2, count(m.Ops(), opPAR), "the throttled PutApprovalResult is retried")
+		approvals := m.Approvals()
+		require.Len(t, approvals, 1)
+		assert.Equal(t, "exec-1", approvals[0].ExecutionID)
+		assert.Equal(t, "Rejected", approvals[0].Status)
+		assert.Contains(t, approvals[0].Summary, m.Image(2), "the summary survives the wire")
+		m.Inspect(func(w *protocol.World) { assert.Equal(t, "Failed", w.Executions[0].Status) })
+	})
+
+	// An access error is decoded and not retried.
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{})
+	require.NoError(t, m.run(unpin))
+	m.do("d-2: termination wait ends")
+	cleanup := m.next("deliver CodeDeploy SUCCESS d-1")
+	m.FailNext(opGPS, fakeaws.AccessDenied(opGPS))
+	m.ResetCalls()
+	err := m.sdkRun(cleanup)
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "AccessDeniedException", apiErr.ErrorCode())
-	assert.Equal(t, claimed(opLD, opLD, opRules, opDesc, opGPS), w.Ops(), "not retried")
+	assert.Equal(t, 1, count(m.Ops(), opGPS), "not retried")
+	assert.Equal(t, opRemove, m.Ops()[len(m.Ops())-1], "the claim is released on the error path too")
+	assert.Equal(t, 2, m.stableDesired(), "nothing released")
 }
 
 func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
-	// d-STABLE02 has not created its target (DeploymentTargetDoesNotExist-
-	// Exception, as the SDK decodes it, is skipped); d-STABLE01's unpin
-	// runs and ends during the second poll. One deployment per page.
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.DeploymentsPageSize = 1
-	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
-	w.StartDeployment(fakeaws.StableGroup, "d-STABLE02", nil)
-	w.On(opGDT, 4, func(w *fakeaws.World) { w.Deployments[0].Events["AfterAllowTraffic"] = "Succeeded" })
-	h := sdkHooks(t, w, rollout.HookPin)
+	m, unpin, pin := pinDuringUnpin(t, protocol.Scenario{PageSize: 1})
+	m.Before(opGDT, 2, func() { assert.NoError(t, m.run(unpin)) })
 
-	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, []string{opLD, opLD, opGDT, opGDT, opLD, opLD, opGDT, opGDT, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
-	assert.Equal(t, "d-STABLE01 tc-dev:stable", details(w, opGDT)[1])
-	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, 2, count(m.Ops(), opGDT), "polled the running unpin's target until its AfterAllowTraffic succeeded")
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, []string{"Succeeded", "Succeeded"}, m.statuses())
 
 	// Any other error of GetDeploymentTarget fails pin, decoded.
-	w = fakeaws.NewWorld(2, fakeaws.StableBlueTG)
-	w.StartDeployment(fakeaws.StableGroup, "d-STABLE01", fakeaws.UnpinRunning())
-	w.FailNext(opGDT, &fakeaws.APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment d-STABLE01 does not exist."})
-	h = sdkHooks(t, w, rollout.HookPin)
-	err := h.Pin(context.Background(), hookEvent)
+	m, _, pin = pinDuringUnpin(t, protocol.Scenario{})
+	m.FailNext(opGDT, &fakeaws.APIError{Code: "DeploymentDoesNotExistException", Message: "The deployment d-2 does not exist."})
+	err := m.sdkRun(pin)
 	var apiErr smithy.APIError
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	assert.Equal(t, "DeploymentDoesNotExistException", apiErr.ErrorCode())
-	assert.Equal(t, []string{opLD, opGDT, opPut}, w.Ops())
+	assert.Equal(t, []string{opLD, opGDT, opPut}, m.Ops())
+	assert.Equal(t, []string{"Failed"}, m.statuses())
 }
 
 func TestRealSDKPinWaitsForAClaimOverTheWire(t *testing.T) {
-	// The claim's key and value survive AddTags, DescribeTags and
-	// RemoveTags in the Query protocol: a cleanup's claim, an expired one
-	// (ignored) and another tag.
-	w := fakeaws.NewWorld(2, fakeaws.StableBlueTG)
+	// The claim's key survives AddTags, DescribeTags and RemoveTags in the
+	// Query protocol: a cleanup's claim and another tag.
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
 	key := contract.ReleaseTagPrefix + "c0ffee00-0000-4000-8000-000000000001"
-	w.SetTag(fakeaws.CatchAllRuleARN, key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
-	w.SetTag(fakeaws.CatchAllRuleARN, contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
-	w.SetTag(fakeaws.CatchAllRuleARN, "team", "payments")
-	w.On(opTags, 3, func(w *fakeaws.World) { delete(w.Tags[fakeaws.CatchAllRuleARN], key) })
-	h := sdkHooks(t, w, rollout.HookPin)
+	m.claim(key, time.Now().Add(10*time.Minute).UTC().Format(time.RFC3339))
+	m.claim(contract.ReleaseTagPrefix+"dead", time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+	m.claim("team", "payments")
+	m.ResetCalls()
+	m.Before(opTags, 3, func() { m.release(key) })
 
-	require.NoError(t, h.Pin(context.Background(), hookEvent))
+	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, []string{opLD, opTags, opTags, opTags, opRules, opDesc, opUpdate, opHealth, opRules, opSet, opPut}, w.Ops())
-	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, 3, count(m.Ops(), opTags), "waited while the live claim was held, not for the expired one")
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
 
 	// A cleanup's claim over the wire: added with its expiry, then removed.
-	w = pinnedWorld(2, fakeaws.StableBlueTG)
-	var tags map[string]string
-	w.On(opLD, 1, func(w *fakeaws.World) { tags = maps.Clone(w.Tags[fakeaws.CatchAllRuleARN]) })
-	h = sdkHooks(t, w, rollout.HookCleanup)
-	require.NoError(t, h.Cleanup(context.Background(), codeDeployEvent(fakeaws.LatestGroup, "FAILURE")))
-	assert.Equal(t, released, w.Ops())
-	require.Contains(t, tags, claimKey)
-	_, err := time.Parse(time.RFC3339, tags[claimKey])
-	assert.NoError(t, err, "the value is the claim's expiry")
-	assert.Empty(t, w.TagsOf(fakeaws.CatchAllRuleARN))
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{})
+	require.NoError(t, m.run(unpin))
+	m.do("d-2: termination wait ends", "deliver CodeDeploy SUCCESS d-1")
+	cleanup := m.next("deliver CodeDeploy SUCCESS d-2")
+	var tags []elbtypes.Tag
+	m.Before(opLD, 1, func() {
+		out, err := m.API().DescribeTags(context.Background(), &elbv2.DescribeTagsInput{ResourceArns: []string{m.env(contract.EnvCatchAllRuleARN)}})
+		require.NoError(t, err)
+		tags = out.TagDescriptions[0].Tags
+	})
+	require.NoError(t, m.sdkRun(cleanup))
+	require.Len(t, tags, 1)
+	assert.Equal(t, claimKey, aws.ToString(tags[0].Key))
+	until, err := time.Parse(time.RFC3339, aws.ToString(tags[0].Value))
+	require.NoError(t, err, "the value is the claim's expiry")
+	assert.True(t, until.After(time.Now()))
+	m.Inspect(func(w *protocol.World) {
+		for _, r := range w.Rules {
+			assert.Empty(t, r.Tags, "the claim is removed")
+		}
+	})
 }
 
 func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
-	w := pinnedWorld(2, fakeaws.StableBlueTG)
-	w.StartDeployment(fakeaws.LatestGroup, "d-LATEST02", nil)
-	h := sdkHooks(t, w, rollout.HookUnpin)
+	m := approved(t, "tenants-2", protocol.Scenario{})
+	m.do("CodeDeploy starts d-2", "d-2 creates the replacement", "d-2 shifts the canary", "PUSH v2", "exec-2 (v2) enters Latest")
+	unpin := m.next("d-2 shifts all traffic")
+	m.ResetCalls()
 
-	require.NoError(t, h.Unpin(context.Background(), hookEvent))
+	require.NoError(t, m.sdkRun(unpin))
 
-	assert.Equal(t, []string{opLD, opPut}, w.Ops())
-	assert.Equal(t, []string{"Succeeded"}, statuses(w))
-	assert.Equal(t, "50000", w.CatchAllPriority())
+	assert.Equal(t, []string{opLD, opPut}, m.Ops())
+	assert.Equal(t, []string{"Succeeded"}, m.statuses())
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 }
 
+// A rejected approval reaches the rollback function, which redeploys
+// latest with stable's task definition: the AppSpec survives the wire
+// (the model reads the task definition out of it), and the throttled
+// CreateDeployment is retried.
 func TestRealSDKRollbackCreatesTheDeploymentOverTheWire(t *testing.T) {
-	w := rejectedWorld()
-	w.FailNext(opCreate, fakeaws.Throttling(opCreate))
-	h := sdkHooks(t, w, rollout.HookRollback)
+	m, pin := pinAt(t, "tenants-2", protocol.Scenario{Rejects: 1})
+	require.NoError(t, m.run(pin))
+	m.deploy("d-1")
+	m.do("exec-1 (v1) enters Approve", "REJECT exec-1")
+	rb := m.next("deliver Approve FAILED exec-1 to rollback")
+	req, ok := rb.Payload.(rollout.RollbackRequest)
+	require.True(t, ok)
+	m.FailNext(opCreate, fakeaws.Throttling(opCreate))
+	m.ResetCalls()
+	var stableTD string
+	m.Inspect(func(w *protocol.World) {
+		stableTD = w.Services[m.env(contract.EnvStableServiceName)].TaskSets[0].TaskDef
+	})
 
-	res, err := h.Rollback(context.Background(), approvalEvent(t, "exec-A", "FAILED"))
+	res, err := m.sdkHooks(contract.HookRollback).Rollback(context.Background(), req)
 
 	require.NoError(t, err)
-	assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeDeploying, DeploymentID: "d-CREATED01",
-		Detail: "latest is being redeployed with " + fakeaws.TaskDefStableV0 + "; cleanup unpins the tenants when it succeeds"}, res)
-	assert.Equal(t, []string{opGPE, opAdd, opLD, opLD, opRules, opDesc, opTD, opTD, opTD, opCreate, opCreate, opRemove}, w.Ops(), "the throttled CreateDeployment is retried")
-	created := w.CreatedDeployments()
-	require.Len(t, created, 1)
-	assert.Equal(t, strings.Replace(fakeaws.AppSpecLatest, appspec.TaskDefinitionPlaceholder, fakeaws.TaskDefStableV0, 1), created[0].AppSpec,
-		"the AppSpec survives the wire byte for byte")
+	assert.Equal(t, rollout.OutcomeDeploying, res.Outcome)
+	assert.Equal(t, 2, count(m.Ops(), opCreate), "the throttled CreateDeployment is retried")
+	var created *protocol.Deployment
+	m.Inspect(func(w *protocol.World) {
+		for _, d := range w.Deployments {
+			if d.ID == res.DeploymentID {
+				c := *d
+				created = &c
+			}
+		}
+	})
+	require.NotNil(t, created, "the deployment %s exists", res.DeploymentID)
+	assert.Equal(t, m.env(contract.EnvLatestDeploymentGroupName), created.Group)
+	assert.Equal(t, stableTD, created.TaskDef, "the AppSpec crossed the wire: the model read stable's task definition, v0, from it")
+	assert.Contains(t, res.Detail, stableTD)
+	assert.Contains(t, m.env(contract.EnvAppSpecLatest), appspec.TaskDefinitionPlaceholder)
 }
 
 type captureClient struct{ got *http.Request }

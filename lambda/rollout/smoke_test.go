@@ -1,7 +1,6 @@
 package rollout_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -11,13 +10,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
-	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
+
+// The smoke hook runs where CodeDeploy runs it: at AfterAllowTestTraffic
+// of a deployment the model (internal/protocol) reached by its own events,
+// with the model as its CodeDeploy. Where a test is about what the hook
+// makes of an HTTP answer (a body, a redirect, a slow request) the test
+// listener is a local server the test answers with; otherwise it is the
+// model's own test listener, answered by the version behind it.
 
 // testListener stands in for a test listener: it records every request
 // and answers with handle.
@@ -48,7 +56,7 @@ func (l *testListener) requests() []*http.Request {
 
 func ok(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok v2\n")) }
 
-func smokeChecks(mutate func(*contract.SmokeChecks)) string {
+func checksOf(mutate func(*contract.SmokeChecks)) contract.SmokeChecks {
 	c := contract.SmokeChecks{
 		Requests:     []contract.SmokeRequest{{Path: "/healthz"}, {Path: "/app/acme/version", Headers: map[string]string{"X-Tenant-Id": "acme"}, Host: "acme.example.com"}},
 		Count:        2,
@@ -57,35 +65,46 @@ func smokeChecks(mutate func(*contract.SmokeChecks)) string {
 	if mutate != nil {
 		mutate(&c)
 	}
-	b, _ := json.Marshal(c)
+	return c
+}
+
+func smokeChecks(mutate func(*contract.SmokeChecks)) string {
+	b, _ := json.Marshal(checksOf(mutate))
 	return string(b)
 }
 
-func newSmoke(t *testing.T, d *fakeaws.Deployments, env map[string]string) (*rollout.Smoke, *bytes.Buffer) {
+// smokeStory is a stack whose AppSpecs name the smoke hook, run to the
+// smoke test of the Latest deployment (role "latest") or, after the
+// approval, of the Stable deployment (role "stable"); the invocation the
+// model made is returned for the test to run.
+func smokeStory(t *testing.T, fixture, role string) (*story, rollout.LifecycleEvent) {
 	t.Helper()
-	cfg, err := rollout.SmokeConfigFromEnv(lookupIn(env))
-	var logs bytes.Buffer
-	return &rollout.Smoke{
-		Hooks:       &rollout.Hooks{ConfigErr: err, CodeDeploy: d, Logger: rollout.NewLogger(&logs)},
-		Config:      cfg,
-		Deployments: d,
-	}, &logs
+	checks := checksOf(nil)
+	s := newStory(t, fixture, protocol.Scenario{Pushes: 1, Smoke: &checks})
+	s.do("PUSH v1", "exec-1 (v1) enters Latest")
+	id := smokeDeployment(role)
+	if role == "stable" {
+		s.stage("d-1")
+		s.do("enters Approve", "APPROVE exec-1", "enters Stable")
+	}
+	s.hold(contract.HookSmoke)
+	s.do("CodeDeploy starts "+id, "CodeDeploy "+id+" creates the replacement", "CodeDeploy "+id+" allows test traffic")
+	inv := s.take(contract.HookSmoke)
+	return s, inv.Payload.(rollout.LifecycleEvent)
 }
 
-// smokeOps are the CodeDeploy calls of a smoke test that runs: the
-// deployment's group, its target's task sets, the report.
-var smokeOps = []string{fakeaws.OpGetDeployment, fakeaws.OpListDeploymentTargets, fakeaws.OpGetDeploymentTarget, fakeaws.OpPutHookStatus}
-
-func event(deployment string) rollout.LifecycleEvent {
-	return rollout.LifecycleEvent{DeploymentID: deployment, LifecycleEventHookExecutionID: "eyJzbW9rZSI6InRlc3QifQ=="}
+// smokeDeployment is the deployment a story's smoke test is about.
+func smokeDeployment(role string) string {
+	if role == "stable" {
+		return "d-2"
+	}
+	return "d-1"
 }
 
 func assertJSONLines(t *testing.T, logs string) {
 	t.Helper()
-	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
-		var m map[string]any
-		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
-		assert.Equal(t, "smoke", m["hook"], line)
+	for _, m := range jsonLines(t, logs) {
+		assert.Equal(t, "smoke", m["hook"], m)
 		assert.Contains(t, m, "deployment_id")
 		assert.Contains(t, m, "step")
 		assert.Contains(t, m, "duration_ms")
@@ -93,27 +112,20 @@ func assertJSONLines(t *testing.T, logs string) {
 }
 
 func TestSmokeChecksTheTestListenerOfItsOwnDeploymentGroup(t *testing.T) {
-	latest, stable := newTestListener(t, ok), newTestListener(t, ok)
-	for _, tc := range []struct {
-		deployment string
-		hit, idle  *testListener
-	}{
-		{fakeaws.LatestDeploymentID, latest, stable},
-		{fakeaws.StableDeploymentID, stable, latest},
-	} {
-		t.Run(tc.deployment, func(t *testing.T) {
-			before := len(tc.idle.requests())
-			d := fakeaws.NewDeployments()
-			s, logs := newSmoke(t, d, fakeaws.SmokeEnv(latest.URL, stable.URL, smokeChecks(nil)))
-			hitBefore := len(tc.hit.requests())
+	for _, role := range []string{"latest", "stable"} {
+		t.Run(role, func(t *testing.T) {
+			s, ev := smokeStory(t, "tenants-1", role)
+			hit, idle := newTestListener(t, ok), newTestListener(t, ok)
+			other := map[string]string{"latest": "stable", "stable": "latest"}[role]
+			sm, logs := s.smokeHook(map[string]string{s.group(role): hit.URL, s.group(other): idle.URL}, checksOf(nil))
 
-			require.NoError(t, s.Run(context.Background(), event(tc.deployment)))
+			require.NoError(t, sm.Run(context.Background(), ev))
 
-			assert.Equal(t, smokeOps, d.Ops())
-			assert.Equal(t, []fakeaws.Report{{DeploymentID: tc.deployment, ExecutionID: event(tc.deployment).LifecycleEventHookExecutionID, Status: "Succeeded"}}, d.Reports())
-			got := tc.hit.requests()[hitBefore:]
+			id := smokeDeployment(role)
+			assert.Equal(t, "Succeeded", s.lifecycle(id, "AfterAllowTestTraffic"), "CodeDeploy accepted one Succeeded")
+			got := hit.requests()
 			require.Len(t, got, 4, "two paths, twice each")
-			assert.Len(t, tc.idle.requests(), before, "the other stage's test listener is left alone")
+			assert.Empty(t, idle.requests(), "the other stage's test listener is left alone")
 			assert.Equal(t, "/healthz", got[0].URL.Path)
 			assert.Equal(t, "/healthz", got[1].URL.Path)
 			assert.Equal(t, "/app/acme/version", got[2].URL.Path)
@@ -121,10 +133,14 @@ func TestSmokeChecksTheTestListenerOfItsOwnDeploymentGroup(t *testing.T) {
 			assert.Equal(t, "acme.example.com", got[2].Host)
 			assert.Contains(t, logs.String(), `"msg":"every smoke check passed"`)
 			assertJSONLines(t, logs.String())
+			// The deployment goes on: CodeDeploy shifts production traffic.
+			s.do("CodeDeploy " + id + " shifts the canary")
 		})
 	}
 }
 
+// A failed check fails the deployment before any production traffic
+// moves: the stage ends Failed and everyone stays where they were.
 func TestSmokeReportsFailedWithTheFailingRequest(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -181,32 +197,37 @@ func TestSmokeReportsFailedWithTheFailingRequest(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			s, ev := smokeStory(t, "tenants-1", "latest")
 			l := newTestListener(t, tc.handle)
-			d := fakeaws.NewDeployments()
-			s, logs := newSmoke(t, d, fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(tc.checks)))
+			sm, logs := s.smokeHook(map[string]string{s.group("latest"): l.URL, s.group("stable"): l.URL}, checksOf(tc.checks))
 
 			start := time.Now()
-			err := s.Run(context.Background(), event(fakeaws.LatestDeploymentID))
+			err := sm.Run(context.Background(), ev)
 			require.Error(t, err)
 			assert.Less(t, time.Since(start), 2500*time.Millisecond, "bounded by the request timeout")
 			assert.Contains(t, err.Error(), tc.wantErr)
-			assert.Equal(t, []string{"Failed"}, statusesOf(d))
 			assert.Len(t, l.requests(), tc.wantCalls, "stops at the first failed check, never retries it")
 			assert.Contains(t, logs.String(), `"msg":"smoke check failed"`)
 			for _, want := range tc.wantLog {
 				assert.Contains(t, logs.String(), want)
 			}
 			assertJSONLines(t, logs.String())
+			assertSmokeFailedTheStage(t, s, "d-1")
 		})
 	}
 }
 
-func statusesOf(d *fakeaws.Deployments) []string {
-	var out []string
-	for _, r := range d.Reports() {
-		out = append(out, r.Status)
+// assertSmokeFailedTheStage: CodeDeploy accepted Failed, the deployment
+// fails and rolls back, and no request was ever served the new version.
+func assertSmokeFailedTheStage(t *testing.T, s *story, id string) {
+	t.Helper()
+	assert.Equal(t, "Failed", s.lifecycle(id, "AfterAllowTestTraffic"), "CodeDeploy accepted one Failed")
+	s.do("traffic back on the original task set")
+	assert.Equal(t, protocol.DepFailed, s.deployment(id).Status)
+	assert.Equal(t, "Failed", s.execution("exec-1"))
+	for who, vs := range s.outcome().serves {
+		assert.Equal(t, []int{0}, vs, "served to %q", who)
 	}
-	return out
 }
 
 func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
@@ -215,75 +236,53 @@ func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
 	closedURL := closed.URL
 	closed.Close()
 	for _, tc := range []struct {
-		name       string
-		env        map[string]string
-		deployment string
-		setup      func(*fakeaws.Deployments, *rollout.Smoke)
-		wantErr    string
-		wantOps    []string
-		reports    []string
+		name    string
+		targets func(s *story) map[string]string
+		env     map[string]string // instead of targets: the hook's environment
+		setup   func(*rollout.Smoke)
+		wantErr string
 	}{
 		{
-			name: "nothing listens on the test listener", env: fakeaws.SmokeEnv(closedURL, closedURL, smokeChecks(nil)),
-			deployment: fakeaws.LatestDeploymentID, wantErr: "connect: connection refused",
-			wantOps: smokeOps, reports: []string{"Failed"},
+			name:    "nothing listens on the test listener",
+			targets: func(s *story) map[string]string { return map[string]string{s.group("latest"): closedURL} },
+			wantErr: "connect: connection refused",
 		},
 		{
-			name: "a deployment group without a test listener", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
-			deployment: fakeaws.StableDeploymentID,
-			setup:      func(d *fakeaws.Deployments, _ *rollout.Smoke) { d.Groups[fakeaws.StableDeploymentID] = "someone-elses" },
-			wantErr:    `deployment group "someone-elses" has no test listener`,
-			wantOps:    []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, reports: []string{"Failed"},
+			name:    "a deployment group without a test listener",
+			targets: func(s *story) map[string]string { return map[string]string{"someone-elses": l.URL} },
+			wantErr: `deployment group "tenant-canary-tenants-1-pipeline-latest" has no test listener`,
 		},
 		{
-			name: "GetDeployment denied", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
-			deployment: fakeaws.LatestDeploymentID,
-			setup: func(d *fakeaws.Deployments, _ *rollout.Smoke) {
-				// CodeDeploy's AccessDeniedException (AccessDenied picks the
-				// error shape by the service of the op it is given).
-				d.FailNext(fakeaws.OpGetDeployment, fakeaws.AccessDenied(fakeaws.OpPutHookStatus))
-			},
-			wantErr: "AccessDeniedException",
-			wantOps: []string{fakeaws.OpGetDeployment, fakeaws.OpPutHookStatus}, reports: []string{"Failed"},
+			name:    "a bad environment still reports Failed, naming every variable",
+			env:     map[string]string{contract.EnvSmokeChecks: `{"requests":[],"count":0,"expectStatus":200,"timeoutSeconds":1}`},
+			wantErr: "SMOKE_CHECKS has no requests; SMOKE_CHECKS: count 0 must be at least 1; SMOKE_TARGETS is not set",
 		},
 		{
-			name:       "a bad environment still reports Failed, naming every variable",
-			env:        map[string]string{contract.EnvSmokeChecks: `{"requests":[],"count":0,"expectStatus":200,"timeoutSeconds":1}`},
-			deployment: fakeaws.LatestDeploymentID,
-			wantErr:    "SMOKE_CHECKS has no requests; SMOKE_CHECKS: count 0 must be at least 1; SMOKE_TARGETS is not set",
-			wantOps:    []string{fakeaws.OpPutHookStatus}, reports: []string{"Failed"},
-		},
-		{
-			name: "a panic is recovered and reported once", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
-			deployment: fakeaws.LatestDeploymentID,
-			setup: func(_ *fakeaws.Deployments, s *rollout.Smoke) {
-				s.HTTP = &http.Client{Transport: panicky{}}
-			},
+			name:    "a panic is recovered and reported once",
+			targets: func(s *story) map[string]string { return map[string]string{s.group("latest"): l.URL} },
+			setup:   func(sm *rollout.Smoke) { sm.HTTP = &http.Client{Transport: panicky{}} },
 			wantErr: "panic: transport exploded",
-			wantOps: smokeOps, reports: []string{"Failed"},
-		},
-		{
-			name: "a report that fails is not retried by the hook", env: fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(nil)),
-			deployment: fakeaws.LatestDeploymentID,
-			setup: func(d *fakeaws.Deployments, _ *rollout.Smoke) {
-				d.FailNext(fakeaws.OpPutHookStatus, fakeaws.AccessDenied(fakeaws.OpPutHookStatus))
-			},
-			wantErr: "report Succeeded to CodeDeploy",
-			wantOps: smokeOps, reports: nil,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := fakeaws.NewDeployments()
-			s, logs := newSmoke(t, d, tc.env)
-			if tc.setup != nil {
-				tc.setup(d, s)
+			s, ev := smokeStory(t, "tenants-1", "latest")
+			var sm *rollout.Smoke
+			var logs interface{ String() string }
+			if tc.env != nil {
+				cfg, err := rollout.SmokeConfigFromEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+				sm, logs = s.smokeHook(cfg.Targets, cfg.Checks)
+				sm.Hooks.ConfigErr = err
+			} else {
+				sm, logs = s.smokeHook(tc.targets(s), checksOf(nil))
 			}
-			err := s.Run(context.Background(), event(tc.deployment))
+			if tc.setup != nil {
+				tc.setup(sm)
+			}
+			err := sm.Run(context.Background(), ev)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantErr)
-			assert.Equal(t, tc.wantOps, d.Ops())
-			assert.Equal(t, tc.reports, statusesOf(d))
 			assertJSONLines(t, logs.String())
+			assertSmokeFailedTheStage(t, s, "d-1")
 		})
 	}
 }
@@ -301,27 +300,30 @@ func TestSmokeStopsBeforeTheInvocationDeadlineAndReports(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	d := fakeaws.NewDeployments()
-	s, _ := newSmoke(t, d, fakeaws.SmokeEnv(l.URL, l.URL, smokeChecks(func(c *contract.SmokeChecks) { c.TimeoutSeconds = 30; c.Count = 50 })))
-	s.Hooks.SafetyMargin = 200 * time.Millisecond
+	s, ev := smokeStory(t, "tenants-1", "latest")
+	sm, _ := s.smokeHook(map[string]string{s.group("latest"): l.URL}, checksOf(func(c *contract.SmokeChecks) { c.TimeoutSeconds = 30; c.Count = 50 }))
+	sm.Hooks.SafetyMargin = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := s.Run(ctx, event(fakeaws.LatestDeploymentID))
+	err := sm.Run(ctx, ev)
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 1500*time.Millisecond)
-	assert.Equal(t, []string{"Failed"}, statusesOf(d))
+	assertSmokeFailedTheStage(t, s, "d-1")
 }
 
 func TestSmokeConfigFromEnvRejectsBadTargets(t *testing.T) {
-	_, err := rollout.SmokeConfigFromEnv(lookupIn(map[string]string{
+	lookup := func(env map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	}
+	_, err := rollout.SmokeConfigFromEnv(lookup(map[string]string{
 		contract.EnvSmokeTargets: `{"latest":"ftp://x","stable":"http://alb:9081/path"}`,
 		contract.EnvSmokeChecks:  smokeChecks(nil),
 	}))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"ftp://x" of "latest"`)
 	assert.Contains(t, err.Error(), `"http://alb:9081/path" of "stable"`)
-	_, err = rollout.SmokeConfigFromEnv(lookupIn(map[string]string{
+	_, err = rollout.SmokeConfigFromEnv(lookup(map[string]string{
 		contract.EnvSmokeTargets: `{}`, contract.EnvSmokeChecks: `{"requests":[{"path":"/"}],"count":1,"expectStatus":200,"timeoutSeconds":1,"typo":1}`,
 	}))
 	require.Error(t, err)
@@ -329,71 +331,117 @@ func TestSmokeConfigFromEnvRejectsBadTargets(t *testing.T) {
 	assert.Contains(t, err.Error(), `unknown field "typo"`)
 }
 
+// counting counts the requests a transport sends.
+type counting struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	n    int
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+func (c *counting) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
 // Hole 2: with no pinned tenant, pin used to leave stable at 0 tasks, so the
 // Stable deployment's replacement task set had 0 tasks and the stable test
 // listener answered 503 ("no registered targets"). The smoke hook used to
 // report Failed, failing every Stable stage, so stable never got the
 // approved image. pin now scales stable up with an empty allow-list too, but
-// a Stable deployment can still start on a stable at 0 (a cleanup scaled it
-// down in between). A replacement task set with no tasks serves no request;
-// the hook says so and passes, sending nothing. With tasks, it tests them
-// and a broken version fails.
+// a Stable deployment can still start on a stable at 0 (here: scaled down
+// through ECS between the approval and the Stable stage). A replacement
+// task set with no tasks serves no request; the hook says so and passes,
+// sending nothing, and the Stable stage completes. With tasks, it tests
+// them through the model's test listener and passes; a broken version
+// fails.
 func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
-	noTargets := func(w http.ResponseWriter, _ *http.Request) {
-		// What an ALB answers when its target group has no registered targets.
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	broken := func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }
 	for _, tc := range []struct {
-		name        string
-		deployment  string
-		replacement int64
-		noTaskSets  bool
-		stable      http.HandlerFunc
-		wantStatus  string
-		wantHits    int
-		wantLog     string
+		name       string
+		fixture    string
+		scaleDown  bool
+		broken     bool
+		wantStatus string
+		wantHits   bool
+		wantLog    string
 	}{
-		{name: "no tenant pinned: stable at 0, nothing to test", deployment: fakeaws.StableDeploymentID, replacement: 0,
-			stable: noTargets, wantStatus: "Succeeded", wantHits: 0, wantLog: `"msg":"nothing to test: the replacement task set has no tasks`},
-		{name: "pinned tenants: stable's replacement is tested and passes", deployment: fakeaws.StableDeploymentID, replacement: 2,
-			stable: ok, wantStatus: "Succeeded", wantHits: 4, wantLog: `"msg":"every smoke check passed"`},
-		{name: "pinned tenants: a broken version still fails the Stable stage", deployment: fakeaws.StableDeploymentID, replacement: 2,
-			stable: broken, wantStatus: "Failed", wantHits: 1, wantLog: `"msg":"smoke check failed"`},
-		{name: "task sets unknown: tested, never skipped on a guess", deployment: fakeaws.StableDeploymentID, noTaskSets: true,
-			stable: noTargets, wantStatus: "Failed", wantHits: 1, wantLog: `names no replacement (Green) task set`},
+		{name: "no tenant pinned: stable at 0, nothing to test", fixture: "tenants-0", scaleDown: true,
+			wantStatus: "Succeeded", wantLog: `"msg":"nothing to test: the replacement task set has no tasks`},
+		{name: "pinned tenants: stable's replacement is tested and passes", fixture: "tenants-1",
+			wantStatus: "Succeeded", wantHits: true, wantLog: `"msg":"every smoke check passed"`},
+		{name: "no tenant pinned, stable up: stable's replacement is tested and passes", fixture: "tenants-0",
+			wantStatus: "Succeeded", wantHits: true, wantLog: `"msg":"every smoke check passed"`},
+		{name: "pinned tenants: a broken version still fails the Stable stage", fixture: "tenants-1", broken: true,
+			wantStatus: "Failed", wantHits: true, wantLog: `"msg":"smoke check failed"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			latest, stable := newTestListener(t, ok), newTestListener(t, tc.stable)
-			d := fakeaws.NewDeployments()
-			d.Replacement = map[string]int64{tc.deployment: tc.replacement}
-			d.NoTaskSets = tc.noTaskSets
-			s, logs := newSmoke(t, d, fakeaws.SmokeEnv(latest.URL, stable.URL, smokeChecks(nil)))
+			checks := checksOf(nil)
+			s := newStory(t, tc.fixture, protocol.Scenario{Pushes: 1, Smoke: &checks})
+			s.toApproval()
+			s.do("APPROVE exec-1")
+			if tc.scaleDown {
+				_, err := s.d.API().UpdateService(context.Background(), &ecs.UpdateServiceInput{
+					Cluster: aws.String(s.env(contract.HookPin)[contract.EnvClusterName]),
+					Service: aws.String(s.env(contract.HookPin)[contract.EnvStableServiceName]), DesiredCount: aws.Int32(0)})
+				require.NoError(t, err)
+			}
+			s.hold(contract.HookSmoke)
+			s.do("enters Stable", "CodeDeploy starts d-2", "CodeDeploy d-2 creates the replacement", "CodeDeploy d-2 allows test traffic")
+			ev := s.take(contract.HookSmoke).Payload.(rollout.LifecycleEvent)
+			sm, logs := s.smokeHook(nil, checks)
+			if tc.broken {
+				sm.HTTP = &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+					return &http.Response{StatusCode: 500, Status: "500", Body: http.NoBody, Header: http.Header{}}, nil
+				})}
+			}
+			sent := &counting{next: sm.HTTP.Transport}
+			sm.HTTP = &http.Client{Transport: sent}
 
-			err := s.Run(context.Background(), event(tc.deployment))
+			err := sm.Run(context.Background(), ev)
+
 			if tc.wantStatus == "Succeeded" {
 				require.NoError(t, err)
 			} else {
 				require.Error(t, err)
 			}
-			assert.Equal(t, []string{tc.wantStatus}, statusesOf(d))
-			assert.Len(t, stable.requests(), tc.wantHits)
-			assert.Empty(t, latest.requests())
+			assert.Equal(t, tc.wantStatus, s.lifecycle("d-2", "AfterAllowTestTraffic"))
+			assert.Equal(t, tc.wantHits, sent.count() > 0, "requests sent: %d", sent.count())
 			assert.Contains(t, logs.String(), tc.wantLog)
 			assertJSONLines(t, logs.String())
+			if tc.wantStatus == "Succeeded" {
+				// The Stable stage completes: the execution succeeds.
+				s.do("CodeDeploy d-2 shifts the canary")
+				s.do(toEnd("d-2")...)
+				s.deliverAll()
+				assert.Equal(t, "Succeeded", s.execution("exec-1"))
+				s.everyoneOn(1)
+			} else {
+				s.do("traffic back on the original task set")
+				assert.Equal(t, "Failed", s.execution("exec-1"))
+			}
 		})
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // The Latest stage of a rollout with an empty allow-list tests latest's
 // replacement as always: a version that fails the smoke test is rolled
 // back there, before it can reach the Stable stage.
 func TestHole2ABrokenVersionStillFailsTheLatestStageWithAnEmptyAllowList(t *testing.T) {
+	s, ev := smokeStory(t, "tenants-0", "latest")
 	latest := newTestListener(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
-	d := fakeaws.NewDeployments()
-	d.Replacement = map[string]int64{fakeaws.StableDeploymentID: 0}
-	s, _ := newSmoke(t, d, fakeaws.SmokeEnv(latest.URL, latest.URL, smokeChecks(nil)))
-	require.Error(t, s.Run(context.Background(), event(fakeaws.LatestDeploymentID)))
-	assert.Equal(t, []string{"Failed"}, statusesOf(d))
+	sm, _ := s.smokeHook(map[string]string{s.group("latest"): latest.URL, s.group("stable"): latest.URL}, checksOf(nil))
+	require.Error(t, sm.Run(context.Background(), ev))
 	assert.Len(t, latest.requests(), 1)
+	assertSmokeFailedTheStage(t, s, "d-1")
 }

@@ -473,22 +473,21 @@ func (h *Hooks) scaleStable(ctx context.Context, log *invocationLogger, step str
 func (h *Hooks) waitHealthy(ctx context.Context, log *invocationLogger, targetGroup string, want int32) error {
 	const step = "wait-healthy"
 	start := time.Now()
-	for poll := 1; ; poll++ {
-		healthy, targets, err := h.targetHealth(ctx, targetGroup)
+	healthy := 0
+	return h.waitFor(ctx, func(poll int) (bool, error) {
+		n, targets, err := h.targetHealth(ctx, targetGroup)
 		if err != nil {
-			return fmt.Errorf("poll %d: %w", poll, err)
+			return false, fmt.Errorf("poll %d: %w", poll, err)
 		}
+		healthy = n
 		log.Info(step, "polled target health", "target_group", targetGroup, "poll", poll,
 			"healthy", healthy, "targets", targets, "want", want,
 			"step_ms", time.Since(start).Milliseconds())
-		if healthy >= int(want) {
-			return nil
-		}
-		if err := h.sleep(ctx); err != nil {
-			return fmt.Errorf("gave up waiting for %d healthy targets in %s after %d polls (%d healthy) in %s: %w",
-				want, targetGroup, poll, healthy, time.Since(start).Round(time.Millisecond), err)
-		}
-	}
+		return healthy >= int(want), nil
+	}, func(polls int, waited time.Duration, err error) error {
+		return fmt.Errorf("gave up waiting for %d healthy targets in %s after %d polls (%d healthy) in %s: %w",
+			want, targetGroup, polls, healthy, waited, err)
+	})
 }
 
 // moveCatchAll sets the catch-all rule's priority with one SetRulePriorities

@@ -1,0 +1,133 @@
+package rehearsal
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/internal/badversion"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
+)
+
+// recorder keeps what the traffic was served.
+type recorder struct {
+	mu  sync.Mutex
+	all []Response
+}
+
+func (r *recorder) add(res Response) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, res)
+}
+
+func (r *recorder) since(n int) []Response {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Response{}, r.all[min(n, len(r.all)):]...)
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.all)
+}
+
+func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
+	t.Helper()
+	stack, err := protocol.LoadStack("../protocol/testdata/stacks/tenants-1.json")
+	require.NoError(t, err)
+	var log *slog.Logger
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := Start(ctx, Options{Stack: stack, SourceDir: "../..", Speed: speed, Log: log})
+	require.NoError(t, err)
+	rec := &recorder{}
+	// Above the alarms' minimum request rate for the canary's share: 20
+	// requests a minute at 10 % is 200 a minute, untenanted.
+	done := make(chan struct{})
+	go func() { defer close(done); r.Traffic(ctx, 300, rec.add) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		require.NoError(t, r.Close())
+	})
+	return r, rec
+}
+
+// wait polls cond for at most d of wall time.
+func wait(t *testing.T, r *Rehearsal, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %s; the model: %s; violations: %v; function errors: %v",
+				what, d, r.Model().Describe(), r.Violations(), r.FunctionErrors())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A bad version is stopped by the program's alarm for its kind of bad,
+// evaluated on what the load balancer measured of the canary's real
+// responses: half of them 500s (the error-rate alarm), or each 3 s late
+// (the p99 latency alarm; the app sleeps 3 s of rehearsal time). The pinned
+// tenant never sees it and everyone ends on the old version.
+func TestABadVersionIsStoppedByARealAlarm(t *testing.T) {
+	for _, tc := range []struct{ bad, alarm string }{{"5xx=50%", "tc-errors"}, {"latency=3s", "tc-latency"}} {
+		t.Run(tc.bad, func(t *testing.T) {
+			r, rec := start(t, 60)
+			wait(t, r, "traffic on v1", 20*time.Second, func() bool { return rec.len() > 10 })
+			spec, err := badversion.Parse(tc.bad)
+			require.NoError(t, err)
+			require.NoError(t, r.Push(context.Background(), "v2", spec))
+			var stopped bool
+			wait(t, r, "the deployment stopped", 120*time.Second, func() bool {
+				r.Model().Inspect(func(w *protocol.World) {
+					for _, d := range w.Deployments {
+						stopped = stopped || d.Status == protocol.DepStopped
+					}
+				})
+				return stopped
+			})
+			wait(t, r, "the rollout at rest", 90*time.Second, func() bool { return r.Model().AtRest() && !r.Busy() })
+			settled := rec.len()
+			wait(t, r, "traffic after the rollback", 20*time.Second, func() bool { return rec.len() > settled+20 })
+
+			trace, _ := r.Model().Trace(0)
+			assert.True(t, containsAny(trace, "alarm "+tc.alarm+" on "), "stopped by %s: %v", tc.alarm, trace)
+			var servedBad int
+			for _, res := range rec.since(0) {
+				if res.Tenant != "" {
+					assert.NotEqual(t, "v2", res.Version, "the pinned tenant was served the bad version: %+v", res)
+				}
+				if res.Version == "v2" {
+					servedBad++
+				}
+			}
+			assert.Positive(t, servedBad, "the canary served the bad version")
+			for _, res := range rec.since(settled) {
+				assert.Equal(t, InitialVersion, res.Version, "after the rollback, %+v", res)
+			}
+			assert.Empty(t, r.Violations())
+		})
+	}
+}
+
+func containsAny(lines []string, s string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return false
+}
