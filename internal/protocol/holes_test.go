@@ -496,3 +496,34 @@ func TestFindingAnUnpinStillRunningAfterAnAlarmReleasesOntoTheNextCanary(t *test
 	sc.reachesKnownFinding()
 	assert.Contains(t, sc.found.What, staleUnpin)
 }
+
+// Finding "pin waits on an emptied group" (I3, fixed): a newer rollout's
+// pin starts while the approved rollout's Stable deployment is about to
+// shift. pin used to read stable's active target group once, before its
+// health wait; the Stable deployment then moved stable onto its other
+// group and its termination wait deleted the task set pin was polling, so
+// pin polled a group that never turned healthy until its deadline failed
+// the newer rollout. pin now re-reads stable's active group at every poll
+// and follows it: the newer rollout goes on, and once approved everyone is
+// on it.
+func TestFindingPinFollowsStableWhenAStableDeploymentMovesIt(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settleWithout("CodeDeploy d-2 shifts")
+	sc.do("PUSH v2")
+	sc.settleWithout("CodeDeploy d-2 shifts", "calls DescribeTargetHealth")
+	blue := sc.w.st.stableTG[0]
+	require.Contains(t, sc.labels(), "pin#3 calls DescribeTargetHealth "+blue, "the newer rollout's pin polls stable's original group")
+	// The Stable deployment runs to its end (its unpin keeps the tenants
+	// pinned: the newer Latest deployment is unfinished) while pin waits.
+	sc.settleWithout("pin#3", "d-2: termination wait ends")
+	sc.do("CodeDeploy d-2: termination wait ends")
+	sc.settle("APPROVE exec-2")
+	require.Nil(t, sc.found)
+	assert.Equal(t, DepSucceeded, sc.deployment(sc.w.st.latestGroup, 1).Status, "the newer rollout's Latest deployment")
+	sc.do("APPROVE exec-2")
+	sc.settle()
+	sc.atRestOnOneVersion(2)
+}
