@@ -294,7 +294,10 @@ func TestHoleTenantRuleAddedDuringPinHealthWaitIsRepaired(t *testing.T) {
 	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1})
 	sc.do("PUSH v1")
 	sc.settle("turns healthy")
-	require.Contains(t, strings.Join(sc.labels(), "\n"), "pin#1 calls DescribeTargetHealth")
+	// pin has read the listener and is in its health wait (each poll
+	// reads stable's active group, then its health).
+	require.Contains(t, sc.w.log, "pin#1 calls DescribeRules ")
+	require.Regexp(t, `pin#1 calls (DescribeServices|DescribeTargetHealth)`, strings.Join(sc.labels(), "\n"))
 	sc.w.pulumiUp("late", func() { sc.w.addTenantRule("late", []Weighted{{sc.w.st.stableTG[1], 100}, {sc.w.st.stableTG[0], 0}}) }) // the idle group
 	sc.do("turns healthy")
 	sc.settle("APPROVE")
@@ -376,7 +379,7 @@ func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testin
 	sc.do("PUSH v2")
 	sc.do("exec-2 (v2) enters Latest")
 	sc.do("CodeDeploy starts d-2")
-	for _, call := range []string{"ListDeployments", "DescribeTags", "DescribeRules", "DescribeServices", "DescribeTargetHealth"} {
+	for _, call := range []string{"ListDeployments", "DescribeTags", "DescribeRules", "DescribeServices", "DescribeServices", "DescribeTargetHealth"} {
 		sc.do("pin#2 calls " + call)
 	}
 	sc.do("exec-1 (v1) enters Stable")
