@@ -530,3 +530,37 @@ func TestFindingPinFollowsStableWhenAStableDeploymentMovesIt(t *testing.T) {
 	sc.settle()
 	sc.atRestOnOneVersion(2)
 }
+
+// Finding "a held split nobody decides" (I3, fixed): exec-1 is approved and
+// its Stable deployment runs when exec-2, canaried on latest, is rejected.
+// The rollback function finds that deployment unfinished and leaves it;
+// when it ends, cleanup used to find nothing in flight, no approval
+// pending, latest on the rejected v2 and stable on v1, and hold the split
+// with a WARN: every tenant but the pinned one stayed on the version a
+// person had just rejected. cleanup now reads that the Approve stage's
+// latest execution failed and delivered the image latest serves, and rolls
+// latest back to stable's version: everyone ends on v1, the last approved.
+func TestFindingARejectionLeftByTheRollbackFunctionIsRolledBackByCleanup(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.do("PUSH v2")
+	sc.do("exec-1 (v1) enters Stable")
+	sc.do("on service-stable")
+	stableDep := sc.deployment(sc.w.st.stableGroup, 0)
+	sc.settleWithout(stableDep.ID+" shifts all traffic", "APPROVE exec-2")
+	require.Equal(t, DepInProgress, stableDep.Status, "exec-1's Stable deployment runs")
+	sc.do("REJECT exec-2")
+	sc.settleWithout(stableDep.ID + " shifts all traffic")
+	require.Contains(t, sc.w.log, "rollback#6 calls ListDeployments "+sc.w.st.stableGroup+" ", "the rollback function ran and found the Stable deployment unfinished")
+	latestDeps := 0
+	for _, d := range sc.w.Deployments {
+		if d.Group == sc.w.st.latestGroup {
+			latestDeps++
+		}
+	}
+	require.Equal(t, 2, latestDeps, "the rollback function started nothing")
+	sc.settle()
+	sc.atRestOnOneVersion(1)
+}
