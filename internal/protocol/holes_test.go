@@ -564,3 +564,51 @@ func TestFindingARejectionLeftByTheRollbackFunctionIsRolledBackByCleanup(t *test
 	sc.settle()
 	sc.atRestOnOneVersion(1)
 }
+
+// Finding "an operator's rollback racing an approval" (I3, fixed): the
+// operator runs `tenant-canary rollback` just after exec-1 is approved; the
+// function finds no deployment unfinished and redeploys latest with
+// stable's v0, while exec-1 enters Stable and deploys v1 to stable. Both
+// succeed: latest on v0, stable on v1, and cleanup used to hold that split
+// with a WARN nobody could act on (a second rollback puts everyone on
+// stable's v1 anyway). cleanup now reads that latest serves a version no
+// execution of the Latest stage delivered (a rollback deployment's) while
+// stable went on to an approved one, and moves latest to stable's version:
+// everyone ends on v1, the last approved.
+func TestFindingAnOperatorRollbackRacingAnApprovalEndsOnTheApprovedVersion(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.do("OPERATOR")
+	sc.settleWithout("enters Stable", "calls CreateDeployment")
+	require.Regexp(t, `rollback#\d+ calls CreateDeployment`, strings.Join(sc.labels(), "\n"), "the function found nothing unfinished and is about to redeploy latest")
+	sc.do("exec-1 (v1) enters Stable")
+	sc.do("on service-stable")
+	sc.settle()
+	require.Len(t, sc.w.Deployments, 4, "d-1 (v1 on latest), the Stable deployment of v1, the operator's rollback of latest to v0, and cleanup's move of latest to v1")
+	sc.atRestOnOneVersion(1)
+}
+
+// Finding "a stop deferred to a rollback with its own id" (I3, fixed):
+// under the reading where CodeDeploy's rollback of a stopped deployment is
+// a deployment of its own, the cleanup run by the stopped Stable
+// deployment's STOP finds that rollback unfinished and leaves the decision
+// to its end; that end is a SUCCESS of the Stable group, which does not say
+// the Stable stage failed, so latest used to keep v1 — a version that never
+// completed every stage — and stable its tasks. cleanup now reads from the
+// pipeline's state that the Stable stage's latest execution failed and
+// delivered latest's image, and rolls latest back: everyone ends on v0.
+func TestFindingAStopDeferredToARollbackWithItsOwnIDRollsLatestBack(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: Reading{RollbackOwnID: true}})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle("ALARM during d-2")
+	sc.do("ALARM during d-2")
+	sc.do("deliver CodeDeploy STOP d-2")
+	sc.settleWithout("traffic back on the original task set")
+	require.True(t, sc.w.catchAllPinned(), "the STOP's cleanup left the decision to the rollback's end")
+	sc.settle()
+	sc.atRestOnOneVersion(0)
+}
