@@ -1099,4 +1099,3 @@ func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
 	assert.Contains(t, logs.String(), `"approval_digest":"`+protocol.Digest(1)+`"`)
 	s.split(0, 0) // the tenants stay pinned while the approval waits
 }
-
