@@ -66,6 +66,14 @@ func ServerError() *APIError {
 	return &APIError{Code: "InternalFailure", Message: "We encountered an internal error. Please try again.", Status: 500}
 }
 
+// OpGetDeployment and OpListDeploymentTargets are CodeDeploy's
+// GetDeployment and ListDeploymentTargets, which the smoke hook calls to
+// learn its deployment's group and its replacement task set's size.
+const (
+	OpGetDeployment         = "GetDeployment"
+	OpListDeploymentTargets = "ListDeploymentTargets"
+)
+
 func service(op string) string {
 	switch op {
 	case OpDescribeServices, OpUpdateService, OpDescribeTaskDef:
