@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,10 +118,10 @@ func TestVerdictNamesTheStateAndTheNextCommand(t *testing.T) {
 
 // Every status screen starts with its verdict, and --json carries it.
 func TestStatusStartsWithTheVerdict(t *testing.T) {
-	for state, want := range map[fakeaws.RolloutState]string{
-		fakeaws.StateIdle: verdictHealthy, fakeaws.StateCanary: verdictProgressing, fakeaws.StateApproval: verdictApproval,
-		fakeaws.StateStable: verdictProgressing, fakeaws.StateRolledBack: verdictRolledBack, fakeaws.StateHeld: verdictHeld,
-		fakeaws.StateRejected: verdictRolledBack,
+	for state, want := range map[rolloutState]string{
+		stateIdle: verdictHealthy, stateCanary: verdictProgressing, stateApproval: verdictApproval,
+		stateStable: verdictProgressing, stateRolledBack: verdictRolledBack, stateHeld: verdictHeld,
+		stateRejected: verdictRolledBack,
 	} {
 		h := newHarness(t, state)
 		require.Equal(t, exitOK, h.run("status"), h.stderr.String())
@@ -137,19 +135,19 @@ func TestStatusStartsWithTheVerdict(t *testing.T) {
 		assert.Equal(t, want, st.Verdict.State, string(state))
 	}
 	// Who rejected, and the alarm that stopped a stage, are on the screen.
-	h := newHarness(t, fakeaws.StateHeld)
+	h := newHarness(t, stateHeld)
 	require.Equal(t, exitOK, h.run("status"))
 	assert.Contains(t, h.stdout.String(), "last rejected by assumed-role/release-manager/console 10m0s ago")
-	h = newHarness(t, fakeaws.StateRolledBack)
+	h = newHarness(t, stateRolledBack)
 	require.Equal(t, exitOK, h.run("status"))
-	assert.Contains(t, h.stdout.String(), "deploy latest  none in progress; last d-LATEST2 stopped 20m0s ago: alarm tc-dev-latest-green-5xx")
+	assert.Contains(t, h.stdout.String(), "deploy latest  none in progress; last d-3 stopped 30m0s ago: ALARM_ACTIVE: one or more of the deployment group's alarms went into ALARM")
 }
 
 // --- status --watch outlasts transient errors -------------------------------
 
 func TestStatusWatchOutlastsTransientErrorsAndSaysSo(t *testing.T) {
-	h := newHarness(t, fakeaws.StateIdle)
-	h.stack.FailNext("GetPipelineState", nil, fakeaws.Throttling("GetPipelineState"), fakeaws.ServerError())
+	h := newHarness(t, stateIdle)
+	h.d.FailNext("GetPipelineState", nil, fakeaws.Throttling("GetPipelineState"), fakeaws.ServerError())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &cancelAfter{screens: 2, cancel: cancel}
@@ -162,19 +160,19 @@ func TestStatusWatchOutlastsTransientErrorsAndSaysSo(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(text, "tenant-canary (selected stack) at"), "a screen before and after the errors")
 
 	// A permanent error ends it at once, with its line and code.
-	h = newHarness(t, fakeaws.StateIdle)
-	h.stack.FailNext("GetPipelineState", nil, fakeaws.AccessDenied("GetPipelineState"))
+	h = newHarness(t, stateIdle)
+	h.d.FailNext("GetPipelineState", nil, fakeaws.AccessDenied("GetPipelineState"))
 	assert.Equal(t, exitError, h.run("status", "--watch"))
 	assert.Equal(t, "tenant-canary status: AWS CodePipeline GetPipelineState: AccessDeniedException: User is not authorized to perform this action\n", h.stderr.String())
 	assert.Equal(t, 1, strings.Count(h.stdout.String(), "tenant-canary (selected stack) at"))
 
 	// A transient error that persists: it gives up, and says after how many.
-	h = newHarness(t, fakeaws.StateIdle)
+	h = newHarness(t, stateIdle)
 	var errs []error
 	for range maxTransientFailures + 1 {
 		errs = append(errs, fakeaws.Throttling("GetPipelineState"))
 	}
-	h.stack.FailNext("GetPipelineState", errs...)
+	h.d.FailNext("GetPipelineState", errs...)
 	assert.Equal(t, exitError, h.run("status", "--watch"))
 	assert.Equal(t, "tenant-canary status: giving up after 6 failed refreshes in a row: AWS CodePipeline GetPipelineState: ThrottlingException: Rate exceeded\n", h.stderr.String())
 	assert.Equal(t, 5, strings.Count(h.stdout.String(), "AWS did not answer"))
@@ -206,22 +204,22 @@ func TestTransientIsWhatTheSDKWouldRetry(t *testing.T) {
 
 func TestWaitEndsWithTheDocumentedExitCodes(t *testing.T) {
 	for _, tt := range []struct {
-		state fakeaws.RolloutState
+		state rolloutState
 		args  []string
 		code  int
 	}{
-		{fakeaws.StateApproval, []string{"--for", "approval"}, exitOK},
-		{fakeaws.StateIdle, []string{"--for", "done"}, exitOK},
-		{fakeaws.StateIdle, []string{"--for", "approval"}, exitOK}, // already past it
-		{fakeaws.StateApproval, []string{"--for", "done", "--timeout", "2m"}, exitTimeout},
-		{fakeaws.StateCanary, []string{"--timeout", "1m"}, exitTimeout},
-		{fakeaws.StateRolledBack, nil, exitFailed},
-		{fakeaws.StateHeld, []string{"--for", "approval"}, exitFailed},
-		{fakeaws.StateRejected, nil, exitFailed},
+		{stateApproval, []string{"--for", "approval"}, exitOK},
+		{stateIdle, []string{"--for", "done"}, exitOK},
+		{stateIdle, []string{"--for", "approval"}, exitOK}, // already past it
+		{stateApproval, []string{"--for", "done", "--timeout", "2m"}, exitTimeout},
+		{stateCanary, []string{"--timeout", "1m"}, exitTimeout},
+		{stateRolledBack, nil, exitFailed},
+		{stateHeld, []string{"--for", "approval"}, exitFailed},
+		{stateRejected, nil, exitFailed},
 		// Another push's execution is not the one waited for.
-		{fakeaws.StateApproval, []string{"--for", "approval", "--revision", "sha256:" + strings.Repeat("9", 64), "--timeout", "1m"}, exitTimeout},
-		{fakeaws.StateApproval, []string{"--for", "soon"}, exitUsage},
-		{fakeaws.StateApproval, []string{"--timeout", "0s"}, exitUsage},
+		{stateApproval, []string{"--for", "approval", "--revision", "sha256:" + strings.Repeat("9", 64), "--timeout", "1m"}, exitTimeout},
+		{stateApproval, []string{"--for", "soon"}, exitUsage},
+		{stateApproval, []string{"--timeout", "0s"}, exitUsage},
 	} {
 		t.Run(string(tt.state)+" "+strings.Join(tt.args, " "), func(t *testing.T) {
 			h := newHarness(t, tt.state)
@@ -229,39 +227,33 @@ func TestWaitEndsWithTheDocumentedExitCodes(t *testing.T) {
 		})
 	}
 
-	h := newHarness(t, fakeaws.StateCanary)
+	h := newHarness(t, stateCanary)
 	assert.Equal(t, exitTimeout, h.run("wait", "--timeout", "1m", "--interval", "15s"))
 	assert.Equal(t, 4, h.slept, "checks every 15s for 1m")
-	assert.Equal(t, "tenant-canary wait: --for done not reached after 1m0s; last: progressing: deployment d-LATEST2 moving everyone but the pinned tenants to v2: shifting traffic, 10% on the replacement, next step in 2m0s\n", h.stderr.String())
+	assert.Equal(t, "tenant-canary wait: --for done not reached after 1m0s; last: progressing: deployment d-3 moving everyone but the pinned tenants to v2: shifting traffic, 10% on the replacement, next step in 2m0s\n", h.stderr.String())
 	assert.Equal(t, 1, strings.Count(h.stdout.String(), "\n"), "one line per change of verdict: %s", h.stdout.String())
 
-	h = newHarness(t, fakeaws.StateRolledBack)
+	h = newHarness(t, stateRolledBack)
 	assert.Equal(t, exitFailed, h.run("wait"))
-	assert.Equal(t, "tenant-canary wait: the rollout will not get there: rolled-back: deployment d-LATEST2 stopped: alarm tc-dev-latest-green-5xx; everyone on v1\n", h.stderr.String())
+	assert.Equal(t, "tenant-canary wait: the rollout will not get there: rolled-back: deployment d-3 stopped: ALARM_ACTIVE: one or more of the deployment group's alarms went into ALARM; everyone on v1\n", h.stderr.String())
 }
 
 // The canary finishes while wait watches: a line for each verdict, and
 // the approval ends the wait.
 func TestWaitFollowsTheRolloutToTheApproval(t *testing.T) {
-	h := newHarness(t, fakeaws.StateCanary)
-	h.stack.FailNext("GetPipelineState", nil, fakeaws.ServerError()) // a blip on the second check
+	h := newHarness(t, stateCanary)
+	h.d.FailNext("GetPipelineState", nil, fakeaws.ServerError()) // a blip on the second check
 	sleep := h.env.sleep
 	h.env.sleep = func(ctx context.Context, d time.Duration) error {
 		if h.slept == 2 { // the canary is done: Latest succeeds, the approval waits
-			h.stack.Locked(func() {
-				h.stack.Deployments[0].Status = "Succeeded"
-				h.stack.Stages[1].LatestExecution.Status = cptypes.StageExecutionStatusSucceeded
-				h.stack.Stages[2].LatestExecution.PipelineExecutionId = aws.String("e-0002")
-				h.stack.Stages[2].ActionStates[0].LatestExecution = &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusInProgress,
-					Token: aws.String("t"), LastStatusChange: aws.Time(testNow)}
-			})
+			h.script.do("shifts all traffic", "termination wait ends", "enters Approve")
 		}
 		return sleep(ctx, d)
 	}
 	require.Equal(t, exitOK, h.run("wait", "--for", "approval"), h.stderr.String())
 	lines := strings.Split(strings.TrimSpace(h.stdout.String()), "\n")
 	require.Len(t, lines, 3, h.stdout.String())
-	assert.Contains(t, lines[0], "12:00:00 progressing: deployment d-LATEST2")
+	assert.Contains(t, lines[0], "12:00:00 progressing: deployment d-3")
 	assert.Contains(t, lines[1], "12:00:15 AWS did not answer (AWS CodePipeline GetPipelineState: InternalFailure")
 	assert.Contains(t, lines[2], "12:00:45 waiting-for-approval: ")
 }
@@ -269,31 +261,31 @@ func TestWaitFollowsTheRolloutToTheApproval(t *testing.T) {
 // --- history -----------------------------------------------------------------
 
 func TestHistoryShowsWhoDecidedAndWhatRolledBack(t *testing.T) {
-	for _, state := range []fakeaws.RolloutState{fakeaws.StateRolledBack, fakeaws.StateHeld} {
+	for _, state := range []rolloutState{stateRolledBack, stateHeld} {
 		h := newHarness(t, state)
 		require.Equal(t, exitOK, h.run("history"), h.stderr.String())
 		golden(t, "history-"+string(state)+".golden", h.stdout.Bytes())
 	}
 
 	// An approval given with the CLI: history names its identity and summary.
-	h := newHarness(t, fakeaws.StateApproval)
-	require.Equal(t, exitOK, h.run("approve", "--summary", "acme fine on v2"))
+	h := newHarness(t, stateApproval)
+	require.Equal(t, exitOK, h.run("approve", "--summary", "t0 fine on v2"))
 	require.Equal(t, exitOK, h.run("history", "--json"), h.stderr.String())
 	var hist History
 	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &hist))
 	require.Len(t, hist.Executions, 2)
-	assert.Equal(t, &HistoryApproval{State: "approved", By: fakeaws.Caller, Summary: "acme fine on v2", At: &testNow}, hist.Executions[0].Approval)
+	assert.Equal(t, &HistoryApproval{State: "approved", By: h.d.Caller(), Summary: "t0 fine on v2", At: &testNow}, hist.Executions[0].Approval)
 	assert.Equal(t, "v1 fine", hist.Executions[1].Approval.Summary)
-	assert.Equal(t, fakeaws.Approver, hist.Executions[1].Approval.By)
+	assert.Equal(t, h.d.Caller(), hist.Executions[1].Approval.By)
 
-	h = newHarness(t, fakeaws.StateRolledBack)
+	h = newHarness(t, stateRolledBack)
 	require.Equal(t, exitOK, h.run("history", "--json"))
 	hist = History{}
 	require.NoError(t, json.Unmarshal(h.stdout.Bytes(), &hist))
 	require.NotEmpty(t, hist.Deployments)
-	assert.Equal(t, "d-LATEST2", hist.Deployments[0].ID)
+	assert.Equal(t, "d-3", hist.Deployments[0].ID)
 	assert.Equal(t, "Stopped", hist.Deployments[0].Status)
-	assert.Equal(t, []string{"tc-dev-latest-green-5xx"}, hist.Deployments[0].Alarms)
+	assert.Equal(t, "ALARM_ACTIVE", hist.Deployments[0].ErrorCode)
 
 	assert.Equal(t, exitUsage, h.run("history", "--limit", "0"))
 }
@@ -301,32 +293,33 @@ func TestHistoryShowsWhoDecidedAndWhatRolledBack(t *testing.T) {
 // --- outputs from a file or flags, without pulumi ----------------------------
 
 func TestOutputsFromAFileOrFlagsNeedNoPulumi(t *testing.T) {
-	h := newHarness(t, fakeaws.StateApproval)
+	h := newHarness(t, stateApproval)
 	h.env.outputs = fakeOutputs{err: errors.New("pulumi must not run")}
 	file := filepath.Join(t.TempDir(), "outputs.json")
-	require.NoError(t, os.WriteFile(file, fakeaws.OutputsJSON(), 0o644))
+	require.NoError(t, os.WriteFile(file, outputsJSON(t, h.o), 0o644))
 	require.Equal(t, exitOK, h.run("status", "--outputs", file), h.stderr.String())
 	assert.Contains(t, h.stdout.String(), "tenant-canary (outputs file "+file+") at")
 	assert.Contains(t, h.stdout.String(), "WAITING FOR APPROVAL")
 
-	o := fakeaws.StackOutputs()
+	o := h.o
 	flags := []string{"approve", "--output", "clusterName=" + o.ClusterName, "--output", "latestServiceName=" + o.LatestServiceName,
 		"--output", "stableServiceName=" + o.StableServiceName, "--output", "listenerArn=" + o.ListenerArn,
 		"--output", "catchAllRuleArn=" + o.CatchAllRuleArn, "--output", "pipelineName=" + o.PipelineName,
 		"--output", "applicationName=" + o.ApplicationName, "--output", "latestDeploymentGroupName=" + o.LatestDeploymentGroupName,
 		"--output", "stableDeploymentGroupName=" + o.StableDeploymentGroupName}
 	require.Equal(t, exitOK, h.run(flags...), h.stderr.String())
-	assert.Contains(t, h.stdout.String(), "approved the pending approval of tc-dev-pipeline")
+	assert.Contains(t, h.stdout.String(), "approved the pending approval of "+o.PipelineName)
 
 	// A file missing an output: exit 4, the output named.
-	partial := fakeaws.Outputs()
+	var partial map[string]any
+	require.NoError(t, json.Unmarshal(outputsJSON(t, o), &partial))
 	delete(partial, "pipelineName")
 	b, _ := json.Marshal(partial)
 	require.NoError(t, os.WriteFile(file, b, 0o644))
 	assert.Equal(t, exitStack, h.run("status", "--outputs", file))
 	assert.Equal(t, "tenant-canary status: outputs file "+file+" has no output pipelineName: write it with `pulumi stack output --json` from a deployed stack, or pass --output NAME=VALUE\n", h.stderr.String())
 	// ... which a flag can fill in.
-	assert.Equal(t, exitOK, h.run("status", "--outputs", file, "--output", "pipelineName=tc-dev-pipeline"), h.stderr.String())
+	assert.Equal(t, exitOK, h.run("status", "--outputs", file, "--output", "pipelineName="+o.PipelineName), h.stderr.String())
 
 	assert.Equal(t, exitStack, h.run("status", "--outputs", filepath.Join(t.TempDir(), "none.json")))
 	assert.Contains(t, h.stderr.String(), "tenant-canary status: outputs file ")
@@ -338,7 +331,7 @@ func TestOutputsFromAFileOrFlagsNeedNoPulumi(t *testing.T) {
 
 // watch's stack problems: exit 4 and the other commands' words.
 func TestWatchSaysStackProblemsLikeEveryCommand(t *testing.T) {
-	h := newHarness(t, fakeaws.StateIdle)
+	h := newHarness(t, stateIdle)
 	for _, err := range []error{outputs.ErrNoStack, outputs.ErrPulumiMissing, &outputs.NoSuchStackError{Stack: "staging"}} {
 		h.env.outputs = fakeOutputs{err: err}
 		assert.Equal(t, exitStack, h.run("watch"))
@@ -351,7 +344,7 @@ func TestWatchSaysStackProblemsLikeEveryCommand(t *testing.T) {
 // --- help and version --------------------------------------------------------
 
 func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
-	h := newHarness(t, fakeaws.StateIdle)
+	h := newHarness(t, stateIdle)
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		assert.Equal(t, exitOK, h.run(args...))
 		assert.Contains(t, h.stdout.String(), "usage: tenant-canary <command>")
@@ -366,7 +359,7 @@ func TestHelpGoesToStdoutAndExitsZero(t *testing.T) {
 	assert.Equal(t, exitUsage, h.run())
 	assert.Empty(t, h.stdout.String())
 	assert.Contains(t, h.stderr.String(), "usage: tenant-canary <command>")
-	assert.Empty(t, h.stack.Ops(), "help reads no AWS")
+	assert.Empty(t, h.d.Ops(), "help reads no AWS")
 }
 
 func TestVersionNamesTheBuild(t *testing.T) {
@@ -389,7 +382,7 @@ func TestVersionNamesTheBuild(t *testing.T) {
 	} {
 		assert.Equal(t, tt.want, versionText(tt.info))
 	}
-	h := newHarness(t, fakeaws.StateIdle)
+	h := newHarness(t, stateIdle)
 	assert.Equal(t, exitOK, h.run("--version"))
 	assert.Regexp(t, `^tenant-canary \S+ \(.*go1\.\d+.*\)\n$`, h.stdout.String())
 }
@@ -411,7 +404,7 @@ func project(t *testing.T, stacks map[string]string) string {
 }
 
 func TestCheckValidatesAStackOfflineWithTheProgramsRules(t *testing.T) {
-	h := newHarness(t, fakeaws.StateIdle)
+	h := newHarness(t, stateIdle)
 	h.env.outputs = fakeOutputs{err: errors.New("check must not read outputs")}
 
 	// The repository's own stacks pass; dev (approval required, nobody
@@ -450,7 +443,7 @@ func TestCheckValidatesAStackOfflineWithTheProgramsRules(t *testing.T) {
 	assert.Equal(t, exitStack, h.run("check", "--dir", dir, "--stack", "staging"))
 	assert.Equal(t, "tenant-canary check: no Pulumi.staging.yaml in "+dir+"; stacks with a file: bad, good, risky\n", h.stderr.String())
 	assert.Equal(t, exitStack, h.run("check", "--dir", t.TempDir()))
-	assert.Empty(t, h.stack.Ops(), "check reads no AWS")
+	assert.Empty(t, h.d.Ops(), "check reads no AWS")
 }
 
 func TestConfigWarnings(t *testing.T) {

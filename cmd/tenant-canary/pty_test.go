@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,15 +16,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // fakePulumiDir holds a `pulumi` that prints the stack's outputs, or fails
 // like pulumi does without a selected stack when PULUMI_FAKE_NO_STACK is set.
-func fakePulumiDir(t *testing.T) string {
+func fakePulumiDir(t *testing.T, o contract.StackOutputs) string {
 	t.Helper()
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "outputs.json"), fakeaws.OutputsJSON(), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "outputs.json"), outputsJSON(t, o), 0o644))
 	script := "#!/bin/sh\n" +
 		"if [ -n \"$PULUMI_FAKE_NO_STACK\" ]; then echo 'error: no stack selected; please use `pulumi stack select` to choose one' >&2; exit 255; fi\n" +
 		// pulumi's words for a --stack it does not know (pkg/cmd/pulumi: "no stack named '%s' found").
@@ -47,7 +46,7 @@ func cliEnv(pulumiDir, endpoint string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + pulumiDir + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"HOME=" + pulumiDir, "AWS_CONFIG_FILE=" + filepath.Join(pulumiDir, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(pulumiDir, "none"),
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_ENDPOINT_URL=" + endpoint, "AWS_MAX_ATTEMPTS=1",
+		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_ENDPOINT_URL=" + endpoint,
 	}, extra...)
 }
 
@@ -55,11 +54,10 @@ func cliEnv(pulumiDir, endpoint string, extra ...string) []string {
 // screen and redraws in place, and stops cleanly on Ctrl-C.
 func TestStatusWatchRedrawsInPlaceOnATerminal(t *testing.T) {
 	bin := buildCLI(t)
-	srv := httptest.NewServer(fakeaws.NewServer(fakeaws.NewStack(fakeaws.StateCanary, time.Now()), nil))
-	defer srv.Close()
+	h := newHarness(t, stateCanary)
 
 	cmd := exec.Command(bin, "status", "--watch", "--interval", "1s")
-	cmd.Env = cliEnv(fakePulumiDir(t), srv.URL)
+	cmd.Env = cliEnv(fakePulumiDir(t, h.o), h.srv.URL)
 	tty, err := pty.Start(cmd)
 	require.NoError(t, err)
 	defer tty.Close()
@@ -95,10 +93,9 @@ func TestStatusWatchRedrawsInPlaceOnATerminal(t *testing.T) {
 // The real binary reads the outputs with pulumi and says why it cannot.
 func TestBinaryReadsOutputsWithPulumi(t *testing.T) {
 	bin := buildCLI(t)
-	s := fakeaws.NewStack(fakeaws.StateApproval, time.Now())
-	srv := httptest.NewServer(fakeaws.NewServer(s, nil))
-	defer srv.Close()
-	dir := fakePulumiDir(t)
+	h := newHarness(t, stateApproval)
+	srv := h.srv
+	dir := fakePulumiDir(t, h.o)
 
 	cmd := exec.Command(bin, "status", "--json")
 	cmd.Env = cliEnv(dir, srv.URL)

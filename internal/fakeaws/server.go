@@ -1,3 +1,9 @@
+// Package fakeaws serves a backend over the AWS services' wire protocols,
+// so the real aws-sdk-go-v2 clients (the hooks', the operator CLI's) can
+// talk to it: the backend is internal/protocol's model of AWS (a Direct's
+// API), the one model every test runs against; this package holds no state
+// of its own. It also builds AWS's error shapes (Throttling, AccessDenied,
+// ServerError, ValidationError) for the model's fault layer to inject.
 package fakeaws
 
 import (
@@ -17,8 +23,9 @@ import (
 )
 
 // APIError is an AWS service error. It satisfies smithy.APIError, so the
-// logic sees the same error whether it talks to the World directly or through
-// the SDK, and the server renders it in each protocol's error format.
+// logic sees the same error whether it talks to the model directly or
+// through the SDK, and the server renders it in each protocol's error
+// format.
 type APIError struct {
 	Code    string
 	Message string
@@ -66,21 +73,15 @@ func ServerError() *APIError {
 	return &APIError{Code: "InternalFailure", Message: "We encountered an internal error. Please try again.", Status: 500}
 }
 
-// OpGetDeployment and OpListDeploymentTargets are CodeDeploy's
-// GetDeployment and ListDeploymentTargets, which the smoke hook calls to
-// learn its deployment's group and its replacement task set's size.
-const (
-	OpGetDeployment         = "GetDeployment"
-	OpListDeploymentTargets = "ListDeploymentTargets"
-)
-
+// service is the service an operation belongs to, by its name.
 func service(op string) string {
 	switch op {
-	case OpDescribeServices, OpUpdateService, OpDescribeTaskDef:
+	case "DescribeServices", "UpdateService", "DescribeTaskDefinition", "RegisterTaskDefinition":
 		return "ecs"
-	case OpPutHookStatus, OpGetDeploymentGroup, OpListDeployments, OpGetDeploymentTarget, OpCreateDeployment, OpGetDeployment, OpListDeploymentTargets:
+	case "PutLifecycleEventHookExecutionStatus", "GetDeploymentGroup", "ListDeployments", "GetDeploymentTarget",
+		"CreateDeployment", "GetDeployment", "ListDeploymentTargets", "BatchGetDeployments", "GetDeploymentConfig", "StopDeployment":
 		return "codedeploy"
-	case OpGetPipelineState, OpGetPipelineExecution, OpPutApprovalResult:
+	case "GetPipelineState", "GetPipelineExecution", "PutApprovalResult", "GetPipeline", "ListPipelineExecutions", "ListActionExecutions":
 		return "codepipeline"
 	}
 	return "elb"
@@ -93,20 +94,7 @@ const (
 	elbNamespace     = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 )
 
-// ServeHTTP serves the world's operations through a Server: ECS and
-// CodeDeploy and CodePipeline (AWS JSON 1.1: POST, X-Amz-Target, errors as
-// {"__type": …, "message": …}) and Elastic Load Balancing v2 (AWS Query:
-// form POST with Action and Version, XML <OpResponse><OpResult> bodies,
-// errors as <ErrorResponse><Error><Type/><Code/><Message/></Error>).
-func (w *World) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(rw, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	NewServer(w, nil).ServeHTTP(rw, r)
-}
-
-// call runs fn and turns a panic inside the world into a 500, the way a
+// call runs fn and turns a panic inside the backend into a 500, the way a
 // broken service looks to a client.
 func call[T any](fn func() (T, error)) (out T, err error) {
 	defer func() {
@@ -132,7 +120,7 @@ func writeJSONError(rw http.ResponseWriter, err error) {
 // its SDK input.
 func queryInput(op string, form url.Values) (any, error) {
 	switch op {
-	case OpDescribeRules:
+	case "DescribeRules":
 		in := &elbv2.DescribeRulesInput{}
 		if v := form.Get("ListenerArn"); v != "" {
 			in.ListenerArn = aws.String(v)
@@ -149,9 +137,9 @@ func queryInput(op string, form url.Values) (any, error) {
 			in.PageSize = aws.Int32(int32(n))
 		}
 		return in, nil
-	case OpDescribeTargetHealth:
+	case "DescribeTargetHealth":
 		return &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(form.Get("TargetGroupArn"))}, nil
-	case OpSetRulePriorities:
+	case "SetRulePriorities":
 		in := &elbv2.SetRulePrioritiesInput{}
 		for i := 1; form.Has(fmt.Sprintf("RulePriorities.member.%d.RuleArn", i)); i++ {
 			p, err := strconv.Atoi(form.Get(fmt.Sprintf("RulePriorities.member.%d.Priority", i)))
@@ -165,9 +153,9 @@ func queryInput(op string, form url.Values) (any, error) {
 			return nil, ValidationError("RulePriorities is required")
 		}
 		return in, nil
-	case OpModifyRule:
+	case "ModifyRule":
 		return modifyRuleInput(form)
-	case OpAddTags:
+	case "AddTags":
 		in := &elbv2.AddTagsInput{ResourceArns: members(form, "ResourceArns")}
 		for i := 1; form.Has(fmt.Sprintf("Tags.member.%d.Key", i)); i++ {
 			t := elbtypes.Tag{Key: aws.String(form.Get(fmt.Sprintf("Tags.member.%d.Key", i)))}
@@ -177,9 +165,9 @@ func queryInput(op string, form url.Values) (any, error) {
 			in.Tags = append(in.Tags, t)
 		}
 		return in, nil
-	case OpRemoveTags:
+	case "RemoveTags":
 		return &elbv2.RemoveTagsInput{ResourceArns: members(form, "ResourceArns"), TagKeys: members(form, "TagKeys")}, nil
-	case OpDescribeTags:
+	case "DescribeTags":
 		return &elbv2.DescribeTagsInput{ResourceArns: members(form, "ResourceArns")}, nil
 	}
 	return nil, &APIError{Code: "InvalidAction", Message: "The action " + op + " is not valid for this web service."}

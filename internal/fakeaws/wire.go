@@ -85,21 +85,10 @@ const (
 	lambdaPrefix   = "/2015-03-31/functions/"
 )
 
-// Every backend is served through the same Server. The interfaces above are
-// what the Stack implements; a backend need not implement a whole one: the
-// Server serves each operation whose method the backend has with the SDK
-// client's own signature, and no other. So a World (the hooks' slice), the
-// smoke hook's Deployments and a Stack (the CLI's) share one decoder and one
-// encoder per operation.
-var (
-	_ ECSReader       = (*Stack)(nil)
-	_ ELBReader       = (*Stack)(nil)
-	_ CodeDeployAPI   = (*Stack)(nil)
-	_ CodePipelineAPI = (*Stack)(nil)
-	_ CloudWatchAPI   = (*Stack)(nil)
-	_ LambdaAPI       = (*Stack)(nil)
-	_ ECRReader       = (*Stack)(nil)
-)
+// Every backend is served through the same Server: a backend need not
+// implement a whole interface; the Server serves each operation whose
+// method the backend has with the SDK client's own signature, and no
+// other. internal/protocol's model implements all of them.
 
 // The SDK clients whose method sets define the operations, by AWS JSON 1.1
 // target prefix, and the other protocols' clients.

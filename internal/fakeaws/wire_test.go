@@ -3,9 +3,10 @@ package fakeaws_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -21,31 +22,53 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/internal/protocol"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
-func sdkConfig(t *testing.T, s *fakeaws.Stack) aws.Config {
+func sdkConfig(t *testing.T, h http.Handler) aws.Config {
 	t.Helper()
-	srv := httptest.NewServer(fakeaws.NewServer(s, nil))
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return aws.Config{
-		Region: fakeaws.Region, BaseEndpoint: aws.String(srv.URL),
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret"}, nil
 		}),
-		RetryMaxAttempts: 1,
+		Retryer: fakeaws.Retryer,
 	}
+}
+
+// rolloutAt is the one model of AWS (internal/protocol) with a declared
+// stack, run to a point of a rollout: v1 pushed and its Latest deployment
+// at its canary step, then (approval) waiting for its approval.
+func rolloutAt(t *testing.T, approval bool) (*protocol.Direct, *declared.Stack) {
+	t.Helper()
+	stack, err := protocol.LoadStack("../protocol/testdata/stacks/tenants-2.json")
+	require.NoError(t, err)
+	d := protocol.NewDirectFromStack(stack, protocol.Scenario{Pushes: 1})
+	ctx := context.Background()
+	require.NoError(t, d.Steps(ctx, "PUSH v1", "enters Latest", "CodeDeploy starts", "creates the replacement", "shifts the canary"))
+	if approval {
+		require.NoError(t, d.Steps(ctx, "shifts all traffic", "termination wait ends"))
+		require.NoError(t, d.DeliverAll(ctx))
+		require.NoError(t, d.Steps(ctx, "enters Approve"))
+	}
+	return d, stack
 }
 
 // Every operation answers through the real SDK client with what the backend
 // returns when called directly: the reflective wire encoding loses nothing
 // the SDK reads.
 func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
-	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	for _, state := range []fakeaws.RolloutState{fakeaws.StateCanary, fakeaws.StateApproval, fakeaws.StateStable, fakeaws.StateRolledBack} {
-		t.Run(string(state), func(t *testing.T) {
-			s := fakeaws.NewStack(state, now)
-			cfg := sdkConfig(t, s)
+	for _, approval := range []bool{false, true} {
+		t.Run(map[bool]string{false: "canary", true: "approval"}[approval], func(t *testing.T) {
+			d, stack := rolloutAt(t, approval)
+			s, o := d.Operator(), stack.Outputs
+			cfg := sdkConfig(t, d.Handler())
 			ctx := context.Background()
 			cp, cd, ec, el := codepipeline.NewFromConfig(cfg), codedeploy.NewFromConfig(cfg), ecs.NewFromConfig(cfg), elbv2.NewFromConfig(cfg)
 			cw, lb, er := cloudwatch.NewFromConfig(cfg), lambda.NewFromConfig(cfg), ecr.NewFromConfig(cfg)
@@ -56,30 +79,30 @@ func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
 				assert.Equal(t, want, got)
 			}
 			{
-				in := &codepipeline.GetPipelineStateInput{Name: aws.String(fakeaws.PipelineName)}
+				in := &codepipeline.GetPipelineStateInput{Name: aws.String(o.PipelineName)}
 				want, _ := s.GetPipelineState(ctx, in)
 				got, err := cp.GetPipelineState(ctx, in)
 				same(want.StageStates, got.StageStates, err)
 			}
 			{
-				in := &codepipeline.GetPipelineInput{Name: aws.String(fakeaws.PipelineName)}
+				in := &codepipeline.GetPipelineInput{Name: aws.String(o.PipelineName)}
 				want, _ := s.GetPipeline(ctx, in)
 				got, err := cp.GetPipeline(ctx, in)
 				same(want.Pipeline, got.Pipeline, err)
 			}
 			{
-				in := &codepipeline.ListPipelineExecutionsInput{PipelineName: aws.String(fakeaws.PipelineName), MaxResults: aws.Int32(5)}
+				in := &codepipeline.ListPipelineExecutionsInput{PipelineName: aws.String(o.PipelineName), MaxResults: aws.Int32(5)}
 				want, _ := s.ListPipelineExecutions(ctx, in)
 				got, err := cp.ListPipelineExecutions(ctx, in)
 				same(want.PipelineExecutionSummaries, got.PipelineExecutionSummaries, err)
 			}
-			for _, g := range []string{fakeaws.LatestGroup, fakeaws.StableGroup} {
-				in := &codedeploy.GetDeploymentGroupInput{ApplicationName: aws.String(fakeaws.CodeDeployApp), DeploymentGroupName: aws.String(g)}
+			for _, g := range []string{o.LatestDeploymentGroupName, o.StableDeploymentGroupName} {
+				in := &codedeploy.GetDeploymentGroupInput{ApplicationName: aws.String(o.ApplicationName), DeploymentGroupName: aws.String(g)}
 				want, _ := s.GetDeploymentGroup(ctx, in)
 				got, err := cd.GetDeploymentGroup(ctx, in)
 				same(want.DeploymentGroupInfo, got.DeploymentGroupInfo, err)
 			}
-			ids, err := cd.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(fakeaws.CodeDeployApp), DeploymentGroupName: aws.String(fakeaws.LatestGroup)})
+			ids, err := cd.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(o.ApplicationName), DeploymentGroupName: aws.String(o.LatestDeploymentGroupName)})
 			require.NoError(t, err)
 			require.NotEmpty(t, ids.Deployments)
 			for _, id := range ids.Deployments {
@@ -96,13 +119,13 @@ func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
 				}
 			}
 			{
-				in := &codedeploy.GetDeploymentConfigInput{DeploymentConfigName: aws.String(fakeaws.CanaryConfig)}
+				in := &codedeploy.GetDeploymentConfigInput{DeploymentConfigName: stack.CodeDeploy.DeploymentConfig.DeploymentConfigName}
 				want, _ := s.GetDeploymentConfig(ctx, in)
 				got, err := cd.GetDeploymentConfig(ctx, in)
 				same(want.DeploymentConfigInfo, got.DeploymentConfigInfo, err)
 			}
 			{
-				in := &ecs.DescribeServicesInput{Cluster: aws.String(fakeaws.Cluster), Services: []string{fakeaws.LatestService, fakeaws.StableService}}
+				in := &ecs.DescribeServicesInput{Cluster: aws.String(o.ClusterName), Services: []string{o.LatestServiceName, o.StableServiceName}}
 				want, _ := s.DescribeServices(ctx, in)
 				got, err := ec.DescribeServices(ctx, in)
 				same(want.Services, got.Services, err)
@@ -114,26 +137,31 @@ func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
 				}
 			}
 			{
-				in := &ecr.DescribeImagesInput{RepositoryName: aws.String("tc-dev"), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String("sha256:" + fakeaws.ImageV2[len(fakeaws.ImageV2)-64:])}}}
+				_, repo, _ := strings.Cut(o.RepositoryURL, "/")
+				in := &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(protocol.Digest(1))}}}
 				want, _ := s.DescribeImages(ctx, in)
 				got, err := er.DescribeImages(ctx, in)
 				same(want.ImageDetails, got.ImageDetails, err)
 			}
 			{
-				in := &elbv2.DescribeRulesInput{RuleArns: append([]string{fakeaws.CatchAllRuleARN}, fakeaws.TenantRuleARNs...)}
+				in := &elbv2.DescribeRulesInput{RuleArns: append([]string{o.CatchAllRuleArn}, o.TenantRuleArns...)}
 				want, _ := s.DescribeRules(ctx, in)
 				got, err := el.DescribeRules(ctx, in)
 				same(want.Rules, got.Rules, err)
-				in2 := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(fakeaws.LatestBlueTG)}
+				in2 := &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(o.TargetGroups["latest"][0].Arn)}
 				want2, _ := s.DescribeTargetHealth(ctx, in2)
 				got2, err := el.DescribeTargetHealth(ctx, in2)
 				same(want2.TargetHealthDescriptions, got2.TargetHealthDescriptions, err)
 			}
 			{
-				in := &cloudwatch.DescribeAlarmsInput{AlarmNames: append(fakeaws.AlarmNames[fakeaws.LatestGroup], fakeaws.AlarmNames[fakeaws.StableGroup]...)}
+				var names []string
+				for _, a := range stack.Alarms {
+					names = append(names, aws.ToString(a.Definition.AlarmName))
+				}
+				in := &cloudwatch.DescribeAlarmsInput{AlarmNames: names, MaxRecords: aws.Int32(100)}
 				want, _ := s.DescribeAlarms(ctx, in)
 				got, err := cw.DescribeAlarms(ctx, in)
-				require.Len(t, want.MetricAlarms, 4)
+				require.Len(t, want.MetricAlarms, len(names))
 				require.NoError(t, err)
 				for i := range got.MetricAlarms { // the CBOR decoder gives local time
 					got.MetricAlarms[i].StateUpdatedTimestamp = aws.Time(got.MetricAlarms[i].StateUpdatedTimestamp.UTC())
@@ -141,9 +169,14 @@ func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
 				same(want.MetricAlarms, got.MetricAlarms, err)
 			}
 			{
-				got, err := lb.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fakeaws.RollbackFunction), Payload: []byte(`{"reason":"test"}`)})
+				// The function gets the caller's payload and its answer
+				// comes back.
+				d.RunFunction(contract.HookRollback, func(_ context.Context, payload any) (any, error) {
+					return map[string]any{"outcome": "busy", "detail": payload.(rollout.RollbackRequest).Reason}, nil
+				})
+				got, err := lb.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(o.HookFunctionNames["rollback"]), Payload: []byte(`{"reason":"test"}`)})
 				require.NoError(t, err)
-				assert.Contains(t, string(got.Payload), `"outcome"`)
+				assert.JSONEq(t, `{"outcome":"busy","detail":"test"}`, string(got.Payload))
 				assert.Nil(t, got.FunctionError)
 			}
 		})
@@ -151,27 +184,28 @@ func TestEveryOperationRoundTripsThroughTheRealSDK(t *testing.T) {
 }
 
 func TestErrorsReachTheSDKWithTheirCodeInEveryProtocol(t *testing.T) {
-	s := fakeaws.NewStack(fakeaws.StateApproval, time.Now())
-	cfg := sdkConfig(t, s)
+	d, stack := rolloutAt(t, true)
+	o := stack.Outputs
+	cfg := sdkConfig(t, d.Handler())
 	ctx := context.Background()
 	code := func(err error) string {
 		var apiErr smithy.APIError
 		require.True(t, errors.As(err, &apiErr), "%v", err)
 		return apiErr.ErrorCode()
 	}
-	_, err := codepipeline.NewFromConfig(cfg).PutApprovalResult(ctx, &codepipeline.PutApprovalResultInput{PipelineName: aws.String(fakeaws.PipelineName),
+	_, err := codepipeline.NewFromConfig(cfg).PutApprovalResult(ctx, &codepipeline.PutApprovalResultInput{PipelineName: aws.String(o.PipelineName),
 		StageName: aws.String("Approve"), ActionName: aws.String("Approve"), Token: aws.String("wrong"),
 		Result: &cptypes.ApprovalResult{Status: cptypes.ApprovalStatusApproved, Summary: aws.String("ok")}})
 	assert.Equal(t, "InvalidApprovalTokenException", code(err))
 
-	s.FailNext("DescribeAlarms", &fakeaws.APIError{Code: "AccessDenied", Message: "not allowed", Status: 403})
+	d.FailNext("DescribeAlarms", &fakeaws.APIError{Code: "AccessDenied", Message: "not allowed", Status: 403})
 	_, err = cloudwatch.NewFromConfig(cfg).DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"x"}})
 	assert.Equal(t, "AccessDenied", code(err))
 
 	_, err = lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("nope")})
 	assert.Equal(t, "ResourceNotFoundException", code(err))
 
-	s.FailNext("DescribeRules", &fakeaws.APIError{Code: "ListenerNotFound", Message: "gone"})
-	_, err = elbv2.NewFromConfig(cfg).DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(fakeaws.ListenerARN)})
+	d.FailNext("DescribeRules", &fakeaws.APIError{Code: "ListenerNotFound", Message: "gone"})
+	_, err = elbv2.NewFromConfig(cfg).DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(o.ListenerArn)})
 	assert.Equal(t, "ListenerNotFound", code(err))
 }

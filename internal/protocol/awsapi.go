@@ -34,7 +34,11 @@ type client struct {
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
 	var zero T
-	run := func() (any, error) { return fn(c.w) }
+	run := func() (any, error) {
+		// A Direct stamps what the call changed with its clock's time.
+		defer c.observe()
+		return fn(c.w)
+	}
 	var (
 		out any
 		err error
@@ -73,9 +77,21 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(name), Reason: aws.String("MISSING")})
 				continue
 			}
+			// runningCount is every RUNNING task of the service, whatever
+			// its task set
+			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
 			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
+				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
+				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
 				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
+			// The PRIMARY task set's parameters transition to the service
+			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
+			// its task definition is the service's.
+			if p := svc.primary(); p != nil {
+				s.TaskDefinition = aws.String(p.TaskDef)
+			}
 			for _, ts := range svc.TaskSets {
+				s.RunningCount += int32(ts.Running)
 				s.TaskSets = append(s.TaskSets, ecstypes.TaskSet{Id: aws.String(ts.ID), Status: aws.String(ts.Status),
 					TaskDefinition: aws.String(ts.TaskDef), LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(ts.TG)},
 					ComputedDesiredCount: int32(svc.Desired), RunningCount: int32(ts.Running)})
@@ -151,7 +167,11 @@ func (c *client) DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTas
 // a promise), so a hook that reads only the first page is caught.
 func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeRulesOutput, error) {
 	return do(c, ctx, "DescribeRules", aws.ToString(in.Marker), func(w *World) (*elbv2.DescribeRulesOutput, error) {
-		if aws.ToString(in.ListenerArn) != w.st.listenerARN {
+		// A call names a listener or rules, not both.
+		switch {
+		case len(in.RuleArns) > 0 && in.ListenerArn != nil:
+			return nil, apiErr("ValidationError", "Specify either a listener ARN or rule ARNs, not both")
+		case len(in.RuleArns) == 0 && aws.ToString(in.ListenerArn) != w.st.listenerARN:
 			return nil, apiErr("ListenerNotFound", "One or more listeners not found")
 		}
 		size := int(aws.ToInt32(in.PageSize))
@@ -159,6 +179,16 @@ func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput
 			return nil, apiErr("ValidationError", "PageSize must be between 1 and 400")
 		}
 		rules := slices.Clone(w.Rules)
+		if len(in.RuleArns) > 0 {
+			rules = rules[:0]
+			for _, arn := range in.RuleArns {
+				r := w.rule(arn)
+				if r == nil {
+					return nil, apiErr("RuleNotFound", "One or more rules not found")
+				}
+				rules = append(rules, r)
+			}
+		}
 		sort.SliceStable(rules, func(i, j int) bool {
 			pi, pj := rules[i].Priority, rules[j].Priority
 			if rules[i].Kind == KindDefault {
@@ -322,6 +352,11 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
+		// A group is named with its application
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+		if aws.ToString(in.ApplicationName) != w.st.app {
+			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
+		}
 		if group != w.st.latestGroup && group != w.st.stableGroup {
 			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
 		}
@@ -365,9 +400,7 @@ func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDepl
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
 		}
 		t := &cdtypes.ECSTarget{DeploymentId: aws.String(id), TargetId: in.TargetId, TaskSetsInfo: w.taskSetsInfo(d)}
-		for _, l := range d.Hooks {
-			t.LifecycleEvents = append(t.LifecycleEvents, cdtypes.LifecycleEvent{LifecycleEventName: aws.String(l.Name), Status: cdtypes.LifecycleEventStatus(l.Status)})
-		}
+		t.LifecycleEvents = w.lifecycleEvents(d)
 		return &codedeploy.GetDeploymentTargetOutput{DeploymentTarget: &cdtypes.DeploymentTarget{DeploymentTargetType: cdtypes.DeploymentTargetTypeEcsTarget, EcsTarget: t}}, nil
 	})
 }
@@ -398,28 +431,6 @@ func (c *client) CreateDeployment(ctx context.Context, in *codedeploy.CreateDepl
 
 // --- CodePipeline ---
 
-func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
-	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
-		if aws.ToString(in.Name) != w.st.pipeline {
-			return nil, apiErr("PipelineNotFoundException", "no such pipeline")
-		}
-		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name}
-		for _, stage := range []string{StageLatest, StageApprove, StageStable} {
-			st := cptypes.StageState{StageName: aws.String(stage)}
-			if n := w.stageHolder[stage]; n >= 0 {
-				e := w.Executions[n]
-				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatusInProgress}
-				if stage == StageApprove && e.Token != "" {
-					st.ActionStates = []cptypes.ActionState{{ActionName: aws.String(StageApprove),
-						LatestExecution: &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatusInProgress, Token: aws.String(e.Token)}}}
-				}
-			}
-			out.StageStates = append(out.StageStates, st)
-		}
-		return out, nil
-	})
-}
-
 func (c *client) GetPipelineExecution(ctx context.Context, in *codepipeline.GetPipelineExecutionInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineExecutionOutput, error) {
 	id := aws.ToString(in.PipelineExecutionId)
 	return do(c, ctx, "GetPipelineExecution", id, func(w *World) (*codepipeline.GetPipelineExecutionOutput, error) {
@@ -441,13 +452,21 @@ func (c *client) GetPipelineExecution(ctx context.Context, in *codepipeline.GetP
 // pending one is refused
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutApprovalResult.html).
 func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutApprovalResultInput, _ ...func(*codepipeline.Options)) (*codepipeline.PutApprovalResultOutput, error) {
-	return do(c, ctx, "PutApprovalResult", string(in.Result.Status), func(w *World) (*codepipeline.PutApprovalResultOutput, error) {
+	var status cptypes.ApprovalStatus
+	if in.Result != nil {
+		status = in.Result.Status
+	}
+	return do(c, ctx, "PutApprovalResult", string(status), func(w *World) (*codepipeline.PutApprovalResultOutput, error) {
+		if err := w.checkApprovalInput(in); err != nil {
+			return nil, err
+		}
 		for _, e := range w.Executions {
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
+				w.decided(e, aws.ToString(in.Result.Summary))
 				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
-				return &codepipeline.PutApprovalResultOutput{}, nil
+				return &codepipeline.PutApprovalResultOutput{ApprovedAt: w.wallClock()}, nil
 			}
 		}
 		return nil, apiErr("InvalidApprovalTokenException", "The approval action cannot be found or has already been completed")
@@ -473,9 +492,8 @@ func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeployment
 		if d == nil {
 			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
 		}
-		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &cdtypes.DeploymentInfo{DeploymentId: aws.String(id),
-			ApplicationName: aws.String(w.st.app), DeploymentGroupName: aws.String(d.Group),
-			Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}}, nil
+		info := w.deploymentInfo(d)
+		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &info}, nil
 	})
 }
 
@@ -510,7 +528,7 @@ func (w *World) taskSetsInfo(d *Deployment) []cdtypes.ECSTaskSet {
 	}{{d.Original, cdtypes.TargetLabelBlue}, {d.Replacement, cdtypes.TargetLabelGreen}} {
 		if ts := w.taskSet(svc, x.id); ts != nil {
 			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: x.label, Status: aws.String(ts.Status),
-				DesiredCount: int64(ts.Running), RunningCount: int64(ts.Running),
+				DesiredCount: int64(ts.Running), RunningCount: int64(ts.Running), TrafficWeight: w.trafficWeight(d.Group, ts.TG),
 				TargetGroup: &cdtypes.TargetGroupInfo{Name: aws.String(tgName(ts.TG))}})
 		}
 	}

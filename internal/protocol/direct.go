@@ -33,6 +33,8 @@ type Direct struct {
 	queue []Invoke
 	// faults injected and calls recorded (faults.go).
 	faults faults
+	// tl is the wall clock and when each fact happened (timeline.go).
+	tl timeline
 	// healthByEvent: tasks turn healthy only by the model's event, as in
 	// the explorer (HealthByEvent).
 	healthByEvent bool
@@ -50,6 +52,8 @@ type Invoke struct {
 func NewDirect(s Scenario) *Direct {
 	d := &Direct{s: s, w: newWorld(s)}
 	d.w.direct = d
+	d.tl = newTimeline(d.w.st)
+	d.observe()
 	return d
 }
 
@@ -59,7 +63,7 @@ func NewDirect(s Scenario) *Direct {
 func (d *Direct) Clone() *Direct {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent}
+	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
 	c.w.direct = c
 	return c
 }
@@ -113,6 +117,7 @@ func (d *Direct) Do(what string) error {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
+			d.observe()
 			if v := d.w.check(); v != nil {
 				return v
 			}

@@ -61,8 +61,8 @@ func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (a
 	return nil, f.Err
 }
 
-// Before queues fn to run before the nth call of op from now (1: the
-// next), outside the model's lock.
+// Before queues fn to run, outside the model's lock, before the nth call
+// of op (1: the next) after those the faults already queued for op cover.
 func (d *Direct) Before(op string, n int, fn func()) {
 	fs := make([]Fault, n)
 	fs[n-1].Before = fn

@@ -191,7 +191,7 @@ func TestHoleNewestPushWinsRejectsTheSupersededApproval(t *testing.T) {
 	sc.do("PUSH v2")
 	sc.settle("APPROVE exec-2")
 	assert.Equal(t, "Failed", sc.w.Executions[0].Status, "A's approval rejected")
-	assert.Contains(t, strings.Join(sc.w.log, "\n"), "superseded by a newer push: latest now serves "+Image(2))
+	assert.Contains(t, strings.Join(sc.w.log, "\n"), "superseded by a newer push: latest now serves "+sc.w.st.image(2))
 	assert.Len(t, sc.w.Deployments, 2, "no rollback deployment")
 	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the pinned tenant stays on v0")
 	sc.do("APPROVE exec-2")

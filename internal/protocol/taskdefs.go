@@ -30,20 +30,21 @@ func (c *client) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 			return nil, apiErr("ClientException", "the model's task definitions have one container, "+w.st.container)
 		}
 		image := aws.ToString(in.ContainerDefinitions[0].Image)
+		repo := w.st.repositoryURL()
 		version := -1
 		for v := 0; v <= len(w.Executions); v++ {
-			if image == Image(v) {
+			if image == w.st.image(v) {
 				version = v
 			}
 		}
-		if version < 0 && strings.HasPrefix(image, imageRepository+":") {
+		if version < 0 && strings.HasPrefix(image, repo+":") {
 			version = len(w.Executions)
 		}
 		if version < 0 {
-			return nil, apiErr("ClientException", "image "+image+" is not in the model's repository "+imageRepository)
+			return nil, apiErr("ClientException", "image "+image+" is not in the model's repository "+repo)
 		}
 		arn := w.registerTD(version)
-		if image != Image(version) {
+		if image != w.st.image(version) {
 			if w.images == nil {
 				w.images = map[string]string{}
 			}
@@ -60,9 +61,15 @@ func (w *World) imageOf(td string, v int) string {
 	if image, ok := w.images[td]; ok {
 		return image
 	}
-	return Image(v)
+	return w.st.image(v)
 }
 
 // ImageRepository is the repository the model's images come from (for a
 // test that registers a task definition by tag).
-const ImageRepository = imageRepository
+func (d *Direct) ImageRepository() string { return d.w.st.repositoryURL() }
+
+// repositoryURL is the declared repository as an image reference names it.
+func (st *stack) repositoryURL() string {
+	registry, name := st.repository()
+	return registry + "/" + name
+}

@@ -15,6 +15,8 @@
 package protocol
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
@@ -22,8 +24,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -33,32 +33,18 @@ import (
 // priorities, as the program's own do.
 const firstTenantRule = routing.FirstTenantRulePriority
 
-// imageRepository is the repository pushed images come from; the hooks
-// compare images by digest, so any repository serves.
+// imageRepository is the repository pushed images come from when a
+// declared stack names none (stack.image); the hooks compare images by
+// digest, so any repository serves.
 const imageRepository = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app"
 
-// Image is the reference CodeDeployToECS writes into a task definition: the
-// ECR source's ImageURI, by digest
-// (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
-func Image(version int) string {
-	return imageRepository + "@" + Digest(version)
-}
-
 // Digest is the ECR image digest of a version: the ECR source action's
-// revision id.
-func Digest(version int) string { return fmt.Sprintf("sha256:%064x", version) }
-
-// versionOf is the inverse of Image ("?" for anything else).
-func versionOf(image string) string {
-	i := strings.LastIndex(image, ":")
-	if i < 0 {
-		return "?"
-	}
-	n, err := strconv.ParseInt(image[i+1:], 16, 64)
-	if err != nil {
-		return "?"
-	}
-	return "v" + strconv.FormatInt(n, 10)
+// revision id. A digest is the SHA-256 of the image manifest
+// (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push.html);
+// the model hashes the version's name, so versions differ at a glance.
+func Digest(version int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("v%d", version)))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Rule is a listener rule. A lower priority is evaluated first; the default

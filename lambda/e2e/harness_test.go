@@ -156,7 +156,7 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 
 	cmdEnv := []string{
 		"PATH=" + os.Getenv("PATH"),
-		"AWS_REGION=" + fakeaws.Region,
+		"AWS_REGION=us-east-1", // the declared stacks' region
 		"AWS_ACCESS_KEY_ID=AKIDTESTTESTTEST",
 		"AWS_SECRET_ACCESS_KEY=test-secret",
 		"AWS_ENDPOINT_URL=" + srv.URL,

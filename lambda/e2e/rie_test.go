@@ -495,7 +495,7 @@ func TestRealBinaryUnderLambdaRuntime(t *testing.T) {
 			},
 			check: func(t *testing.T, w *world) {
 				assert.Equal(t, []protocol.Approval{{ExecutionID: "exec-1", Status: "Rejected",
-					Summary: "superseded by a newer push: latest now serves " + protocol.Image(2) + ", not the " + protocol.Digest(1) + " this approval was asked for"}},
+					Summary: "superseded by a newer push: latest now serves " + w.d.Image(2) + ", not the " + protocol.Digest(1) + " this approval was asked for"}},
 					w.d.Approvals(), "the summary survives the wire")
 				assert.Equal(t, "Failed", w.execution("exec-1"))
 				w.split(0, 2)

@@ -178,7 +178,7 @@ func TestCleanupRejectsASupersededApproval(t *testing.T) {
 	require.Len(t, approvals, 1)
 	assert.Equal(t, "exec-1", approvals[0].ExecutionID)
 	assert.Equal(t, "Rejected", approvals[0].Status)
-	assert.Equal(t, "superseded by a newer push: latest now serves "+protocol.Image(2)+", not the "+protocol.Digest(1)+" this approval was asked for", approvals[0].Summary,
+	assert.Equal(t, "superseded by a newer push: latest now serves "+s.d.Image(2)+", not the "+protocol.Digest(1)+" this approval was asked for", approvals[0].Summary,
 		"what the pipeline's console shows")
 	assert.Contains(t, logs.String(), "rejected an approval a newer push superseded")
 	s.split(0, 2) // push 2's own approval releases the tenants
@@ -1066,7 +1066,7 @@ func byTag(t *testing.T, sc protocol.Scenario) (*story, protocol.Invoke) {
 	})
 	require.True(t, ok, "the model registers task definitions")
 	td, err := reg.RegisterTaskDefinition(context.Background(), &ecs.RegisterTaskDefinitionInput{Family: aws.String("service"),
-		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(protocol.ImageRepository + ":release")}}})
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("app"), Image: aws.String(s.d.ImageRepository() + ":release")}}})
 	require.NoError(t, err)
 	s.toApproval()
 	s.deliverAll()

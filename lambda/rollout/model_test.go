@@ -295,3 +295,14 @@ func weighted(r protocol.Rule) []string {
 	}
 	return out
 }
+
+// claimed is the call sequence of a cleanup or rollback that holds the
+// release claim around ops: it tags the catch-all rule before it reads
+// anything and removes the tag when done, whatever the outcome.
+func claimed(ops ...string) []string {
+	return append(append([]string{opAdd}, ops...), opRemove)
+}
+
+// claimKey is the tag key of the release claim outside Lambda (no request
+// id in the context).
+const claimKey = contract.ReleaseTagPrefix + "local"

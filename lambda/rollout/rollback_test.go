@@ -150,7 +150,7 @@ func TestRollbackOfASupersededRejectionDoesNothing(t *testing.T) {
 
 	require.NoError(t, err)
 	assert.Equal(t, rollout.OutcomeNothingToDo, res.Outcome)
-	assert.Contains(t, res.Detail, "the rejected approval was about "+protocol.Digest(1)+", latest serves "+protocol.Image(2))
+	assert.Contains(t, res.Detail, "the rejected approval was about "+protocol.Digest(1)+", latest serves "+s.d.Image(2))
 	assert.Equal(t, before, s.outcome(), "nothing changed, nothing started")
 	s.split(0, 2)
 }

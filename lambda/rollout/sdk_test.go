@@ -246,7 +246,7 @@ func TestRealSDKCleanupDecidesOverTheWire(t *testing.T) {
 		require.Len(t, approvals, 1)
 		assert.Equal(t, "exec-1", approvals[0].ExecutionID)
 		assert.Equal(t, "Rejected", approvals[0].Status)
-		assert.Contains(t, approvals[0].Summary, protocol.Image(2), "the summary survives the wire")
+		assert.Contains(t, approvals[0].Summary, m.Image(2), "the summary survives the wire")
 		m.Inspect(func(w *protocol.World) { assert.Equal(t, "Failed", w.Executions[0].Status) })
 	})
 

@@ -1,0 +1,796 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
+	cptypes "github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+)
+
+// The operations the operator CLI (cmd/tenant-canary) calls besides the
+// functions' own: the model's state read as AWS answers it, and the two
+// writes an operator makes (StopDeployment, Lambda Invoke of the rollback
+// function). Every one goes through `do`, so faults reach them as they
+// reach the functions' calls. Names, groups, alarms and configurations
+// are the declared stack's.
+
+// pipelineStages are the pipeline's stages in order (components/pipeline).
+var pipelineStages = []string{StageSource, StageLatest, StageApprove, StageStable}
+
+func stageIndex(s string) int { return slices.Index(pipelineStages, s) }
+
+// stageStatusOf is the status of stage s in execution e's run, "" when e
+// never reached s. An execution that finished a stage and waits at the
+// next transition, or was superseded there, left it Succeeded.
+func stageStatusOf(e *Execution, s string) string {
+	at, here := stageIndex(e.Stage), stageIndex(s)
+	switch {
+	case here < 0 || at < here:
+		return ""
+	case at > here, e.Status == "Succeeded", e.Status == "Superseded", e.Waiting:
+		return string(cptypes.StageExecutionStatusSucceeded)
+	case e.Status == "Failed":
+		return string(cptypes.StageExecutionStatusFailed)
+	}
+	return string(cptypes.StageExecutionStatusInProgress)
+}
+
+// stageLatest is the newest execution that reached stage s: a stage
+// processes one execution at a time and a newer one never overtakes an
+// older one (it supersedes it when both wait at the same transition), so
+// the newest to reach a stage entered it last.
+func (w *World) stageLatest(s string) *Execution {
+	for i := len(w.Executions) - 1; i >= 0; i-- {
+		if stageStatusOf(w.Executions[i], s) != "" {
+			return w.Executions[i]
+		}
+	}
+	return nil
+}
+
+// approvalOf is execution e's Approve action as CodePipeline shows it: in
+// progress with its token while pending, Succeeded when approved, Failed
+// when rejected or expired (nil: e never reached Approve).
+func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
+	status := stageStatusOf(e, StageApprove)
+	if status == "" {
+		return nil
+	}
+	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
+	if e.Token != "" {
+		a.Token = aws.String(e.Token)
+		return a
+	}
+	if a.Status == cptypes.ActionExecutionStatusInProgress {
+		return a
+	}
+	if t := w.at("stage " + StageApprove + " " + e.ID + " " + status); t != nil {
+		a.LastStatusChange = t
+	}
+	if w.direct != nil {
+		if dec, ok := w.direct.tl.decisions[e.ID]; ok {
+			a.LastUpdatedBy, a.Summary = aws.String(dec.by), aws.String(dec.summary)
+		}
+	}
+	return a
+}
+
+// GetPipelineState answers each stage's latest execution and its actions'
+// latest executions, the pending approval's token among them
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
+func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
+	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
+		if err := w.pipelineNamed(in.Name); err != nil {
+			return nil, err
+		}
+		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name, PipelineVersion: aws.Int32(1)}
+		for _, decl := range w.st.decl.Pipeline.Declaration.Stages {
+			stage := aws.ToString(decl.Name)
+			st := cptypes.StageState{StageName: aws.String(stage)}
+			e := w.stageLatest(stage)
+			if e != nil {
+				status := stageStatusOf(e, stage)
+				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatus(status)}
+				for _, a := range decl.Actions {
+					as := cptypes.ActionState{ActionName: a.Name,
+						LatestExecution: &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}}
+					if stage == StageApprove && aws.ToString(a.Name) == contract.ActionApprove {
+						as.LatestExecution = w.approvalOf(e)
+					}
+					st.ActionStates = append(st.ActionStates, as)
+				}
+			}
+			out.StageStates = append(out.StageStates, st)
+		}
+		return out, nil
+	})
+}
+
+func (w *World) pipelineNamed(name *string) error {
+	if aws.ToString(name) != w.st.pipeline {
+		return apiErr("PipelineNotFoundException", fmt.Sprintf("Account '%s' does not have a pipeline with name '%s'", w.st.account, aws.ToString(name)))
+	}
+	return nil
+}
+
+// GetPipeline answers the declared pipeline
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipeline.html).
+func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineOutput, error) {
+	return do(c, ctx, "GetPipeline", aws.ToString(in.Name), func(w *World) (*codepipeline.GetPipelineOutput, error) {
+		if err := w.pipelineNamed(in.Name); err != nil {
+			return nil, err
+		}
+		decl := w.st.decl.Pipeline.Declaration
+		return &codepipeline.GetPipelineOutput{Pipeline: &decl, Metadata: &cptypes.PipelineMetadata{PipelineArn: aws.String(w.st.decl.Pipeline.Arn)}}, nil
+	})
+}
+
+// page is one page of items from token: at most size (def when 0; a size
+// outside 1..max is a ValidationException), the next token when more
+// follow. A token is the index of the next item, as the model's other
+// lists use.
+func page[T any](items []T, token *string, size *int32, def, max int, tokenErr string) ([]T, *string, error) {
+	n := def
+	if size != nil {
+		n = int(*size)
+		if n < 1 || n > max {
+			return nil, nil, apiErr("ValidationException", fmt.Sprintf("maxResults %d must be between 1 and %d", n, max))
+		}
+	}
+	start := 0
+	if t := aws.ToString(token); t != "" {
+		i, err := strconv.Atoi(t)
+		if err != nil || i < 0 || i > len(items) {
+			return nil, nil, apiErr(tokenErr, "The next token was specified in an invalid format.")
+		}
+		start = i
+	}
+	end := min(start+n, len(items))
+	var next *string
+	if end < len(items) {
+		next = aws.String(strconv.Itoa(end))
+	}
+	return items[start:end], next, nil
+}
+
+// ListPipelineExecutions lists executions newest first, 1–100 a page (100
+// when not asked) with nextToken
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
+func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.ListPipelineExecutionsInput, _ ...func(*codepipeline.Options)) (*codepipeline.ListPipelineExecutionsOutput, error) {
+	return do(c, ctx, "ListPipelineExecutions", aws.ToString(in.NextToken), func(w *World) (*codepipeline.ListPipelineExecutionsOutput, error) {
+		if err := w.pipelineNamed(in.PipelineName); err != nil {
+			return nil, err
+		}
+		var all []cptypes.PipelineExecutionSummary
+		for i := len(w.Executions) - 1; i >= 0; i-- {
+			e := w.Executions[i]
+			s := cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
+				StartTime: w.at("exec " + e.ID), LastUpdateTime: w.at("exec " + e.ID + " " + e.Status),
+				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
+			all = append(all, s)
+		}
+		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		if err != nil {
+			return nil, err
+		}
+		return &codepipeline.ListPipelineExecutionsOutput{PipelineExecutionSummaries: got, NextToken: next}, nil
+	})
+}
+
+// imageSourceAction is the declared Source stage's ECR action: its
+// revision is the pushed image's digest
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
+func (st *stack) imageSourceAction() string {
+	for _, s := range st.decl.Pipeline.Declaration.Stages {
+		for _, a := range s.Actions {
+			if a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategorySource && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
+				return aws.ToString(a.Name)
+			}
+		}
+	}
+	return ""
+}
+
+// stageActions are the declared actions of stage.
+func (st *stack) stageActions(stage string) []cptypes.ActionDeclaration {
+	for _, s := range st.decl.Pipeline.Declaration.Stages {
+		if aws.ToString(s.Name) == stage {
+			return s.Actions
+		}
+	}
+	return nil
+}
+
+// ListActionExecutions lists the Approve and Deploy actions' executions,
+// newest first, 1–100 a page (100 when not asked), filtered by pipeline
+// execution
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListActionExecutions.html);
+// a decided approval names who decided it (updatedBy) and the summary
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ActionExecutionDetail.html).
+func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.ListActionExecutionsInput, _ ...func(*codepipeline.Options)) (*codepipeline.ListActionExecutionsOutput, error) {
+	var filter string
+	if in.Filter != nil {
+		filter = aws.ToString(in.Filter.PipelineExecutionId)
+	}
+	return do(c, ctx, "ListActionExecutions", filter, func(w *World) (*codepipeline.ListActionExecutionsOutput, error) {
+		if err := w.pipelineNamed(in.PipelineName); err != nil {
+			return nil, err
+		}
+		var all []cptypes.ActionExecutionDetail
+		for i := len(w.Executions) - 1; i >= 0; i-- {
+			e := w.Executions[i]
+			if filter != "" && e.ID != filter {
+				continue
+			}
+			for _, stage := range []string{StageStable, StageApprove, StageLatest} {
+				status := stageStatusOf(e, stage)
+				if status == "" {
+					continue
+				}
+				for _, action := range w.st.stageActions(stage) {
+					d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(e.ID), ActionExecutionId: aws.String(e.ID + "-" + stage + "-" + aws.ToString(action.Name)),
+						PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: action.Name, Input: &cptypes.ActionExecutionInput{ActionTypeId: action.ActionTypeId},
+						Status: cptypes.ActionExecutionStatus(status), StartTime: w.at("stage " + stage + " " + e.ID),
+						LastUpdateTime: w.at("stage " + stage + " " + e.ID + " " + status)}
+					switch {
+					case stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove:
+						a := w.approvalOf(e)
+						d.Status = a.Status
+						if a.Status != cptypes.ActionExecutionStatusInProgress {
+							d.LastUpdateTime, d.UpdatedBy = a.LastStatusChange, a.LastUpdatedBy
+							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}}
+						}
+					case stage != StageApprove:
+						if dep := w.deploymentOfStage(e, stage); dep != nil {
+							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionId: aws.String(dep.ID)}}
+						}
+					}
+					all = append(all, d)
+				}
+			}
+		}
+		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		if err != nil {
+			return nil, err
+		}
+		return &codepipeline.ListActionExecutionsOutput{ActionExecutionDetails: got, NextToken: next}, nil
+	})
+}
+
+func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
+	group := w.st.latestGroup
+	if stage == StageStable {
+		group = w.st.stableGroup
+	}
+	for _, d := range w.Deployments {
+		if d.Exec == e.N && d.Group == group {
+			return d
+		}
+	}
+	return nil
+}
+
+// decided records who decided an approval through PutApprovalResult, and
+// the summary they gave (a Direct only: what ListActionExecutions and
+// GetPipelineState show).
+func (w *World) decided(e *Execution, summary string) {
+	if w.direct != nil {
+		w.direct.tl.decisions[e.ID] = decision{by: w.direct.tl.caller, summary: summary}
+	}
+}
+
+// checkApprovalInput is PutApprovalResult's validation: the pipeline, the
+// stage and the action must exist and the result must say Approved or
+// Rejected with a summary
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PutApprovalResult.html,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ApprovalResult.html).
+func (w *World) checkApprovalInput(in *codepipeline.PutApprovalResultInput) error {
+	if err := w.pipelineNamed(in.PipelineName); err != nil {
+		return err
+	}
+	found := false
+	for _, s := range w.st.decl.Pipeline.Declaration.Stages {
+		for _, a := range s.Actions {
+			if aws.ToString(s.Name) == aws.ToString(in.StageName) && aws.ToString(a.Name) == aws.ToString(in.ActionName) &&
+				a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategoryApproval {
+				found = true
+			}
+		}
+	}
+	if !found {
+		return apiErr("ActionNotFoundException", fmt.Sprintf("no approval action %s in stage %s", aws.ToString(in.ActionName), aws.ToString(in.StageName)))
+	}
+	if in.Result == nil || in.Result.Summary == nil || (in.Result.Status != cptypes.ApprovalStatusApproved && in.Result.Status != cptypes.ApprovalStatusRejected) {
+		return apiErr("ValidationException", "result.summary and result.status (Approved|Rejected) are required")
+	}
+	return nil
+}
+
+// --- CodeDeploy ---
+
+// deploymentInfo is a deployment as GetDeployment and BatchGetDeployments
+// answer it (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html):
+// its group's configuration and termination wait, who created it, when,
+// and why it ended as it did. A deployment an alarm stopped carries
+// ALARM_ACTIVE and the alarms in ALARM, one whose hook reported Failed
+// HOOK_EXECUTION_FAILURE
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ErrorInformation.html).
+func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
+	info := cdtypes.DeploymentInfo{DeploymentId: aws.String(d.ID), ApplicationName: aws.String(w.st.app), DeploymentGroupName: aws.String(d.Group),
+		Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d)), CreateTime: w.at("dep " + d.ID), Creator: cdtypes.DeploymentCreatorUser,
+		CompleteTime: w.at("dep " + d.ID + " " + d.Status)}
+	if d.unfinished() {
+		info.CompleteTime = nil
+	}
+	if d.Exec == -2 {
+		info.Creator = cdtypes.DeploymentCreatorCodeDeployRollback
+	}
+	if g := w.st.group(d.Group); g != nil {
+		info.DeploymentConfigName = g.DeploymentConfigName
+		info.BlueGreenDeploymentConfiguration = g.BlueGreenDeploymentConfiguration
+		info.DeploymentStyle = g.DeploymentStyle
+	}
+	switch d.Status {
+	case DepStopped:
+		if w.direct != nil && w.direct.tl.userStops[d.ID] {
+			break
+		}
+		// The message's wording is not documented; the model's names the
+		// alarms in ALARM when it knows them (the signal path).
+		msg := "one or more of the deployment group's alarms went into ALARM"
+		if w.direct != nil && len(w.direct.tl.stopAlarms[d.ID]) > 0 {
+			msg += ": " + strings.Join(w.direct.tl.stopAlarms[d.ID], ", ")
+		}
+		info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive, Message: aws.String(msg)}
+		info.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Automatic rollback triggered by alarm")}
+	case DepFailed:
+		for _, l := range d.Hooks {
+			if l.Status == "Failed" && !l.EndedByDeployment {
+				info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeHookExecutionFailure,
+					Message: aws.String("The deployment failed because a specified lifecycle event hook " + l.Name + " reported Failed")}
+			}
+		}
+	}
+	return info
+}
+
+func (st *stack) group(name string) *cdtypes.DeploymentGroupInfo {
+	for i := range st.decl.CodeDeploy.Groups {
+		if g := &st.decl.CodeDeploy.Groups[i].Group; aws.ToString(g.DeploymentGroupName) == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// BatchGetDeployments answers up to 25 deployments; an unknown id is left
+// out (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeployments.html).
+func (c *client) BatchGetDeployments(ctx context.Context, in *codedeploy.BatchGetDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.BatchGetDeploymentsOutput, error) {
+	return do(c, ctx, "BatchGetDeployments", strings.Join(in.DeploymentIds, " "), func(w *World) (*codedeploy.BatchGetDeploymentsOutput, error) {
+		if len(in.DeploymentIds) == 0 {
+			return nil, apiErr("DeploymentIdRequiredException", "At least one deployment ID must be specified.")
+		}
+		if len(in.DeploymentIds) > 25 {
+			return nil, apiErr("BatchLimitExceededException", "The maximum number of names or IDs allowed for this request (25) was exceeded.")
+		}
+		out := &codedeploy.BatchGetDeploymentsOutput{DeploymentsInfo: []cdtypes.DeploymentInfo{}}
+		for _, id := range in.DeploymentIds {
+			if d := w.deployment(id); d != nil {
+				out.DeploymentsInfo = append(out.DeploymentsInfo, w.deploymentInfo(d))
+			}
+		}
+		return out, nil
+	})
+}
+
+// GetDeploymentGroup answers the declared group
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeploymentGroup.html).
+func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
+	name := aws.ToString(in.DeploymentGroupName)
+	return do(c, ctx, "GetDeploymentGroup", name, func(w *World) (*codedeploy.GetDeploymentGroupOutput, error) {
+		if aws.ToString(in.ApplicationName) != w.st.app {
+			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
+		}
+		g := w.st.group(name)
+		if g == nil {
+			return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+name)
+		}
+		info := *g
+		return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &info}, nil
+	})
+}
+
+// GetDeploymentConfig answers the declared deployment config (for
+// all-at-once the predefined one the program names)
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeploymentConfig.html).
+func (c *client) GetDeploymentConfig(ctx context.Context, in *codedeploy.GetDeploymentConfigInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentConfigOutput, error) {
+	name := aws.ToString(in.DeploymentConfigName)
+	return do(c, ctx, "GetDeploymentConfig", name, func(w *World) (*codedeploy.GetDeploymentConfigOutput, error) {
+		cfg := w.st.decl.CodeDeploy.DeploymentConfig
+		if aws.ToString(cfg.DeploymentConfigName) != name {
+			return nil, apiErr("DeploymentConfigDoesNotExistException", "The deployment configuration "+name+" does not exist.")
+		}
+		return &codedeploy.GetDeploymentConfigOutput{DeploymentConfigInfo: &cfg}, nil
+	})
+}
+
+// StopDeployment stops a deployment in progress, as an operator does. It
+// ends Stopped like an alarm's stop (w.stop); autoRollbackEnabled, else
+// the group's automatic rollback on DEPLOYMENT_STOP_ON_REQUEST, says
+// whether traffic goes back to the original task set
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_StopDeployment.html,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_AutoRollbackConfiguration.html).
+// A deployment that has ended, or is already rolling back, cannot be
+// stopped (DeploymentAlreadyCompletedException).
+func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.StopDeploymentOutput, error) {
+	id := aws.ToString(in.DeploymentId)
+	detail := id
+	if in.AutoRollbackEnabled != nil {
+		detail += fmt.Sprintf(" autoRollbackEnabled=%t", *in.AutoRollbackEnabled)
+	}
+	return do(c, ctx, "StopDeployment", detail, func(w *World) (*codedeploy.StopDeploymentOutput, error) {
+		d := w.deployment(id)
+		if d == nil {
+			return nil, apiErr("DeploymentDoesNotExistException", "The deployment "+id+" could not be found.")
+		}
+		if !d.unfinished() || d.Phase == phaseRollingBack {
+			return nil, apiErr("DeploymentAlreadyCompletedException", "The deployment "+id+" has already completed.")
+		}
+		rollback := false
+		if g := w.st.group(d.Group); g != nil && g.AutoRollbackConfiguration != nil && g.AutoRollbackConfiguration.Enabled {
+			rollback = slices.Contains(g.AutoRollbackConfiguration.Events, cdtypes.AutoRollbackEventDeploymentStopOnRequest)
+		}
+		if in.AutoRollbackEnabled != nil {
+			rollback = *in.AutoRollbackEnabled
+		}
+		if w.direct != nil {
+			w.direct.tl.userStops[d.ID] = true
+		}
+		if rollback {
+			w.stop(d, "stopped by the operator")
+		} else {
+			// Stopped where it is: traffic and task sets stay as they are.
+			w.logf("  %s (%s) stopped by the operator without rollback", d.ID, d.Group)
+			for _, l := range d.Hooks {
+				if l.Status == "InProgress" {
+					l.Status, l.EndedByDeployment = "Failed", true
+				}
+			}
+			d.Status, d.Phase = DepStopped, phaseDone
+			w.endDeployment(d)
+		}
+		return &codedeploy.StopDeploymentOutput{Status: cdtypes.StopStatusPending, StatusMessage: aws.String("Stop request pending")}, nil
+	})
+}
+
+// ecsLifecycleEvents are an ECS deployment's lifecycle events in order
+// (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs).
+var ecsLifecycleEvents = []string{"BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", hookTestTraffic,
+	"BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"}
+
+// eventSpans: an unhooked event runs from its first phase until its
+// second begins (the same phase: it passes at once).
+var eventSpans = map[string][2]string{
+	"BeforeInstall": {phaseBefore, phaseInstall}, "Install": {phaseInstall, phaseInstalled},
+	"AfterInstall": {phaseInstalled, phaseInstalled}, "AllowTestTraffic": {phaseInstalled, phaseInstalled},
+	hookTestTraffic: {phaseInstalled, phaseInstalled}, "BeforeAllowTraffic": {phaseCanary, phaseCanary},
+	"AllowTraffic": {phaseCanary, phaseAfterAllow}, "AfterAllowTraffic": {phaseAfterAllow, phaseWait},
+}
+
+// phaseOrder ranks the model's phases by how far a deployment got.
+var phaseOrder = []string{phaseCreated, phaseBefore, phaseInstall, phaseInstalled, phaseTestTraffic, phaseCanary, phaseAfterAllow, phaseWait}
+
+// reached is the furthest phase d got to: its phase, or (a Direct
+// remembering it) the furthest it saw before a rollback.
+func (w *World) reached(d *Deployment) int {
+	if d.Status == DepSucceeded && d.RollbackOf == "" {
+		return len(phaseOrder)
+	}
+	r := slices.Index(phaseOrder, d.Phase)
+	for i, p := range phaseOrder {
+		if w.at("dep "+d.ID+" phase "+p) != nil {
+			r = max(r, i)
+		}
+	}
+	return r
+}
+
+// lifecycleEvents are d's lifecycle events as GetDeploymentTarget shows
+// them (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LifecycleEvent.html):
+// a hooked event has its hook's status; the others follow the phase d
+// reached, each starting when its phase began. An event in progress when
+// the deployment failed or stopped is Failed.
+func (w *World) lifecycleEvents(d *Deployment) []cdtypes.LifecycleEvent {
+	reached := w.reached(d)
+	// firstAt is when d first reached phase i or a later one.
+	firstAt := func(i int) *time.Time {
+		for _, p := range phaseOrder[i:] {
+			if t := w.at("dep " + d.ID + " phase " + p); t != nil {
+				return t
+			}
+		}
+		return nil
+	}
+	var out []cdtypes.LifecycleEvent
+	for _, name := range ecsLifecycleEvents {
+		ev := cdtypes.LifecycleEvent{LifecycleEventName: aws.String(name), Status: cdtypes.LifecycleEventStatusPending}
+		if l := d.hook(name); l != nil {
+			ev.Status = cdtypes.LifecycleEventStatus(l.Status)
+			ev.StartTime = w.at("dep " + d.ID + " " + name + " InProgress")
+			if l.Status == "Succeeded" || l.Status == "Failed" {
+				ev.EndTime = w.at("dep " + d.ID + " " + name + " " + l.Status)
+			}
+			out = append(out, ev)
+			continue
+		}
+		span := eventSpans[name]
+		i, j := slices.Index(phaseOrder, span[0]), slices.Index(phaseOrder, span[1])
+		switch {
+		case reached >= j:
+			ev.Status, ev.StartTime, ev.EndTime = cdtypes.LifecycleEventStatusSucceeded, firstAt(i), firstAt(j)
+		case reached >= i:
+			ev.Status, ev.StartTime = cdtypes.LifecycleEventStatusInProgress, firstAt(i)
+			if !d.unfinished() || d.Phase == phaseRollingBack {
+				ev.Status = cdtypes.LifecycleEventStatusFailed
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// trafficWeight is the share of the production listener's traffic a task
+// set's target group gets: the latest pair on the listener's default
+// action, the stable pair on the anchor rule (every rule that forwards to
+// a pair carries the same weights, shiftTo).
+func (w *World) trafficWeight(group, tg string) float64 {
+	arn := w.st.defaultARN
+	if group == w.st.stableGroup {
+		arn = w.st.anchorARN
+	}
+	if r := w.rule(arn); r != nil {
+		for _, f := range r.Forward {
+			if f.TG == tg {
+				return float64(f.Weight)
+			}
+		}
+	}
+	return 0
+}
+
+// Route is the rule that serves a request of tenant ("" for one of no
+// pinned tenant): the first rule by priority whose condition matches, else
+// the default rule
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
+// A data plane over the model routes by it.
+func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
+
+// --- CloudWatch ---
+
+const alarmInAlarm = string(cwtypes.StateValueAlarm)
+
+// alarmView is one declared rollback alarm and its state.
+type alarmView struct {
+	name, group, tg, state, reason string
+	index                          int // into the declared alarms
+}
+
+// alarmStates are the declared rollback alarms and their states. With the
+// signal path, an alarm's state is the model's evaluation of its target
+// group's minutes (signal.go), the declared alarm matched to the compiled
+// one by the signal its name ends with (components/pipeline names them
+// <prefix>-<signal>); before its target group's first minute it is
+// INSUFFICIENT_DATA. Without the signal path the model has no metrics:
+// an alarm is OK (nothing says otherwise).
+func (w *World) alarmStates() []alarmView {
+	var out []alarmView
+	for i, a := range w.st.decl.Alarms {
+		v := alarmView{name: aws.ToString(a.Definition.AlarmName), group: w.st.groupOfRole(a.DeploymentGroup), tg: a.TargetGroupArn,
+			state: string(cwtypes.StateValueOk), reason: "the model has no metrics without its signal path", index: i}
+		if w.signal != nil {
+			v.state, v.reason = string(cwtypes.StateValueInsufficientData), "no datapoints yet"
+			if h := w.metrics[a.TargetGroupArn]; h != nil {
+				for j, compiled := range w.signal.Alarms {
+					signal := strings.TrimPrefix(compiled.Name(), "tc-")
+					if strings.HasSuffix(v.name, "-"+signal) && j < len(h.states) {
+						v.state, v.reason = string(h.states[j]), "evaluated on the model's minutes"
+					}
+				}
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (st *stack) groupOfRole(role string) string {
+	if role == "stable" {
+		return st.stableGroup
+	}
+	return st.latestGroup
+}
+
+// DescribeAlarms answers the declared alarms named (at most 100 names),
+// 1–100 a page (50 when not asked) with NextToken
+// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
+func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlarmsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.DescribeAlarmsOutput, error) {
+	return do(c, ctx, "DescribeAlarms", strings.Join(in.AlarmNames, " "), func(w *World) (*cloudwatch.DescribeAlarmsOutput, error) {
+		if len(in.AlarmNames) > 100 {
+			return nil, apiErr("InvalidParameterValue", "AlarmNames has more than 100 names")
+		}
+		var all []cwtypes.MetricAlarm
+		for _, a := range w.alarmStates() {
+			if len(in.AlarmNames) > 0 && !slices.Contains(in.AlarmNames, a.name) {
+				continue
+			}
+			def := w.st.decl.Alarms[a.index].Definition
+			all = append(all, cwtypes.MetricAlarm{AlarmName: aws.String(a.name),
+				AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, a.name)),
+				AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
+				EvaluationPeriods: def.EvaluationPeriods, DatapointsToAlarm: def.DatapointsToAlarm, TreatMissingData: def.TreatMissingData,
+				Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
+				StateValue: cwtypes.StateValue(a.state), StateReason: aws.String(a.reason), StateUpdatedTimestamp: w.at("alarm " + a.name + " " + a.state)})
+		}
+		got, next, err := page(all, in.NextToken, in.MaxRecords, 50, 100, "InvalidNextToken")
+		if err != nil {
+			return nil, err
+		}
+		return &cloudwatch.DescribeAlarmsOutput{MetricAlarms: got, NextToken: next}, nil
+	})
+}
+
+// --- ECR ---
+
+// repository is the declared repository's name and registry.
+func (st *stack) repository() (registry, name string) {
+	url := st.decl.Outputs.RepositoryURL
+	if url == "" {
+		url = imageRepository
+	}
+	registry, name, _ = strings.Cut(url, "/")
+	return registry, name
+}
+
+// image is the reference CodeDeployToECS writes into a task definition
+// for version: the ECR source's ImageURI, by digest
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/file-reference.html#file-reference-ecs-bluegreen).
+func (st *stack) image(version int) string { return st.repositoryURL() + "@" + Digest(version) }
+
+// versionTags are the tags the model gives version v's image: v<v>, and on
+// the newest push also the tag the pipeline's source watches (the stack's
+// imageTag output), which a push of that tag moves to the new image
+// (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
+func (w *World) versionTags(v int) []string {
+	tags := []string{fmt.Sprintf("v%d", v)}
+	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
+		tags = append(tags, tag)
+	}
+	return tags
+}
+
+// DescribeImages answers the repository's images asked for by digest or
+// tag; an image the repository does not hold is ImageNotFoundException,
+// another repository RepositoryNotFoundException
+// (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html).
+// Without imageIds it lists every image, 1–1000 a page (100 when not
+// asked).
+func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
+	return do(c, ctx, "DescribeImages", aws.ToString(in.RepositoryName), func(w *World) (*ecr.DescribeImagesOutput, error) {
+		_, repo := w.st.repository()
+		if aws.ToString(in.RepositoryName) != repo || (in.RegistryId != nil && *in.RegistryId != w.st.account) {
+			return nil, apiErr("RepositoryNotFoundException", fmt.Sprintf("The repository with name '%s' does not exist in the registry with id '%s'", aws.ToString(in.RepositoryName), w.st.account))
+		}
+		detail := func(v int) ecrtypes.ImageDetail {
+			return ecrtypes.ImageDetail{RegistryId: aws.String(w.st.account), RepositoryName: aws.String(repo), ImageDigest: aws.String(Digest(v)),
+				ImageTags: w.versionTags(v), ImagePushedAt: w.at(fmt.Sprintf("exec exec-%d", v))}
+		}
+		out := &ecr.DescribeImagesOutput{}
+		if len(in.ImageIds) == 0 {
+			var all []ecrtypes.ImageDetail
+			for v := len(w.Executions); v >= 0; v-- {
+				all = append(all, detail(v))
+			}
+			got, next, err := page(all, in.NextToken, in.MaxResults, 100, 1000, "InvalidParameterException")
+			if err != nil {
+				return nil, err
+			}
+			out.ImageDetails, out.NextToken = got, next
+			return out, nil
+		}
+		for _, id := range in.ImageIds {
+			v := -1
+			for x := 0; x <= len(w.Executions); x++ {
+				if aws.ToString(id.ImageDigest) == Digest(x) || (id.ImageTag != nil && slices.Contains(w.versionTags(x), *id.ImageTag)) {
+					v = x
+				}
+			}
+			if v < 0 {
+				return nil, apiErr("ImageNotFoundException", fmt.Sprintf("The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s'",
+					aws.ToString(id.ImageDigest), aws.ToString(id.ImageTag), repo))
+			}
+			out.ImageDetails = append(out.ImageDetails, detail(v))
+		}
+		return out, nil
+	})
+}
+
+// --- Lambda ---
+
+// Invoke runs a function on request: the operator's `tenant-canary
+// rollback` invokes the rollback function. The invocation is the model's
+// own (the "OPERATOR runs tenant-canary rollback" event's), with the
+// caller's payload; RequestResponse runs it at once, in process, and
+// answers its result (200, a function error in FunctionError with the
+// error as payload), Event leaves it queued for the caller to run (202)
+// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). An
+// unknown function is ResourceNotFoundException (404).
+func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	name := aws.ToString(in.FunctionName)
+	async := in.InvocationType == lambdatypes.InvocationTypeEvent
+	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (*Invoke, error) {
+		if w.direct == nil {
+			return nil, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
+		}
+		var hook contract.Hook
+		for _, f := range w.st.decl.Functions {
+			if f.Name == name || f.Arn == name {
+				hook = f.Hook
+			}
+		}
+		if hook == "" {
+			return nil, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
+				Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
+		}
+		payload, err := invokePayload(hook, in.Payload)
+		if err != nil {
+			return nil, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+		}
+		w.invoke(w.direct.s, hook, nil, nil, nil)
+		q := w.direct.queue
+		q[len(q)-1].Payload = payload
+		if async {
+			return nil, nil
+		}
+		last := q[len(q)-1]
+		w.direct.queue = q[:len(q)-1]
+		return &last, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if async {
+		return &lambda.InvokeOutput{StatusCode: 202}, nil
+	}
+	res, err := c.direct.Run(ctx, *inv)
+	if err != nil {
+		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"),
+			Payload: mustJSON(map[string]string{"errorMessage": err.Error(), "errorType": "errorString"})}, nil
+	}
+	return &lambda.InvokeOutput{StatusCode: 200, Payload: mustJSON(res), ExecutedVersion: aws.String("$LATEST")}, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
