@@ -29,6 +29,9 @@ var protocolFixtures = map[string]map[string]string{
 	"all-at-once": {"aws:region": "us-east-1", "pinnedTenants": `["t0"]`, "traffic": `{"type":"all-at-once"}`},
 	"hold": {"aws:region": "us-east-1", "pinnedTenants": `["t0"]`,
 		"approval": `{"required":true,"onReject":"hold"}`},
+	// smokeTest on: the smoke function and its checks.
+	"smoke-0": {"aws:region": "us-east-1", "pinnedTenants": `[]`, "smokeTest": `{"enabled":true,"paths":["/healthz"]}`},
+	"smoke-1": {"aws:region": "us-east-1", "pinnedTenants": `["t0"]`, "smokeTest": `{"enabled":true,"paths":["/healthz"]}`},
 }
 
 // The declared stacks internal/protocol builds its worlds from are what

@@ -23,7 +23,9 @@ for p in $patches; do
 		# printed just before it.
 		v=$(printf '%s\n' "$out" | grep -v -e 'KNOWN FINDING' -e 'not reached' | grep -m1 -E 'protocol_test.go:[0-9]+: .*: (I[0-9]|expected|prefix)' | sed 's/^ *protocol_test.go:[0-9]*: //')
 		steps=$(printf '%s\n' "$out" | grep -v -e 'KNOWN FINDING' -e 'not reached' | awk '/VIOLATION/{n=0} /^ +[0-9]+\. /{n++} /protocol_test.go:[0-9]+: .*: (I[0-9]|expected)/{print n; exit}')
-		echo "$name: CAUGHT (${steps:-?}-step trace) $v"
+		how=search
+		if printf '%s\n' "$out" | grep 'VIOLATION' | tail -1 | grep -q 'found by a walk'; then how=walk; fi
+		echo "$name: CAUGHT by the $how (${steps:-?}-step trace) $v"
 		caught=$((caught+1))
 	else
 		echo "$name: MISSED (log: $log)"

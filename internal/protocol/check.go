@@ -27,6 +27,12 @@ const (
 	I5 = "I5 pulumi up and the hooks never touch what the other owns"
 )
 
+// staleRule says that a tenant rule came from a stale plan (Rule.StalePlan).
+const staleRule = "a rule pulumi up created from a plan made before a Stable deployment shifted the anchor"
+
+// staleUnpin says who last moved the catch-all (World.catchAllByEndedUnpin).
+const staleUnpin = "the catch-all was last moved by an unpin whose Stable deployment had already ended"
+
 // check evaluates the safety invariants on the current state: I1, I2, I4,
 // I5 (I3 is checked where the state is quiescent, see checkRest).
 func (w *World) check() *Violation {
@@ -45,14 +51,22 @@ func (w *World) check() *Violation {
 		}
 		for _, g := range w.served(r) {
 			if g.healthy == 0 {
-				return &Violation{I2, fmt.Sprintf("%s is routed by the %s rule to %s, which has no healthy target", who, r.Kind, tgName(g.tg))}
+				why := ""
+				if r.StalePlan {
+					why = " (" + staleRule + ")"
+				}
+				return &Violation{I2, fmt.Sprintf("%s is routed by the %s rule to %s, which has no healthy target%s", who, r.Kind, tgName(g.tg), why)}
 			}
 			if t == "" {
 				continue
 			}
 			for _, v := range g.versions {
 				if !w.approved[v] {
-					return &Violation{I1, fmt.Sprintf("%s is served v%d through the %s rule, and no approval covered v%d", who, v, r.Kind, v)}
+					why := ""
+					if r.Kind == KindCatchAll && w.catchAllByEndedUnpin {
+						why = " (" + staleUnpin + ")"
+					}
+					return &Violation{I1, fmt.Sprintf("%s is served v%d through the %s rule, and no approval covered v%d%s", who, v, r.Kind, v, why)}
 				}
 			}
 		}
@@ -333,6 +347,10 @@ func (w *World) hash() uint64 {
 	for _, r := range rules {
 		h.str("R", r.ARN)
 		h.num(r.Priority)
+		h.flag(r.StalePlan)
+		if r.Kind == KindCatchAll {
+			h.flag(w.catchAllByEndedUnpin)
+		}
 		h.strs(r.Tenants)
 		for _, f := range r.Forward {
 			h.str(f.TG)

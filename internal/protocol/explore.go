@@ -2,6 +2,9 @@ package protocol
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -16,10 +19,20 @@ type Result struct {
 	// interleaving of up to Complete events was checked.
 	Complete  int
 	Exhausted bool
-	Elapsed   time.Duration
-	Violation *Violation
-	// Trace is the shortest sequence of events reaching the violation.
+	// Walks and WalkSteps: the random walks run past a capped search
+	// (Scenario.Walks) and the events they took.
+	Walks, WalkSteps int
+	Elapsed          time.Duration
+	Violation        *Violation
+	// Trace is the shortest sequence of events reaching the violation
+	// (a walk's: one sequence, not necessarily the shortest).
 	Trace []string
+	// ByWalk: the violation was found by a walk, not by the search.
+	ByWalk bool
+	// KnownViolation, KnownTrace: the first violation matching
+	// Scenario.Known that a walk reached (the walks went on after it).
+	KnownViolation *Violation
+	KnownTrace     []string
 }
 
 // Explore visits every state reachable within the scenario's bounds, level
@@ -91,7 +104,7 @@ func Explore(s Scenario) Result {
 				seen[h] = true
 				res.States++
 				res.MaxDepth = depth + 1
-				n := node{cw.clone(), len(acts)}
+				n := node{cw.frozen(), len(acts)}
 				cw.abort()
 				next = append(next, n)
 			}
@@ -102,8 +115,131 @@ func Explore(s Scenario) Result {
 		frontier = next
 	}
 	res.Exhausted = len(frontier) == 0 && !capped
+	if !res.Exhausted && len(frontier) > 0 && s.Walks > 0 {
+		starts := make([]*World, len(frontier))
+		for i, n := range frontier {
+			starts[i] = n.w
+		}
+		walk(s, starts, &res)
+	}
 	res.Elapsed = time.Since(start)
 	return res
+}
+
+// walk runs s.Walks seeded random walks, each from one state of the
+// capped search's last frontier, picked at random, until the system
+// comes to rest or s.WalkDepth events have passed, checking every
+// invariant after every event as the search does. Where the search stops
+// short of the end of a rollout — the states a bug needs are often 40 or
+// 60 events deep, past any breadth-first cap — a walk still reaches it
+// along one interleaving; the walks pick among the enabled events at
+// random, seeded by the scenario's name, so a run is repeatable. A
+// violation found by a walk has a trace, not necessarily a shortest one.
+func walk(s Scenario, starts []*World, res *Result) {
+	f := fnv.New64a()
+	f.Write([]byte(s.Name + "\x00" + s.Reading.String()))
+	rng := rand.New(rand.NewPCG(f.Sum64(), uint64(len(s.Prefix))))
+	depth := s.WalkDepth
+	if depth == 0 {
+		depth = 300
+	}
+	for i := 0; i < s.Walks; i++ {
+		start := starts[rng.IntN(len(starts))]
+		w := start.thaw()
+		res.Walks++
+		var path []string
+		for range depth {
+			acts := w.actions(s)
+			if len(acts) == 0 {
+				break
+			}
+			a := acts[rng.IntN(len(acts))]
+			w.log = append(w.log, a.Label)
+			path = append(path, a.Label)
+			a.Do()
+			res.WalkSteps++
+			next := w.actions(s)
+			v := w.check()
+			rest := quiescent(s, w, next)
+			if v == nil && rest {
+				v = w.checkRest()
+			}
+			if s.known(v) {
+				if res.KnownViolation == nil {
+					res.KnownViolation, res.KnownTrace = v, traceOf(w)
+				}
+				break
+			}
+			if v != nil {
+				w.abort()
+				res.Violation, res.Trace = shrink(s, start, path, v)
+				res.ByWalk = true
+				return
+			}
+			if rest && !hasExternal(next) {
+				break // at rest, and nothing a person could do
+			}
+		}
+		w.abort()
+	}
+}
+
+// shrink makes a walk's violating path shorter: it drops runs of events
+// (halves, quarters, … single events) as long as the rest, replayed by
+// label from the walk's start, still violates the same invariant, and
+// returns that violation and its trace. A label names its hook invocation
+// and deployment by number, so dropping the event that creates one makes
+// the later ones unmatched and that run stays.
+func shrink(s Scenario, start *World, path []string, v *Violation) (*Violation, []string) {
+	replay := func(labels []string) (*Violation, []string) {
+		w := start.thaw()
+		defer w.abort()
+		for _, l := range labels {
+			acts := w.actions(s)
+			i := slices.IndexFunc(acts, func(a Action) bool { return a.Label == l })
+			if i < 0 {
+				return nil, nil
+			}
+			w.log = append(w.log, l)
+			acts[i].Do()
+			got := w.check()
+			if got == nil && quiescent(s, w, w.actions(s)) {
+				got = w.checkRest()
+			}
+			if got != nil {
+				if got.Invariant == v.Invariant && !s.known(got) {
+					return got, traceOf(w)
+				}
+				return nil, nil
+			}
+		}
+		return nil, nil
+	}
+	bestV, bestTrace := replay(path)
+	if bestV == nil {
+		// Not repeatable by label (it should be): keep the walk as it was.
+		return v, append(append([]string(nil), start.log...), path...)
+	}
+	for chunk := len(path) / 2; chunk >= 1; chunk /= 2 {
+		for i := 0; i+chunk <= len(path); {
+			cand := append(slices.Clone(path[:i]), path[i+chunk:]...)
+			if got, trace := replay(cand); got != nil {
+				path, bestV, bestTrace = cand, got, trace
+				continue
+			}
+			i += chunk
+		}
+	}
+	return bestV, bestTrace
+}
+
+func hasExternal(acts []Action) bool {
+	for _, a := range acts {
+		if a.External {
+			return true
+		}
+	}
+	return false
 }
 
 // freeze is a copy of w without live goroutines, w's ended.
@@ -118,9 +254,17 @@ func freeze(w *World) *World {
 // happens by itself, the least recently taken first, until an event whose
 // label contains X is enabled. The invariants hold at every step.
 func (w *World) runPrefix(s Scenario) error {
-	for _, want := range s.Prefix {
+	for k, want := range s.Prefix {
 		if until, ok := strings.CutPrefix(want, "settle until "); ok {
-			if err := w.settle(s, until); err != nil {
+			// Settling never takes an event a later entry names: the
+			// prefix says when that one happens.
+			var later []string
+			for _, p := range s.Prefix[k+1:] {
+				if !strings.HasPrefix(p, "settle until ") {
+					later = append(later, p)
+				}
+			}
+			if err := w.settle(s, until, later); err != nil {
 				return err
 			}
 			continue
@@ -144,7 +288,7 @@ func (w *World) runPrefix(s Scenario) error {
 	return nil
 }
 
-func (w *World) settle(s Scenario, until string) error {
+func (w *World) settle(s Scenario, until string, later []string) error {
 	last := map[string]int{}
 	for step := range 1000 {
 		acts := w.actions(s)
@@ -153,7 +297,7 @@ func (w *World) settle(s Scenario, until string) error {
 			if strings.Contains(a.Label, until) {
 				return nil
 			}
-			if a.External {
+			if a.External || slices.ContainsFunc(later, func(l string) bool { return strings.Contains(a.Label, l) }) {
 				continue
 			}
 			if next == nil || last[a.Label] < last[next.Label] {
@@ -223,8 +367,15 @@ func (r Result) Format() string {
 	if r.Exhausted {
 		b.WriteString(" (exhausted)")
 	}
+	if r.Walks > 0 {
+		fmt.Fprintf(&b, " walks=%d (%d events)", r.Walks, r.WalkSteps)
+	}
 	if r.Violation != nil {
-		fmt.Fprintf(&b, "\nVIOLATION %s\n", r.Violation)
+		by := ""
+		if r.ByWalk {
+			by = " (found by a walk: one trace, not necessarily the shortest)"
+		}
+		fmt.Fprintf(&b, "\nVIOLATION%s %s\n", by, r.Violation)
 		for i, l := range r.Trace {
 			fmt.Fprintf(&b, "  %2d. %s\n", i+1, l)
 		}
@@ -247,6 +398,10 @@ type ReportLine struct {
 	// StatesPerSecond is the explorer's speed on this scenario.
 	StatesPerSecond float64 `json:"statesPerSecond"`
 	Violation       string  `json:"violation"`
+	// Walks and WalkEvents: the random walks taken past a capped search
+	// and the events they took.
+	Walks      int `json:"walks,omitempty"`
+	WalkEvents int `json:"walkEvents,omitempty"`
 	// KnownFinding is a violation the scenario is known to reach (a hook
 	// bug not fixed yet), reported instead of failing.
 	KnownFinding string `json:"knownFinding,omitempty"`

@@ -303,6 +303,10 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 		r.err = pc.ctx.Err()
 	default:
 		r.out, r.err = pc.run()
+		if pc.op == "SetRulePriorities" && r.err == nil {
+			d := w.deployment(inv.Deployment)
+			w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
+		}
 	}
 	entry := pc.op + " " + pc.detail + " → " + summarize(r)
 	if !pc.waiting || !slices.Contains(inv.trace, entry) {

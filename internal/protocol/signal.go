@@ -19,9 +19,10 @@ import (
 // of its alarms is in ALARM. Without one, the scenario keeps the free
 // "ALARM during" event (Scenario.Alarms: an alarm for any reason).
 type Signal struct {
-	// Alarms are one target group's rollback alarms as the program
-	// declares them, compiled (stoptime.Alarms: each target group of a
-	// pair gets the same set).
+	// Alarms, when set, replace the declared stack's rollback alarms:
+	// every target group gets this set (for re-opening signal-path bugs,
+	// such as hole 1's old alarms). Otherwise each target group has the
+	// alarms the stack declares on it.
 	Alarms []*cloudwatch.Alarm
 	// Sample is one minute of a version with fault f ("" for a healthy
 	// one) on a target group: requests requests, targets registered
@@ -30,9 +31,6 @@ type Signal struct {
 	// HealthFault is the fault whose tasks fail the target group's
 	// health check: they never turn healthy.
 	HealthFault string
-	// Traffic is the stack's traffic config: the steps and minutes of
-	// CodeDeploy's deployment config, and the termination wait.
-	Traffic config.Traffic
 	// RequestsPerMinute is each requester's rate (requests of no pinned
 	// tenant, and each pinned tenant): the test sets it so that the
 	// first step's share meets the alarms' minimum request rate.
@@ -43,8 +41,9 @@ type Signal struct {
 	// datapoints (cloudwatch.Readings).
 	Metrics cloudwatch.Reading
 	// Watched, when set, replaces the target groups a deployment group's
-	// alarm configuration names (the program's: both groups of its pair,
-	// components/pipeline). For re-opening signal-path bugs.
+	// alarm configuration watches (as declared: the groups its named
+	// alarms read, both groups of its pair). For re-opening signal-path
+	// bugs.
 	Watched func(group string) []string
 	// Observed, when set, is each target group's minute as a data plane
 	// measured it (a rehearsal, observed.go), in place of Sample.
@@ -71,8 +70,15 @@ func (s *Signal) watched(st *stack, group string) []string {
 	if s.Watched != nil {
 		return s.Watched(group)
 	}
-	p := st.pairOf(group)
-	return p[:]
+	return st.watched[group]
+}
+
+// alarmsOf is the rollback alarms that read target group tg.
+func (s *Signal) alarmsOf(st *stack, tg string) []*cloudwatch.Alarm {
+	if s.Alarms != nil {
+		return s.Alarms
+	}
+	return st.alarms[tg]
 }
 
 // faultOf is the fault of the version a task definition runs.
@@ -97,9 +103,9 @@ func (w *World) timed(d *Deployment) (due int, ok bool) {
 	}
 	switch d.Phase {
 	case phaseCanary:
-		return d.stepAt + w.signal.Traffic.IntervalMinutes, true
+		return d.stepAt + w.st.traffic.IntervalMinutes, true
 	case phaseWait:
-		return d.stepAt + w.signal.Traffic.TerminationWaitMinutes, true
+		return d.stepAt + w.st.terminationWait[d.Group], true
 	case phaseInstalled:
 		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
 		if repl != nil && repl.Running > 0 && !repl.Healthy {
@@ -124,19 +130,19 @@ func (w *World) minuteCanPass() bool {
 // of it (AllAtOnce) (CodeDeploy User Guide, "Deployment configurations on
 // an Amazon ECS compute platform",
 // https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html).
-func (s *Signal) firstStep() int {
-	if s.Traffic.Type == config.TrafficAllAtOnce {
+func (st *stack) firstStep() int {
+	if st.traffic.Type == config.TrafficAllAtOnce {
 		return 100
 	}
-	return s.Traffic.Percentage
+	return st.traffic.Percentage
 }
 
 // nextStep is the weight after the step that began at pct: a canary
 // shifts the rest "in the second increment", a linear config adds its
 // percentage each interval (the same page).
-func (s *Signal) nextStep(pct int) int {
-	if s.Traffic.Type == config.TrafficLinear {
-		return min(100, pct+s.Traffic.Percentage)
+func (st *stack) nextStep(pct int) int {
+	if st.traffic.Type == config.TrafficLinear {
+		return min(100, pct+st.traffic.Percentage)
 	}
 	return 100
 }
@@ -177,16 +183,17 @@ func (w *World) passMinute() {
 				}
 			}
 		}
+		alarms := sig.alarmsOf(w.st, tg)
 		h := w.metrics[tg]
 		if h == nil {
-			h = &tgHistory{states: make([]types.StateValue, len(sig.Alarms))}
+			h = &tgHistory{states: make([]types.StateValue, len(alarms))}
 			for i := range h.states {
 				h.states[i] = types.StateValueInsufficientData
 			}
 			w.metrics[tg] = h
 		}
 		h.samples = append(h.samples, sample)
-		for i, a := range sig.Alarms {
+		for i, a := range alarms {
 			h.states[i] = a.Evaluate(h.samples, t, sig.Metrics, h.states[i])
 		}
 	}
@@ -198,7 +205,7 @@ func (w *World) passMinute() {
 		for _, tg := range sig.watched(w.st, d.Group) {
 			h := w.metrics[tg]
 			if i := slices.Index(h.states, types.StateValueAlarm); i >= 0 {
-				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.Alarms[i].Name(), tgName(tg), t))
+				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.alarmsOf(w.st, tg)[i].Name(), tgName(tg), t))
 				break
 			}
 		}
@@ -207,7 +214,6 @@ func (w *World) passMinute() {
 
 // signalActions are the timed steps of the signal path.
 func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func())) {
-	sig := w.signal
 	due, _ := w.timed(d)
 	switch d.Phase {
 	case phaseInstalled:
@@ -215,7 +221,7 @@ func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func()
 		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
 			return
 		}
-		pct := sig.firstStep()
+		pct := w.st.firstStep()
 		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, pct), func() {
 			w.shiftTo(d, pct)
 			d.pct, d.stepAt, d.Phase = pct, w.clock, phaseCanary
@@ -228,7 +234,7 @@ func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func()
 		if w.clock < due {
 			return
 		}
-		next := sig.nextStep(d.pct)
+		next := w.st.nextStep(d.pct)
 		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), func() {
 			d.pct, d.stepAt = next, w.clock
 			if next >= 100 {
@@ -275,7 +281,7 @@ func (w *World) checkSignal() *Violation {
 			return &Violation{I6, fmt.Sprintf("deployment %s of v%d (%s) completed its stage: no alarm stopped a version that %s (minute %d)", d.ID, v, d.Group, f, w.clock)}
 		}
 	}
-	if sig.Traffic.Type == config.TrafficAllAtOnce {
+	if w.st.traffic.Type == config.TrafficAllAtOnce {
 		return nil
 	}
 	weight := map[int]int{}

@@ -14,6 +14,7 @@ import (
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/stoptime"
 	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 )
 
 // ciMetricReadings are the CloudWatch readings the CI run explores the
@@ -27,46 +28,32 @@ var ciMetricReadings = []cloudwatch.Reading{
 	{RequestsLate: 2, CountsLate: 2, GapAsZero: true, WideRange: true},
 }
 
-// trafficConfigs are the program's traffic config (config.Defaults) and
-// the same steps as linear and all-at-once traffic.
-func trafficConfigs() []config.Traffic {
-	canary := config.Defaults().Traffic
-	linear, allAtOnce := canary, canary
-	linear.Type = config.TrafficLinear
-	allAtOnce.Type, allAtOnce.Percentage, allAtOnce.IntervalMinutes = config.TrafficAllAtOnce, 0, 0
-	return []config.Traffic{canary, linear, allAtOnce}
-}
+// trafficStacks are the declared stacks of the three traffic types: the
+// program's default canary, linear and all-at-once
+// (protocol_fixtures_test.go); the model reads each one's deployment
+// config, termination wait and alarms from the stack.
+var trafficStacks = []string{"tenants-1", "linear", "all-at-once"}
 
-// programSignal is the signal path of a stack with the default config:
-// the rollback alarms the program declares for each target group
-// (stoptime.Alarms), a bad version's minutes as stoptime models them, and
+// programSignal is the signal path of a declared stack: its rollback
+// alarms and traffic as the stack declares them, a bad version's minutes
+// as stoptime models them for the default rollback thresholds, and
 // traffic at the rate where the first step's share meets the alarms'
 // minimum request rate.
-func programSignal(t testing.TB, traffic config.Traffic, bad map[int]string, metrics cloudwatch.Reading) *Signal {
+func programSignal(t testing.TB, d *declared.Stack, bad map[int]string, metrics cloudwatch.Reading) *Signal {
 	t.Helper()
-	r := config.Defaults().Rollback
-	decls, err := stoptime.Alarms(r)
-	require.NoError(t, err)
-	var alarms []*cloudwatch.Alarm
-	for _, a := range decls {
-		alarms = append(alarms, a.Alarm)
-	}
-	return newSignal(r, traffic, bad, metrics, alarms)
+	return newSignal(config.Defaults().Rollback, stackOf(d).firstStep(), bad, metrics, nil)
 }
 
-func newSignal(r config.Rollback, traffic config.Traffic, bad map[int]string, metrics cloudwatch.Reading, alarms []*cloudwatch.Alarm) *Signal {
-	first := 100
-	if traffic.Type != config.TrafficAllAtOnce {
-		first = traffic.Percentage
-	}
-	rate := (stoptime.MinRequestsPerMinute(r)*100 + first - 1) / first
+// newSignal is a signal path with the stack's alarms (alarms nil) or
+// alarms of its own.
+func newSignal(r config.Rollback, firstStep int, bad map[int]string, metrics cloudwatch.Reading, alarms []*cloudwatch.Alarm) *Signal {
+	rate := (stoptime.MinRequestsPerMinute(r)*100 + firstStep - 1) / firstStep
 	return &Signal{
 		Alarms: alarms,
 		Sample: func(fault string, requests, targets int) cloudwatch.Sample {
 			return stoptime.Minute(stoptime.Fault(fault), r, requests, targets)
 		},
 		HealthFault:       string(stoptime.Unhealthy),
-		Traffic:           traffic,
 		RequestsPerMinute: rate,
 		Bad:               bad,
 		Metrics:           metrics,
@@ -79,19 +66,27 @@ func newSignal(r config.Rollback, traffic config.Traffic, bad map[int]string, me
 // tenant pinned; I6 must hold on every interleaving and the rollout come
 // to rest back on v0 (I3). The deep run adds a second push after the bad
 // one, and a hook fault, under the newest-minute-missing reading.
+// deepCap bounds each capped search of the deep run (protocol_test.go's
+// scenarios take the same).
+const deepCap = 50000
+
+// deepWalks is the walks each capped scenario of the deep run takes.
+const deepWalks = 500
+
 func signalScenarios(t testing.TB, deep bool) []Scenario {
 	readings := ciMetricReadings
 	if deep {
 		readings = cloudwatch.Readings
 	}
 	var out []Scenario
-	for _, traffic := range trafficConfigs() {
+	for _, name := range trafficStacks {
+		d := fixture(name)
 		for _, f := range stoptime.Faults {
 			for _, m := range readings {
 				out = append(out, Scenario{
-					Name:  fmt.Sprintf("bad push (%s), %s, %s", f, traffic.Type, m),
-					Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
-					Signal: programSignal(t, traffic, map[int]string{1: string(f)}, m),
+					Name:  fmt.Sprintf("bad push (%s), %s, %s", f, stackOf(d).traffic.Type, m),
+					Stack: d, Pushes: 1, Depth: 200,
+					Signal: programSignal(t, d, map[int]string{1: string(f)}, m),
 				})
 			}
 		}
@@ -100,10 +95,10 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 		newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
 		for _, f := range stoptime.Faults {
 			out = append(out,
-				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: 250000,
-					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)},
-				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: 250000,
-					Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, newestMissing)})
+				Scenario{Name: fmt.Sprintf("bad push (%s), good push, canary", f), Stack: fixture("tenants-1"), Pushes: 2, Depth: 400, MaxStates: deepCap, Walks: deepWalks, Known: knownFindings,
+					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)},
+				Scenario{Name: fmt.Sprintf("bad push (%s), hook fault, canary", f), Stack: fixture("tenants-1"), Pushes: 1, Faults: 1, Depth: 400, MaxStates: deepCap, Walks: deepWalks, Known: knownFindings,
+					Signal: programSignal(t, fixture("tenants-1"), map[int]string{1: string(f)}, newestMissing)})
 		}
 	}
 	return out
@@ -112,9 +107,10 @@ func signalScenarios(t testing.TB, deep bool) []Scenario {
 // A healthy push is never stopped by the program's alarms: with an
 // approval the rollout ends with everyone on it (I3's target).
 func TestHealthyPushIsNotStoppedByTheAlarms(t *testing.T) {
-	for _, traffic := range trafficConfigs() {
-		s := Scenario{Name: "good push, " + traffic.Type, Stack: fixture("tenants-1"), Pushes: 1,
-			Signal: programSignal(t, traffic, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
+	for _, name := range trafficStacks {
+		traffic := stackOf(fixture(name)).traffic
+		s := Scenario{Name: "good push, " + traffic.Type, Stack: fixture(name), Pushes: 1,
+			Signal: programSignal(t, fixture(name), nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
 		sc.settle()
@@ -167,19 +163,19 @@ func oldAlarms(t testing.TB) []*cloudwatch.Alarm {
 // once the old alarms do stop it: the hole is the reading.
 func TestHole1OldAlarmsLetABadCanaryThroughWhenTheNewestMinuteIsLate(t *testing.T) {
 	newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
-	canary := config.Defaults().Traffic
+	canary := fixture("tenants-1")
 	bad := map[int]string{1: string(stoptime.Fault5xx)}
 	r := config.Defaults().Rollback
 
 	old := Explore(Scenario{Name: "hole 1, old alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
-		Signal: newSignal(r, canary, bad, newestMissing, oldAlarms(t))})
+		Signal: newSignal(r, stackOf(canary).firstStep(), bad, newestMissing, oldAlarms(t))})
 	require.NotNil(t, old.Violation, "the old alarms under the newest-minute-missing reading")
 	assert.Equal(t, I6, old.Violation.Invariant)
 	assert.Contains(t, old.Violation.What, "serves all requests of no pinned tenant")
 	t.Log(old.Format())
 
 	atOnce := Explore(Scenario{Name: "old alarms, every minute at once", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
-		Signal: newSignal(r, canary, bad, cloudwatch.Reading{}, oldAlarms(t))})
+		Signal: newSignal(r, stackOf(canary).firstStep(), bad, cloudwatch.Reading{}, oldAlarms(t))})
 	assert.Nil(t, atOnce.Violation, "the old alarms work when every minute is published at once")
 
 	now := Explore(Scenario{Name: "hole 1, program's alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200,
@@ -192,7 +188,7 @@ func TestHole1OldAlarmsLetABadCanaryThroughWhenTheNewestMinuteIsLate(t *testing.
 // trace: a deployment group whose alarm configuration names no alarm, and
 // one whose alarms watch the other service's target groups.
 func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
-	canary := config.Defaults().Traffic
+	canary := fixture("tenants-1")
 	bugs := map[string]func(group string) []string{
 		"deployment group without alarms": func(string) []string { return nil },
 		"alarms on the other pair's target groups": func(group string) []string {
@@ -218,10 +214,10 @@ func TestI6CatchesReopenedSignalPathBugs(t *testing.T) {
 	}
 	// All-at-once's weaker promise fails too: without alarms the bad
 	// version completes its stage after the termination wait.
-	allAtOnce := trafficConfigs()[2]
+	allAtOnce := fixture("all-at-once")
 	sig := programSignal(t, allAtOnce, map[int]string{1: string(stoptime.Fault5xx)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})
 	sig.Watched = bugs["deployment group without alarms"]
-	r := Explore(Scenario{Name: "all-at-once without alarms", Stack: fixture("tenants-1"), Pushes: 1, Depth: 200, Signal: sig})
+	r := Explore(Scenario{Name: "all-at-once without alarms", Stack: allAtOnce, Pushes: 1, Depth: 200, Signal: sig})
 	if assert.NotNil(t, r.Violation) {
 		assert.Equal(t, I6, r.Violation.Invariant)
 		assert.Contains(t, r.Violation.What, "completed its stage")

@@ -8,44 +8,36 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenant-canary/tenant-canary/components/config"
-	"github.com/tenant-canary/tenant-canary/components/pipeline/plan"
 	"github.com/tenant-canary/tenant-canary/components/pipeline/stoptime"
 	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
-// programSmoke is the smoke hook's checks as the program renders them for
-// the default config with smokeTest on (one path, the default tenant
-// match).
-func programSmoke() *contract.SmokeChecks {
-	cfg := config.Defaults()
-	cfg.SmokeTest.Paths = []string{"/healthz"}
-	c := plan.SmokeChecks(cfg.SmokeTest, cfg.SmokeTest.Paths, cfg.TenantMatch)
-	return &c
-}
-
 // smokeScenarios: the smoke hook in both stages, a healthy push with an
 // empty and a non-empty allow-list (hole 2: the Stable stage's replacement
 // has 0 tasks when no tenant is pinned), and a push of each fault the
-// smoke requests can see. Each but the good push with a tenant pinned
-// runs to exhaustion at CI depth (that one to 20,000 states; 250,000
-// deep).
+// smoke requests can see. The bad pushes run to exhaustion; the good
+// pushes' searches stop at 20,000 states (50,000 deep) and go on as random
+// walks.
 func smokeScenarios(t testing.TB, deep bool) []Scenario {
 	capGood := 20000
 	if deep {
-		capGood = 250000
+		capGood = deepCap
 	}
 	newestMissing := cloudwatch.Reading{RequestsLate: 1, CountsLate: 1}
-	canary := config.Defaults().Traffic
 	var out []Scenario
-	for tenants, cap := range []int{60000, capGood} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Depth: 300, MaxStates: cap,
-			Smoke: programSmoke(), Signal: programSignal(t, canary, nil, newestMissing)})
+	walks, known := 200, []string(nil)
+	if deep {
+		walks, known = deepWalks, knownFindings
+	}
+	for tenants := range 2 {
+		d := fixture(fmt.Sprintf("smoke-%d", tenants))
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, %d pinned, good push", tenants), Stack: d, Pushes: 1, Depth: 300, MaxStates: capGood, Walks: walks, Known: known,
+			Signal: programSignal(t, d, nil, newestMissing)})
 	}
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Stack: fixture("tenants-1"), Pushes: 1, Depth: 300,
-			Smoke: programSmoke(), Signal: programSignal(t, canary, map[int]string{1: string(f)}, newestMissing)})
+		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Stack: fixture("smoke-1"), Pushes: 1, Depth: 300,
+			Signal: programSignal(t, fixture("smoke-1"), map[int]string{1: string(f)}, newestMissing)})
 	}
 	return out
 }
@@ -54,9 +46,10 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 // with none pinned the Stable stage's replacement has no task and nothing
 // to test), and the rollout ends with everyone on it.
 func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
-	for _, tenants := range []int{0, 1, 2} {
-		s := Scenario{Name: "good push", Stack: fixture(fmt.Sprintf("tenants-%d", tenants)), Pushes: 1, Smoke: programSmoke(),
-			Signal: programSignal(t, config.Defaults().Traffic, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
+	for _, tenants := range []int{0, 1} {
+		d := fixture(fmt.Sprintf("smoke-%d", tenants))
+		s := Scenario{Name: "good push", Stack: d, Pushes: 1,
+			Signal: programSignal(t, d, nil, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
 		sc.settle()
@@ -71,7 +64,7 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 		// The requests went through the test listeners: every check on
 		// each stage (pin scales stable up with an empty allow-list too,
 		// so the Stable replacement runs tasks even with no tenant pinned).
-		checks := programSmoke()
+		checks := stackOf(d).smoke
 		want := map[string]int{sc.w.st.latestGroup: len(checks.Requests) * checks.Count, sc.w.st.stableGroup: len(checks.Requests) * checks.Count}
 		for _, inv := range sc.w.invocations {
 			if inv.Hook != contract.HookSmoke {
@@ -94,8 +87,8 @@ func TestSmokeHookPassesAHealthyVersionWithAnyAllowList(t *testing.T) {
 // production traffic moves, and the rollout ends back on v0.
 func TestSmokeHookRollsBackABadVersion(t *testing.T) {
 	for _, f := range []stoptime.Fault{stoptime.Fault5xx, stoptime.Refused} {
-		s := Scenario{Name: "bad push", Stack: fixture("tenants-1"), Pushes: 1, Smoke: programSmoke(),
-			Signal: programSignal(t, config.Defaults().Traffic, map[int]string{1: string(f)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
+		s := Scenario{Name: "bad push", Stack: fixture("smoke-1"), Pushes: 1,
+			Signal: programSignal(t, fixture("smoke-1"), map[int]string{1: string(f)}, cloudwatch.Reading{RequestsLate: 1, CountsLate: 1})}
 		sc := newScript(t, s)
 		sc.do("PUSH v1")
 		sc.settle()

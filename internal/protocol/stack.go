@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+
+	"github.com/tenant-canary/tenant-canary/components/config"
+	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/declared"
@@ -48,6 +53,19 @@ type stack struct {
 	configs map[contract.Hook]rollout.Config
 	// onReject is approval.onReject as the rollback function reads it.
 	onReject string
+
+	// The signal path's settings, as declared: the traffic steps and
+	// minutes of CodeDeploy's deployment config with each deployment
+	// group's termination wait, each target group's rollback alarms
+	// (compiled), and the target groups each deployment group's alarm
+	// configuration watches (the groups its named alarms read).
+	traffic         config.Traffic
+	terminationWait map[string]int
+	alarms          map[string][]*cloudwatch.Alarm
+	watched         map[string][]string
+	// smoke is the smoke function's checks (nil: smokeTest is off, the
+	// AppSpecs name no AfterAllowTestTraffic hook).
+	smoke *contract.SmokeChecks
 }
 
 type declaredRule struct {
@@ -149,9 +167,21 @@ func readStack(d *declared.Stack) (*stack, error) {
 			st.tenantRules = append(st.tenantRules, declaredRule{arn: arn, priority: prio, tenants: r.Tenants})
 		}
 	}
+	if err := st.readSignal(d); err != nil {
+		return nil, err
+	}
 	for _, f := range d.Functions {
 		if f.Hook == contract.HookSmoke {
-			continue // the smoke hook's checks are Scenario.Smoke's
+			raw, ok := f.Environment[contract.EnvSmokeChecks]
+			if !ok {
+				return nil, fmt.Errorf("protocol: the smoke function %s has no %s", f.Name, contract.EnvSmokeChecks)
+			}
+			var c contract.SmokeChecks
+			if err := json.Unmarshal([]byte(raw), &c); err != nil {
+				return nil, fmt.Errorf("protocol: the smoke function %s's %s: %w", f.Name, contract.EnvSmokeChecks, err)
+			}
+			st.smoke = &c
+			continue
 		}
 		env := maps.Clone(f.Environment)
 		if _, ok := env[contract.EnvReleaseDelaySeconds]; ok {
@@ -192,6 +222,72 @@ func readStack(d *declared.Stack) (*stack, error) {
 		}
 	}
 	return st, nil
+}
+
+// readSignal reads what the signal path needs: CodeDeploy's deployment
+// config (TrafficRoutingConfig: TimeBasedCanary, TimeBasedLinear or
+// AllAtOnce,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_TrafficRoutingConfig.html),
+// each group's termination wait
+// (BlueGreenDeploymentConfiguration.TerminateBlueInstancesOnDeploymentSuccess,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BlueInstanceTerminationOption.html),
+// and the rollback alarms with the target group each reads.
+func (st *stack) readSignal(d *declared.Stack) error {
+	rc := d.CodeDeploy.DeploymentConfig.TrafficRoutingConfig
+	if rc == nil {
+		return fmt.Errorf("protocol: the declared deployment config %s has no traffic routing config", aws.ToString(d.CodeDeploy.DeploymentConfig.DeploymentConfigName))
+	}
+	switch {
+	case rc.Type == cdtypes.TrafficRoutingTypeTimeBasedCanary && rc.TimeBasedCanary != nil:
+		st.traffic = config.Traffic{Type: config.TrafficCanary, Percentage: int(rc.TimeBasedCanary.CanaryPercentage), IntervalMinutes: int(rc.TimeBasedCanary.CanaryInterval)}
+	case rc.Type == cdtypes.TrafficRoutingTypeTimeBasedLinear && rc.TimeBasedLinear != nil:
+		st.traffic = config.Traffic{Type: config.TrafficLinear, Percentage: int(rc.TimeBasedLinear.LinearPercentage), IntervalMinutes: int(rc.TimeBasedLinear.LinearInterval)}
+	case rc.Type == cdtypes.TrafficRoutingTypeAllAtOnce:
+		st.traffic = config.Traffic{Type: config.TrafficAllAtOnce}
+	default:
+		return fmt.Errorf("protocol: the declared deployment config's traffic routing %q is not one the model knows", rc.Type)
+	}
+	st.terminationWait, st.alarms, st.watched = map[string]int{}, map[string][]*cloudwatch.Alarm{}, map[string][]string{}
+	roleGroup := map[string]string{}
+	for _, g := range d.CodeDeploy.Groups {
+		name := aws.ToString(g.Group.DeploymentGroupName)
+		roleGroup[g.Role] = name
+		bg := g.Group.BlueGreenDeploymentConfiguration
+		if bg == nil || bg.TerminateBlueInstancesOnDeploymentSuccess == nil {
+			return fmt.Errorf("protocol: deployment group %s declares no termination of the original task set", name)
+		}
+		st.terminationWait[name] = int(bg.TerminateBlueInstancesOnDeploymentSuccess.TerminationWaitTimeInMinutes)
+	}
+	// The wait is the same for both groups in the program; the model keeps
+	// each group's own, and Traffic carries the Latest group's.
+	st.traffic.TerminationWaitMinutes = st.terminationWait[roleGroup[declared.RoleLatest]]
+	byName := map[string]string{}
+	for _, a := range d.Alarms {
+		def := a.Definition
+		al, err := cloudwatch.Compile(&def)
+		if err != nil {
+			return fmt.Errorf("protocol: alarm %s: %w", aws.ToString(def.AlarmName), err)
+		}
+		st.alarms[a.TargetGroupArn] = append(st.alarms[a.TargetGroupArn], al)
+		byName[aws.ToString(def.AlarmName)] = a.TargetGroupArn
+	}
+	for _, g := range d.CodeDeploy.Groups {
+		name := aws.ToString(g.Group.DeploymentGroupName)
+		ac := g.Group.AlarmConfiguration
+		if ac == nil || !ac.Enabled {
+			continue
+		}
+		for _, a := range ac.Alarms {
+			tg, ok := byName[aws.ToString(a.Name)]
+			if !ok {
+				return fmt.Errorf("protocol: deployment group %s names alarm %s, which the stack does not declare", name, aws.ToString(a.Name))
+			}
+			if !slices.Contains(st.watched[name], tg) {
+				st.watched[name] = append(st.watched[name], tg)
+			}
+		}
+	}
+	return nil
 }
 
 var stacks sync.Map // *declared.Stack → *stack

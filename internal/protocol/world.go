@@ -56,6 +56,10 @@ type Rule struct {
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
 	Forward  []Weighted
+	// StalePlan: `pulumi up` created this tenant rule with an action it
+	// read when it planned, and the anchor's action had changed since (a
+	// Stable deployment shifted it): the known stale-plan finding.
+	StalePlan bool
 	// Tags: key → owning invocation (0: a caller outside the explorer).
 	// The value's expiry is not modelled: a claim left by an invocation
 	// that ended expires by the "claim expires" event (tags.go).
@@ -149,6 +153,11 @@ type World struct {
 	// the new tenant's rule.
 	planned *plannedRule
 
+	// catchAllByEndedUnpin: the catch-all was last moved by an unpin whose
+	// Stable deployment had already ended (an alarm stopped it while the
+	// hook ran): the known stale-unpin finding.
+	catchAllByEndedUnpin bool
+
 	// budgets spent (bounded by the scenario)
 	pushes, faults, edits, alarms, dups, rejects, operator int
 	nextTenant                                             int
@@ -194,7 +203,7 @@ func newWorld(s Scenario) *World {
 		onRejectHold: st.onReject == contract.OnRejectHold,
 		signal:       s.Signal,
 		metrics:      map[string]*tgHistory{},
-		smokeChecks:  s.Smoke,
+		smokeChecks:  st.smoke,
 		testTG:       map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
@@ -387,18 +396,36 @@ func (w *World) clone() *World {
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)
 	c.log = slices.Clone(w.log)
-	c.invocations = make([]*Invocation, len(w.invocations))
+	c.invocations = w.invocationRecords()
+	return &c
+}
+
+// frozen is a copy of w to keep as a state, w to be ended (abort) right
+// after and never stepped again: the world's structures are shared with
+// w, which ending leaves untouched (an ending hook's calls are answered
+// errAborted without reaching the world); only the invocations are
+// copied, as records. thaw copies everything before a step.
+func (w *World) frozen() *World {
+	c := *w
+	c.invocations = w.invocationRecords()
+	return &c
+}
+
+// invocationRecords copies the invocations as records: what they were
+// given and answered, without their goroutines.
+func (w *World) invocationRecords() []*Invocation {
+	out := make([]*Invocation, len(w.invocations))
 	for i, inv := range w.invocations {
-		c.invocations[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
+		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
 			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
 			logs: slices.Clone(inv.logs), execID: inv.execID, execution: inv.execution,
 			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
 		if pc := inv.pending; pc != nil {
-			c.invocations[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
+			out[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
 		}
 	}
-	return &c
+	return out
 }
 
 // thaw is a copy to take a step from: every invocation that had not ended

@@ -71,10 +71,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/internal/badversion"
 	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
@@ -303,36 +301,7 @@ func signalOf(st *declared.Stack) (*protocol.Signal, string, error) {
 			}
 		}
 	}
-	tr, err := trafficOf(st)
-	if err != nil {
-		return nil, "", err
-	}
-	sig.Traffic = tr
 	return sig, respStat, nil
-}
-
-// trafficOf reads CodeDeploy's deployment config and the termination wait
-// as config.Traffic.
-func trafficOf(st *declared.Stack) (config.Traffic, error) {
-	var tr config.Traffic
-	rc := st.CodeDeploy.DeploymentConfig.TrafficRoutingConfig
-	switch {
-	case rc == nil || rc.Type == cdtypes.TrafficRoutingTypeAllAtOnce:
-		tr.Type = config.TrafficAllAtOnce
-	case rc.Type == cdtypes.TrafficRoutingTypeTimeBasedCanary && rc.TimeBasedCanary != nil:
-		tr.Type, tr.Percentage, tr.IntervalMinutes = config.TrafficCanary, int(rc.TimeBasedCanary.CanaryPercentage), int(rc.TimeBasedCanary.CanaryInterval)
-	case rc.Type == cdtypes.TrafficRoutingTypeTimeBasedLinear && rc.TimeBasedLinear != nil:
-		tr.Type, tr.Percentage, tr.IntervalMinutes = config.TrafficLinear, int(rc.TimeBasedLinear.LinearPercentage), int(rc.TimeBasedLinear.LinearInterval)
-	default:
-		return tr, fmt.Errorf("rehearsal: deployment config %s: traffic routing %q is not one this rehearsal runs (want TimeBasedCanary, TimeBasedLinear or AllAtOnce)",
-			aws.ToString(st.CodeDeploy.DeploymentConfig.DeploymentConfigName), rc.Type)
-	}
-	for _, g := range st.CodeDeploy.Groups {
-		if bg := g.Group.BlueGreenDeploymentConfiguration; bg != nil && bg.TerminateBlueInstancesOnDeploymentSuccess != nil {
-			tr.TerminationWaitMinutes = int(bg.TerminateBlueInstancesOnDeploymentSuccess.TerminationWaitTimeInMinutes)
-		}
-	}
-	return tr, nil
 }
 
 // functionEnv is a function's declared environment. RELEASE_DELAY_SECONDS
