@@ -198,10 +198,18 @@ func (h *Hooks) latestOffItsVersion(ctx context.Context, log *invocationLogger, 
 			return "the approval of the image latest serves was rejected or expired", nil
 		}
 	}
-	if d, err := digestOf(ps.latestStage); err != nil || (d != "" && d != latestDigest) {
-		return "latest serves a version a rollback deployment put there, not the one the Latest stage last deployed, while stable went on to an approved one", err
+	d, err := digestOf(ps.latestStage)
+	if err != nil || d == "" || d == latestDigest {
+		return "", err
 	}
-	return "", nil
+	// Not while an approved execution older than the Latest stage's last
+	// one has its Stable stage ahead (a newer push that failed in Latest
+	// left latest on the approved image): that stage's end decides.
+	older, err := h.approvedExecutionUnfinished(ctx, log, ps, ps.latestStage)
+	if err != nil || older != "" {
+		return "", err
+	}
+	return "latest serves a version a rollback deployment put there, not the one the Latest stage last deployed, while stable went on to an approved one", nil
 }
 
 // settleApproval awaits a pending approval about the image latest serves

@@ -249,11 +249,12 @@ func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipeli
 	return ps, nil
 }
 
-// approvedExecutionUnfinished names an execution older than the rejected
-// one that has not finished its Stable stage ("" when none). Executions run
-// the stages in order and a stage runs one at a time, so one older than an
-// execution that reached Approve has passed Approve: it was approved, and
-// waits for or runs the Stable stage. Rolling latest back to what stable
+// approvedExecutionUnfinished names an execution older than execution
+// than (one that reached Latest or Approve) that has not finished its
+// Stable stage ("" when none). Executions run the stages in order and a
+// stage runs one at a time, so such an older one has passed Latest: with
+// no approval pending (callers check that first, or than itself reached
+// Approve), it was approved, and waits for or runs the Stable stage. Rolling latest back to what stable
 // serves now, and releasing stable, would undo that approval and leave its
 // Stable deployment without the tasks an instant rollback needs; its
 // Stable deployment's end runs cleanup, which decides then.
@@ -265,7 +266,7 @@ func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipeli
 // InProgress whose run of the Stable stage has ended (the stage's latest
 // execution, no longer InProgress in GetPipelineState) does not count: that
 // end already ran cleanup, and the execution's own status may lag it.
-func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocationLogger, ps pipelineState, rejected string) (string, error) {
+func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocationLogger, ps pipelineState, than string) (string, error) {
 	var token *string
 	seen := false
 	for {
@@ -277,7 +278,7 @@ func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocation
 		}
 		for _, e := range out.PipelineExecutionSummaries {
 			id := aws.ToString(e.PipelineExecutionId)
-			if id == rejected {
+			if id == than {
 				seen = true
 				continue
 			}
@@ -295,7 +296,7 @@ func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocation
 				log.Info("check-pipeline", "an older execution has ended its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
 				continue
 			}
-			log.Info("check-pipeline", "an approved execution older than the rejected one has not finished its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
+			log.Info("check-pipeline", "an approved, older execution has not finished its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
 			return id, nil
 		}
 		if aws.ToString(out.NextToken) == "" {
