@@ -181,6 +181,7 @@ func readStack(d *declared.Stack) (*stack, error) {
 				return nil, fmt.Errorf("protocol: the smoke function %s's %s: %w", f.Name, contract.EnvSmokeChecks, err)
 			}
 			st.smoke = &c
+			st.env[f.Hook] = maps.Clone(f.Environment)
 			continue
 		}
 		env := maps.Clone(f.Environment)

@@ -25,7 +25,8 @@ import (
 // run under the emulator against the model's own test listeners.
 func smokeAt(t *testing.T, role string, checks contract.SmokeChecks) (*world, protocol.Invoke) {
 	t.Helper()
-	w := newWorld(t, "tenants-1", protocol.Scenario{Pushes: 1, Smoke: &checks})
+	w := newWorld(t, "smoke-1", protocol.Scenario{Pushes: 1})
+	w.smoke = &checks
 	w.do("PUSH v1", "exec-1 (v1) enters Latest")
 	id := "d-1"
 	if role == "stable" {
@@ -111,7 +112,8 @@ func TestSmokeBinaryUnderLambdaRuntime(t *testing.T) {
 		},
 		{
 			name: "a bad environment still reports Failed", role: "latest", checks: healthy,
-			env: map[string]string{contract.EnvSmokeChecks: `{"requests":[{"path":"/healthz"}],"count":1,"expectStatus":200,"timeoutSeconds":1}`}, wantReport: "Failed",
+			// SMOKE_TARGETS removed from the declared environment.
+			env: map[string]string{contract.EnvSmokeTargets: "", contract.EnvSmokeChecks: `{"requests":[{"path":"/healthz"}],"count":1,"expectStatus":200,"timeoutSeconds":1}`}, wantReport: "Failed",
 			wantError: "SMOKE_TARGETS is not set",
 		},
 	} {

@@ -182,17 +182,56 @@ type pendingApproval struct {
 	executionID, token string
 }
 
-// findPendingApproval reads the pipeline's state: the Approve action's
-// latest execution is InProgress while it waits, and carries the token
-// PutApprovalResult needs
-// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
-func (h *Hooks) findPendingApproval(ctx context.Context, log *invocationLogger) (*pendingApproval, error) {
+// pipelineState is what cleanup reads of the pipeline: the pending
+// approval (nil when none), and the executions whose latest run of the
+// Approve or the Stable stage failed ("" when the stage's latest
+// execution did not fail).
+type pipelineState struct {
+	pending                     *pendingApproval
+	failedApprove, failedStable string
+	// latestStage and stableStage are the executions the Latest and the
+	// Stable stage ran last, and ...Running whether they still run there.
+	latestStage, stableStage               string
+	latestStageRunning, stableStageRunning bool
+}
+
+// readPipeline reads the pipeline's state. Each stage shows its latest
+// execution, with its id and status (Failed when it failed); the Approve
+// action's latest execution is InProgress while it waits, and carries the
+// token PutApprovalResult needs
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StageExecution.html).
+func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipelineState, error) {
+	var ps pipelineState
 	out, err := h.CodePipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(h.Config.PipelineName)})
 	if err != nil {
-		return nil, fmt.Errorf("get state of pipeline %s: %w", h.Config.PipelineName, err)
+		return ps, fmt.Errorf("get state of pipeline %s: %w", h.Config.PipelineName, err)
 	}
 	for _, st := range out.StageStates {
-		if aws.ToString(st.StageName) != contract.StageApprove || st.LatestExecution == nil {
+		name := aws.ToString(st.StageName)
+		if st.LatestExecution == nil {
+			continue
+		}
+		id := aws.ToString(st.LatestExecution.PipelineExecutionId)
+		if name == contract.StageLatest {
+			ps.latestStage, ps.latestStageRunning = id, st.LatestExecution.Status == cptypes.StageExecutionStatusInProgress
+			continue
+		}
+		if name == contract.StageStable {
+			ps.stableStage, ps.stableStageRunning = id, st.LatestExecution.Status == cptypes.StageExecutionStatusInProgress
+		}
+		if name != contract.StageApprove && name != contract.StageStable {
+			continue
+		}
+		if st.LatestExecution.Status == cptypes.StageExecutionStatusFailed {
+			if name == contract.StageApprove {
+				ps.failedApprove = id
+			} else {
+				ps.failedStable = id
+			}
+			log.Info("read-pipeline", "the stage's latest execution failed", "stage", name, "pipeline_execution_id", id)
+		}
+		if name != contract.StageApprove || ps.pending != nil {
 			continue
 		}
 		for _, a := range st.ActionStates {
@@ -200,13 +239,71 @@ func (h *Hooks) findPendingApproval(ctx context.Context, log *invocationLogger) 
 				a.LatestExecution.Status != cptypes.ActionExecutionStatusInProgress || aws.ToString(a.LatestExecution.Token) == "" {
 				continue
 			}
-			p := &pendingApproval{executionID: aws.ToString(st.LatestExecution.PipelineExecutionId), token: aws.ToString(a.LatestExecution.Token)}
-			log.Info("read-pipeline", "an approval is pending", "pipeline_execution_id", p.executionID)
-			return p, nil
+			ps.pending = &pendingApproval{executionID: id, token: aws.ToString(a.LatestExecution.Token)}
+			log.Info("read-pipeline", "an approval is pending", "pipeline_execution_id", id)
 		}
 	}
-	log.Info("read-pipeline", "no approval is pending")
-	return nil, nil
+	if ps.pending == nil {
+		log.Info("read-pipeline", "no approval is pending")
+	}
+	return ps, nil
+}
+
+// approvedExecutionUnfinished names an execution older than execution
+// than (one that reached Latest or Approve) that has not finished its
+// Stable stage ("" when none). Executions run the stages in order and a
+// stage runs one at a time, so such an older one has passed Latest: with
+// no approval pending (callers check that first, or than itself reached
+// Approve), it was approved, and waits for or runs the Stable stage. Rolling latest back to what stable
+// serves now, and releasing stable, would undo that approval and leave its
+// Stable deployment without the tasks an instant rollback needs; its
+// Stable deployment's end runs cleanup, which decides then.
+// ListPipelineExecutions lists executions newest first with their status
+// (InProgress, Stopping, Stopped, Succeeded, Superseded, Failed, Cancelled)
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineExecutionSummary.html);
+// a Stopping one may still run a deployment, so it counts. One still
+// InProgress whose run of the Stable stage has ended (the stage's latest
+// execution, no longer InProgress in GetPipelineState) does not count: that
+// end already ran cleanup, and the execution's own status may lag it.
+func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocationLogger, ps pipelineState, than string) (string, error) {
+	var token *string
+	seen := false
+	for {
+		out, err := h.CodePipeline.ListPipelineExecutions(ctx, &codepipeline.ListPipelineExecutionsInput{
+			PipelineName: aws.String(h.Config.PipelineName), NextToken: token,
+		})
+		if err != nil {
+			return "", fmt.Errorf("list executions of pipeline %s: %w", h.Config.PipelineName, err)
+		}
+		for _, e := range out.PipelineExecutionSummaries {
+			id := aws.ToString(e.PipelineExecutionId)
+			if id == than {
+				seen = true
+				continue
+			}
+			if !seen {
+				continue
+			}
+			if e.Status == cptypes.PipelineExecutionStatusSucceeded {
+				// It ran every stage, so every older one had left them.
+				return "", nil
+			}
+			if e.Status != cptypes.PipelineExecutionStatusInProgress && e.Status != cptypes.PipelineExecutionStatusStopping {
+				continue
+			}
+			if id == ps.stableStage && !ps.stableStageRunning {
+				log.Info("check-pipeline", "an older execution has ended its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
+				continue
+			}
+			log.Info("check-pipeline", "an approved, older execution has not finished its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
+			return id, nil
+		}
+		if aws.ToString(out.NextToken) == "" {
+			return "", nil
+		}
+		token = out.NextToken
+	}
 }
 
 // executionImageDigest is the image digest an execution's ECR source

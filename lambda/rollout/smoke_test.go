@@ -79,8 +79,7 @@ func smokeChecks(mutate func(*contract.SmokeChecks)) string {
 // model made is returned for the test to run.
 func smokeStory(t *testing.T, fixture, role string) (*story, rollout.LifecycleEvent) {
 	t.Helper()
-	checks := checksOf(nil)
-	s := newStory(t, fixture, protocol.Scenario{Pushes: 1, Smoke: &checks})
+	s := newStory(t, smokeFixture(fixture), protocol.Scenario{Pushes: 1})
 	s.do("PUSH v1", "exec-1 (v1) enters Latest")
 	id := smokeDeployment(role)
 	if role == "stable" {
@@ -91,6 +90,12 @@ func smokeStory(t *testing.T, fixture, role string) (*story, rollout.LifecycleEv
 	s.do("CodeDeploy starts "+id, "CodeDeploy "+id+" creates the replacement", "CodeDeploy "+id+" allows test traffic")
 	inv := s.take(contract.HookSmoke)
 	return s, inv.Payload.(rollout.LifecycleEvent)
+}
+
+// smokeFixture is the declared stack with smokeTest on and the allow-list
+// of fixture ("tenants-0" or "tenants-1"): its AppSpecs name the smoke hook.
+func smokeFixture(fixture string) string {
+	return map[string]string{"tenants-0": "smoke-0", "tenants-1": "smoke-1"}[fixture]
 }
 
 // smokeDeployment is the deployment a story's smoke test is about.
@@ -250,7 +255,7 @@ func TestSmokeReportsFailedOnEveryOtherPath(t *testing.T) {
 		{
 			name:    "a deployment group without a test listener",
 			targets: func(s *story) map[string]string { return map[string]string{"someone-elses": l.URL} },
-			wantErr: `deployment group "tenant-canary-tenants-1-pipeline-latest" has no test listener`,
+			wantErr: `deployment group "tenant-canary-smoke-1-pipeline-latest" has no test listener`,
 		},
 		{
 			name:    "a bad environment still reports Failed, naming every variable",
@@ -383,7 +388,7 @@ func TestHole2SmokeTestWithAnEmptyAllowListPassesTheStableStage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checks := checksOf(nil)
-			s := newStory(t, tc.fixture, protocol.Scenario{Pushes: 1, Smoke: &checks})
+			s := newStory(t, smokeFixture(tc.fixture), protocol.Scenario{Pushes: 1})
 			s.toApproval()
 			s.do("APPROVE exec-1")
 			if tc.scaleDown {

@@ -39,7 +39,8 @@ type story struct {
 	// test (hold).
 	held    []protocol.Invoke
 	holding map[contract.Hook]bool
-	// smoke: the smoke hook's checks when the stack's AppSpecs name it.
+	// smoke: the smoke hook's checks (as the stack declares them) when
+	// its AppSpecs name it.
 	smoke *contract.SmokeChecks
 }
 
@@ -48,7 +49,13 @@ type story struct {
 func newStory(t *testing.T, fixture string, sc protocol.Scenario) *story {
 	t.Helper()
 	m := newModel(t, fixture, sc)
-	return &story{t: t, m: m, d: m.Direct, holding: map[contract.Hook]bool{}, smoke: sc.Smoke}
+	s := &story{t: t, m: m, d: m.Direct, holding: map[contract.Hook]bool{}}
+	if v, ok := s.d.Env(contract.HookSmoke)[contract.EnvSmokeChecks]; ok {
+		var c contract.SmokeChecks
+		require.NoError(t, json.Unmarshal([]byte(v), &c), "the smoke function's declared %s", contract.EnvSmokeChecks)
+		s.smoke = &c
+	}
+	return s
 }
 
 // env is function hook's environment as the program declares it.
