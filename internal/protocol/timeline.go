@@ -53,8 +53,10 @@ type decision struct{ by, summary string }
 // the function's answer or its error out.
 type Function func(ctx context.Context, payload any) (any, error)
 
-// directEpoch is where a Direct's clock starts.
-var directEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+// directEpoch is where a Direct's clock starts: when the stack was
+// created, as far as its answers tell (an alarm's state is as old as
+// this when nothing changed it since). Callers move the clock on from here.
+var directEpoch = time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 
 func newTimeline(st *stack) timeline {
 	return timeline{now: directEpoch, seen: map[string]time.Time{},
