@@ -329,7 +329,8 @@ type world struct {
 	held    []protocol.Invoke
 	// ran counts the invocations run under the emulator, per function.
 	ran map[contract.Hook]int
-	// smoke: the smoke hook's checks, when the AppSpecs name it.
+	// smoke: the smoke hook's checks (as the stack declares them), when
+	// the AppSpecs name it.
 	smoke *contract.SmokeChecks
 }
 
@@ -344,8 +345,14 @@ func newWorld(t testing.TB, stack string, sc protocol.Scenario) *world {
 	rieBinary(t)
 	st, err := protocol.LoadStack(fixture(t, stack))
 	require.NoError(t, err)
-	return &world{t: t, d: protocol.NewDirectFromStack(st, sc), smoke: sc.Smoke,
+	w := &world{t: t, d: protocol.NewDirectFromStack(st, sc),
 		fns: map[contract.Hook]*function{}, holding: map[contract.Hook]bool{}, ran: map[contract.Hook]int{}}
+	if v, ok := w.d.Env(contract.HookSmoke)[contract.EnvSmokeChecks]; ok {
+		var c contract.SmokeChecks
+		require.NoError(t, json.Unmarshal([]byte(v), &c), "the smoke function's declared %s", contract.EnvSmokeChecks)
+		w.smoke = &c
+	}
+	return w
 }
 
 // env is the declared value of key in hook's environment.
