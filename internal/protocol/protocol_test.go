@@ -180,7 +180,7 @@ const (
 
 // knownFindings are all of them: every scenario of the deep run may reach
 // them.
-var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks, staleRule, staleUnpin}
+var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks, staleRule}
 
 // TestProtocol runs the explorer and prints, per scenario, the states it
 // visited, the depth to which every interleaving was checked, and the time.

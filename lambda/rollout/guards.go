@@ -379,16 +379,18 @@ func (h *Hooks) servicesAtRest(ctx context.Context, log *invocationLogger) (late
 }
 
 // The release claim. cleanup and rollback run outside any deployment, so
-// nothing of CodeDeploy's orders them with a pin: a cleanup that found no
+// nothing of CodeDeploy's orders them with a pin (and an unpin may outlive
+// its own deployment, so nothing orders it either): a cleanup that found no
 // deployment unfinished could otherwise move the catch-all up or scale
 // stable to zero while a newer rollout's pin, started meanwhile, pins the
 // tenants. So each side first makes itself visible, then looks at the
 // other (the flag-then-check of a mutual exclusion): a pin is visible as
 // its unfinished Latest deployment, which CodeDeploy creates before it
-// invokes pin; a cleanup or rollback puts a tag on the catch-all rule
-// before it reads anything and removes it when done. Whichever comes second
-// sees the first: pin waits for the tag to go, and the cleanup or rollback
-// finds a deployment unfinished and leaves the decision to it. The tag's
+// invokes pin; a cleanup, rollback or unpin puts a tag on the catch-all
+// rule before it reads anything and removes it when done. Whichever comes
+// second sees the first: pin waits for the tag to go, and the cleanup,
+// rollback or unpin finds a deployment unfinished and leaves the decision
+// to it. The tag's
 // value is when the claim expires (the invocation's deadline plus a
 // minute), so a function that died holding it delays pin, never blocks it.
 
@@ -475,8 +477,8 @@ func (h *Hooks) removeExpiredClaims(ctx context.Context, log *invocationLogger) 
 	return nil
 }
 
-// waitForClaims keeps pin from moving the catch-all while a cleanup or
-// rollback holds an unexpired claim on it.
+// waitForClaims keeps pin from moving the catch-all while a cleanup,
+// rollback or unpin holds an unexpired claim on it.
 func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error {
 	const step = "wait-claims"
 	start := time.Now()
@@ -500,10 +502,10 @@ func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error 
 			}
 		}
 		if holder == "" {
-			log.Info(step, "no cleanup or rollback holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
+			log.Info(step, "no cleanup, rollback or unpin holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
 			return true, nil
 		}
-		log.Info(step, "a cleanup or rollback holds the catch-all rule: waiting", "tag", holder, "poll", poll)
+		log.Info(step, "a cleanup, rollback or unpin holds the catch-all rule: waiting", "tag", holder, "poll", poll)
 		return false, nil
 	}, func(polls int, waited time.Duration, err error) error {
 		return fmt.Errorf("gave up waiting for claim %s on the catch-all rule after %d polls in %s: %w", holder, polls, waited, err)

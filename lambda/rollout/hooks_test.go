@@ -318,7 +318,7 @@ func TestPinWaitsWhileACleanupHoldsItsClaim(t *testing.T) {
 	assert.Equal(t, []string{opLD, opTags, opTags, opRules}, ops[:4], "waits after the unpin guard and before it reads the listener")
 	assert.Equal(t, m.unpinnedPriority(), priorityWhileHeld, "nothing moves while the claim is held")
 	assert.Zero(t, desiredWhileHeld, "nothing scales while the claim is held")
-	assert.Contains(t, m.logs.String(), "a cleanup or rollback holds the catch-all rule: waiting")
+	assert.Contains(t, m.logs.String(), "a cleanup, rollback or unpin holds the catch-all rule: waiting")
 	assert.Contains(t, m.logs.String(), `"tag":"`+key+`"`)
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())

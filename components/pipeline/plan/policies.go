@@ -183,7 +183,7 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		}
 		// pin waits until no earlier rollout's unpin is running: the
 		// Stable group's unfinished deployments and their ECS target.
-		// ... and until no cleanup or rollback holds a claim on the
+		// ... and until no cleanup, rollback or unpin holds a claim on the
 		// catch-all rule (its tags).
 		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags")
 		st = append(st,
