@@ -97,13 +97,13 @@ func scenarios(deep bool) []Scenario {
 	add(Scenario{Name: "second canary running, first approved", Stack: fixture("tenants-1"), Pushes: 2,
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts the canary step", "d-2 shifts the canary step", "APPROVE exec-1"}, MaxStates: 2 * capCI})
 	// Aimed at unpin's claim: the exploration starts when the approved
-	// push's unpin has been invoked, with an alarm and a second push to
-	// come, so every order of unpin's checks and its move with the alarm
-	// that stops its Stable deployment and the next push's pin is reached
-	// at CI depth. The deep run's walks found an unpin that an alarm had
-	// overtaken moving the catch-all after a newer push's pin (I1).
-	add(Scenario{Name: "unpin running, alarm, second push", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1,
-		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until unpin#2 calls"}, MaxStates: 2 * capCI})
+	// push's unpin has made its checks and is about to move the catch-all,
+	// an alarm has just stopped its Stable deployment and a second push
+	// has come, so every order of that move with the next push's pin and
+	// canary is reached at CI depth. The deep run's walks found such an
+	// unpin moving the catch-all after the newer pin (I1).
+	add(Scenario{Name: "unpin about to release, alarm, second push", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1,
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until unpin#2 calls SetRulePriorities", "ALARM", "PUSH v2"}, MaxStates: 2 * capCI})
 	// Aimed at the guards that read deployment statuses: the second push's
 	// Latest deployment enters its termination wait (Baking under this
 	// reading) while the first's approval is pending.
