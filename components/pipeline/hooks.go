@@ -47,7 +47,11 @@ func (b *builder) hookEnvironment(h string) pulumi.StringMap {
 		// catch-all and scaling stable to zero.
 		env[contract.EnvReleaseDelaySeconds] = pulumi.String(strconv.Itoa(a.Service.DeregistrationDelaySeconds))
 	}
-	if h == HookRollback {
+	if h == HookCleanup || h == HookRollback {
+		// The rollback function holds a rejection under hold; cleanup
+		// rolls back a rejected image it still finds on latest (one the
+		// rollback function left because a deployment was unfinished)
+		// only under rollback.
 		env[contract.EnvOnReject] = pulumi.String(a.Approval.OnReject)
 	}
 	if h == HookCleanup || h == HookRollback {

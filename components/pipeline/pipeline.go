@@ -131,9 +131,9 @@ type Pipeline struct {
 // Stage and artifact names of the pipeline.
 const (
 	StageSource   = "Source"
-	StageLatest   = "Latest"
+	StageLatest   = contract.StageLatest
 	StageApprove  = contract.StageApprove
-	StageStable   = "Stable"
+	StageStable   = contract.StageStable
 	ArtifactImage = "Image"
 	// ArtifactBundle is the deploy bundle (taskdef.json and the AppSpecs).
 	ArtifactBundle = "Bundle"

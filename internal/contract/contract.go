@@ -67,6 +67,10 @@ const (
 const (
 	StageApprove  = "Approve"
 	ActionApprove = "Approve"
+	// StageLatest and StageStable are the stages that deploy latest and
+	// stable: cleanup reads their latest executions.
+	StageLatest = "Latest"
+	StageStable = "Stable"
 )
 
 // Environment variables of the smoke hook.

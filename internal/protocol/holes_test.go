@@ -294,7 +294,10 @@ func TestHoleTenantRuleAddedDuringPinHealthWaitIsRepaired(t *testing.T) {
 	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1})
 	sc.do("PUSH v1")
 	sc.settle("turns healthy")
-	require.Contains(t, strings.Join(sc.labels(), "\n"), "pin#1 calls DescribeTargetHealth")
+	// pin has read the listener and is in its health wait (each poll
+	// reads stable's active group, then its health).
+	require.Contains(t, sc.w.log, "pin#1 calls DescribeRules ")
+	require.Regexp(t, `pin#1 calls (DescribeServices|DescribeTargetHealth)`, strings.Join(sc.labels(), "\n"))
 	sc.w.pulumiUp("late", func() { sc.w.addTenantRule("late", []Weighted{{sc.w.st.stableTG[1], 100}, {sc.w.st.stableTG[0], 0}}) }) // the idle group
 	sc.do("turns healthy")
 	sc.settle("APPROVE")
@@ -376,7 +379,7 @@ func TestPinNeverMovesRulesBackOntoTheTaskSetAStableDeploymentReplaced(t *testin
 	sc.do("PUSH v2")
 	sc.do("exec-2 (v2) enters Latest")
 	sc.do("CodeDeploy starts d-2")
-	for _, call := range []string{"ListDeployments", "DescribeTags", "DescribeRules", "DescribeServices", "DescribeTargetHealth"} {
+	for _, call := range []string{"ListDeployments", "DescribeTags", "DescribeRules", "DescribeServices", "DescribeServices", "DescribeTargetHealth"} {
 		sc.do("pin#2 calls " + call)
 	}
 	sc.do("exec-1 (v1) enters Stable")
@@ -506,4 +509,117 @@ func TestAnUnpinStillRunningAfterAnAlarmCannotReleaseOntoTheNextCanary(t *testin
 	require.Nil(t, sc.found, "the newer pin moved the catch-all after the stale unpin: %v", sc.found)
 	assert.True(t, sc.w.catchAllPinned(), "the tenant is pinned while exec-2's canary runs")
 	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the pinned tenant is served v0, which stable serves again after the alarm")
+}
+
+// Finding "pin waits on an emptied group" (I3, fixed): a newer rollout's
+// pin starts while the approved rollout's Stable deployment is about to
+// shift. pin used to read stable's active target group once, before its
+// health wait; the Stable deployment then moved stable onto its other
+// group and its termination wait deleted the task set pin was polling, so
+// pin polled a group that never turned healthy until its deadline failed
+// the newer rollout. pin now re-reads stable's active group at every poll
+// and follows it: the newer rollout goes on, and once approved everyone is
+// on it.
+func TestFindingPinFollowsStableWhenAStableDeploymentMovesIt(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settleWithout("CodeDeploy d-2 shifts")
+	sc.do("PUSH v2")
+	sc.settleWithout("CodeDeploy d-2 shifts", "calls DescribeTargetHealth")
+	blue := sc.w.st.stableTG[0]
+	require.Contains(t, sc.labels(), "pin#3 calls DescribeTargetHealth "+blue, "the newer rollout's pin polls stable's original group")
+	// The Stable deployment runs to its end (its unpin keeps the tenants
+	// pinned: the newer Latest deployment is unfinished) while pin waits.
+	sc.settleWithout("pin#3", "d-2: termination wait ends")
+	sc.do("CodeDeploy d-2: termination wait ends")
+	sc.settle("APPROVE exec-2")
+	require.Nil(t, sc.found)
+	assert.Equal(t, DepSucceeded, sc.deployment(sc.w.st.latestGroup, 1).Status, "the newer rollout's Latest deployment")
+	sc.do("APPROVE exec-2")
+	sc.settle()
+	sc.atRestOnOneVersion(2)
+}
+
+// Finding "a held split nobody decides" (I3, fixed): exec-1 is approved and
+// its Stable deployment runs when exec-2, canaried on latest, is rejected.
+// The rollback function finds that deployment unfinished and leaves it;
+// when it ends, cleanup used to find nothing in flight, no approval
+// pending, latest on the rejected v2 and stable on v1, and hold the split
+// with a WARN: every tenant but the pinned one stayed on the version a
+// person had just rejected. cleanup now reads that the Approve stage's
+// latest execution failed and delivered the image latest serves, and rolls
+// latest back to stable's version: everyone ends on v1, the last approved.
+func TestFindingARejectionLeftByTheRollbackFunctionIsRolledBackByCleanup(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.do("PUSH v2")
+	sc.do("exec-1 (v1) enters Stable")
+	sc.do("on service-stable")
+	stableDep := sc.deployment(sc.w.st.stableGroup, 0)
+	sc.settleWithout(stableDep.ID+" shifts all traffic", "APPROVE exec-2")
+	require.Equal(t, DepInProgress, stableDep.Status, "exec-1's Stable deployment runs")
+	sc.do("REJECT exec-2")
+	sc.settleWithout(stableDep.ID + " shifts all traffic")
+	require.Contains(t, sc.w.log, "rollback#6 calls ListDeployments "+sc.w.st.stableGroup+" ", "the rollback function ran and found the Stable deployment unfinished")
+	latestDeps := 0
+	for _, d := range sc.w.Deployments {
+		if d.Group == sc.w.st.latestGroup {
+			latestDeps++
+		}
+	}
+	require.Equal(t, 2, latestDeps, "the rollback function started nothing")
+	sc.settle()
+	sc.atRestOnOneVersion(1)
+}
+
+// Finding "an operator's rollback racing an approval" (I3, fixed): the
+// operator runs `tenant-canary rollback` just after exec-1 is approved; the
+// function finds no deployment unfinished and redeploys latest with
+// stable's v0, while exec-1 enters Stable and deploys v1 to stable. Both
+// succeed: latest on v0, stable on v1, and cleanup used to hold that split
+// with a WARN nobody could act on (a second rollback puts everyone on
+// stable's v1 anyway). cleanup now reads that latest serves a version no
+// execution of the Latest stage delivered (a rollback deployment's) while
+// stable went on to an approved one, and moves latest to stable's version:
+// everyone ends on v1, the last approved.
+func TestFindingAnOperatorRollbackRacingAnApprovalEndsOnTheApprovedVersion(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.do("OPERATOR")
+	sc.settleWithout("enters Stable", "calls CreateDeployment")
+	require.Regexp(t, `rollback#\d+ calls CreateDeployment`, strings.Join(sc.labels(), "\n"), "the function found nothing unfinished and is about to redeploy latest")
+	sc.do("exec-1 (v1) enters Stable")
+	sc.do("on service-stable")
+	sc.settle()
+	require.Len(t, sc.w.Deployments, 4, "d-1 (v1 on latest), the Stable deployment of v1, the operator's rollback of latest to v0, and cleanup's move of latest to v1")
+	sc.atRestOnOneVersion(1)
+}
+
+// Finding "a stop deferred to a rollback with its own id" (I3, fixed):
+// under the reading where CodeDeploy's rollback of a stopped deployment is
+// a deployment of its own, the cleanup run by the stopped Stable
+// deployment's STOP finds that rollback unfinished and leaves the decision
+// to its end; that end is a SUCCESS of the Stable group, which does not say
+// the Stable stage failed, so latest used to keep v1 — a version that never
+// completed every stage — and stable its tasks. cleanup now reads from the
+// pipeline's state that the Stable stage's latest execution failed and
+// delivered latest's image, and rolls latest back: everyone ends on v0.
+func TestFindingAStopDeferredToARollbackWithItsOwnIDRollsLatestBack(t *testing.T) {
+	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: Reading{RollbackOwnID: true}})
+	sc.do("PUSH v1")
+	sc.settle("APPROVE")
+	sc.do("APPROVE exec-1")
+	sc.settle("ALARM during d-2")
+	sc.do("ALARM during d-2")
+	sc.do("deliver CodeDeploy STOP d-2")
+	sc.settleWithout("traffic back on the original task set")
+	require.True(t, sc.w.catchAllPinned(), "the STOP's cleanup left the decision to the rollback's end")
+	sc.settle()
+	sc.atRestOnOneVersion(0)
 }

@@ -56,38 +56,29 @@ func scenarios(deep bool) []Scenario {
 	add(Scenario{Name: "1 tenant, push, reject or timeout", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1})
 	add(Scenario{Name: "1 tenant, push, reject, onReject hold", Stack: fixture("hold"), Pushes: 1, Rejects: 1})
 	for _, r := range Readings {
-		// Known finding (reached by a walk) under the reading where a
-		// rollback has a deployment id of its own: the cleanup run by a
-		// stopped Stable deployment's STOP finds the rollback deployment
-		// unfinished and leaves the decision to its end event; that event
-		// is a SUCCESS, which no longer says the Stable stage failed, so
-		// latest is never rolled back and stable keeps its tasks.
-		var known []string
-		if r.RollbackOwnID {
-			known = []string{findingHeldSplit, findingStopDeferredToRollback}
-		}
-		add(Scenario{Name: "1 tenant, push, alarm", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r, Known: known})
+		// Under the reading where a rollback has a deployment id of its
+		// own, the STOP's cleanup may leave the decision to the rollback's
+		// SUCCESS (holes_test.go's
+		// TestFindingAStopDeferredToARollbackWithItsOwnIDRollsLatestBack).
+		add(Scenario{Name: "1 tenant, push, alarm", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r})
 	}
 	add(Scenario{Name: "1 tenant, push, hook fault or deadline", Stack: fixture("tenants-1"), Pushes: 1, Faults: 1})
 	add(Scenario{Name: "1 tenant, push, short pages", Stack: fixture("tenants-1"), Pushes: 1, PageSize: 1})
 	add(Scenario{Name: "1 tenant, push, pulumi up", Stack: fixture("tenants-1"), Pushes: 1, Edits: 1})
 	add(Scenario{Name: "2 tenants on green, push, pulumi up", Stack: fixture("tenants-2"), StableOnGreen: true, Pushes: 1, Edits: 1})
 	add(Scenario{Name: "1 tenant, push, alarm, duplicate event", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Duplicates: 1})
-	// Known finding (reached by a walk): `tenant-canary rollback` run just
-	// after an approval finds no deployment unfinished, the approved
-	// execution enters Stable meanwhile, and the function's Latest
-	// deployment back to v0 runs beside the Stable deployment of v1; it
-	// ends in a held split nobody decides.
-	add(Scenario{Name: "1 tenant, push, operator rollback", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1, Known: []string{findingHeldSplit, findingPinWaitsOnAnEmptiedGroup}})
-	// Known finding (reached by a walk): a newer rollout's pin reads
-	// stable's active target group, then the older rollout's Stable
-	// deployment moves stable to its other group and the termination
-	// wait removes the task set pin waits for: pin polls a group that
-	// never turns healthy until its deadline fails the newer rollout.
-	add(Scenario{Name: "1 tenant, 2 pushes", Stack: fixture("tenants-1"), Pushes: 2, Known: []string{findingPinWaitsOnAnEmptiedGroup}})
+	// `tenant-canary rollback` may run just after an approval and find no
+	// deployment unfinished while the approved execution enters Stable
+	// (holes_test.go's
+	// TestFindingAnOperatorRollbackRacingAnApprovalEndsOnTheApprovedVersion).
+	add(Scenario{Name: "1 tenant, push, operator rollback", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1, Operator: 1})
+	// A newer rollout's pin may start while the older rollout's Stable
+	// deployment moves stable to its other group (holes_test.go's
+	// TestFindingPinFollowsStableWhenAStableDeploymentMovesIt).
+	add(Scenario{Name: "1 tenant, 2 pushes", Stack: fixture("tenants-1"), Pushes: 2})
 	// Aimed at the guards between two rollouts: the first waits for its
 	// approval when the exploration starts.
-	add(Scenario{Name: "approval pending, second push", Stack: fixture("tenants-1"), Pushes: 2, Known: []string{findingPinWaitsOnAnEmptiedGroup},
+	add(Scenario{Name: "approval pending, second push", Stack: fixture("tenants-1"), Pushes: 2,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 4 * capCI})
 	add(Scenario{Name: "approval pending, second push, reject", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE"}, MaxStates: 3 * capCI})
@@ -111,11 +102,10 @@ func scenarios(deep bool) []Scenario {
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts all traffic", "d-2 shifts all traffic"}, MaxStates: 2 * capCI})
 	// Aimed at newest push wins: the second push's Latest deployment is in
 	// its termination wait while the first's approval is pending.
-	// Known finding (reached by a walk): the newer push is rejected while
-	// the older, approved one's Stable deployment runs; the rollback
-	// function finds that deployment unfinished and does nothing, and
-	// nothing later rolls the rejected version back: a held split.
-	add(Scenario{Name: "second canary ends, first approval pending", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1, Known: []string{findingHeldSplit},
+	// The newer push may be rejected while the older, approved one's
+	// Stable deployment runs (holes_test.go's
+	// TestFindingARejectionLeftByTheRollbackFunctionIsRolledBackByCleanup).
+	add(Scenario{Name: "second canary ends, first approval pending", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2: termination wait ends"}, MaxStates: 2 * capCI})
 	// Aimed at the rollback after a rejection.
 	add(Scenario{Name: "approval pending, reject", Stack: fixture("tenants-1"), Pushes: 1, Rejects: 1,
@@ -163,7 +153,7 @@ func scenarios(deep bool) []Scenario {
 	// of what follows.
 	add(Scenario{Name: "operator rollback, Stable deployment Queued", Stack: fixture("tenants-1"), Pushes: 1, Operator: 1, Reading: Reading{QueuedAndBaking: true},
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "exec-1 (v1) enters Stable", "OPERATOR"}, MaxStates: 2 * capCI})
-	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true}, Known: []string{findingPinWaitsOnAnEmptiedGroup}})
+	add(Scenario{Name: "1 tenant, 2 pushes, Queued and Baking", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true}})
 	if deep {
 		add(Scenario{Name: "1 tenant, 2 pushes, reject", Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1})
 		add(Scenario{Name: "1 tenant, 2 pushes, alarm", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1})
@@ -179,16 +169,13 @@ func scenarios(deep bool) []Scenario {
 // yet to fix them), each named by a fragment of its violation's text so
 // that a scenario reaching one still fails on any other violation.
 const (
-	findingPinWaitsOnAnEmptiedGroup = "is still waiting, polling DescribeTargetHealth"
-	findingHeldSplit                = "no person has a decision to make, yet the catch-all is below the tenant rules and stable runs"
-	findingStopDeferredToRollback   = "no person has a decision to make, yet stable runs"
 	// holes_test.go's TestFindingRejectingANewerPushWhileTheApprovedOneWaitsToEnterStable.
 	findingStableOnNoTasks = "stable's original task set has no healthy tasks"
 )
 
 // knownFindings are all of them: every scenario of the deep run may reach
 // them.
-var knownFindings = []string{findingPinWaitsOnAnEmptiedGroup, findingHeldSplit, findingStopDeferredToRollback, findingStableOnNoTasks, staleRule}
+var knownFindings = []string{findingStableOnNoTasks, staleRule}
 
 // TestProtocol runs the explorer and prints, per scenario, the states it
 // visited, the depth to which every interleaving was checked, and the time.

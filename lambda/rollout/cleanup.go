@@ -8,10 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenant-canary/tenant-canary/internal/contract"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
+
+// cleanupEvent is what cleanup takes from the event that ran it: whether
+// it is a deployment's end (not a pipeline execution's), and whether a
+// deployment of the Stable or of the Latest group failed or was stopped.
+type cleanupEvent struct {
+	deployment               bool
+	stableEnded, latestEnded bool
+}
 
 // cleanup brings the system to rest after a deployment of either group
 // ended (succeeded, failed or stopped). It decides from the state it reads,
@@ -40,13 +50,20 @@ import (
 //     the event's group and state, never its id, and a duplicate or late
 //     event finds either a deployment unfinished (step 1) or latest on
 //     stable's image (step 4).
-//  6. Otherwise the split is held, on purpose (a rejection under
+//  6. Unless the event is a failed or stopped Latest deployment (a
+//     rollback deployment that failed: rolling back again could loop),
+//     latest also goes to stable's version when the pipeline's state says
+//     it serves a version that must not stay (latestOffItsVersion): that
+//     of an execution whose Stable stage failed (step 5 when the events
+//     came in another order), a rejected one the rollback function left
+//     (it found a deployment unfinished), or one a rollback deployment put
+//     there while an approved version went on to stable.
+//  7. Otherwise the split is held, on purpose (a rejection under
 //     approval.onReject=hold; a rejection otherwise is the rollback
 //     function's to roll back, and this cleanup runs on the pipeline's
 //     FAILED event next to it), or after a rollback deployment itself
-//     failed (rolling back again could loop): it says so at WARN, with what
-//     to do.
-func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, stableEnded bool) error {
+//     failed: it says so at WARN, with what to do.
+func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, ev cleanupEvent) error {
 	unclaim, err := h.claimRelease(ctx, log)
 	defer unclaim()
 	if err != nil {
@@ -66,12 +83,12 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, stableEnded 
 	if err != nil {
 		return err
 	}
-	pending, err := h.findPendingApproval(ctx, log)
+	ps, err := h.readPipeline(ctx, log)
 	if err != nil {
 		return err
 	}
-	if pending != nil {
-		return h.settleApproval(ctx, log, pending, latest)
+	if ps.pending != nil {
+		return h.settleApproval(ctx, log, ps.pending, latest)
 	}
 	same, err := h.latestServesStableImage(ctx, log, latest, stable, ls)
 	if err != nil {
@@ -80,16 +97,35 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, stableEnded 
 	if same {
 		return h.release(ctx, log, ls, stable)
 	}
-	if stableEnded {
+	why := ""
+	switch {
+	case ev.stableEnded:
+		why = "the Stable stage failed or was stopped"
+	case ev.latestEnded:
+		// A Latest deployment that failed or was stopped (a rollback
+		// deployment among them): rolling back again could loop.
+	default:
+		// Decided from the pipeline's state, whichever event comes last:
+		// the execution that delivered latest's image failed at Stable
+		// (an alarm stopped its Stable deployment, and the events of that
+		// deployment and of its rollback came in an order step 1 left to
+		// a later event), or was rejected at Approve while nothing could
+		// roll it back (the rollback function found a deployment
+		// unfinished, such as an approved execution's Stable deployment).
+		if why, err = h.latestOffItsVersion(ctx, log, ps, latest, ev.deployment); err != nil {
+			return err
+		}
+	}
+	if why != "" {
 		stableTD, err := servingTaskDefinition(stable, ls.anchor.groups)
 		if err != nil {
 			return err
 		}
-		id, err := h.redeployLatest(ctx, log, stableTD, "the Stable stage failed or was stopped")
+		id, err := h.redeployLatest(ctx, log, stableTD, why)
 		if err != nil {
 			return err
 		}
-		log.Info("roll-back", "the Stable stage failed or was stopped: latest goes back to stable's version; the tenants are released when that deployment succeeds",
+		log.Info("roll-back", why+": latest goes back to stable's version; the tenants are released when that deployment succeeds",
 			"rollback_deployment", id, "task_definition", stableTD)
 		return nil
 	}
@@ -97,6 +133,65 @@ func (h *Hooks) cleanup(ctx context.Context, log *invocationLogger, stableEnded 
 		"push a fixed image, or run `tenant-canary rollback` to put everyone on stable's image (docs/runbook.md, \"A held split\")",
 		"catch_all_priority", ls.catchAllPriority, "stable_desired_count", stable.DesiredCount)
 	return nil
+}
+
+// latestOffItsVersion says why latest must go to stable's version ("" when
+// it need not), read from the pipeline's state, whichever event came last.
+// It never acts while an execution runs in the Latest stage (that
+// execution's own deployment is about to replace latest, and its end runs
+// cleanup again), nor on an image latest names by tag, which cannot be
+// compared with an execution's digest (the held split's WARN says what to
+// do). Latest goes to stable's version when the image it serves is:
+//   - that of the execution whose Stable stage failed last (an alarm
+//     stopped its Stable deployment, and the events of that deployment and
+//     of its rollback came in an order cleanup's busy step left to a later
+//     event);
+//   - at a deployment's end and under approval.onReject=rollback, that of
+//     the execution whose approval failed last (rejected or expired) — one
+//     the rollback function found a deployment unfinished for and left;
+//   - none that the Latest stage's last execution delivered: a rollback
+//     deployment put it there (the rollback function's, or an operator's)
+//     while an approved version went on to stable, so it is older than
+//     what stable serves, and no pipeline execution will move it.
+func (h *Hooks) latestOffItsVersion(ctx context.Context, log *invocationLogger, ps pipelineState, latest ecstypes.Service, deploymentEnded bool) (string, error) {
+	if ps.latestStageRunning {
+		log.Info("read-pipeline", "an execution runs in the Latest stage: its deployment decides", "pipeline_execution_id", ps.latestStage)
+		return "", nil
+	}
+	latestTD, err := primaryTaskDefinition(latest)
+	if err != nil {
+		return "", err
+	}
+	images, err := h.images(ctx, latestTD)
+	if err != nil {
+		return "", err
+	}
+	latestDigest := imageDigest(describeImages(images))
+	if latestDigest == "" {
+		return "", nil
+	}
+	digestOf := func(id string) (string, error) {
+		if id == "" {
+			return "", nil
+		}
+		return h.executionImageDigest(ctx, id)
+	}
+	if d, err := digestOf(ps.failedStable); err != nil || (d != "" && d == latestDigest) {
+		return "the Stable stage of the execution that delivered latest's image failed", err
+	}
+	// A rejection is the rollback function's to roll back, on the same
+	// event as the pipeline's FAILED: cleanup takes it over only at a
+	// deployment's end. Only under an explicit rollback: a cleanup
+	// function deployed without ON_REJECT holds, as under hold.
+	if deploymentEnded && h.Config.OnReject == contract.OnRejectRollback {
+		if d, err := digestOf(ps.failedApprove); err != nil || (d != "" && d == latestDigest) {
+			return "the approval of the image latest serves was rejected or expired", err
+		}
+	}
+	if d, err := digestOf(ps.latestStage); err != nil || (d != "" && d != latestDigest) {
+		return "latest serves a version a rollback deployment put there, not the one the Latest stage last deployed, while stable went on to an approved one", err
+	}
+	return "", nil
 }
 
 // settleApproval awaits a pending approval about the image latest serves

@@ -1095,3 +1095,36 @@ func TestCleanupNeverRejectsAnApprovalItCannotCompare(t *testing.T) {
 	assert.Contains(t, logs.String(), `"approval_digest":"`+protocol.Digest(1)+`"`)
 	s.split(0, 0) // the tenants stay pinned while the approval waits
 }
+
+// exec-1 is approved and its Stable deployment (d-2) runs when exec-2's
+// canary of v2 is rejected: the rollback function finds d-2 unfinished and
+// leaves it. At d-2's SUCCESS, cleanup finds latest still on the rejected
+// v2 and nothing in flight, and rolls latest back to stable's v1 (the
+// Approve stage's latest execution failed and delivered latest's image),
+// instead of holding a split nobody decides.
+func TestCleanupRollsBackARejectionTheRollbackFunctionLeft(t *testing.T) {
+	s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 2, Rejects: 1})
+	s.toApproval()
+	s.deliverAll()
+	s.do("APPROVE exec-1", "PUSH v2", "exec-1 (v1) enters Stable", "CodeDeploy starts d-2", "CodeDeploy d-2 creates the replacement")
+	s.do("exec-2 (v2) enters Latest")
+	s.stage("d-3")
+	s.deliverAll()
+	s.do("exec-2 (v2) enters Approve", "REJECT exec-2")
+	s.deliverAll()
+	require.Equal(t, 3, s.deployments(), "the rollback function started nothing: d-2 had not ended")
+	s.do("CodeDeploy d-2 shifts the canary")
+	s.do(toEnd("d-2")...)
+	s.hold(contract.HookCleanup)
+	s.do("deliver CodeDeploy SUCCESS d-2")
+	h, logs := s.hooks(contract.HookCleanup)
+
+	require.NoError(t, s.invokeWith(h, s.take(contract.HookCleanup)))
+
+	assert.Contains(t, logs.String(), "the approval of the image latest serves was rejected or expired: latest goes back to stable's version")
+	require.Equal(t, 4, s.deployments(), "cleanup rolled latest back")
+	s.unhold(contract.HookCleanup)
+	s.stage("d-4")
+	s.deliverAll()
+	s.everyoneOn(1)
+}

@@ -66,7 +66,7 @@ type Config struct {
 	// stable serving after the catch-all moves, before scaling it to zero.
 	ReleaseDelay time.Duration
 
-	// OnReject is the rollback function's only.
+	// OnReject is the rollback and the cleanup functions' only.
 	OnReject string
 	// AppSpecLatest (cleanup and rollback) is the Latest stage's AppSpec
 	// with the task definition placeholder: both roll latest back with it.
@@ -186,7 +186,7 @@ func ConfigFromEnv(lookup func(string) (string, bool), hook Hook) (Config, error
 			}
 		}
 	}
-	if hook == HookRollback {
+	if hook == HookRollback || hook == HookCleanup {
 		if v, ok := get(contract.EnvOnReject); ok {
 			if v != contract.OnRejectRollback && v != contract.OnRejectHold {
 				bad("%s=%q must be %q or %q", contract.EnvOnReject, v, contract.OnRejectRollback, contract.OnRejectHold)

@@ -84,8 +84,8 @@ func TestConfigFromEnvReadsTheContract(t *testing.T) {
 	cfg, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookCleanup)
 	require.NoError(t, err)
 	cleanup := want
-	cleanup.Hook, cleanup.AppSpecLatest = rollout.HookCleanup, strings.TrimSpace(env[contract.EnvAppSpecLatest])
-	assert.Equal(t, cleanup, cfg, "cleanup rolls latest back after a failed Stable stage: it reads the AppSpec, not onReject")
+	cleanup.Hook, cleanup.OnReject, cleanup.AppSpecLatest = rollout.HookCleanup, "rollback", strings.TrimSpace(env[contract.EnvAppSpecLatest])
+	assert.Equal(t, cleanup, cfg, "cleanup rolls latest back after a failed Stable stage, and after a rejection it finds left on latest: it reads the AppSpec and onReject")
 
 	cfg, err = rollout.ConfigFromEnv(lookupIn(env), rollout.HookRollback)
 	require.NoError(t, err)
@@ -93,12 +93,9 @@ func TestConfigFromEnvReadsTheContract(t *testing.T) {
 	assert.Equal(t, want, cfg)
 }
 
-// rollbackOnly are the variables only the rollback function reads;
-// rollingBack, those the functions that roll latest back read.
-var (
-	rollbackOnly = []string{contract.EnvOnReject}
-	rollingBack  = []string{contract.EnvAppSpecLatest}
-)
+// rollingBack are the variables the functions that roll latest back
+// (rollback and cleanup) read.
+var rollingBack = []string{contract.EnvAppSpecLatest, contract.EnvOnReject}
 
 func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 	for _, hook := range contract.Hooks {
@@ -107,10 +104,6 @@ func TestConfigFromEnvNamesEveryMissingVariable(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "invalid environment for the "+string(hook)+" hook")
 			for name := range declaredEnv(nil) {
-				if hook != rollout.HookRollback && slices.Contains(rollbackOnly, name) {
-					assert.NotContains(t, err.Error(), name, "only the rollback function needs it")
-					continue
-				}
 				if slices.Contains(rollingBack, name) && hook != rollout.HookCleanup && hook != rollout.HookRollback {
 					assert.NotContains(t, err.Error(), name, "only the functions that roll latest back need it")
 					continue
@@ -143,7 +136,7 @@ func TestConfigFromEnvEveryHookNeedsTheGuardsVariables(t *testing.T) {
 	}
 }
 
-func TestConfigFromEnvOnlyRollbackNeedsOnRejectAndOnlyTheRollingBackFunctionsTheAppSpec(t *testing.T) {
+func TestConfigFromEnvOnlyTheRollingBackFunctionsNeedOnRejectAndTheAppSpec(t *testing.T) {
 	env := declaredEnv(map[string]string{contract.EnvOnReject: "<unset>", contract.EnvAppSpecLatest: "<unset>"})
 	for _, hook := range []rollout.Hook{rollout.HookPin, rollout.HookUnpin} {
 		_, err := rollout.ConfigFromEnv(lookupIn(env), hook)
@@ -151,7 +144,7 @@ func TestConfigFromEnvOnlyRollbackNeedsOnRejectAndOnlyTheRollingBackFunctionsThe
 	}
 	_, err := rollout.ConfigFromEnv(lookupIn(env), rollout.HookCleanup)
 	require.Error(t, err)
-	assert.NotContains(t, err.Error(), "ON_REJECT")
+	assert.Contains(t, err.Error(), "ON_REJECT is not set")
 	assert.Contains(t, err.Error(), "APPSPEC_LATEST is not set")
 	_, err = rollout.ConfigFromEnv(lookupIn(env), rollout.HookRollback)
 	require.Error(t, err)

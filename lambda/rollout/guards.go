@@ -234,17 +234,53 @@ type pendingApproval struct {
 	executionID, token string
 }
 
-// findPendingApproval reads the pipeline's state: the Approve action's
-// latest execution is InProgress while it waits, and carries the token
-// PutApprovalResult needs
-// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
-func (h *Hooks) findPendingApproval(ctx context.Context, log *invocationLogger) (*pendingApproval, error) {
+// pipelineState is what cleanup reads of the pipeline: the pending
+// approval (nil when none), and the executions whose latest run of the
+// Approve or the Stable stage failed ("" when the stage's latest
+// execution did not fail).
+type pipelineState struct {
+	pending                     *pendingApproval
+	failedApprove, failedStable string
+	// latestStage is the execution the Latest stage ran last, and
+	// latestStageRunning whether it still runs there.
+	latestStage        string
+	latestStageRunning bool
+}
+
+// readPipeline reads the pipeline's state. Each stage shows its latest
+// execution, with its id and status (Failed when it failed); the Approve
+// action's latest execution is InProgress while it waits, and carries the
+// token PutApprovalResult needs
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_StageExecution.html).
+func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipelineState, error) {
+	var ps pipelineState
 	out, err := h.CodePipeline.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(h.Config.PipelineName)})
 	if err != nil {
-		return nil, fmt.Errorf("get state of pipeline %s: %w", h.Config.PipelineName, err)
+		return ps, fmt.Errorf("get state of pipeline %s: %w", h.Config.PipelineName, err)
 	}
 	for _, st := range out.StageStates {
-		if aws.ToString(st.StageName) != contract.StageApprove || st.LatestExecution == nil {
+		name := aws.ToString(st.StageName)
+		if st.LatestExecution == nil {
+			continue
+		}
+		id := aws.ToString(st.LatestExecution.PipelineExecutionId)
+		if name == contract.StageLatest {
+			ps.latestStage, ps.latestStageRunning = id, st.LatestExecution.Status == cptypes.StageExecutionStatusInProgress
+			continue
+		}
+		if name != contract.StageApprove && name != contract.StageStable {
+			continue
+		}
+		if st.LatestExecution.Status == cptypes.StageExecutionStatusFailed {
+			if name == contract.StageApprove {
+				ps.failedApprove = id
+			} else {
+				ps.failedStable = id
+			}
+			log.Info("read-pipeline", "the stage's latest execution failed", "stage", name, "pipeline_execution_id", id)
+		}
+		if name != contract.StageApprove || ps.pending != nil {
 			continue
 		}
 		for _, a := range st.ActionStates {
@@ -252,13 +288,14 @@ func (h *Hooks) findPendingApproval(ctx context.Context, log *invocationLogger) 
 				a.LatestExecution.Status != cptypes.ActionExecutionStatusInProgress || aws.ToString(a.LatestExecution.Token) == "" {
 				continue
 			}
-			p := &pendingApproval{executionID: aws.ToString(st.LatestExecution.PipelineExecutionId), token: aws.ToString(a.LatestExecution.Token)}
-			log.Info("read-pipeline", "an approval is pending", "pipeline_execution_id", p.executionID)
-			return p, nil
+			ps.pending = &pendingApproval{executionID: id, token: aws.ToString(a.LatestExecution.Token)}
+			log.Info("read-pipeline", "an approval is pending", "pipeline_execution_id", id)
 		}
 	}
-	log.Info("read-pipeline", "no approval is pending")
-	return nil, nil
+	if ps.pending == nil {
+		log.Info("read-pipeline", "no approval is pending")
+	}
+	return ps, nil
 }
 
 // executionImageDigest is the image digest an execution's ECR source

@@ -120,9 +120,12 @@ func (h *Hooks) Cleanup(ctx context.Context, ev events.CodeDeployEvent) (err err
 	// A Stable deployment that failed or was stopped (an alarm, a failed
 	// hook) ends its execution short of its last stage: the version latest
 	// serves was never approved all the way, so cleanup rolls it back.
-	stableEnded := ev.Detail.DeploymentGroup == h.Config.StableDeploymentGroupName &&
-		ev.Detail.State != events.CodeDeployDeploymentStateSuccess
-	return h.cleanup(wctx, log, stableEnded)
+	failed := ev.Detail.State != events.CodeDeployDeploymentStateSuccess
+	return h.cleanup(wctx, log, cleanupEvent{
+		deployment:  true,
+		stableEnded: failed && ev.Detail.DeploymentGroup == h.Config.StableDeploymentGroupName,
+		latestEnded: failed && ev.Detail.DeploymentGroup == h.Config.LatestDeploymentGroupName,
+	})
 }
 
 // PipelineExecutionEventDetailType is the EventBridge detail-type of a
@@ -222,7 +225,7 @@ func (h *Hooks) CleanupPipelineExecution(ctx context.Context, ev PipelineExecuti
 	}
 	wctx, cancel := h.workContext(ctx)
 	defer cancel()
-	return h.cleanup(wctx, log, false)
+	return h.cleanup(wctx, log, cleanupEvent{})
 }
 
 // lifecycle runs work for a CodeDeploy lifecycle hook and reports its outcome

@@ -73,15 +73,11 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	if err != nil {
 		return err
 	}
-	stable := services[0]
-	active, err := h.activeStableGroup(log, stable)
+	if err := h.scaleStable(ctx, log, "scale-up", services[0], h.Config.StableDesiredCount, true); err != nil {
+		return err
+	}
+	active, err := h.waitStableHealthy(ctx, log, h.Config.StableDesiredCount)
 	if err != nil {
-		return err
-	}
-	if err := h.scaleStable(ctx, log, "scale-up", stable, h.Config.StableDesiredCount, true); err != nil {
-		return err
-	}
-	if err := h.waitHealthy(ctx, log, active, h.Config.StableDesiredCount); err != nil {
 		return err
 	}
 	if ls, err = h.readListener(ctx, log); err != nil {
@@ -493,26 +489,50 @@ func (h *Hooks) scaleStable(ctx context.Context, log *invocationLogger, step str
 	return nil
 }
 
-// waitHealthy polls the target group until want targets are healthy or the
-// work context (the invocation's deadline minus the safety margin) ends.
-func (h *Hooks) waitHealthy(ctx context.Context, log *invocationLogger, targetGroup string, want int32) error {
+// waitStableHealthy polls until stable's active target group (that of its
+// PRIMARY task set, read afresh at every poll) has want healthy targets, or
+// the work context ends, and returns that group. It re-reads the service
+// because an earlier rollout's Stable deployment may move stable to its
+// other target group during the wait: once its traffic has shifted the
+// replacement task set becomes PRIMARY, and when the termination wait ends
+// CodeDeploy deletes the original task set ("For an Amazon ECS deployment,
+// the number of minutes before deleting the original (blue) task set",
+// CodeDeploy API Reference, BlueInstanceTerminationOption,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BlueInstanceTerminationOption.html).
+// Polling the group read before the wait would then poll a group whose
+// tasks are gone until the deadline failed this rollout; the explorer
+// found exactly that with two pushes.
+func (h *Hooks) waitStableHealthy(ctx context.Context, log *invocationLogger, want int32) (string, error) {
 	const step = "wait-healthy"
 	start := time.Now()
-	healthy := 0
-	return h.waitFor(ctx, func(poll int) (bool, error) {
-		n, targets, err := h.targetHealth(ctx, targetGroup)
+	healthy, active := 0, ""
+	err := h.waitFor(ctx, func(poll int) (bool, error) {
+		services, err := h.describeServices(ctx, log, h.Config.StableServiceName)
+		if err != nil {
+			return false, fmt.Errorf("poll %d: %w", poll, err)
+		}
+		tg, err := h.activeStableGroup(log, services[0])
+		if err != nil {
+			return false, err
+		}
+		if active != "" && tg != active {
+			log.Info(step, "stable's active target group moved (a Stable deployment): following it", "from", active, "to", tg, "poll", poll)
+		}
+		active = tg
+		n, targets, err := h.targetHealth(ctx, active)
 		if err != nil {
 			return false, fmt.Errorf("poll %d: %w", poll, err)
 		}
 		healthy = n
-		log.Info(step, "polled target health", "target_group", targetGroup, "poll", poll,
+		log.Info(step, "polled target health", "target_group", active, "poll", poll,
 			"healthy", healthy, "targets", targets, "want", want,
 			"step_ms", time.Since(start).Milliseconds())
 		return healthy >= int(want), nil
 	}, func(polls int, waited time.Duration, err error) error {
-		return fmt.Errorf("gave up waiting for %d healthy targets in %s after %d polls (%d healthy) in %s: %w",
-			want, targetGroup, polls, healthy, waited, err)
+		return fmt.Errorf("gave up waiting for %d healthy targets in %s after %d polls (%d healthy; stable's active target group at the last poll) in %s: %w",
+			want, active, polls, healthy, waited, err)
 	})
+	return active, err
 }
 
 // moveCatchAll sets the catch-all rule's priority with one SetRulePriorities
