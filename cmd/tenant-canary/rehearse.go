@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tenant-canary/tenant-canary/internal/badversion"
@@ -94,7 +93,7 @@ func rehearseCmd(ctx context.Context, fs *flag.FlagSet, args []string, e *env) e
 	}
 	// The rehearsal's log and the scenario driver's lines come from many
 	// goroutines onto one stderr.
-	stderr := &lockedWriter{w: e.stderr}
+	stderr := dataplane.SyncWriter(e.stderr)
 	level := slog.LevelInfo
 	if !*verbose {
 		level = slog.LevelWarn
@@ -382,16 +381,4 @@ func clockFromEnv(spec string, warn io.Writer) (func() time.Time, float64) {
 	}
 	fmt.Fprintf(warn, "tenant-canary: %s=%q: want \"<rehearsal time> <wall time> <speed 1-%d>\" as a rehearsal's env file sets it; using the wall clock\n", clockEnv, spec, dataplane.MaxSpeed)
 	return time.Now, 1
-}
-
-// lockedWriter serialises writes from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -619,7 +619,7 @@ func TestHookFunctionsRuntimeAndEnvironment(t *testing.T) {
 		// delay (service.deregistrationDelaySeconds, 15 by default) when
 		// they release: it is in their environment, from the one config
 		// value, and on top of their timeout.
-		{"cleanup", 120 + 15, map[string]interface{}{"APPSPEC_LATEST": appSpecLatest, "RELEASE_DELAY_SECONDS": "15"}},
+		{"cleanup", 120 + 15, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest, "RELEASE_DELAY_SECONDS": "15"}},
 		{"rollback", 120 + 15, map[string]interface{}{"ON_REJECT": "rollback", "APPSPEC_LATEST": appSpecLatest, "RELEASE_DELAY_SECONDS": "15"}},
 	} {
 		t.Run(tc.hook, func(t *testing.T) {

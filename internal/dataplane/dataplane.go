@@ -673,6 +673,10 @@ func (d *DataPlane) Close() error {
 	return err
 }
 
+// SyncWriter serialises writes to w from several goroutines: every task's
+// log lines, or a rehearsal's log beside a scenario driver's lines.
+func SyncWriter(w io.Writer) io.Writer { return &lockedWriter{w: w} }
+
 // lockedWriter lets every task write its log lines to one writer.
 type lockedWriter struct {
 	mu sync.Mutex

@@ -452,17 +452,19 @@ func TestFindingFailedStableStageRollsBackUnderOnRejectHold(t *testing.T) {
 	sc.atRestOnOneVersion(0)
 }
 
-// Known finding (lambda/rollout has yet to fix it): exec-1 is approved and
-// waits to enter Stable while exec-2's canary runs; exec-2 is rejected.
-// The rollback function rolls latest back to the version stable serves —
-// v0, not the approved v1 — and cleanup releases, scaling stable to zero.
-// Then exec-1 enters Stable: its deployment's replacement has no task, and
-// through the termination wait the original task set has none either, so
-// an instant rollback would route the pinned tenant nowhere (I2); and once
-// exec-1 succeeds nobody is on v1.
+// Finding "stable on no tasks" (I2, fixed): exec-1 is approved and waits
+// to enter Stable while exec-2's canary runs; exec-2 is rejected. The
+// rollback function used to roll latest back to the version stable serves
+// — v0, not the approved v1 — and cleanup released, scaling stable to zero;
+// then exec-1 entered Stable with no task in its replacement and, through
+// the termination wait, none in its original task set either, so an
+// instant rollback would have routed the pinned tenant nowhere (I2), and
+// once exec-1 succeeded nobody was on v1. The rollback function (and
+// cleanup) now leave a rejected image in place while an older, approved
+// execution has not finished its Stable stage; that stage's end runs
+// cleanup, which rolls latest back to the v1 stable then serves.
 func TestFindingRejectingANewerPushWhileTheApprovedOneWaitsToEnterStable(t *testing.T) {
 	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2, Rejects: 1})
-	sc.expect = I2
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
@@ -470,10 +472,11 @@ func TestFindingRejectingANewerPushWhileTheApprovedOneWaitsToEnterStable(t *test
 	sc.settleWithout("enters Stable", "APPROVE exec-2")
 	sc.do("REJECT exec-2")
 	sc.settleWithout("enters Stable")
-	require.Equal(t, 0, sc.w.Services[sc.w.st.stableService].Desired, "released: stable at zero before exec-1's Stable stage")
+	require.Equal(t, 2, sc.w.Services[sc.w.st.stableService].Desired, "stable keeps its tasks for exec-1's Stable stage")
+	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the pinned tenant stays on stable until exec-1's Stable stage")
 	sc.do("exec-1 (v1) enters Stable")
 	sc.settle()
-	sc.reachesKnownFinding()
+	sc.atRestOnOneVersion(1)
 }
 
 // Regression (found by the deep run's walks; an I1 violation): an alarm

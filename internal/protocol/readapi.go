@@ -596,8 +596,9 @@ type alarmView struct {
 // alarmStates are the declared rollback alarms and their states. With the
 // signal path, an alarm's state is the model's evaluation of its target
 // group's minutes (signal.go), the declared alarm matched to the compiled
-// one by the signal its name ends with (components/pipeline names them
-// <prefix>-<signal>); before its target group's first minute it is
+// one by name (or, for a Signal.Alarms replacement set, by the signal its
+// name ends with: components/pipeline names them <prefix>-<signal>);
+// before its target group's first minute it is
 // INSUFFICIENT_DATA. Without the signal path the model has no metrics:
 // an alarm is OK (nothing says otherwise).
 func (w *World) alarmStates() []alarmView {
@@ -608,10 +609,13 @@ func (w *World) alarmStates() []alarmView {
 		if w.signal != nil {
 			v.state, v.reason = string(cwtypes.StateValueInsufficientData), "no datapoints yet"
 			if h := w.metrics[a.TargetGroupArn]; h != nil {
-				for j, compiled := range w.signal.Alarms {
+				for j, compiled := range w.signal.alarmsOf(w.st, a.TargetGroupArn) {
+					// The stack's own alarms keep their declared names; a
+					// replacement set (Signal.Alarms) is named by signal.
 					signal := strings.TrimPrefix(compiled.Name(), "tc-")
-					if strings.HasSuffix(v.name, "-"+signal) && j < len(h.states) {
+					if (compiled.Name() == v.name || strings.HasSuffix(v.name, "-"+signal)) && j < len(h.states) {
 						v.state, v.reason = string(h.states[j]), "evaluated on the model's minutes"
+						break
 					}
 				}
 			}

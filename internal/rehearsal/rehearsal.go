@@ -254,40 +254,15 @@ func (r *Rehearsal) awaitHealthy() error {
 	}
 }
 
-// signalOf is the signal path of the declared stack: its rollback alarms
-// (one target group's set: the program gives each group of a pair the same
-// definitions), its traffic config, and the TargetResponseTime statistic
-// the latency alarm reads.
+// signalOf is the signal path of the declared stack — the model reads its
+// rollback alarms, the target groups each deployment group's alarms watch
+// and the traffic config from the stack itself — and the TargetResponseTime
+// statistic the latency alarm reads, which the data plane's samples need.
 func signalOf(st *declared.Stack) (*protocol.Signal, string, error) {
-	var latest0 string
-	for _, tg := range st.TargetGroups {
-		if tg.Service == "latest" && tg.PairIndex == 0 {
-			latest0 = aws.ToString(tg.TargetGroup.TargetGroupArn)
-		}
-	}
 	sig := &protocol.Signal{Bad: map[int]string{}}
 	respStat := "Average"
 	for _, a := range st.Alarms {
-		if a.TargetGroupArn != latest0 {
-			continue
-		}
-		// The model names each target group's alarms by signal
-		// ("tc-<signal>", as components/pipeline/stoptime compiles
-		// them) and answers DescribeAlarms for every declared alarm
-		// whose name ends in "-<signal>"; the program names them
-		// <child>-<service>-tg<index>-<signal> (components/pipeline/alarms.go).
 		def := a.Definition
-		name := aws.ToString(def.AlarmName)
-		_, signal, ok := strings.Cut(name, "-latest-tg0-")
-		if !ok {
-			return nil, "", fmt.Errorf("rehearsal: alarm %s of target group %s: want a name <prefix>-latest-tg0-<signal>, as the program declares", name, latest0)
-		}
-		def.AlarmName = aws.String("tc-" + signal)
-		alarm, err := cloudwatch.Compile(&def)
-		if err != nil {
-			return nil, "", fmt.Errorf("rehearsal: alarm %s: %w", name, err)
-		}
-		sig.Alarms = append(sig.Alarms, alarm)
 		for _, q := range def.Metrics {
 			if q.MetricStat != nil && q.MetricStat.Metric != nil && aws.ToString(q.MetricStat.Metric.MetricName) == cloudwatch.MetricTargetResponseTime {
 				respStat = aws.ToString(q.MetricStat.Stat)

@@ -329,8 +329,7 @@ type world struct {
 	held    []protocol.Invoke
 	// ran counts the invocations run under the emulator, per function.
 	ran map[contract.Hook]int
-	// smoke: the smoke hook's checks (as the stack declares them), when
-	// the AppSpecs name it.
+	// smoke: the smoke hook's checks, when the AppSpecs name it.
 	smoke *contract.SmokeChecks
 }
 
@@ -347,6 +346,7 @@ func newWorld(t testing.TB, stack string, sc protocol.Scenario) *world {
 	require.NoError(t, err)
 	w := &world{t: t, d: protocol.NewDirectFromStack(st, sc),
 		fns: map[contract.Hook]*function{}, holding: map[contract.Hook]bool{}, ran: map[contract.Hook]int{}}
+	// The smoke hook's checks, as the stack declares them (smokeTest on).
 	if v, ok := w.d.Env(contract.HookSmoke)[contract.EnvSmokeChecks]; ok {
 		var c contract.SmokeChecks
 		require.NoError(t, json.Unmarshal([]byte(v), &c), "the smoke function's declared %s", contract.EnvSmokeChecks)

@@ -22,11 +22,11 @@ import (
 // deployment d-1 (role "latest") or, after the approval, its Stable
 // deployment d-2 (role "stable") allows test traffic, and CodeDeploy
 // invokes the smoke hook (returned, not run). The smoke tests on the way
-// run under the emulator against the model's own test listeners, with the
-// stack's declared checks (fixture smoke-1).
-func smokeAt(t *testing.T, role string) (*world, protocol.Invoke) {
+// run under the emulator against the model's own test listeners.
+func smokeAt(t *testing.T, role string, checks contract.SmokeChecks) (*world, protocol.Invoke) {
 	t.Helper()
 	w := newWorld(t, "smoke-1", protocol.Scenario{Pushes: 1})
+	w.smoke = &checks
 	w.do("PUSH v1", "exec-1 (v1) enters Latest")
 	id := "d-1"
 	if role == "stable" {
@@ -112,14 +112,15 @@ func TestSmokeBinaryUnderLambdaRuntime(t *testing.T) {
 		},
 		{
 			name: "a bad environment still reports Failed", role: "latest", checks: healthy,
-			env: map[string]string{contract.EnvSmokeChecks: `{"requests":[{"path":"/healthz"}],"count":1,"expectStatus":200,"timeoutSeconds":1}`}, wantReport: "Failed",
+			// SMOKE_TARGETS removed from the declared environment.
+			env: map[string]string{contract.EnvSmokeTargets: "", contract.EnvSmokeChecks: `{"requests":[{"path":"/healthz"}],"count":1,"expectStatus":200,"timeoutSeconds":1}`}, wantReport: "Failed",
 			wantError: "SMOKE_TARGETS is not set",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			latestHits.Store(0)
 			stableHits.Store(0)
-			w, inv := smokeAt(t, tc.role)
+			w, inv := smokeAt(t, tc.role, tc.checks)
 			env := tc.env
 			if env == nil {
 				var targets map[string]string

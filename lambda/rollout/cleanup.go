@@ -184,8 +184,18 @@ func (h *Hooks) latestOffItsVersion(ctx context.Context, log *invocationLogger, 
 	// deployment's end. Only under an explicit rollback: a cleanup
 	// function deployed without ON_REJECT holds, as under hold.
 	if deploymentEnded && h.Config.OnReject == contract.OnRejectRollback {
-		if d, err := digestOf(ps.failedApprove); err != nil || (d != "" && d == latestDigest) {
-			return "the approval of the image latest serves was rejected or expired", err
+		d, err := digestOf(ps.failedApprove)
+		if err != nil {
+			return "", err
+		}
+		if d != "" && d == latestDigest {
+			// Not while an approved, older execution has its Stable stage
+			// ahead: that stage's end decides, from stable's new version.
+			older, err := h.approvedExecutionUnfinished(ctx, log, ps, ps.failedApprove)
+			if err != nil || older != "" {
+				return "", err
+			}
+			return "the approval of the image latest serves was rejected or expired", nil
 		}
 	}
 	if d, err := digestOf(ps.latestStage); err != nil || (d != "" && d != latestDigest) {

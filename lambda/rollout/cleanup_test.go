@@ -319,11 +319,15 @@ func TestCleanupRetriesWhileARollbackIsFinishing(t *testing.T) {
 	inv := s.take(contract.HookCleanup)
 	before := s.outcome()
 	h, logs := s.hooks(contract.HookCleanup)
-	// Polls 30 ms apart: the work deadline passes while it waits.
-	h.Budget, h.PollInterval = 100*time.Millisecond, 30*time.Millisecond
+	// The work deadline (the invocation's, less the safety margin) passes
+	// while it waits between two polls (a deadline that lands on a call
+	// fails that call instead, and the message names the call).
+	h.SafetyMargin, h.PollInterval = 100*time.Millisecond, time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
 
 	start := time.Now()
-	err := s.invokeWith(h, inv)
+	err := s.m.runWith(ctx, h, inv)
 
 	assert.Less(t, time.Since(start), 5*time.Second, "gives up at the work deadline")
 	require.Error(t, err, "an error makes Lambda retry the event")
@@ -393,7 +397,6 @@ func assertRolledBackToStable(t *testing.T, s *story, n int) {
 func TestCleanupWaitsForAStableRollbackToFinish(t *testing.T) {
 	s, inv := stableStopped(t, "tenants-1", protocol.Reading{EventBeforeRollback: true})
 	h, logs := s.hooks(contract.HookCleanup)
-	h.Budget = 5 * time.Second
 	var wg sync.WaitGroup
 	var err error
 	wg.Add(1)

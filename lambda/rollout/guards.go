@@ -241,10 +241,10 @@ type pendingApproval struct {
 type pipelineState struct {
 	pending                     *pendingApproval
 	failedApprove, failedStable string
-	// latestStage is the execution the Latest stage ran last, and
-	// latestStageRunning whether it still runs there.
-	latestStage        string
-	latestStageRunning bool
+	// latestStage and stableStage are the executions the Latest and the
+	// Stable stage ran last, and ...Running whether they still run there.
+	latestStage, stableStage               string
+	latestStageRunning, stableStageRunning bool
 }
 
 // readPipeline reads the pipeline's state. Each stage shows its latest
@@ -268,6 +268,9 @@ func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipeli
 		if name == contract.StageLatest {
 			ps.latestStage, ps.latestStageRunning = id, st.LatestExecution.Status == cptypes.StageExecutionStatusInProgress
 			continue
+		}
+		if name == contract.StageStable {
+			ps.stableStage, ps.stableStageRunning = id, st.LatestExecution.Status == cptypes.StageExecutionStatusInProgress
 		}
 		if name != contract.StageApprove && name != contract.StageStable {
 			continue
@@ -296,6 +299,62 @@ func (h *Hooks) readPipeline(ctx context.Context, log *invocationLogger) (pipeli
 		log.Info("read-pipeline", "no approval is pending")
 	}
 	return ps, nil
+}
+
+// approvedExecutionUnfinished names an execution older than the rejected
+// one that has not finished its Stable stage ("" when none). Executions run
+// the stages in order and a stage runs one at a time, so one older than an
+// execution that reached Approve has passed Approve: it was approved, and
+// waits for or runs the Stable stage. Rolling latest back to what stable
+// serves now, and releasing stable, would undo that approval and leave its
+// Stable deployment without the tasks an instant rollback needs; its
+// Stable deployment's end runs cleanup, which decides then.
+// ListPipelineExecutions lists executions newest first with their status
+// (InProgress, Stopping, Stopped, Succeeded, Superseded, Failed, Cancelled)
+// (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html,
+// https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_PipelineExecutionSummary.html);
+// a Stopping one may still run a deployment, so it counts. One still
+// InProgress whose run of the Stable stage has ended (the stage's latest
+// execution, no longer InProgress in GetPipelineState) does not count: that
+// end already ran cleanup, and the execution's own status may lag it.
+func (h *Hooks) approvedExecutionUnfinished(ctx context.Context, log *invocationLogger, ps pipelineState, rejected string) (string, error) {
+	var token *string
+	seen := false
+	for {
+		out, err := h.CodePipeline.ListPipelineExecutions(ctx, &codepipeline.ListPipelineExecutionsInput{
+			PipelineName: aws.String(h.Config.PipelineName), NextToken: token,
+		})
+		if err != nil {
+			return "", fmt.Errorf("list executions of pipeline %s: %w", h.Config.PipelineName, err)
+		}
+		for _, e := range out.PipelineExecutionSummaries {
+			id := aws.ToString(e.PipelineExecutionId)
+			if id == rejected {
+				seen = true
+				continue
+			}
+			if !seen {
+				continue
+			}
+			if e.Status == cptypes.PipelineExecutionStatusSucceeded {
+				// It ran every stage, so every older one had left them.
+				return "", nil
+			}
+			if e.Status != cptypes.PipelineExecutionStatusInProgress && e.Status != cptypes.PipelineExecutionStatusStopping {
+				continue
+			}
+			if id == ps.stableStage && !ps.stableStageRunning {
+				log.Info("check-pipeline", "an older execution has ended its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
+				continue
+			}
+			log.Info("check-pipeline", "an approved execution older than the rejected one has not finished its Stable stage", "pipeline_execution_id", id, "status", string(e.Status))
+			return id, nil
+		}
+		if aws.ToString(out.NextToken) == "" {
+			return "", nil
+		}
+		token = out.NextToken
+	}
 }
 
 // executionImageDigest is the image digest an execution's ECR source

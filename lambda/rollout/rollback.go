@@ -88,7 +88,7 @@ func (h *Hooks) Rollback(ctx context.Context, req RollbackRequest) (res Rollback
 	if h.ConfigErr != nil {
 		return res, h.ConfigErr
 	}
-	rejectedDigest := ""
+	rejectedExecution, rejectedDigest := "", ""
 	switch {
 	case req.DetailType == ApprovalEventDetailType:
 		d := req.Detail
@@ -106,6 +106,7 @@ func (h *Hooks) Rollback(ctx context.Context, req RollbackRequest) (res Rollback
 		wctx, cancel := h.workContext(ctx)
 		defer cancel()
 		ctx = wctx
+		rejectedExecution = d.ExecutionID
 		if rejectedDigest, err = h.executionImageDigest(ctx, d.ExecutionID); err != nil {
 			return res, err
 		}
@@ -119,10 +120,10 @@ func (h *Hooks) Rollback(ctx context.Context, req RollbackRequest) (res Rollback
 		defer cancel()
 		ctx = wctx
 	}
-	return h.rollback(ctx, log, rejectedDigest, req.Reason)
+	return h.rollback(ctx, log, rejectedExecution, rejectedDigest, req.Reason)
 }
 
-func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDigest, reason string) (RollbackResult, error) {
+func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedExecution, rejectedDigest, reason string) (RollbackResult, error) {
 	unclaim, err := h.claimRelease(ctx, log)
 	defer unclaim()
 	if err != nil {
@@ -130,6 +131,23 @@ func (h *Hooks) rollback(ctx context.Context, log *invocationLogger, rejectedDig
 	}
 	if why, err := h.busy(ctx, log); err != nil || why != "" {
 		return RollbackResult{Outcome: OutcomeBusy, Detail: why}, err
+	}
+	if rejectedExecution != "" {
+		ps, err := h.readPipeline(ctx, log)
+		if err != nil {
+			return RollbackResult{}, err
+		}
+		older, err := h.approvedExecutionUnfinished(ctx, log, ps, rejectedExecution)
+		if err != nil {
+			return RollbackResult{}, err
+		}
+		if older != "" {
+			detail := fmt.Sprintf("execution %s, older than the rejected %s, was approved and has not finished its Stable stage: "+
+				"rolling latest back to what stable serves now, and releasing stable, would undo that approval; "+
+				"the end of its Stable deployment runs cleanup, which rolls the rejected image back to the approved version", older, rejectedExecution)
+			log.Info("check-pipeline", detail)
+			return RollbackResult{Outcome: OutcomeBusy, Detail: detail}, nil
+		}
 	}
 	ls, err := h.readListener(ctx, log)
 	if err != nil {

@@ -217,6 +217,41 @@ func TestRollbackIsBusyWhileADeploymentIsUnfinished(t *testing.T) {
 		assert.Equal(t, before, s.outcome())
 		assert.Equal(t, 3, s.deployments(), "nothing started")
 	})
+	t.Run("an approved execution waits to enter Stable", func(t *testing.T) {
+		// Execution 1 was approved and has not entered Stable (no
+		// deployment of it exists yet); push 2's approval is rejected.
+		// Rolling latest back to stable's v0 and releasing would undo the
+		// approval of v1 and leave its Stable deployment without tasks.
+		s := newStory(t, "tenants-1", protocol.Scenario{Pushes: 2, Rejects: 1})
+		s.toApproval()
+		s.deliverAll()
+		s.do("APPROVE exec-1")
+		s.do("PUSH v2", "exec-2 (v2) enters Latest")
+		s.stage("d-2")
+		s.deliverAll()
+		s.do("exec-2 (v2) enters Approve", "REJECT exec-2")
+		s.hold(contract.HookRollback)
+		s.deliverAll()
+		inv := s.take(contract.HookRollback)
+		before := s.outcome()
+		h, _ := s.hooks(contract.HookRollback)
+
+		res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+
+		require.NoError(t, err)
+		assert.Equal(t, rollout.OutcomeBusy, res.Outcome)
+		assert.Contains(t, res.Detail, "execution exec-1, older than the rejected exec-2, was approved and has not finished its Stable stage")
+		assert.Equal(t, before, s.outcome())
+		assert.Equal(t, 2, s.deployments(), "nothing started")
+		// exec-1's Stable stage runs; its end rolls the rejected v2 back to
+		// the approved v1.
+		s.do("exec-1 (v1) enters Stable")
+		s.stage("d-3")
+		s.deliverAll()
+		s.stage("d-4")
+		s.deliverAll()
+		s.everyoneOn(1)
+	})
 }
 
 func TestRollbackUnpinsWhenLatestAlreadyServesStablesImage(t *testing.T) {

@@ -73,6 +73,11 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 	if err != nil {
 		return err
 	}
+	// A stable service outside its pair is a misconfiguration: fail before
+	// scaling anything.
+	if _, err := h.activeStableGroup(log, services[0]); err != nil {
+		return err
+	}
 	if err := h.scaleStable(ctx, log, "scale-up", services[0], h.Config.StableDesiredCount, true); err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ type HookResources struct {
 
 // PipelineArn is the ARN of the pipeline (CodePipeline permissions
 // reference, https://docs.aws.amazon.com/codepipeline/latest/userguide/permissions-reference.html:
-// GetPipelineState and GetPipelineExecution take
+// GetPipelineState, GetPipelineExecution and ListPipelineExecutions take
 // arn:aws:codepipeline:<region>:<account>:<pipeline-name>).
 func (r HookResources) PipelineArn() string { return r.Stack.Arn("codepipeline", r.PipelineName) }
 
@@ -249,10 +249,14 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			Allow("RedeployConfig", []string{"codedeploy:GetDeploymentConfig"}, r.Stack.CodeDeployConfigArn(r.DeploymentConfigName)),
 			Allow("RedeployRevision", []string{"codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"}, r.ApplicationArn),
 		)
+		// Both leave a rejected image in place while an older, approved
+		// execution has not finished its Stable stage: they list the
+		// executions and read the stages' latest executions
+		// (ListPipelineExecutions and GetPipelineState take the pipeline
+		// ARN). cleanup also finds a pending approval there.
+		pipelineReads = append(pipelineReads, "codepipeline:ListPipelineExecutions", "codepipeline:GetPipelineState")
 		if hook == contract.HookCleanup {
-			// cleanup finds a pending approval and rejects it when a newer
-			// push superseded it.
-			pipelineReads = append(pipelineReads, "codepipeline:GetPipelineState")
+			// cleanup rejects a pending approval a newer push superseded.
 			if r.ApprovalRequired {
 				st = append(st, Allow("RejectSupersededApproval", []string{"codepipeline:PutApprovalResult"}, r.ApproveActionArn()))
 			}
