@@ -89,12 +89,14 @@ func scenarios(deep bool) []Scenario {
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "PUSH v2", "settle until d-2 shifts the canary step", "d-2 shifts the canary step", "APPROVE exec-1"}, MaxStates: 2 * capCI})
 	// Aimed at unpin's claim: the exploration starts when the approved
 	// push's unpin has made its checks and is about to move the catch-all,
-	// an alarm has just stopped its Stable deployment and a second push
-	// has come, so every order of that move with the next push's pin and
-	// canary is reached at CI depth. The deep run's walks found such an
-	// unpin moving the catch-all after the newer pin (I1).
+	// an alarm has just stopped its Stable deployment and the second
+	// push's pin has been invoked, so every order of that move with the
+	// pin and the canary is searched at CI depth (an unpin without the
+	// claim is found by the search, at depth 13: mutant 21). The deep
+	// run's walks found such an unpin moving the catch-all after the newer
+	// pin (I1).
 	add(Scenario{Name: "unpin about to release, alarm, second push", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1,
-		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until unpin#2 calls SetRulePriorities", "ALARM", "PUSH v2"}, MaxStates: 2 * capCI})
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until unpin#2 calls SetRulePriorities", "ALARM", "PUSH v2", "exec-2 (v2) enters Latest", "CodeDeploy starts d-3"}, MaxStates: 4 * capCI})
 	// Aimed at the guards that read deployment statuses: the second push's
 	// Latest deployment enters its termination wait (Baking under this
 	// reading) while the first's approval is pending.
