@@ -726,6 +726,8 @@ func TestHookPoliciesAreScopedToThisStack(t *testing.T) {
 	assert.Equal(t, []string{"*"}, pin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{"*"}, unpin["codedeploy:PutLifecycleEventHookExecutionStatus"])
 	assert.Equal(t, []string{latestGroupArn}, unpin["codedeploy:ListDeployments"])
+	assert.Equal(t, []string{stableGroupArn}, unpin["codedeploy:GetDeployment"], "unpin reads its own Stable deployment")
+	assert.Equal(t, []string{catchAll}, unpin["elasticloadbalancing:AddTags"], "unpin claims the catch-all rule")
 	for _, hook := range []map[string][]string{unpin, cleanup, rollback} {
 		assert.NotContains(t, hook, "elasticloadbalancing:ModifyRule")
 	}

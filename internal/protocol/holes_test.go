@@ -479,28 +479,39 @@ func TestFindingRejectingANewerPushWhileTheApprovedOneWaitsToEnterStable(t *test
 	sc.atRestOnOneVersion(1)
 }
 
-// Known finding (lambda/rollout has yet to fix it; found by the deep run's
-// walks): an alarm stops the Stable deployment while its unpin runs, after
-// unpin's checks and before it moves the catch-all. The next push's pin
-// does not wait for that unpin — it waits only for unpins of unfinished
-// Stable deployments — and pins; then the stale unpin moves the catch-all
-// above the tenant rules, and the pinned tenant is served the new,
-// unapproved canary (I1).
-func TestFindingAnUnpinStillRunningAfterAnAlarmReleasesOntoTheNextCanary(t *testing.T) {
+// Regression (found by the deep run's walks; an I1 violation): an alarm
+// stops the Stable deployment while its unpin runs, after unpin's checks
+// and before it moves the catch-all. The next push's pin did not wait for
+// that unpin — it waits only for the unpins of unfinished Stable
+// deployments — and pinned; then the stale unpin moved the catch-all above
+// the tenant rules, and the pinned tenant was served the new, unapproved
+// canary. unpin now holds the release claim from before its checks until
+// after its move, so the newer pin waits for it and moves the catch-all
+// last.
+func TestAnUnpinStillRunningAfterAnAlarmCannotReleaseOntoTheNextCanary(t *testing.T) {
 	sc := newScript(t, Scenario{Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1})
-	sc.expect = I1
 	sc.do("PUSH v1")
 	sc.settle("APPROVE")
 	sc.do("APPROVE exec-1")
-	sc.settle("unpin#2 calls SetRulePriorities")
+	sc.settle("unpin#2 calls SetRulePriorities") // past every check of unpin's
 	sc.do("ALARM during d-2")
 	sc.do("PUSH v2")
-	sc.settleWithout("unpin#2", "shifts all traffic")
-	require.Nil(t, sc.found, "before the stale unpin moves the catch-all")
+	sc.settleWithout("unpin#2", "pin#3 calls DescribeTags")
+	sc.do("pin#3 calls DescribeTags") // sees the unpin's claim
+	// Everything but the stale unpin runs as far as it can: pin polls the
+	// claim again and goes no further (it used to pin, and exec-2's canary
+	// to start shifting).
+	sc.settleWithout("unpin#2", "pin#3 calls DescribeTags", "shifts all traffic")
+	require.Nil(t, sc.found, "while the stale unpin waits to move the catch-all")
+	assert.Contains(t, sc.labels(), "pin#3 calls DescribeTags ", "pin polls the claim again")
+	latest := sc.deployment(sc.w.st.latestGroup, 1)
+	assert.Equal(t, "d-3", latest.ID)
+	assert.Equal(t, phaseBefore, latest.Phase, "exec-2's pin (its BeforeInstall) waits for the unpin's claim: its canary does not start")
 	sc.do("unpin#2 calls SetRulePriorities")
-	sc.settle()
-	sc.reachesKnownFinding()
-	assert.Contains(t, sc.found.What, staleUnpin)
+	sc.settle("shifts all traffic")
+	require.Nil(t, sc.found, "the newer pin moved the catch-all after the stale unpin: %v", sc.found)
+	assert.True(t, sc.w.catchAllPinned(), "the tenant is pinned while exec-2's canary runs")
+	assert.Equal(t, []int{0}, sc.servedTo("t0"), "the pinned tenant is served v0, which stable serves again after the alarm")
 }
 
 // Finding "pin waits on an emptied group" (I3, fixed): a newer rollout's

@@ -101,7 +101,9 @@ func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) er
 		if err != nil {
 			return false, err
 		}
-		running = ""
+		// running keeps the last answered poll's deployment until this poll
+		// is answered: a deadline during this poll's calls still names it.
+		found := ""
 		for _, id := range ids {
 			out, err := h.CodeDeploy.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{
 				DeploymentId: aws.String(id), TargetId: aws.String(target),
@@ -114,11 +116,12 @@ func (h *Hooks) waitForUnpinToEnd(ctx context.Context, log *invocationLogger) er
 				return false, fmt.Errorf("get target %s of deployment %s: %w", target, id, err)
 			}
 			if unpinRunning(out.DeploymentTarget) {
-				running = id
+				found = id
 				break
 			}
 		}
-		if running == "" {
+		running = found
+		if found == "" {
 			log.Info(step, "no unpin of an earlier rollout is running", "polls", poll, "step_ms", time.Since(start).Milliseconds())
 			return true, nil
 		}
@@ -139,6 +142,55 @@ func unpinRunning(t *cdtypes.DeploymentTarget) bool {
 		}
 	}
 	return false
+}
+
+// ownDeploymentEnded says why unpin's own Stable deployment (id) is no
+// longer the one its unpin serves ("" while it is): the deployment has
+// ended, or its AfterAllowTraffic event — this very unpin — is no longer in
+// progress. GetDeployment answers the deployment's status
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeployment.html,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html),
+// GetDeploymentTarget its ECS target's lifecycle events, as pin's
+// waitForUnpinToEnd reads them
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_GetDeploymentTarget.html).
+//
+// CodeDeploy's documentation does not say what becomes of a running
+// lifecycle hook when its deployment is stopped (StopDeployment,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_StopDeployment.html,
+// and "AppSpec 'hooks' section",
+// https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html,
+// are silent), nor whether a deployment that an alarm stopped reads
+// Stopped before or after its traffic is back on the original task set;
+// and Lambda has no call that stops an invocation in flight. So unpin takes
+// the reading that it keeps running after an alarm stopped its deployment,
+// and asks both: an ended status, or its own event ended (the status may
+// still read InProgress while CodeDeploy reverts), and it releases nothing.
+// Neither answer alone is what keeps a newer rollout's tenants pinned: the
+// claim unpin holds meanwhile is (see unpin).
+func (h *Hooks) ownDeploymentEnded(ctx context.Context, log *invocationLogger, id string) (string, error) {
+	out, err := h.CodeDeploy.GetDeployment(ctx, &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if err != nil {
+		return "", fmt.Errorf("get deployment %s: %w", id, err)
+	}
+	if out.DeploymentInfo == nil || out.DeploymentInfo.Status == "" {
+		return "", fmt.Errorf("get deployment %s: the answer has no status", id)
+	}
+	status := out.DeploymentInfo.Status
+	log.Info("check-deployments", "read this unpin's deployment", "deployment", id, "status", string(status))
+	if !slices.Contains(unfinishedStatuses, status) {
+		return fmt.Sprintf("its Stable deployment %s has ended (%s)", id, status), nil
+	}
+	target := h.Config.ClusterName + ":" + h.Config.StableServiceName
+	t, err := h.CodeDeploy.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{
+		DeploymentId: aws.String(id), TargetId: aws.String(target),
+	})
+	if err != nil {
+		return "", fmt.Errorf("get target %s of deployment %s: %w", target, id, err)
+	}
+	if !unpinRunning(t.DeploymentTarget) {
+		return fmt.Sprintf("the AfterAllowTraffic event of its Stable deployment %s is no longer in progress (the deployment is being stopped)", id), nil
+	}
+	return "", nil
 }
 
 // sleep waits one poll interval, or returns the context's error.
@@ -424,16 +476,18 @@ func (h *Hooks) servicesAtRest(ctx context.Context, log *invocationLogger) (late
 }
 
 // The release claim. cleanup and rollback run outside any deployment, so
-// nothing of CodeDeploy's orders them with a pin: a cleanup that found no
+// nothing of CodeDeploy's orders them with a pin (and an unpin may outlive
+// its own deployment, so nothing orders it either): a cleanup that found no
 // deployment unfinished could otherwise move the catch-all up or scale
 // stable to zero while a newer rollout's pin, started meanwhile, pins the
 // tenants. So each side first makes itself visible, then looks at the
 // other (the flag-then-check of a mutual exclusion): a pin is visible as
 // its unfinished Latest deployment, which CodeDeploy creates before it
-// invokes pin; a cleanup or rollback puts a tag on the catch-all rule
-// before it reads anything and removes it when done. Whichever comes second
-// sees the first: pin waits for the tag to go, and the cleanup or rollback
-// finds a deployment unfinished and leaves the decision to it. The tag's
+// invokes pin; a cleanup, rollback or unpin puts a tag on the catch-all
+// rule before it reads anything and removes it when done. Whichever comes
+// second sees the first: pin waits for the tag to go, and the cleanup,
+// rollback or unpin finds a deployment unfinished and leaves the decision
+// to it. The tag's
 // value is when the claim expires (the invocation's deadline plus a
 // minute), so a function that died holding it delays pin, never blocks it.
 
@@ -520,8 +574,8 @@ func (h *Hooks) removeExpiredClaims(ctx context.Context, log *invocationLogger) 
 	return nil
 }
 
-// waitForClaims keeps pin from moving the catch-all while a cleanup or
-// rollback holds an unexpired claim on it.
+// waitForClaims keeps pin from moving the catch-all while a cleanup,
+// rollback or unpin holds an unexpired claim on it.
 func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error {
 	const step = "wait-claims"
 	start := time.Now()
@@ -545,10 +599,10 @@ func (h *Hooks) waitForClaims(ctx context.Context, log *invocationLogger) error 
 			}
 		}
 		if holder == "" {
-			log.Info(step, "no cleanup or rollback holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
+			log.Info(step, "no cleanup, rollback or unpin holds the catch-all rule", "polls", poll, "step_ms", time.Since(start).Milliseconds())
 			return true, nil
 		}
-		log.Info(step, "a cleanup or rollback holds the catch-all rule: waiting", "tag", holder, "poll", poll)
+		log.Info(step, "a cleanup, rollback or unpin holds the catch-all rule: waiting", "tag", holder, "poll", poll)
 		return false, nil
 	}, func(polls int, waited time.Duration, err error) error {
 		return fmt.Errorf("gave up waiting for claim %s on the catch-all rule after %d polls in %s: %w", holder, polls, waited, err)

@@ -318,7 +318,7 @@ func TestPinWaitsWhileACleanupHoldsItsClaim(t *testing.T) {
 	assert.Equal(t, []string{opLD, opTags, opTags, opRules}, ops[:4], "waits after the unpin guard and before it reads the listener")
 	assert.Equal(t, m.unpinnedPriority(), priorityWhileHeld, "nothing moves while the claim is held")
 	assert.Zero(t, desiredWhileHeld, "nothing scales while the claim is held")
-	assert.Contains(t, m.logs.String(), "a cleanup or rollback holds the catch-all rule: waiting")
+	assert.Contains(t, m.logs.String(), "a cleanup, rollback or unpin holds the catch-all rule: waiting")
 	assert.Contains(t, m.logs.String(), `"tag":"`+key+`"`)
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
@@ -673,12 +673,17 @@ func TestUnpinMovesCatchAllAboveTenantsWhenLatestServesStablesImage(t *testing.T
 
 	require.NoError(t, m.run(unpin))
 
-	assert.Equal(t, opLD, m.Ops()[0], "first: is a newer rollout's canary unfinished?")
+	assert.Equal(t, []string{opAdd, opGD, opGDT, opLD}, m.Ops()[:4], "first the claim on the catch-all, then: has its own Stable deployment ended? is a newer rollout's canary unfinished?")
 	assert.Equal(t, []string{"[" + m.env(contract.EnvLatestServiceName) + " " + m.env(contract.EnvStableServiceName) + "]"}, m.details(opDesc), "both services in one call")
 	assert.Equal(t, []string{m.catchAllName() + "=" + m.env(contract.EnvCatchAllPriorityUnpinned) + " "}, m.details(opSet), "one priority change: the catch-all only")
-	assert.Equal(t, []string{opSet, opPut}, m.Ops()[len(m.Ops())-2:], "moving the catch-all is the last change")
+	assert.Equal(t, []string{opSet, opRemove, opPut}, m.Ops()[len(m.Ops())-3:], "moving the catch-all is the last change; then the claim goes")
 	assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority())
 	assert.NotContains(t, m.Ops(), opUpdate)
+	m.Inspect(func(w *protocol.World) {
+		for _, r := range w.Rules {
+			assert.Empty(t, r.Tags, "the claim is removed")
+		}
+	})
 	assert.Equal(t, 2, m.stableDesired(), "the original task set outlives the termination wait; cleanup scales down")
 	for _, tenant := range []string{"t0", "t1", ""} {
 		assert.Equal(t, []int{1}, m.served(tenant), "everyone on the approved v1")
@@ -702,7 +707,7 @@ func TestUnpinHoldsWhileALatestDeploymentIsUnfinished(t *testing.T) {
 
 			require.NoError(t, m.run(unpin))
 
-			assert.Equal(t, []string{opLD, opPut}, m.Ops(), "held before reading anything else")
+			assert.Equal(t, []string{opAdd, opGD, opGDT, opLD, opRemove, opPut}, m.Ops(), "held before reading anything else but its own deployment")
 			assert.Equal(t, []string{"Succeeded"}, m.statuses(), "holding is not a failure: the Stable deployment goes on")
 			assert.Equal(t, m.pinnedPriority(), m.catchAllPriority(), "pinned tenants stay on stable, which serves what was approved")
 			assert.Contains(t, m.logs.String(), `"step":"held"`)
@@ -794,4 +799,81 @@ type reportSpy struct {
 func (s *reportSpy) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, opts ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
 	s.ctxErrs = append(s.ctxErrs, ctx.Err())
 	return s.CodeDeploy.PutLifecycleEventHookExecutionStatus(ctx, in, opts...)
+}
+
+// An alarm stops the Stable deployment d-2 while CodeDeploy's invocation of
+// its unpin is on its way (CodeDeploy's documentation does not say that a
+// stopped deployment's running hook is stopped, and Lambda cannot stop it):
+// traffic is still on the replacement (v1, approved), latest serves v1 and
+// no Latest deployment is unfinished, so every other check would release.
+// An ended deployment's unpin releases nothing: that deployment's cleanup
+// decides, and a newer rollout's pin must not find its tenants released
+// behind its back.
+func TestUnpinOfAStoppedStableDeploymentReleasesNothing(t *testing.T) {
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{Alarms: 1})
+	require.NoError(t, m.Do("ALARM during d-2")) // its cleanup is not run: unpin comes first
+	m.ResetCalls()
+
+	err := m.run(unpin)
+
+	// The stopped deployment refuses the report (the model's answer); the
+	// work before it is what counts.
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "LifecycleEventAlreadyCompletedException")
+
+	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority(), "the pinned tenants stay on stable")
+	assert.NotContains(t, m.Ops(), opSet)
+	assert.Equal(t, []string{opAdd, opGD, opGDT, opRemove}, m.Ops()[:4], "held on its own deployment, read under the claim")
+	assert.Contains(t, m.logs.String(), `"step":"held"`)
+	assert.Contains(t, m.logs.String(), "AfterAllowTraffic event of its Stable deployment d-2 is no longer in progress")
+	m.Inspect(func(w *protocol.World) {
+		for _, r := range w.Rules {
+			assert.Empty(t, r.Tags, "the claim is removed")
+		}
+	})
+}
+
+// unpin holds its claim on the catch-all rule from before its first check
+// until after it moved the catch-all, so a newer rollout's pin that looks
+// at the tags meanwhile waits for it (and here, where the unpin is held at
+// its move for the whole of pin's deadline, gives up having changed
+// nothing) instead of pinning a moment before the unpin releases.
+func TestPinWaitsForTheClaimOfAnUnpinAboutToRelease(t *testing.T) {
+	m, unpin := unpinAt(t, "tenants-2", protocol.Scenario{Pushes: 2, Alarms: 1})
+	var pinErr error
+	m.Before(opSet, 1, func() {
+		var claims []string
+		m.Inspect(func(w *protocol.World) {
+			for _, r := range w.Rules {
+				for key := range r.Tags {
+					claims = append(claims, key)
+				}
+			}
+		})
+		assert.Len(t, claims, 1, "unpin's claim is on the catch-all rule when it moves it")
+		// The story the explorer found: an alarm stops d-2 after unpin's
+		// checks, and the next push's pin runs before unpin moves.
+		require.NoError(t, m.Do("ALARM during d-2"))
+		m.do("PUSH v2", "exec-2 (v2) enters Latest")
+		pin := m.next("CodeDeploy starts d-3")
+		h := m.hooks(contract.HookPin)
+		h.PollInterval = 10 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		before := len(m.Ops())
+		pinErr = m.runWith(ctx, h, pin)
+		assert.NotContains(t, m.Ops()[before:], opRules, "pin reads nothing while the claim is held")
+		assert.NotContains(t, m.Ops()[before:], opUpdate)
+	})
+
+	err := m.run(unpin)
+
+	require.Error(t, err, "the stopped deployment refuses unpin's report")
+	assert.Contains(t, err.Error(), "LifecycleEventAlreadyCompletedException")
+	require.Error(t, pinErr)
+	assert.Contains(t, pinErr.Error(), "gave up waiting for claim "+contract.ReleaseTagPrefix)
+	assert.Equal(t, m.unpinnedPriority(), m.catchAllPriority(), "the unpin moved the catch-all (onto latest, still v1: d-3 has not shifted)")
+	for _, tenant := range []string{"t0", "t1", ""} {
+		assert.Equal(t, []int{1}, m.served(tenant), "everyone on the approved v1")
+	}
 }

@@ -33,6 +33,7 @@ const (
 	opTD     = "DescribeTaskDefinition"
 	opLD     = "ListDeployments"
 	opGDT    = "GetDeploymentTarget"
+	opGD     = "GetDeployment"
 	opCreate = "CreateDeployment"
 	opGPS    = "GetPipelineState"
 	opGPE    = "GetPipelineExecution"

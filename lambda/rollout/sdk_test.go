@@ -156,7 +156,8 @@ func TestRealSDKGivesUpAfterTheConfiguredAttempts(t *testing.T) {
 
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "ThrottlingException")
-	assert.Equal(t, append(slices.Repeat([]string{opLD}, rollout.RetryMaxAttempts), opPut), m.Ops(), "every attempt, then the report")
+	want := append([]string{opAdd, opGD, opGDT}, slices.Repeat([]string{opLD}, rollout.RetryMaxAttempts)...)
+	assert.Equal(t, append(want, opRemove, opPut), m.Ops(), "the claim, every attempt, the claim removed, then the report")
 	assert.Equal(t, []string{"Failed"}, m.statuses())
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 }
@@ -272,7 +273,7 @@ func TestRealSDKPinWaitsForAnUnpinOverTheWire(t *testing.T) {
 
 	require.NoError(t, m.sdkRun(pin))
 
-	assert.Equal(t, 2, count(m.Ops(), opGDT), "polled the running unpin's target until its AfterAllowTraffic succeeded")
+	assert.Equal(t, 3, count(m.Ops(), opGDT), "pin polled the running unpin's target twice, until its AfterAllowTraffic succeeded; the unpin read its own once")
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 	assert.Equal(t, []string{"Succeeded", "Succeeded"}, m.statuses())
 
@@ -336,7 +337,7 @@ func TestRealSDKUnpinHoldsOverTheWire(t *testing.T) {
 
 	require.NoError(t, m.sdkRun(unpin))
 
-	assert.Equal(t, []string{opLD, opPut}, m.Ops())
+	assert.Equal(t, []string{opAdd, opGD, opGDT, opLD, opRemove, opPut}, m.Ops())
 	assert.Equal(t, []string{"Succeeded"}, m.statuses())
 	assert.Equal(t, m.pinnedPriority(), m.catchAllPriority())
 }

@@ -96,15 +96,40 @@ func (h *Hooks) pin(ctx context.Context, log *invocationLogger) error {
 
 // unpin releases the pinned tenants onto latest at the end of a Stable
 // deployment's traffic shift, but only onto what they were just approved
-// for: no Latest deployment may be unfinished (a newer rollout's canary),
-// and latest must serve the image stable now serves them. Otherwise the
-// tenants stay on stable, which serves the approved image, and the newer
-// rollout's own approval, cleanup or rollback releases them. It never
-// scales stable down: the original task set must outlive CodeDeploy's
-// termination wait for an instant rollback, so cleanup scales stable to
-// zero once the Stable deployment has ended. Moving the catch-all is its
-// last AWS call, so a failure leaves nothing half-done.
+// for: its own Stable deployment must still be in progress, no Latest
+// deployment may be unfinished (a newer rollout's canary), and latest must
+// serve the image stable now serves them. Otherwise the tenants stay on
+// stable, which serves the approved image, and the newer rollout's own
+// approval, cleanup or rollback releases them. It never scales stable
+// down: the original task set must outlive CodeDeploy's termination wait
+// for an instant rollback, so cleanup scales stable to zero once the Stable
+// deployment has ended. Moving the catch-all is its last AWS call before
+// it drops its claim, so a failure leaves nothing half-done.
+//
+// Every check comes after unpin has claimed the catch-all rule (the release
+// claim, guards.go): checks alone are stale by the time the catch-all
+// moves. The explorer found an alarm that stopped the Stable deployment
+// after unpin's checks; the next push's pin, waiting only for the unpins of
+// unfinished Stable deployments, pinned; then the stale unpin released the
+// pinned tenants onto the new, unapproved canary. With the claim first,
+// either the newer pin's Latest deployment exists when unpin looks (it is
+// created before CodeDeploy invokes pin) and unpin holds, or pin reads the
+// tags after unpin's claim and waits for unpin to finish, then moves the
+// catch-all last.
 func (h *Hooks) unpin(ctx context.Context, log *invocationLogger) error {
+	drop, err := h.claimRelease(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	why, err := h.ownDeploymentEnded(ctx, log, log.deployment)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		log.Info("held", "pinned tenants stay on stable: "+why+"; its cleanup decides", "stable_deployment", log.deployment)
+		return nil
+	}
 	ids, err := h.unfinishedDeployments(ctx, log, h.Config.LatestDeploymentGroupName)
 	if err != nil {
 		return err

@@ -330,7 +330,13 @@ func TestHookPoliciesGrantExactlyWhatEachHookCalls(t *testing.T) {
 			"ecs:DescribeServices":                            {latestSvc, stableSvc},
 			"ecs:DescribeTaskDefinition":                      {"*"},
 			"codedeploy:ListDeployments":                      {latestGroupArn},
+			"codedeploy:GetDeployment":                        {stableGroupArn},
+			"codedeploy:GetDeploymentTarget":                  {"*"},
 			"codedeploy:PutLifecycleEventHookExecutionStatus": {"*"},
+			// unpin claims the catch-all rule before its checks.
+			"elasticloadbalancing:DescribeTags": {"*"},
+			"elasticloadbalancing:AddTags":      {catchAllArn},
+			"elasticloadbalancing:RemoveTags":   {catchAllArn},
 		}),
 		"cleanup": with(common("cleanup"), map[string][]string{
 			"elasticloadbalancing:DescribeTags":   {"*"},

@@ -183,7 +183,7 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 		}
 		// pin waits until no earlier rollout's unpin is running: the
 		// Stable group's unfinished deployments and their ECS target.
-		// ... and until no cleanup or rollback holds a claim on the
+		// ... and until no cleanup, rollback or unpin holds a claim on the
 		// catch-all rule (its tags).
 		reads = append(reads, "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags")
 		st = append(st,
@@ -202,22 +202,28 @@ func HookPolicy(hook contract.Hook, r HookResources, logGroupName string) (Polic
 			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookUnpin:
-		st = append(st,
+		// unpin claims the catch-all rule before its checks, as cleanup
+		// and rollback do (docs/hooks.md), and reads the rule's tags when
+		// they are full, to remove expired claims.
+		reads = append(reads, "elasticloadbalancing:DescribeTags")
+		st = append(st, claimCatchAllRule(r.CatchAllRuleArn),
 			// unpin reads both services in one call and never scales.
 			Allow("ReadServices", []string{"ecs:DescribeServices"}, sorted(latest, stable)...),
 			Allow("WatchLatestDeployments", []string{"codedeploy:ListDeployments"}, r.LatestGroupArn),
+			// ... and its own Stable deployment's status: GetDeployment
+			// takes the deploymentgroup resource type (Service
+			// Authorization Reference, "Actions defined by AWS CodeDeploy").
+			Allow("ReadOwnDeployment", []string{"codedeploy:GetDeployment"}, r.StableGroupArn),
+			// ... and its own AfterAllowTraffic event. Unscoped (see
+			// UnscopedActions): no resource type in the Service
+			// Authorization Reference.
+			Allow("ReadOwnHook", []string{"codedeploy:GetDeploymentTarget"}, "*"),
 			// Unscoped (see UnscopedActions): no resource type in the
 			// Service Authorization Reference.
 			Allow("ReportLifecycleHook", []string{"codedeploy:PutLifecycleEventHookExecutionStatus"}, "*"),
 		)
 	case contract.HookCleanup, contract.HookRollback:
-		claim := Allow("ClaimCatchAllRule", []string{"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}, r.CatchAllRuleArn)
-		// Only the claim's own tag keys (Service Authorization Reference,
-		// Elastic Load Balancing V2: AddTags and RemoveTags take the
-		// aws:TagKeys condition key).
-		claim.Condition = map[string]map[string][]string{
-			"ForAllValues:StringLike": {"aws:TagKeys": {contract.ReleaseTagPrefix + "*"}},
-		}
+		claim := claimCatchAllRule(r.CatchAllRuleArn)
 		// ... and reads the rule's tags when they are full, to remove
 		// expired claims.
 		reads = append(reads, "elasticloadbalancing:DescribeTags")
@@ -294,4 +300,16 @@ func TaskImagePullPolicy(repositoryArn string) PolicyDocument {
 	return Doc(Allow("PullStackImages",
 		[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"},
 		repositoryArn))
+}
+
+// claimCatchAllRule lets a function put and remove its release claim on the
+// catch-all rule: only the claim's own tag keys (Service Authorization
+// Reference, Elastic Load Balancing V2: AddTags and RemoveTags take the
+// aws:TagKeys condition key).
+func claimCatchAllRule(catchAllRuleArn string) Statement {
+	claim := Allow("ClaimCatchAllRule", []string{"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"}, catchAllRuleArn)
+	claim.Condition = map[string]map[string][]string{
+		"ForAllValues:StringLike": {"aws:TagKeys": {contract.ReleaseTagPrefix + "*"}},
+	}
+	return claim
 }
