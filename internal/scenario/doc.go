@@ -73,8 +73,10 @@
 //	    {"time": "…", "kind": "rules",      // the listener's rules, when any changed
 //	     "rules": [{"arn": "…", "priority": "1", "role": "catch-all" | "anchor" | "tenant" | "default" | "other",
 //	                "forward": [{"targetGroupArn": "…", "weight": 100}]}]},
-//	    {"time": "…", "kind": "service",    // an ECS service's task definition or desired count
-//	     "service": "…", "taskDefinition": "arn:…", "desiredCount": 2, "images": ["…@sha256:…"]},
+//	    {"time": "…", "kind": "service",    // an ECS service's task definition, desired count or task sets
+//	     "service": "…", "taskDefinition": "arn:…", "desiredCount": 2, "images": ["…@sha256:…"],
+//	     "taskSets": [{"id": "ecs-svc/…", "status": "PRIMARY", "taskDefinition": "arn:…"}]},
+//	                                        // also read again right after one of its deployments is seen ending
 //	    {"time": "…", "kind": "step", "message": "push v2"},   // the driver's own steps
 //	    {"time": "…", "kind": "settled"}    // nothing in flight; the final round follows
 //	  ],

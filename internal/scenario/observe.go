@@ -85,6 +85,11 @@ type observed struct {
 	images         map[string][]string
 	stableDesired  int32
 	settledPolls   int
+	// reread names the services whose deployment was just seen ending:
+	// their task sets are recorded at this poll even if unchanged, so a
+	// check reads what followed the end (services are read after
+	// deployments in each poll).
+	reread map[string]bool
 }
 
 // ECS deployment statuses that are final
@@ -97,7 +102,7 @@ const beforeRun = "(before the run)"
 func (o *observed) start(ctx context.Context, d *driver) error {
 	*o = observed{execVersion: map[string]string{}, execStatus: map[string]string{}, revisionsSeen: map[string]bool{}, stages: map[string]string{},
 		approvalStatus: map[string]string{}, deployments: map[string]string{}, targetsSeen: map[string]bool{},
-		alarmState: map[string]string{}, services: map[string]string{}, images: map[string][]string{}, stableDesired: -1}
+		alarmState: map[string]string{}, services: map[string]string{}, images: map[string][]string{}, stableDesired: -1, reread: map[string]bool{}}
 	for _, g := range d.groups() {
 		out, err := d.aws.deploy.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
 			ApplicationName: aws.String(d.outputs.ApplicationName), DeploymentGroupName: aws.String(g)})
@@ -111,6 +116,14 @@ func (o *observed) start(ctx context.Context, d *driver) error {
 		}
 	}
 	return nil
+}
+
+// serviceOf is the ECS service deployment group g deploys.
+func (d *driver) serviceOf(g string) string {
+	if g == d.outputs.StableDeploymentGroupName {
+		return d.outputs.StableServiceName
+	}
+	return d.outputs.LatestServiceName
 }
 
 func (d *driver) groups() []string {
@@ -329,6 +342,9 @@ func (o *observed) pollDeployments(ctx context.Context, d *driver) error {
 				}
 			}
 			if last != e.Status || e.TargetIDs != nil {
+				if last != e.Status && finalDeployment[e.Status] {
+					o.reread[d.serviceOf(g)] = true
+				}
 				o.deployments[id] = e.Status
 				d.event(e)
 			}
@@ -453,8 +469,17 @@ func (o *observed) pollServices(ctx context.Context, d *driver) error {
 		if name == d.outputs.StableServiceName {
 			o.stableDesired = desired
 		}
-		if key := fmt.Sprintf("%s %d", td, desired); o.services[name] != key {
+		// A service under the CODE_DEPLOY controller lists its task sets
+		// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
+		var sets []TaskSet
+		for _, ts := range s.TaskSets {
+			sets = append(sets, TaskSet{ID: aws.ToString(ts.Id), Status: aws.ToString(ts.Status), TaskDefinition: aws.ToString(ts.TaskDefinition)})
+		}
+		sort.Slice(sets, func(i, j int) bool { return sets[i].ID < sets[j].ID })
+		setsKey, _ := json.Marshal(sets)
+		if key := fmt.Sprintf("%s %d %s", td, desired, setsKey); o.services[name] != key || o.reread[name] {
 			o.services[name] = key
+			delete(o.reread, name)
 			if _, ok := o.images[td]; !ok && td != "" {
 				def, err := d.aws.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(td)})
 				if err != nil {
@@ -467,7 +492,7 @@ func (o *observed) pollServices(ctx context.Context, d *driver) error {
 					}
 				}
 			}
-			d.event(Event{Kind: KindService, Service: name, TaskDefinition: td, DesiredCount: aws.Int32(desired), Images: o.images[td]})
+			d.event(Event{Kind: KindService, Service: name, TaskDefinition: td, DesiredCount: aws.Int32(desired), Images: o.images[td], TaskSets: sets})
 		}
 	}
 	return nil

@@ -111,7 +111,7 @@ func TestScenariosAgainstAWS(t *testing.T) {
 		switch n {
 		case "happy":
 			s.Checks = append(s.Checks, scenario.RulesFollowStableDeployment(), scenario.TargetIDsAreClusterService(),
-				scenario.ImagesByDigest(), scenario.SourceRevisionIsTheImageDigest())
+				scenario.ImagesByDigest(), scenario.SourceRevisionIsTheImageDigest(), scenario.OriginalTaskSetGoneBeforeSucceeded())
 		case "bad-image":
 			s.Checks = append(s.Checks, scenario.RollbackReading(), scenario.AlarmTiming())
 		}
