@@ -13,7 +13,7 @@
 // The AWS operations it calls, all a backend must serve: CodePipeline
 // ListPipelineExecutions, GetPipelineExecution, GetPipelineState,
 // ListActionExecutions, PutApprovalResult; CodeDeploy GetDeploymentGroup, ListDeployments,
-// GetDeployment, ListDeploymentTargets; ECS DescribeServices,
+// GetDeployment, ListDeploymentTargets, GetDeploymentTarget; ECS DescribeServices,
 // DescribeTaskDefinition; Elastic Load Balancing DescribeRules; CloudWatch
 // DescribeAlarms.
 //
@@ -77,6 +77,9 @@
 //	     "service": "…", "taskDefinition": "arn:…", "desiredCount": 2, "images": ["…@sha256:…"],
 //	     "taskSets": [{"id": "ecs-svc/…", "status": "PRIMARY", "taskDefinition": "arn:…"}]},
 //	                                        // also read again right after one of its deployments is seen ending
+//	    {"time": "…", "kind": "target",     // an unfinished deployment's ECS target, when its task sets changed
+//	     "group": "…", "deploymentId": "d-…",
+//	     "taskSets": [{"id": "…", "status": "…", "label": "Blue" | "Green", "desiredCount": 2}]},
 //	    {"time": "…", "kind": "step", "message": "push v2"},   // the driver's own steps
 //	    {"time": "…", "kind": "settled"}    // nothing in flight; the final round follows
 //	  ],

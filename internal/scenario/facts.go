@@ -397,3 +397,47 @@ func liveTaskSets(e Event) int {
 	}
 	return n
 }
+
+// GreenTaskSetAtFullSize: every reading of a deployment's ECS target that
+// names a replacement names one task set labelled Green, whose desiredCount
+// is its service's desired count (a task set at scale 100 %) as the driver
+// last read the service — what the smoke hook reads the replacement's size
+// from.
+func GreenTaskSetAtFullSize() Check {
+	return Check{Name: "replacement-task-set-is-green-at-full-size", Judge: func(r *Report) Result {
+		service := map[string]string{r.Stack.LatestDeploymentGroup: r.Stack.LatestServiceName, r.Stack.StableDeploymentGroup: r.Stack.StableServiceName}
+		desired := map[string]int32{}
+		var seen []string
+		for _, e := range r.Events {
+			if e.Kind == KindService && e.DesiredCount != nil {
+				desired[e.Service] = *e.DesiredCount
+			}
+			if e.Kind != KindTarget {
+				continue
+			}
+			var green []TaskSet
+			for _, ts := range e.TaskSets {
+				if ts.Label == "Green" {
+					green = append(green, ts)
+				}
+			}
+			svc := service[e.Group]
+			want, known := desired[svc]
+			switch {
+			case len(green) == 0:
+				continue // the replacement is not created yet
+			case len(green) > 1:
+				return Result{Detail: fmt.Sprintf("deployment %s's target names %d task sets Green at %s", e.DeploymentID, len(green), stamp(e.Time))}
+			case !known:
+				return Result{Detail: fmt.Sprintf("deployment %s's target was read before service %s was", e.DeploymentID, svc)}
+			case green[0].DesiredCount != int64(want):
+				return Result{Detail: fmt.Sprintf("deployment %s's Green task set wants %d tasks at %s, its service %s %d", e.DeploymentID, green[0].DesiredCount, stamp(e.Time), svc, want)}
+			}
+			seen = append(seen, fmt.Sprintf("%s %d", e.DeploymentID, want))
+		}
+		if len(seen) == 0 {
+			return Result{Detail: "no deployment's target was seen naming a Green task set"}
+		}
+		return Result{Passed: true, Detail: fmt.Sprintf("%d readings, each one Green task set at its service's desired count: %s", len(seen), strings.Join(seen, ", "))}
+	}}
+}

@@ -197,3 +197,32 @@ func TestOriginalTaskSetGoneBeforeSucceeded(t *testing.T) {
 		})
 	}
 }
+
+func TestGreenTaskSetAtFullSize(t *testing.T) {
+	svc := func(s int, service string, desired int32) Event {
+		return Event{Time: at(s), Kind: KindService, Service: service, DesiredCount: &desired}
+	}
+	target := func(s int, group string, sets ...TaskSet) Event {
+		return Event{Time: at(s), Kind: KindTarget, Group: group, DeploymentID: "d-2", TaskSets: sets}
+	}
+	blue, green := TaskSet{ID: "ts-1", Label: "Blue", DesiredCount: 2}, TaskSet{ID: "ts-2", Label: "Green", DesiredCount: 2}
+	for _, tc := range []struct {
+		name   string
+		events []Event
+		pass   bool
+		detail string
+	}{
+		{"as assumed", []Event{svc(0, "latest", 2), target(5, "g-latest", blue), target(10, "g-latest", blue, green)}, true, "1 readings"},
+		{"a smaller replacement", []Event{svc(0, "latest", 3), target(10, "g-latest", blue, green)}, false, "wants 2 tasks"},
+		{"the other service's count does not count", []Event{svc(0, "stable", 2), svc(0, "latest", 4), target(10, "g-latest", blue, green)}, false, "latest 4"},
+		{"labelled otherwise", []Event{svc(0, "latest", 2), target(10, "g-latest", blue, TaskSet{ID: "ts-2", Label: "Blue", DesiredCount: 2})}, false, "no deployment's target"},
+		{"two greens", []Event{svc(0, "latest", 2), target(10, "g-latest", green, green)}, false, "2 task sets Green"},
+		{"never read", []Event{svc(0, "latest", 2)}, false, "no deployment's target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := GreenTaskSetAtFullSize().Judge(&Report{Stack: names, Events: tc.events})
+			assert.Equal(t, tc.pass, got.Passed, got.Detail)
+			assert.Contains(t, got.Detail, tc.detail)
+		})
+	}
+}

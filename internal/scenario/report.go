@@ -58,6 +58,7 @@ const (
 	KindAlarm      = "alarm"
 	KindRules      = "rules"
 	KindService    = "service"
+	KindTarget     = "target"
 	KindStep       = "step"
 	KindSettled    = "settled"
 )
@@ -134,7 +135,11 @@ type Forward struct {
 type TaskSet struct {
 	ID             string `json:"id"`
 	Status         string `json:"status"` // PRIMARY, ACTIVE or DRAINING
-	TaskDefinition string `json:"taskDefinition"`
+	TaskDefinition string `json:"taskDefinition,omitempty"`
+	// Label and DesiredCount as a deployment's ECS target names its task
+	// sets ("Blue", "Green"); DesiredCount also for a service's.
+	Label        string `json:"label,omitempty"`
+	DesiredCount int64  `json:"desiredCount"`
 }
 
 // Result is one check's verdict.
