@@ -13,7 +13,7 @@
 // The AWS operations it calls, all a backend must serve: CodePipeline
 // ListPipelineExecutions, GetPipelineExecution, GetPipelineState,
 // ListActionExecutions, PutApprovalResult; CodeDeploy GetDeploymentGroup, ListDeployments,
-// GetDeployment, ListDeploymentTargets; ECS DescribeServices,
+// GetDeployment, ListDeploymentTargets, GetDeploymentTarget; ECS DescribeServices,
 // DescribeTaskDefinition; Elastic Load Balancing DescribeRules; CloudWatch
 // DescribeAlarms.
 //
@@ -73,8 +73,13 @@
 //	    {"time": "…", "kind": "rules",      // the listener's rules, when any changed
 //	     "rules": [{"arn": "…", "priority": "1", "role": "catch-all" | "anchor" | "tenant" | "default" | "other",
 //	                "forward": [{"targetGroupArn": "…", "weight": 100}]}]},
-//	    {"time": "…", "kind": "service",    // an ECS service's task definition or desired count
-//	     "service": "…", "taskDefinition": "arn:…", "desiredCount": 2, "images": ["…@sha256:…"]},
+//	    {"time": "…", "kind": "service",    // an ECS service's task definition, desired count or task sets
+//	     "service": "…", "taskDefinition": "arn:…", "desiredCount": 2, "images": ["…@sha256:…"],
+//	     "taskSets": [{"id": "ecs-svc/…", "status": "PRIMARY", "taskDefinition": "arn:…"}]},
+//	                                        // also read again right after one of its deployments is seen ending
+//	    {"time": "…", "kind": "target",     // an unfinished deployment's ECS target, when its task sets changed
+//	     "group": "…", "deploymentId": "d-…",
+//	     "taskSets": [{"id": "…", "status": "…", "label": "Blue" | "Green", "desiredCount": 2}]},
 //	    {"time": "…", "kind": "step", "message": "push v2"},   // the driver's own steps
 //	    {"time": "…", "kind": "settled"}    // nothing in flight; the final round follows
 //	  ],

@@ -211,18 +211,21 @@ func TestCatchAllAboveEveryTenantRuleAndTheAnchor(t *testing.T) {
 // The facts only AWS can confirm are judged from what the driver records:
 // against the one model of AWS (targets <cluster>:<service>, images by
 // digest, the source revision deployed, the tenant and anchor rules shifted
-// with each Stable deployment) every one holds. facts_test.go shows each
+// with each Stable deployment, the original task set gone before a
+// deployment succeeds, the replacement Green at the service's size) every
+// one holds. facts_test.go shows each
 // failing on a report where it does not.
 func TestTheAWSFactsAreJudgedFromWhatTheDriverRecorded(t *testing.T) {
 	f := newModelStack(t)
 	s, err := Get("happy", Counter(2))
 	require.NoError(t, err)
-	s.Checks = []Check{TargetIDsAreClusterService(), ImagesByDigest(), SourceRevisionIsTheImageDigest(), RulesFollowStableDeployment()}
+	s.Checks = []Check{TargetIDsAreClusterService(), ImagesByDigest(), SourceRevisionIsTheImageDigest(), RulesFollowStableDeployment(),
+		OriginalTaskSetGoneBeforeSucceeded(), GreenTaskSetAtFullSize()}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r, err := Run(ctx, f, s, Options{})
 	require.NoError(t, err)
-	require.Len(t, r.Checks, 4)
+	require.Len(t, r.Checks, 6)
 	for _, c := range r.Checks {
 		assert.True(t, c.Passed, "%s: %s", c.Name, c.Detail)
 	}

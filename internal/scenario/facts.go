@@ -328,3 +328,116 @@ func shortArn(arn string) string {
 	}
 	return arn
 }
+
+// OriginalTaskSetGoneBeforeSucceeded: an ECS deployment stays unfinished
+// through its termination wait — while it was InProgress its service was
+// seen with two task sets, and the first reading of the service after it
+// was seen Succeeded shows one. The driver reads the services after the
+// deployments in each poll and reads a service again at the poll its
+// deployment ends, so a deployment reported Succeeded while its original
+// task set was still there is seen as such. A DRAINING task set counts as
+// gone: ECS lists a deleted task set as DRAINING until its tasks stop
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskSet.html).
+func OriginalTaskSetGoneBeforeSucceeded() Check {
+	return Check{Name: "ecs-deployment-unfinished-until-original-task-set-gone", Judge: func(r *Report) Result {
+		service := map[string]string{r.Stack.LatestDeploymentGroup: r.Stack.LatestServiceName, r.Stack.StableDeploymentGroup: r.Stack.StableServiceName}
+		var held []string
+		done := map[string]bool{}
+		for i, e := range r.Events {
+			if e.Kind != KindDeployment || e.Status != "Succeeded" || done[e.DeploymentID] || e.RollbackTriggeringDeploymentID != "" {
+				continue
+			}
+			done[e.DeploymentID] = true
+			svc, first := service[e.Group], -1
+			for j := 0; j < i; j++ {
+				if r.Events[j].Kind == KindDeployment && r.Events[j].DeploymentID == e.DeploymentID {
+					first = j
+					break
+				}
+			}
+			if first < 0 {
+				continue // first seen already Succeeded: its wait was not watched
+			}
+			two := false
+			for _, s := range r.Events[first:i] {
+				if s.Kind == KindService && s.Service == svc && liveTaskSets(s) >= 2 {
+					two = true
+				}
+			}
+			after := -1
+			for _, s := range r.Events[i+1:] {
+				if s.Kind == KindService && s.Service == svc {
+					after = liveTaskSets(s)
+					break
+				}
+			}
+			switch {
+			case after < 0:
+				return Result{Detail: fmt.Sprintf("deployment %s succeeded, but service %s was not read after it", e.DeploymentID, svc)}
+			case after >= 2:
+				return Result{Detail: fmt.Sprintf("deployment %s was Succeeded at %s while service %s still had %d task sets: it finished before its original task set was gone", e.DeploymentID, stamp(e.Time), svc, after)}
+			case two:
+				held = append(held, e.DeploymentID)
+			}
+		}
+		if len(held) == 0 {
+			return Result{Detail: "no deployment was seen InProgress with two task sets and then Succeeded: nothing shows the termination wait"}
+		}
+		return Result{Passed: true, Detail: fmt.Sprintf("%d deployments (%s) were InProgress with two task sets and Succeeded with one", len(held), strings.Join(held, ", "))}
+	}}
+}
+
+// liveTaskSets counts a service event's task sets other than DRAINING ones.
+func liveTaskSets(e Event) int {
+	n := 0
+	for _, ts := range e.TaskSets {
+		if ts.Status != "DRAINING" {
+			n++
+		}
+	}
+	return n
+}
+
+// GreenTaskSetAtFullSize: every reading of a deployment's ECS target that
+// names a replacement names one task set labelled Green, whose desiredCount
+// is its service's desired count (a task set at scale 100 %) as the driver
+// last read the service — what the smoke hook reads the replacement's size
+// from.
+func GreenTaskSetAtFullSize() Check {
+	return Check{Name: "replacement-task-set-is-green-at-full-size", Judge: func(r *Report) Result {
+		service := map[string]string{r.Stack.LatestDeploymentGroup: r.Stack.LatestServiceName, r.Stack.StableDeploymentGroup: r.Stack.StableServiceName}
+		desired := map[string]int32{}
+		var seen []string
+		for _, e := range r.Events {
+			if e.Kind == KindService && e.DesiredCount != nil {
+				desired[e.Service] = *e.DesiredCount
+			}
+			if e.Kind != KindTarget {
+				continue
+			}
+			var green []TaskSet
+			for _, ts := range e.TaskSets {
+				if ts.Label == "Green" {
+					green = append(green, ts)
+				}
+			}
+			svc := service[e.Group]
+			want, known := desired[svc]
+			switch {
+			case len(green) == 0:
+				continue // the replacement is not created yet
+			case len(green) > 1:
+				return Result{Detail: fmt.Sprintf("deployment %s's target names %d task sets Green at %s", e.DeploymentID, len(green), stamp(e.Time))}
+			case !known:
+				return Result{Detail: fmt.Sprintf("deployment %s's target was read before service %s was", e.DeploymentID, svc)}
+			case green[0].DesiredCount != int64(want):
+				return Result{Detail: fmt.Sprintf("deployment %s's Green task set wants %d tasks at %s, its service %s %d", e.DeploymentID, green[0].DesiredCount, stamp(e.Time), svc, want)}
+			}
+			seen = append(seen, fmt.Sprintf("%s %d", e.DeploymentID, want))
+		}
+		if len(seen) == 0 {
+			return Result{Detail: "no deployment's target was seen naming a Green task set"}
+		}
+		return Result{Passed: true, Detail: fmt.Sprintf("%d readings, each one Green task set at its service's desired count: %s", len(seen), strings.Join(seen, ", "))}
+	}}
+}

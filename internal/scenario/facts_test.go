@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -156,6 +157,70 @@ func TestSourceRevisionIsTheImageDigest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := SourceRevisionIsTheImageDigest().Judge(&Report{Events: tc.events})
+			assert.Equal(t, tc.pass, got.Passed, got.Detail)
+			assert.Contains(t, got.Detail, tc.detail)
+		})
+	}
+}
+
+func TestOriginalTaskSetGoneBeforeSucceeded(t *testing.T) {
+	svc := func(s int, service string, statuses ...string) Event {
+		e := Event{Time: at(s), Kind: KindService, Service: service}
+		for i, st := range statuses {
+			e.TaskSets = append(e.TaskSets, TaskSet{ID: fmt.Sprintf("ts-%d", i), Status: st})
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name   string
+		events []Event
+		pass   bool
+		detail string
+	}{
+		{"held through the wait", []Event{svc(0, "latest", "PRIMARY"), dep(5, "g-latest", "d-2", "InProgress"), svc(5, "latest", "PRIMARY", "ACTIVE"),
+			dep(30, "g-latest", "d-2", "Succeeded"), svc(30, "latest", "PRIMARY")}, true, "1 deployments (d-2)"},
+		{"the original draining counts as gone", []Event{dep(5, "g-stable", "d-3", "InProgress"), svc(5, "stable", "PRIMARY", "ACTIVE"),
+			dep(30, "g-stable", "d-3", "Succeeded"), svc(30, "stable", "PRIMARY", "DRAINING")}, true, "d-3"},
+		{"succeeded with two task sets", []Event{dep(5, "g-latest", "d-2", "InProgress"), svc(5, "latest", "PRIMARY", "ACTIVE"),
+			dep(30, "g-latest", "d-2", "Succeeded"), svc(30, "latest", "PRIMARY", "ACTIVE")}, false, "still had 2 task sets"},
+		{"the other service's task sets do not count", []Event{dep(5, "g-latest", "d-2", "InProgress"), svc(5, "stable", "PRIMARY", "ACTIVE"),
+			dep(30, "g-latest", "d-2", "Succeeded"), svc(30, "latest", "PRIMARY")}, false, "nothing shows the termination wait"},
+		{"not read after", []Event{dep(5, "g-latest", "d-2", "InProgress"), svc(5, "latest", "PRIMARY", "ACTIVE"), dep(30, "g-latest", "d-2", "Succeeded")},
+			false, "was not read after it"},
+		{"first seen succeeded", []Event{svc(0, "latest", "PRIMARY", "ACTIVE"), dep(30, "g-latest", "d-2", "Succeeded"), svc(30, "latest", "PRIMARY")},
+			false, "nothing shows"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := OriginalTaskSetGoneBeforeSucceeded().Judge(&Report{Stack: names, Events: tc.events})
+			assert.Equal(t, tc.pass, got.Passed, got.Detail)
+			assert.Contains(t, got.Detail, tc.detail)
+		})
+	}
+}
+
+func TestGreenTaskSetAtFullSize(t *testing.T) {
+	svc := func(s int, service string, desired int32) Event {
+		return Event{Time: at(s), Kind: KindService, Service: service, DesiredCount: &desired}
+	}
+	target := func(s int, group string, sets ...TaskSet) Event {
+		return Event{Time: at(s), Kind: KindTarget, Group: group, DeploymentID: "d-2", TaskSets: sets}
+	}
+	blue, green := TaskSet{ID: "ts-1", Label: "Blue", DesiredCount: 2}, TaskSet{ID: "ts-2", Label: "Green", DesiredCount: 2}
+	for _, tc := range []struct {
+		name   string
+		events []Event
+		pass   bool
+		detail string
+	}{
+		{"as assumed", []Event{svc(0, "latest", 2), target(5, "g-latest", blue), target(10, "g-latest", blue, green)}, true, "1 readings"},
+		{"a smaller replacement", []Event{svc(0, "latest", 3), target(10, "g-latest", blue, green)}, false, "wants 2 tasks"},
+		{"the other service's count does not count", []Event{svc(0, "stable", 2), svc(0, "latest", 4), target(10, "g-latest", blue, green)}, false, "latest 4"},
+		{"labelled otherwise", []Event{svc(0, "latest", 2), target(10, "g-latest", blue, TaskSet{ID: "ts-2", Label: "Blue", DesiredCount: 2})}, false, "no deployment's target"},
+		{"two greens", []Event{svc(0, "latest", 2), target(10, "g-latest", green, green)}, false, "2 task sets Green"},
+		{"never read", []Event{svc(0, "latest", 2)}, false, "no deployment's target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := GreenTaskSetAtFullSize().Judge(&Report{Stack: names, Events: tc.events})
 			assert.Equal(t, tc.pass, got.Passed, got.Detail)
 			assert.Contains(t, got.Detail, tc.detail)
 		})

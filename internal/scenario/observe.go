@@ -35,6 +35,7 @@ type (
 		ListDeployments(context.Context, *codedeploy.ListDeploymentsInput, ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error)
 		GetDeployment(context.Context, *codedeploy.GetDeploymentInput, ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error)
 		ListDeploymentTargets(context.Context, *codedeploy.ListDeploymentTargetsInput, ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error)
+		GetDeploymentTarget(context.Context, *codedeploy.GetDeploymentTargetInput, ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error)
 	}
 	ecsAPI interface {
 		DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
@@ -77,6 +78,8 @@ type observed struct {
 	pending        *pendingApproval
 	deployments    map[string]string
 	targetsSeen    map[string]bool
+	targetOf       map[string]string // deployment id → its one target id
+	targetKey      map[string]string // deployment id → its target's task sets, as last recorded
 	alarmNames     []string
 	alarmState     map[string]string
 	rulesKey       string
@@ -85,6 +88,11 @@ type observed struct {
 	images         map[string][]string
 	stableDesired  int32
 	settledPolls   int
+	// reread names the services whose deployment was just seen ending:
+	// their task sets are recorded at this poll even if unchanged, so a
+	// check reads what followed the end (services are read after
+	// deployments in each poll).
+	reread map[string]bool
 }
 
 // ECS deployment statuses that are final
@@ -97,7 +105,8 @@ const beforeRun = "(before the run)"
 func (o *observed) start(ctx context.Context, d *driver) error {
 	*o = observed{execVersion: map[string]string{}, execStatus: map[string]string{}, revisionsSeen: map[string]bool{}, stages: map[string]string{},
 		approvalStatus: map[string]string{}, deployments: map[string]string{}, targetsSeen: map[string]bool{},
-		alarmState: map[string]string{}, services: map[string]string{}, images: map[string][]string{}, stableDesired: -1}
+		targetOf: map[string]string{}, targetKey: map[string]string{},
+		alarmState: map[string]string{}, services: map[string]string{}, images: map[string][]string{}, stableDesired: -1, reread: map[string]bool{}}
 	for _, g := range d.groups() {
 		out, err := d.aws.deploy.GetDeploymentGroup(ctx, &codedeploy.GetDeploymentGroupInput{
 			ApplicationName: aws.String(d.outputs.ApplicationName), DeploymentGroupName: aws.String(g)})
@@ -111,6 +120,14 @@ func (o *observed) start(ctx context.Context, d *driver) error {
 		}
 	}
 	return nil
+}
+
+// serviceOf is the ECS service deployment group g deploys.
+func (d *driver) serviceOf(g string) string {
+	if g == d.outputs.StableDeploymentGroupName {
+		return d.outputs.StableServiceName
+	}
+	return d.outputs.LatestServiceName
 }
 
 func (d *driver) groups() []string {
@@ -326,15 +343,46 @@ func (o *observed) pollDeployments(ctx context.Context, d *driver) error {
 				targets, err := d.aws.deploy.ListDeploymentTargets(ctx, &codedeploy.ListDeploymentTargetsInput{DeploymentId: aws.String(id)})
 				if err == nil && len(targets.TargetIds) > 0 {
 					e.TargetIDs, o.targetsSeen[id] = targets.TargetIds, true
+					if len(targets.TargetIds) == 1 {
+						o.targetOf[id] = targets.TargetIds[0]
+					}
 				}
 			}
 			if last != e.Status || e.TargetIDs != nil {
+				if last != e.Status && finalDeployment[e.Status] {
+					o.reread[d.serviceOf(g)] = true
+				}
 				o.deployments[id] = e.Status
 				d.event(e)
+			}
+			if e.Status == "InProgress" && o.targetOf[id] != "" {
+				o.target(ctx, d, g, id)
 			}
 		}
 	}
 	return nil
+}
+
+// target records an unfinished deployment's ECS target's task sets when
+// they changed: GetDeploymentTarget's ecsTarget.taskSetsInfo, the original
+// labelled Blue and the replacement Green
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTarget.html,
+// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ECSTaskSet.html).
+// An error is not recorded: the next poll asks again.
+func (o *observed) target(ctx context.Context, d *driver, group, id string) {
+	out, err := d.aws.deploy.GetDeploymentTarget(ctx, &codedeploy.GetDeploymentTargetInput{DeploymentId: aws.String(id), TargetId: aws.String(o.targetOf[id])})
+	if err != nil || out.DeploymentTarget == nil || out.DeploymentTarget.EcsTarget == nil {
+		return
+	}
+	var sets []TaskSet
+	for _, ts := range out.DeploymentTarget.EcsTarget.TaskSetsInfo {
+		sets = append(sets, TaskSet{ID: aws.ToString(ts.Identifer), Status: aws.ToString(ts.Status), Label: string(ts.TaskSetLabel), DesiredCount: ts.DesiredCount})
+	}
+	key, _ := json.Marshal(sets)
+	if string(key) != o.targetKey[id] {
+		o.targetKey[id] = string(key)
+		d.event(Event{Kind: KindTarget, Group: group, DeploymentID: id, TaskSets: sets})
+	}
 }
 
 func (o *observed) pollAlarms(ctx context.Context, d *driver) error {
@@ -453,8 +501,18 @@ func (o *observed) pollServices(ctx context.Context, d *driver) error {
 		if name == d.outputs.StableServiceName {
 			o.stableDesired = desired
 		}
-		if key := fmt.Sprintf("%s %d", td, desired); o.services[name] != key {
+		// A service under the CODE_DEPLOY controller lists its task sets
+		// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
+		var sets []TaskSet
+		for _, ts := range s.TaskSets {
+			sets = append(sets, TaskSet{ID: aws.ToString(ts.Id), Status: aws.ToString(ts.Status), TaskDefinition: aws.ToString(ts.TaskDefinition),
+				DesiredCount: int64(ts.ComputedDesiredCount)})
+		}
+		sort.Slice(sets, func(i, j int) bool { return sets[i].ID < sets[j].ID })
+		setsKey, _ := json.Marshal(sets)
+		if key := fmt.Sprintf("%s %d %s", td, desired, setsKey); o.services[name] != key || o.reread[name] {
 			o.services[name] = key
+			delete(o.reread, name)
 			if _, ok := o.images[td]; !ok && td != "" {
 				def, err := d.aws.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(td)})
 				if err != nil {
@@ -467,7 +525,7 @@ func (o *observed) pollServices(ctx context.Context, d *driver) error {
 					}
 				}
 			}
-			d.event(Event{Kind: KindService, Service: name, TaskDefinition: td, DesiredCount: aws.Int32(desired), Images: o.images[td]})
+			d.event(Event{Kind: KindService, Service: name, TaskDefinition: td, DesiredCount: aws.Int32(desired), Images: o.images[td], TaskSets: sets})
 		}
 	}
 	return nil

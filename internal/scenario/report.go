@@ -58,6 +58,7 @@ const (
 	KindAlarm      = "alarm"
 	KindRules      = "rules"
 	KindService    = "service"
+	KindTarget     = "target"
 	KindStep       = "step"
 	KindSettled    = "settled"
 )
@@ -101,6 +102,8 @@ type Event struct {
 	TaskDefinition string   `json:"taskDefinition,omitempty"`
 	DesiredCount   *int32   `json:"desiredCount,omitempty"`
 	Images         []string `json:"images,omitempty"`
+	// TaskSets are the service's task sets as DescribeServices listed them.
+	TaskSets []TaskSet `json:"taskSets,omitempty"`
 
 	Message string `json:"message,omitempty"`
 }
@@ -126,6 +129,17 @@ type Rule struct {
 type Forward struct {
 	TargetGroupArn string `json:"targetGroupArn"`
 	Weight         int32  `json:"weight"`
+}
+
+// TaskSet is one of an ECS service's task sets.
+type TaskSet struct {
+	ID             string `json:"id"`
+	Status         string `json:"status"` // PRIMARY, ACTIVE or DRAINING
+	TaskDefinition string `json:"taskDefinition,omitempty"`
+	// Label and DesiredCount as a deployment's ECS target names its task
+	// sets ("Blue", "Green"); DesiredCount also for a service's.
+	Label        string `json:"label,omitempty"`
+	DesiredCount int64  `json:"desiredCount"`
 }
 
 // Result is one check's verdict.

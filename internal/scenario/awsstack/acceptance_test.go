@@ -111,7 +111,8 @@ func TestScenariosAgainstAWS(t *testing.T) {
 		switch n {
 		case "happy":
 			s.Checks = append(s.Checks, scenario.RulesFollowStableDeployment(), scenario.TargetIDsAreClusterService(),
-				scenario.ImagesByDigest(), scenario.SourceRevisionIsTheImageDigest())
+				scenario.ImagesByDigest(), scenario.SourceRevisionIsTheImageDigest(), scenario.OriginalTaskSetGoneBeforeSucceeded(),
+				scenario.GreenTaskSetAtFullSize())
 		case "bad-image":
 			s.Checks = append(s.Checks, scenario.RollbackReading(), scenario.AlarmTiming())
 		}
