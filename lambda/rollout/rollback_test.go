@@ -180,13 +180,7 @@ func TestRollbackIsBusyWhileADeploymentIsUnfinished(t *testing.T) {
 		s.deliverAll()
 		s.do("PUSH v2", "exec-2 (v2) enters Latest", "CodeDeploy starts d-2")
 		s.do("REJECT exec-1")
-		s.hold(contract.HookRollback)
-		s.deliverAll()
-		inv := s.take(contract.HookRollback)
-		before := s.outcome()
-		h, _ := s.hooks(contract.HookRollback)
-
-		res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+		before, res, err := s.rollbackOfTheRejection()
 
 		require.NoError(t, err)
 		assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeBusy, Detail: "deployment d-2 of group " + s.group("latest") + " has not ended"}, res)
@@ -204,13 +198,7 @@ func TestRollbackIsBusyWhileADeploymentIsUnfinished(t *testing.T) {
 		s.stage("d-3")
 		s.deliverAll()
 		s.do("exec-2 (v2) enters Approve", "REJECT exec-2")
-		s.hold(contract.HookRollback)
-		s.deliverAll()
-		inv := s.take(contract.HookRollback)
-		before := s.outcome()
-		h, _ := s.hooks(contract.HookRollback)
-
-		res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+		before, res, err := s.rollbackOfTheRejection()
 
 		require.NoError(t, err)
 		assert.Equal(t, rollout.RollbackResult{Outcome: rollout.OutcomeBusy, Detail: "deployment d-2 of group " + s.group("stable") + " has not ended"}, res)
@@ -230,13 +218,7 @@ func TestRollbackIsBusyWhileADeploymentIsUnfinished(t *testing.T) {
 		s.stage("d-2")
 		s.deliverAll()
 		s.do("exec-2 (v2) enters Approve", "REJECT exec-2")
-		s.hold(contract.HookRollback)
-		s.deliverAll()
-		inv := s.take(contract.HookRollback)
-		before := s.outcome()
-		h, _ := s.hooks(contract.HookRollback)
-
-		res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+		before, res, err := s.rollbackOfTheRejection()
 
 		require.NoError(t, err)
 		assert.Equal(t, rollout.OutcomeBusy, res.Outcome)
@@ -438,4 +420,16 @@ func TestRollbackOfARejectionItCannotCompareHoldsAndSaysSo(t *testing.T) {
 	assert.Contains(t, logs.String(), `"level":"WARN"`)
 	assert.Equal(t, before, s.outcome(), "nothing rolled back")
 	assert.Equal(t, 2, s.deployments(), "nothing started")
+}
+
+// rollbackOfTheRejection delivers the rejection's event and runs the
+// rollback function on it: the outcome before it ran, and its answer.
+func (s *story) rollbackOfTheRejection() (outcome, rollout.RollbackResult, error) {
+	s.hold(contract.HookRollback)
+	s.deliverAll()
+	inv := s.take(contract.HookRollback)
+	before := s.outcome()
+	h, _ := s.hooks(contract.HookRollback)
+	res, err := h.Rollback(context.Background(), inv.Payload.(rollout.RollbackRequest))
+	return before, res, err
 }
