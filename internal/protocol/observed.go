@@ -164,19 +164,8 @@ func (d *Direct) ListenerRules() []elbtypes.Rule {
 			conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
 		}
 	}
-	rules := slices.Clone(d.w.Rules)
-	slices.SortStableFunc(rules, func(a, b *Rule) int {
-		pa, pb := a.Priority, b.Priority
-		if a.Kind == KindDefault {
-			pa = math.MaxInt
-		}
-		if b.Kind == KindDefault {
-			pb = math.MaxInt
-		}
-		return pa - pb
-	})
-	out := make([]elbtypes.Rule, 0, len(rules))
-	for _, r := range rules {
+	var out []elbtypes.Rule
+	for _, r := range inOrder(d.w.Rules) {
 		sr := r.sdk()
 		sr.Conditions = conds[r.ARN]
 		out = append(out, sr)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -143,34 +142,6 @@ func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineIn
 	})
 }
 
-// page is one page of items from token: at most size (def when 0; a size
-// outside 1..max is a ValidationException), the next token when more
-// follow. A token is the index of the next item, as the model's other
-// lists use.
-func page[T any](items []T, token *string, size *int32, def, max int, tokenErr string) ([]T, *string, error) {
-	n := def
-	if size != nil {
-		n = int(*size)
-		if n < 1 || n > max {
-			return nil, nil, apiErr("ValidationException", fmt.Sprintf("maxResults %d must be between 1 and %d", n, max))
-		}
-	}
-	start := 0
-	if t := aws.ToString(token); t != "" {
-		i, err := strconv.Atoi(t)
-		if err != nil || i < 0 || i > len(items) {
-			return nil, nil, apiErr(tokenErr, "The next token was specified in an invalid format.")
-		}
-		start = i
-	}
-	end := min(start+n, len(items))
-	var next *string
-	if end < len(items) {
-		next = aws.String(strconv.Itoa(end))
-	}
-	return items[start:end], next, nil
-}
-
 // ListPipelineExecutions lists executions newest first, 1–100 a page (100
 // when not asked) with nextToken
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
@@ -187,7 +158,7 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
 			all = append(all, s)
 		}
-		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -267,7 +238,7 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 				}
 			}
 		}
-		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -406,12 +377,9 @@ func (c *client) BatchGetDeployments(ctx context.Context, in *codedeploy.BatchGe
 func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
 	name := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "GetDeploymentGroup", name, func(w *World) (*codedeploy.GetDeploymentGroupOutput, error) {
-		if aws.ToString(in.ApplicationName) != w.st.app {
-			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
-		}
-		g := w.st.group(name)
-		if g == nil {
-			return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+name)
+		g, err := w.findGroup(in.ApplicationName, in.DeploymentGroupName)
+		if err != nil {
+			return nil, err
 		}
 		info := *g
 		return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &info}, nil
@@ -447,9 +415,9 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 		detail += fmt.Sprintf(" autoRollbackEnabled=%t", *in.AutoRollbackEnabled)
 	}
 	return do(c, ctx, "StopDeployment", detail, func(w *World) (*codedeploy.StopDeploymentOutput, error) {
-		d := w.deployment(id)
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "The deployment "+id+" could not be found.")
+		d, err := w.findDeployment(id)
+		if err != nil {
+			return nil, err
 		}
 		if !d.unfinished() || d.Phase == phaseRollingBack {
 			return nil, apiErr("DeploymentAlreadyCompletedException", "The deployment "+id+" has already completed.")
@@ -653,7 +621,7 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 				Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
 				StateValue: cwtypes.StateValue(a.state), StateReason: aws.String(a.reason), StateUpdatedTimestamp: w.at("alarm " + a.name + " " + a.state)})
 		}
-		got, next, err := page(all, in.NextToken, in.MaxRecords, 50, 100, "InvalidNextToken")
+		got, next, err := page(paging{50, 100, "ValidationException", "InvalidNextToken"}, all, in.NextToken, in.MaxRecords, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -715,7 +683,7 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 			for v := len(w.Executions); v >= 0; v-- {
 				all = append(all, detail(v))
 			}
-			got, next, err := page(all, in.NextToken, in.MaxResults, 100, 1000, "InvalidParameterException")
+			got, next, err := page(paging{100, 1000, "ValidationException", "InvalidParameterException"}, all, in.NextToken, in.MaxResults, 0)
 			if err != nil {
 				return nil, err
 			}
