@@ -553,42 +553,50 @@ func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
 
 // --- CloudWatch ---
 
-const alarmInAlarm = string(cwtypes.StateValueAlarm)
-
-// alarmView is one declared rollback alarm and its state.
-type alarmView struct {
-	name, group, tg, state, reason string
-	index                          int // into the declared alarms
-}
-
-// alarmStates are the declared rollback alarms and their states. With the
-// signal path, an alarm's state is the model's evaluation of its target
-// group's minutes (signal.go), the declared alarm matched to the compiled
-// one by name (or, for a Signal.Alarms replacement set, by the signal its
-// name ends with: components/pipeline names them <prefix>-<signal>);
-// before its target group's first minute it is
-// INSUFFICIENT_DATA. Without the signal path the model has no metrics:
-// an alarm is OK (nothing says otherwise).
-func (w *World) alarmStates() []alarmView {
-	var out []alarmView
-	for i, a := range w.st.decl.Alarms {
-		v := alarmView{name: aws.ToString(a.Definition.AlarmName), group: w.st.groupOfRole(a.DeploymentGroup), tg: a.TargetGroupArn,
-			state: string(cwtypes.StateValueOk), reason: "the model has no metrics without its signal path", index: i}
+// metricAlarms are the declared rollback alarms, in declared order, as
+// DescribeAlarms answers them. With the signal path, an alarm's state is
+// the model's evaluation of its target group's minutes (signal.go), the
+// declared alarm matched to the compiled one by name (or, for a
+// Signal.Alarms replacement set, by the signal its name ends with:
+// components/pipeline names them <prefix>-<signal>); before its target
+// group's first minute it is INSUFFICIENT_DATA. Without the signal path
+// the model has no metrics: an alarm is OK (nothing says otherwise).
+func (w *World) metricAlarms() []cwtypes.MetricAlarm {
+	var out []cwtypes.MetricAlarm
+	for _, a := range w.st.decl.Alarms {
+		def, name := a.Definition, aws.ToString(a.Definition.AlarmName)
+		state, reason := cwtypes.StateValueOk, "the model has no metrics without its signal path"
 		if w.signal != nil {
-			v.state, v.reason = string(cwtypes.StateValueInsufficientData), "no datapoints yet"
+			state, reason = cwtypes.StateValueInsufficientData, "no datapoints yet"
 			if h := w.metrics[a.TargetGroupArn]; h != nil {
 				for j, compiled := range w.signal.alarmsOf(w.st, a.TargetGroupArn) {
 					// The stack's own alarms keep their declared names; a
 					// replacement set (Signal.Alarms) is named by signal.
 					signal := strings.TrimPrefix(compiled.Name(), "tc-")
-					if (compiled.Name() == v.name || strings.HasSuffix(v.name, "-"+signal)) && j < len(h.states) {
-						v.state, v.reason = string(h.states[j]), "evaluated on the model's minutes"
+					if (compiled.Name() == name || strings.HasSuffix(name, "-"+signal)) && j < len(h.states) {
+						state, reason = h.states[j], "evaluated on the model's minutes"
 						break
 					}
 				}
 			}
 		}
-		out = append(out, v)
+		out = append(out, cwtypes.MetricAlarm{AlarmName: def.AlarmName,
+			AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, name)),
+			AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
+			EvaluationPeriods: def.EvaluationPeriods, DatapointsToAlarm: def.DatapointsToAlarm, TreatMissingData: def.TreatMissingData,
+			Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
+			StateValue: state, StateReason: aws.String(reason), StateUpdatedTimestamp: w.at("alarm " + name + " " + string(state))})
+	}
+	return out
+}
+
+// firing are the names of group's declared alarms in ALARM.
+func (w *World) firing(group string) []string {
+	out := []string{}
+	for i, a := range w.metricAlarms() {
+		if w.st.groupOfRole(w.st.decl.Alarms[i].DeploymentGroup) == group && a.StateValue == cwtypes.StateValueAlarm {
+			out = append(out, aws.ToString(a.AlarmName))
+		}
 	}
 	return out
 }
@@ -608,18 +616,9 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 		if len(in.AlarmNames) > 100 {
 			return nil, apiErr("InvalidParameterValue", "AlarmNames has more than 100 names")
 		}
-		var all []cwtypes.MetricAlarm
-		for _, a := range w.alarmStates() {
-			if len(in.AlarmNames) > 0 && !slices.Contains(in.AlarmNames, a.name) {
-				continue
-			}
-			def := w.st.decl.Alarms[a.index].Definition
-			all = append(all, cwtypes.MetricAlarm{AlarmName: aws.String(a.name),
-				AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, a.name)),
-				AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
-				EvaluationPeriods: def.EvaluationPeriods, DatapointsToAlarm: def.DatapointsToAlarm, TreatMissingData: def.TreatMissingData,
-				Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
-				StateValue: cwtypes.StateValue(a.state), StateReason: aws.String(a.reason), StateUpdatedTimestamp: w.at("alarm " + a.name + " " + a.state)})
+		all := w.metricAlarms()
+		if len(in.AlarmNames) > 0 {
+			all = slices.DeleteFunc(all, func(a cwtypes.MetricAlarm) bool { return !slices.Contains(in.AlarmNames, aws.ToString(a.AlarmName)) })
 		}
 		got, next, err := page(paging{50, 100, "ValidationException", "InvalidNextToken"}, all, in.NextToken, in.MaxRecords, 0)
 		if err != nil {
@@ -665,31 +664,18 @@ func (w *World) versionTags(v int) []string {
 // tag; an image the repository does not hold is ImageNotFoundException,
 // another repository RepositoryNotFoundException
 // (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html).
-// Without imageIds it lists every image, 1–1000 a page (100 when not
-// asked).
 func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
 	return do(c, ctx, "DescribeImages", aws.ToString(in.RepositoryName), func(w *World) (*ecr.DescribeImagesOutput, error) {
 		_, repo := w.st.repository()
 		if aws.ToString(in.RepositoryName) != repo || (in.RegistryId != nil && *in.RegistryId != w.st.account) {
 			return nil, apiErr("RepositoryNotFoundException", fmt.Sprintf("The repository with name '%s' does not exist in the registry with id '%s'", aws.ToString(in.RepositoryName), w.st.account))
 		}
-		detail := func(v int) ecrtypes.ImageDetail {
-			return ecrtypes.ImageDetail{RegistryId: aws.String(w.st.account), RepositoryName: aws.String(repo), ImageDigest: aws.String(Digest(v)),
-				ImageTags: w.versionTags(v), ImagePushedAt: w.at(fmt.Sprintf("exec exec-%d", v))}
+		// No caller lists the whole repository: the model answers images
+		// by id only, and refuses a listing rather than answer part of it.
+		if len(in.ImageIds) == 0 {
+			return nil, apiErr("InvalidParameterException", "the model answers DescribeImages by imageIds only")
 		}
 		out := &ecr.DescribeImagesOutput{}
-		if len(in.ImageIds) == 0 {
-			var all []ecrtypes.ImageDetail
-			for v := len(w.Executions); v >= 0; v-- {
-				all = append(all, detail(v))
-			}
-			got, next, err := page(paging{100, 1000, "ValidationException", "InvalidParameterException"}, all, in.NextToken, in.MaxResults, 0)
-			if err != nil {
-				return nil, err
-			}
-			out.ImageDetails, out.NextToken = got, next
-			return out, nil
-		}
 		for _, id := range in.ImageIds {
 			v := -1
 			for x := 0; x <= len(w.Executions); x++ {
@@ -701,7 +687,8 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 				return nil, apiErr("ImageNotFoundException", fmt.Sprintf("The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s'",
 					aws.ToString(id.ImageDigest), aws.ToString(id.ImageTag), repo))
 			}
-			out.ImageDetails = append(out.ImageDetails, detail(v))
+			out.ImageDetails = append(out.ImageDetails, ecrtypes.ImageDetail{RegistryId: aws.String(w.st.account), RepositoryName: aws.String(repo),
+				ImageDigest: aws.String(Digest(v)), ImageTags: w.versionTags(v), ImagePushedAt: w.at(fmt.Sprintf("exec exec-%d", v))})
 		}
 		return out, nil
 	})
@@ -710,51 +697,38 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 // --- Lambda ---
 
 // Invoke runs a function on request: the operator's `tenant-canary
-// rollback` invokes the rollback function. The invocation is the model's
-// own (the "OPERATOR runs tenant-canary rollback" event's), with the
-// caller's payload; RequestResponse runs it at once, in process, and
-// answers its result (200, a function error in FunctionError with the
-// error as payload), Event leaves it queued for the caller to run (202)
+// rollback` invokes the rollback function, RequestResponse, with its
+// payload; the model runs it at once, in process, and answers its result
+// (200, a function error in FunctionError with the error as payload)
 // (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). An
-// unknown function is ResourceNotFoundException (404).
+// unknown function is ResourceNotFoundException (404). No caller invokes
+// a function asynchronously (Event), so the model refuses it rather than
+// pretend to queue it.
 func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	name := aws.ToString(in.FunctionName)
-	async := in.InvocationType == lambdatypes.InvocationTypeEvent
-	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (*Invoke, error) {
+	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (Invoke, error) {
 		if w.direct == nil {
-			return nil, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
+			return Invoke{}, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
 		}
-		var hook contract.Hook
+		if in.InvocationType != "" && in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
+			return Invoke{}, apiErr("InvalidParameterValueException", "the model runs RequestResponse invocations only, not "+string(in.InvocationType))
+		}
 		for _, f := range w.st.decl.Functions {
 			if f.Name == name || f.Arn == name {
-				hook = f.Hook
+				payload, err := invokePayload(f.Hook, in.Payload)
+				if err != nil {
+					return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+				}
+				return Invoke{Hook: f.Hook, Payload: payload}, nil
 			}
 		}
-		if hook == "" {
-			return nil, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
-				Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
-		}
-		payload, err := invokePayload(hook, in.Payload)
-		if err != nil {
-			return nil, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
-		}
-		w.invoke(w.direct.s, hook, nil, nil, nil)
-		q := w.direct.queue
-		q[len(q)-1].Payload = payload
-		if async {
-			return nil, nil
-		}
-		last := q[len(q)-1]
-		w.direct.queue = q[:len(q)-1]
-		return &last, nil
+		return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
+			Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if async {
-		return &lambda.InvokeOutput{StatusCode: 202}, nil
-	}
-	res, err := c.direct.Run(ctx, *inv)
+	res, err := c.direct.Run(ctx, inv)
 	if err != nil {
 		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"),
 			Payload: mustJSON(map[string]string{"errorMessage": err.Error(), "errorType": "errorString"})}, nil

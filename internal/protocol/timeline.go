@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
@@ -325,17 +326,11 @@ func (d *Direct) observe() {
 			mark("dep", dep.ID, l.Name, l.Status)
 		}
 		if dep.Status == DepStopped && !tl.userStops[dep.ID] && tl.stopAlarms[dep.ID] == nil {
-			var firing []string
-			for _, a := range w.alarmStates() {
-				if a.group == dep.Group && a.state == alarmInAlarm {
-					firing = append(firing, a.name)
-				}
-			}
-			tl.stopAlarms[dep.ID] = append([]string{}, firing...)
+			tl.stopAlarms[dep.ID] = w.firing(dep.Group)
 		}
 	}
-	for _, a := range w.alarmStates() {
-		mark("alarm", a.name, a.state)
+	for _, a := range w.metricAlarms() {
+		mark("alarm", aws.ToString(a.AlarmName), string(a.StateValue))
 	}
 }
 
