@@ -160,10 +160,15 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 			// runningCount is every RUNNING task of the service, whatever
 			// its task set
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
+			// Its load balancer is the target group it was created with.
+			tg := w.st.stableTG[0]
+			if name == w.st.latestService {
+				tg = w.st.latestTG[0]
+			}
 			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
 				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
 				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
-				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
+				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(tg)}}
 			// The PRIMARY task set's parameters transition to the service
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
 			// its task definition is the service's.
@@ -180,13 +185,6 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 		}
 		return out, nil
 	})
-}
-
-func (st *stack) groupOfService(name string) string {
-	if name == st.latestService {
-		return st.latestGroup
-	}
-	return st.stableGroup
 }
 
 func (st *stack) lb(tg string) ecstypes.LoadBalancer {

@@ -31,11 +31,6 @@ import (
 // reach the functions' calls. Names, groups, alarms and configurations
 // are the declared stack's.
 
-// pipelineStages are the pipeline's stages in order (components/pipeline).
-var pipelineStages = []string{StageSource, StageLatest, StageApprove, StageStable}
-
-func stageIndex(s string) int { return slices.Index(pipelineStages, s) }
-
 // stageStatusOf is the status of stage s in execution e's run, "" when e
 // never reached s. An execution that finished a stage and waits at the
 // next transition, or was superseded there, left it Succeeded.
@@ -170,11 +165,9 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 // revision is the pushed image's digest
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
 func (st *stack) imageSourceAction() string {
-	for _, s := range st.decl.Pipeline.Declaration.Stages {
-		for _, a := range s.Actions {
-			if a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategorySource && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
-				return aws.ToString(a.Name)
-			}
+	for _, a := range st.stageActions(StageSource) {
+		if a.ActionTypeId != nil && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
+			return aws.ToString(a.Name)
 		}
 	}
 	return ""
@@ -277,16 +270,9 @@ func (w *World) checkApprovalInput(in *codepipeline.PutApprovalResultInput) erro
 	if err := w.pipelineNamed(in.PipelineName); err != nil {
 		return err
 	}
-	found := false
-	for _, s := range w.st.decl.Pipeline.Declaration.Stages {
-		for _, a := range s.Actions {
-			if aws.ToString(s.Name) == aws.ToString(in.StageName) && aws.ToString(a.Name) == aws.ToString(in.ActionName) &&
-				a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategoryApproval {
-				found = true
-			}
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(w.st.stageActions(aws.ToString(in.StageName)), func(a cptypes.ActionDeclaration) bool {
+		return aws.ToString(a.Name) == aws.ToString(in.ActionName) && a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategoryApproval
+	}) {
 		return apiErr("ActionNotFoundException", fmt.Sprintf("no approval action %s in stage %s", aws.ToString(in.ActionName), aws.ToString(in.StageName)))
 	}
 	if in.Result == nil || in.Result.Summary == nil || (in.Result.Status != cptypes.ApprovalStatusApproved && in.Result.Status != cptypes.ApprovalStatusRejected) {

@@ -104,14 +104,6 @@ func (d *Direct) SetNow(t time.Time) {
 	d.tl.now = t
 }
 
-// SetCaller sets the identity the Direct's callers act as (an STS
-// assumed-role ARN, as CodePipeline records who decided an approval).
-func (d *Direct) SetCaller(arn string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.tl.caller = arn
-}
-
 // Caller is the identity the Direct's callers act as.
 func (d *Direct) Caller() string {
 	d.mu.Lock()
