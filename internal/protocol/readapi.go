@@ -530,13 +530,6 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	return 0
 }
 
-// Route is the rule that serves a request of tenant ("" for one of no
-// pinned tenant): the first rule by priority whose condition matches, else
-// the default rule
-// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
-// A data plane over the model routes by it.
-func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
-
 // --- CloudWatch ---
 
 // metricAlarms are the declared rollback alarms, in declared order, as
@@ -728,4 +721,12 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// imageTag is the tag version v was pushed with ("" if not told).
+func (w *World) imageTag(v int) string {
+	if w.direct == nil {
+		return ""
+	}
+	return w.direct.imageTags[v]
 }

@@ -49,14 +49,6 @@ func (d *Direct) TagImage(v int, tag string) {
 	d.imageTags[v] = tag
 }
 
-// imageTag is the tag version v was pushed with ("" if not told).
-func (w *World) imageTag(v int) string {
-	if w.direct == nil {
-		return ""
-	}
-	return w.direct.imageTags[v]
-}
-
 // Enabled is one event the model could take now, as Explore's traces name
 // it; External is a person's decision or a disturbance, not something AWS
 // does by itself.
