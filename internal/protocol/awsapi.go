@@ -495,7 +495,6 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 		for _, e := range w.Executions {
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
-				w.decided(e, aws.ToString(in.Result.Summary))
 				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
 				return &codepipeline.PutApprovalResultOutput{ApprovedAt: w.wallClock()}, nil

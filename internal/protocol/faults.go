@@ -119,9 +119,12 @@ func (c *client) accepted(deploymentID, execID, status string) {
 	}
 }
 
-// decided records an approval result the model accepted (a Direct only).
+// decided records an approval result the model accepted, with who decided
+// it and the summary they gave (a Direct only: what Approvals,
+// ListActionExecutions and GetPipelineState show).
 func (c *client) decided(execID, status, summary string) {
 	if c.direct != nil {
+		c.direct.tl.decisions[execID] = decision{by: c.direct.tl.caller, summary: summary}
 		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }

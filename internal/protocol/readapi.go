@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
 // The operations the operator CLI (cmd/tenant-canary) calls besides the
@@ -252,15 +253,6 @@ func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
 	return nil
 }
 
-// decided records who decided an approval through PutApprovalResult, and
-// the summary they gave (a Direct only: what ListActionExecutions and
-// GetPipelineState show).
-func (w *World) decided(e *Execution, summary string) {
-	if w.direct != nil {
-		w.direct.tl.decisions[e.ID] = decision{by: w.direct.tl.caller, summary: summary}
-	}
-}
-
 // checkApprovalInput is PutApprovalResult's validation: the pipeline, the
 // stage and the action must exist and the result must say Approved or
 // Rejected with a summary
@@ -452,28 +444,23 @@ var eventSpans = map[string][2]string{
 // phaseOrder ranks the model's phases by how far a deployment got.
 var phaseOrder = []string{phaseCreated, phaseBefore, phaseInstall, phaseInstalled, phaseTestTraffic, phaseCanary, phaseAfterAllow, phaseWait}
 
-// reached is the furthest phase d got to: its phase, or (a Direct
-// remembering it) the furthest it saw before a rollback.
-func (w *World) reached(d *Deployment) int {
-	if d.Status == DepSucceeded && d.RollbackOf == "" {
-		return len(phaseOrder)
-	}
-	r := slices.Index(phaseOrder, d.Phase)
-	for i, p := range phaseOrder {
-		if w.at("dep "+d.ID+" phase "+p) != nil {
-			r = max(r, i)
-		}
-	}
-	return r
-}
-
 // lifecycleEvents are d's lifecycle events as GetDeploymentTarget shows
 // them (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LifecycleEvent.html):
 // a hooked event has its hook's status; the others follow the phase d
 // reached, each starting when its phase began. An event in progress when
 // the deployment failed or stopped is Failed.
 func (w *World) lifecycleEvents(d *Deployment) []cdtypes.LifecycleEvent {
-	reached := w.reached(d)
+	// reached is the furthest phase d got to: its phase, or (a Direct
+	// remembering it) the furthest it saw before a rollback.
+	reached := slices.Index(phaseOrder, d.Phase)
+	for i, p := range phaseOrder {
+		if w.at("dep "+d.ID+" phase "+p) != nil {
+			reached = max(reached, i)
+		}
+	}
+	if d.Status == DepSucceeded && d.RollbackOf == "" {
+		reached = len(phaseOrder)
+	}
 	// firstAt is when d first reached phase i or a later one.
 	firstAt := func(i int) *time.Time {
 		for _, p := range phaseOrder[i:] {
@@ -694,11 +681,18 @@ func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 		}
 		for _, f := range w.st.decl.Functions {
 			if f.Name == name || f.Arn == name {
-				payload, err := invokePayload(f.Hook, in.Payload)
-				if err != nil {
-					return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+				// The model runs only the rollback function on request; it
+				// takes a rollout.RollbackRequest (the operator's request).
+				if f.Hook != contract.HookRollback {
+					return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", f.Hook))
 				}
-				return Invoke{Hook: f.Hook, Payload: payload}, nil
+				var req rollout.RollbackRequest
+				if len(in.Payload) > 0 {
+					if err := json.Unmarshal(in.Payload, &req); err != nil {
+						return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+					}
+				}
+				return Invoke{Hook: f.Hook, Payload: req}, nil
 			}
 		}
 		return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,

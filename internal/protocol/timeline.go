@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
-	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
 // A Direct's wall clock and what it saw happen when. The explorer's world
@@ -128,20 +126,4 @@ func (d *Direct) observe() {
 	for _, a := range w.metricAlarms() {
 		mark("alarm", aws.ToString(a.AlarmName), string(a.StateValue))
 	}
-}
-
-// invokePayload decodes a Lambda Invoke payload for hook: the rollback
-// function takes a rollout.RollbackRequest (the operator's request).
-func invokePayload(hook contract.Hook, payload []byte) (any, error) {
-	if hook != contract.HookRollback {
-		return nil, fmt.Errorf("the model runs only the rollback function on request, not %s", hook)
-	}
-	var req rollout.RollbackRequest
-	if len(payload) == 0 {
-		payload = []byte("{}")
-	}
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, err
-	}
-	return req, nil
 }
