@@ -61,14 +61,11 @@ func (w *World) stageLatest(s string) *Execution {
 	return nil
 }
 
-// approvalOf is execution e's Approve action as CodePipeline shows it: in
-// progress with its token while pending, Succeeded when approved, Failed
-// when rejected or expired (nil: e never reached Approve).
+// approvalOf is the Approve action of execution e, which reached Approve,
+// as CodePipeline shows it: in progress with its token while pending,
+// Succeeded when approved, Failed when rejected or expired.
 func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
 	status := stageStatusOf(e, StageApprove)
-	if status == "" {
-		return nil
-	}
 	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
 	if e.Token != "" {
 		a.Token = aws.String(e.Token)
