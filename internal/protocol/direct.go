@@ -41,7 +41,7 @@ type Direct struct {
 	queue []Invoke
 	// imageTags are the tags pushed versions were given (TagImage).
 	imageTags map[int]string
-	// faults injected and calls recorded (faults.go).
+	// faults injected and calls recorded (faults.go, direct_faults.go).
 	faults faults
 	// tl is the wall clock and when each fact happened (timeline.go).
 	tl timeline

@@ -615,7 +615,7 @@ func (st *stack) image(version int) string { return st.repositoryURL() + "@" + D
 func (w *World) versionTags(v int) []string {
 	tags := []string{fmt.Sprintf("v%d", v)}
 	if t := w.imageTag(v); t != "" {
-		tags[0] = t // the tag it was pushed with (a rehearsal's, observed.go)
+		tags[0] = t // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
 	}
 	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
 		tags = append(tags, tag)
