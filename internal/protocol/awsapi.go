@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -56,16 +55,97 @@ func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *Wor
 
 func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Message: msg} }
 
+// paging is how one list operation pages: the page size when the caller
+// asks none (0: all), the largest it may ask, and its error codes for a
+// size out of range and for a token it never gave.
+type paging struct {
+	def, max            int
+	sizeCode, tokenCode string
+}
+
+// page is one page of items from token, and the next token when more
+// follow (a token is the index of the next item). short, when positive,
+// serves shorter pages than asked (the scenario's PageSize: a page size
+// is a maximum, not a promise), so a caller that reads only the first
+// page is caught.
+func page[T any](p paging, items []T, token *string, size *int32, short int) ([]T, *string, error) {
+	n := p.def
+	if size != nil {
+		n = int(*size)
+		if n < 1 || n > p.max {
+			return nil, nil, apiErr(p.sizeCode, fmt.Sprintf("the page size %d must be between 1 and %d", n, p.max))
+		}
+	}
+	if n == 0 {
+		n = len(items)
+	}
+	if short > 0 {
+		n = min(n, short)
+	}
+	start := 0
+	if t := aws.ToString(token); t != "" {
+		i, err := strconv.Atoi(t)
+		if err != nil || i < 0 || i > len(items) {
+			return nil, nil, apiErr(p.tokenCode, "The next token was specified in an invalid format.")
+		}
+		start = i
+	}
+	end := min(start+n, len(items))
+	var next *string
+	if end < len(items) {
+		next = aws.String(strconv.Itoa(end))
+	}
+	return items[start:end], next, nil
+}
+
+// findRule is the listener rule arn names, or ELB's RuleNotFound.
+func (w *World) findRule(arn string) (*Rule, error) {
+	if r := w.rule(arn); r != nil {
+		return r, nil
+	}
+	return nil, apiErr("RuleNotFound", "One or more rules not found")
+}
+
+// findDeployment is deployment id, or CodeDeploy's
+// DeploymentDoesNotExistException.
+func (w *World) findDeployment(id string) (*Deployment, error) {
+	if d := w.deployment(id); d != nil {
+		return d, nil
+	}
+	return nil, apiErr("DeploymentDoesNotExistException", "The deployment "+id+" could not be found.")
+}
+
+// findGroup is the declared deployment group name of application app, or
+// CodeDeploy's error for the one that does not exist
+// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html:
+// a group is named with its application).
+func (w *World) findGroup(app, name *string) (*cdtypes.DeploymentGroupInfo, error) {
+	if aws.ToString(app) != w.st.app {
+		return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(app))
+	}
+	if g := w.st.group(aws.ToString(name)); g != nil {
+		return g, nil
+	}
+	return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+aws.ToString(name))
+}
+
+// inCluster is ECS's answer to a call naming a cluster that does not
+// exist: an error of the call, not a failure per service
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors).
+func (w *World) inCluster(cluster *string) error {
+	if aws.ToString(cluster) != w.st.cluster {
+		return apiErr("ClusterNotFoundException", "Cluster not found.")
+	}
+	return nil
+}
+
 // --- ECS ---
 
 func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	return do(c, ctx, "DescribeServices", fmt.Sprint(in.Services), func(w *World) (*ecs.DescribeServicesOutput, error) {
-		// A cluster that does not exist is an error of the call, not a
-		// failure per service
-		// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors);
-		// one call describes 1 to 10 services.
-		if aws.ToString(in.Cluster) != w.st.cluster {
-			return nil, apiErr("ClusterNotFoundException", "w.st.cluster not found.")
+		// One call describes 1 to 10 services (the same page).
+		if err := w.inCluster(in.Cluster); err != nil {
+			return nil, err
 		}
 		if len(in.Services) == 0 || len(in.Services) > 10 {
 			return nil, apiErr("InvalidParameterException", "services must hold 1 to 10 names")
@@ -80,10 +160,15 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 			// runningCount is every RUNNING task of the service, whatever
 			// its task set
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
+			// Its load balancer is the target group it was created with.
+			tg := w.st.stableTG[0]
+			if name == w.st.latestService {
+				tg = w.st.latestTG[0]
+			}
 			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
 				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
 				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
-				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(w.st.pairOf(w.st.groupOfService(name))[0])}}
+				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(tg)}}
 			// The PRIMARY task set's parameters transition to the service
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
 			// its task definition is the service's.
@@ -102,13 +187,6 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 	})
 }
 
-func (st *stack) groupOfService(name string) string {
-	if name == st.latestService {
-		return st.latestGroup
-	}
-	return st.stableGroup
-}
-
 func (st *stack) lb(tg string) ecstypes.LoadBalancer {
 	return ecstypes.LoadBalancer{TargetGroupArn: aws.String(tg), ContainerName: aws.String(st.container), ContainerPort: aws.Int32(int32(st.port))}
 }
@@ -118,8 +196,8 @@ func (st *stack) lb(tg string) ecstypes.LoadBalancer {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
 func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
 	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
-		if aws.ToString(in.Cluster) != w.st.cluster {
-			return nil, apiErr("ClusterNotFoundException", "w.st.cluster not found.")
+		if err := w.inCluster(in.Cluster); err != nil {
+			return nil, err
 		}
 		svc := w.Services[aws.ToString(in.Service)]
 		if svc == nil {
@@ -174,52 +252,24 @@ func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput
 		case len(in.RuleArns) == 0 && aws.ToString(in.ListenerArn) != w.st.listenerARN:
 			return nil, apiErr("ListenerNotFound", "One or more listeners not found")
 		}
-		size := int(aws.ToInt32(in.PageSize))
-		if in.PageSize != nil && (size < 1 || size > 400) {
-			return nil, apiErr("ValidationError", "PageSize must be between 1 and 400")
-		}
-		rules := slices.Clone(w.Rules)
+		rules := w.Rules
 		if len(in.RuleArns) > 0 {
-			rules = rules[:0]
+			rules = nil
 			for _, arn := range in.RuleArns {
-				r := w.rule(arn)
-				if r == nil {
-					return nil, apiErr("RuleNotFound", "One or more rules not found")
+				r, err := w.findRule(arn)
+				if err != nil {
+					return nil, err
 				}
 				rules = append(rules, r)
 			}
 		}
-		sort.SliceStable(rules, func(i, j int) bool {
-			pi, pj := rules[i].Priority, rules[j].Priority
-			if rules[i].Kind == KindDefault {
-				pi = 1 << 30
-			}
-			if rules[j].Kind == KindDefault {
-				pj = 1 << 30
-			}
-			return pi < pj
-		})
-		start := 0
-		if m := aws.ToString(in.Marker); m != "" {
-			n, err := strconv.Atoi(m)
-			if err != nil || n < 0 || n > len(rules) {
-				return nil, apiErr("ValidationError", "Invalid marker "+m)
-			}
-			start = n
+		got, next, err := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
+		if err != nil {
+			return nil, err
 		}
-		if size == 0 {
-			size = len(rules)
-		}
-		if w.pageSize > 0 {
-			size = min(size, w.pageSize)
-		}
-		end := min(start+size, len(rules))
-		out := &elbv2.DescribeRulesOutput{}
-		for _, r := range rules[start:end] {
+		out := &elbv2.DescribeRulesOutput{NextMarker: next}
+		for _, r := range got {
 			out.Rules = append(out.Rules, r.sdk())
-		}
-		if end < len(rules) {
-			out.NextMarker = aws.String(strconv.Itoa(end))
 		}
 		return out, nil
 	})
@@ -275,9 +325,9 @@ func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePriorit
 	}
 	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
 		for _, p := range in.RulePriorities {
-			r := w.rule(aws.ToString(p.RuleArn))
-			if r == nil {
-				return nil, apiErr("RuleNotFound", "One or more rules not found")
+			r, err := w.findRule(aws.ToString(p.RuleArn))
+			if err != nil {
+				return nil, err
 			}
 			if prio := aws.ToInt32(p.Priority); prio < 1 || prio > 50000 {
 				return nil, apiErr("ValidationError", fmt.Sprintf("Priority %d must be between 1 and 50000", prio))
@@ -314,9 +364,9 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 		}
 	}
 	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", c.w.st.ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
-		r := w.rule(aws.ToString(in.RuleArn))
-		if r == nil {
-			return nil, apiErr("RuleNotFound", "One or more rules not found")
+		r, err := w.findRule(aws.ToString(in.RuleArn))
+		if err != nil {
+			return nil, err
 		}
 		r.Forward = fwd
 		return &elbv2.ModifyRuleOutput{}, nil
@@ -330,9 +380,9 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html).
 func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
 	return do(c, ctx, "PutLifecycleEventHookExecutionStatus", string(in.Status), func(w *World) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
-		d := w.deployment(aws.ToString(in.DeploymentId))
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		d, err := w.findDeployment(aws.ToString(in.DeploymentId))
+		if err != nil {
+			return nil, err
 		}
 		for _, l := range d.Hooks {
 			if l.ExecID == aws.ToString(in.LifecycleEventHookExecutionId) {
@@ -352,13 +402,8 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
-		// A group is named with its application
-		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
-		if aws.ToString(in.ApplicationName) != w.st.app {
-			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
-		}
-		if group != w.st.latestGroup && group != w.st.stableGroup {
-			return nil, apiErr("DeploymentGroupDoesNotExistException", "no such group")
+		if _, err := w.findGroup(in.ApplicationName, in.DeploymentGroupName); err != nil {
+			return nil, err
 		}
 		var ids []string
 		for _, d := range w.Deployments {
@@ -367,34 +412,21 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 			}
 		}
 		// Paginated by NextToken
-		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html);
-		// the scenario's PageSize makes pages short.
-		start := 0
-		if t := aws.ToString(in.NextToken); t != "" {
-			n, err := strconv.Atoi(t)
-			if err != nil || n < 0 || n > len(ids) {
-				return nil, apiErr("InvalidNextTokenException", "The next token was specified in an invalid format.")
-			}
-			start = n
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
+		got, next, err := page(paging{tokenCode: "InvalidNextTokenException"}, ids, in.NextToken, nil, w.pageSize)
+		if err != nil {
+			return nil, err
 		}
-		end := len(ids)
-		if w.pageSize > 0 {
-			end = min(end, start+w.pageSize)
-		}
-		out := &codedeploy.ListDeploymentsOutput{Deployments: append([]string{}, ids[start:end]...)}
-		if end < len(ids) {
-			out.NextToken = aws.String(strconv.Itoa(end))
-		}
-		return out, nil
+		return &codedeploy.ListDeploymentsOutput{Deployments: slices.Clone(got), NextToken: next}, nil
 	})
 }
 
 func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeploymentTarget", id, func(w *World) (*codedeploy.GetDeploymentTargetOutput, error) {
-		d := w.deployment(id)
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		d, err := w.findDeployment(id)
+		if err != nil {
+			return nil, err
 		}
 		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != w.st.cluster+":"+w.st.serviceOf(d.Group) {
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
@@ -463,7 +495,6 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 		for _, e := range w.Executions {
 			if e.Token != "" && e.Token == aws.ToString(in.Token) {
 				w.logf("  %s's approval %s by a function: %s", e.ID, in.Result.Status, aws.ToString(in.Result.Summary))
-				w.decided(e, aws.ToString(in.Result.Summary))
 				c.decided(e.ID, string(in.Result.Status), aws.ToString(in.Result.Summary))
 				w.decide(e, in.Result.Status == cptypes.ApprovalStatusApproved, aws.ToString(in.Result.Summary))
 				return &codepipeline.PutApprovalResultOutput{ApprovedAt: w.wallClock()}, nil
@@ -488,9 +519,9 @@ func (st *stack) ruleName(arn string) string {
 func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeployment", id, func(w *World) (*codedeploy.GetDeploymentOutput, error) {
-		d := w.deployment(id)
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		d, err := w.findDeployment(id)
+		if err != nil {
+			return nil, err
 		}
 		info := w.deploymentInfo(d)
 		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &info}, nil
@@ -504,9 +535,9 @@ func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeployment
 func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "ListDeploymentTargets", id, func(w *World) (*codedeploy.ListDeploymentTargetsOutput, error) {
-		d := w.deployment(id)
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "no such deployment")
+		d, err := w.findDeployment(id)
+		if err != nil {
+			return nil, err
 		}
 		out := &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{}}
 		if d.Phase != phaseCreated {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
+	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
 
 // The operations the operator CLI (cmd/tenant-canary) calls besides the
@@ -31,11 +31,6 @@ import (
 // function). Every one goes through `do`, so faults reach them as they
 // reach the functions' calls. Names, groups, alarms and configurations
 // are the declared stack's.
-
-// pipelineStages are the pipeline's stages in order (components/pipeline).
-var pipelineStages = []string{StageSource, StageLatest, StageApprove, StageStable}
-
-func stageIndex(s string) int { return slices.Index(pipelineStages, s) }
 
 // stageStatusOf is the status of stage s in execution e's run, "" when e
 // never reached s. An execution that finished a stage and waits at the
@@ -66,14 +61,11 @@ func (w *World) stageLatest(s string) *Execution {
 	return nil
 }
 
-// approvalOf is execution e's Approve action as CodePipeline shows it: in
-// progress with its token while pending, Succeeded when approved, Failed
-// when rejected or expired (nil: e never reached Approve).
+// approvalOf is the Approve action of execution e, which reached Approve,
+// as CodePipeline shows it: in progress with its token while pending,
+// Succeeded when approved, Failed when rejected or expired.
 func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
 	status := stageStatusOf(e, StageApprove)
-	if status == "" {
-		return nil
-	}
 	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
 	if e.Token != "" {
 		a.Token = aws.String(e.Token)
@@ -143,34 +135,6 @@ func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineIn
 	})
 }
 
-// page is one page of items from token: at most size (def when 0; a size
-// outside 1..max is a ValidationException), the next token when more
-// follow. A token is the index of the next item, as the model's other
-// lists use.
-func page[T any](items []T, token *string, size *int32, def, max int, tokenErr string) ([]T, *string, error) {
-	n := def
-	if size != nil {
-		n = int(*size)
-		if n < 1 || n > max {
-			return nil, nil, apiErr("ValidationException", fmt.Sprintf("maxResults %d must be between 1 and %d", n, max))
-		}
-	}
-	start := 0
-	if t := aws.ToString(token); t != "" {
-		i, err := strconv.Atoi(t)
-		if err != nil || i < 0 || i > len(items) {
-			return nil, nil, apiErr(tokenErr, "The next token was specified in an invalid format.")
-		}
-		start = i
-	}
-	end := min(start+n, len(items))
-	var next *string
-	if end < len(items) {
-		next = aws.String(strconv.Itoa(end))
-	}
-	return items[start:end], next, nil
-}
-
 // ListPipelineExecutions lists executions newest first, 1–100 a page (100
 // when not asked) with nextToken
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
@@ -187,7 +151,7 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
 			all = append(all, s)
 		}
-		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -199,11 +163,9 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 // revision is the pushed image's digest
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
 func (st *stack) imageSourceAction() string {
-	for _, s := range st.decl.Pipeline.Declaration.Stages {
-		for _, a := range s.Actions {
-			if a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategorySource && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
-				return aws.ToString(a.Name)
-			}
+	for _, a := range st.stageActions(StageSource) {
+		if a.ActionTypeId != nil && aws.ToString(a.ActionTypeId.Provider) == "ECR" {
+			return aws.ToString(a.Name)
 		}
 	}
 	return ""
@@ -267,7 +229,7 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 				}
 			}
 		}
-		got, next, err := page(all, in.NextToken, in.MaxResults, 100, 100, "InvalidNextTokenException")
+		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -288,15 +250,6 @@ func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
 	return nil
 }
 
-// decided records who decided an approval through PutApprovalResult, and
-// the summary they gave (a Direct only: what ListActionExecutions and
-// GetPipelineState show).
-func (w *World) decided(e *Execution, summary string) {
-	if w.direct != nil {
-		w.direct.tl.decisions[e.ID] = decision{by: w.direct.tl.caller, summary: summary}
-	}
-}
-
 // checkApprovalInput is PutApprovalResult's validation: the pipeline, the
 // stage and the action must exist and the result must say Approved or
 // Rejected with a summary
@@ -306,16 +259,9 @@ func (w *World) checkApprovalInput(in *codepipeline.PutApprovalResultInput) erro
 	if err := w.pipelineNamed(in.PipelineName); err != nil {
 		return err
 	}
-	found := false
-	for _, s := range w.st.decl.Pipeline.Declaration.Stages {
-		for _, a := range s.Actions {
-			if aws.ToString(s.Name) == aws.ToString(in.StageName) && aws.ToString(a.Name) == aws.ToString(in.ActionName) &&
-				a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategoryApproval {
-				found = true
-			}
-		}
-	}
-	if !found {
+	if !slices.ContainsFunc(w.st.stageActions(aws.ToString(in.StageName)), func(a cptypes.ActionDeclaration) bool {
+		return aws.ToString(a.Name) == aws.ToString(in.ActionName) && a.ActionTypeId != nil && a.ActionTypeId.Category == cptypes.ActionCategoryApproval
+	}) {
 		return apiErr("ActionNotFoundException", fmt.Sprintf("no approval action %s in stage %s", aws.ToString(in.ActionName), aws.ToString(in.StageName)))
 	}
 	if in.Result == nil || in.Result.Summary == nil || (in.Result.Status != cptypes.ApprovalStatusApproved && in.Result.Status != cptypes.ApprovalStatusRejected) {
@@ -406,12 +352,9 @@ func (c *client) BatchGetDeployments(ctx context.Context, in *codedeploy.BatchGe
 func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeploymentGroupInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentGroupOutput, error) {
 	name := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "GetDeploymentGroup", name, func(w *World) (*codedeploy.GetDeploymentGroupOutput, error) {
-		if aws.ToString(in.ApplicationName) != w.st.app {
-			return nil, apiErr("ApplicationDoesNotExistException", "No application found for name: "+aws.ToString(in.ApplicationName))
-		}
-		g := w.st.group(name)
-		if g == nil {
-			return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+name)
+		g, err := w.findGroup(in.ApplicationName, in.DeploymentGroupName)
+		if err != nil {
+			return nil, err
 		}
 		info := *g
 		return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &info}, nil
@@ -447,9 +390,9 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 		detail += fmt.Sprintf(" autoRollbackEnabled=%t", *in.AutoRollbackEnabled)
 	}
 	return do(c, ctx, "StopDeployment", detail, func(w *World) (*codedeploy.StopDeploymentOutput, error) {
-		d := w.deployment(id)
-		if d == nil {
-			return nil, apiErr("DeploymentDoesNotExistException", "The deployment "+id+" could not be found.")
+		d, err := w.findDeployment(id)
+		if err != nil {
+			return nil, err
 		}
 		if !d.unfinished() || d.Phase == phaseRollingBack {
 			return nil, apiErr("DeploymentAlreadyCompletedException", "The deployment "+id+" has already completed.")
@@ -498,28 +441,23 @@ var eventSpans = map[string][2]string{
 // phaseOrder ranks the model's phases by how far a deployment got.
 var phaseOrder = []string{phaseCreated, phaseBefore, phaseInstall, phaseInstalled, phaseTestTraffic, phaseCanary, phaseAfterAllow, phaseWait}
 
-// reached is the furthest phase d got to: its phase, or (a Direct
-// remembering it) the furthest it saw before a rollback.
-func (w *World) reached(d *Deployment) int {
-	if d.Status == DepSucceeded && d.RollbackOf == "" {
-		return len(phaseOrder)
-	}
-	r := slices.Index(phaseOrder, d.Phase)
-	for i, p := range phaseOrder {
-		if w.at("dep "+d.ID+" phase "+p) != nil {
-			r = max(r, i)
-		}
-	}
-	return r
-}
-
 // lifecycleEvents are d's lifecycle events as GetDeploymentTarget shows
 // them (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LifecycleEvent.html):
 // a hooked event has its hook's status; the others follow the phase d
 // reached, each starting when its phase began. An event in progress when
 // the deployment failed or stopped is Failed.
 func (w *World) lifecycleEvents(d *Deployment) []cdtypes.LifecycleEvent {
-	reached := w.reached(d)
+	// reached is the furthest phase d got to: its phase, or (a Direct
+	// remembering it) the furthest it saw before a rollback.
+	reached := slices.Index(phaseOrder, d.Phase)
+	for i, p := range phaseOrder {
+		if w.at("dep "+d.ID+" phase "+p) != nil {
+			reached = max(reached, i)
+		}
+	}
+	if d.Status == DepSucceeded && d.RollbackOf == "" {
+		reached = len(phaseOrder)
+	}
 	// firstAt is when d first reached phase i or a later one.
 	firstAt := func(i int) *time.Time {
 		for _, p := range phaseOrder[i:] {
@@ -576,51 +514,52 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	return 0
 }
 
-// Route is the rule that serves a request of tenant ("" for one of no
-// pinned tenant): the first rule by priority whose condition matches, else
-// the default rule
-// (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/listener-rules.html).
-// A data plane over the model routes by it.
-func (w *World) Route(tenant string) *Rule { return w.route(tenant) }
-
 // --- CloudWatch ---
 
-const alarmInAlarm = string(cwtypes.StateValueAlarm)
-
-// alarmView is one declared rollback alarm and its state.
-type alarmView struct {
-	name, group, tg, state, reason string
-	index                          int // into the declared alarms
-}
-
-// alarmStates are the declared rollback alarms and their states. With the
-// signal path, an alarm's state is the model's evaluation of its target
-// group's minutes (signal.go), the declared alarm matched to the compiled
-// one by name (or, for a Signal.Alarms replacement set, by the signal its
-// name ends with: components/pipeline names them <prefix>-<signal>);
-// before its target group's first minute it is
-// INSUFFICIENT_DATA. Without the signal path the model has no metrics:
-// an alarm is OK (nothing says otherwise).
-func (w *World) alarmStates() []alarmView {
-	var out []alarmView
-	for i, a := range w.st.decl.Alarms {
-		v := alarmView{name: aws.ToString(a.Definition.AlarmName), group: w.st.groupOfRole(a.DeploymentGroup), tg: a.TargetGroupArn,
-			state: string(cwtypes.StateValueOk), reason: "the model has no metrics without its signal path", index: i}
+// metricAlarms are the declared rollback alarms, in declared order, as
+// DescribeAlarms answers them. With the signal path, an alarm's state is
+// the model's evaluation of its target group's minutes (signal.go), the
+// declared alarm matched to the compiled one by name (or, for a
+// Signal.Alarms replacement set, by the signal its name ends with:
+// components/pipeline names them <prefix>-<signal>); before its target
+// group's first minute it is INSUFFICIENT_DATA. Without the signal path
+// the model has no metrics: an alarm is OK (nothing says otherwise).
+func (w *World) metricAlarms() []cwtypes.MetricAlarm {
+	var out []cwtypes.MetricAlarm
+	for _, a := range w.st.decl.Alarms {
+		def, name := a.Definition, aws.ToString(a.Definition.AlarmName)
+		state, reason := cwtypes.StateValueOk, "the model has no metrics without its signal path"
 		if w.signal != nil {
-			v.state, v.reason = string(cwtypes.StateValueInsufficientData), "no datapoints yet"
+			state, reason = cwtypes.StateValueInsufficientData, "no datapoints yet"
 			if h := w.metrics[a.TargetGroupArn]; h != nil {
 				for j, compiled := range w.signal.alarmsOf(w.st, a.TargetGroupArn) {
 					// The stack's own alarms keep their declared names; a
 					// replacement set (Signal.Alarms) is named by signal.
 					signal := strings.TrimPrefix(compiled.Name(), "tc-")
-					if (compiled.Name() == v.name || strings.HasSuffix(v.name, "-"+signal)) && j < len(h.states) {
-						v.state, v.reason = string(h.states[j]), "evaluated on the model's minutes"
+					if (compiled.Name() == name || strings.HasSuffix(name, "-"+signal)) && j < len(h.states) {
+						state, reason = h.states[j], "evaluated on the model's minutes"
 						break
 					}
 				}
 			}
 		}
-		out = append(out, v)
+		out = append(out, cwtypes.MetricAlarm{AlarmName: def.AlarmName,
+			AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, name)),
+			AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
+			EvaluationPeriods: def.EvaluationPeriods, DatapointsToAlarm: def.DatapointsToAlarm, TreatMissingData: def.TreatMissingData,
+			Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
+			StateValue: state, StateReason: aws.String(reason), StateUpdatedTimestamp: w.at("alarm " + name + " " + string(state))})
+	}
+	return out
+}
+
+// firing are the names of group's declared alarms in ALARM.
+func (w *World) firing(group string) []string {
+	out := []string{}
+	for i, a := range w.metricAlarms() {
+		if w.st.groupOfRole(w.st.decl.Alarms[i].DeploymentGroup) == group && a.StateValue == cwtypes.StateValueAlarm {
+			out = append(out, aws.ToString(a.AlarmName))
+		}
 	}
 	return out
 }
@@ -640,20 +579,11 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 		if len(in.AlarmNames) > 100 {
 			return nil, apiErr("InvalidParameterValue", "AlarmNames has more than 100 names")
 		}
-		var all []cwtypes.MetricAlarm
-		for _, a := range w.alarmStates() {
-			if len(in.AlarmNames) > 0 && !slices.Contains(in.AlarmNames, a.name) {
-				continue
-			}
-			def := w.st.decl.Alarms[a.index].Definition
-			all = append(all, cwtypes.MetricAlarm{AlarmName: aws.String(a.name),
-				AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, a.name)),
-				AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
-				EvaluationPeriods: def.EvaluationPeriods, DatapointsToAlarm: def.DatapointsToAlarm, TreatMissingData: def.TreatMissingData,
-				Metrics: def.Metrics, ActionsEnabled: def.ActionsEnabled,
-				StateValue: cwtypes.StateValue(a.state), StateReason: aws.String(a.reason), StateUpdatedTimestamp: w.at("alarm " + a.name + " " + a.state)})
+		all := w.metricAlarms()
+		if len(in.AlarmNames) > 0 {
+			all = slices.DeleteFunc(all, func(a cwtypes.MetricAlarm) bool { return !slices.Contains(in.AlarmNames, aws.ToString(a.AlarmName)) })
 		}
-		got, next, err := page(all, in.NextToken, in.MaxRecords, 50, 100, "InvalidNextToken")
+		got, next, err := page(paging{50, 100, "ValidationException", "InvalidNextToken"}, all, in.NextToken, in.MaxRecords, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -685,7 +615,7 @@ func (st *stack) image(version int) string { return st.repositoryURL() + "@" + D
 func (w *World) versionTags(v int) []string {
 	tags := []string{fmt.Sprintf("v%d", v)}
 	if t := w.imageTag(v); t != "" {
-		tags[0] = t // the tag it was pushed with (a rehearsal's, observed.go)
+		tags[0] = t // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
 	}
 	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
 		tags = append(tags, tag)
@@ -697,31 +627,18 @@ func (w *World) versionTags(v int) []string {
 // tag; an image the repository does not hold is ImageNotFoundException,
 // another repository RepositoryNotFoundException
 // (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html).
-// Without imageIds it lists every image, 1–1000 a page (100 when not
-// asked).
 func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, _ ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error) {
 	return do(c, ctx, "DescribeImages", aws.ToString(in.RepositoryName), func(w *World) (*ecr.DescribeImagesOutput, error) {
 		_, repo := w.st.repository()
 		if aws.ToString(in.RepositoryName) != repo || (in.RegistryId != nil && *in.RegistryId != w.st.account) {
 			return nil, apiErr("RepositoryNotFoundException", fmt.Sprintf("The repository with name '%s' does not exist in the registry with id '%s'", aws.ToString(in.RepositoryName), w.st.account))
 		}
-		detail := func(v int) ecrtypes.ImageDetail {
-			return ecrtypes.ImageDetail{RegistryId: aws.String(w.st.account), RepositoryName: aws.String(repo), ImageDigest: aws.String(Digest(v)),
-				ImageTags: w.versionTags(v), ImagePushedAt: w.at(fmt.Sprintf("exec exec-%d", v))}
+		// No caller lists the whole repository: the model answers images
+		// by id only, and refuses a listing rather than answer part of it.
+		if len(in.ImageIds) == 0 {
+			return nil, apiErr("InvalidParameterException", "the model answers DescribeImages by imageIds only")
 		}
 		out := &ecr.DescribeImagesOutput{}
-		if len(in.ImageIds) == 0 {
-			var all []ecrtypes.ImageDetail
-			for v := len(w.Executions); v >= 0; v-- {
-				all = append(all, detail(v))
-			}
-			got, next, err := page(all, in.NextToken, in.MaxResults, 100, 1000, "InvalidParameterException")
-			if err != nil {
-				return nil, err
-			}
-			out.ImageDetails, out.NextToken = got, next
-			return out, nil
-		}
 		for _, id := range in.ImageIds {
 			v := -1
 			for x := 0; x <= len(w.Executions); x++ {
@@ -733,7 +650,8 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 				return nil, apiErr("ImageNotFoundException", fmt.Sprintf("The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s'",
 					aws.ToString(id.ImageDigest), aws.ToString(id.ImageTag), repo))
 			}
-			out.ImageDetails = append(out.ImageDetails, detail(v))
+			out.ImageDetails = append(out.ImageDetails, ecrtypes.ImageDetail{RegistryId: aws.String(w.st.account), RepositoryName: aws.String(repo),
+				ImageDigest: aws.String(Digest(v)), ImageTags: w.versionTags(v), ImagePushedAt: w.at(fmt.Sprintf("exec exec-%d", v))})
 		}
 		return out, nil
 	})
@@ -742,51 +660,45 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 // --- Lambda ---
 
 // Invoke runs a function on request: the operator's `tenant-canary
-// rollback` invokes the rollback function. The invocation is the model's
-// own (the "OPERATOR runs tenant-canary rollback" event's), with the
-// caller's payload; RequestResponse runs it at once, in process, and
-// answers its result (200, a function error in FunctionError with the
-// error as payload), Event leaves it queued for the caller to run (202)
+// rollback` invokes the rollback function, RequestResponse, with its
+// payload; the model runs it at once, in process, and answers its result
+// (200, a function error in FunctionError with the error as payload)
 // (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html). An
-// unknown function is ResourceNotFoundException (404).
+// unknown function is ResourceNotFoundException (404). No caller invokes
+// a function asynchronously (Event), so the model refuses it rather than
+// pretend to queue it.
 func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	name := aws.ToString(in.FunctionName)
-	async := in.InvocationType == lambdatypes.InvocationTypeEvent
-	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (*Invoke, error) {
+	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (Invoke, error) {
 		if w.direct == nil {
-			return nil, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
+			return Invoke{}, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
 		}
-		var hook contract.Hook
+		if in.InvocationType != "" && in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
+			return Invoke{}, apiErr("InvalidParameterValueException", "the model runs RequestResponse invocations only, not "+string(in.InvocationType))
+		}
 		for _, f := range w.st.decl.Functions {
 			if f.Name == name || f.Arn == name {
-				hook = f.Hook
+				// The model runs only the rollback function on request; it
+				// takes a rollout.RollbackRequest (the operator's request).
+				if f.Hook != contract.HookRollback {
+					return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", f.Hook))
+				}
+				var req rollout.RollbackRequest
+				if len(in.Payload) > 0 {
+					if err := json.Unmarshal(in.Payload, &req); err != nil {
+						return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+					}
+				}
+				return Invoke{Hook: f.Hook, Payload: req}, nil
 			}
 		}
-		if hook == "" {
-			return nil, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
-				Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
-		}
-		payload, err := invokePayload(hook, in.Payload)
-		if err != nil {
-			return nil, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
-		}
-		w.invoke(w.direct.s, hook, nil, nil, nil)
-		q := w.direct.queue
-		q[len(q)-1].Payload = payload
-		if async {
-			return nil, nil
-		}
-		last := q[len(q)-1]
-		w.direct.queue = q[:len(q)-1]
-		return &last, nil
+		return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
+			Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if async {
-		return &lambda.InvokeOutput{StatusCode: 202}, nil
-	}
-	res, err := c.direct.Run(ctx, *inv)
+	res, err := c.direct.Run(ctx, inv)
 	if err != nil {
 		return &lambda.InvokeOutput{StatusCode: 200, FunctionError: aws.String("Unhandled"),
 			Payload: mustJSON(map[string]string{"errorMessage": err.Error(), "errorType": "errorString"})}, nil
@@ -800,4 +712,12 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// imageTag is the tag version v was pushed with ("" if not told).
+func (w *World) imageTag(v int) string {
+	if w.direct == nil {
+		return ""
+	}
+	return w.direct.imageTags[v]
 }

@@ -14,6 +14,11 @@ const (
 	StageStable  = "Stable"
 )
 
+// pipelineStages are the pipeline's stages in order (components/pipeline).
+var pipelineStages = []string{StageSource, StageLatest, StageApprove, StageStable}
+
+func stageIndex(s string) int { return slices.Index(pipelineStages, s) }
+
 // Deployment statuses (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html).
 const (
 	DepCreated    = "Created"
@@ -330,13 +335,8 @@ type Execution struct {
 }
 
 func nextStage(s string) string {
-	switch s {
-	case StageSource:
-		return StageLatest
-	case StageLatest:
-		return StageApprove
-	case StageApprove:
-		return StageStable
+	if i := stageIndex(s); i >= 0 && i+1 < len(pipelineStages) {
+		return pipelineStages[i+1]
 	}
 	return ""
 }

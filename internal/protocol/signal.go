@@ -46,7 +46,7 @@ type Signal struct {
 	// bugs.
 	Watched func(group string) []string
 	// Observed, when set, is each target group's minute as a data plane
-	// measured it (a rehearsal, observed.go), in place of Sample.
+	// measured it (a rehearsal, direct_rehearsal.go), in place of Sample.
 	Observed func(tg string, minute int) cloudwatch.Sample
 }
 

@@ -49,9 +49,9 @@ func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(
 			seen[aws.ToString(t.Key)] = true
 		}
 		for _, arn := range in.ResourceArns {
-			r := w.rule(arn)
-			if r == nil {
-				return nil, apiErr("RuleNotFound", "One or more rules not found")
+			r, err := w.findRule(arn)
+			if err != nil {
+				return nil, err
 			}
 			n := len(r.Tags)
 			for key := range seen {
@@ -95,9 +95,9 @@ func (c *client) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, 
 	return do(c, ctx, "DescribeTags", "", func(w *World) (*elbv2.DescribeTagsOutput, error) {
 		out := &elbv2.DescribeTagsOutput{}
 		for _, arn := range in.ResourceArns {
-			r := w.rule(arn)
-			if r == nil {
-				return nil, apiErr("RuleNotFound", "One or more rules not found")
+			r, err := w.findRule(arn)
+			if err != nil {
+				return nil, err
 			}
 			d := elbtypes.TagDescription{ResourceArn: aws.String(arn)}
 			for _, k := range slices.Sorted(maps.Keys(r.Tags)) {

@@ -64,10 +64,6 @@ func (w *World) imageOf(td string, v int) string {
 	return w.st.image(v)
 }
 
-// ImageRepository is the repository the model's images come from (for a
-// test that registers a task definition by tag).
-func (d *Direct) ImageRepository() string { return d.w.st.repositoryURL() }
-
 // repositoryURL is the declared repository as an image reference names it.
 func (st *stack) repositoryURL() string {
 	registry, name := st.repository()

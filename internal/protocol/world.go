@@ -15,15 +15,17 @@
 package protocol
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sort"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
 	"github.com/tenant-canary/tenant-canary/internal/contract"
-	"maps"
-	"slices"
-	"sort"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -287,9 +289,7 @@ func (w *World) tenants() []string {
 // no pinned tenant): the first rule by priority whose condition matches,
 // else the default rule. The anchor matches no real request.
 func (w *World) route(tenant string) *Rule {
-	rules := slices.Clone(w.Rules)
-	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
-	for _, r := range rules {
+	for _, r := range inOrder(w.Rules) {
 		switch r.Kind {
 		case KindCatchAll:
 			return r
@@ -300,6 +300,20 @@ func (w *World) route(tenant string) *Rule {
 		}
 	}
 	return w.rule(w.st.defaultARN)
+}
+
+// inOrder is rules in the order the listener evaluates them: by
+// priority, the default rule last (Rule).
+func inOrder(rules []*Rule) []*Rule {
+	rank := func(r *Rule) int {
+		if r.Kind == KindDefault {
+			return math.MaxInt
+		}
+		return r.Priority
+	}
+	rules = slices.Clone(rules)
+	slices.SortStableFunc(rules, func(a, b *Rule) int { return cmp.Compare(rank(a), rank(b)) })
+	return rules
 }
 
 // served lists, for a rule's forward action, each target group with a

@@ -49,14 +49,6 @@ func (d *Direct) TagImage(v int, tag string) {
 	d.imageTags[v] = tag
 }
 
-// imageTag is the tag version v was pushed with ("" if not told).
-func (w *World) imageTag(v int) string {
-	if w.direct == nil {
-		return ""
-	}
-	return w.direct.imageTags[v]
-}
-
 // Enabled is one event the model could take now, as Explore's traces name
 // it; External is a person's decision or a disturbance, not something AWS
 // does by itself.
@@ -164,19 +156,8 @@ func (d *Direct) ListenerRules() []elbtypes.Rule {
 			conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
 		}
 	}
-	rules := slices.Clone(d.w.Rules)
-	slices.SortStableFunc(rules, func(a, b *Rule) int {
-		pa, pb := a.Priority, b.Priority
-		if a.Kind == KindDefault {
-			pa = math.MaxInt
-		}
-		if b.Kind == KindDefault {
-			pb = math.MaxInt
-		}
-		return pa - pb
-	})
-	out := make([]elbtypes.Rule, 0, len(rules))
-	for _, r := range rules {
+	var out []elbtypes.Rule
+	for _, r := range inOrder(d.w.Rules) {
 		sr := r.sdk()
 		sr.Conditions = conds[r.ARN]
 		out = append(out, sr)
