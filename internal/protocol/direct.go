@@ -280,10 +280,12 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	}
 	switch p := inv.Payload.(type) {
 	case rollout.LifecycleEvent:
-		if inv.Hook == contract.HookPin {
+		switch inv.Hook {
+		case contract.HookPin:
 			return nil, h.Pin(ctx, p)
+		case contract.HookUnpin:
+			return nil, h.Unpin(ctx, p)
 		}
-		return nil, h.Unpin(ctx, p)
 	case events.CodeDeployEvent:
 		return nil, h.Cleanup(ctx, p)
 	case rollout.PipelineExecutionEvent:
