@@ -38,13 +38,17 @@ type Result struct {
 // Explore visits every state reachable within the scenario's bounds, level
 // by level (so the first violation found has a shortest trace), pruning
 // states already seen. A state is kept as a frozen copy of the world; the
-// hooks' own state lives in their goroutines, so a copy brings each live
-// hook back by running it again on the answers it got (respawn).
+// hooks' own state lives in their goroutines: a copy adopts the goroutine
+// its state was left with (parking.go), or brings the hook back by running
+// it again on the answers it got (respawn).
 func Explore(s Scenario) Result {
 	start := time.Now()
 	res := Result{Scenario: s}
 	seen := map[uint64]bool{}
 	root := newWorld(s)
+	// Hook goroutines outlive the worlds they ran in (parking.go).
+	root.parking = &parking{}
+	defer root.parking.end()
 	if err := root.runPrefix(s); err != nil {
 		res.Violation = &Violation{"prefix", err.Error()}
 		res.Trace = traceOf(root)
@@ -113,6 +117,11 @@ func Explore(s Scenario) Result {
 			res.Complete = depth + 1
 		}
 		frontier = next
+		keep := make([]*World, len(next))
+		for i, n := range next {
+			keep[i] = n.w
+		}
+		root.parking.sweep(keep)
 	}
 	res.Exhausted = len(frontier) == 0 && !capped
 	if !res.Exhausted && len(frontier) > 0 && s.Walks > 0 {

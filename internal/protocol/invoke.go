@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +29,8 @@ type Invocation struct {
 	toWorld chan message
 	toHook  chan result
 	pending *pendingCall
-	trace   []string
+	// trace: each request and its answer, as a hash (entryHash).
+	trace []uint64
 	// traceHash is a running hash of trace.
 	traceHash uint64
 	// calls are the requests made so far (op and detail): a request made
@@ -51,6 +50,11 @@ type Invocation struct {
 	// live: the hook's goroutine runs in this world (a copy's invocation
 	// gets it back when next answered, see thaw).
 	live bool
+	// client is the live goroutine's view of the world (rebound when a
+	// parked goroutine is adopted); parked, on a record, is a goroutine
+	// left blocked at this record's pending call (parking.go).
+	client *client
+	parked *parked
 
 	// What a copy of the world needs to bring the invocation back: its
 	// payload, the answers it got and when its deadline passed.
@@ -198,8 +202,9 @@ func (w *World) launch(inv *Invocation) {
 	inv.ctx = newInvocationContext(lambdacontext.NewContext(context.Background(),
 		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}))
 	c := &client{w: w, inv: inv}
+	inv.client = c
 	h := &rollout.Hooks{ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
-		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
+		Logger: slog.New(&capture{c: c}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
 	if inv.Hook != contract.HookSmoke {
 		h.Config = w.st.configs[inv.Hook]
 	}
@@ -290,7 +295,9 @@ func (st *stack) codeDeployEvent(ev Event) events.CodeDeployEvent {
 func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 	if !inv.live {
 		waiting := inv.pending.waiting
-		w.respawn(inv)
+		if !w.adopt(inv) {
+			w.respawn(inv)
+		}
 		inv.pending.waiting = waiting
 	}
 	pc := inv.pending
@@ -308,10 +315,14 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 			w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
 		}
 	}
-	entry := pc.op + " " + pc.detail + " → " + summarize(r)
+	entry := entryHash(pc.op, pc.detail, r)
 	if !pc.waiting || !slices.Contains(inv.trace, entry) {
 		inv.trace = append(inv.trace, entry) // else folded: an answer it had
-		inv.traceHash = maphash.String(hashSeed, strconv.FormatUint(inv.traceHash, 16)+entry)
+		var h stateHash
+		h.h.SetSeed(hashSeed)
+		h.num(int(inv.traceHash))
+		h.num(int(entry))
+		inv.traceHash = h.h.Sum64()
 	}
 	inv.results = append(inv.results, r)
 	inv.toHook <- r
@@ -320,15 +331,22 @@ func (w *World) step(s Scenario, inv *Invocation, fault bool) {
 	w.afterStep(s, inv)
 }
 
-func summarize(r result) string {
-	if r.err != nil {
-		return "error " + r.err.Error()
+// entryHash identifies a request and its answer: the answer's JSON (or
+// error text), written straight into the hash.
+func entryHash(op, detail string, r result) uint64 {
+	var h stateHash
+	h.h.SetSeed(hashSeed)
+	h.str(op, detail)
+	switch {
+	case r.err != nil:
+		h.str("error", r.err.Error())
+	default:
+		h.str("ok")
+		if err := json.NewEncoder(&h.h).Encode(r.out); err != nil {
+			h.str(fmt.Sprintf("%T", r.out))
+		}
 	}
-	b, err := json.Marshal(r.out)
-	if err != nil {
-		return fmt.Sprintf("%T", r.out)
-	}
-	return string(b)
+	return h.h.Sum64()
 }
 
 // afterStep handles an invocation that has just ended: cleanup and
@@ -366,21 +384,22 @@ func (w *World) abort() {
 }
 
 // capture records the functions' log lines for the trace (a log line is
-// no licence for any invariant).
+// no licence for any invariant), on the invocation its client is bound
+// to now (a parked goroutine changes worlds).
 type capture struct {
-	w     *World
-	inv   *Invocation
+	c     *client
 	attrs []slog.Attr
 }
 
 // Enabled skips building records nobody keeps: a replay's, or an aborted
 // path's.
 func (c *capture) Enabled(context.Context, slog.Level) bool {
-	return !c.inv.replaying && !c.inv.aborting
+	return !c.c.inv.replaying && !c.c.inv.aborting
 }
 
 func (c *capture) Handle(_ context.Context, r slog.Record) error {
-	if c.inv.replaying || c.inv.aborting {
+	inv := c.c.inv
+	if inv.replaying || inv.aborting {
 		return nil // said before, or never said (the path ends)
 	}
 	step := ""
@@ -391,13 +410,13 @@ func (c *capture) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	if step == "held" || step == "reject-superseded" || step == "redeploy-latest" || r.Level >= slog.LevelWarn {
-		c.inv.logs = append(c.inv.logs, fmt.Sprintf("%s %s: %s", r.Level, step, r.Message))
+		inv.logs = append(inv.logs, fmt.Sprintf("%s %s: %s", r.Level, step, r.Message))
 	}
 	return nil
 }
 
 func (c *capture) WithAttrs(as []slog.Attr) slog.Handler {
-	return &capture{w: c.w, inv: c.inv, attrs: append(c.attrs, as...)}
+	return &capture{c: c.c, attrs: append(c.attrs, as...)}
 }
 
 func (c *capture) WithGroup(string) slog.Handler { return c }
