@@ -31,8 +31,9 @@ type Invocation struct {
 	pending *pendingCall
 	// trace: each request and its answer, as a hash (entryHash).
 	trace []uint64
-	// traceHash is a running hash of trace.
-	traceHash uint64
+	// traceHash is a running hash of trace; answers, of the invocation's
+	// identity and every answer it got, folded or not (parking.go).
+	traceHash, answers uint64
 	// calls are the requests made so far (op and detail): a request made
 	// again is a poll, one tick of the invocation's clock (clock.go).
 	calls []string
@@ -125,10 +126,30 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 		return
 	}
 	w.invocations = append(w.invocations, inv)
-	w.launch(inv)
-	inv.await()
+	inv.answers = identity(w.st, inv)
+	if first := w.parking.after(inv.answers); first != nil {
+		first.apply(inv) // its first step is known (parking.go)
+	} else {
+		w.launch(inv)
+		inv.await()
+		w.parking.remember(inv, 0)
+	}
 	w.tick(inv)
 	w.afterStep(s, inv)
+}
+
+// identity is what an invocation's steps depend on besides its answers:
+// the function, its request id (the hooks name their claim by it) and its
+// payload.
+func identity(st *stack, inv *Invocation) uint64 {
+	var h stateHash
+	h.h.SetSeed(hashSeed)
+	h.str(string(inv.Hook))
+	h.num(inv.N)
+	if err := json.NewEncoder(&h.h).Encode(inv.payload(st)); err != nil {
+		panic(fmt.Sprintf("protocol: %s#%d's payload: %v", inv.Hook, inv.N, err))
+	}
+	return h.h.Sum64()
 }
 
 // tick advances the invocation's clock on the call it just made: a repeated
@@ -293,42 +314,83 @@ func (st *stack) codeDeployEvent(ev Event) events.CodeDeployEvent {
 // step runs the hook's pending call against the world (or fails it, for a
 // fault) and lets the hook run to its next call.
 func (w *World) step(s Scenario, inv *Invocation, fault bool) {
+	waiting := inv.pending.waiting
+	// The call to run: the live goroutine's; else, where the hook's next
+	// step is known (parking.go), the known call, run with its client
+	// bound to this world; else the goroutine, adopted or respawned.
+	pc, known := inv.pending, (*continuation)(nil)
 	if !inv.live {
-		waiting := inv.pending.waiting
-		if !w.adopt(inv) {
-			w.respawn(inv)
+		if known = w.parking.known(inv); known != nil {
+			pc = known.pending
+		} else {
+			if !w.adopt(inv) {
+				w.respawn(inv)
+			}
+			pc = inv.pending
 		}
-		inv.pending.waiting = waiting
 	}
-	pc := inv.pending
 	inv.pending = nil
 	var r result
 	switch {
-	case fault:
-		r.out, r.err = explorerFault.apply(pc.ctx, pc.op, pc.run)
-	case pc.ctx.Err() != nil:
+	case known != nil:
+		// Its deadline has not passed (known needs that): the model's
+		// contexts end only by expire.
+		r = known.run(w, inv, func() (any, error) { return w.answer(inv, pc, fault) })
+	case !fault && pc.ctx.Err() != nil:
 		r.err = pc.ctx.Err()
 	default:
-		r.out, r.err = pc.run()
-		if pc.op == "SetRulePriorities" && r.err == nil {
-			d := w.deployment(inv.Deployment)
-			w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
-		}
+		r.out, r.err = w.answer(inv, pc, fault)
 	}
 	entry := entryHash(pc.op, pc.detail, r)
-	if !pc.waiting || !slices.Contains(inv.trace, entry) {
+	if !waiting || !slices.Contains(inv.trace, entry) {
 		inv.trace = append(inv.trace, entry) // else folded: an answer it had
-		var h stateHash
-		h.h.SetSeed(hashSeed)
-		h.num(int(inv.traceHash))
-		h.num(int(entry))
-		inv.traceHash = h.h.Sum64()
+		inv.traceHash = combine(inv.traceHash, entry)
+	}
+	inv.answers = combine(inv.answers, entry)
+	if known != nil {
+		if next := w.parking.after(inv.answers); next != nil {
+			inv.results = append(inv.results, r)
+			next.apply(inv)
+			w.tick(inv)
+			w.afterStep(s, inv)
+			return
+		}
+		// The hook's step after this answer is not known yet: bring its
+		// goroutine to the call just answered, and answer it.
+		if !w.adopt(inv) {
+			w.respawn(inv)
+		}
+		inv.pending = nil
 	}
 	inv.results = append(inv.results, r)
+	logged := len(inv.logs)
 	inv.toHook <- r
 	inv.await()
+	w.parking.remember(inv, logged)
 	w.tick(inv)
 	w.afterStep(s, inv)
+}
+
+// answer runs the hook's call against the world, or fails it (a fault).
+func (w *World) answer(inv *Invocation, pc *pendingCall, fault bool) (any, error) {
+	if fault {
+		return explorerFault.apply(pc.ctx, pc.op, pc.run)
+	}
+	out, err := pc.run()
+	if pc.op == "SetRulePriorities" && err == nil {
+		d := w.deployment(inv.Deployment)
+		w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
+	}
+	return out, err
+}
+
+// combine is a running hash: h followed by v.
+func combine(h, v uint64) uint64 {
+	var sh stateHash
+	sh.h.SetSeed(hashSeed)
+	sh.num(int(h))
+	sh.num(int(v))
+	return sh.h.Sum64()
 }
 
 // entryHash identifies a request and its answer: the answer's JSON (or

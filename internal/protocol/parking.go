@@ -1,5 +1,7 @@
 package protocol
 
+import "slices"
+
 // Parking: a hook's goroutine outlives the world it ran in.
 //
 // A state the explorer keeps is a frozen copy of a world, its invocations
@@ -37,6 +39,16 @@ type parked struct {
 type parking struct {
 	live []*parked
 	gen  int
+	// next: the known steps of the hooks, by Invocation.answers.
+	next map[uint64]*continuation
+}
+
+// after is the known step after the answers keyed by key.
+func (pk *parking) after(key uint64) *continuation {
+	if pk == nil {
+		return nil
+	}
+	return pk.next[key]
 }
 
 // park hands inv's goroutine (live in a world about to be dropped) to
@@ -119,4 +131,89 @@ func (pk *parking) end() {
 func (p *parked) end() {
 	p.taken = true
 	p.inv.abort()
+}
+
+// Known steps: a hook as a state machine.
+//
+// A hook is a function of its identity (function, request id, payload)
+// and the answers it got, as long as its deadline has not passed (the
+// model's contexts end only by expire): so is the call it makes next,
+// the lines it logs on the way, and whether it ends instead, with what
+// error. The explorer remembers each such step, keyed by a running hash
+// of the identity and every answer (Invocation.answers), the first time a
+// goroutine takes it. A copy of the world that steps an invocation whose
+// step from there is known needs no goroutine: it runs the known call
+// (the closure the hook built for it, with its client bound to this world
+// and this invocation while it runs), and if the step after that answer
+// is known too, the invocation moves to it as data. Only a step nobody
+// took yet brings the goroutine back (adopt, or respawn), and answers it.
+// The same interleaving reaches the same states: only who computes the
+// hook's next call changes.
+
+// continuation is one known step of a hook: after the answers keyed by
+// it, the hook makes pending's call (through client c) or, with pending
+// nil, ends with err; logs are what it logged on the way.
+type continuation struct {
+	pending *pendingCall
+	c       *client
+	err     error
+	logs    []string
+}
+
+// known is the continuation inv is at, if its step can be taken without
+// its goroutine: its deadline has not passed, and the known call is the
+// one the record shows.
+func (pk *parking) known(inv *Invocation) *continuation {
+	if pk == nil || inv.cancelAt >= 0 || inv.timedOut {
+		return nil
+	}
+	k := pk.next[inv.answers]
+	if k == nil || k.pending == nil || k.pending.op != inv.pending.op || k.pending.detail != inv.pending.detail {
+		return nil
+	}
+	return k
+}
+
+// remember records the step inv's goroutine just took (logs from index
+// logged on).
+func (pk *parking) remember(inv *Invocation, logged int) {
+	if pk == nil || inv.cancelAt >= 0 || inv.timedOut || inv.killed {
+		return
+	}
+	if _, ok := pk.next[inv.answers]; ok {
+		return
+	}
+	if pk.next == nil {
+		pk.next = map[uint64]*continuation{}
+	}
+	k := &continuation{c: inv.client, logs: slices.Clone(inv.logs[logged:])}
+	if inv.ended {
+		k.err = inv.err
+	} else {
+		k.pending = inv.pending
+	}
+	pk.next[inv.answers] = k
+}
+
+// run answers the known call in w for inv: the call's closure reads its
+// client's world and invocation, bound to w and inv while it runs.
+func (k *continuation) run(w *World, inv *Invocation, answer func() (any, error)) result {
+	c := k.c
+	cw, cinv := c.w, c.inv
+	c.w, c.inv = w, inv
+	defer func() { c.w, c.inv = cw, cinv }()
+	var r result
+	r.out, r.err = answer()
+	return r
+}
+
+// apply moves inv, a record, to the known step k.
+func (k *continuation) apply(inv *Invocation) {
+	inv.logs = append(inv.logs, k.logs...)
+	if k.pending == nil {
+		inv.ended, inv.err, inv.pending = true, k.err, nil
+		return
+	}
+	// The record keeps the call as data; its step runs k's (known).
+	inv.pending = &pendingCall{op: k.pending.op, detail: k.pending.detail}
 }

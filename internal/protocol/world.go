@@ -427,7 +427,7 @@ func (w *World) invocationRecords() []*Invocation {
 			continue
 		}
 		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: shared(inv.trace), traceHash: inv.traceHash, calls: shared(inv.calls), accepted: inv.accepted,
+			trace: shared(inv.trace), traceHash: inv.traceHash, answers: inv.answers, calls: shared(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
 			logs: shared(inv.logs), execID: inv.execID, execution: inv.execution,
 			results: shared(inv.results), cancelAt: inv.cancelAt, parked: inv.parked}
