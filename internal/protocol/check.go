@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -122,7 +123,14 @@ func (w *World) pulumiOwned() string {
 			b.WriteString("catch-all;")
 			continue
 		}
-		fmt.Fprintf(&b, "%s@%d%v;", w.st.ruleName(r.ARN), r.Priority, r.Tenants)
+		// name@priority[tenants]; — checked after every step, so built
+		// without fmt.
+		b.WriteString(w.st.ruleName(r.ARN))
+		b.WriteByte('@')
+		b.WriteString(strconv.Itoa(r.Priority))
+		b.WriteByte('[')
+		b.WriteString(strings.Join(r.Tenants, " "))
+		b.WriteString("];")
 	}
 	return b.String()
 }

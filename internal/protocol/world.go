@@ -291,7 +291,7 @@ func (w *World) tenants() []string {
 // else the default rule. The anchor matches no real request.
 func (w *World) route(tenant string) *Rule {
 	rules := slices.Clone(w.Rules)
-	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
+	slices.SortStableFunc(rules, func(a, b *Rule) int { return a.Priority - b.Priority })
 	for _, r := range rules {
 		switch r.Kind {
 		case KindCatchAll:
