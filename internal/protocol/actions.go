@@ -257,6 +257,9 @@ func (w *World) actions(s Scenario) []Action {
 
 	// A claim whose invocation died without removing it expires.
 	for _, r := range w.Rules {
+		if len(r.Tags) == 0 {
+			continue
+		}
 		for _, key := range slices.Sorted(maps.Keys(r.Tags)) {
 			if n := r.Tags[key]; n == 0 {
 				continue

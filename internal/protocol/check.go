@@ -6,7 +6,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -123,7 +123,14 @@ func (w *World) pulumiOwned() string {
 			b.WriteString("catch-all;")
 			continue
 		}
-		fmt.Fprintf(&b, "%s@%d%v;", w.st.ruleName(r.ARN), r.Priority, r.Tenants)
+		// name@priority[tenants]; — checked after every step, so built
+		// without fmt.
+		b.WriteString(w.st.ruleName(r.ARN))
+		b.WriteByte('@')
+		b.WriteString(strconv.Itoa(r.Priority))
+		b.WriteByte('[')
+		b.WriteString(strings.Join(r.Tenants, " "))
+		b.WriteString("];")
 	}
 	return b.String()
 }
@@ -343,7 +350,7 @@ func (w *World) hash() uint64 {
 	var h stateHash
 	h.h.SetSeed(hashSeed)
 	rules := slices.Clone(w.Rules)
-	sort.Slice(rules, func(i, j int) bool { return rules[i].ARN < rules[j].ARN })
+	slices.SortFunc(rules, func(a, b *Rule) int { return strings.Compare(a.ARN, b.ARN) })
 	for _, r := range rules {
 		h.str("R", r.ARN)
 		h.num(r.Priority)
@@ -356,9 +363,11 @@ func (w *World) hash() uint64 {
 			h.str(f.TG)
 			h.num(f.Weight)
 		}
-		for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
-			h.str("T", k)
-			h.num(r.Tags[k])
+		if len(r.Tags) > 0 {
+			for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
+				h.str("T", k)
+				h.num(r.Tags[k])
+			}
 		}
 	}
 	for _, name := range []string{w.st.latestService, w.st.stableService} {

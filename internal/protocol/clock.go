@@ -47,8 +47,18 @@ type invocationContext struct {
 	next     int
 }
 
+// invocationDeadline is every invocation's deadline on the wall clock: one
+// fixed instant, far ahead, so a hook's values derived from its deadline
+// (a claim tag's expiry) are the same in every run and every copy of a
+// world. Were it the time of launch plus the timeout, a hook brought back
+// by respawn would set other values than the run it replays, and the
+// answers that carry them (DescribeTags) would split one state into
+// several, differently in each run. The model's deadline is the fault
+// "deadline passes early" (expire), never the wall clock.
+var invocationDeadline = time.Date(2100, time.January, 1, 0, 0, 0, 0, time.UTC)
+
 func newInvocationContext(parent context.Context) *invocationContext {
-	return &invocationContext{Context: parent, done: make(chan struct{}), deadline: time.Now().Add(time.Hour), after: map[int]func(){}}
+	return &invocationContext{Context: parent, done: make(chan struct{}), deadline: invocationDeadline, after: map[int]func(){}}
 }
 
 func (c *invocationContext) Deadline() (time.Time, bool) { return c.deadline, true }

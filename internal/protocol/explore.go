@@ -38,13 +38,23 @@ type Result struct {
 // Explore visits every state reachable within the scenario's bounds, level
 // by level (so the first violation found has a shortest trace), pruning
 // states already seen. A state is kept as a frozen copy of the world; the
-// hooks' own state lives in their goroutines, so a copy brings each live
-// hook back by running it again on the answers it got (respawn).
-func Explore(s Scenario) Result {
+// hooks' own state lives in their goroutines: a copy adopts the goroutine
+// its state was left with (parking.go), or brings the hook back by running
+// it again on the answers it got (respawn).
+func Explore(s Scenario) Result { return explore(s, true) }
+
+// explore is Explore, with the hooks' goroutines parked and their known
+// steps taken as data (parking.go) or, without, every hook brought back by
+// respawn at each step: the same search, slower (parking_test.go).
+func explore(s Scenario, park bool) Result {
 	start := time.Now()
 	res := Result{Scenario: s}
 	seen := map[uint64]bool{}
 	root := newWorld(s)
+	if park {
+		root.parking = &parking{}
+		defer root.parking.end()
+	}
 	if err := root.runPrefix(s); err != nil {
 		res.Violation = &Violation{"prefix", err.Error()}
 		res.Trace = traceOf(root)
@@ -80,7 +90,13 @@ func Explore(s Scenario) Result {
 				break
 			}
 			for i := range parent.actions {
-				cw := parent.w.thaw()
+				// The parent's last event is taken on the parent itself:
+				// a frozen world owns its structures, and nothing reads
+				// an expanded state again.
+				cw := parent.w
+				if i < parent.actions-1 {
+					cw = parent.w.thaw()
+				}
 				res.Steps++
 				a := cw.actions(s)[i]
 				cw.log = append(cw.log, a.Label)
@@ -113,6 +129,11 @@ func Explore(s Scenario) Result {
 			res.Complete = depth + 1
 		}
 		frontier = next
+		keep := make([]*World, len(next))
+		for i, n := range next {
+			keep[i] = n.w
+		}
+		root.parking.sweep(keep)
 	}
 	res.Exhausted = len(frontier) == 0 && !capped
 	if !res.Exhausted && len(frontier) > 0 && s.Walks > 0 {

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,9 +29,11 @@ type Invocation struct {
 	toWorld chan message
 	toHook  chan result
 	pending *pendingCall
-	trace   []string
-	// traceHash is a running hash of trace.
-	traceHash uint64
+	// trace: each request and its answer, as a hash (entryHash).
+	trace []uint64
+	// traceHash is a running hash of trace; answers, of the invocation's
+	// identity and every answer it got, folded or not (parking.go).
+	traceHash, answers uint64
 	// calls are the requests made so far (op and detail): a request made
 	// again is a poll, one tick of the invocation's clock (clock.go).
 	calls []string
@@ -51,6 +51,11 @@ type Invocation struct {
 	// live: the hook's goroutine runs in this world (a copy's invocation
 	// gets it back when next answered, see thaw).
 	live bool
+	// client is the live goroutine's view of the world (rebound when a
+	// parked goroutine is adopted); parked, on a record, is a goroutine
+	// left blocked at this record's pending call (parking.go).
+	client *client
+	parked *parked
 
 	// What a copy of the world needs to bring the invocation back: its
 	// payload, the answers it got and when its deadline passed.
@@ -121,10 +126,30 @@ func (w *World) invoke(s Scenario, hook contract.Hook, d *Deployment, l *Lifecyc
 		return
 	}
 	w.invocations = append(w.invocations, inv)
-	w.launch(inv)
-	inv.await()
+	inv.answers = identity(w.st, inv)
+	if first := w.parking.after(inv.answers); first != nil {
+		first.apply(inv) // its first step is known (parking.go)
+	} else {
+		w.launch(inv)
+		inv.await()
+		w.parking.remember(inv, 0)
+	}
 	w.tick(inv)
 	w.afterStep(s, inv)
+}
+
+// identity is what an invocation's steps depend on besides its answers:
+// the function, its request id (the hooks name their claim by it) and its
+// payload.
+func identity(st *stack, inv *Invocation) uint64 {
+	var h stateHash
+	h.h.SetSeed(hashSeed)
+	h.str(string(inv.Hook))
+	h.num(inv.N)
+	if err := json.NewEncoder(&h.h).Encode(inv.payload(st)); err != nil {
+		panic(fmt.Sprintf("protocol: %s#%d's payload: %v", inv.Hook, inv.N, err))
+	}
+	return h.h.Sum64()
 }
 
 // tick advances the invocation's clock on the call it just made: a repeated
@@ -198,8 +223,9 @@ func (w *World) launch(inv *Invocation) {
 	inv.ctx = newInvocationContext(lambdacontext.NewContext(context.Background(),
 		&lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", inv.N)}))
 	c := &client{w: w, inv: inv}
+	inv.client = c
 	h := &rollout.Hooks{ECS: c, ELB: c, CodeDeploy: c, CodePipeline: c,
-		Logger: slog.New(&capture{w: w, inv: inv}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
+		Logger: slog.New(&capture{c: c}), PollInterval: time.Nanosecond, SafetyMargin: time.Second}
 	if inv.Hook != contract.HookSmoke {
 		h.Config = w.st.configs[inv.Hook]
 	}
@@ -288,47 +314,101 @@ func (st *stack) codeDeployEvent(ev Event) events.CodeDeployEvent {
 // step runs the hook's pending call against the world (or fails it, for a
 // fault) and lets the hook run to its next call.
 func (w *World) step(s Scenario, inv *Invocation, fault bool) {
+	waiting := inv.pending.waiting
+	// The call to run: the live goroutine's; else, where the hook's next
+	// step is known (parking.go), the known call, run with its client
+	// bound to this world; else the goroutine, adopted or respawned.
+	pc, known := inv.pending, (*continuation)(nil)
 	if !inv.live {
-		waiting := inv.pending.waiting
-		w.respawn(inv)
-		inv.pending.waiting = waiting
+		if known = w.parking.known(inv); known != nil {
+			pc = known.pending
+		} else {
+			if !w.adopt(inv) {
+				w.respawn(inv)
+			}
+			pc = inv.pending
+		}
 	}
-	pc := inv.pending
 	inv.pending = nil
 	var r result
 	switch {
-	case fault:
-		r.out, r.err = explorerFault.apply(pc.ctx, pc.op, pc.run)
-	case pc.ctx.Err() != nil:
+	case known != nil:
+		// Its deadline has not passed (known needs that): the model's
+		// contexts end only by expire.
+		r = known.run(w, inv, func() (any, error) { return w.answer(inv, pc, fault) })
+	case !fault && pc.ctx.Err() != nil:
 		r.err = pc.ctx.Err()
 	default:
-		r.out, r.err = pc.run()
-		if pc.op == "SetRulePriorities" && r.err == nil {
-			d := w.deployment(inv.Deployment)
-			w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
-		}
+		r.out, r.err = w.answer(inv, pc, fault)
 	}
-	entry := pc.op + " " + pc.detail + " → " + summarize(r)
-	if !pc.waiting || !slices.Contains(inv.trace, entry) {
+	entry := entryHash(pc.op, pc.detail, r)
+	if !waiting || !slices.Contains(inv.trace, entry) {
 		inv.trace = append(inv.trace, entry) // else folded: an answer it had
-		inv.traceHash = maphash.String(hashSeed, strconv.FormatUint(inv.traceHash, 16)+entry)
+		inv.traceHash = combine(inv.traceHash, entry)
+	}
+	inv.answers = combine(inv.answers, entry)
+	if known != nil {
+		if next := w.parking.after(inv.answers); next != nil {
+			inv.results = append(inv.results, r)
+			next.apply(inv)
+			w.tick(inv)
+			w.afterStep(s, inv)
+			return
+		}
+		// The hook's step after this answer is not known yet: bring its
+		// goroutine to the call just answered, and answer it.
+		if !w.adopt(inv) {
+			w.respawn(inv)
+		}
+		inv.pending = nil
 	}
 	inv.results = append(inv.results, r)
+	logged := len(inv.logs)
 	inv.toHook <- r
 	inv.await()
+	w.parking.remember(inv, logged)
 	w.tick(inv)
 	w.afterStep(s, inv)
 }
 
-func summarize(r result) string {
-	if r.err != nil {
-		return "error " + r.err.Error()
+// answer runs the hook's call against the world, or fails it (a fault).
+func (w *World) answer(inv *Invocation, pc *pendingCall, fault bool) (any, error) {
+	if fault {
+		return explorerFault.apply(pc.ctx, pc.op, pc.run)
 	}
-	b, err := json.Marshal(r.out)
-	if err != nil {
-		return fmt.Sprintf("%T", r.out)
+	out, err := pc.run()
+	if pc.op == "SetRulePriorities" && err == nil {
+		d := w.deployment(inv.Deployment)
+		w.catchAllByEndedUnpin = inv.Hook == contract.HookUnpin && d != nil && !d.unfinished()
 	}
-	return string(b)
+	return out, err
+}
+
+// combine is a running hash: h followed by v.
+func combine(h, v uint64) uint64 {
+	var sh stateHash
+	sh.h.SetSeed(hashSeed)
+	sh.num(int(h))
+	sh.num(int(v))
+	return sh.h.Sum64()
+}
+
+// entryHash identifies a request and its answer: the answer's JSON (or
+// error text), written straight into the hash.
+func entryHash(op, detail string, r result) uint64 {
+	var h stateHash
+	h.h.SetSeed(hashSeed)
+	h.str(op, detail)
+	switch {
+	case r.err != nil:
+		h.str("error", r.err.Error())
+	default:
+		h.str("ok")
+		if err := json.NewEncoder(&h.h).Encode(r.out); err != nil {
+			h.str(fmt.Sprintf("%T", r.out))
+		}
+	}
+	return h.h.Sum64()
 }
 
 // afterStep handles an invocation that has just ended: cleanup and
@@ -366,21 +446,22 @@ func (w *World) abort() {
 }
 
 // capture records the functions' log lines for the trace (a log line is
-// no licence for any invariant).
+// no licence for any invariant), on the invocation its client is bound
+// to now (a parked goroutine changes worlds).
 type capture struct {
-	w     *World
-	inv   *Invocation
+	c     *client
 	attrs []slog.Attr
 }
 
 // Enabled skips building records nobody keeps: a replay's, or an aborted
 // path's.
 func (c *capture) Enabled(context.Context, slog.Level) bool {
-	return !c.inv.replaying && !c.inv.aborting
+	return !c.c.inv.replaying && !c.c.inv.aborting
 }
 
 func (c *capture) Handle(_ context.Context, r slog.Record) error {
-	if c.inv.replaying || c.inv.aborting {
+	inv := c.c.inv
+	if inv.replaying || inv.aborting {
 		return nil // said before, or never said (the path ends)
 	}
 	step := ""
@@ -391,13 +472,13 @@ func (c *capture) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	if step == "held" || step == "reject-superseded" || step == "redeploy-latest" || r.Level >= slog.LevelWarn {
-		c.inv.logs = append(c.inv.logs, fmt.Sprintf("%s %s: %s", r.Level, step, r.Message))
+		inv.logs = append(inv.logs, fmt.Sprintf("%s %s: %s", r.Level, step, r.Message))
 	}
 	return nil
 }
 
 func (c *capture) WithAttrs(as []slog.Attr) slog.Handler {
-	return &capture{w: c.w, inv: c.inv, attrs: append(c.attrs, as...)}
+	return &capture{c: c.c, attrs: append(c.attrs, as...)}
 }
 
 func (c *capture) WithGroup(string) slog.Handler { return c }

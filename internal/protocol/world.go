@@ -144,6 +144,9 @@ type World struct {
 	nextExec int
 
 	invocations []*Invocation
+	// parking: the explorer's parked hook goroutines (parking.go; nil
+	// outside Explore), shared by every copy.
+	parking *parking
 
 	// onRejectHold is approval.onReject=hold.
 	onRejectHold bool
@@ -409,7 +412,7 @@ func (w *World) clone() *World {
 	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)
-	c.log = slices.Clone(w.log)
+	c.log = shared(w.log)
 	c.invocations = w.invocationRecords()
 	return &c
 }
@@ -422,6 +425,9 @@ func (w *World) clone() *World {
 func (w *World) frozen() *World {
 	c := *w
 	c.invocations = w.invocationRecords()
+	for i, inv := range w.invocations {
+		w.parking.park(inv, c.invocations[i])
+	}
 	return &c
 }
 
@@ -430,17 +436,26 @@ func (w *World) frozen() *World {
 func (w *World) invocationRecords() []*Invocation {
 	out := make([]*Invocation, len(w.invocations))
 	for i, inv := range w.invocations {
+		if inv.ended {
+			out[i] = inv // nothing changes an ended invocation: copies share it
+			continue
+		}
 		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: slices.Clone(inv.trace), traceHash: inv.traceHash, calls: slices.Clone(inv.calls), accepted: inv.accepted,
+			trace: shared(inv.trace), traceHash: inv.traceHash, answers: inv.answers, calls: shared(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
-			logs: slices.Clone(inv.logs), execID: inv.execID, execution: inv.execution,
-			results: slices.Clone(inv.results), cancelAt: inv.cancelAt}
+			logs: shared(inv.logs), execID: inv.execID, execution: inv.execution,
+			results: shared(inv.results), cancelAt: inv.cancelAt, parked: inv.parked}
 		if pc := inv.pending; pc != nil {
 			out[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
 		}
 	}
 	return out
 }
+
+// shared is s for a copy to share: the world only ever appends to its
+// logs, an invocation's trace, calls and answers, and an append to a slice
+// at its capacity copies it, so neither copy sees the other's.
+func shared[T any](s []T) []T { return s[:len(s):len(s)] }
 
 // thaw is a copy to take a step from: every invocation that had not ended
 // runs again when it is next answered.

@@ -26,14 +26,20 @@ func newInvocationLogger(base *slog.Logger, hook Hook, deploymentID string) *inv
 	return &invocationLogger{base: base, start: time.Now(), hook: hook, deployment: deploymentID}
 }
 
+// log asks the handler first: a line below its level costs no fields (the
+// hooks log every poll at Info, and production runs at Info or above).
 func (l *invocationLogger) log(level slog.Level, step, msg string, attrs ...any) {
+	ctx := context.Background()
+	if !l.base.Enabled(ctx, level) {
+		return
+	}
 	attrs = append([]any{
 		slog.String("hook", string(l.hook)),
 		slog.String("deployment_id", l.deployment),
 		slog.String("step", step),
 		slog.Int64("duration_ms", time.Since(l.start).Milliseconds()),
 	}, attrs...)
-	l.base.Log(context.Background(), level, msg, attrs...)
+	l.base.Log(ctx, level, msg, attrs...)
 }
 
 func (l *invocationLogger) Info(step, msg string, attrs ...any) {
