@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sync"
@@ -50,7 +51,7 @@ func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r, err := Start(ctx, Options{Stack: stack, SourceDir: "../..", Speed: speed, Log: log})
+	r, err := Start(ctx, Options{Stack: stack, SourceDir: "../..", CacheDir: buildCache(t, t.Name()), Speed: speed, Log: log})
 	require.NoError(t, err)
 	rec := &recorder{}
 	// Above the alarms' minimum request rate for the canary's share: 20
@@ -63,6 +64,22 @@ func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
 		require.NoError(t, r.Close())
 	})
 	return r, rec
+}
+
+// buildCache is where the rehearsal called name keeps the sample app's
+// builds: its own directory under the user cache, so rehearsals running at
+// the same time never share one. The builder keeps one binary per version name in a directory and
+// drops the others, and two tests push the same name with different specs
+// (v2 good in one, v2 answering 5xx in another): in one directory they
+// would delete each other's binaries while the tasks still need them. In
+// the user cache, not a temporary directory, so the next run reuses them.
+func buildCache(t *testing.T, name string) string {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	if err != nil || base == "" {
+		return t.TempDir()
+	}
+	return filepath.Join(base, "tenant-canary", "sampleapp-tests", "rehearsal", filepath.FromSlash(name))
 }
 
 // wait polls cond for at most d of wall time.
@@ -84,8 +101,10 @@ func wait(t *testing.T, r *Rehearsal, what string, d time.Duration, cond func() 
 // (the p99 latency alarm; the app sleeps 3 s of rehearsal time). The pinned
 // tenant never sees it and everyone ends on the old version.
 func TestABadVersionIsStoppedByARealAlarm(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ bad, alarm string }{{"5xx=50%", "errors"}, {"latency=3s", "latency"}} {
 		t.Run(tc.bad, func(t *testing.T) {
+			t.Parallel() // each its own rehearsal; it mostly waits on its clock
 			r, rec := start(t, 60)
 			wait(t, r, "traffic on v1", 20*time.Second, func() bool { return rec.len() > 10 })
 			spec, err := badversion.Parse(tc.bad)
