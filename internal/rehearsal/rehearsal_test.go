@@ -54,10 +54,11 @@ func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
 	r, err := Start(ctx, Options{Stack: stack, SourceDir: "../..", CacheDir: buildCache(t, t.Name()), Speed: speed, Log: log})
 	require.NoError(t, err)
 	rec := &recorder{}
-	// Above the alarms' minimum request rate for the canary's share: 20
-	// requests a minute at 10 % is 200 a minute, untenanted.
+	// Above the alarms' minimum request rate for the canary's share (20
+	// requests a minute at 10 % is 200 a minute, untenanted), with the
+	// margin the scenarios have on a busy machine (ScenarioTraffic).
 	done := make(chan struct{})
-	go func() { defer close(done); r.Traffic(ctx, 300, rec.add) }()
+	go func() { defer close(done); r.Traffic(ctx, ScenarioTraffic, rec.add) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -104,7 +105,9 @@ func TestABadVersionIsStoppedByARealAlarm(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ bad, alarm string }{{"5xx=50%", "errors"}, {"latency=3s", "latency"}} {
 		t.Run(tc.bad, func(t *testing.T) {
-			t.Parallel() // each its own rehearsal; it mostly waits on its clock
+			turn := rehearsals.ticket()
+			t.Parallel() // each its own rehearsal, in turn (rehearsals)
+			rehearsals.wait(t, turn)
 			r, rec := start(t, 60)
 			wait(t, r, "traffic on v1", 20*time.Second, func() bool { return rec.len() > 10 })
 			spec, err := badversion.Parse(tc.bad)

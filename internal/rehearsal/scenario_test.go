@@ -3,7 +3,7 @@ package rehearsal
 import (
 	"bytes"
 	"context"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,48 +20,37 @@ import (
 // one during the canary, everyone on one version at the end — and the
 // model's invariants held throughout.
 //
-// The stories run at the same time, each on its own rehearsal (its own
-// ports, processes and build directory), and are judged one subtest each
-// once all have ended. A rehearsal mostly waits on its scaled clock, so
-// running them one after the other (or two at a time, as t.Parallel would
-// on two cores) only adds their waits up; the open-loop traffic
-// (ScenarioTraffic) keeps a canary's share above the alarms' minimum when
-// the machine is busy.
+// Each story runs on its own rehearsal (its own ports, processes and build
+// directory), in parallel with the other rehearsals of the package
+// (rehearsalSlots); the open-loop traffic (ScenarioTraffic) keeps a
+// canary's share above the alarms' minimum when the machine is busy.
 func TestTheScenariosPassAgainstARehearsal(t *testing.T) {
 	t.Parallel()
-	type outcome struct {
-		rep        *scenario.Report
-		violations []string
-		err        error
-		log        bytes.Buffer
-		took       time.Duration
-	}
 	names := scenario.Names()
-	outcomes := make([]outcome, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		stack, err := protocol.LoadStack("../protocol/testdata/stacks/tenants-1.json")
+	// The longest stories first (most steps), so the slowest does not
+	// start last.
+	steps := func(name string) int {
+		s, err := scenario.Get(name, scenario.Counter(2))
 		require.NoError(t, err)
-		cache := buildCache(t, "scenario-"+name)
-		wg.Go(func() {
-			o := &outcomes[i]
-			began := time.Now()
-			o.rep, o.violations, o.err = RunScenario(context.Background(), ScenarioRun{
-				Stack: stack, SourceDir: "../..", CacheDir: cache, Speed: 60, Name: name, Log: &o.log, Timeout: 3 * time.Minute,
-			})
-			o.took = time.Since(began)
-		})
+		return len(s.Steps)
 	}
-	wg.Wait()
-	for i, name := range names {
+	slices.SortStableFunc(names, func(a, b string) int { return steps(b) - steps(a) })
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			o := &outcomes[i]
-			t.Logf("the story took %s of wall time", o.took.Round(time.Millisecond))
-			require.NoError(t, o.err, "driver log:\n%s", o.log.String())
-			require.NotNil(t, o.rep)
-			assert.True(t, o.rep.Passed(), "%+v", o.rep.Checks)
-			assert.Empty(t, o.violations)
-			for _, c := range o.rep.Checks {
+			turn := rehearsals.ticket()
+			t.Parallel()
+			rehearsals.wait(t, turn)
+			stack, err := protocol.LoadStack("../protocol/testdata/stacks/tenants-1.json")
+			require.NoError(t, err)
+			var log bytes.Buffer
+			rep, violations, err := RunScenario(context.Background(), ScenarioRun{
+				Stack: stack, SourceDir: "../..", CacheDir: buildCache(t, "scenario-"+name), Speed: 60, Name: name, Log: &log, Timeout: 3 * time.Minute,
+			})
+			require.NoError(t, err, "driver log:\n%s", log.String())
+			require.NotNil(t, rep)
+			assert.True(t, rep.Passed(), "%+v", rep.Checks)
+			assert.Empty(t, violations)
+			for _, c := range rep.Checks {
 				assert.True(t, c.Passed, "%s: %s", c.Name, c.Detail)
 			}
 		})

@@ -1,0 +1,76 @@
+package rehearsal
+
+import (
+	"flag"
+	"os"
+	"sync"
+	"testing"
+)
+
+// rehearsals bounds the rehearsals this package's tests run at once, and
+// starts them in the order the tests asked. A rehearsal mostly waits on
+// its scaled clock, so running them one after the other only adds their
+// waits up; but each keeps its processes, its load balancer's health
+// checks and its traffic busy, and with too many at once on a busy machine
+// a health check misses its timeout (5 s of rehearsal time, 83 ms at 60x)
+// and a task flaps. Three at once: the longest story (newest-push-wins,
+// asked for first) then bounds the package's time.
+var rehearsals = newTurns(3)
+
+// turns hands out places in line (ticket) and lets at most n holders run
+// at once, in ticket order (wait).
+type turns struct {
+	mu                   sync.Mutex
+	cond                 *sync.Cond
+	free, issued, served int
+}
+
+func newTurns(n int) *turns {
+	q := &turns{free: n}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// ticket is a place in line. Take it before t.Parallel, in the order the
+// tests should start, and wait with it right after: a ticket never waited
+// with would hold up every later one.
+func (q *turns) ticket() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.issued++
+	return q.issued - 1
+}
+
+// wait blocks until it is ticket n's turn and a place is free; the place
+// is t's until t ends.
+func (q *turns) wait(t *testing.T, n int) {
+	t.Helper()
+	q.mu.Lock()
+	for q.served != n || q.free == 0 {
+		q.cond.Wait()
+	}
+	q.served++
+	q.free--
+	q.mu.Unlock()
+	q.cond.Broadcast()
+	t.Cleanup(func() {
+		q.mu.Lock()
+		q.free++
+		q.mu.Unlock()
+		q.cond.Broadcast()
+	})
+}
+
+// TestMain lets every parallel test of the package run at once unless
+// -test.parallel says otherwise: its default (GOMAXPROCS, 2 on a two-core
+// machine) would bound rehearsals by the cores they hardly use; rehearsals
+// bounds them instead.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "16")
+	}
+	os.Exit(m.Run())
+}
