@@ -78,7 +78,7 @@ func TestARehearsalIsOperatedWithTheUsualCommands(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the rehearsal did not start: %s", errs.String())
 		time.Sleep(50 * time.Millisecond)
 	}
-	bin := buildCLI(t) // once the rehearsal runs: a parallel test may have built it meanwhile
+	bin := buildCLI(t) // built meanwhile (TestMain)
 	var st rehearsalState
 	b, err := os.ReadFile(statePath)
 	require.NoError(t, err)
