@@ -69,11 +69,12 @@ func start(t *testing.T, speed float64) (*Rehearsal, *recorder) {
 
 // buildCache is where the rehearsal called name keeps the sample app's
 // builds: its own directory under the user cache, so rehearsals running at
-// the same time never share one. The builder keeps one binary per version name in a directory and
-// drops the others, and two tests push the same name with different specs
-// (v2 good in one, v2 answering 5xx in another): in one directory they
-// would delete each other's binaries while the tasks still need them. In
-// the user cache, not a temporary directory, so the next run reuses them.
+// the same time never share one. The builder keeps one binary per version
+// name in a directory and drops the others, and the tests push the same
+// name with different specs (v2 good in one, v2 answering 5xx in another):
+// in one directory they would delete each other's binaries while the tasks
+// still need them. In the user cache, not a temporary directory, so the
+// next run reuses them.
 func buildCache(t *testing.T, name string) string {
 	t.Helper()
 	base, err := os.UserCacheDir()

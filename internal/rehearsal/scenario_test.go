@@ -21,8 +21,8 @@ import (
 // model's invariants held throughout.
 //
 // Each story runs on its own rehearsal (its own ports, processes and build
-// directory), in parallel with the other rehearsals of the package
-// (rehearsalSlots); the open-loop traffic (ScenarioTraffic) keeps a
+// directory), in parallel with the other rehearsals of the package, three
+// at a time (rehearsals, main_test.go); the open-loop traffic (ScenarioTraffic) keeps a
 // canary's share above the alarms' minimum when the machine is busy.
 func TestTheScenariosPassAgainstARehearsal(t *testing.T) {
 	t.Parallel()
