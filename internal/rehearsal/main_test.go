@@ -12,10 +12,12 @@ import (
 // its scaled clock, so running them one after the other only adds their
 // waits up; but each keeps its processes, its load balancer's health
 // checks and its traffic busy, and with too many at once on a busy machine
-// a health check misses its timeout (5 s of rehearsal time, 83 ms at 60x)
-// and a task flaps. Three at once: the longest story (newest-push-wins,
-// asked for first) then bounds the package's time.
-var rehearsals = newTurns(3)
+// a health check misses its timeout (5 s of rehearsal time, 83 ms at 60x),
+// a task flaps and the model sees a target group with no healthy target
+// (I2). Two at once: with three, the package took 31 s instead of 47 s,
+// but failed that way in 2 of 6 runs beside the protocol explorer and the
+// CLI's tests on two cores (none of 3 with two).
+var rehearsals = newTurns(2)
 
 // turns hands out places in line (ticket) and lets at most n holders run
 // at once, in ticket order (wait).

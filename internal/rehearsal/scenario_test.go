@@ -21,7 +21,7 @@ import (
 // model's invariants held throughout.
 //
 // Each story runs on its own rehearsal (its own ports, processes and build
-// directory), in parallel with the other rehearsals of the package, three
+// directory), in parallel with the other rehearsals of the package, two
 // at a time (rehearsals, main_test.go); the open-loop traffic (ScenarioTraffic) keeps a
 // canary's share above the alarms' minimum when the machine is busy.
 func TestTheScenariosPassAgainstARehearsal(t *testing.T) {
