@@ -20,22 +20,25 @@ import (
 var rehearsals = newTurns(2)
 
 // turns hands out places in line (ticket) and lets at most n holders run
-// at once, in ticket order (wait).
+// at once (wait), the lowest ticket among those waiting first. Among those
+// waiting only: a test that holds a ticket but waits for -test.parallel to
+// let it run does not hold up the others (nor deadlock with them).
 type turns struct {
-	mu                   sync.Mutex
-	cond                 *sync.Cond
-	free, issued, served int
+	mu      sync.Mutex
+	cond    *sync.Cond
+	free    int
+	issued  int
+	waiting map[int]bool
 }
 
 func newTurns(n int) *turns {
-	q := &turns{free: n}
+	q := &turns{free: n, waiting: map[int]bool{}}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-// ticket is a place in line. Take it before t.Parallel, in the order the
-// tests should start, and wait with it right after: a ticket never waited
-// with would hold up every later one.
+// ticket is a place in line: take it before t.Parallel, in the order the
+// tests should start, and wait with it after.
 func (q *turns) ticket() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -43,15 +46,16 @@ func (q *turns) ticket() int {
 	return q.issued - 1
 }
 
-// wait blocks until it is ticket n's turn and a place is free; the place
+// wait blocks until a place is free and no lower ticket waits; the place
 // is t's until t ends.
 func (q *turns) wait(t *testing.T, n int) {
 	t.Helper()
 	q.mu.Lock()
-	for q.served != n || q.free == 0 {
+	q.waiting[n] = true
+	for q.free == 0 || n != minKey(q.waiting) {
 		q.cond.Wait()
 	}
-	q.served++
+	delete(q.waiting, n)
 	q.free--
 	q.mu.Unlock()
 	q.cond.Broadcast()
@@ -63,10 +67,21 @@ func (q *turns) wait(t *testing.T, n int) {
 	})
 }
 
+func minKey(m map[int]bool) int {
+	first := true
+	low := 0
+	for k := range m {
+		if first || k < low {
+			low, first = k, false
+		}
+	}
+	return low
+}
+
 // TestMain lets every parallel test of the package run at once unless
-// -test.parallel says otherwise: its default (GOMAXPROCS, 2 on a two-core
-// machine) would bound rehearsals by the cores they hardly use; rehearsals
-// bounds them instead.
+// -test.parallel says otherwise: with its default (GOMAXPROCS, 2 on a
+// two-core machine) the tests waiting for their turn would hold its places
+// and the turns would not go in order; rehearsals bounds the rehearsals.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
