@@ -34,14 +34,6 @@ func fakePulumiDir(t *testing.T, o contract.StackOutputs) string {
 	return dir
 }
 
-func buildCLI(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tenant-canary")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
-
 func cliEnv(pulumiDir, endpoint string, extra ...string) []string {
 	return append([]string{
 		"PATH=" + pulumiDir + string(os.PathListSeparator) + os.Getenv("PATH"),
@@ -53,6 +45,7 @@ func cliEnv(pulumiDir, endpoint string, extra ...string) []string {
 // The real binary under a pseudo-terminal: status --watch clears the
 // screen and redraws in place, and stops cleanly on Ctrl-C.
 func TestStatusWatchRedrawsInPlaceOnATerminal(t *testing.T) {
+	t.Parallel()
 	bin := buildCLI(t)
 	h := newHarness(t, stateCanary)
 
@@ -92,6 +85,7 @@ func TestStatusWatchRedrawsInPlaceOnATerminal(t *testing.T) {
 
 // The real binary reads the outputs with pulumi and says why it cannot.
 func TestBinaryReadsOutputsWithPulumi(t *testing.T) {
+	t.Parallel()
 	bin := buildCLI(t)
 	h := newHarness(t, stateApproval)
 	srv := h.srv
@@ -137,6 +131,7 @@ func TestBinaryReadsOutputsWithPulumi(t *testing.T) {
 
 // The built binary names its version; help is on stdout.
 func TestBinaryVersionAndHelp(t *testing.T) {
+	t.Parallel()
 	bin := buildCLI(t)
 	out, err := exec.Command(bin, "--version").Output()
 	require.NoError(t, err)

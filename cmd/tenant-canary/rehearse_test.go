@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,11 +45,17 @@ func (l *lockedBuffer) String() string {
 }
 
 // A user's session, as the rehearsal prints it: start it, source the env
-// file it writes, and the usual commands work against it with --outputs —
-// push, wait for the approval, approve, wait for the end; status then says
+// file it writes, and the usual commands — the built binary, in the
+// environment the env file makes — work against it with --outputs: push,
+// wait for the approval, approve, wait for the end; status then says
 // everyone is on the new version, and the pinned tenant's printed URL
 // serves it. Ctrl-C stops it and removes what it wrote for the others.
 func TestARehearsalIsOperatedWithTheUsualCommands(t *testing.T) {
+	// In parallel with the other tests that run the binary: the rollout
+	// waits on its clock most of the time. Not with `rehearse --scenario`
+	// (not parallel): both push a v2 of their own to the default build
+	// directory, which keeps one build of a version name.
+	t.Parallel()
 	state := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -70,6 +78,7 @@ func TestARehearsalIsOperatedWithTheUsualCommands(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "the rehearsal did not start: %s", errs.String())
 		time.Sleep(50 * time.Millisecond)
 	}
+	bin := buildCLI(t) // built meanwhile (TestMain)
 	var st rehearsalState
 	b, err := os.ReadFile(statePath)
 	require.NoError(t, err)
@@ -77,30 +86,45 @@ func TestARehearsalIsOperatedWithTheUsualCommands(t *testing.T) {
 	assert.Contains(t, out.String(), st.Listener)
 	assert.Contains(t, out.String(), ". "+st.Env)
 
-	// `. .tenant-canary/env`
+	// `. .tenant-canary/env`: this environment with the file's exports
+	// on top, and no profile or session token of the user's to mix in.
+	sourced := map[string]string{}
 	f, err := os.Open(st.Env)
 	require.NoError(t, err)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if kv, ok := strings.CutPrefix(sc.Text(), "export "); ok {
 			k, v, _ := strings.Cut(kv, "=")
-			t.Setenv(k, strings.Trim(v, "'"))
+			sourced[k] = strings.Trim(v, "'")
 		}
 	}
 	require.NoError(t, f.Close())
-	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	now, speed := clockFromEnv(os.Getenv(clockEnv), os.Stderr)
+	require.Contains(t, sourced, clockEnv)
+	_, speed := clockFromEnv(sourced[clockEnv], os.Stderr)
 	require.Equal(t, 60.0, speed)
+	var environ []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, set := sourced[k]; !set && k != "AWS_PROFILE" && k != "AWS_SESSION_TOKEN" {
+			environ = append(environ, kv)
+		}
+	}
+	for k, v := range sourced {
+		environ = append(environ, k+"="+v)
+	}
 	var stdout, stderr bytes.Buffer
 	cli := func(args ...string) int {
 		stdout.Reset()
 		stderr.Reset()
-		return run(context.Background(), args, &env{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(""), outputs: outputs.PulumiCLI{},
-			loadAWS: loadAWS, now: now, poll: time.Millisecond,
-			sleep: func(ctx context.Context, d time.Duration) error { return sleep(ctx, time.Duration(float64(d)/speed)) }})
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = environ, &stdout, &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return exitOK
 	}
 
 	require.Equal(t, exitOK, cli("rehearse", "push", "v2", "--state", state), stderr.String())

@@ -52,7 +52,13 @@ func (r *Rehearsal) Traffic(ctx context.Context, perMinute int, record func(Resp
 		}
 		targets = append(targets, tg)
 	}
-	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Its own transport, keeping as many idle connections as requests may
+	// be in flight: the default keeps two, so each burst (a slow version,
+	// a busy machine) would open new connections to the listener and close
+	// them again, work for this machine that the requests are not.
+	transport := &http.Transport{MaxIdleConns: maxInFlight, MaxIdleConnsPerHost: maxInFlight, IdleConnTimeout: 90 * time.Second}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	every := max(time.Millisecond, r.clock.Wall(time.Minute)/time.Duration(perMinute))
 	tick := time.NewTicker(every)
 	defer tick.Stop()
