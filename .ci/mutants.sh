@@ -15,7 +15,7 @@ caught=0 missed=0
 # explore runs TestProtocol in the mutated copy, stopping at the first
 # failing scenario, with the extra environment given, and keeps its log.
 explore() {
-	(cd "$tmp" && env "$@" TENANT_CANARY_EXPLORE_FAILFAST=1 go test -count=1 -run '^TestProtocol$' -v ./internal/protocol 2>&1)
+	(cd "$tmp" && env "$@" TENANT_CANARY_EXPLORE_FAILFAST=1 go test -count=1 -timeout 2h -run '^TestProtocol$' -v ./internal/protocol 2>&1)
 }
 for p in $patches; do
 	name=$(basename "$p" .patch)
