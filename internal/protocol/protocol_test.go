@@ -108,9 +108,13 @@ func scenarios(deep bool) []Scenario {
 	// is about to take traffic (the story of lambda/rollout's
 	// TestUnpinHoldsWhileALatestDeploymentIsUnfinished and of
 	// holes_test.go's TestFindingPinFollowsStableWhenAStableDeploymentMovesIt):
-	// the older unpin must hold while the newer deployment is unfinished,
-	// Queued included (mutants 01, 12), and the newer pin must leave the
-	// rules the Stable deployment moves to CodeDeploy (mutant 06). The
+	// the older unpin must hold while the newer deployment is unfinished
+	// (mutant 01), and the newer pin must leave the rules the Stable
+	// deployment moves to CodeDeploy (mutant 06). An unpin blind to Queued
+	// (mutant 12) releases here onto latest, which still serves the image
+	// just approved, and the Queued deployment's pin, which waits for
+	// unpin's claim, pins again before any traffic shifts: no invariant
+	// breaks, and this search finds none. The
 	// first push's Latest SUCCESS is delivered in the prefix (its cleanup
 	// finds the Stable deployment unfinished and does nothing), which keeps
 	// the search to the two deployments and their hooks.
