@@ -96,10 +96,7 @@ func (w *World) check() *Violation {
 	// Stable deployment needs its original task set serving until the wait
 	// ends (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
 	for _, d := range w.Deployments {
-		// Only while the tenants are pinned: with the catch-all above the
-		// tenant rules no request follows them (hole 2's story: a Stable
-		// deployment on a stable at 0 after cleanup released it).
-		if d.Group != w.st.stableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 || !w.catchAllPinned() {
+		if d.Group != w.st.stableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
 			continue
 		}
 		if orig := w.taskSet(w.Services[w.st.stableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
