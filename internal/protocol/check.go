@@ -159,6 +159,17 @@ func (w *World) checkRest() *Violation {
 	if !w.atRest() {
 		return &Violation{I3, "stuck: nothing can happen unless a person acts, no decision of a person is pending, and " + w.inFlight()}
 	}
+	// With no alarm, no fault and no bad version, an approved push
+	// completes: nothing a person can see fails its Stable stage (hole 2:
+	// the smoke test of a replacement with no tasks failed every approved
+	// Stable stage that ran on a stable at 0).
+	if w.alarms == 0 && w.faults == 0 && (w.signal == nil || len(w.signal.Bad) == 0) {
+		for _, e := range w.Executions {
+			if e.Status == "Failed" && e.Stage == StageStable {
+				return &Violation{I3, fmt.Sprintf("%s (v%d) was approved, yet its Stable stage failed with no alarm, no fault and no bad version", e.ID, e.Version)}
+			}
+		}
+	}
 	if w.onRejectHold && w.rejects > 0 {
 		return nil // the operator decides what follows a held rejection
 	}

@@ -271,11 +271,19 @@ func freeze(w *World) *World {
 }
 
 // runPrefix takes the scenario's Prefix: each entry is the first enabled
-// event whose label contains it, or "settle until X": every event that
+// event whose label contains it; or "settle until X": every event that
 // happens by itself, the least recently taken first, until an event whose
-// label contains X is enabled. The invariants hold at every step.
+// label contains X is enabled; or "settle without X": the same, leaving
+// every event whose label contains X, until nothing else happens by
+// itself. The invariants hold at every step.
 func (w *World) runPrefix(s Scenario) error {
 	for k, want := range s.Prefix {
+		if without, ok := strings.CutPrefix(want, "settle without "); ok {
+			if err := w.settleWithout(s, without); err != nil {
+				return err
+			}
+			continue
+		}
 		if until, ok := strings.CutPrefix(want, "settle until "); ok {
 			// Settling never takes an event a later entry names: the
 			// prefix says when that one happens.
@@ -336,6 +344,35 @@ func (w *World) settle(s Scenario, until string, later []string) error {
 		}
 	}
 	return fmt.Errorf("prefix: no event matches %q after 1000 steps", until)
+}
+
+// settleWithout takes every event that happens by itself, the least
+// recently taken first, except those whose label contains without (and
+// hook polls that change nothing), until no other is enabled.
+func (w *World) settleWithout(s Scenario, without string) error {
+	last := map[string]int{}
+	for step := range 1000 {
+		var next *Action
+		acts := w.actions(s)
+		for i, a := range acts {
+			if a.External || a.Waiting || strings.Contains(a.Label, without) {
+				continue
+			}
+			if next == nil || last[a.Label] < last[next.Label] {
+				next = &acts[i]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		last[next.Label] = step + 1
+		w.log = append(w.log, next.Label)
+		next.Do()
+		if v := w.check(); v != nil {
+			return v
+		}
+	}
+	return fmt.Errorf("prefix: events other than %q still happen after 1000 steps", without)
 }
 
 // quiescent: nothing changes unless a person (or a disturbance the

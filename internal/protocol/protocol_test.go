@@ -22,6 +22,11 @@ const OnlyEnv = "TENANT_CANARY_EXPLORE_ONLY"
 // (.ci/mutants.sh).
 const FailFastEnv = "TENANT_CANARY_EXPLORE_FAILFAST"
 
+// NoWalksEnv, set, takes no random walk past a capped search: what fails
+// then was found by a search, with a shortest trace (.ci/mutants.sh runs a
+// mutant this way first, to tell a search's catch from a walk's).
+const NoWalksEnv = "TENANT_CANARY_EXPLORE_NOWALKS"
+
 // scenarios is the event alphabet, bounded per scenario. CI's run stops
 // each search at 20,000 states (the aimed ones later) and then takes 200
 // random walks from where it stopped; the deep run at 50,000 states and
@@ -97,6 +102,25 @@ func scenarios(deep bool) []Scenario {
 	// pin (I1).
 	add(Scenario{Name: "unpin about to release, alarm, second push", Stack: fixture("tenants-1"), Pushes: 2, Alarms: 1,
 		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until unpin#2 calls SetRulePriorities", "ALARM", "PUSH v2", "exec-2 (v2) enters Latest", "CodeDeploy starts d-3"}, MaxStates: 4 * capCI})
+	// Aimed at the guards between an approved rollout's Stable deployment
+	// and a newer push's Latest deployment, at the instant the newer one is
+	// created (Queued under this reading) and the older one's replacement
+	// is about to take traffic (the story of lambda/rollout's
+	// TestUnpinHoldsWhileALatestDeploymentIsUnfinished and of
+	// holes_test.go's TestFindingPinFollowsStableWhenAStableDeploymentMovesIt):
+	// the older unpin must hold while the newer deployment is unfinished
+	// (mutant 01), and the newer pin must leave the rules the Stable
+	// deployment moves to CodeDeploy (mutant 06). An unpin blind to Queued
+	// (mutant 12) releases here onto latest, which still serves the image
+	// just approved, and the Queued deployment's pin, which waits for
+	// unpin's claim, pins again before any traffic shifts: no invariant
+	// breaks, and this search finds none. The
+	// first push's Latest SUCCESS is delivered in the prefix (its cleanup
+	// finds the Stable deployment unfinished and does nothing), which keeps
+	// the search to the two deployments and their hooks.
+	add(Scenario{Name: "Stable deployment about to shift, newer Latest deployment Queued", Stack: fixture("tenants-1"), Pushes: 2, Reading: Reading{QueuedAndBaking: true},
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until d-2 shifts the canary step",
+			"deliver CodeDeploy SUCCESS d-1", "settle without d-2 shifts", "PUSH v2", "exec-2 (v2) enters Latest"}})
 	// Aimed at the guards that read deployment statuses: the second push's
 	// Latest deployment enters its termination wait (Baking under this
 	// reading) while the first's approval is pending.
@@ -120,16 +144,37 @@ func scenarios(deep bool) []Scenario {
 		add(Scenario{Name: "approved, alarm in Stable", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
 			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM"}})
 	}
+	// Aimed at cleanup after a stopped Stable stage (mutant 18) and at the
+	// release claim (mutant 20): an alarm has stopped the approved Stable
+	// deployment, the first push's Latest SUCCESS has been delivered and
+	// its cleanup has found the Stable deployment unfinished; everything
+	// else that happens by itself has happened, but for the deliveries of
+	// the Stable deployment's STOP and the pipeline's FAILED. Their two
+	// cleanups, the rollback deployment one of them creates and that
+	// deployment's pin are searched in every order at CI depth.
+	for _, r := range []Reading{{}, {EventBeforeRollback: true}} {
+		add(Scenario{Name: "approved, alarm in Stable, STOP and FAILED to deliver", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
+			Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM", "deliver CodeDeploy SUCCESS d-1", "settle without deliver"}})
+	}
 	// Aimed at hole 3 (cleanup decides from the state it reads, never from
 	// the event's deployment id) under the readings where a rollback has a
-	// deployment id of its own: the Stable deployment stopped by an alarm
-	// is back on its original task set before any event is delivered, so
-	// the stopped deployment's STOP comes after its rollback's SUCCESS,
-	// in every order with the pipeline's FAILED.
+	// deployment id of its own, in the Latest stage (the hole's own story:
+	// an alarm in the canary) and in the Stable stage: the stopped
+	// deployment is back on its original task set and everything else that
+	// happens by itself has happened before any event is delivered, so the
+	// stopped deployment's FAILURE or STOP, its rollback's SUCCESS and the
+	// pipeline's FAILED are delivered, and their cleanups run, in every
+	// order, to exhaustion at CI depth (in the Stable stage the first
+	// push's Latest SUCCESS is delivered first: its cleanup finds the
+	// stopped deployment unfinished) (the stopped deployment's event then
+	// comes after a newer deployment of its group exists: mutant 22, the
+	// old staleness rule, ignores it).
 	for _, r := range Readings {
 		if r.RollbackOwnID {
+			add(Scenario{Name: "alarm in the canary, rolled back before the events", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
+				Prefix: []string{"PUSH v1", "settle until d-1 shifts all traffic", "ALARM", "settle without deliver"}})
 			add(Scenario{Name: "approved, alarm in Stable, rolled back before the events", Stack: fixture("tenants-1"), Pushes: 1, Alarms: 1, Reading: r,
-				Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM", "traffic back on the original task set"}})
+				Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "settle until ALARM", "ALARM", "deliver CodeDeploy SUCCESS d-1", "settle without deliver"}})
 		}
 	}
 	// Aimed at pin's second read of the listener: a `pulumi up` planned
@@ -185,6 +230,9 @@ func TestProtocol(t *testing.T) {
 	var rows []string
 	var all []Scenario
 	for _, s := range append(append(scenarios(deep), signalScenarios(t, deep)...), smokeScenarios(t, deep)...) {
+		if os.Getenv(NoWalksEnv) != "" {
+			s.Walks = 0
+		}
 		if only := os.Getenv(OnlyEnv); only == "" || strings.Contains(s.Name, only) {
 			all = append(all, s)
 		}

@@ -357,6 +357,17 @@ func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeplo
 			return nil, err
 		}
 		info := *g
+		// lastAttemptedDeployment is "the most recent attempted deployment
+		// to the deployment group"
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentGroupInfo.html,
+		// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LastDeploymentInfo.html):
+		// the group's newest deployment, a rollback's own included.
+		for i := len(w.Deployments) - 1; i >= 0; i-- {
+			if d := w.Deployments[i]; d.Group == name {
+				info.LastAttemptedDeployment = &cdtypes.LastDeploymentInfo{DeploymentId: aws.String(d.ID), Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}
+				break
+			}
+		}
 		return &codedeploy.GetDeploymentGroupOutput{DeploymentGroupInfo: &info}, nil
 	})
 }

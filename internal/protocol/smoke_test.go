@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,8 +40,29 @@ func smokeScenarios(t testing.TB, deep bool) []Scenario {
 		out = append(out, Scenario{Name: fmt.Sprintf("smoke test, bad push (%s)", f), Stack: fixture("smoke-1"), Pushes: 1, Depth: 300,
 			Signal: programSignal(t, fixture("smoke-1"), map[int]string{1: string(f)}, newestMissing)})
 	}
+	// Aimed at hole 2 (the smoke hook of a Stable deployment on a stable
+	// at 0 tasks: nothing to test): `tenant-canary rollback` runs just
+	// after the approval, and the approved execution enters Stable only
+	// once the rollback deployment has succeeded and cleanup has released
+	// the tenants and scaled stable to 0 (everything else that happens by
+	// itself has happened). The Stable deployment's replacement has no
+	// task; the approved push must still complete (mutant 15 fails it).
+	// Known finding: that deployment's termination wait has an original
+	// task set with no task (stable was at 0 when it started), so I2's
+	// clause on the instant rollback fails, though with the catch-all
+	// above the tenant rules no request follows the rules it would move.
+	d := fixture("smoke-1")
+	out = append(out, Scenario{Name: "smoke test, operator rollback, then the Stable stage on a stable at 0", Stack: d, Pushes: 1, Operator: 1, Depth: 300,
+		Known:  append(slices.Clone(known), stableAtZeroWait),
+		Signal: programSignal(t, d, nil, newestMissing),
+		Prefix: []string{"PUSH v1", "settle until APPROVE", "APPROVE exec-1", "OPERATOR", "settle without exec-1 (v1) enters Stable"}})
 	return out
 }
+
+// stableAtZeroWait names the known finding of hole 2's story: a Stable
+// deployment that starts on a stable at 0 has an original task set with no
+// task through its termination wait.
+const stableAtZeroWait = "termination wait stable's original task set has no healthy tasks"
 
 // A healthy version passes the smoke test whatever the allow-list (hole 2:
 // with none pinned the Stable stage's replacement has no task and nothing
