@@ -298,6 +298,7 @@ func (w *World) start(s Scenario, d *Deployment) {
 	d.Status = DepInProgress
 	svc := w.Services[w.st.serviceOf(d.Group)]
 	d.Original = svc.primary().ID
+	d.originalServed = svc.primary().Running > 0
 	if l := d.hook("BeforeInstall"); l != nil {
 		d.Phase = phaseBefore
 		w.runHook(s, d, l, contract.HookPin)

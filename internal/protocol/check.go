@@ -95,8 +95,13 @@ func (w *World) check() *Violation {
 	// The termination wait is real: CodeDeploy's instant rollback of a
 	// Stable deployment needs its original task set serving until the wait
 	// ends (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-steps-ecs.html).
+	// A deployment that started on a stable at 0 (after an operator's
+	// rollback released the tenants and cleanup scaled stable down, before
+	// the approved execution entered Stable) has nothing to keep: its
+	// original task set served no request, and the catch-all is above the
+	// tenant rules, which I2's routing clause checks on its own.
 	for _, d := range w.Deployments {
-		if d.Group != w.st.stableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 {
+		if d.Group != w.st.stableGroup || d.Phase != phaseWait || !d.unfinished() || len(w.tenants()) == 0 || !d.originalServed {
 			continue
 		}
 		if orig := w.taskSet(w.Services[w.st.stableService], d.Original); orig == nil || orig.Running == 0 || !orig.Healthy {
@@ -393,6 +398,7 @@ func (w *World) hash() uint64 {
 	}
 	for _, d := range w.Deployments {
 		h.str("D", d.ID, d.Group, d.Status, d.Phase, d.Original, d.Replacement, d.RollbackOf, d.endStatus)
+		h.flag(d.originalServed)
 		h.num(w.TaskDefs[d.TaskDef])
 		for _, l := range d.Hooks {
 			h.str(l.Name, l.Status)

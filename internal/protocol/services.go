@@ -108,6 +108,10 @@ type Deployment struct {
 	Exec        int
 	Original    string
 	Replacement string
+	// originalServed: the original task set had running tasks when the
+	// deployment started (a Stable deployment that starts on a stable at 0
+	// has nothing an instant rollback could return to).
+	originalServed bool
 	Hooks       []*Lifecycle
 	// RollbackOf is the failed deployment a rollback deployment reverts.
 	RollbackOf string
@@ -293,7 +297,7 @@ func (w *World) end(d *Deployment, status, why string) {
 		d.Status, d.Phase = status, phaseDone
 		w.nextDep++
 		rb := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
-			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, Replacement: d.Replacement, RollbackOf: d.ID}
+			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, originalServed: d.originalServed, Replacement: d.Replacement, RollbackOf: d.ID}
 		w.Deployments = append(w.Deployments, rb)
 		w.endDeployment(d)
 	case w.Reading.EventBeforeRollback:
