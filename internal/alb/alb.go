@@ -79,6 +79,14 @@ type Options struct {
 	// HealthCheckPoll is how often (wall clock) Start's loop calls
 	// CheckHealth; default 50 ms.
 	HealthCheckPoll time.Duration
+	// HealthCheckSlack is how long (wall clock) a health check may take
+	// before its timeout on Clock counts. A sped-up Clock multiplies a
+	// loaded machine's scheduling delay: at 60x, the 5 s default timeout
+	// is 83 ms of wall time. Set it only where no target's health path is
+	// slowed on purpose (the sample app never slows it); a check answered
+	// later than the timeout by Clock and later than the slack fails.
+	// Default 0: the timeout on Clock alone.
+	HealthCheckSlack time.Duration
 }
 
 // LoadBalancer is one listener with its target groups. It is an
@@ -89,6 +97,7 @@ type LoadBalancer struct {
 	transport    *http.Transport
 	healthClient *http.Client
 	poll         time.Duration
+	slack        time.Duration
 
 	mu      sync.Mutex // guards everything below
 	rand    *rand.Rand
@@ -125,6 +134,7 @@ func New(opts Options) (*LoadBalancer, error) {
 	return &LoadBalancer{
 		rules: opts.Rules,
 		clock: opts.Clock,
+		slack: opts.HealthCheckSlack,
 		transport: &http.Transport{
 			DialContext:           dialer.DialContext,
 			ResponseHeaderTimeout: opts.IdleTimeout,

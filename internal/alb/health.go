@@ -412,8 +412,9 @@ func groupsInUse(rules []types.Rule) map[string]bool {
 // during which no response from a target means a failed health check"
 // (healthChecksPage). The timeout is enforced on the wall clock (the request
 // is cut off) and on the load balancer's clock (a target that answers later
-// than the timeout by that clock failed), so a sped-up clock and a target
-// slowed on it agree.
+// than the timeout by that clock failed, unless it answered within the
+// wall-clock HealthCheckSlack), so a sped-up clock and a target slowed on
+// it agree.
 func (lb *LoadBalancer) probe(ctx context.Context, hc HealthCheck, codes [][2]int, addr string) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 	defer cancel()
@@ -422,7 +423,7 @@ func (lb *LoadBalancer) probe(ctx context.Context, hc HealthCheck, codes [][2]in
 	if err != nil {
 		return checkResult{reason: types.TargetHealthReasonEnumFailedHealthChecks, description: "Health checks failed"}
 	}
-	start := lb.clock.Now()
+	start, wallStart := lb.clock.Now(), time.Now()
 	resp, err := lb.healthClient.Do(req)
 	if err != nil {
 		var ne net.Error
@@ -433,7 +434,7 @@ func (lb *LoadBalancer) probe(ctx context.Context, hc HealthCheck, codes [][2]in
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	_ = resp.Body.Close()
-	if lb.clock.Now().Sub(start) > hc.Timeout {
+	if lb.clock.Now().Sub(start) > hc.Timeout && time.Since(wallStart) > lb.slack {
 		return timedOut
 	}
 	for _, c := range codes {

@@ -2,6 +2,7 @@ package alb
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -126,6 +127,42 @@ func TestHealthCheckAnsweredAfterTheTimeoutOnTheClockFails(t *testing.T) {
 		clock.Advance(hc.Interval)
 	}
 	assert.Equal(t, map[string]string{slow.Listener.Addr().String(): "unhealthy Target.Timeout"}, healthOf(t, lb, "tg"))
+}
+
+// A sped-up clock that overruns the timeout while the wall clock stays
+// within HealthCheckSlack is the machine's load, not the target: the check
+// passes. Past the slack on the wall clock too, it fails as before.
+func TestHealthCheckSlackForgivesAClockOverrunOnlyWithinIt(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sleep time.Duration // wall time the target takes
+		want  string
+	}{
+		{"answered within the slack", 0, "healthy"},
+		{"answered after the slack", 600 * time.Millisecond, "unhealthy Target.Timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				clock.Advance(6 * time.Second) // timeout is 5 s
+				time.Sleep(tc.sleep)
+			}))
+			t.Cleanup(slow.Close)
+			rules := &ruleSet{}
+			rules.set(defaultRule(forwardTo("tg")))
+			lb, err := New(Options{Rules: rules.get, Clock: clock, Rand: rand.New(rand.NewPCG(1, 2)), HealthCheckSlack: 500 * time.Millisecond})
+			require.NoError(t, err)
+			hc := fastChecks
+			hc.Interval = 30 * time.Second
+			require.NoError(t, lb.AddTargetGroup("tg", hc))
+			require.NoError(t, lb.RegisterTargets("tg", describe(t, slow.Listener.Addr().String())))
+			for range 5 {
+				lb.CheckHealth(context.Background())
+				clock.Advance(hc.Interval)
+			}
+			assert.Equal(t, map[string]string{slow.Listener.Addr().String(): tc.want}, healthOf(t, lb, "tg"))
+		})
+	}
 }
 
 func TestTargetGroupNoRuleForwardsToIsUnusedAndNotChecked(t *testing.T) {
