@@ -26,7 +26,7 @@ const NotMeasuredPrefix = "Not measured at this commit:"
 
 // exploreTable runs TestProtocol in mode ("ci" or "deep") and renders its
 // report as a Markdown table; with report set, it renders that report of
-// an earlier run instead (a deep run takes about a quarter of an hour).
+// an earlier run instead (a deep run takes about four minutes).
 func exploreTable(ctx context.Context, root, mode, stamp, report string) (string, error) {
 	if report == "" {
 		dir, err := os.MkdirTemp("", "figures-explore")

@@ -91,7 +91,7 @@ func TestFiguresPageIsItsTemplateAroundItsTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, table := range map[string]string{"benchmarks": tables.Benchmarks, "explorer ci": tables.ExplorerCI, "explorer deep": tables.ExplorerDeep} {
-		// The deep run takes a quarter of an hour here: until it is re-run at a
+		// The deep run takes minutes, not seconds: until it is re-run at a
 		// commit, its block says so (NotMeasuredPrefix) rather than keep
 		// figures of code that has changed since.
 		if name == "explorer deep" && strings.HasPrefix(strings.TrimSpace(table), NotMeasuredPrefix) {

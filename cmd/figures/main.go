@@ -91,7 +91,7 @@ func main() {
 	flag.BoolVar(&o.pageOnly, "page-only", false, "measure nothing: rewrite "+FiguresPage+" from its template, keeping every table")
 	flag.StringVar(&o.deepReport, "deep-report", "", "with -explore deep: the report (TENANT_CANARY_EXPLORE_REPORT) of a deep run to render instead of running it")
 	flag.StringVar(&o.deepCommit, "deep-commit", "", "the commit that deep run measured (required with -deep-report)")
-	flag.StringVar(&o.explore, "explore", "ci", "protocol explorer tables to regenerate: ci (about two minutes), deep (about a quarter of an hour), both or none")
+	flag.StringVar(&o.explore, "explore", "ci", "protocol explorer tables to regenerate: ci (about a minute), deep (about four minutes), both or none")
 	flag.Parse()
 	if o.count < 1 || o.cold < 0 || !slices.Contains([]string{"ci", "deep", "both", "none"}, o.explore) {
 		fmt.Fprintln(os.Stderr, "figures: -count must be ≥ 1, -cold ≥ 0, -explore one of ci, deep, both, none")

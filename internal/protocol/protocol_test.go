@@ -32,7 +32,7 @@ const NoWalksEnv = "TENANT_CANARY_EXPLORE_NOWALKS"
 // random walks from where it stopped; the deep run at 50,000 states and
 // 500 walks, and adds scenarios with several pushes combined with
 // rejections, alarms, faults and edits. Both are bounded: the deep run
-// takes about a quarter of an hour on two cores, and its table says which
+// takes about four minutes on two cores, and its table says which
 // scenarios it did not exhaust.
 func scenarios(deep bool) []Scenario {
 	capCI, walks := 20000, 200
