@@ -112,7 +112,7 @@ type Deployment struct {
 	// deployment started (a Stable deployment that starts on a stable at 0
 	// has nothing an instant rollback could return to).
 	originalServed bool
-	Hooks       []*Lifecycle
+	Hooks          []*Lifecycle
 	// RollbackOf is the failed deployment a rollback deployment reverts.
 	RollbackOf string
 	// endStatus is the status (Failed or Stopped) a deployment rolling back
