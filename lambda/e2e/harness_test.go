@@ -134,14 +134,23 @@ type function struct {
 	invocations int
 }
 
-func freeAddr(t testing.TB) string {
+// freeAddrs finds n distinct loopback addresses free at the time of the
+// call. Every listener stays open until all are found: a port closed and
+// asked for again can come straight back, and the emulator given the same
+// address twice fails to bind its runtime API (while the dial check below
+// succeeds on its other server).
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // startFunction runs hook's bootstrap under aws-lambda-rie with env, every
@@ -167,7 +176,7 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 	for k, v := range env {
 		cmdEnv = append(cmdEnv, k+"="+v)
 	}
-	// A port freeAddr found free may be taken (by any process's outgoing
+	// A port freeAddrs found free may be taken (by any process's outgoing
 	// connection, which draws from the same ephemeral range) before the
 	// emulator binds it; the emulator then never listens there, and the
 	// bootstrap dies with "connection refused" on the runtime API. So a
@@ -187,7 +196,8 @@ func startFunction(t testing.TB, hook string, world http.Handler, timeoutSeconds
 }
 
 func tryStartFunction(t testing.TB, rie, bin string, env []string) (*function, error) {
-	addr, apiAddr := freeAddr(t), freeAddr(t)
+	a := freeAddrs(t, 2)
+	addr, apiAddr := a[0], a[1]
 	cmd := exec.Command(rie,
 		"--runtime-interface-emulator-address", addr,
 		"--runtime-api-address", apiAddr,
