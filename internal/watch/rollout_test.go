@@ -212,10 +212,6 @@ func TestErrorsAndTimeoutsAreCountedNotHidden(t *testing.T) {
 }
 
 func TestPreflightExplainsWhatIsWrong(t *testing.T) {
-	closed := httptest.NewServer(versionServer("v1"))
-	closedURL := closed.URL
-	closed.Close()
-
 	noVersion := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "nginx placeholder")
 	}))
@@ -224,6 +220,11 @@ func TestPreflightExplainsWhatIsWrong(t *testing.T) {
 	defer redirect.Close()
 	good := httptest.NewServer(versionServer("v1"))
 	defer good.Close()
+	// Closed last: a port closed before the other servers start can come
+	// straight back to one of them, which then answers instead of refusing.
+	closed := httptest.NewServer(versionServer("v1"))
+	closedURL := closed.URL
+	closed.Close()
 
 	tests := []struct {
 		name, url, wantErr string
