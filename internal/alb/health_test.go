@@ -109,24 +109,35 @@ func TestNewTargetThatNeverAnswersBecomesUnhealthy(t *testing.T) {
 	}
 }
 
-func TestHealthCheckAnsweredAfterTheTimeoutOnTheClockFails(t *testing.T) {
+// slowOnTheClock checks, rounds times, one target that answers 6 s later on
+// the load balancer's clock (the timeout is 5 s) after sleeping wallSleep,
+// under the given HealthCheckSlack; it returns the target's address and
+// the group's health.
+func slowOnTheClock(t *testing.T, slack, wallSleep time.Duration, rounds int) (string, map[string]string) {
 	clock := newFakeClock()
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		clock.Advance(6 * time.Second) // timeout is 5 s
+		clock.Advance(6 * time.Second)
+		time.Sleep(wallSleep)
 	}))
 	t.Cleanup(slow.Close)
 	rules := &ruleSet{}
 	rules.set(defaultRule(forwardTo("tg")))
-	lb := newLB(t, rules, clock)
+	lb, err := New(Options{Rules: rules.get, Clock: clock, Rand: rand.New(rand.NewPCG(1, 2)), HealthCheckSlack: slack})
+	require.NoError(t, err)
 	hc := fastChecks
 	hc.Interval = 30 * time.Second
 	require.NoError(t, lb.AddTargetGroup("tg", hc))
 	require.NoError(t, lb.RegisterTargets("tg", describe(t, slow.Listener.Addr().String())))
-	for range 2 {
+	for range rounds {
 		lb.CheckHealth(context.Background())
 		clock.Advance(hc.Interval)
 	}
-	assert.Equal(t, map[string]string{slow.Listener.Addr().String(): "unhealthy Target.Timeout"}, healthOf(t, lb, "tg"))
+	return slow.Listener.Addr().String(), healthOf(t, lb, "tg")
+}
+
+func TestHealthCheckAnsweredAfterTheTimeoutOnTheClockFails(t *testing.T) {
+	addr, health := slowOnTheClock(t, 0, 0, 2)
+	assert.Equal(t, map[string]string{addr: "unhealthy Target.Timeout"}, health)
 }
 
 // A sped-up clock that overruns the timeout while the wall clock stays
@@ -142,25 +153,8 @@ func TestHealthCheckSlackForgivesAClockOverrunOnlyWithinIt(t *testing.T) {
 		{"answered after the slack", 600 * time.Millisecond, "unhealthy Target.Timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := newFakeClock()
-			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				clock.Advance(6 * time.Second) // timeout is 5 s
-				time.Sleep(tc.sleep)
-			}))
-			t.Cleanup(slow.Close)
-			rules := &ruleSet{}
-			rules.set(defaultRule(forwardTo("tg")))
-			lb, err := New(Options{Rules: rules.get, Clock: clock, Rand: rand.New(rand.NewPCG(1, 2)), HealthCheckSlack: 500 * time.Millisecond})
-			require.NoError(t, err)
-			hc := fastChecks
-			hc.Interval = 30 * time.Second
-			require.NoError(t, lb.AddTargetGroup("tg", hc))
-			require.NoError(t, lb.RegisterTargets("tg", describe(t, slow.Listener.Addr().String())))
-			for range 5 {
-				lb.CheckHealth(context.Background())
-				clock.Advance(hc.Interval)
-			}
-			assert.Equal(t, map[string]string{slow.Listener.Addr().String(): tc.want}, healthOf(t, lb, "tg"))
+			addr, health := slowOnTheClock(t, 500*time.Millisecond, tc.sleep, 5)
+			assert.Equal(t, map[string]string{addr: tc.want}, health)
 		})
 	}
 }
