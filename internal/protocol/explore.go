@@ -279,7 +279,7 @@ func freeze(w *World) *World {
 func (w *World) runPrefix(s Scenario) error {
 	for k, want := range s.Prefix {
 		if without, ok := strings.CutPrefix(want, "settle without "); ok {
-			if err := w.settleWithout(s, without); err != nil {
+			if err := w.settle(s, "", []string{without}); err != nil {
 				return err
 			}
 			continue
@@ -317,16 +317,21 @@ func (w *World) runPrefix(s Scenario) error {
 	return nil
 }
 
-func (w *World) settle(s Scenario, until string, later []string) error {
+// settle takes every event that happens by itself, the least recently
+// taken first, never one whose label contains an entry of skip. With until
+// it stops once an event whose label contains until is enabled (and fails
+// if nothing more happens first); without (until == "") it also leaves the
+// hook polls that change nothing, and stops once nothing else is enabled.
+func (w *World) settle(s Scenario, until string, skip []string) error {
 	last := map[string]int{}
 	for step := range 1000 {
 		acts := w.actions(s)
 		var next *Action
 		for i, a := range acts {
-			if strings.Contains(a.Label, until) {
+			if until != "" && strings.Contains(a.Label, until) {
 				return nil
 			}
-			if a.External || slices.ContainsFunc(later, func(l string) bool { return strings.Contains(a.Label, l) }) {
+			if a.External || until == "" && a.Waiting || slices.ContainsFunc(skip, func(l string) bool { return strings.Contains(a.Label, l) }) {
 				continue
 			}
 			if next == nil || last[a.Label] < last[next.Label] {
@@ -334,6 +339,9 @@ func (w *World) settle(s Scenario, until string, later []string) error {
 			}
 		}
 		if next == nil {
+			if until == "" {
+				return nil
+			}
 			return fmt.Errorf("prefix: nothing more happens by itself, and no event matches %q", until)
 		}
 		last[next.Label] = step + 1
@@ -343,36 +351,10 @@ func (w *World) settle(s Scenario, until string, later []string) error {
 			return v
 		}
 	}
-	return fmt.Errorf("prefix: no event matches %q after 1000 steps", until)
-}
-
-// settleWithout takes every event that happens by itself, the least
-// recently taken first, except those whose label contains without (and
-// hook polls that change nothing), until no other is enabled.
-func (w *World) settleWithout(s Scenario, without string) error {
-	last := map[string]int{}
-	for step := range 1000 {
-		var next *Action
-		acts := w.actions(s)
-		for i, a := range acts {
-			if a.External || a.Waiting || strings.Contains(a.Label, without) {
-				continue
-			}
-			if next == nil || last[a.Label] < last[next.Label] {
-				next = &acts[i]
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		last[next.Label] = step + 1
-		w.log = append(w.log, next.Label)
-		next.Do()
-		if v := w.check(); v != nil {
-			return v
-		}
+	if until == "" {
+		return fmt.Errorf("prefix: events other than %q still happen after 1000 steps", skip)
 	}
-	return fmt.Errorf("prefix: events other than %q still happen after 1000 steps", without)
+	return fmt.Errorf("prefix: no event matches %q after 1000 steps", until)
 }
 
 // quiescent: nothing changes unless a person (or a disturbance the
