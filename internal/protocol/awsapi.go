@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
@@ -501,12 +502,7 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 	})
 }
 
-func (st *stack) ruleName(arn string) string {
-	if len(arn) > len(st.rulePrefix) {
-		return arn[len(st.rulePrefix):]
-	}
-	return arn
-}
+func (st *stack) ruleName(arn string) string { return strings.TrimPrefix(arn, st.rulePrefix) }
 
 // --- CodeDeploy, as the smoke hook reads it ---
 
