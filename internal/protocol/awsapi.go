@@ -324,19 +324,16 @@ func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePriorit
 	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
 		for _, p := range in.RulePriorities {
 			r, err := w.findRule(aws.ToString(p.RuleArn))
-			if err != nil {
+			prio := int(aws.ToInt32(p.Priority))
+			switch {
+			case err != nil:
 				return nil, err
-			}
-			if prio := aws.ToInt32(p.Priority); prio < 1 || prio > 50000 {
+			case prio < 1 || prio > 50000:
 				return nil, apiErr("ValidationError", fmt.Sprintf("Priority %d must be between 1 and 50000", prio))
-			}
-			if r.Kind == KindDefault {
+			case r.Kind == KindDefault:
 				return nil, apiErr("OperationNotPermitted", "The default rule's priority cannot be changed")
-			}
-			for _, o := range w.Rules {
-				if o != r && o.Priority == int(aws.ToInt32(p.Priority)) {
-					return nil, apiErr("PriorityInUse", "Priority is currently in use")
-				}
+			case slices.ContainsFunc(w.Rules, func(o *Rule) bool { return o != r && o.Priority == prio }):
+				return nil, apiErr("PriorityInUse", "Priority is currently in use")
 			}
 		}
 		out := &elbv2.SetRulePrioritiesOutput{}
@@ -546,12 +543,10 @@ func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListD
 func (w *World) taskSetsInfo(d *Deployment) []cdtypes.ECSTaskSet {
 	svc := w.Services[w.st.serviceOf(d.Group)]
 	var out []cdtypes.ECSTaskSet
-	for _, x := range []struct {
-		id    string
-		label cdtypes.TargetLabel
-	}{{d.Original, cdtypes.TargetLabelBlue}, {d.Replacement, cdtypes.TargetLabelGreen}} {
-		if ts := w.taskSet(svc, x.id); ts != nil {
-			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: x.label, Status: aws.String(ts.Status),
+	for i, id := range []string{d.Original, d.Replacement} {
+		if ts := w.taskSet(svc, id); ts != nil {
+			label := []cdtypes.TargetLabel{cdtypes.TargetLabelBlue, cdtypes.TargetLabelGreen}[i]
+			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: label, Status: aws.String(ts.Status),
 				DesiredCount: int64(ts.Running), RunningCount: int64(ts.Running), TrafficWeight: w.trafficWeight(d.Group, ts.TG),
 				TargetGroup: &cdtypes.TargetGroupInfo{Name: aws.String(tgName(ts.TG))}})
 		}
