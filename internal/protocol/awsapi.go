@@ -33,9 +33,17 @@ type client struct {
 }
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
-	run := func() (any, error) {
+	run := func() (out any, err error) {
 		// A Direct stamps what the call changed with its clock's time.
 		defer c.observe()
+		defer func() {
+			r := recover()
+			if f, ok := r.(failed); ok {
+				out, err = nil, f.err
+			} else if r != nil {
+				panic(r) // a fault of the model itself
+			}
+		}()
 		return fn(c.w)
 	}
 	var out any
@@ -45,13 +53,30 @@ func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *Wor
 	} else {
 		out, err = c.inv.call(ctx, op, detail, run)
 	}
-	// A failed call's answer is T's zero value (every fn answers it with
-	// its error; a fault or an ended context answers none).
+	// A failed call's answer is T's zero value (a fn answers it with its
+	// error; failed, a fault or an ended context answers none).
 	t, _ := out.(T)
 	return t, err
 }
 
 func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Message: msg} }
+
+// failed is AWS's error answer on its way out of an operation's fn: a
+// resource the call names does not exist (must, inCluster). The model
+// panics with it inside fn and do recovers it as the call's error, so an
+// operation reads "find it, act on it" (Effective Go, "Recover": a
+// package may panic internally and turn the panic into an error at its
+// boundary, https://go.dev/doc/effective_go#recover).
+type failed struct{ err error }
+
+// must is x, found, or ends the operation (inside do's fn only) with err,
+// the error AWS answers.
+func must[X any](x X, err error) X {
+	if err != nil {
+		panic(failed{err})
+	}
+	return x
+}
 
 // paging is how one list operation pages: the page size when the caller
 // asks none (0: all), the largest it may ask, and its error codes for a
@@ -127,14 +152,14 @@ func (w *World) findGroup(app, name *string) (*cdtypes.DeploymentGroupInfo, erro
 	return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+aws.ToString(name))
 }
 
-// inCluster is ECS's answer to a call naming a cluster that does not
-// exist: an error of the call, not a failure per service
+// inCluster ends a call naming a cluster that does not exist (inside do's
+// fn only) with ECS's answer: an error of the call, not a failure per
+// service
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors).
-func (w *World) inCluster(cluster *string) error {
+func (w *World) inCluster(cluster *string) {
 	if aws.ToString(cluster) != w.st.cluster {
-		return apiErr("ClusterNotFoundException", "Cluster not found.")
+		panic(failed{apiErr("ClusterNotFoundException", "Cluster not found.")})
 	}
-	return nil
 }
 
 // --- ECS ---
@@ -142,9 +167,7 @@ func (w *World) inCluster(cluster *string) error {
 func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	return do(c, ctx, "DescribeServices", fmt.Sprint(in.Services), func(w *World) (*ecs.DescribeServicesOutput, error) {
 		// One call describes 1 to 10 services (the same page).
-		if err := w.inCluster(in.Cluster); err != nil {
-			return nil, err
-		}
+		w.inCluster(in.Cluster)
 		if len(in.Services) == 0 || len(in.Services) > 10 {
 			return nil, apiErr("InvalidParameterException", "services must hold 1 to 10 names")
 		}
@@ -194,9 +217,7 @@ func (st *stack) lb(tg string) ecstypes.LoadBalancer {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
 func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
 	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
-		if err := w.inCluster(in.Cluster); err != nil {
-			return nil, err
-		}
+		w.inCluster(in.Cluster)
 		svc := w.Services[aws.ToString(in.Service)]
 		if svc == nil {
 			return nil, apiErr("ServiceNotFoundException", "Service not found.")
@@ -254,11 +275,7 @@ func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput
 		if len(in.RuleArns) > 0 {
 			rules = nil
 			for _, arn := range in.RuleArns {
-				r, err := w.findRule(arn)
-				if err != nil {
-					return nil, err
-				}
-				rules = append(rules, r)
+				rules = append(rules, must(w.findRule(arn)))
 			}
 		}
 		got, next, err := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
@@ -323,11 +340,9 @@ func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePriorit
 	}
 	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
 		for _, p := range in.RulePriorities {
-			r, err := w.findRule(aws.ToString(p.RuleArn))
+			r := must(w.findRule(aws.ToString(p.RuleArn)))
 			prio := int(aws.ToInt32(p.Priority))
 			switch {
-			case err != nil:
-				return nil, err
 			case prio < 1 || prio > 50000:
 				return nil, apiErr("ValidationError", fmt.Sprintf("Priority %d must be between 1 and 50000", prio))
 			case r.Kind == KindDefault:
@@ -359,11 +374,7 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 		}
 	}
 	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", c.w.st.ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
-		r, err := w.findRule(aws.ToString(in.RuleArn))
-		if err != nil {
-			return nil, err
-		}
-		r.Forward = fwd
+		must(w.findRule(aws.ToString(in.RuleArn))).Forward = fwd
 		return &elbv2.ModifyRuleOutput{}, nil
 	})
 }
@@ -375,10 +386,7 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html).
 func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
 	return do(c, ctx, "PutLifecycleEventHookExecutionStatus", string(in.Status), func(w *World) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
-		d, err := w.findDeployment(aws.ToString(in.DeploymentId))
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(aws.ToString(in.DeploymentId)))
 		for _, l := range d.Hooks {
 			if l.ExecID == aws.ToString(in.LifecycleEventHookExecutionId) {
 				if l.Status != "InProgress" {
@@ -397,9 +405,7 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
-		if _, err := w.findGroup(in.ApplicationName, in.DeploymentGroupName); err != nil {
-			return nil, err
-		}
+		must(w.findGroup(in.ApplicationName, in.DeploymentGroupName))
 		var ids []string
 		for _, d := range w.Deployments {
 			if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(w.Reading.listedStatus(d)))) {
@@ -419,10 +425,7 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeploymentTarget", id, func(w *World) (*codedeploy.GetDeploymentTargetOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != w.st.cluster+":"+w.st.serviceOf(d.Group) {
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
 		}
@@ -509,10 +512,7 @@ func (st *stack) ruleName(arn string) string { return strings.TrimPrefix(arn, st
 func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeployment", id, func(w *World) (*codedeploy.GetDeploymentOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		info := w.deploymentInfo(d)
 		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &info}, nil
 	})
@@ -525,10 +525,7 @@ func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeployment
 func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "ListDeploymentTargets", id, func(w *World) (*codedeploy.ListDeploymentTargetsOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		out := &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{}}
 		if d.Phase != phaseCreated {
 			out.TargetIds = append(out.TargetIds, w.st.cluster+":"+w.st.serviceOf(d.Group))
