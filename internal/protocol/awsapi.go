@@ -18,6 +18,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -173,23 +174,20 @@ func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesI
 		}
 		out := &ecs.DescribeServicesOutput{}
 		for _, name := range in.Services {
-			svc := w.Services[name]
-			if svc == nil {
+			i := slices.IndexFunc(w.st.decl.ECS.Services, func(s declared.Service) bool { return aws.ToString(s.Service.ServiceName) == name })
+			if i < 0 {
 				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(name), Reason: aws.String("MISSING")})
 				continue
 			}
-			// runningCount is every RUNNING task of the service, whatever
-			// its task set
+			// The service as the stack declares it, as DescribeServices
+			// answers it once Pulumi created it (declared.ECS: its ARN,
+			// status, CODE_DEPLOY controller, the load balancer it was
+			// created with), with what the model moves: its desired
+			// count, task definition and task sets. runningCount is every
+			// RUNNING task of the service, whatever its task set
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
-			// Its load balancer is the target group it was created with.
-			tg := w.st.stableTG[0]
-			if name == w.st.latestService {
-				tg = w.st.latestTG[0]
-			}
-			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
-				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
-				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
-				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(tg)}}
+			svc, s := w.Services[name], w.st.decl.ECS.Services[i].Service
+			s.DesiredCount, s.TaskDefinition = int32(svc.Desired), aws.String(svc.TaskDef)
 			// The PRIMARY task set's parameters transition to the service
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
 			// its task definition is the service's.
