@@ -62,8 +62,9 @@ func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *Wor
 
 func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Message: msg} }
 
-// failed is AWS's error answer on its way out of an operation's fn: a
-// resource the call names does not exist (must, inCluster). The model
+// failed is AWS's error answer on its way out of an operation's fn, found
+// before the operation changes anything: a resource the call names does
+// not exist (must, inCluster), a page it asks cannot be served (page). The model
 // panics with it inside fn and do recovers it as the call's error, so an
 // operation reads "find it, act on it" (Effective Go, "Recover": a
 // package may panic internally and turn the panic into an error at its
@@ -88,16 +89,17 @@ type paging struct {
 }
 
 // page is one page of items from token, and the next token when more
-// follow (a token is the index of the next item). short, when positive,
-// serves shorter pages than asked (the scenario's PageSize: a page size
-// is a maximum, not a promise), so a caller that reads only the first
-// page is caught.
-func page[T any](p paging, items []T, token *string, size *int32, short int) ([]T, *string, error) {
+// follow (a token is the index of the next item); a size out of range or
+// a token it never gave ends the operation (inside do's fn only) with the
+// list's error code. short, when positive, serves shorter pages than
+// asked (the scenario's PageSize: a page size is a maximum, not a
+// promise), so a caller that reads only the first page is caught.
+func page[T any](p paging, items []T, token *string, size *int32, short int) ([]T, *string) {
 	n := p.def
 	if size != nil {
 		n = int(*size)
 		if n < 1 || n > p.max {
-			return nil, nil, apiErr(p.sizeCode, fmt.Sprintf("the page size %d must be between 1 and %d", n, p.max))
+			panic(failed{apiErr(p.sizeCode, fmt.Sprintf("the page size %d must be between 1 and %d", n, p.max))})
 		}
 	}
 	if n == 0 {
@@ -110,7 +112,7 @@ func page[T any](p paging, items []T, token *string, size *int32, short int) ([]
 	if t := aws.ToString(token); t != "" {
 		i, err := strconv.Atoi(t)
 		if err != nil || i < 0 || i > len(items) {
-			return nil, nil, apiErr(p.tokenCode, "The next token was specified in an invalid format.")
+			panic(failed{apiErr(p.tokenCode, "The next token was specified in an invalid format.")})
 		}
 		start = i
 	}
@@ -119,7 +121,7 @@ func page[T any](p paging, items []T, token *string, size *int32, short int) ([]
 	if end < len(items) {
 		next = aws.String(strconv.Itoa(end))
 	}
-	return items[start:end], next, nil
+	return items[start:end], next
 }
 
 // findRule is the listener rule arn names, or ELB's RuleNotFound.
@@ -276,10 +278,7 @@ func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput
 				rules = append(rules, must(w.findRule(arn)))
 			}
 		}
-		got, next, err := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
 		out := &elbv2.DescribeRulesOutput{NextMarker: next}
 		for _, r := range got {
 			out.Rules = append(out.Rules, r.sdk())
@@ -412,10 +411,7 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 		}
 		// Paginated by NextToken
 		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
-		got, next, err := page(paging{tokenCode: "InvalidNextTokenException"}, ids, in.NextToken, nil, w.pageSize)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{tokenCode: "InvalidNextTokenException"}, ids, in.NextToken, nil, w.pageSize)
 		return &codedeploy.ListDeploymentsOutput{Deployments: slices.Clone(got), NextToken: next}, nil
 	})
 }

@@ -15,9 +15,10 @@ import (
 )
 
 // A hook's call naming a rule, deployment, group or cluster that does not
-// exist gets AWS's not-found error and changes nothing: no rule moves, no
-// tag or report lands, even when the call's other names exist.
-func TestHookOperationsAnswerAWSNotFoundErrorsAndChangeNothing(t *testing.T) {
+// exist, or a page that cannot be served, gets AWS's error and changes
+// nothing: no rule moves, no tag or report lands, even when the call's
+// other names exist.
+func TestHookOperationsAnswerAWSErrorsAndChangeNothing(t *testing.T) {
 	d := canaryOfV1(t)
 	api, st := d.API().(*client), d.w.st
 	ctx := context.Background()
@@ -78,6 +79,18 @@ func TestHookOperationsAnswerAWSNotFoundErrorsAndChangeNothing(t *testing.T) {
 			_, err := api.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(st.app), DeploymentGroupName: aws.String("nope")})
 			return err
 		}, "DeploymentGroupDoesNotExistException"},
+		{"DescribeRules with a page of 401", func() error {
+			_, err := api.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(st.listenerARN), PageSize: aws.Int32(401)})
+			return err
+		}, "ValidationError"},
+		{"DescribeRules from a marker never given", func() error {
+			_, err := api.DescribeRules(ctx, &elbv2.DescribeRulesInput{ListenerArn: aws.String(st.listenerARN), Marker: aws.String("x")})
+			return err
+		}, "ValidationError"},
+		{"ListDeployments from a token never given", func() error {
+			_, err := api.ListDeployments(ctx, &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(st.app), DeploymentGroupName: aws.String(st.latestGroup), NextToken: aws.String("99")})
+			return err
+		}, "InvalidNextTokenException"},
 		{"DescribeServices in another cluster", func() error {
 			_, err := api.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("other"), Services: []string{st.latestService}})
 			return err
