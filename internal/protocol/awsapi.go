@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
@@ -17,6 +18,7 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 )
 
@@ -32,28 +34,51 @@ type client struct {
 }
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
-	var zero T
-	run := func() (any, error) {
+	run := func() (out any, err error) {
 		// A Direct stamps what the call changed with its clock's time.
 		defer c.observe()
+		defer func() {
+			r := recover()
+			if f, ok := r.(failed); ok {
+				out, err = nil, f.err
+			} else if r != nil {
+				panic(r) // a fault of the model itself
+			}
+		}()
 		return fn(c.w)
 	}
-	var (
-		out any
-		err error
-	)
+	var out any
+	var err error
 	if c.direct != nil {
 		out, err = direct(ctx, c.direct, op, detail, run)
 	} else {
 		out, err = c.inv.call(ctx, op, detail, run)
 	}
-	if err != nil {
-		return zero, err
-	}
-	return out.(T), nil
+	// A failed call's answer is T's zero value (a fn answers it with its
+	// error; failed, a fault or an ended context answers none).
+	t, _ := out.(T)
+	return t, err
 }
 
 func apiErr(code, msg string) error { return &fakeaws.APIError{Code: code, Message: msg} }
+
+// failed is AWS's error answer on its way out of an operation's fn, found
+// before the operation changes anything: a resource the call names does
+// not exist (must, inCluster), a page it asks cannot be served (page). The model
+// panics with it inside fn and do recovers it as the call's error, so an
+// operation reads "find it, act on it" (Effective Go, "Recover": a
+// package may panic internally and turn the panic into an error at its
+// boundary, https://go.dev/doc/effective_go#recover).
+type failed struct{ err error }
+
+// must is x, found, or ends the operation (inside do's fn only) with err,
+// the error AWS answers.
+func must[X any](x X, err error) X {
+	if err != nil {
+		panic(failed{err})
+	}
+	return x
+}
 
 // paging is how one list operation pages: the page size when the caller
 // asks none (0: all), the largest it may ask, and its error codes for a
@@ -64,16 +89,17 @@ type paging struct {
 }
 
 // page is one page of items from token, and the next token when more
-// follow (a token is the index of the next item). short, when positive,
-// serves shorter pages than asked (the scenario's PageSize: a page size
-// is a maximum, not a promise), so a caller that reads only the first
-// page is caught.
-func page[T any](p paging, items []T, token *string, size *int32, short int) ([]T, *string, error) {
+// follow (a token is the index of the next item); a size out of range or
+// a token it never gave ends the operation (inside do's fn only) with the
+// list's error code. short, when positive, serves shorter pages than
+// asked (the scenario's PageSize: a page size is a maximum, not a
+// promise), so a caller that reads only the first page is caught.
+func page[T any](p paging, items []T, token *string, size *int32, short int) ([]T, *string) {
 	n := p.def
 	if size != nil {
 		n = int(*size)
 		if n < 1 || n > p.max {
-			return nil, nil, apiErr(p.sizeCode, fmt.Sprintf("the page size %d must be between 1 and %d", n, p.max))
+			panic(failed{apiErr(p.sizeCode, fmt.Sprintf("the page size %d must be between 1 and %d", n, p.max))})
 		}
 	}
 	if n == 0 {
@@ -86,7 +112,7 @@ func page[T any](p paging, items []T, token *string, size *int32, short int) ([]
 	if t := aws.ToString(token); t != "" {
 		i, err := strconv.Atoi(t)
 		if err != nil || i < 0 || i > len(items) {
-			return nil, nil, apiErr(p.tokenCode, "The next token was specified in an invalid format.")
+			panic(failed{apiErr(p.tokenCode, "The next token was specified in an invalid format.")})
 		}
 		start = i
 	}
@@ -95,7 +121,7 @@ func page[T any](p paging, items []T, token *string, size *int32, short int) ([]
 	if end < len(items) {
 		next = aws.String(strconv.Itoa(end))
 	}
-	return items[start:end], next, nil
+	return items[start:end], next
 }
 
 // findRule is the listener rule arn names, or ELB's RuleNotFound.
@@ -129,14 +155,14 @@ func (w *World) findGroup(app, name *string) (*cdtypes.DeploymentGroupInfo, erro
 	return nil, apiErr("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: "+aws.ToString(name))
 }
 
-// inCluster is ECS's answer to a call naming a cluster that does not
-// exist: an error of the call, not a failure per service
+// inCluster ends a call naming a cluster that does not exist (inside do's
+// fn only) with ECS's answer: an error of the call, not a failure per
+// service
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html#API_DescribeServices_Errors).
-func (w *World) inCluster(cluster *string) error {
+func (w *World) inCluster(cluster *string) {
 	if aws.ToString(cluster) != w.st.cluster {
-		return apiErr("ClusterNotFoundException", "Cluster not found.")
+		panic(failed{apiErr("ClusterNotFoundException", "Cluster not found.")})
 	}
-	return nil
 }
 
 // --- ECS ---
@@ -144,31 +170,26 @@ func (w *World) inCluster(cluster *string) error {
 func (c *client) DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, _ ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error) {
 	return do(c, ctx, "DescribeServices", fmt.Sprint(in.Services), func(w *World) (*ecs.DescribeServicesOutput, error) {
 		// One call describes 1 to 10 services (the same page).
-		if err := w.inCluster(in.Cluster); err != nil {
-			return nil, err
-		}
+		w.inCluster(in.Cluster)
 		if len(in.Services) == 0 || len(in.Services) > 10 {
 			return nil, apiErr("InvalidParameterException", "services must hold 1 to 10 names")
 		}
 		out := &ecs.DescribeServicesOutput{}
 		for _, name := range in.Services {
-			svc := w.Services[name]
-			if svc == nil {
+			i := slices.IndexFunc(w.st.decl.ECS.Services, func(s declared.Service) bool { return aws.ToString(s.Service.ServiceName) == name })
+			if i < 0 {
 				out.Failures = append(out.Failures, ecstypes.Failure{Arn: aws.String(name), Reason: aws.String("MISSING")})
 				continue
 			}
-			// runningCount is every RUNNING task of the service, whatever
-			// its task set
+			// The service as the stack declares it, as DescribeServices
+			// answers it once Pulumi created it (declared.ECS: its ARN,
+			// status, CODE_DEPLOY controller, the load balancer it was
+			// created with), with what the model moves: its desired
+			// count, task definition and task sets. runningCount is every
+			// RUNNING task of the service, whatever its task set
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html).
-			// Its load balancer is the target group it was created with.
-			tg := w.st.stableTG[0]
-			if name == w.st.latestService {
-				tg = w.st.latestTG[0]
-			}
-			s := ecstypes.Service{ServiceName: aws.String(name), DesiredCount: int32(svc.Desired), TaskDefinition: aws.String(svc.TaskDef),
-				ServiceArn: aws.String(fmt.Sprintf("arn:aws:ecs:%s:%s:service/%s/%s", w.st.region, w.st.account, w.st.cluster, name)),
-				Status:     aws.String("ACTIVE"), DeploymentController: &ecstypes.DeploymentController{Type: ecstypes.DeploymentControllerTypeCodeDeploy},
-				LoadBalancers: []ecstypes.LoadBalancer{w.st.lb(tg)}}
+			svc, s := w.Services[name], w.st.decl.ECS.Services[i].Service
+			s.DesiredCount, s.TaskDefinition = int32(svc.Desired), aws.String(svc.TaskDef)
 			// The PRIMARY task set's parameters transition to the service
 			// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateServicePrimaryTaskSet.html):
 			// its task definition is the service's.
@@ -196,9 +217,7 @@ func (st *stack) lb(tg string) ecstypes.LoadBalancer {
 // (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html).
 func (c *client) UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, _ ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error) {
 	return do(c, ctx, "UpdateService", fmt.Sprintf("%s desired=%d", aws.ToString(in.Service), aws.ToInt32(in.DesiredCount)), func(w *World) (*ecs.UpdateServiceOutput, error) {
-		if err := w.inCluster(in.Cluster); err != nil {
-			return nil, err
-		}
+		w.inCluster(in.Cluster)
 		svc := w.Services[aws.ToString(in.Service)]
 		if svc == nil {
 			return nil, apiErr("ServiceNotFoundException", "Service not found.")
@@ -256,17 +275,10 @@ func (c *client) DescribeRules(ctx context.Context, in *elbv2.DescribeRulesInput
 		if len(in.RuleArns) > 0 {
 			rules = nil
 			for _, arn := range in.RuleArns {
-				r, err := w.findRule(arn)
-				if err != nil {
-					return nil, err
-				}
-				rules = append(rules, r)
+				rules = append(rules, must(w.findRule(arn)))
 			}
 		}
-		got, next, err := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{max: 400, sizeCode: "ValidationError", tokenCode: "ValidationError"}, inOrder(rules), in.Marker, in.PageSize, w.pageSize)
 		out := &elbv2.DescribeRulesOutput{NextMarker: next}
 		for _, r := range got {
 			out.Rules = append(out.Rules, r.sdk())
@@ -325,20 +337,15 @@ func (c *client) SetRulePriorities(ctx context.Context, in *elbv2.SetRulePriorit
 	}
 	return do(c, ctx, "SetRulePriorities", detail, func(w *World) (*elbv2.SetRulePrioritiesOutput, error) {
 		for _, p := range in.RulePriorities {
-			r, err := w.findRule(aws.ToString(p.RuleArn))
-			if err != nil {
-				return nil, err
-			}
-			if prio := aws.ToInt32(p.Priority); prio < 1 || prio > 50000 {
+			r := must(w.findRule(aws.ToString(p.RuleArn)))
+			prio := int(aws.ToInt32(p.Priority))
+			switch {
+			case prio < 1 || prio > 50000:
 				return nil, apiErr("ValidationError", fmt.Sprintf("Priority %d must be between 1 and 50000", prio))
-			}
-			if r.Kind == KindDefault {
+			case r.Kind == KindDefault:
 				return nil, apiErr("OperationNotPermitted", "The default rule's priority cannot be changed")
-			}
-			for _, o := range w.Rules {
-				if o != r && o.Priority == int(aws.ToInt32(p.Priority)) {
-					return nil, apiErr("PriorityInUse", "Priority is currently in use")
-				}
+			case slices.ContainsFunc(w.Rules, func(o *Rule) bool { return o != r && o.Priority == prio }):
+				return nil, apiErr("PriorityInUse", "Priority is currently in use")
 			}
 		}
 		out := &elbv2.SetRulePrioritiesOutput{}
@@ -364,11 +371,7 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 		}
 	}
 	return do(c, ctx, "ModifyRule", fmt.Sprintf("%s→%v", c.w.st.ruleName(aws.ToString(in.RuleArn)), fwd), func(w *World) (*elbv2.ModifyRuleOutput, error) {
-		r, err := w.findRule(aws.ToString(in.RuleArn))
-		if err != nil {
-			return nil, err
-		}
-		r.Forward = fwd
+		must(w.findRule(aws.ToString(in.RuleArn))).Forward = fwd
 		return &elbv2.ModifyRuleOutput{}, nil
 	})
 }
@@ -380,10 +383,7 @@ func (c *client) ModifyRule(ctx context.Context, in *elbv2.ModifyRuleInput, _ ..
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_PutLifecycleEventHookExecutionStatus.html).
 func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *codedeploy.PutLifecycleEventHookExecutionStatusInput, _ ...func(*codedeploy.Options)) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
 	return do(c, ctx, "PutLifecycleEventHookExecutionStatus", string(in.Status), func(w *World) (*codedeploy.PutLifecycleEventHookExecutionStatusOutput, error) {
-		d, err := w.findDeployment(aws.ToString(in.DeploymentId))
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(aws.ToString(in.DeploymentId)))
 		for _, l := range d.Hooks {
 			if l.ExecID == aws.ToString(in.LifecycleEventHookExecutionId) {
 				if l.Status != "InProgress" {
@@ -402,9 +402,7 @@ func (c *client) PutLifecycleEventHookExecutionStatus(ctx context.Context, in *c
 func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploymentsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentsOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "ListDeployments", group+" "+aws.ToString(in.NextToken), func(w *World) (*codedeploy.ListDeploymentsOutput, error) {
-		if _, err := w.findGroup(in.ApplicationName, in.DeploymentGroupName); err != nil {
-			return nil, err
-		}
+		must(w.findGroup(in.ApplicationName, in.DeploymentGroupName))
 		var ids []string
 		for _, d := range w.Deployments {
 			if d.Group == group && (len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, cdtypes.DeploymentStatus(w.Reading.listedStatus(d)))) {
@@ -413,10 +411,7 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 		}
 		// Paginated by NextToken
 		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeployments.html).
-		got, next, err := page(paging{tokenCode: "InvalidNextTokenException"}, ids, in.NextToken, nil, w.pageSize)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{tokenCode: "InvalidNextTokenException"}, ids, in.NextToken, nil, w.pageSize)
 		return &codedeploy.ListDeploymentsOutput{Deployments: slices.Clone(got), NextToken: next}, nil
 	})
 }
@@ -424,10 +419,7 @@ func (c *client) ListDeployments(ctx context.Context, in *codedeploy.ListDeploym
 func (c *client) GetDeploymentTarget(ctx context.Context, in *codedeploy.GetDeploymentTargetInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentTargetOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeploymentTarget", id, func(w *World) (*codedeploy.GetDeploymentTargetOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		if d.Phase == phaseCreated || aws.ToString(in.TargetId) != w.st.cluster+":"+w.st.serviceOf(d.Group) {
 			return nil, apiErr("DeploymentTargetDoesNotExistException", "no such target")
 		}
@@ -504,12 +496,7 @@ func (c *client) PutApprovalResult(ctx context.Context, in *codepipeline.PutAppr
 	})
 }
 
-func (st *stack) ruleName(arn string) string {
-	if len(arn) > len(st.rulePrefix) {
-		return arn[len(st.rulePrefix):]
-	}
-	return arn
-}
+func (st *stack) ruleName(arn string) string { return strings.TrimPrefix(arn, st.rulePrefix) }
 
 // --- CodeDeploy, as the smoke hook reads it ---
 
@@ -519,10 +506,7 @@ func (st *stack) ruleName(arn string) string {
 func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.GetDeploymentOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "GetDeployment", id, func(w *World) (*codedeploy.GetDeploymentOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		info := w.deploymentInfo(d)
 		return &codedeploy.GetDeploymentOutput{DeploymentInfo: &info}, nil
 	})
@@ -535,10 +519,7 @@ func (c *client) GetDeployment(ctx context.Context, in *codedeploy.GetDeployment
 func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListDeploymentTargetsInput, _ ...func(*codedeploy.Options)) (*codedeploy.ListDeploymentTargetsOutput, error) {
 	id := aws.ToString(in.DeploymentId)
 	return do(c, ctx, "ListDeploymentTargets", id, func(w *World) (*codedeploy.ListDeploymentTargetsOutput, error) {
-		d, err := w.findDeployment(id)
-		if err != nil {
-			return nil, err
-		}
+		d := must(w.findDeployment(id))
 		out := &codedeploy.ListDeploymentTargetsOutput{TargetIds: []string{}}
 		if d.Phase != phaseCreated {
 			out.TargetIds = append(out.TargetIds, w.st.cluster+":"+w.st.serviceOf(d.Group))
@@ -553,12 +534,10 @@ func (c *client) ListDeploymentTargets(ctx context.Context, in *codedeploy.ListD
 func (w *World) taskSetsInfo(d *Deployment) []cdtypes.ECSTaskSet {
 	svc := w.Services[w.st.serviceOf(d.Group)]
 	var out []cdtypes.ECSTaskSet
-	for _, x := range []struct {
-		id    string
-		label cdtypes.TargetLabel
-	}{{d.Original, cdtypes.TargetLabelBlue}, {d.Replacement, cdtypes.TargetLabelGreen}} {
-		if ts := w.taskSet(svc, x.id); ts != nil {
-			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: x.label, Status: aws.String(ts.Status),
+	for i, id := range []string{d.Original, d.Replacement} {
+		if ts := w.taskSet(svc, id); ts != nil {
+			label := []cdtypes.TargetLabel{cdtypes.TargetLabelBlue, cdtypes.TargetLabelGreen}[i]
+			out = append(out, cdtypes.ECSTaskSet{Identifer: aws.String(ts.ID), TaskSetLabel: label, Status: aws.String(ts.Status),
 				DesiredCount: int64(ts.Running), RunningCount: int64(ts.Running), TrafficWeight: w.trafficWeight(d.Group, ts.TG),
 				TargetGroup: &cdtypes.TargetGroupInfo{Name: aws.String(tgName(ts.TG))}})
 		}

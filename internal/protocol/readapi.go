@@ -151,10 +151,7 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
 			all = append(all, s)
 		}
-		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		return &codepipeline.ListPipelineExecutionsOutput{PipelineExecutionSummaries: got, NextToken: next}, nil
 	})
 }
@@ -229,10 +226,7 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 				}
 			}
 		}
-		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		return &codepipeline.ListActionExecutionsOutput{ActionExecutionDetails: got, NextToken: next}, nil
 	})
 }
@@ -594,10 +588,7 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 		if len(in.AlarmNames) > 0 {
 			all = slices.DeleteFunc(all, func(a cwtypes.MetricAlarm) bool { return !slices.Contains(in.AlarmNames, aws.ToString(a.AlarmName)) })
 		}
-		got, next, err := page(paging{50, 100, "ValidationException", "InvalidNextToken"}, all, in.NextToken, in.MaxRecords, 0)
-		if err != nil {
-			return nil, err
-		}
+		got, next := page(paging{50, 100, "ValidationException", "InvalidNextToken"}, all, in.NextToken, in.MaxRecords, 0)
 		return &cloudwatch.DescribeAlarmsOutput{MetricAlarms: got, NextToken: next}, nil
 	})
 }

@@ -49,10 +49,7 @@ func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(
 			seen[aws.ToString(t.Key)] = true
 		}
 		for _, arn := range in.ResourceArns {
-			r, err := w.findRule(arn)
-			if err != nil {
-				return nil, err
-			}
+			r := must(w.findRule(arn))
 			n := len(r.Tags)
 			for key := range seen {
 				if _, ok := r.Tags[key]; !ok {
@@ -95,10 +92,7 @@ func (c *client) DescribeTags(ctx context.Context, in *elbv2.DescribeTagsInput, 
 	return do(c, ctx, "DescribeTags", "", func(w *World) (*elbv2.DescribeTagsOutput, error) {
 		out := &elbv2.DescribeTagsOutput{}
 		for _, arn := range in.ResourceArns {
-			r, err := w.findRule(arn)
-			if err != nil {
-				return nil, err
-			}
+			r := must(w.findRule(arn))
 			d := elbtypes.TagDescription{ResourceArn: aws.String(arn)}
 			for _, k := range slices.Sorted(maps.Keys(r.Tags)) {
 				d.Tags = append(d.Tags, elbtypes.Tag{Key: aws.String(k), Value: aws.String(r.TagValues[k])})

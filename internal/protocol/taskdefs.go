@@ -31,14 +31,13 @@ func (c *client) RegisterTaskDefinition(ctx context.Context, in *ecs.RegisterTas
 		}
 		image := aws.ToString(in.ContainerDefinitions[0].Image)
 		repo := w.st.repositoryURL()
+		// The last version the image can name: by digest, that version;
+		// by tag, any, so the newest.
 		version := -1
-		for v := 0; v <= len(w.Executions); v++ {
-			if image == w.st.image(v) {
+		for v := range len(w.Executions) + 1 {
+			if image == w.st.image(v) || strings.HasPrefix(image, repo+":") {
 				version = v
 			}
-		}
-		if version < 0 && strings.HasPrefix(image, repo+":") {
-			version = len(w.Executions)
 		}
 		if version < 0 {
 			return nil, apiErr("ClientException", "image "+image+" is not in the model's repository "+repo)
