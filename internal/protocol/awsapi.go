@@ -303,6 +303,12 @@ func (r *Rule) sdk() elbtypes.Rule {
 func (c *client) DescribeTargetHealth(ctx context.Context, in *elbv2.DescribeTargetHealthInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {
 	tg := aws.ToString(in.TargetGroupArn)
 	return do(c, ctx, "DescribeTargetHealth", tg, func(w *World) (*elbv2.DescribeTargetHealthOutput, error) {
+		// The stack's target groups are the two services' pairs; another
+		// is TargetGroupNotFound
+		// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTargetHealth.html).
+		if !slices.Contains(append(w.st.latestTG[:], w.st.stableTG[:]...), tg) {
+			return nil, apiErr("TargetGroupNotFound", "One or more target groups not found")
+		}
 		out := &elbv2.DescribeTargetHealthOutput{}
 		for _, name := range []string{w.st.latestService, w.st.stableService} {
 			svc := w.Services[name]
@@ -434,6 +440,9 @@ var appSpecTaskDef = regexp.MustCompile(`TaskDefinition:\s*"?([^"\s]+)"?`)
 func (c *client) CreateDeployment(ctx context.Context, in *codedeploy.CreateDeploymentInput, _ ...func(*codedeploy.Options)) (*codedeploy.CreateDeploymentOutput, error) {
 	group := aws.ToString(in.DeploymentGroupName)
 	return do(c, ctx, "CreateDeployment", group, func(w *World) (*codedeploy.CreateDeploymentOutput, error) {
+		// The application and its group must exist
+		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html).
+		must(w.findGroup(in.ApplicationName, in.DeploymentGroupName))
 		if in.Revision == nil || in.Revision.AppSpecContent == nil {
 			return nil, apiErr("RevisionRequiredException", "revision required")
 		}

@@ -24,7 +24,7 @@ func TestHookOperationsAnswerAWSErrorsAndChangeNothing(t *testing.T) {
 	ctx := context.Background()
 	unknownRule := st.rulePrefix + "nope"
 	before, catchAll := d.w.pulumiOwned(), d.w.rule(st.catchAllARN)
-	prio, stable, reports := catchAll.Priority, d.w.Services[st.stableService].Desired, len(d.Reports())
+	prio, stable, reports, deployments := catchAll.Priority, d.w.Services[st.stableService].Desired, len(d.Reports()), len(d.w.Deployments)
 	require.Empty(t, catchAll.Tags)
 	for _, tt := range []struct {
 		name string
@@ -50,6 +50,20 @@ func TestHookOperationsAnswerAWSErrorsAndChangeNothing(t *testing.T) {
 				Tags: []elbtypes.Tag{{Key: aws.String("claim"), Value: aws.String("x")}}})
 			return err
 		}, "RuleNotFound"},
+		{"RemoveTags on an unknown rule", func() error {
+			_, err := api.RemoveTags(ctx, &elbv2.RemoveTagsInput{ResourceArns: []string{st.catchAllARN, unknownRule}, TagKeys: []string{"claim"}})
+			return err
+		}, "RuleNotFound"},
+		{"DescribeTargetHealth of an unknown target group", func() error {
+			_, err := api.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(st.latestTG[0] + "-nope")})
+			return err
+		}, "TargetGroupNotFound"},
+		{"CreateDeployment in an unknown group", func() error {
+			_, err := api.CreateDeployment(ctx, &codedeploy.CreateDeploymentInput{ApplicationName: aws.String(st.app), DeploymentGroupName: aws.String("nope"),
+				Revision: &cdtypes.RevisionLocation{RevisionType: cdtypes.RevisionLocationTypeAppSpecContent,
+					AppSpecContent: &cdtypes.AppSpecContent{Content: aws.String("TaskDefinition: " + d.w.Services[st.latestService].TaskDef)}}})
+			return err
+		}, "DeploymentGroupDoesNotExistException"},
 		{"DescribeTags of an unknown rule", func() error {
 			_, err := api.DescribeTags(ctx, &elbv2.DescribeTagsInput{ResourceArns: []string{unknownRule}})
 			return err
@@ -107,6 +121,7 @@ func TestHookOperationsAnswerAWSErrorsAndChangeNothing(t *testing.T) {
 	assert.Empty(t, catchAll.Tags, "no tag landed")
 	assert.Equal(t, stable, d.w.Services[st.stableService].Desired, "stable not scaled")
 	assert.Len(t, d.Reports(), reports, "no report accepted")
+	assert.Len(t, d.w.Deployments, deployments, "no deployment created")
 }
 
 // A fault of the model itself (a panic that is not AWS's answer) is not

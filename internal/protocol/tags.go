@@ -74,13 +74,18 @@ func (c *client) AddTags(ctx context.Context, in *elbv2.AddTagsInput, _ ...func(
 	})
 }
 
+// RemoveTags removes the keys from every rule named; a rule that does not
+// exist is RuleNotFound, and then no rule changes
+// (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_RemoveTags.html).
 func (c *client) RemoveTags(ctx context.Context, in *elbv2.RemoveTagsInput, _ ...func(*elbv2.Options)) (*elbv2.RemoveTagsOutput, error) {
 	return do(c, ctx, "RemoveTags", "", func(w *World) (*elbv2.RemoveTagsOutput, error) {
+		var rules []*Rule
 		for _, arn := range in.ResourceArns {
-			if r := w.rule(arn); r != nil {
-				for _, k := range in.TagKeys {
-					r.untag(k)
-				}
+			rules = append(rules, must(w.findRule(arn)))
+		}
+		for _, r := range rules {
+			for _, k := range in.TagKeys {
+				r.untag(k)
 			}
 		}
 		return &elbv2.RemoveTagsOutput{}, nil
