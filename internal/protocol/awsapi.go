@@ -33,11 +33,7 @@ type client struct {
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
 	var zero T
-	run := func() (any, error) {
-		// A Direct stamps what the call changed with its clock's time.
-		defer c.observe()
-		return fn(c.w)
-	}
+	run := func() (any, error) { return fn(c.w) }
 	var (
 		out any
 		err error

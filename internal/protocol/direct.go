@@ -58,11 +58,14 @@ type Invoke struct {
 	Payload any
 }
 
-// NewDirect starts the scenario's world.
-func NewDirect(s Scenario) *Direct {
-	d := &Direct{s: s, w: newWorld(s)}
+// NewDirectFromStack starts a world of the declared stack (what `go run .
+// declare` writes; LoadStack reads it) with the budgets of s (its Stack is
+// replaced): its rules, services, desired counts and each function's
+// environment are the stack's.
+func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
+	s.Stack = stack
+	d := &Direct{s: s, w: newWorld(s), tl: newTimeline()}
 	d.w.direct = d
-	d.tl = newTimeline(d.w.st)
 	d.observe()
 	return d
 }
@@ -76,15 +79,6 @@ func (d *Direct) Clone() *Direct {
 	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
 	c.w.direct = c
 	return c
-}
-
-// NewDirectFromStack starts a world of the declared stack (what `go run .
-// declare` writes; LoadStack reads it) with the budgets of s (its Stack is
-// replaced): its rules, services, desired counts and each function's
-// environment are the stack's.
-func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
-	s.Stack = stack
-	return NewDirect(s)
 }
 
 // HealthByEvent makes new tasks start unhealthy, as they do in the
@@ -128,10 +122,7 @@ func (d *Direct) Do(what string) error {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
 			d.observe()
-			if v := d.w.check(); v != nil {
-				return v
-			}
-			return nil
+			return d.w.violation()
 		}
 	}
 	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(d.labels(), "; "))
@@ -141,7 +132,13 @@ func (d *Direct) Do(what string) error {
 func (d *Direct) Check() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if v := d.w.check(); v != nil {
+	return d.w.violation()
+}
+
+// violation is the first invariant the world violates, as an error (nil:
+// none).
+func (w *World) violation() error {
+	if v := w.check(); v != nil {
 		return v
 	}
 	return nil
@@ -187,19 +184,20 @@ func (d *Direct) Now() time.Time {
 // Advance moves the clock on by dur; what happened before happened at the
 // old time.
 func (d *Direct) Advance(dur time.Duration) {
-	if dur < 0 {
-		panic("protocol: the clock does not go back")
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.observe()
-	d.tl.now = d.tl.now.Add(dur)
+	d.moveClock(func(now time.Time) time.Time { return now.Add(dur) })
 }
 
 // SetNow moves the clock to t (not before the clock's time).
 func (d *Direct) SetNow(t time.Time) {
+	d.moveClock(func(time.Time) time.Time { return t })
+}
+
+// moveClock moves the clock to to(its time), stamping what happened until
+// then with the old time; the clock does not go back.
+func (d *Direct) moveClock(to func(now time.Time) time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	t := to(d.tl.now)
 	if t.Before(d.tl.now) {
 		panic(fmt.Sprintf("protocol: the clock does not go back from %s to %s", d.tl.now, t))
 	}
@@ -207,11 +205,10 @@ func (d *Direct) SetNow(t time.Time) {
 	d.tl.now = t
 }
 
-// Caller is the identity the Direct's callers act as.
+// Caller is the identity the Direct's callers act as (PutApprovalResult's
+// lastUpdatedBy): a role of the stack's account.
 func (d *Direct) Caller() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.tl.caller
+	return fmt.Sprintf("arn:aws:sts::%s:assumed-role/release-manager/console", d.w.st.account)
 }
 
 // Image is the image reference a task definition of version runs: the
@@ -252,21 +249,9 @@ func (d *Direct) Operator() Operator { return &client{w: d.w, direct: d} }
 // server): every operation of API and Operator, to the real SDK clients.
 func (d *Direct) Handler() http.Handler { return fakeaws.NewServer(&client{w: d.w, direct: d}, nil) }
 
-// Hooks are function hook's handlers over this world, configured from its
-// declared environment, as the function's main builds them.
-func (d *Direct) Hooks(hook contract.Hook) (*rollout.Hooks, error) {
-	env := d.Env(hook)
-	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
-	if err != nil {
-		return nil, err
-	}
-	api := d.API()
-	return &rollout.Hooks{Config: cfg, ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api, PollInterval: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, nil
-}
-
 // Run runs one invocation the model queued with the real handler of its
-// function, in process: the rollback function's answer, or nil.
+// function (as its main builds it, from the function's declared
+// environment), in process: the rollback function's answer, or nil.
 func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	d.mu.Lock()
 	fn := d.tl.functions[inv.Hook]
@@ -274,13 +259,23 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	if fn != nil {
 		return fn(ctx, inv.Payload)
 	}
-	h, err := d.Hooks(inv.Hook)
+	env := d.Env(inv.Hook)
+	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, inv.Hook)
 	if err != nil {
 		return nil, err
 	}
-	switch p := inv.Payload.(type) {
+	api := d.API()
+	return runHook(ctx, &rollout.Hooks{Config: cfg, ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api, PollInterval: time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, inv.Hook, inv.Payload)
+}
+
+// runHook runs function hook's handler in h on payload, as Lambda invokes
+// it (a Direct's Run, the explorer's launch): the rollback function's
+// answer, or nil.
+func runHook(ctx context.Context, h *rollout.Hooks, hook contract.Hook, payload any) (any, error) {
+	switch p := payload.(type) {
 	case rollout.LifecycleEvent:
-		switch inv.Hook {
+		switch hook {
 		case contract.HookPin:
 			return nil, h.Pin(ctx, p)
 		case contract.HookUnpin:
@@ -293,7 +288,7 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	case rollout.RollbackRequest:
 		return h.Rollback(ctx, p)
 	}
-	return nil, fmt.Errorf("protocol: %s invoked with %T", inv.Hook, inv.Payload)
+	return nil, fmt.Errorf("protocol: %s invoked with %T", hook, payload)
 }
 
 // RunQueued runs every invocation the model queued (and those they queue)
@@ -338,19 +333,12 @@ func (d *Direct) Steps(ctx context.Context, events ...string) error {
 // alarm, a fault), and runs what it invoked. It answers the event's label,
 // or false when nothing happens by itself.
 func (d *Direct) Next(ctx context.Context) (string, bool, error) {
-	d.mu.Lock()
-	label := ""
-	for _, a := range d.w.actions(d.s) {
+	for _, a := range d.Enabled() {
 		if !a.External && !a.Waiting {
-			label = a.Label
-			break
+			return a.Label, true, d.Steps(ctx, a.Label)
 		}
 	}
-	d.mu.Unlock()
-	if label == "" {
-		return "", false, nil
-	}
-	return label, true, d.Steps(ctx, label)
+	return "", false, nil
 }
 
 // DeliverAll lets EventBridge deliver every event waiting, running the

@@ -36,7 +36,8 @@ type Approval struct {
 }
 
 // Inject queues faults for the next calls of op, one per call, in order;
-// the zero Fault lets its call through. Every attempt is a call: the SDK's
+// the zero Fault lets its call through (Fault{Err: err, Lost: true}: the
+// call runs, the model's state changes, the caller sees err). Every attempt is a call: the SDK's
 // retries each take one.
 func (d *Direct) Inject(op string, fs ...Fault) {
 	d.mu.Lock()
@@ -55,15 +56,6 @@ func (d *Direct) FailNext(op string, errs ...error) {
 		fs[i] = Fault{Err: err}
 	}
 	d.Inject(op, fs...)
-}
-
-// LoseResponse makes the next call of op run and then fail with err: the
-// model's state changed, the caller never learns it.
-func (d *Direct) LoseResponse(op string, err error) {
-	if err == nil {
-		panic("protocol: LoseResponse needs the error the caller sees")
-	}
-	d.Inject(op, Fault{Err: err, Lost: true})
 }
 
 // PanicOn makes every further call of op panic.

@@ -51,10 +51,10 @@ func (d *Direct) TagImage(v int, tag string) {
 
 // Enabled is one event the model could take now, as Explore's traces name
 // it; External is a person's decision or a disturbance, not something AWS
-// does by itself.
+// does by itself; Waiting is a hook polling past its deadline's polls.
 type Enabled struct {
-	Label    string
-	External bool
+	Label             string
+	External, Waiting bool
 }
 
 // Enabled lists the events enabled now, in the model's order.
@@ -63,7 +63,7 @@ func (d *Direct) Enabled() []Enabled {
 	defer d.mu.Unlock()
 	var out []Enabled
 	for _, a := range d.w.actions(d.s) {
-		out = append(out, Enabled{Label: a.Label, External: a.External})
+		out = append(out, Enabled{Label: a.Label, External: a.External, Waiting: a.Waiting})
 	}
 	return out
 }

@@ -105,6 +105,8 @@ func direct(ctx context.Context, d *Direct, op, detail string, run func() (any, 
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		// Stamp what the call changed with the clock's time (timeline.go).
+		defer d.observe()
 		return run()
 	})
 }
@@ -124,7 +126,7 @@ func (c *client) accepted(deploymentID, execID, status string) {
 // ListActionExecutions and GetPipelineState show).
 func (c *client) decided(execID, status, summary string) {
 	if c.direct != nil {
-		c.direct.tl.decisions[execID] = decision{by: c.direct.tl.caller, summary: summary}
+		c.direct.tl.decisions[execID] = decision{by: c.direct.Caller(), summary: summary}
 		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }
