@@ -97,8 +97,13 @@ func (d *Direct) HealthByEvent() {
 func (d *Direct) Versions(tenant string) []int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.w.versions(tenant)
+}
+
+// versions are the versions requests of tenant are served, in order.
+func (w *World) versions(tenant string) []int {
 	var out []int
-	for _, g := range d.w.served(d.w.route(tenant)) {
+	for _, g := range w.served(w.route(tenant)) {
 		out = append(out, g.versions...)
 	}
 	slices.Sort(out)
@@ -240,8 +245,6 @@ type Operator interface {
 	fakeaws.ECRReader
 }
 
-var _ Operator = (*client)(nil)
-
 // Operator answers the operator's calls in process.
 func (d *Direct) Operator() Operator { return &client{w: d.w, direct: d} }
 
@@ -250,8 +253,9 @@ func (d *Direct) Operator() Operator { return &client{w: d.w, direct: d} }
 func (d *Direct) Handler() http.Handler { return fakeaws.NewServer(&client{w: d.w, direct: d}, nil) }
 
 // Run runs one invocation the model queued with the real handler of its
-// function (as its main builds it, from the function's declared
-// environment), in process: the rollback function's answer, or nil.
+// function, in process, configured as its main configures it from the
+// function's declared environment (the stack's rollout.ConfigFromEnv):
+// the rollback function's answer, or nil.
 func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	d.mu.Lock()
 	fn := d.tl.functions[inv.Hook]
@@ -259,14 +263,9 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	if fn != nil {
 		return fn(ctx, inv.Payload)
 	}
-	env := d.Env(inv.Hook)
-	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, inv.Hook)
-	if err != nil {
-		return nil, err
-	}
 	api := d.API()
-	return runHook(ctx, &rollout.Hooks{Config: cfg, ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api, PollInterval: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, inv.Hook, inv.Payload)
+	return runHook(ctx, &rollout.Hooks{Config: d.w.st.configs[inv.Hook], ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api,
+		PollInterval: time.Millisecond, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, inv.Hook, inv.Payload)
 }
 
 // runHook runs function hook's handler in h on payload, as Lambda invokes
@@ -371,11 +370,7 @@ func (w *World) VersionOf(taskDef string) int {
 // SmokeTargets is the smoke hook's SMOKE_TARGETS for this world: each
 // deployment group's test listener by base URL (components/pipeline
 // creates one per group). Requests to them are answered by TestListeners.
-func (d *Direct) SmokeTargets() map[string]string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.w.smokeTargets()
-}
+func (d *Direct) SmokeTargets() map[string]string { return d.w.smokeTargets() }
 
 // TestListeners answers HTTP requests to SmokeTargets as the model's test
 // listeners do (smokeTransport): by the version behind the listener's

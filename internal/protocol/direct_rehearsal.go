@@ -81,10 +81,7 @@ func (d *Direct) PassMinute() error {
 	}
 	d.w.log = append(d.w.log, fmt.Sprintf("a minute passes (minute %d)", d.w.clock))
 	d.w.passMinute()
-	if v := d.w.check(); v != nil {
-		return v
-	}
-	return nil
+	return d.w.violation()
 }
 
 // Minute is the model's clock: the minutes passed.
