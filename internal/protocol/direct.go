@@ -122,6 +122,7 @@ func (d *Direct) Env(hook contract.Hook) map[string]string { return maps.Clone(d
 func (d *Direct) Do(what string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	var labels []string
 	for _, a := range d.w.actions(d.s) {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
@@ -129,8 +130,9 @@ func (d *Direct) Do(what string) error {
 			d.observe()
 			return d.w.violation()
 		}
+		labels = append(labels, a.Label)
 	}
-	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(d.labels(), "; "))
+	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(labels, "; "))
 }
 
 // Check evaluates the invariants now (after a function ran, say).
@@ -147,14 +149,6 @@ func (w *World) violation() error {
 		return v
 	}
 	return nil
-}
-
-func (d *Direct) labels() []string {
-	var out []string
-	for _, a := range d.w.actions(d.s) {
-		out = append(out, a.Label)
-	}
-	return out
 }
 
 // Invocations returns the functions invoked since the last call.
@@ -225,10 +219,6 @@ func (d *Direct) Image(version int) string { return d.w.st.image(version) }
 func (d *Direct) RunFunction(hook contract.Hook, fn Function) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if fn == nil {
-		delete(d.tl.functions, hook)
-		return
-	}
 	d.tl.functions[hook] = fn
 }
 

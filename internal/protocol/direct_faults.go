@@ -58,14 +58,10 @@ func (d *Direct) FailNext(op string, errs ...error) {
 	d.Inject(op, fs...)
 }
 
-// PanicOn makes every further call of op panic.
+// PanicOn makes every further call of op panic, after those the faults
+// already queued for op cover.
 func (d *Direct) PanicOn(op string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.faults.panics == nil {
-		d.faults.panics = map[string]bool{}
-	}
-	d.faults.panics[op] = true
+	d.Inject(op, Fault{Panic: true})
 }
 
 // Calls returns every call received so far, in order, failed ones

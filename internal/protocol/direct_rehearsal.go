@@ -148,10 +148,8 @@ func (d *Direct) ListenerRules() []elbtypes.Rule {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	conds := map[string][]elbtypes.RuleCondition{}
-	if prod := d.w.st.decl.Production(); prod != nil {
-		for _, r := range prod.Rules {
-			conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
-		}
+	for _, r := range d.w.st.decl.Production().Rules { // a stack without one does not load
+		conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
 	}
 	var out []elbtypes.Rule
 	for _, r := range inOrder(d.w.Rules) {

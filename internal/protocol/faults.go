@@ -19,7 +19,8 @@ import (
 //   - Delay: the call waits that long first (or until the caller's context
 //     ends, which fails the call with the context's error, as the SDK does).
 //   - Panic: the call panics in the caller's goroutine (over the wire, the
-//     server turns it into a 500).
+//     server turns it into a 500), and so does every further call: a
+//     queued panic is never used up.
 //   - Before: something else happens first, outside the model's lock (a
 //     Direct's test runs another function, or takes a model event): the
 //     explorer's "any event can land between two calls", at one chosen
@@ -68,7 +69,6 @@ var explorerFault = Fault{Err: apiErr("InternalFailure", "injected: the call fai
 // the Direct's mutex.
 type faults struct {
 	next      map[string][]Fault
-	panics    map[string]bool
 	calls     []Call
 	reports   []Report
 	approvals []Approval
@@ -78,14 +78,13 @@ type faults struct {
 // none is queued).
 func (fs *faults) take(op, detail string) Fault {
 	fs.calls = append(fs.calls, Call{Op: op, Detail: detail})
-	if fs.panics[op] {
-		return Fault{Panic: true}
-	}
 	q := fs.next[op]
 	if len(q) == 0 {
 		return Fault{}
 	}
-	fs.next[op] = q[1:]
+	if !q[0].Panic {
+		fs.next[op] = q[1:]
+	}
 	return q[0]
 }
 
