@@ -118,11 +118,9 @@ func (d *Direct) TaskSets() []TaskSetView {
 // SetHealth sets whether each running task set's tasks have passed their
 // target group's health checks, as healthy says (service, task set id,
 // running count): what the load balancer's checks of the real tasks found.
-// It reports the task sets whose health changed.
-func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) []string {
+func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var changed []string
 	for _, name := range []string{d.w.st.latestService, d.w.st.stableService} {
 		for _, ts := range d.w.Services[name].TaskSets {
 			h := ts.Running > 0 && healthy(name, ts.ID, ts.Running)
@@ -133,11 +131,9 @@ func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) [
 					state = "healthy"
 				}
 				d.w.logf("%s's task set %s turns %s (the load balancer's health checks)", name, ts.ID, state)
-				changed = append(changed, name+"/"+ts.ID)
 			}
 		}
 	}
-	return changed
 }
 
 // ListenerRules are the production listener's rules as DescribeRules
