@@ -125,7 +125,7 @@ func (c *client) accepted(deploymentID, execID, status string) {
 // ListActionExecutions and GetPipelineState show).
 func (c *client) decided(execID, status, summary string) {
 	if c.direct != nil {
-		c.direct.tl.decisions[execID] = decision{by: c.direct.Caller(), summary: summary}
+		c.direct.tl.decisions[execID] = summary
 		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }

@@ -23,9 +23,9 @@ import (
 type timeline struct {
 	now  time.Time
 	seen map[string]time.Time
-	// decisions are the approvals decided through PutApprovalResult, by
-	// pipeline execution id: who, and the summary they gave.
-	decisions map[string]decision
+	// decisions are the summaries of the approvals decided through
+	// PutApprovalResult, by pipeline execution id (who decided: Caller).
+	decisions map[string]string
 	// userStops are deployments StopDeployment stopped; stopAlarms the
 	// group's alarms in ALARM when another deployment stopped.
 	userStops  map[string]bool
@@ -35,8 +35,6 @@ type timeline struct {
 	functions map[contract.Hook]Function
 }
 
-type decision struct{ by, summary string }
-
 // directEpoch is where a Direct's clock starts: when the stack was
 // created, as far as its answers tell (an alarm's state is as old as
 // this when nothing changed it since). Callers move the clock on from here.
@@ -44,7 +42,7 @@ var directEpoch = time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 
 func newTimeline() timeline {
 	return timeline{now: directEpoch, seen: map[string]time.Time{},
-		decisions: map[string]decision{}, userStops: map[string]bool{}, stopAlarms: map[string][]string{},
+		decisions: map[string]string{}, userStops: map[string]bool{}, stopAlarms: map[string][]string{},
 		functions: map[contract.Hook]Function{}}
 }
 
