@@ -50,6 +50,13 @@ type Direct struct {
 	healthByEvent bool
 }
 
+// lock takes the Direct's lock and answers how to release it: every method
+// that reads or changes the world starts with defer d.lock()().
+func (d *Direct) lock() (unlock func()) {
+	d.mu.Lock()
+	return d.mu.Unlock
+}
+
 // Invoke is a function the model invoked: run Hook with Payload (a
 // rollout.LifecycleEvent, an events.CodeDeployEvent or a
 // rollout.RollbackRequest).
@@ -74,8 +81,7 @@ func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 // queued and nothing recorded: a benchmark's fresh start from a state
 // that took many events to reach.
 func (d *Direct) Clone() *Direct {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
 	c.w.direct = c
 	return c
@@ -86,8 +92,7 @@ func (d *Direct) Clone() *Direct {
 // (Do("turns healthy")); by default a Direct's new tasks pass their health
 // checks at once, since no event but the caller's could make them.
 func (d *Direct) HealthByEvent() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.healthByEvent = true
 }
 
@@ -95,8 +100,7 @@ func (d *Direct) HealthByEvent() {
 // pinned tenant) are served: those of the running task sets in each
 // target group the routing rule forwards a positive weight to.
 func (d *Direct) Versions(tenant string) []int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.versions(tenant)
 }
 
@@ -120,8 +124,7 @@ func (d *Direct) Env(hook contract.Hook) map[string]string { return maps.Clone(d
 // Do takes the first enabled event whose label contains what (as
 // Explore's traces name them) and checks the invariants after it.
 func (d *Direct) Do(what string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var labels []string
 	for _, a := range d.w.actions(d.s) {
 		if strings.Contains(a.Label, what) {
@@ -137,8 +140,7 @@ func (d *Direct) Do(what string) error {
 
 // Check evaluates the invariants now (after a function ran, say).
 func (d *Direct) Check() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.violation()
 }
 
@@ -153,8 +155,7 @@ func (w *World) violation() error {
 
 // Invocations returns the functions invoked since the last call.
 func (d *Direct) Invocations() []Invoke {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	q := d.queue
 	d.queue = nil
 	return q
@@ -162,8 +163,7 @@ func (d *Direct) Invocations() []Invoke {
 
 // Inspect runs fn on the world under the lock (for assertions).
 func (d *Direct) Inspect(fn func(w *World)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	fn(d.w)
 }
 
@@ -175,8 +175,7 @@ type Function func(ctx context.Context, payload any) (any, error)
 
 // Now is the Direct's clock.
 func (d *Direct) Now() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.tl.now
 }
 
@@ -194,8 +193,7 @@ func (d *Direct) SetNow(t time.Time) {
 // moveClock moves the clock to to(its time), stamping what happened until
 // then with the old time; the clock does not go back.
 func (d *Direct) moveClock(to func(now time.Time) time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	t := to(d.tl.now)
 	if t.Before(d.tl.now) {
 		panic(fmt.Sprintf("protocol: the clock does not go back from %s to %s", d.tl.now, t))
@@ -217,8 +215,7 @@ func (d *Direct) Image(version int) string { return d.w.st.image(version) }
 // RunFunction replaces the code Lambda Invoke runs for hook (nil: the
 // real handler again), e.g. a function that fails or answers busy.
 func (d *Direct) RunFunction(hook contract.Hook, fn Function) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.tl.functions[hook] = fn
 }
 

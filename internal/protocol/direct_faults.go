@@ -40,8 +40,7 @@ type Approval struct {
 // call runs, the model's state changes, the caller sees err). Every attempt is a call: the SDK's
 // retries each take one.
 func (d *Direct) Inject(op string, fs ...Fault) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.faults.next == nil {
 		d.faults.next = map[string][]Fault{}
 	}
@@ -67,8 +66,7 @@ func (d *Direct) PanicOn(op string) {
 // Calls returns every call received so far, in order, failed ones
 // included.
 func (d *Direct) Calls() []Call {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.calls)
 }
 
@@ -83,22 +81,19 @@ func (d *Direct) Ops() []string {
 
 // Reports returns the lifecycle reports the model accepted, in order.
 func (d *Direct) Reports() []Report {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.reports)
 }
 
 // Approvals returns the approval results the model accepted, in order.
 func (d *Direct) Approvals() []Approval {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.approvals)
 }
 
 // ResetCalls forgets the recorded calls, reports and approvals (not the state, not
 // the queued faults), e.g. between two invocations.
 func (d *Direct) ResetCalls() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.faults.calls, d.faults.reports, d.faults.approvals = nil, nil, nil
 }

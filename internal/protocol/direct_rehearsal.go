@@ -44,8 +44,7 @@ func NewRehearsal(stack *declared.Stack, sig *Signal, now time.Time) *Direct {
 // TagImage names pushed version v's image by tag, as the image was pushed
 // (ECR DescribeImages answers it in place of the model's v<v>).
 func (d *Direct) TagImage(v int, tag string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.imageTags[v] = tag
 }
 
@@ -59,8 +58,7 @@ type Enabled struct {
 
 // Enabled lists the events enabled now, in the model's order.
 func (d *Direct) Enabled() []Enabled {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var out []Enabled
 	for _, a := range d.w.actions(d.s) {
 		out = append(out, Enabled{Label: a.Label, External: a.External, Waiting: a.Waiting})
@@ -74,8 +72,7 @@ func (d *Direct) Enabled() []Enabled {
 // for it — CloudWatch evaluates alarms every period either way. The
 // invariants are checked after it.
 func (d *Direct) PassMinute() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.w.signal == nil {
 		return fmt.Errorf("protocol: PassMinute needs a world with a Signal")
 	}
@@ -86,8 +83,7 @@ func (d *Direct) PassMinute() error {
 
 // Minute is the model's clock: the minutes passed.
 func (d *Direct) Minute() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.clock
 }
 
@@ -103,8 +99,7 @@ type TaskSetView struct {
 
 // TaskSets lists every task set of both services.
 func (d *Direct) TaskSets() []TaskSetView {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var out []TaskSetView
 	for _, name := range []string{d.w.st.latestService, d.w.st.stableService} {
 		for _, ts := range d.w.Services[name].TaskSets {
@@ -119,8 +114,7 @@ func (d *Direct) TaskSets() []TaskSetView {
 // target group's health checks, as healthy says (service, task set id,
 // running count): what the load balancer's checks of the real tasks found.
 func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	for _, name := range []string{d.w.st.latestService, d.w.st.stableService} {
 		for _, ts := range d.w.Services[name].TaskSets {
 			h := ts.Running > 0 && healthy(name, ts.ID, ts.Running)
@@ -141,8 +135,7 @@ func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) {
 // program declares them (the model holds priorities and actions; the
 // conditions never change): what a load balancer routes by.
 func (d *Direct) ListenerRules() []elbtypes.Rule {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	conds := map[string][]elbtypes.RuleCondition{}
 	for _, r := range d.w.st.decl.Production().Rules { // a stack without one does not load
 		conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
@@ -160,8 +153,7 @@ func (d *Direct) ListenerRules() []elbtypes.Rule {
 // I6: a bad version never serves a pinned tenant, never completes a stage
 // and never takes all unpinned traffic.
 func (d *Direct) MarkBad(v int, fault string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.w.signal == nil {
 		return
 	}
@@ -173,30 +165,26 @@ func (d *Direct) MarkBad(v int, fault string) {
 
 // NextVersion is the version the next push is.
 func (d *Direct) NextVersion() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return len(d.w.Executions) + 1
 }
 
 // Trace returns the model's trace from entry from on, and where it ends.
 func (d *Direct) Trace(from int) ([]string, int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	from = min(max(from, 0), len(d.w.log))
 	return slices.Clone(d.w.log[from:]), len(d.w.log)
 }
 
 // AtRest: no rollout in flight, everyone on one version (I3's target).
 func (d *Direct) AtRest() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.atRest()
 }
 
 // Describe is a one-line summary of the model's state for a log.
 func (d *Direct) Describe() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var parts []string
 	for _, e := range d.w.Executions {
 		if e.Status == "InProgress" {

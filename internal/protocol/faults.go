@@ -102,8 +102,7 @@ func direct(ctx context.Context, d *Direct, op, detail string, run func() (any, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
+		defer d.lock()()
 		// Stamp what the call changed with the clock's time (timeline.go).
 		defer d.observe()
 		return run()
