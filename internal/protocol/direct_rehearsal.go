@@ -76,7 +76,7 @@ func (d *Direct) PassMinute() error {
 	if d.w.signal == nil {
 		return fmt.Errorf("protocol: PassMinute needs a world with a Signal")
 	}
-	d.w.log = append(d.w.log, fmt.Sprintf("a minute passes (minute %d)", d.w.clock))
+	d.w.logf("a minute passes (minute %d)", d.w.clock)
 	d.w.passMinute()
 	return d.w.violation()
 }
