@@ -41,12 +41,12 @@ func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (a
 		f.Before()
 	}
 	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
+		// An unfired timer needs no Stop since Go 1.23
+		// (https://go.dev/doc/go1.23#timer-changes).
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-time.After(f.Delay):
 		}
 	}
 	if f.Panic {
