@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -182,22 +181,12 @@ func (d *Direct) AtRest() bool {
 	return d.w.atRest()
 }
 
-// Describe is a one-line summary of the model's state for a log.
+// Describe is a one-line summary of the model's state for a log: what is
+// in flight, as I3 names it when it finds a rollout stuck, or "at rest".
 func (d *Direct) Describe() string {
 	defer d.lock()()
-	var parts []string
-	for _, e := range d.w.Executions {
-		if e.Status == "InProgress" {
-			parts = append(parts, fmt.Sprintf("%s v%d at %s", e.ID, e.Version, e.Stage))
-		}
+	if s := d.w.inFlight(); s != "" {
+		return s
 	}
-	for _, dep := range d.w.Deployments {
-		if dep.unfinished() || dep.Phase == phaseRollingBack {
-			parts = append(parts, fmt.Sprintf("%s %s %s", dep.ID, dep.Status, dep.Phase))
-		}
-	}
-	if len(parts) == 0 {
-		return "at rest"
-	}
-	return strings.Join(parts, "; ")
+	return "at rest"
 }
