@@ -35,8 +35,6 @@ type client struct {
 
 func do[T any](c *client, ctx context.Context, op, detail string, fn func(w *World) (T, error)) (T, error) {
 	run := func() (out any, err error) {
-		// A Direct stamps what the call changed with its clock's time.
-		defer c.observe()
 		defer func() {
 			r := recover()
 			if f, ok := r.(failed); ok {

@@ -127,7 +127,7 @@ func TestHookOperationsAnswerAWSErrorsAndChangeNothing(t *testing.T) {
 // A fault of the model itself (a panic that is not AWS's answer) is not
 // turned into an answer: it reaches the caller as a panic.
 func TestAModelPanicIsNotAnAnswer(t *testing.T) {
-	c := NewDirect(Scenario{Stack: fixture("tenants-1")}).API().(*client)
+	c := NewDirectFromStack(fixture("tenants-1"), Scenario{}).API().(*client)
 	assert.PanicsWithValue(t, "model bug", func() {
 		_, _ = do(c, context.Background(), "Bug", "", func(w *World) (*ecs.DescribeServicesOutput, error) { panic("model bug") })
 	})

@@ -188,12 +188,7 @@ func (w *World) checkRest() *Violation {
 		return &Violation{I3, fmt.Sprintf("nothing is in flight and no person has a decision to make, yet %s", split)}
 	}
 	for _, t := range append([]string{""}, w.tenants()...) {
-		var vs []int
-		for _, g := range w.served(w.route(t)) {
-			vs = append(vs, g.versions...)
-		}
-		slices.Sort(vs)
-		vs = slices.Compact(vs)
+		vs := w.versions(t)
 		if len(vs) != 1 || vs[0] != target {
 			who := "requests of no pinned tenant are"
 			if t != "" {

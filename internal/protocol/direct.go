@@ -50,6 +50,13 @@ type Direct struct {
 	healthByEvent bool
 }
 
+// lock takes the Direct's lock and answers how to release it: every method
+// that reads or changes the world starts with defer d.lock()().
+func (d *Direct) lock() (unlock func()) {
+	d.mu.Lock()
+	return d.mu.Unlock
+}
+
 // Invoke is a function the model invoked: run Hook with Payload (a
 // rollout.LifecycleEvent, an events.CodeDeployEvent or a
 // rollout.RollbackRequest).
@@ -58,11 +65,14 @@ type Invoke struct {
 	Payload any
 }
 
-// NewDirect starts the scenario's world.
-func NewDirect(s Scenario) *Direct {
-	d := &Direct{s: s, w: newWorld(s)}
+// NewDirectFromStack starts a world of the declared stack (what `go run .
+// declare` writes; LoadStack reads it) with the budgets of s (its Stack is
+// replaced): its rules, services, desired counts and each function's
+// environment are the stack's.
+func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
+	s.Stack = stack
+	d := &Direct{s: s, w: newWorld(s), tl: newTimeline()}
 	d.w.direct = d
-	d.tl = newTimeline(d.w.st)
 	d.observe()
 	return d
 }
@@ -71,20 +81,10 @@ func NewDirect(s Scenario) *Direct {
 // queued and nothing recorded: a benchmark's fresh start from a state
 // that took many events to reach.
 func (d *Direct) Clone() *Direct {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	c := &Direct{s: d.s, w: d.w.clone(), healthByEvent: d.healthByEvent, tl: d.tl.clone()}
 	c.w.direct = c
 	return c
-}
-
-// NewDirectFromStack starts a world of the declared stack (what `go run .
-// declare` writes; LoadStack reads it) with the budgets of s (its Stack is
-// replaced): its rules, services, desired counts and each function's
-// environment are the stack's.
-func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
-	s.Stack = stack
-	return NewDirect(s)
 }
 
 // HealthByEvent makes new tasks start unhealthy, as they do in the
@@ -92,8 +92,7 @@ func NewDirectFromStack(stack *declared.Stack, s Scenario) *Direct {
 // (Do("turns healthy")); by default a Direct's new tasks pass their health
 // checks at once, since no event but the caller's could make them.
 func (d *Direct) HealthByEvent() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.healthByEvent = true
 }
 
@@ -101,10 +100,14 @@ func (d *Direct) HealthByEvent() {
 // pinned tenant) are served: those of the running task sets in each
 // target group the routing rule forwards a positive weight to.
 func (d *Direct) Versions(tenant string) []int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
+	return d.w.versions(tenant)
+}
+
+// versions are the versions requests of tenant are served, in order.
+func (w *World) versions(tenant string) []int {
 	var out []int
-	for _, g := range d.w.served(d.w.route(tenant)) {
+	for _, g := range w.served(w.route(tenant)) {
 		out = append(out, g.versions...)
 	}
 	slices.Sort(out)
@@ -121,44 +124,38 @@ func (d *Direct) Env(hook contract.Hook) map[string]string { return maps.Clone(d
 // Do takes the first enabled event whose label contains what (as
 // Explore's traces name them) and checks the invariants after it.
 func (d *Direct) Do(what string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
+	var labels []string
 	for _, a := range d.w.actions(d.s) {
 		if strings.Contains(a.Label, what) {
 			d.w.log = append(d.w.log, a.Label)
 			a.Do()
 			d.observe()
-			if v := d.w.check(); v != nil {
-				return v
-			}
-			return nil
+			return d.w.violation()
 		}
+		labels = append(labels, a.Label)
 	}
-	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(d.labels(), "; "))
+	return fmt.Errorf("no enabled event matches %q; enabled: %s", what, strings.Join(labels, "; "))
 }
 
 // Check evaluates the invariants now (after a function ran, say).
 func (d *Direct) Check() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if v := d.w.check(); v != nil {
+	defer d.lock()()
+	return d.w.violation()
+}
+
+// violation is the first invariant the world violates, as an error (nil:
+// none).
+func (w *World) violation() error {
+	if v := w.check(); v != nil {
 		return v
 	}
 	return nil
 }
 
-func (d *Direct) labels() []string {
-	var out []string
-	for _, a := range d.w.actions(d.s) {
-		out = append(out, a.Label)
-	}
-	return out
-}
-
 // Invocations returns the functions invoked since the last call.
 func (d *Direct) Invocations() []Invoke {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	q := d.queue
 	d.queue = nil
 	return q
@@ -166,8 +163,7 @@ func (d *Direct) Invocations() []Invoke {
 
 // Inspect runs fn on the world under the lock (for assertions).
 func (d *Direct) Inspect(fn func(w *World)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	fn(d.w)
 }
 
@@ -179,27 +175,26 @@ type Function func(ctx context.Context, payload any) (any, error)
 
 // Now is the Direct's clock.
 func (d *Direct) Now() time.Time {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.tl.now
 }
 
 // Advance moves the clock on by dur; what happened before happened at the
 // old time.
 func (d *Direct) Advance(dur time.Duration) {
-	if dur < 0 {
-		panic("protocol: the clock does not go back")
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.observe()
-	d.tl.now = d.tl.now.Add(dur)
+	d.moveClock(func(now time.Time) time.Time { return now.Add(dur) })
 }
 
 // SetNow moves the clock to t (not before the clock's time).
 func (d *Direct) SetNow(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.moveClock(func(time.Time) time.Time { return t })
+}
+
+// moveClock moves the clock to to(its time), stamping what happened until
+// then with the old time; the clock does not go back.
+func (d *Direct) moveClock(to func(now time.Time) time.Time) {
+	defer d.lock()()
+	t := to(d.tl.now)
 	if t.Before(d.tl.now) {
 		panic(fmt.Sprintf("protocol: the clock does not go back from %s to %s", d.tl.now, t))
 	}
@@ -207,11 +202,10 @@ func (d *Direct) SetNow(t time.Time) {
 	d.tl.now = t
 }
 
-// Caller is the identity the Direct's callers act as.
+// Caller is the identity the Direct's callers act as (PutApprovalResult's
+// lastUpdatedBy): a role of the stack's account.
 func (d *Direct) Caller() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.tl.caller
+	return fmt.Sprintf("arn:aws:sts::%s:assumed-role/release-manager/console", d.w.st.account)
 }
 
 // Image is the image reference a task definition of version runs: the
@@ -221,12 +215,7 @@ func (d *Direct) Image(version int) string { return d.w.st.image(version) }
 // RunFunction replaces the code Lambda Invoke runs for hook (nil: the
 // real handler again), e.g. a function that fails or answers busy.
 func (d *Direct) RunFunction(hook contract.Hook, fn Function) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if fn == nil {
-		delete(d.tl.functions, hook)
-		return
-	}
+	defer d.lock()()
 	d.tl.functions[hook] = fn
 }
 
@@ -243,8 +232,6 @@ type Operator interface {
 	fakeaws.ECRReader
 }
 
-var _ Operator = (*client)(nil)
-
 // Operator answers the operator's calls in process.
 func (d *Direct) Operator() Operator { return &client{w: d.w, direct: d} }
 
@@ -252,21 +239,10 @@ func (d *Direct) Operator() Operator { return &client{w: d.w, direct: d} }
 // server): every operation of API and Operator, to the real SDK clients.
 func (d *Direct) Handler() http.Handler { return fakeaws.NewServer(&client{w: d.w, direct: d}, nil) }
 
-// Hooks are function hook's handlers over this world, configured from its
-// declared environment, as the function's main builds them.
-func (d *Direct) Hooks(hook contract.Hook) (*rollout.Hooks, error) {
-	env := d.Env(hook)
-	cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)
-	if err != nil {
-		return nil, err
-	}
-	api := d.API()
-	return &rollout.Hooks{Config: cfg, ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api, PollInterval: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, nil
-}
-
 // Run runs one invocation the model queued with the real handler of its
-// function, in process: the rollback function's answer, or nil.
+// function, in process, configured as its main configures it from the
+// function's declared environment (the stack's rollout.ConfigFromEnv):
+// the rollback function's answer, or nil.
 func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	d.mu.Lock()
 	fn := d.tl.functions[inv.Hook]
@@ -274,13 +250,18 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	if fn != nil {
 		return fn(ctx, inv.Payload)
 	}
-	h, err := d.Hooks(inv.Hook)
-	if err != nil {
-		return nil, err
-	}
-	switch p := inv.Payload.(type) {
+	api := d.API()
+	return runHook(ctx, &rollout.Hooks{Config: d.w.st.configs[inv.Hook], ECS: api, ELB: api, CodeDeploy: api, CodePipeline: api,
+		PollInterval: time.Millisecond, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}, inv.Hook, inv.Payload)
+}
+
+// runHook runs function hook's handler in h on payload, as Lambda invokes
+// it (a Direct's Run, the explorer's launch): the rollback function's
+// answer, or nil.
+func runHook(ctx context.Context, h *rollout.Hooks, hook contract.Hook, payload any) (any, error) {
+	switch p := payload.(type) {
 	case rollout.LifecycleEvent:
-		switch inv.Hook {
+		switch hook {
 		case contract.HookPin:
 			return nil, h.Pin(ctx, p)
 		case contract.HookUnpin:
@@ -293,7 +274,7 @@ func (d *Direct) Run(ctx context.Context, inv Invoke) (any, error) {
 	case rollout.RollbackRequest:
 		return h.Rollback(ctx, p)
 	}
-	return nil, fmt.Errorf("protocol: %s invoked with %T", inv.Hook, inv.Payload)
+	return nil, fmt.Errorf("protocol: %s invoked with %T", hook, payload)
 }
 
 // RunQueued runs every invocation the model queued (and those they queue)
@@ -338,19 +319,12 @@ func (d *Direct) Steps(ctx context.Context, events ...string) error {
 // alarm, a fault), and runs what it invoked. It answers the event's label,
 // or false when nothing happens by itself.
 func (d *Direct) Next(ctx context.Context) (string, bool, error) {
-	d.mu.Lock()
-	label := ""
-	for _, a := range d.w.actions(d.s) {
+	for _, a := range d.Enabled() {
 		if !a.External && !a.Waiting {
-			label = a.Label
-			break
+			return a.Label, true, d.Steps(ctx, a.Label)
 		}
 	}
-	d.mu.Unlock()
-	if label == "" {
-		return "", false, nil
-	}
-	return label, true, d.Steps(ctx, label)
+	return "", false, nil
 }
 
 // DeliverAll lets EventBridge deliver every event waiting, running the
@@ -383,11 +357,7 @@ func (w *World) VersionOf(taskDef string) int {
 // SmokeTargets is the smoke hook's SMOKE_TARGETS for this world: each
 // deployment group's test listener by base URL (components/pipeline
 // creates one per group). Requests to them are answered by TestListeners.
-func (d *Direct) SmokeTargets() map[string]string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.w.smokeTargets()
-}
+func (d *Direct) SmokeTargets() map[string]string { return d.w.smokeTargets() }
 
 // TestListeners answers HTTP requests to SmokeTargets as the model's test
 // listeners do (smokeTransport): by the version behind the listener's

@@ -36,11 +36,11 @@ type Approval struct {
 }
 
 // Inject queues faults for the next calls of op, one per call, in order;
-// the zero Fault lets its call through. Every attempt is a call: the SDK's
+// the zero Fault lets its call through (Fault{Err: err, Lost: true}: the
+// call runs, the model's state changes, the caller sees err). Every attempt is a call: the SDK's
 // retries each take one.
 func (d *Direct) Inject(op string, fs ...Fault) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.faults.next == nil {
 		d.faults.next = map[string][]Fault{}
 	}
@@ -57,30 +57,16 @@ func (d *Direct) FailNext(op string, errs ...error) {
 	d.Inject(op, fs...)
 }
 
-// LoseResponse makes the next call of op run and then fail with err: the
-// model's state changed, the caller never learns it.
-func (d *Direct) LoseResponse(op string, err error) {
-	if err == nil {
-		panic("protocol: LoseResponse needs the error the caller sees")
-	}
-	d.Inject(op, Fault{Err: err, Lost: true})
-}
-
-// PanicOn makes every further call of op panic.
+// PanicOn makes every further call of op panic, after those the faults
+// already queued for op cover.
 func (d *Direct) PanicOn(op string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.faults.panics == nil {
-		d.faults.panics = map[string]bool{}
-	}
-	d.faults.panics[op] = true
+	d.Inject(op, Fault{Panic: true})
 }
 
 // Calls returns every call received so far, in order, failed ones
 // included.
 func (d *Direct) Calls() []Call {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.calls)
 }
 
@@ -95,22 +81,19 @@ func (d *Direct) Ops() []string {
 
 // Reports returns the lifecycle reports the model accepted, in order.
 func (d *Direct) Reports() []Report {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.reports)
 }
 
 // Approvals returns the approval results the model accepted, in order.
 func (d *Direct) Approvals() []Approval {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return slices.Clone(d.faults.approvals)
 }
 
 // ResetCalls forgets the recorded calls, reports and approvals (not the state, not
 // the queued faults), e.g. between two invocations.
 func (d *Direct) ResetCalls() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.faults.calls, d.faults.reports, d.faults.approvals = nil, nil, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,26 +43,24 @@ func NewRehearsal(stack *declared.Stack, sig *Signal, now time.Time) *Direct {
 // TagImage names pushed version v's image by tag, as the image was pushed
 // (ECR DescribeImages answers it in place of the model's v<v>).
 func (d *Direct) TagImage(v int, tag string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	d.imageTags[v] = tag
 }
 
 // Enabled is one event the model could take now, as Explore's traces name
 // it; External is a person's decision or a disturbance, not something AWS
-// does by itself.
+// does by itself; Waiting is a hook polling past its deadline's polls.
 type Enabled struct {
-	Label    string
-	External bool
+	Label             string
+	External, Waiting bool
 }
 
 // Enabled lists the events enabled now, in the model's order.
 func (d *Direct) Enabled() []Enabled {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var out []Enabled
 	for _, a := range d.w.actions(d.s) {
-		out = append(out, Enabled{Label: a.Label, External: a.External})
+		out = append(out, Enabled{Label: a.Label, External: a.External, Waiting: a.Waiting})
 	}
 	return out
 }
@@ -74,23 +71,18 @@ func (d *Direct) Enabled() []Enabled {
 // for it — CloudWatch evaluates alarms every period either way. The
 // invariants are checked after it.
 func (d *Direct) PassMinute() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.w.signal == nil {
 		return fmt.Errorf("protocol: PassMinute needs a world with a Signal")
 	}
-	d.w.log = append(d.w.log, fmt.Sprintf("a minute passes (minute %d)", d.w.clock))
+	d.w.logf("a minute passes (minute %d)", d.w.clock)
 	d.w.passMinute()
-	if v := d.w.check(); v != nil {
-		return v
-	}
-	return nil
+	return d.w.violation()
 }
 
 // Minute is the model's clock: the minutes passed.
 func (d *Direct) Minute() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.clock
 }
 
@@ -106,8 +98,7 @@ type TaskSetView struct {
 
 // TaskSets lists every task set of both services.
 func (d *Direct) TaskSets() []TaskSetView {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	var out []TaskSetView
 	for _, name := range []string{d.w.st.latestService, d.w.st.stableService} {
 		for _, ts := range d.w.Services[name].TaskSets {
@@ -121,11 +112,8 @@ func (d *Direct) TaskSets() []TaskSetView {
 // SetHealth sets whether each running task set's tasks have passed their
 // target group's health checks, as healthy says (service, task set id,
 // running count): what the load balancer's checks of the real tasks found.
-// It reports the task sets whose health changed.
-func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var changed []string
+func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) {
+	defer d.lock()()
 	for _, name := range []string{d.w.st.latestService, d.w.st.stableService} {
 		for _, ts := range d.w.Services[name].TaskSets {
 			h := ts.Running > 0 && healthy(name, ts.ID, ts.Running)
@@ -136,11 +124,9 @@ func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) [
 					state = "healthy"
 				}
 				d.w.logf("%s's task set %s turns %s (the load balancer's health checks)", name, ts.ID, state)
-				changed = append(changed, name+"/"+ts.ID)
 			}
 		}
 	}
-	return changed
 }
 
 // ListenerRules are the production listener's rules as DescribeRules
@@ -148,13 +134,10 @@ func (d *Direct) SetHealth(healthy func(service, id string, running int) bool) [
 // program declares them (the model holds priorities and actions; the
 // conditions never change): what a load balancer routes by.
 func (d *Direct) ListenerRules() []elbtypes.Rule {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	conds := map[string][]elbtypes.RuleCondition{}
-	if prod := d.w.st.decl.Production(); prod != nil {
-		for _, r := range prod.Rules {
-			conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
-		}
+	for _, r := range d.w.st.decl.Production().Rules { // a stack without one does not load
+		conds[aws.ToString(r.Rule.RuleArn)] = r.Rule.Conditions
 	}
 	var out []elbtypes.Rule
 	for _, r := range inOrder(d.w.Rules) {
@@ -169,8 +152,7 @@ func (d *Direct) ListenerRules() []elbtypes.Rule {
 // I6: a bad version never serves a pinned tenant, never completes a stage
 // and never takes all unpinned traffic.
 func (d *Direct) MarkBad(v int, fault string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	if d.w.signal == nil {
 		return
 	}
@@ -182,43 +164,29 @@ func (d *Direct) MarkBad(v int, fault string) {
 
 // NextVersion is the version the next push is.
 func (d *Direct) NextVersion() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return len(d.w.Executions) + 1
 }
 
 // Trace returns the model's trace from entry from on, and where it ends.
 func (d *Direct) Trace(from int) ([]string, int) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	from = min(max(from, 0), len(d.w.log))
 	return slices.Clone(d.w.log[from:]), len(d.w.log)
 }
 
 // AtRest: no rollout in flight, everyone on one version (I3's target).
 func (d *Direct) AtRest() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lock()()
 	return d.w.atRest()
 }
 
-// Describe is a one-line summary of the model's state for a log.
+// Describe is a one-line summary of the model's state for a log: what is
+// in flight, as I3 names it when it finds a rollout stuck, or "at rest".
 func (d *Direct) Describe() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var parts []string
-	for _, e := range d.w.Executions {
-		if e.Status == "InProgress" {
-			parts = append(parts, fmt.Sprintf("%s v%d at %s", e.ID, e.Version, e.Stage))
-		}
+	defer d.lock()()
+	if s := d.w.inFlight(); s != "" {
+		return s
 	}
-	for _, dep := range d.w.Deployments {
-		if dep.unfinished() || dep.Phase == phaseRollingBack {
-			parts = append(parts, fmt.Sprintf("%s %s %s", dep.ID, dep.Status, dep.Phase))
-		}
-	}
-	if len(parts) == 0 {
-		return "at rest"
-	}
-	return strings.Join(parts, "; ")
+	return "at rest"
 }

@@ -16,7 +16,7 @@ import (
 // (here in-process; lambda/e2e runs the real bootstrap against it over the
 // wire): a whole rollout, start to end, lands at rest on one version.
 func TestDirectWorldRunsARolloutWithTheFunctionsItInvokes(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1"), Pushes: 1})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{Pushes: 1})
 	hooks := func(hook contract.Hook) *rollout.Hooks {
 		env := d.Env(hook)
 		cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hook)

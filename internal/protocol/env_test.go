@@ -20,7 +20,7 @@ import (
 func TestHooksGetTheDeclaredEnvironment(t *testing.T) {
 	for _, name := range []string{"tenants-0", "tenants-1", "tenants-2", "linear", "all-at-once", "hold"} {
 		decl := fixture(name)
-		d := NewDirect(Scenario{Stack: decl})
+		d := NewDirectFromStack(decl, Scenario{})
 		for _, hook := range []contract.Hook{contract.HookPin, contract.HookUnpin, contract.HookCleanup, contract.HookRollback} {
 			f := decl.Function(hook)
 			require.NotNil(t, f, "%s declares no %s function", name, hook)

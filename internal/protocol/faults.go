@@ -19,7 +19,8 @@ import (
 //   - Delay: the call waits that long first (or until the caller's context
 //     ends, which fails the call with the context's error, as the SDK does).
 //   - Panic: the call panics in the caller's goroutine (over the wire, the
-//     server turns it into a 500).
+//     server turns it into a 500), and so does every further call: a
+//     queued panic is never used up.
 //   - Before: something else happens first, outside the model's lock (a
 //     Direct's test runs another function, or takes a model event): the
 //     explorer's "any event can land between two calls", at one chosen
@@ -40,12 +41,12 @@ func (f Fault) apply(ctx context.Context, op string, run func() (any, error)) (a
 		f.Before()
 	}
 	if f.Delay > 0 {
-		t := time.NewTimer(f.Delay)
+		// An unfired timer needs no Stop since Go 1.23
+		// (https://go.dev/doc/go1.23#timer-changes).
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-time.After(f.Delay):
 		}
 	}
 	if f.Panic {
@@ -68,7 +69,6 @@ var explorerFault = Fault{Err: apiErr("InternalFailure", "injected: the call fai
 // the Direct's mutex.
 type faults struct {
 	next      map[string][]Fault
-	panics    map[string]bool
 	calls     []Call
 	reports   []Report
 	approvals []Approval
@@ -78,14 +78,13 @@ type faults struct {
 // none is queued).
 func (fs *faults) take(op, detail string) Fault {
 	fs.calls = append(fs.calls, Call{Op: op, Detail: detail})
-	if fs.panics[op] {
-		return Fault{Panic: true}
-	}
 	q := fs.next[op]
 	if len(q) == 0 {
 		return Fault{}
 	}
-	fs.next[op] = q[1:]
+	if !q[0].Panic {
+		fs.next[op] = q[1:]
+	}
 	return q[0]
 }
 
@@ -103,8 +102,9 @@ func direct(ctx context.Context, d *Direct, op, detail string, run func() (any, 
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
+		defer d.lock()()
+		// Stamp what the call changed with the clock's time (timeline.go).
+		defer d.observe()
 		return run()
 	})
 }
@@ -124,7 +124,7 @@ func (c *client) accepted(deploymentID, execID, status string) {
 // ListActionExecutions and GetPipelineState show).
 func (c *client) decided(execID, status, summary string) {
 	if c.direct != nil {
-		c.direct.tl.decisions[execID] = decision{by: c.direct.tl.caller, summary: summary}
+		c.direct.tl.decisions[execID] = summary
 		c.direct.faults.approvals = append(c.direct.faults.approvals, Approval{ExecutionID: execID, Status: status, Summary: summary})
 	}
 }

@@ -33,7 +33,7 @@ func moveCatchAll(ctx context.Context, api API, d *Direct, to int32) error {
 // An injected error fails the call before it reaches the model: the state
 // is unchanged, the call is recorded, and the next call goes through.
 func TestDirectFailNextFailsTheCallBeforeTheModel(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
 	api := d.API()
 	d.FailNext("SetRulePriorities", fakeaws.Throttling("SetRulePriorities"))
 
@@ -50,7 +50,7 @@ func TestDirectFailNextFailsTheCallBeforeTheModel(t *testing.T) {
 // A nil error in FailNext's list lets that call through: the fault lands
 // on a later call of the same operation.
 func TestDirectFailNextNilLetsItsCallThrough(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
 	api := d.API()
 	d.FailNext("SetRulePriorities", nil, fakeaws.ValidationError("nope"))
 
@@ -61,8 +61,8 @@ func TestDirectFailNextNilLetsItsCallThrough(t *testing.T) {
 
 // A lost response: the model ran the call, the caller sees an error.
 func TestDirectLoseResponseChangesTheStateAndFailsTheCall(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
-	d.LoseResponse("SetRulePriorities", fakeaws.ServerError())
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
+	d.Inject("SetRulePriorities", Fault{Err: fakeaws.ServerError(), Lost: true})
 
 	err := moveCatchAll(context.Background(), d.API(), d, 50000)
 	assert.ErrorContains(t, err, "InternalFailure")
@@ -72,7 +72,7 @@ func TestDirectLoseResponseChangesTheStateAndFailsTheCall(t *testing.T) {
 // A delay holds the call; a context that ends meanwhile fails it without
 // running it.
 func TestDirectDelayRespectsTheCallersContext(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
 	d.Inject("SetRulePriorities", Fault{Delay: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
@@ -87,7 +87,7 @@ func TestDirectDelayRespectsTheCallersContext(t *testing.T) {
 }
 
 func TestDirectPanicOnPanicsInTheCaller(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
 	d.PanicOn("SetRulePriorities")
 	assert.PanicsWithValue(t, "protocol: injected panic in SetRulePriorities", func() {
 		_ = moveCatchAll(context.Background(), d.API(), d, 50000)
@@ -102,7 +102,7 @@ func TestDirectPanicOnPanicsInTheCaller(t *testing.T) {
 // throttle (every attempt is a recorded call) and a lost response, whose
 // retry then finds the state already changed.
 func TestDirectFaultsReachTheRealSDKOverTheWire(t *testing.T) {
-	d := NewDirect(Scenario{Stack: fixture("tenants-1")})
+	d := NewDirectFromStack(fixture("tenants-1"), Scenario{})
 	srv := httptest.NewServer(fakeaws.NewServer(d.API(), nil))
 	t.Cleanup(srv.Close)
 	clients := rollout.NewClients(aws.Config{
@@ -126,7 +126,7 @@ func TestDirectFaultsReachTheRealSDKOverTheWire(t *testing.T) {
 	assert.Equal(t, 50000, catchAllPriority(d))
 
 	d.ResetCalls()
-	d.LoseResponse("SetRulePriorities", fakeaws.ServerError())
+	d.Inject("SetRulePriorities", Fault{Err: fakeaws.ServerError(), Lost: true})
 	require.NoError(t, move(1), "the retry sets the same priority again")
 	assert.Equal(t, 2, len(d.Calls()))
 	assert.Equal(t, 1, catchAllPriority(d))

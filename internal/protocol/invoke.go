@@ -236,21 +236,10 @@ func (w *World) launch(inv *Invocation) {
 	}
 	go func() {
 		var err error
-		switch p := payload.(type) {
-		case rollout.LifecycleEvent:
-			if smoke != nil {
-				err = smoke.Run(inv.ctx, p)
-			} else if inv.Hook == contract.HookPin {
-				err = h.Pin(inv.ctx, p)
-			} else {
-				err = h.Unpin(inv.ctx, p)
-			}
-		case events.CodeDeployEvent:
-			err = h.Cleanup(inv.ctx, p)
-		case rollout.PipelineExecutionEvent:
-			err = h.CleanupPipelineExecution(inv.ctx, p)
-		case rollout.RollbackRequest:
-			_, err = h.Rollback(inv.ctx, p)
+		if p, ok := payload.(rollout.LifecycleEvent); ok && smoke != nil {
+			err = smoke.Run(inv.ctx, p)
+		} else {
+			_, err = runHook(inv.ctx, h, inv.Hook, payload)
 		}
 		inv.toWorld <- message{done: true, err: err}
 	}()

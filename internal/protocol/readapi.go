@@ -78,8 +78,8 @@ func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
 		a.LastStatusChange = t
 	}
 	if w.direct != nil {
-		if dec, ok := w.direct.tl.decisions[e.ID]; ok {
-			a.LastUpdatedBy, a.Summary = aws.String(dec.by), aws.String(dec.summary)
+		if summary, ok := w.direct.tl.decisions[e.ID]; ok {
+			a.LastUpdatedBy, a.Summary = aws.String(w.direct.Caller()), aws.String(summary)
 		}
 	}
 	return a

@@ -35,7 +35,7 @@ func errCode(t *testing.T, err error) string {
 // step, each step a minute after the last.
 func canaryOfV1(t *testing.T) *Direct {
 	t.Helper()
-	d := NewDirect(Scenario{Stack: fixture("tenants-2"), Pushes: 2})
+	d := NewDirectFromStack(fixture("tenants-2"), Scenario{Pushes: 2})
 	for _, e := range []string{"PUSH v1", "enters Latest", "CodeDeploy starts", "creates the replacement", "shifts the canary"} {
 		d.Advance(time.Minute)
 		require.NoError(t, d.Steps(context.Background(), e))

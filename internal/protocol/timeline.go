@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"fmt"
 	"maps"
 	"strings"
 	"time"
@@ -18,18 +17,15 @@ import (
 // and stamps every fact of the world (an execution started, a stage
 // entered, a deployment reached a phase, a hook ended) with the clock's
 // time when it first saw it. It looks after every event (Do), every call
-// it answers and every move of the clock, so a fact is stamped with the
-// time it happened at. Nothing of this enters the world the explorer
-// hashes.
+// it answers (`direct`, faults.go) and every move of the clock, so a fact
+// is stamped with the time it happened at. Nothing of this enters the
+// world the explorer hashes.
 type timeline struct {
 	now  time.Time
 	seen map[string]time.Time
-	// caller is the identity the Direct's callers act as
-	// (PutApprovalResult's lastUpdatedBy).
-	caller string
-	// decisions are the approvals decided through PutApprovalResult, by
-	// pipeline execution id: who, and the summary they gave.
-	decisions map[string]decision
+	// decisions are the summaries of the approvals decided through
+	// PutApprovalResult, by pipeline execution id (who decided: Caller).
+	decisions map[string]string
 	// userStops are deployments StopDeployment stopped; stopAlarms the
 	// group's alarms in ALARM when another deployment stopped.
 	userStops  map[string]bool
@@ -39,17 +35,14 @@ type timeline struct {
 	functions map[contract.Hook]Function
 }
 
-type decision struct{ by, summary string }
-
 // directEpoch is where a Direct's clock starts: when the stack was
 // created, as far as its answers tell (an alarm's state is as old as
 // this when nothing changed it since). Callers move the clock on from here.
 var directEpoch = time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
 
-func newTimeline(st *stack) timeline {
+func newTimeline() timeline {
 	return timeline{now: directEpoch, seen: map[string]time.Time{},
-		caller:    fmt.Sprintf("arn:aws:sts::%s:assumed-role/release-manager/console", st.account),
-		decisions: map[string]decision{}, userStops: map[string]bool{}, stopAlarms: map[string][]string{},
+		decisions: map[string]string{}, userStops: map[string]bool{}, stopAlarms: map[string][]string{},
 		functions: map[contract.Hook]Function{}}
 }
 
@@ -66,11 +59,10 @@ func (w *World) at(key string) *time.Time {
 	if w.direct == nil {
 		return nil
 	}
-	t, ok := w.direct.tl.seen[key]
-	if !ok {
-		return nil
+	if t, ok := w.direct.tl.seen[key]; ok {
+		return &t
 	}
-	return &t
+	return nil
 }
 
 // wallClock is the Direct's time (nil: not a Direct).
@@ -80,13 +72,6 @@ func (w *World) wallClock() *time.Time {
 	}
 	t := w.direct.tl.now
 	return &t
-}
-
-// observe stamps what a call of a Direct changed (under its lock).
-func (c *client) observe() {
-	if c.direct != nil {
-		c.direct.observe()
-	}
 }
 
 // observe stamps every fact of the world not seen before with the

@@ -105,8 +105,8 @@ func TestRealSDKRetriesThrottlingAndServerErrorsThenSucceeds(t *testing.T) {
 // finds the change made, and pin ends as if nothing went wrong.
 func TestRealSDKRetriesACallWhoseResponseWasLost(t *testing.T) {
 	m, pin := pinAt(t, "tenants-2", protocol.Scenario{})
-	m.LoseResponse(opSet, fakeaws.ServerError())
-	m.LoseResponse(opUpdate, fakeaws.ServerError())
+	m.Inject(opSet, protocol.Fault{Err: fakeaws.ServerError(), Lost: true})
+	m.Inject(opUpdate, protocol.Fault{Err: fakeaws.ServerError(), Lost: true})
 
 	require.NoError(t, m.sdkRun(pin))
 
