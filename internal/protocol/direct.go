@@ -328,14 +328,20 @@ func (d *Direct) Next(ctx context.Context) (string, bool, error) {
 }
 
 // DeliverAll lets EventBridge deliver every event waiting, running the
-// functions they invoke.
+// functions they invoke, and stops at the first invariant a delivery or
+// a function breaks.
 func (d *Direct) DeliverAll(ctx context.Context) error {
-	for d.Do("deliver") == nil {
+	for {
+		var v *Violation
+		if err := d.Do("deliver"); errors.As(err, &v) {
+			return err
+		} else if err != nil {
+			return nil // nothing left to deliver
+		}
 		if err := d.RunQueued(ctx); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // --- What a test outside the package reads off a world (through

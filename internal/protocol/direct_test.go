@@ -64,3 +64,23 @@ func TestDirectWorldRunsARolloutWithTheFunctionsItInvokes(t *testing.T) {
 		assert.Equal(t, "Succeeded", w.Executions[0].Status)
 	})
 }
+
+// DeliverAll stops at an invariant a delivery breaks and says so, rather
+// than read it as "nothing left to deliver".
+func TestDeliverAllReportsABrokenInvariant(t *testing.T) {
+	d := canaryOfV1(t)
+	ctx := context.Background()
+	require.NoError(t, d.Steps(ctx, "shifts all traffic", "termination wait ends"))
+	require.NoError(t, d.Check())
+	// A pinned tenant's rule forwards to latest's groups: the tenant is
+	// served v1, which nobody approved (I1).
+	d.Inspect(func(w *World) {
+		for _, r := range w.Rules {
+			if r.Kind == KindTenant {
+				r.Forward = []Weighted{{w.st.latestTG[0], 50}, {w.st.latestTG[1], 50}}
+			}
+		}
+	})
+	var v *Violation
+	require.ErrorAs(t, d.DeliverAll(ctx), &v)
+}
