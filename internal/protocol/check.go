@@ -175,7 +175,7 @@ func (w *World) checkRest() *Violation {
 			}
 		}
 	}
-	if w.onRejectHold && w.rejects > 0 {
+	if w.st.onRejectHold && w.rejects > 0 {
 		return nil // the operator decides what follows a held rejection
 	}
 	target := 0

@@ -202,7 +202,7 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	}
 	// With smokeTest on, both AppSpecs also name the smoke hook at
 	// AfterAllowTestTraffic (appspec/).
-	if w.smokeChecks != nil {
+	if w.st.smoke != nil {
 		d.Hooks = append(d.Hooks, &Lifecycle{Name: hookTestTraffic, Status: "Pending"})
 	}
 	w.Deployments = append(w.Deployments, d)

@@ -34,7 +34,7 @@ type stack struct {
 	pipeline                              string
 	container                             string
 	port                                  int
-	latestCount, stableCount              int
+	latestCount                           int
 
 	listenerARN, catchAllARN, anchorARN, defaultARN string
 	// rulePrefix names the rules `pulumi up` adds for new tenants.
@@ -43,7 +43,7 @@ type stack struct {
 	// on (PairIndex 0), then the other.
 	latestTG, stableTG [2]string
 
-	priorityUnpinned, priorityAnchor, priorityPinned int
+	priorityUnpinned, priorityAnchor int
 	// tenantRules are the declared tenant rules, by priority.
 	tenantRules []declaredRule
 
@@ -51,8 +51,9 @@ type stack struct {
 	// configs what rollout.ConfigFromEnv makes of it.
 	env     map[contract.Hook]map[string]string
 	configs map[contract.Hook]rollout.Config
-	// onReject is approval.onReject as the rollback function reads it.
-	onReject string
+	// onRejectHold: approval.onReject is hold, as the rollback function
+	// reads it.
+	onRejectHold bool
 
 	// The signal path's settings, as declared: the traffic steps and
 	// minutes of CodeDeploy's deployment config with each deployment
@@ -170,56 +171,41 @@ func readStack(d *declared.Stack) (*stack, error) {
 	if err := st.readSignal(d); err != nil {
 		return nil, err
 	}
+	// Each function's environment is read by the hook's own reader, which
+	// refuses what the hook would (the smoke function's checks included).
 	for _, f := range d.Functions {
-		if f.Hook == contract.HookSmoke {
-			raw, ok := f.Environment[contract.EnvSmokeChecks]
-			if !ok {
-				return nil, fmt.Errorf("protocol: the smoke function %s has no %s", f.Name, contract.EnvSmokeChecks)
-			}
-			var c contract.SmokeChecks
-			if err := json.Unmarshal([]byte(raw), &c); err != nil {
-				return nil, fmt.Errorf("protocol: the smoke function %s's %s: %w", f.Name, contract.EnvSmokeChecks, err)
-			}
-			st.smoke = &c
-			st.env[f.Hook] = maps.Clone(f.Environment)
-			continue
-		}
 		env := maps.Clone(f.Environment)
 		if _, ok := env[contract.EnvReleaseDelaySeconds]; ok {
 			env[contract.EnvReleaseDelaySeconds] = modelledReleaseDelay
 		}
-		cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, f.Hook)
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		var err error
+		if f.Hook == contract.HookSmoke {
+			var smoke rollout.SmokeConfig
+			smoke, err = rollout.SmokeConfigFromEnv(lookup)
+			st.smoke = &smoke.Checks
+		} else {
+			st.configs[f.Hook], err = rollout.ConfigFromEnv(lookup, f.Hook)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("protocol: function %s's declared environment: %w", f.Name, err)
 		}
-		st.env[f.Hook], st.configs[f.Hook] = env, cfg
-		if f.Hook == contract.HookPin {
-			p, err := strconv.Atoi(env[contract.EnvCatchAllPriorityPinned])
-			if err != nil {
-				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvCatchAllPriorityPinned, env[contract.EnvCatchAllPriorityPinned], err)
-			}
-			st.priorityPinned = p
-			c, err := strconv.Atoi(env[contract.EnvStableDesiredCount])
-			if err != nil {
-				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvStableDesiredCount, env[contract.EnvStableDesiredCount], err)
-			}
-			st.stableCount = c
-		}
-		if v, ok := env[contract.EnvOnReject]; ok {
-			st.onReject = v
-		}
-	}
-	for what, v := range map[string]string{"cluster": st.cluster, "latest service": st.latestService, "stable service": st.stableService,
-		"application": st.app, "latest deployment group": st.latestGroup, "stable deployment group": st.stableGroup, "pipeline": st.pipeline,
-		"container": st.container, "listener": st.listenerARN, "catch-all rule": st.catchAllARN, "anchor rule": st.anchorARN,
-		"default rule": st.defaultARN, "latest target groups": st.latestTG[1], "stable target groups": st.stableTG[1], "on reject": st.onReject} {
-		if v == "" {
-			return nil, fmt.Errorf("protocol: the declared stack %s names no %s", d.Stack, what)
-		}
+		st.env[f.Hook] = env
 	}
 	for _, h := range []contract.Hook{contract.HookPin, contract.HookUnpin, contract.HookCleanup, contract.HookRollback} {
 		if _, ok := st.configs[h]; !ok {
 			return nil, fmt.Errorf("protocol: the declared stack %s has no %s function", d.Stack, h)
+		}
+	}
+	// The rollback function's reader requires ON_REJECT and allows only
+	// rollback or hold.
+	st.onRejectHold = st.configs[contract.HookRollback].OnReject == contract.OnRejectHold
+	for what, v := range map[string]string{"cluster": st.cluster, "latest service": st.latestService, "stable service": st.stableService,
+		"application": st.app, "latest deployment group": st.latestGroup, "stable deployment group": st.stableGroup, "pipeline": st.pipeline,
+		"container": st.container, "listener": st.listenerARN, "catch-all rule": st.catchAllARN, "anchor rule": st.anchorARN,
+		"default rule": st.defaultARN, "latest target groups": st.latestTG[1], "stable target groups": st.stableTG[1]} {
+		if v == "" {
+			return nil, fmt.Errorf("protocol: the declared stack %s names no %s", d.Stack, what)
 		}
 	}
 	return st, nil

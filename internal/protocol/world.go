@@ -25,7 +25,6 @@ import (
 	"sort"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
-	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -98,7 +97,6 @@ type TaskSet struct {
 
 // Service is an ECS service with the CODE_DEPLOY deployment controller.
 type Service struct {
-	Name     string
 	Desired  int
 	TaskDef  string // the service's own, before its first deployment
 	TaskSets []*TaskSet
@@ -140,16 +138,13 @@ type World struct {
 	stageHolder map[string]int
 	approved    map[int]bool // versions an approval covered
 
-	events   []Event // EventBridge events waiting for delivery
-	nextExec int
+	events []Event // EventBridge events waiting for delivery
 
 	invocations []*Invocation
 	// parking: the explorer's parked hook goroutines (parking.go; nil
 	// outside Explore), shared by every copy.
 	parking *parking
 
-	// onRejectHold is approval.onReject=hold.
-	onRejectHold bool
 	// editViolation is I5's verdict on the last `pulumi up`; pulumiState
 	// is what Pulumi owns as the last `pulumi up` left it (pulumiOwned).
 	editViolation *Violation
@@ -180,11 +175,9 @@ type World struct {
 	clock   int
 	metrics map[string]*tgHistory
 
-	// The smoke hook (Scenario.Smoke; nil: the AppSpecs name none): its
-	// checks, and where each group's test listener routes once CodeDeploy
-	// moved it.
-	smokeChecks *contract.SmokeChecks
-	testTG      map[string]string
+	// The smoke hook (Scenario.Smoke; its checks are the stack's): where
+	// each group's test listener routes once CodeDeploy moved it.
+	testTG map[string]string
 }
 
 type plannedRule struct {
@@ -198,27 +191,25 @@ type plannedRule struct {
 func newWorld(s Scenario) *World {
 	st := stackOf(s.Stack)
 	w := &World{
-		st:           st,
-		Reading:      s.Reading,
-		pageSize:     s.PageSize,
-		Services:     map[string]*Service{},
-		TaskDefs:     map[string]int{},
-		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
-		approved:     map[int]bool{0: true},
-		onRejectHold: st.onReject == contract.OnRejectHold,
-		signal:       s.Signal,
-		metrics:      map[string]*tgHistory{},
-		smokeChecks:  st.smoke,
-		testTG:       map[string]string{},
+		st:          st,
+		Reading:     s.Reading,
+		pageSize:    s.PageSize,
+		Services:    map[string]*Service{},
+		TaskDefs:    map[string]int{},
+		stageHolder: map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
+		approved:    map[int]bool{0: true},
+		signal:      s.Signal,
+		metrics:     map[string]*tgHistory{},
+		testTG:      map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := w.st.stableTG[0], w.st.stableTG[1]
 	if s.StableOnGreen {
 		stableTG, other = w.st.stableTG[1], w.st.stableTG[0]
 	}
-	w.Services[w.st.latestService] = &Service{Name: w.st.latestService, Desired: w.st.latestCount, TaskDef: latestTD,
+	w.Services[w.st.latestService] = &Service{Desired: w.st.latestCount, TaskDef: latestTD,
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: latestTD, TG: w.st.latestTG[0], Running: w.st.latestCount, Healthy: true}}}
-	w.Services[w.st.stableService] = &Service{Name: w.st.stableService, Desired: 0, TaskDef: stableTD,
+	w.Services[w.st.stableService] = &Service{Desired: 0, TaskDef: stableTD,
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: stableTD, TG: stableTG}}}
 	latestFwd := []Weighted{{w.st.latestTG[0], 100}, {w.st.latestTG[1], 0}}
 	stableFwd := []Weighted{{stableTG, 100}, {other, 0}}
