@@ -52,14 +52,13 @@ type Reading struct {
 
 // listedStatus is the status ListDeployments matches a deployment by.
 func (r Reading) listedStatus(d *Deployment) string {
-	if !r.QueuedAndBaking || d.Status != DepInProgress && d.Status != DepCreated {
-		return d.Status
-	}
-	switch d.Phase {
-	case phaseCreated:
-		return "Queued"
-	case phaseWait:
-		return "Baking"
+	if r.QueuedAndBaking && d.unfinished() {
+		switch d.Phase {
+		case phaseCreated:
+			return "Queued"
+		case phaseWait:
+			return "Baking"
+		}
 	}
 	return d.Status
 }
@@ -140,31 +139,11 @@ const (
 func (d *Deployment) unfinished() bool { return d.Status == DepCreated || d.Status == DepInProgress }
 
 func (d *Deployment) hook(name string) *Lifecycle {
-	for _, l := range d.Hooks {
-		if l.Name == name {
-			return l
-		}
-	}
-	return nil
+	return find(d.Hooks, func(l *Lifecycle) bool { return l.Name == name })
 }
 
 func (w *World) deployment(id string) *Deployment {
-	for _, d := range w.Deployments {
-		if d.ID == id {
-			return d
-		}
-	}
-	return nil
-}
-
-func (w *World) unfinishedIn(group string) []*Deployment {
-	var out []*Deployment
-	for _, d := range w.Deployments {
-		if d.Group == group && d.unfinished() {
-			out = append(out, d)
-		}
-	}
-	return out
+	return find(w.Deployments, func(d *Deployment) bool { return d.ID == id })
 }
 
 func (st *stack) serviceOf(group string) string {
@@ -176,9 +155,9 @@ func (st *stack) serviceOf(group string) string {
 
 func (st *stack) pairOf(group string) [2]string {
 	if group == st.latestGroup {
-		return [2]string{st.latestTG[0], st.latestTG[1]}
+		return st.latestTG
 	}
-	return [2]string{st.stableTG[0], st.stableTG[1]}
+	return st.stableTG
 }
 
 // createDeployment starts a deployment of group, or fails like CodeDeploy:
@@ -186,8 +165,8 @@ func (st *stack) pairOf(group string) [2]string {
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html,
 // DeploymentLimitExceededException).
 func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, error) {
-	rollingBack := slices.ContainsFunc(w.Deployments, func(d *Deployment) bool { return d.Group == group && d.Phase == phaseRollingBack })
-	if len(w.unfinishedIn(group)) > 0 || rollingBack {
+	active := func(d *Deployment) bool { return d.Group == group && (d.unfinished() || d.Phase == phaseRollingBack) }
+	if slices.ContainsFunc(w.Deployments, active) {
 		return nil, fmt.Errorf("DeploymentLimitExceededException: group %s already has an active deployment", group)
 	}
 	w.nextDep++
@@ -236,12 +215,7 @@ func (w *World) shiftTo(d *Deployment, pct int) {
 }
 
 func (w *World) taskSet(svc *Service, id string) *TaskSet {
-	for _, ts := range svc.TaskSets {
-		if ts.ID == id {
-			return ts
-		}
-	}
-	return nil
+	return find(svc.TaskSets, func(ts *TaskSet) bool { return ts.ID == id })
 }
 
 func (w *World) removeTaskSet(svc *Service, id string) {

@@ -103,10 +103,13 @@ type Service struct {
 }
 
 func (s *Service) primary() *TaskSet {
-	for _, ts := range s.TaskSets {
-		if ts.Status == "PRIMARY" {
-			return ts
-		}
+	return find(s.TaskSets, func(ts *TaskSet) bool { return ts.Status == "PRIMARY" })
+}
+
+// find is the first element of s that match accepts, or nil.
+func find[T any](s []*T, match func(*T) bool) *T {
+	if i := slices.IndexFunc(s, match); i >= 0 {
+		return s[i]
 	}
 	return nil
 }
@@ -245,12 +248,7 @@ func (w *World) taskSetID() string {
 }
 
 func (w *World) rule(arn string) *Rule {
-	for _, r := range w.Rules {
-		if r.ARN == arn {
-			return r
-		}
-	}
-	return nil
+	return find(w.Rules, func(r *Rule) bool { return r.ARN == arn })
 }
 
 // addTenantRule is what `pulumi up` does for a new tenant: a rule at the
