@@ -411,7 +411,7 @@ func (w *World) hash() uint64 {
 		h.flag(e.Waiting)
 	}
 	for _, st := range []string{StageLatest, StageApprove, StageStable} {
-		h.num(w.stageHolder[st])
+		h.num(w.holder(st))
 	}
 	for _, v := range slices.Sorted(maps.Keys(w.approved)) {
 		h.num(v)

@@ -312,6 +312,16 @@ type Execution struct {
 	Token      string
 }
 
+// holder is the execution a stage is locked by (-1: free): the one inside
+// it that has not finished it (stageDone).
+func (w *World) holder(stage string) int {
+	inside := func(e *Execution) bool { return e.Stage == stage && e.Status == "InProgress" && !e.Waiting }
+	if e := find(w.Executions, inside); e != nil {
+		return e.N
+	}
+	return -1
+}
+
 func nextStage(s string) string {
 	if i := stageIndex(s); i >= 0 && i+1 < len(pipelineStages) {
 		return pipelineStages[i+1]
@@ -341,9 +351,6 @@ func (w *World) push() {
 // A stage holding a manual approval stays locked: the execution is inside
 // Approve until the approval is decided.
 func (w *World) stageDone(e *Execution) {
-	if w.stageHolder[e.Stage] == e.N {
-		w.stageHolder[e.Stage] = -1
-	}
 	if e.Stage == StageStable {
 		e.Status, e.Waiting = "Succeeded", false
 		return
@@ -363,7 +370,6 @@ func (w *World) stageDone(e *Execution) {
 func (w *World) enter(e *Execution) {
 	next := nextStage(e.Stage)
 	e.Stage, e.Waiting = next, false
-	w.stageHolder[next] = e.N
 	switch next {
 	case StageApprove:
 		e.Token = fmt.Sprintf("token-%d", e.N+1)
@@ -384,9 +390,6 @@ func (w *World) enter(e *Execution) {
 func (w *World) execFailed(e *Execution, why string) {
 	w.logf("  %s fails at %s: %s", e.ID, e.Stage, why)
 	e.Status, e.Waiting = "Failed", false
-	if w.stageHolder[e.Stage] == e.N {
-		w.stageHolder[e.Stage] = -1
-	}
 	// A failed execution publishes a "CodePipeline Pipeline Execution
 	// State Change" event in state FAILED
 	// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html),

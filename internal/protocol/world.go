@@ -137,9 +137,7 @@ type World struct {
 	nextDep     int
 
 	Executions []*Execution
-	// stageHolder is the execution each stage is locked by (-1: free).
-	stageHolder map[string]int
-	approved    map[int]bool // versions an approval covered
+	approved   map[int]bool // versions an approval covered
 
 	events []Event // EventBridge events waiting for delivery
 
@@ -194,16 +192,15 @@ type plannedRule struct {
 func newWorld(s Scenario) *World {
 	st := stackOf(s.Stack)
 	w := &World{
-		st:          st,
-		Reading:     s.Reading,
-		pageSize:    s.PageSize,
-		Services:    map[string]*Service{},
-		TaskDefs:    map[string]int{},
-		stageHolder: map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
-		approved:    map[int]bool{0: true},
-		signal:      s.Signal,
-		metrics:     map[string]*tgHistory{},
-		testTG:      map[string]string{},
+		st:       st,
+		Reading:  s.Reading,
+		pageSize: s.PageSize,
+		Services: map[string]*Service{},
+		TaskDefs: map[string]int{},
+		approved: map[int]bool{0: true},
+		signal:   s.Signal,
+		metrics:  map[string]*tgHistory{},
+		testTG:   map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := w.st.stableTG[0], w.st.stableTG[1]
@@ -398,7 +395,6 @@ func (w *World) clone() *World {
 		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
 	}
 	c.testTG = maps.Clone(w.testTG)
-	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)
 	c.log = shared(w.log)
