@@ -351,42 +351,22 @@ func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority
 // they were given and answered); respawn brings the live ones back.
 func (w *World) clone() *World {
 	c := *w
-	c.Rules = make([]*Rule, len(w.Rules))
-	for i, r := range w.Rules {
-		rc := *r
-		rc.Forward = slices.Clone(r.Forward)
-		rc.Tenants = slices.Clone(r.Tenants)
-		rc.Tags = maps.Clone(r.Tags)
-		rc.TagValues = maps.Clone(r.TagValues)
-		c.Rules[i] = &rc
-	}
-	c.Services = map[string]*Service{}
+	c.Rules = copies(w.Rules, func(r *Rule) {
+		r.Forward = slices.Clone(r.Forward)
+		r.Tenants = slices.Clone(r.Tenants)
+		r.Tags = maps.Clone(r.Tags)
+		r.TagValues = maps.Clone(r.TagValues)
+	})
+	c.Services = make(map[string]*Service, len(w.Services))
 	for name, svc := range w.Services {
 		sc := *svc
-		sc.TaskSets = make([]*TaskSet, len(svc.TaskSets))
-		for i, ts := range svc.TaskSets {
-			tc := *ts
-			sc.TaskSets[i] = &tc
-		}
+		sc.TaskSets = copies(svc.TaskSets, nil)
 		c.Services[name] = &sc
 	}
 	c.TaskDefs = maps.Clone(w.TaskDefs)
 	c.images = maps.Clone(w.images)
-	c.Deployments = make([]*Deployment, len(w.Deployments))
-	for i, d := range w.Deployments {
-		dc := *d
-		dc.Hooks = make([]*Lifecycle, len(d.Hooks))
-		for j, l := range d.Hooks {
-			lc := *l
-			dc.Hooks[j] = &lc
-		}
-		c.Deployments[i] = &dc
-	}
-	c.Executions = make([]*Execution, len(w.Executions))
-	for i, e := range w.Executions {
-		ec := *e
-		c.Executions[i] = &ec
-	}
+	c.Deployments = copies(w.Deployments, func(d *Deployment) { d.Hooks = copies(d.Hooks, nil) })
+	c.Executions = copies(w.Executions, nil)
 	if w.planned != nil {
 		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
 	}
@@ -400,6 +380,20 @@ func (w *World) clone() *World {
 	c.log = shared(w.log)
 	c.invocations = w.invocationRecords()
 	return &c
+}
+
+// copies is a copy of each element of s, then deepened by deep (nil: a
+// shallow copy of each). The copies share one allocation.
+func copies[T any](s []*T, deep func(*T)) []*T {
+	vals, out := make([]T, len(s)), make([]*T, len(s))
+	for i, p := range s {
+		vals[i] = *p
+		if deep != nil {
+			deep(&vals[i])
+		}
+		out[i] = &vals[i]
+	}
+	return out
 }
 
 // frozen is a copy of w to keep as a state, w to be ended (abort) right
