@@ -25,6 +25,7 @@ import (
 	"sort"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -75,12 +76,12 @@ type Weighted struct {
 	Weight int
 }
 
-// Rule kinds.
+// Rule kinds: the declared rules' roles.
 const (
-	KindDefault  = "default"
-	KindCatchAll = "catch-all"
-	KindAnchor   = "anchor"
-	KindTenant   = "tenant"
+	KindDefault  = string(declared.RuleDefault)
+	KindCatchAll = string(declared.RuleCatchAll)
+	KindAnchor   = string(declared.RuleAnchor)
+	KindTenant   = string(declared.RuleTenant)
 )
 
 // TaskSet is one version of a CODE_DEPLOY service. Its tasks register in one
@@ -213,14 +214,14 @@ func newWorld(s Scenario) *World {
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: stableTD, TG: stableTG}}}
 	latestFwd := []Weighted{{w.st.latestTG[0], 100}, {w.st.latestTG[1], 0}}
 	stableFwd := []Weighted{{stableTG, 100}, {other, 0}}
-	w.Rules = []*Rule{
-		{ARN: w.st.defaultARN, Kind: KindDefault, Forward: slices.Clone(latestFwd)},
-		{ARN: w.st.catchAllARN, Priority: w.st.priorityUnpinned, Kind: KindCatchAll, Forward: slices.Clone(latestFwd)},
-		{ARN: w.st.anchorARN, Priority: w.st.priorityAnchor, Kind: KindAnchor, Forward: slices.Clone(stableFwd)},
-	}
-	for _, r := range st.tenantRules {
-		w.Rules = append(w.Rules, &Rule{ARN: r.arn, Priority: r.priority, Kind: KindTenant,
-			Tenants: slices.Clone(r.tenants), Forward: slices.Clone(stableFwd)})
+	// The default rule and the catch-all forward to latest, the anchor and
+	// the tenant rules to stable.
+	for _, r := range st.rules {
+		r.Tenants, r.Forward = slices.Clone(r.Tenants), slices.Clone(stableFwd)
+		if r.Kind == KindDefault || r.Kind == KindCatchAll {
+			r.Forward = slices.Clone(latestFwd)
+		}
+		w.Rules = append(w.Rules, &r)
 	}
 	// Tenants `pulumi up` adds are t<n>, after the declared ones.
 	w.nextTenant = len(w.tenants())
