@@ -169,8 +169,7 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	if slices.ContainsFunc(w.Deployments, active) {
 		return nil, fmt.Errorf("DeploymentLimitExceededException: group %s already has an active deployment", group)
 	}
-	w.nextDep++
-	d := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: group, Status: DepCreated, Phase: phaseCreated, TaskDef: taskDef, Exec: exec}
+	d := &Deployment{ID: fmt.Sprintf("d-%d", len(w.Deployments)+1), Group: group, Status: DepCreated, Phase: phaseCreated, TaskDef: taskDef, Exec: exec}
 	// The AppSpecs name pin at BeforeInstall of Latest and unpin at
 	// AfterAllowTraffic of Stable (appspec/); the rollback function's
 	// deployment uses the Latest AppSpec, pin included.
@@ -269,8 +268,7 @@ func (w *World) end(d *Deployment, status, why string) {
 		w.endDeployment(d)
 	case w.Reading.RollbackOwnID:
 		d.Status, d.Phase = status, phaseDone
-		w.nextDep++
-		rb := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
+		rb := &Deployment{ID: fmt.Sprintf("d-%d", len(w.Deployments)+1), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
 			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, originalServed: d.originalServed, Replacement: d.Replacement, RollbackOf: d.ID}
 		w.Deployments = append(w.Deployments, rb)
 		w.endDeployment(d)

@@ -131,11 +131,11 @@ type World struct {
 	// RegisterTaskDefinition names, where not its version's digest
 	// (taskdefs.go).
 	images map[string]string
-	nextTD int
 	nextTS int
 
+	// Deployments and TaskDefs only grow: their next id is one past their
+	// length.
 	Deployments []*Deployment
-	nextDep     int
 
 	Executions []*Execution
 	approved   map[int]bool // versions an approval covered
@@ -234,8 +234,7 @@ func newWorld(s Scenario) *World {
 }
 
 func (w *World) registerTD(version int) string {
-	w.nextTD++
-	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", w.st.region, w.st.account, w.st.cluster, w.nextTD)
+	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", w.st.region, w.st.account, w.st.cluster, len(w.TaskDefs)+1)
 	w.TaskDefs[arn] = version
 	return arn
 }
