@@ -200,16 +200,9 @@ func (w *World) shiftTo(d *Deployment, pct int) {
 		return
 	}
 	for _, r := range w.Rules {
-		touches := false
-		for _, f := range r.Forward {
-			if f.TG == orig.TG || f.TG == repl.TG {
-				touches = true
-			}
+		if slices.ContainsFunc(r.Forward, func(f Weighted) bool { return f.TG == orig.TG || f.TG == repl.TG }) {
+			r.Forward = []Weighted{{orig.TG, 100 - pct}, {repl.TG, pct}}
 		}
-		if !touches {
-			continue
-		}
-		r.Forward = []Weighted{{orig.TG, 100 - pct}, {repl.TG, pct}}
 	}
 }
 
@@ -233,9 +226,7 @@ func (w *World) revert(d *Deployment) {
 			w.testTG[d.Group] = orig.TG
 		}
 	}
-	if d.Replacement != "" {
-		w.removeTaskSet(svc, d.Replacement)
-	}
+	w.removeTaskSet(svc, d.Replacement) // none when it was not created
 }
 
 // fail ends a deployment that failed (hook failure, hook timeout). Traffic

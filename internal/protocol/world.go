@@ -22,7 +22,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
 	"github.com/tenant-canary/tenant-canary/internal/declared"
@@ -182,6 +181,7 @@ type World struct {
 	testTG map[string]string
 }
 
+// plannedRule is never changed once made: copies of the world share it.
 type plannedRule struct {
 	tenant  string
 	forward []Weighted
@@ -269,7 +269,7 @@ func (w *World) tenants() []string {
 			out = append(out, r.Tenants...)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	// A path tenant's two values may span two rules (declared.Rule).
 	return slices.Compact(out)
 }
@@ -367,9 +367,6 @@ func (w *World) clone() *World {
 	c.images = maps.Clone(w.images)
 	c.Deployments = copies(w.Deployments, func(d *Deployment) { d.Hooks = copies(d.Hooks, nil) })
 	c.Executions = copies(w.Executions, nil)
-	if w.planned != nil {
-		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
-	}
 	c.metrics = make(map[string]*tgHistory, len(w.metrics))
 	for tg, h := range w.metrics {
 		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
