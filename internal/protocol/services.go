@@ -252,24 +252,23 @@ func (w *World) end(d *Deployment, status, why string) {
 			l.Status, l.EndedByDeployment = "Failed", true
 		}
 	}
-	needsRevert := d.Replacement != ""
 	switch {
-	case !needsRevert:
+	case d.Replacement == "":
 		d.Status, d.Phase = status, phaseDone
-		w.endDeployment(d)
 	case w.Reading.RollbackOwnID:
 		d.Status, d.Phase = status, phaseDone
 		rb := &Deployment{ID: fmt.Sprintf("d-%d", len(w.Deployments)+1), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
 			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, originalServed: d.originalServed, Replacement: d.Replacement, RollbackOf: d.ID}
 		w.Deployments = append(w.Deployments, rb)
-		w.endDeployment(d)
 	case w.Reading.EventBeforeRollback:
 		// Ended at once, the revert still to come within the same id.
 		d.Status, d.Phase = status, phaseRollingBack
-		w.endDeployment(d)
 	default:
+		// Ended once traffic is back (rolledBack).
 		d.Phase, d.endStatus = phaseRollingBack, status
+		return
 	}
+	w.endDeployment(d)
 }
 
 // endDeployment publishes the state-change event of an ended deployment

@@ -56,7 +56,8 @@ type Rule struct {
 	Priority int // 0 for the default rule
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
-	Forward  []Weighted
+	// Forward is replaced whole, never edited in place: copies share it.
+	Forward []Weighted
 	// StalePlan: `pulumi up` created this tenant rule with an action it
 	// read when it planned, and the anchor's action had changed since (a
 	// Stable deployment shifted it): the known stale-plan finding.
@@ -352,7 +353,6 @@ func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority
 func (w *World) clone() *World {
 	c := *w
 	c.Rules = copies(w.Rules, func(r *Rule) {
-		r.Forward = slices.Clone(r.Forward)
 		r.Tenants = slices.Clone(r.Tenants)
 		r.Tags = maps.Clone(r.Tags)
 		r.TagValues = maps.Clone(r.TagValues)
@@ -416,14 +416,16 @@ func (w *World) invocationRecords() []*Invocation {
 			out[i] = inv // nothing changes an ended invocation: copies share it
 			continue
 		}
-		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
-			trace: shared(inv.trace), traceHash: inv.traceHash, answers: inv.answers, calls: shared(inv.calls), accepted: inv.accepted,
-			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
-			logs: shared(inv.logs), execID: inv.execID, execution: inv.execution,
-			results: shared(inv.results), cancelAt: inv.cancelAt, parked: inv.parked}
+		// Everything but the goroutine's: its context, channels, client and
+		// flags; the pending call as data.
+		rec := *inv
+		rec.ctx, rec.toWorld, rec.toHook, rec.client, rec.pending = nil, nil, nil, nil, nil
+		rec.live, rec.aborting, rec.replaying = false, false, false
+		rec.trace, rec.calls, rec.logs, rec.results = shared(inv.trace), shared(inv.calls), shared(inv.logs), shared(inv.results)
 		if pc := inv.pending; pc != nil {
-			out[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
+			rec.pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
 		}
+		out[i] = &rec
 	}
 	return out
 }
