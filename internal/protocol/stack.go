@@ -111,12 +111,14 @@ func readStack(d *declared.Stack) (*stack, error) {
 		groups[g.Role] = aws.ToString(g.Group.DeploymentGroupName)
 	}
 	latest := services[declared.RoleLatest]
-	st.latestService, st.stableService = aws.ToString(latest.ServiceName), aws.ToString(services[declared.RoleStable].ServiceName)
-	st.latestCount = int(latest.DesiredCount)
+	st.latestService, st.latestCount = aws.ToString(latest.ServiceName), int(latest.DesiredCount)
+	st.stableService = aws.ToString(services[declared.RoleStable].ServiceName)
 	if lb := latest.LoadBalancers; len(lb) > 0 {
-		st.container, st.port = aws.ToString(lb[0].ContainerName), int(aws.ToInt32(lb[0].ContainerPort))
+		st.container = aws.ToString(lb[0].ContainerName)
+		st.port = int(aws.ToInt32(lb[0].ContainerPort))
 	}
-	st.latestGroup, st.stableGroup = groups[declared.RoleLatest], groups[declared.RoleStable]
+	st.latestGroup = groups[declared.RoleLatest]
+	st.stableGroup = groups[declared.RoleStable]
 	st.pipeline = aws.ToString(d.Pipeline.Declaration.Name)
 	pairs := map[string]*[2]string{declared.RoleLatest: &st.latestTG, declared.RoleStable: &st.stableTG}
 	for _, tg := range d.TargetGroups {

@@ -218,9 +218,10 @@ func newWorld(s Scenario) *World {
 	// The default rule and the catch-all forward to latest, the anchor and
 	// the tenant rules to stable.
 	for _, r := range st.rules {
-		r.Tenants, r.Forward = slices.Clone(r.Tenants), slices.Clone(stableFwd)
+		r.Tenants = slices.Clone(r.Tenants)
+		r.Forward = stableFwd
 		if r.Kind == KindDefault || r.Kind == KindCatchAll {
-			r.Forward = slices.Clone(latestFwd)
+			r.Forward = latestFwd
 		}
 		w.Rules = append(w.Rules, &r)
 	}
