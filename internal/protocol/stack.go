@@ -175,7 +175,7 @@ func readStack(d *declared.Stack) (*stack, error) {
 		}
 		st.env[f.Hook] = env
 	}
-	for _, h := range []contract.Hook{contract.HookPin, contract.HookUnpin, contract.HookCleanup, contract.HookRollback} {
+	for _, h := range contract.Hooks {
 		if _, ok := st.configs[h]; !ok {
 			return nil, fmt.Errorf("protocol: the declared stack %s has no %s function", d.Stack, h)
 		}
