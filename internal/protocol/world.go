@@ -419,14 +419,14 @@ func (w *World) invocationRecords() []*Invocation {
 		}
 		// Everything but the goroutine's: its context, channels, client and
 		// flags; the pending call as data.
-		rec := *inv
-		rec.ctx, rec.toWorld, rec.toHook, rec.client, rec.pending = nil, nil, nil, nil, nil
-		rec.live, rec.aborting, rec.replaying = false, false, false
-		rec.trace, rec.calls, rec.logs, rec.results = shared(inv.trace), shared(inv.calls), shared(inv.logs), shared(inv.results)
+		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
+			trace: shared(inv.trace), traceHash: inv.traceHash, answers: inv.answers, calls: shared(inv.calls), accepted: inv.accepted,
+			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
+			logs: shared(inv.logs), execID: inv.execID, execution: inv.execution,
+			results: shared(inv.results), cancelAt: inv.cancelAt, parked: inv.parked}
 		if pc := inv.pending; pc != nil {
-			rec.pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
+			out[i].pending = &pendingCall{op: pc.op, detail: pc.detail, waiting: pc.waiting}
 		}
-		out[i] = &rec
 	}
 	return out
 }
