@@ -417,8 +417,6 @@ func (w *World) invocationRecords() []*Invocation {
 			out[i] = inv // nothing changes an ended invocation: copies share it
 			continue
 		}
-		// Everything but the goroutine's: its context, channels, client and
-		// flags; the pending call as data.
 		out[i] = &Invocation{N: inv.N, Hook: inv.Hook, Deployment: inv.Deployment, Event: inv.Event,
 			trace: shared(inv.trace), traceHash: inv.traceHash, answers: inv.answers, calls: shared(inv.calls), accepted: inv.accepted,
 			ended: inv.ended, err: inv.err, timedOut: inv.timedOut, sinceDeadline: inv.sinceDeadline, killed: inv.killed,
