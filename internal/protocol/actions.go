@@ -176,7 +176,7 @@ func (w *World) actions(s Scenario) []Action {
 		if e.Status != "InProgress" {
 			continue
 		}
-		if e.Waiting && w.stageHolder[nextStage(e.Stage)] < 0 {
+		if e.Waiting && w.holder(nextStage(e.Stage)) < 0 {
 			add(fmt.Sprintf("%s (v%d) enters %s", e.ID, e.Version, nextStage(e.Stage)), func() { w.enter(e) })
 		}
 		if e.Stage == StageApprove && e.Token != "" {

@@ -175,7 +175,7 @@ func (w *World) checkRest() *Violation {
 			}
 		}
 	}
-	if w.onRejectHold && w.rejects > 0 {
+	if w.st.onRejectHold && w.rejects > 0 {
 		return nil // the operator decides what follows a held rejection
 	}
 	target := 0
@@ -406,7 +406,7 @@ func (w *World) hash() uint64 {
 		h.flag(e.Waiting)
 	}
 	for _, st := range []string{StageLatest, StageApprove, StageStable} {
-		h.num(w.stageHolder[st])
+		h.num(w.holder(st))
 	}
 	for _, v := range slices.Sorted(maps.Keys(w.approved)) {
 		h.num(v)

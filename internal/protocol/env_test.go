@@ -51,7 +51,7 @@ func TestWorldIsTheDeclaredStack(t *testing.T) {
 		decl := fixture(tc.fixture)
 		w := newWorld(Scenario{Stack: decl})
 		assert.Equal(t, tc.tenants, w.tenants(), tc.fixture)
-		assert.Equal(t, tc.hold, w.onRejectHold, tc.fixture)
+		assert.Equal(t, tc.hold, w.st.onRejectHold, tc.fixture)
 		prod := decl.Production()
 		require.Len(t, w.Rules, len(prod.Rules), tc.fixture)
 		for _, r := range prod.Rules {

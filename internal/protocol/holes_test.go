@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenant-canary/tenant-canary/internal/contract"
 )
 
 // script drives one world through named events, checking every invariant
@@ -275,7 +277,7 @@ func TestHoleStableKeepsItsOriginalTaskSetThroughTheTerminationWait(t *testing.T
 	d := sc.deployment(sc.w.st.stableGroup, 0)
 	require.Equal(t, phaseWait, d.Phase)
 	stable := sc.w.Services[sc.w.st.stableService]
-	assert.Equal(t, sc.w.st.stableCount, stable.Desired, "unpin left stable running")
+	assert.Equal(t, int(sc.w.st.configs[contract.HookUnpin].StableDesiredCount), stable.Desired, "unpin left stable running")
 	require.Len(t, stable.TaskSets, 2)
 	for _, ts := range stable.TaskSets {
 		assert.True(t, ts.Running > 0 && ts.Healthy, "task set %s still serving-ready", ts.ID)

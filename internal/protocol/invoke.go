@@ -232,7 +232,7 @@ func (w *World) launch(inv *Invocation) {
 	payload := inv.payload(w.st)
 	var smoke *rollout.Smoke
 	if inv.Hook == contract.HookSmoke {
-		smoke = smokeHook(c, h, *w.smokeChecks)
+		smoke = smokeHook(c, h, *w.st.smoke)
 	}
 	go func() {
 		var err error

@@ -52,14 +52,13 @@ type Reading struct {
 
 // listedStatus is the status ListDeployments matches a deployment by.
 func (r Reading) listedStatus(d *Deployment) string {
-	if !r.QueuedAndBaking || d.Status != DepInProgress && d.Status != DepCreated {
-		return d.Status
-	}
-	switch d.Phase {
-	case phaseCreated:
-		return "Queued"
-	case phaseWait:
-		return "Baking"
+	if r.QueuedAndBaking && d.unfinished() {
+		switch d.Phase {
+		case phaseCreated:
+			return "Queued"
+		case phaseWait:
+			return "Baking"
+		}
 	}
 	return d.Status
 }
@@ -140,31 +139,11 @@ const (
 func (d *Deployment) unfinished() bool { return d.Status == DepCreated || d.Status == DepInProgress }
 
 func (d *Deployment) hook(name string) *Lifecycle {
-	for _, l := range d.Hooks {
-		if l.Name == name {
-			return l
-		}
-	}
-	return nil
+	return find(d.Hooks, func(l *Lifecycle) bool { return l.Name == name })
 }
 
 func (w *World) deployment(id string) *Deployment {
-	for _, d := range w.Deployments {
-		if d.ID == id {
-			return d
-		}
-	}
-	return nil
-}
-
-func (w *World) unfinishedIn(group string) []*Deployment {
-	var out []*Deployment
-	for _, d := range w.Deployments {
-		if d.Group == group && d.unfinished() {
-			out = append(out, d)
-		}
-	}
-	return out
+	return find(w.Deployments, func(d *Deployment) bool { return d.ID == id })
 }
 
 func (st *stack) serviceOf(group string) string {
@@ -176,9 +155,9 @@ func (st *stack) serviceOf(group string) string {
 
 func (st *stack) pairOf(group string) [2]string {
 	if group == st.latestGroup {
-		return [2]string{st.latestTG[0], st.latestTG[1]}
+		return st.latestTG
 	}
-	return [2]string{st.stableTG[0], st.stableTG[1]}
+	return st.stableTG
 }
 
 // createDeployment starts a deployment of group, or fails like CodeDeploy:
@@ -186,12 +165,11 @@ func (st *stack) pairOf(group string) [2]string {
 // (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_CreateDeployment.html,
 // DeploymentLimitExceededException).
 func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, error) {
-	rollingBack := slices.ContainsFunc(w.Deployments, func(d *Deployment) bool { return d.Group == group && d.Phase == phaseRollingBack })
-	if len(w.unfinishedIn(group)) > 0 || rollingBack {
+	active := func(d *Deployment) bool { return d.Group == group && (d.unfinished() || d.Phase == phaseRollingBack) }
+	if slices.ContainsFunc(w.Deployments, active) {
 		return nil, fmt.Errorf("DeploymentLimitExceededException: group %s already has an active deployment", group)
 	}
-	w.nextDep++
-	d := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: group, Status: DepCreated, Phase: phaseCreated, TaskDef: taskDef, Exec: exec}
+	d := &Deployment{ID: fmt.Sprintf("d-%d", len(w.Deployments)+1), Group: group, Status: DepCreated, Phase: phaseCreated, TaskDef: taskDef, Exec: exec}
 	// The AppSpecs name pin at BeforeInstall of Latest and unpin at
 	// AfterAllowTraffic of Stable (appspec/); the rollback function's
 	// deployment uses the Latest AppSpec, pin included.
@@ -202,7 +180,7 @@ func (w *World) createDeployment(group, taskDef string, exec int) (*Deployment, 
 	}
 	// With smokeTest on, both AppSpecs also name the smoke hook at
 	// AfterAllowTestTraffic (appspec/).
-	if w.smokeChecks != nil {
+	if w.st.smoke != nil {
 		d.Hooks = append(d.Hooks, &Lifecycle{Name: hookTestTraffic, Status: "Pending"})
 	}
 	w.Deployments = append(w.Deployments, d)
@@ -222,26 +200,14 @@ func (w *World) shiftTo(d *Deployment, pct int) {
 		return
 	}
 	for _, r := range w.Rules {
-		touches := false
-		for _, f := range r.Forward {
-			if f.TG == orig.TG || f.TG == repl.TG {
-				touches = true
-			}
+		if slices.ContainsFunc(r.Forward, func(f Weighted) bool { return f.TG == orig.TG || f.TG == repl.TG }) {
+			r.Forward = []Weighted{{orig.TG, 100 - pct}, {repl.TG, pct}}
 		}
-		if !touches {
-			continue
-		}
-		r.Forward = []Weighted{{orig.TG, 100 - pct}, {repl.TG, pct}}
 	}
 }
 
 func (w *World) taskSet(svc *Service, id string) *TaskSet {
-	for _, ts := range svc.TaskSets {
-		if ts.ID == id {
-			return ts
-		}
-	}
-	return nil
+	return find(svc.TaskSets, func(ts *TaskSet) bool { return ts.ID == id })
 }
 
 func (w *World) removeTaskSet(svc *Service, id string) {
@@ -260,9 +226,7 @@ func (w *World) revert(d *Deployment) {
 			w.testTG[d.Group] = orig.TG
 		}
 	}
-	if d.Replacement != "" {
-		w.removeTaskSet(svc, d.Replacement)
-	}
+	w.removeTaskSet(svc, d.Replacement) // none when it was not created
 }
 
 // fail ends a deployment that failed (hook failure, hook timeout). Traffic
@@ -288,25 +252,23 @@ func (w *World) end(d *Deployment, status, why string) {
 			l.Status, l.EndedByDeployment = "Failed", true
 		}
 	}
-	needsRevert := d.Replacement != ""
 	switch {
-	case !needsRevert:
+	case d.Replacement == "":
 		d.Status, d.Phase = status, phaseDone
-		w.endDeployment(d)
 	case w.Reading.RollbackOwnID:
 		d.Status, d.Phase = status, phaseDone
-		w.nextDep++
-		rb := &Deployment{ID: fmt.Sprintf("d-%d", w.nextDep), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
+		rb := &Deployment{ID: fmt.Sprintf("d-%d", len(w.Deployments)+1), Group: d.Group, Status: DepInProgress, Phase: phaseRollingBack,
 			TaskDef: d.TaskDef, Exec: -2, Original: d.Original, originalServed: d.originalServed, Replacement: d.Replacement, RollbackOf: d.ID}
 		w.Deployments = append(w.Deployments, rb)
-		w.endDeployment(d)
 	case w.Reading.EventBeforeRollback:
 		// Ended at once, the revert still to come within the same id.
 		d.Status, d.Phase = status, phaseRollingBack
-		w.endDeployment(d)
 	default:
+		// Ended once traffic is back (rolledBack).
 		d.Phase, d.endStatus = phaseRollingBack, status
+		return
 	}
+	w.endDeployment(d)
 }
 
 // endDeployment publishes the state-change event of an ended deployment
@@ -338,6 +300,16 @@ type Execution struct {
 	Token      string
 }
 
+// holder is the execution a stage is locked by (-1: free): the one inside
+// it that has not finished it (stageDone).
+func (w *World) holder(stage string) int {
+	inside := func(e *Execution) bool { return e.Stage == stage && e.Status == "InProgress" && !e.Waiting }
+	if e := find(w.Executions, inside); e != nil {
+		return e.N
+	}
+	return -1
+}
+
 func nextStage(s string) string {
 	if i := stageIndex(s); i >= 0 && i+1 < len(pipelineStages) {
 		return pipelineStages[i+1]
@@ -367,9 +339,6 @@ func (w *World) push() {
 // A stage holding a manual approval stays locked: the execution is inside
 // Approve until the approval is decided.
 func (w *World) stageDone(e *Execution) {
-	if w.stageHolder[e.Stage] == e.N {
-		w.stageHolder[e.Stage] = -1
-	}
 	if e.Stage == StageStable {
 		e.Status, e.Waiting = "Succeeded", false
 		return
@@ -389,7 +358,6 @@ func (w *World) stageDone(e *Execution) {
 func (w *World) enter(e *Execution) {
 	next := nextStage(e.Stage)
 	e.Stage, e.Waiting = next, false
-	w.stageHolder[next] = e.N
 	switch next {
 	case StageApprove:
 		e.Token = fmt.Sprintf("token-%d", e.N+1)
@@ -410,9 +378,6 @@ func (w *World) enter(e *Execution) {
 func (w *World) execFailed(e *Execution, why string) {
 	w.logf("  %s fails at %s: %s", e.ID, e.Stage, why)
 	e.Status, e.Waiting = "Failed", false
-	if w.stageHolder[e.Stage] == e.N {
-		w.stageHolder[e.Stage] = -1
-	}
 	// A failed execution publishes a "CodePipeline Pipeline Execution
 	// State Change" event in state FAILED
 	// (https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html),

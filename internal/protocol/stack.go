@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/tenant-canary/tenant-canary/components/config"
 	"github.com/tenant-canary/tenant-canary/internal/cloudwatch"
@@ -34,7 +36,7 @@ type stack struct {
 	pipeline                              string
 	container                             string
 	port                                  int
-	latestCount, stableCount              int
+	latestCount                           int
 
 	listenerARN, catchAllARN, anchorARN, defaultARN string
 	// rulePrefix names the rules `pulumi up` adds for new tenants.
@@ -43,16 +45,17 @@ type stack struct {
 	// on (PairIndex 0), then the other.
 	latestTG, stableTG [2]string
 
-	priorityUnpinned, priorityAnchor, priorityPinned int
-	// tenantRules are the declared tenant rules, by priority.
-	tenantRules []declaredRule
+	// rules are the production listener's declared rules (no action yet),
+	// by priority: the default rule (0) first.
+	rules []Rule
 
 	// env is each function's declared environment, as the hooks get it;
 	// configs what rollout.ConfigFromEnv makes of it.
 	env     map[contract.Hook]map[string]string
 	configs map[contract.Hook]rollout.Config
-	// onReject is approval.onReject as the rollback function reads it.
-	onReject string
+	// onRejectHold: approval.onReject is hold, as the rollback function
+	// reads it.
+	onRejectHold bool
 
 	// The signal path's settings, as declared: the traffic steps and
 	// minutes of CodeDeploy's deployment config with each deployment
@@ -66,12 +69,6 @@ type stack struct {
 	// smoke is the smoke function's checks (nil: smokeTest is off, the
 	// AppSpecs name no AfterAllowTestTraffic hook).
 	smoke *contract.SmokeChecks
-}
-
-type declaredRule struct {
-	arn      string
-	priority int
-	tenants  []string
 }
 
 // LoadStack reads a declared stack: the JSON `go run . declare --stack S`
@@ -105,39 +102,31 @@ func readStack(d *declared.Stack) (*stack, error) {
 	}
 	st := &stack{decl: d, region: d.Region, account: d.Account, cluster: d.ECS.ClusterName,
 		app: d.CodeDeploy.ApplicationName, env: map[contract.Hook]map[string]string{}, configs: map[contract.Hook]rollout.Config{}}
+	// Each part by its role (declared.RoleLatest, RoleStable).
+	services, groups := map[string]ecstypes.Service{}, map[string]string{}
 	for _, s := range d.ECS.Services {
-		name, count := aws.ToString(s.Service.ServiceName), int(s.Service.DesiredCount)
-		switch s.Role {
-		case "latest":
-			st.latestService, st.latestCount = name, count
-			if len(s.Service.LoadBalancers) > 0 {
-				st.container = aws.ToString(s.Service.LoadBalancers[0].ContainerName)
-				st.port = int(aws.ToInt32(s.Service.LoadBalancers[0].ContainerPort))
-			}
-		case "stable":
-			st.stableService = name
-		}
+		services[s.Role] = s.Service
 	}
 	for _, g := range d.CodeDeploy.Groups {
-		switch g.Role {
-		case "latest":
-			st.latestGroup = aws.ToString(g.Group.DeploymentGroupName)
-		case "stable":
-			st.stableGroup = aws.ToString(g.Group.DeploymentGroupName)
-		}
+		groups[g.Role] = aws.ToString(g.Group.DeploymentGroupName)
 	}
-	if d.Pipeline.Declaration.Name != nil {
-		st.pipeline = *d.Pipeline.Declaration.Name
+	latest := services[declared.RoleLatest]
+	st.latestService, st.latestCount = aws.ToString(latest.ServiceName), int(latest.DesiredCount)
+	st.stableService = aws.ToString(services[declared.RoleStable].ServiceName)
+	if lb := latest.LoadBalancers; len(lb) > 0 {
+		st.container = aws.ToString(lb[0].ContainerName)
+		st.port = int(aws.ToInt32(lb[0].ContainerPort))
 	}
+	st.latestGroup = groups[declared.RoleLatest]
+	st.stableGroup = groups[declared.RoleStable]
+	st.pipeline = aws.ToString(d.Pipeline.Declaration.Name)
+	pairs := map[string]*[2]string{declared.RoleLatest: &st.latestTG, declared.RoleStable: &st.stableTG}
 	for _, tg := range d.TargetGroups {
 		if tg.PairIndex < 0 || tg.PairIndex > 1 {
 			return nil, fmt.Errorf("protocol: target group %s has pair index %d", aws.ToString(tg.TargetGroup.TargetGroupArn), tg.PairIndex)
 		}
-		switch tg.Service {
-		case "latest":
-			st.latestTG[tg.PairIndex] = aws.ToString(tg.TargetGroup.TargetGroupArn)
-		case "stable":
-			st.stableTG[tg.PairIndex] = aws.ToString(tg.TargetGroup.TargetGroupArn)
+		if pair := pairs[tg.Service]; pair != nil {
+			pair[tg.PairIndex] = aws.ToString(tg.TargetGroup.TargetGroupArn)
 		}
 	}
 	prod := d.Production()
@@ -146,80 +135,60 @@ func readStack(d *declared.Stack) (*stack, error) {
 	}
 	st.listenerARN = aws.ToString(prod.Listener.ListenerArn)
 	st.rulePrefix = strings.Replace(st.listenerARN, ":listener/", ":listener-rule/", 1) + "/"
+	arns := map[declared.RuleRole]*string{declared.RuleDefault: &st.defaultARN, declared.RuleCatchAll: &st.catchAllARN, declared.RuleAnchor: &st.anchorARN}
 	for _, r := range prod.Rules {
-		arn := aws.ToString(r.Rule.RuleArn)
-		prio := 0
+		rule := Rule{ARN: aws.ToString(r.Rule.RuleArn), Kind: string(r.Role), Tenants: r.Tenants}
 		if r.Role != declared.RuleDefault {
 			p, err := strconv.Atoi(aws.ToString(r.Rule.Priority))
 			if err != nil {
-				return nil, fmt.Errorf("protocol: rule %s has priority %q: %w", arn, aws.ToString(r.Rule.Priority), err)
+				return nil, fmt.Errorf("protocol: rule %s has priority %q: %w", rule.ARN, aws.ToString(r.Rule.Priority), err)
 			}
-			prio = p
+			rule.Priority = p
 		}
-		switch r.Role {
-		case declared.RuleDefault:
-			st.defaultARN = arn
-		case declared.RuleCatchAll:
-			st.catchAllARN, st.priorityUnpinned = arn, prio
-		case declared.RuleAnchor:
-			st.anchorARN, st.priorityAnchor = arn, prio
-		case declared.RuleTenant:
-			st.tenantRules = append(st.tenantRules, declaredRule{arn: arn, priority: prio, tenants: r.Tenants})
+		if arn := arns[r.Role]; arn != nil {
+			*arn = rule.ARN
 		}
+		st.rules = append(st.rules, rule)
 	}
+	slices.SortStableFunc(st.rules, func(a, b Rule) int { return cmp.Compare(a.Priority, b.Priority) })
 	if err := st.readSignal(d); err != nil {
 		return nil, err
 	}
+	// Each function's environment is read by the hook's own reader, which
+	// refuses what the hook would (the smoke function's checks included).
 	for _, f := range d.Functions {
-		if f.Hook == contract.HookSmoke {
-			raw, ok := f.Environment[contract.EnvSmokeChecks]
-			if !ok {
-				return nil, fmt.Errorf("protocol: the smoke function %s has no %s", f.Name, contract.EnvSmokeChecks)
-			}
-			var c contract.SmokeChecks
-			if err := json.Unmarshal([]byte(raw), &c); err != nil {
-				return nil, fmt.Errorf("protocol: the smoke function %s's %s: %w", f.Name, contract.EnvSmokeChecks, err)
-			}
-			st.smoke = &c
-			st.env[f.Hook] = maps.Clone(f.Environment)
-			continue
-		}
 		env := maps.Clone(f.Environment)
 		if _, ok := env[contract.EnvReleaseDelaySeconds]; ok {
 			env[contract.EnvReleaseDelaySeconds] = modelledReleaseDelay
 		}
-		cfg, err := rollout.ConfigFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, f.Hook)
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		var err error
+		if f.Hook == contract.HookSmoke {
+			var smoke rollout.SmokeConfig
+			smoke, err = rollout.SmokeConfigFromEnv(lookup)
+			st.smoke = &smoke.Checks
+		} else {
+			st.configs[f.Hook], err = rollout.ConfigFromEnv(lookup, f.Hook)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("protocol: function %s's declared environment: %w", f.Name, err)
 		}
-		st.env[f.Hook], st.configs[f.Hook] = env, cfg
-		if f.Hook == contract.HookPin {
-			p, err := strconv.Atoi(env[contract.EnvCatchAllPriorityPinned])
-			if err != nil {
-				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvCatchAllPriorityPinned, env[contract.EnvCatchAllPriorityPinned], err)
-			}
-			st.priorityPinned = p
-			c, err := strconv.Atoi(env[contract.EnvStableDesiredCount])
-			if err != nil {
-				return nil, fmt.Errorf("protocol: %s=%q: %w", contract.EnvStableDesiredCount, env[contract.EnvStableDesiredCount], err)
-			}
-			st.stableCount = c
-		}
-		if v, ok := env[contract.EnvOnReject]; ok {
-			st.onReject = v
+		st.env[f.Hook] = env
+	}
+	for _, h := range contract.Hooks {
+		if _, ok := st.configs[h]; !ok {
+			return nil, fmt.Errorf("protocol: the declared stack %s has no %s function", d.Stack, h)
 		}
 	}
+	// The rollback function's reader requires ON_REJECT and allows only
+	// rollback or hold.
+	st.onRejectHold = st.configs[contract.HookRollback].OnReject == contract.OnRejectHold
 	for what, v := range map[string]string{"cluster": st.cluster, "latest service": st.latestService, "stable service": st.stableService,
 		"application": st.app, "latest deployment group": st.latestGroup, "stable deployment group": st.stableGroup, "pipeline": st.pipeline,
 		"container": st.container, "listener": st.listenerARN, "catch-all rule": st.catchAllARN, "anchor rule": st.anchorARN,
-		"default rule": st.defaultARN, "latest target groups": st.latestTG[1], "stable target groups": st.stableTG[1], "on reject": st.onReject} {
+		"default rule": st.defaultARN, "latest target groups": st.latestTG[1], "stable target groups": st.stableTG[1]} {
 		if v == "" {
 			return nil, fmt.Errorf("protocol: the declared stack %s names no %s", d.Stack, what)
-		}
-	}
-	for _, h := range []contract.Hook{contract.HookPin, contract.HookUnpin, contract.HookCleanup, contract.HookRollback} {
-		if _, ok := st.configs[h]; !ok {
-			return nil, fmt.Errorf("protocol: the declared stack %s has no %s function", d.Stack, h)
 		}
 	}
 	return st, nil
@@ -249,19 +218,6 @@ func (st *stack) readSignal(d *declared.Stack) error {
 		return fmt.Errorf("protocol: the declared deployment config's traffic routing %q is not one the model knows", rc.Type)
 	}
 	st.terminationWait, st.alarms, st.watched = map[string]int{}, map[string][]*cloudwatch.Alarm{}, map[string][]string{}
-	roleGroup := map[string]string{}
-	for _, g := range d.CodeDeploy.Groups {
-		name := aws.ToString(g.Group.DeploymentGroupName)
-		roleGroup[g.Role] = name
-		bg := g.Group.BlueGreenDeploymentConfiguration
-		if bg == nil || bg.TerminateBlueInstancesOnDeploymentSuccess == nil {
-			return fmt.Errorf("protocol: deployment group %s declares no termination of the original task set", name)
-		}
-		st.terminationWait[name] = int(bg.TerminateBlueInstancesOnDeploymentSuccess.TerminationWaitTimeInMinutes)
-	}
-	// The wait is the same for both groups in the program; the model keeps
-	// each group's own, and Traffic carries the Latest group's.
-	st.traffic.TerminationWaitMinutes = st.terminationWait[roleGroup[declared.RoleLatest]]
 	byName := map[string]string{}
 	for _, a := range d.Alarms {
 		def := a.Definition
@@ -274,20 +230,26 @@ func (st *stack) readSignal(d *declared.Stack) error {
 	}
 	for _, g := range d.CodeDeploy.Groups {
 		name := aws.ToString(g.Group.DeploymentGroupName)
-		ac := g.Group.AlarmConfiguration
-		if ac == nil || !ac.Enabled {
-			continue
+		bg := g.Group.BlueGreenDeploymentConfiguration
+		if bg == nil || bg.TerminateBlueInstancesOnDeploymentSuccess == nil {
+			return fmt.Errorf("protocol: deployment group %s declares no termination of the original task set", name)
 		}
-		for _, a := range ac.Alarms {
-			tg, ok := byName[aws.ToString(a.Name)]
-			if !ok {
-				return fmt.Errorf("protocol: deployment group %s names alarm %s, which the stack does not declare", name, aws.ToString(a.Name))
-			}
-			if !slices.Contains(st.watched[name], tg) {
-				st.watched[name] = append(st.watched[name], tg)
+		st.terminationWait[name] = int(bg.TerminateBlueInstancesOnDeploymentSuccess.TerminationWaitTimeInMinutes)
+		if ac := g.Group.AlarmConfiguration; ac != nil && ac.Enabled {
+			for _, a := range ac.Alarms {
+				tg, ok := byName[aws.ToString(a.Name)]
+				if !ok {
+					return fmt.Errorf("protocol: deployment group %s names alarm %s, which the stack does not declare", name, aws.ToString(a.Name))
+				}
+				if !slices.Contains(st.watched[name], tg) {
+					st.watched[name] = append(st.watched[name], tg)
+				}
 			}
 		}
 	}
+	// The wait is the same for both groups in the program; the model keeps
+	// each group's own, and Traffic carries the Latest group's.
+	st.traffic.TerminationWaitMinutes = st.terminationWait[st.latestGroup]
 	return nil
 }
 

@@ -22,10 +22,9 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/tenant-canary/tenant-canary/components/routing"
-	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 )
 
 // The modelled stack's names, ARNs, priorities, desired counts and
@@ -57,7 +56,8 @@ type Rule struct {
 	Priority int // 0 for the default rule
 	Kind     string
 	Tenants  []string // tenant rules: the tenants whose requests match
-	Forward  []Weighted
+	// Forward is replaced whole, never edited in place: copies share it.
+	Forward []Weighted
 	// StalePlan: `pulumi up` created this tenant rule with an action it
 	// read when it planned, and the anchor's action had changed since (a
 	// Stable deployment shifted it): the known stale-plan finding.
@@ -76,12 +76,12 @@ type Weighted struct {
 	Weight int
 }
 
-// Rule kinds.
+// Rule kinds: the declared rules' roles.
 const (
-	KindDefault  = "default"
-	KindCatchAll = "catch-all"
-	KindAnchor   = "anchor"
-	KindTenant   = "tenant"
+	KindDefault  = string(declared.RuleDefault)
+	KindCatchAll = string(declared.RuleCatchAll)
+	KindAnchor   = string(declared.RuleAnchor)
+	KindTenant   = string(declared.RuleTenant)
 )
 
 // TaskSet is one version of a CODE_DEPLOY service. Its tasks register in one
@@ -98,17 +98,19 @@ type TaskSet struct {
 
 // Service is an ECS service with the CODE_DEPLOY deployment controller.
 type Service struct {
-	Name     string
 	Desired  int
 	TaskDef  string // the service's own, before its first deployment
 	TaskSets []*TaskSet
 }
 
 func (s *Service) primary() *TaskSet {
-	for _, ts := range s.TaskSets {
-		if ts.Status == "PRIMARY" {
-			return ts
-		}
+	return find(s.TaskSets, func(ts *TaskSet) bool { return ts.Status == "PRIMARY" })
+}
+
+// find is the first element of s that match accepts, or nil.
+func find[T any](s []*T, match func(*T) bool) *T {
+	if i := slices.IndexFunc(s, match); i >= 0 {
+		return s[i]
 	}
 	return nil
 }
@@ -129,27 +131,22 @@ type World struct {
 	// RegisterTaskDefinition names, where not its version's digest
 	// (taskdefs.go).
 	images map[string]string
-	nextTD int
 	nextTS int
 
+	// Deployments and TaskDefs only grow: their next id is one past their
+	// length.
 	Deployments []*Deployment
-	nextDep     int
 
 	Executions []*Execution
-	// stageHolder is the execution each stage is locked by (-1: free).
-	stageHolder map[string]int
-	approved    map[int]bool // versions an approval covered
+	approved   map[int]bool // versions an approval covered
 
-	events   []Event // EventBridge events waiting for delivery
-	nextExec int
+	events []Event // EventBridge events waiting for delivery
 
 	invocations []*Invocation
 	// parking: the explorer's parked hook goroutines (parking.go; nil
 	// outside Explore), shared by every copy.
 	parking *parking
 
-	// onRejectHold is approval.onReject=hold.
-	onRejectHold bool
 	// editViolation is I5's verdict on the last `pulumi up`; pulumiState
 	// is what Pulumi owns as the last `pulumi up` left it (pulumiOwned).
 	editViolation *Violation
@@ -180,13 +177,12 @@ type World struct {
 	clock   int
 	metrics map[string]*tgHistory
 
-	// The smoke hook (Scenario.Smoke; nil: the AppSpecs name none): its
-	// checks, and where each group's test listener routes once CodeDeploy
-	// moved it.
-	smokeChecks *contract.SmokeChecks
-	testTG      map[string]string
+	// The smoke hook (Scenario.Smoke; its checks are the stack's): where
+	// each group's test listener routes once CodeDeploy moved it.
+	testTG map[string]string
 }
 
+// plannedRule is never changed once made: copies of the world share it.
 type plannedRule struct {
 	tenant  string
 	forward []Weighted
@@ -198,38 +194,36 @@ type plannedRule struct {
 func newWorld(s Scenario) *World {
 	st := stackOf(s.Stack)
 	w := &World{
-		st:           st,
-		Reading:      s.Reading,
-		pageSize:     s.PageSize,
-		Services:     map[string]*Service{},
-		TaskDefs:     map[string]int{},
-		stageHolder:  map[string]int{StageLatest: -1, StageApprove: -1, StageStable: -1},
-		approved:     map[int]bool{0: true},
-		onRejectHold: st.onReject == contract.OnRejectHold,
-		signal:       s.Signal,
-		metrics:      map[string]*tgHistory{},
-		smokeChecks:  st.smoke,
-		testTG:       map[string]string{},
+		st:       st,
+		Reading:  s.Reading,
+		pageSize: s.PageSize,
+		Services: map[string]*Service{},
+		TaskDefs: map[string]int{},
+		approved: map[int]bool{0: true},
+		signal:   s.Signal,
+		metrics:  map[string]*tgHistory{},
+		testTG:   map[string]string{},
 	}
 	latestTD, stableTD := w.registerTD(0), w.registerTD(0)
 	stableTG, other := w.st.stableTG[0], w.st.stableTG[1]
 	if s.StableOnGreen {
 		stableTG, other = w.st.stableTG[1], w.st.stableTG[0]
 	}
-	w.Services[w.st.latestService] = &Service{Name: w.st.latestService, Desired: w.st.latestCount, TaskDef: latestTD,
+	w.Services[w.st.latestService] = &Service{Desired: w.st.latestCount, TaskDef: latestTD,
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: latestTD, TG: w.st.latestTG[0], Running: w.st.latestCount, Healthy: true}}}
-	w.Services[w.st.stableService] = &Service{Name: w.st.stableService, Desired: 0, TaskDef: stableTD,
+	w.Services[w.st.stableService] = &Service{Desired: 0, TaskDef: stableTD,
 		TaskSets: []*TaskSet{{ID: w.taskSetID(), Status: "PRIMARY", TaskDef: stableTD, TG: stableTG}}}
 	latestFwd := []Weighted{{w.st.latestTG[0], 100}, {w.st.latestTG[1], 0}}
 	stableFwd := []Weighted{{stableTG, 100}, {other, 0}}
-	w.Rules = []*Rule{
-		{ARN: w.st.defaultARN, Kind: KindDefault, Forward: slices.Clone(latestFwd)},
-		{ARN: w.st.catchAllARN, Priority: w.st.priorityUnpinned, Kind: KindCatchAll, Forward: slices.Clone(latestFwd)},
-		{ARN: w.st.anchorARN, Priority: w.st.priorityAnchor, Kind: KindAnchor, Forward: slices.Clone(stableFwd)},
-	}
-	for _, r := range st.tenantRules {
-		w.Rules = append(w.Rules, &Rule{ARN: r.arn, Priority: r.priority, Kind: KindTenant,
-			Tenants: slices.Clone(r.tenants), Forward: slices.Clone(stableFwd)})
+	// The default rule and the catch-all forward to latest, the anchor and
+	// the tenant rules to stable.
+	for _, r := range st.rules {
+		r.Tenants = slices.Clone(r.Tenants)
+		r.Forward = stableFwd
+		if r.Kind == KindDefault || r.Kind == KindCatchAll {
+			r.Forward = latestFwd
+		}
+		w.Rules = append(w.Rules, &r)
 	}
 	// Tenants `pulumi up` adds are t<n>, after the declared ones.
 	w.nextTenant = len(w.tenants())
@@ -242,8 +236,7 @@ func newWorld(s Scenario) *World {
 }
 
 func (w *World) registerTD(version int) string {
-	w.nextTD++
-	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", w.st.region, w.st.account, w.st.cluster, w.nextTD)
+	arn := fmt.Sprintf("arn:aws:ecs:%s:%s:task-definition/%s:%d", w.st.region, w.st.account, w.st.cluster, len(w.TaskDefs)+1)
 	w.TaskDefs[arn] = version
 	return arn
 }
@@ -254,12 +247,7 @@ func (w *World) taskSetID() string {
 }
 
 func (w *World) rule(arn string) *Rule {
-	for _, r := range w.Rules {
-		if r.ARN == arn {
-			return r
-		}
-	}
-	return nil
+	return find(w.Rules, func(r *Rule) bool { return r.ARN == arn })
 }
 
 // addTenantRule is what `pulumi up` does for a new tenant: a rule at the
@@ -283,7 +271,7 @@ func (w *World) tenants() []string {
 			out = append(out, r.Tenants...)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	// A path tenant's two values may span two rules (declared.Rule).
 	return slices.Compact(out)
 }
@@ -365,56 +353,45 @@ func (w *World) catchAllPinned() bool { return w.rule(w.st.catchAllARN).Priority
 // they were given and answered); respawn brings the live ones back.
 func (w *World) clone() *World {
 	c := *w
-	c.Rules = make([]*Rule, len(w.Rules))
-	for i, r := range w.Rules {
-		rc := *r
-		rc.Forward = slices.Clone(r.Forward)
-		rc.Tenants = slices.Clone(r.Tenants)
-		rc.Tags = maps.Clone(r.Tags)
-		rc.TagValues = maps.Clone(r.TagValues)
-		c.Rules[i] = &rc
-	}
-	c.Services = map[string]*Service{}
+	c.Rules = copies(w.Rules, func(r *Rule) {
+		r.Tenants = slices.Clone(r.Tenants)
+		r.Tags = maps.Clone(r.Tags)
+		r.TagValues = maps.Clone(r.TagValues)
+	})
+	c.Services = make(map[string]*Service, len(w.Services))
 	for name, svc := range w.Services {
 		sc := *svc
-		sc.TaskSets = make([]*TaskSet, len(svc.TaskSets))
-		for i, ts := range svc.TaskSets {
-			tc := *ts
-			sc.TaskSets[i] = &tc
-		}
+		sc.TaskSets = copies(svc.TaskSets, nil)
 		c.Services[name] = &sc
 	}
 	c.TaskDefs = maps.Clone(w.TaskDefs)
 	c.images = maps.Clone(w.images)
-	c.Deployments = make([]*Deployment, len(w.Deployments))
-	for i, d := range w.Deployments {
-		dc := *d
-		dc.Hooks = make([]*Lifecycle, len(d.Hooks))
-		for j, l := range d.Hooks {
-			lc := *l
-			dc.Hooks[j] = &lc
-		}
-		c.Deployments[i] = &dc
-	}
-	c.Executions = make([]*Execution, len(w.Executions))
-	for i, e := range w.Executions {
-		ec := *e
-		c.Executions[i] = &ec
-	}
-	if w.planned != nil {
-		c.planned = &plannedRule{tenant: w.planned.tenant, forward: slices.Clone(w.planned.forward)}
-	}
+	c.Deployments = copies(w.Deployments, func(d *Deployment) { d.Hooks = copies(d.Hooks, nil) })
+	c.Executions = copies(w.Executions, nil)
 	c.metrics = make(map[string]*tgHistory, len(w.metrics))
 	for tg, h := range w.metrics {
 		c.metrics[tg] = &tgHistory{samples: slices.Clone(h.samples), states: slices.Clone(h.states)}
 	}
 	c.testTG = maps.Clone(w.testTG)
-	c.stageHolder = maps.Clone(w.stageHolder)
 	c.approved = maps.Clone(w.approved)
 	c.events = slices.Clone(w.events)
 	c.log = shared(w.log)
 	c.invocations = w.invocationRecords()
 	return &c
+}
+
+// copies is a copy of each element of s, then deepened by deep (nil: a
+// shallow copy of each). The copies share one allocation.
+func copies[T any](s []*T, deep func(*T)) []*T {
+	vals, out := make([]T, len(s)), make([]*T, len(s))
+	for i, p := range s {
+		vals[i] = *p
+		if deep != nil {
+			deep(&vals[i])
+		}
+		out[i] = &vals[i]
+	}
+	return out
 }
 
 // frozen is a copy of w to keep as a state, w to be ended (abort) right
