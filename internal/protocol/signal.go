@@ -117,12 +117,10 @@ func (w *World) timed(d *Deployment) (due int, ok bool) {
 
 // minuteCanPass: some deployment waits for minutes.
 func (w *World) minuteCanPass() bool {
-	for _, d := range w.Deployments {
-		if due, ok := w.timed(d); ok && w.clock < due {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(w.Deployments, func(d *Deployment) bool {
+		due, ok := w.timed(d)
+		return ok && w.clock < due
+	})
 }
 
 // firstStep is the weight of the replacement's group after CodeDeploy's
@@ -165,9 +163,7 @@ func (w *World) passMinute() {
 	requests := map[string]int{}
 	for _, t := range append([]string{""}, w.tenants()...) {
 		for _, f := range w.route(t).Forward {
-			if f.Weight > 0 {
-				requests[f.TG] += sig.RequestsPerMinute * f.Weight / 100
-			}
+			requests[f.TG] += sig.RequestsPerMinute * f.Weight / 100
 		}
 	}
 	t := w.clock
@@ -186,10 +182,7 @@ func (w *World) passMinute() {
 		alarms := sig.alarmsOf(w.st, tg)
 		h := w.metrics[tg]
 		if h == nil {
-			h = &tgHistory{states: make([]types.StateValue, len(alarms))}
-			for i := range h.states {
-				h.states[i] = types.StateValueInsufficientData
-			}
+			h = &tgHistory{states: slices.Repeat([]types.StateValue{types.StateValueInsufficientData}, len(alarms))}
 			w.metrics[tg] = h
 		}
 		h.samples = append(h.samples, sample)
@@ -215,35 +208,28 @@ func (w *World) passMinute() {
 // signalActions are the timed steps of the signal path.
 func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func())) {
 	due, _ := w.timed(d)
-	switch d.Phase {
-	case phaseInstalled:
-		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
-		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
-			return
-		}
-		pct := w.st.firstStep()
-		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, pct), func() {
-			w.shiftTo(d, pct)
+	// shift is CodeDeploy's step to pct on the replacement; the last one
+	// (100) completes AllowTraffic.
+	shift := func(label string, pct int) {
+		add(label, func() {
 			d.pct, d.stepAt, d.Phase = pct, w.clock, phaseCanary
 			if pct >= 100 {
 				w.shiftAll(s, d)
-				d.stepAt = w.clock
-			}
-		})
-	case phaseCanary:
-		if w.clock < due {
-			return
-		}
-		next := w.st.nextStep(d.pct)
-		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), func() {
-			d.pct, d.stepAt = next, w.clock
-			if next >= 100 {
-				w.shiftAll(s, d)
-				d.stepAt = w.clock
 				return
 			}
-			w.shiftTo(d, next)
+			w.shiftTo(d, pct)
 		})
+	}
+	switch d.Phase {
+	case phaseInstalled:
+		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
+		if repl != nil && (repl.Healthy || repl.Running == 0) && smokeReady(d) {
+			shift(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, w.st.firstStep()), w.st.firstStep())
+		}
+	case phaseCanary:
+		if next := w.st.nextStep(d.pct); w.clock >= due {
+			shift(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), next)
+		}
 	case phaseWait:
 		if w.clock >= due {
 			add(fmt.Sprintf("CodeDeploy %s: termination wait ends (%d min)", d.ID, w.clock-d.stepAt), func() { w.terminate(d) })
@@ -287,18 +273,13 @@ func (w *World) checkSignal() *Violation {
 	weight := map[int]int{}
 	r := w.route("")
 	for _, f := range r.Forward {
-		if f.Weight <= 0 {
-			continue
-		}
 		for _, g := range w.served(&Rule{Forward: []Weighted{f}}) {
 			for _, v := range g.versions {
 				weight[v] += f.Weight
+				if bad, ok := sig.Bad[v]; ok && weight[v] >= 100 {
+					return &Violation{I6, fmt.Sprintf("v%d, a version that %s, serves all requests of no pinned tenant through the %s rule (minute %d)", v, bad, r.Kind, w.clock)}
+				}
 			}
-		}
-	}
-	for v, wt := range weight {
-		if f, bad := sig.Bad[v]; bad && wt >= 100 {
-			return &Violation{I6, fmt.Sprintf("v%d, a version that %s, serves all requests of no pinned tenant through the %s rule (minute %d)", v, f, r.Kind, w.clock)}
 		}
 	}
 	return nil
