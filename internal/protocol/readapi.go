@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -69,20 +70,26 @@ func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
 	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
 	if e.Token != "" {
 		a.Token = aws.String(e.Token)
-		return a
-	}
-	if a.Status == cptypes.ActionExecutionStatusInProgress {
-		return a
-	}
-	if t := w.at("stage " + StageApprove + " " + e.ID + " " + status); t != nil {
-		a.LastStatusChange = t
-	}
-	if w.direct != nil {
-		if dec, ok := w.direct.tl.decisions[e.ID]; ok {
-			a.LastUpdatedBy, a.Summary = aws.String(dec.by), aws.String(dec.summary)
+	} else if a.Status != cptypes.ActionExecutionStatusInProgress {
+		a.LastStatusChange = cmp.Or(w.at("stage "+StageApprove+" "+e.ID+" "+status), a.LastStatusChange)
+		if w.direct != nil {
+			if dec, ok := w.direct.tl.decisions[e.ID]; ok {
+				a.LastUpdatedBy, a.Summary = aws.String(dec.by), aws.String(dec.summary)
+			}
 		}
 	}
 	return a
+}
+
+// actionOf is action a of stage in execution e's run, which reached the
+// stage, as CodePipeline shows it: the stage's status, since the stage
+// got it; the Approve action as approvalOf says.
+func (w *World) actionOf(e *Execution, stage string, a cptypes.ActionDeclaration) *cptypes.ActionExecution {
+	if stage == StageApprove && aws.ToString(a.Name) == contract.ActionApprove {
+		return w.approvalOf(e)
+	}
+	status := stageStatusOf(e, stage)
+	return &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}
 }
 
 // GetPipelineState answers each stage's latest execution and its actions'
@@ -97,17 +104,10 @@ func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipel
 		for _, decl := range w.st.decl.Pipeline.Declaration.Stages {
 			stage := aws.ToString(decl.Name)
 			st := cptypes.StageState{StageName: aws.String(stage)}
-			e := w.stageLatest(stage)
-			if e != nil {
-				status := stageStatusOf(e, stage)
-				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatus(status)}
+			if e := w.stageLatest(stage); e != nil {
+				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatus(stageStatusOf(e, stage))}
 				for _, a := range decl.Actions {
-					as := cptypes.ActionState{ActionName: a.Name,
-						LatestExecution: &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}}
-					if stage == StageApprove && aws.ToString(a.Name) == contract.ActionApprove {
-						as.LatestExecution = w.approvalOf(e)
-					}
-					st.ActionStates = append(st.ActionStates, as)
+					st.ActionStates = append(st.ActionStates, cptypes.ActionState{ActionName: a.Name, LatestExecution: w.actionOf(e, stage, a)})
 				}
 			}
 			out.StageStates = append(out.StageStates, st)
@@ -203,27 +203,20 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 				continue
 			}
 			for _, stage := range []string{StageStable, StageApprove, StageLatest} {
-				status := stageStatusOf(e, stage)
-				if status == "" {
+				if stageStatusOf(e, stage) == "" {
 					continue
 				}
 				for _, action := range w.st.stageActions(stage) {
+					a := w.actionOf(e, stage, action)
 					d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(e.ID), ActionExecutionId: aws.String(e.ID + "-" + stage + "-" + aws.ToString(action.Name)),
 						PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: action.Name, Input: &cptypes.ActionExecutionInput{ActionTypeId: action.ActionTypeId},
-						Status: cptypes.ActionExecutionStatus(status), StartTime: w.at("stage " + stage + " " + e.ID),
-						LastUpdateTime: w.at("stage " + stage + " " + e.ID + " " + status)}
-					switch {
-					case stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove:
-						a := w.approvalOf(e)
-						d.Status = a.Status
-						if a.Status != cptypes.ActionExecutionStatusInProgress {
-							d.LastUpdateTime, d.UpdatedBy = a.LastStatusChange, a.LastUpdatedBy
-							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}}
-						}
-					case stage != StageApprove:
-						if dep := w.deploymentOfStage(e, stage); dep != nil {
-							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionId: aws.String(dep.ID)}}
-						}
+						Status: a.Status, StartTime: w.at("stage " + stage + " " + e.ID), LastUpdateTime: a.LastStatusChange, UpdatedBy: a.LastUpdatedBy}
+					res := &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}
+					if dep := w.deploymentOfStage(e, stage); dep != nil {
+						res.ExternalExecutionId = aws.String(dep.ID)
+					}
+					if res.ExternalExecutionId != nil || stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove && a.Status != cptypes.ActionExecutionStatusInProgress {
+						d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: res}
 					}
 					all = append(all, d)
 				}
@@ -237,15 +230,12 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 	})
 }
 
+// deploymentOfStage is the deployment e's Latest or Stable stage created
+// (nil for any other stage).
 func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
-	group := w.st.latestGroup
-	if stage == StageStable {
-		group = w.st.stableGroup
-	}
-	for _, d := range w.Deployments {
-		if d.Exec == e.N && d.Group == group {
-			return d
-		}
+	group := map[string]string{StageLatest: w.st.latestGroup, StageStable: w.st.stableGroup}[stage]
+	if i := slices.IndexFunc(w.Deployments, func(d *Deployment) bool { return d.Exec == e.N && d.Group == group }); i >= 0 {
+		return w.Deployments[i]
 	}
 	return nil
 }
