@@ -427,16 +427,13 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 
 // ecsLifecycleEvents are an ECS deployment's lifecycle events in order
 // (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs).
-var ecsLifecycleEvents = []string{"BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", hookTestTraffic,
-	"BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"}
-
-// eventSpans: an unhooked event runs from its first phase until its
-// second begins (the same phase: it passes at once).
-var eventSpans = map[string][2]string{
-	"BeforeInstall": {phaseBefore, phaseInstall}, "Install": {phaseInstall, phaseInstalled},
-	"AfterInstall": {phaseInstalled, phaseInstalled}, "AllowTestTraffic": {phaseInstalled, phaseInstalled},
-	hookTestTraffic: {phaseInstalled, phaseInstalled}, "BeforeAllowTraffic": {phaseCanary, phaseCanary},
-	"AllowTraffic": {phaseCanary, phaseAfterAllow}, "AfterAllowTraffic": {phaseAfterAllow, phaseWait},
+// An unhooked event runs from its first phase until its second begins
+// (the same phase: it passes at once).
+var ecsLifecycleEvents = []struct{ name, from, to string }{
+	{"BeforeInstall", phaseBefore, phaseInstall}, {"Install", phaseInstall, phaseInstalled},
+	{"AfterInstall", phaseInstalled, phaseInstalled}, {"AllowTestTraffic", phaseInstalled, phaseInstalled},
+	{hookTestTraffic, phaseInstalled, phaseInstalled}, {"BeforeAllowTraffic", phaseCanary, phaseCanary},
+	{"AllowTraffic", phaseCanary, phaseAfterAllow}, {"AfterAllowTraffic", phaseAfterAllow, phaseWait},
 }
 
 // phaseOrder ranks the model's phases by how far a deployment got.
@@ -449,44 +446,35 @@ var phaseOrder = []string{phaseCreated, phaseBefore, phaseInstall, phaseInstalle
 // the deployment failed or stopped is Failed.
 func (w *World) lifecycleEvents(d *Deployment) []cdtypes.LifecycleEvent {
 	// reached is the furthest phase d got to: its phase, or (a Direct
-	// remembering it) the furthest it saw before a rollback.
+	// remembering it) the furthest it saw before a rollback; firstAt[i]
+	// is when d first reached phase i or a later one.
 	reached := slices.Index(phaseOrder, d.Phase)
-	for i, p := range phaseOrder {
-		if w.at("dep "+d.ID+" phase "+p) != nil {
+	firstAt := make([]*time.Time, len(phaseOrder)+1)
+	for i := len(phaseOrder) - 1; i >= 0; i-- {
+		t := w.at("dep " + d.ID + " phase " + phaseOrder[i])
+		firstAt[i] = cmp.Or(t, firstAt[i+1])
+		if t != nil {
 			reached = max(reached, i)
 		}
 	}
 	if d.Status == DepSucceeded && d.RollbackOf == "" {
 		reached = len(phaseOrder)
 	}
-	// firstAt is when d first reached phase i or a later one.
-	firstAt := func(i int) *time.Time {
-		for _, p := range phaseOrder[i:] {
-			if t := w.at("dep " + d.ID + " phase " + p); t != nil {
-				return t
-			}
-		}
-		return nil
-	}
 	var out []cdtypes.LifecycleEvent
-	for _, name := range ecsLifecycleEvents {
-		ev := cdtypes.LifecycleEvent{LifecycleEventName: aws.String(name), Status: cdtypes.LifecycleEventStatusPending}
-		if l := d.hook(name); l != nil {
+	for _, e := range ecsLifecycleEvents {
+		ev := cdtypes.LifecycleEvent{LifecycleEventName: aws.String(e.name), Status: cdtypes.LifecycleEventStatusPending}
+		i, j := slices.Index(phaseOrder, e.from), slices.Index(phaseOrder, e.to)
+		switch l := d.hook(e.name); {
+		case l != nil:
 			ev.Status = cdtypes.LifecycleEventStatus(l.Status)
-			ev.StartTime = w.at("dep " + d.ID + " " + name + " InProgress")
+			ev.StartTime = w.at("dep " + d.ID + " " + e.name + " InProgress")
 			if l.Status == "Succeeded" || l.Status == "Failed" {
-				ev.EndTime = w.at("dep " + d.ID + " " + name + " " + l.Status)
+				ev.EndTime = w.at("dep " + d.ID + " " + e.name + " " + l.Status)
 			}
-			out = append(out, ev)
-			continue
-		}
-		span := eventSpans[name]
-		i, j := slices.Index(phaseOrder, span[0]), slices.Index(phaseOrder, span[1])
-		switch {
 		case reached >= j:
-			ev.Status, ev.StartTime, ev.EndTime = cdtypes.LifecycleEventStatusSucceeded, firstAt(i), firstAt(j)
+			ev.Status, ev.StartTime, ev.EndTime = cdtypes.LifecycleEventStatusSucceeded, firstAt[i], firstAt[j]
 		case reached >= i:
-			ev.Status, ev.StartTime = cdtypes.LifecycleEventStatusInProgress, firstAt(i)
+			ev.Status, ev.StartTime = cdtypes.LifecycleEventStatusInProgress, firstAt[i]
 			if !d.unfinished() || d.Phase == phaseRollingBack {
 				ev.Status = cdtypes.LifecycleEventStatusFailed
 			}
