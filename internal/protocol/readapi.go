@@ -520,16 +520,8 @@ func (w *World) metricAlarms() []cwtypes.MetricAlarm {
 		state, reason := cwtypes.StateValueOk, "the model has no metrics without its signal path"
 		if w.signal != nil {
 			state, reason = cwtypes.StateValueInsufficientData, "no datapoints yet"
-			if h := w.metrics[a.TargetGroupArn]; h != nil {
-				for j, compiled := range w.signal.alarmsOf(w.st, a.TargetGroupArn) {
-					// The stack's own alarms keep their declared names; a
-					// replacement set (Signal.Alarms) is named by signal.
-					signal := strings.TrimPrefix(compiled.Name(), "tc-")
-					if (compiled.Name() == name || strings.HasSuffix(name, "-"+signal)) && j < len(h.states) {
-						state, reason = h.states[j], "evaluated on the model's minutes"
-						break
-					}
-				}
+			if s, ok := w.alarmState(a.TargetGroupArn, name); ok {
+				state, reason = s, "evaluated on the model's minutes"
 			}
 		}
 		out = append(out, cwtypes.MetricAlarm{AlarmName: def.AlarmName,

@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
@@ -79,6 +80,28 @@ func (s *Signal) alarmsOf(st *stack, tg string) []*cloudwatch.Alarm {
 		return s.Alarms
 	}
 	return st.alarms[tg]
+}
+
+// running are the task sets with running tasks in target group tg, the
+// latest service's first.
+func (w *World) running(tg string) []*TaskSet {
+	all := slices.Concat(w.Services[w.st.latestService].TaskSets, w.Services[w.st.stableService].TaskSets)
+	return slices.DeleteFunc(all, func(ts *TaskSet) bool { return ts.TG != tg || ts.Running == 0 })
+}
+
+// alarmState is the state of the declared alarm named name on target
+// group tg after the last evaluation: the compiled alarm of that name, or
+// in a Signal.Alarms replacement set the one of the signal the name ends
+// with (components/pipeline names them <prefix>-<signal>); ok is false
+// before tg's first minute.
+func (w *World) alarmState(tg, name string) (state types.StateValue, ok bool) {
+	j := slices.IndexFunc(w.signal.alarmsOf(w.st, tg), func(a *cloudwatch.Alarm) bool {
+		return a.Name() == name || strings.HasSuffix(name, "-"+strings.TrimPrefix(a.Name(), "tc-"))
+	})
+	if h := w.metrics[tg]; h != nil && j >= 0 {
+		return h.states[j], true
+	}
+	return "", false
 }
 
 // faultOf is the fault of the version a task definition runs.
@@ -169,15 +192,12 @@ func (w *World) passMinute() {
 	t := w.clock
 	for _, tg := range []string{w.st.latestTG[0], w.st.latestTG[1], w.st.stableTG[0], w.st.stableTG[1]} {
 		var sample cloudwatch.Sample
-		if sig.Observed != nil {
+		switch sets := w.running(tg); {
+		case sig.Observed != nil:
 			sample = sig.Observed(tg, t)
-		}
-		for _, name := range []string{w.st.latestService, w.st.stableService} {
-			for _, ts := range w.Services[name].TaskSets {
-				if ts.TG == tg && ts.Running > 0 && sig.Observed == nil {
-					sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
-				}
-			}
+		case len(sets) > 0:
+			ts := sets[len(sets)-1]
+			sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
 		}
 		alarms := sig.alarmsOf(w.st, tg)
 		h := w.metrics[tg]
@@ -196,8 +216,7 @@ func (w *World) passMinute() {
 			continue
 		}
 		for _, tg := range sig.watched(w.st, d.Group) {
-			h := w.metrics[tg]
-			if i := slices.Index(h.states, types.StateValueAlarm); i >= 0 {
+			if i := slices.Index(w.metrics[tg].states, types.StateValueAlarm); i >= 0 {
 				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.alarmsOf(w.st, tg)[i].Name(), tgName(tg), t))
 				break
 			}

@@ -81,29 +81,24 @@ func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if group == "" {
 			return 0, fmt.Errorf("dial %s: no such host", req.URL.Host)
 		}
-		tg := w.testListenerTG(group)
-		for _, name := range []string{w.st.latestService, w.st.stableService} {
-			for _, ts := range w.Services[name].TaskSets {
-				if ts.TG != tg || ts.Running == 0 {
-					continue
-				}
-				fault := w.faultOf(ts.TaskDef)
-				if fault == "" {
-					return 200, nil
-				}
-				m := w.signal.Sample(fault, 1, ts.Running)
-				switch {
-				case m.ConnectionErrors > 0:
-					return 502, nil
-				case m.Target5XX > 0:
-					return 500, nil
-				case time.Duration(m.ResponseTime*float64(time.Second)) > t.timeout:
-					return 0, nil
-				}
-				return 200, nil
-			}
+		sets := w.running(w.testListenerTG(group))
+		if len(sets) == 0 {
+			return 503, nil
 		}
-		return 503, nil
+		fault := w.faultOf(sets[0].TaskDef)
+		if fault == "" {
+			return 200, nil
+		}
+		m := w.signal.Sample(fault, 1, sets[0].Running)
+		switch {
+		case m.ConnectionErrors > 0:
+			return 502, nil
+		case m.Target5XX > 0:
+			return 500, nil
+		case time.Duration(m.ResponseTime*float64(time.Second)) > t.timeout:
+			return 0, nil
+		}
+		return 200, nil
 	})
 	if err != nil {
 		return nil, err
