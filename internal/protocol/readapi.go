@@ -22,6 +22,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -54,9 +55,9 @@ func stageStatusOf(e *Execution, s string) string {
 // older one (it supersedes it when both wait at the same transition), so
 // the newest to reach a stage entered it last.
 func (w *World) stageLatest(s string) *Execution {
-	for i := len(w.Executions) - 1; i >= 0; i-- {
-		if stageStatusOf(w.Executions[i], s) != "" {
-			return w.Executions[i]
+	for _, e := range slices.Backward(w.Executions) {
+		if stageStatusOf(e, s) != "" {
+			return e
 		}
 	}
 	return nil
@@ -144,12 +145,10 @@ func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.Li
 			return nil, err
 		}
 		var all []cptypes.PipelineExecutionSummary
-		for i := len(w.Executions) - 1; i >= 0; i-- {
-			e := w.Executions[i]
-			s := cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
+		for _, e := range slices.Backward(w.Executions) {
+			all = append(all, cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
 				StartTime: w.at("exec " + e.ID), LastUpdateTime: w.at("exec " + e.ID + " " + e.Status),
-				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
-			all = append(all, s)
+				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}})
 		}
 		got, next, err := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		if err != nil {
@@ -197,8 +196,7 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 			return nil, err
 		}
 		var all []cptypes.ActionExecutionDetail
-		for i := len(w.Executions) - 1; i >= 0; i-- {
-			e := w.Executions[i]
+		for _, e := range slices.Backward(w.Executions) {
 			if filter != "" && e.ID != filter {
 				continue
 			}
@@ -352,8 +350,8 @@ func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeplo
 		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentGroupInfo.html,
 		// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LastDeploymentInfo.html):
 		// the group's newest deployment, a rollback's own included.
-		for i := len(w.Deployments) - 1; i >= 0; i-- {
-			if d := w.Deployments[i]; d.Group == name {
+		for _, d := range slices.Backward(w.Deployments) {
+			if d.Group == name {
 				info.LastAttemptedDeployment = &cdtypes.LastDeploymentInfo{DeploymentId: aws.String(d.ID), Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}
 				break
 			}
@@ -493,11 +491,9 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	if group == w.st.stableGroup {
 		arn = w.st.anchorARN
 	}
-	if r := w.rule(arn); r != nil {
-		for _, f := range r.Forward {
-			if f.TG == tg {
-				return float64(f.Weight)
-			}
+	for _, f := range w.rule(arn).Forward {
+		if f.TG == tg {
+			return float64(f.Weight)
 		}
 	}
 	return 0
@@ -576,11 +572,7 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 
 // repository is the declared repository's name and registry.
 func (st *stack) repository() (registry, name string) {
-	url := st.decl.Outputs.RepositoryURL
-	if url == "" {
-		url = imageRepository
-	}
-	registry, name, _ = strings.Cut(url, "/")
+	registry, name, _ = strings.Cut(cmp.Or(st.decl.Outputs.RepositoryURL, imageRepository), "/")
 	return registry, name
 }
 
@@ -595,8 +587,8 @@ func (st *stack) image(version int) string { return st.repositoryURL() + "@" + D
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
 func (w *World) versionTags(v int) []string {
 	tags := []string{fmt.Sprintf("v%d", v)}
-	if t := w.imageTag(v); t != "" {
-		tags[0] = t // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
+	if w.direct != nil && w.direct.imageTags[v] != "" {
+		tags[0] = w.direct.imageTags[v] // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
 	}
 	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
 		tags = append(tags, tag)
@@ -657,24 +649,21 @@ func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*
 		if in.InvocationType != "" && in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
 			return Invoke{}, apiErr("InvalidParameterValueException", "the model runs RequestResponse invocations only, not "+string(in.InvocationType))
 		}
-		for _, f := range w.st.decl.Functions {
-			if f.Name == name || f.Arn == name {
-				// The model runs only the rollback function on request; it
-				// takes a rollout.RollbackRequest (the operator's request).
-				if f.Hook != contract.HookRollback {
-					return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", f.Hook))
-				}
-				var req rollout.RollbackRequest
-				if len(in.Payload) > 0 {
-					if err := json.Unmarshal(in.Payload, &req); err != nil {
-						return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
-					}
-				}
-				return Invoke{Hook: f.Hook, Payload: req}, nil
-			}
+		i := slices.IndexFunc(w.st.decl.Functions, func(f declared.Function) bool { return f.Name == name || f.Arn == name })
+		if i < 0 {
+			return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
+				Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
 		}
-		return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
-			Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
+		// The model runs only the rollback function on request; it takes a
+		// rollout.RollbackRequest (the operator's request).
+		if hook := w.st.decl.Functions[i].Hook; hook != contract.HookRollback {
+			return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", hook))
+		}
+		var req rollout.RollbackRequest
+		if err := json.Unmarshal(in.Payload, &req); len(in.Payload) > 0 && err != nil {
+			return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+		}
+		return Invoke{Hook: contract.HookRollback, Payload: req}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -693,12 +682,4 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// imageTag is the tag version v was pushed with ("" if not told).
-func (w *World) imageTag(v int) string {
-	if w.direct == nil {
-		return ""
-	}
-	return w.direct.imageTags[v]
 }
