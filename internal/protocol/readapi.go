@@ -63,34 +63,28 @@ func (w *World) stageLatest(s string) *Execution {
 	return nil
 }
 
-// approvalOf is the Approve action of execution e, which reached Approve,
-// as CodePipeline shows it: in progress with its token while pending,
-// Succeeded when approved, Failed when rejected or expired.
-func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
-	status := stageStatusOf(e, StageApprove)
-	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
-	if e.Token != "" {
-		a.Token = aws.String(e.Token)
-	} else if a.Status != cptypes.ActionExecutionStatusInProgress {
-		a.LastStatusChange = cmp.Or(w.at("stage "+StageApprove+" "+e.ID+" "+status), a.LastStatusChange)
-		if w.direct != nil {
-			if dec, ok := w.direct.tl.decisions[e.ID]; ok {
-				a.LastUpdatedBy, a.Summary = aws.String(dec.by), aws.String(dec.summary)
-			}
-		}
-	}
-	return a
-}
-
 // actionOf is action a of stage in execution e's run, which reached the
 // stage, as CodePipeline shows it: the stage's status, since the stage
-// got it; the Approve action as approvalOf says.
+// got it. The Approve action is in progress with its token while pending
+// (since it was asked for: one observation stamps both), Succeeded when
+// approved, Failed when rejected or expired, and names who decided it and
+// the summary when PutApprovalResult did.
 func (w *World) actionOf(e *Execution, stage string, a cptypes.ActionDeclaration) *cptypes.ActionExecution {
-	if stage == StageApprove && aws.ToString(a.Name) == contract.ActionApprove {
-		return w.approvalOf(e)
-	}
 	status := stageStatusOf(e, stage)
-	return &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}
+	x := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}
+	if stage != StageApprove || aws.ToString(a.Name) != contract.ActionApprove {
+		return x
+	}
+	x.LastStatusChange = cmp.Or(x.LastStatusChange, w.at("approval "+e.ID))
+	if e.Token != "" {
+		x.Token = aws.String(e.Token)
+	}
+	if w.direct != nil {
+		if dec, ok := w.direct.tl.decisions[e.ID]; ok {
+			x.LastUpdatedBy, x.Summary = aws.String(dec.by), aws.String(dec.summary)
+		}
+	}
+	return x
 }
 
 // GetPipelineState answers each stage's latest execution and its actions'
