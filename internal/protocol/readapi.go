@@ -496,24 +496,13 @@ func (w *World) trafficWeight(group, tg string) float64 {
 // --- CloudWatch ---
 
 // metricAlarms are the declared rollback alarms, in declared order, as
-// DescribeAlarms answers them. With the signal path, an alarm's state is
-// the model's evaluation of its target group's minutes (signal.go), the
-// declared alarm matched to the compiled one by name (or, for a
-// Signal.Alarms replacement set, by the signal its name ends with:
-// components/pipeline names them <prefix>-<signal>); before its target
-// group's first minute it is INSUFFICIENT_DATA. Without the signal path
-// the model has no metrics: an alarm is OK (nothing says otherwise).
+// DescribeAlarms answers them, each in the state the signal path gives it
+// (alarmState).
 func (w *World) metricAlarms() []cwtypes.MetricAlarm {
 	var out []cwtypes.MetricAlarm
 	for _, a := range w.st.decl.Alarms {
 		def, name := a.Definition, aws.ToString(a.Definition.AlarmName)
-		state, reason := cwtypes.StateValueOk, "the model has no metrics without its signal path"
-		if w.signal != nil {
-			state, reason = cwtypes.StateValueInsufficientData, "no datapoints yet"
-			if s, ok := w.alarmState(a.TargetGroupArn, name); ok {
-				state, reason = s, "evaluated on the model's minutes"
-			}
-		}
+		state, reason := w.alarmState(a.TargetGroupArn, name)
 		out = append(out, cwtypes.MetricAlarm{AlarmName: def.AlarmName,
 			AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, name)),
 			AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,

@@ -90,18 +90,22 @@ func (w *World) running(tg string) []*TaskSet {
 }
 
 // alarmState is the state of the declared alarm named name on target
-// group tg after the last evaluation: the compiled alarm of that name, or
-// in a Signal.Alarms replacement set the one of the signal the name ends
-// with (components/pipeline names them <prefix>-<signal>); ok is false
-// before tg's first minute.
-func (w *World) alarmState(tg, name string) (state types.StateValue, ok bool) {
+// group tg, and why: the model's evaluation of the compiled alarm of that
+// name, or in a Signal.Alarms replacement set of the one of the signal
+// the name ends with (components/pipeline names them <prefix>-<signal>);
+// before tg's first minute it is INSUFFICIENT_DATA. Without the signal
+// path the model has no metrics: an alarm is OK (nothing says otherwise).
+func (w *World) alarmState(tg, name string) (types.StateValue, string) {
+	if w.signal == nil {
+		return types.StateValueOk, "the model has no metrics without its signal path"
+	}
 	j := slices.IndexFunc(w.signal.alarmsOf(w.st, tg), func(a *cloudwatch.Alarm) bool {
 		return a.Name() == name || strings.HasSuffix(name, "-"+strings.TrimPrefix(a.Name(), "tc-"))
 	})
 	if h := w.metrics[tg]; h != nil && j >= 0 {
-		return h.states[j], true
+		return h.states[j], "evaluated on the model's minutes"
 	}
-	return "", false
+	return types.StateValueInsufficientData, "no datapoints yet"
 }
 
 // faultOf is the fault of the version a task definition runs.
