@@ -397,9 +397,7 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 		if in.AutoRollbackEnabled != nil {
 			rollback = *in.AutoRollbackEnabled
 		}
-		if w.direct != nil {
-			w.direct.tl.userStops[d.ID] = true
-		}
+		w.direct.tl.userStops[d.ID] = true
 		if rollback {
 			w.stop(d, "stopped by the operator")
 		} else {
@@ -596,11 +594,10 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 		}
 		out := &ecr.DescribeImagesOutput{}
 		for _, id := range in.ImageIds {
-			v := -1
-			for x := 0; x <= len(w.Executions); x++ {
-				if aws.ToString(id.ImageDigest) == Digest(x) || (id.ImageTag != nil && slices.Contains(w.versionTags(x), *id.ImageTag)) {
-					v = x
-				}
+			// v is the newest version id names (-1: none).
+			v := len(w.Executions)
+			for v >= 0 && aws.ToString(id.ImageDigest) != Digest(v) && (id.ImageTag == nil || !slices.Contains(w.versionTags(v), *id.ImageTag)) {
+				v--
 			}
 			if v < 0 {
 				return nil, apiErr("ImageNotFoundException", fmt.Sprintf("The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s'",
@@ -626,9 +623,6 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	name := aws.ToString(in.FunctionName)
 	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (Invoke, error) {
-		if w.direct == nil {
-			return Invoke{}, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
-		}
 		if in.InvocationType != "" && in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
 			return Invoke{}, apiErr("InvalidParameterValueException", "the model runs RequestResponse invocations only, not "+string(in.InvocationType))
 		}
