@@ -230,7 +230,9 @@ func (w *World) passMinute() {
 
 // signalActions are the timed steps of the signal path.
 func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func())) {
-	due, _ := w.timed(d)
+	// waiting: the step ends at minute due; in phaseInstalled, the
+	// replacement (which that phase always has) has not turned healthy.
+	due, waiting := w.timed(d)
 	// shift is CodeDeploy's step to pct on the replacement; the last one
 	// (100) completes AllowTraffic.
 	shift := func(label string, pct int) {
@@ -245,8 +247,7 @@ func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func()
 	}
 	switch d.Phase {
 	case phaseInstalled:
-		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
-		if repl != nil && (repl.Healthy || repl.Running == 0) && smokeReady(d) {
+		if !waiting && smokeReady(d) {
 			shift(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, w.st.firstStep()), w.st.firstStep())
 		}
 	case phaseCanary:
