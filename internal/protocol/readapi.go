@@ -91,10 +91,7 @@ func (w *World) actionOf(e *Execution, stage string, a cptypes.ActionDeclaration
 // latest executions, the pending approval's token among them
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
 func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
-	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
-		if err := w.pipelineNamed(in.Name); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "GetPipelineState", "", in.Name, func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
 		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name, PipelineVersion: aws.Int32(1)}
 		for _, decl := range w.st.decl.Pipeline.Declaration.Stages {
 			stage := aws.ToString(decl.Name)
@@ -111,6 +108,18 @@ func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipel
 	})
 }
 
+// onPipeline is do for a CodePipeline operation on pipeline name: AWS
+// answers another name with PipelineNotFoundException (pipelineNamed).
+func onPipeline[T any](c *client, ctx context.Context, op, detail string, name *string, fn func(w *World) (T, error)) (T, error) {
+	return do(c, ctx, op, detail, func(w *World) (T, error) {
+		if err := w.pipelineNamed(name); err != nil {
+			var none T
+			return none, err
+		}
+		return fn(w)
+	})
+}
+
 func (w *World) pipelineNamed(name *string) error {
 	if aws.ToString(name) != w.st.pipeline {
 		return apiErr("PipelineNotFoundException", fmt.Sprintf("Account '%s' does not have a pipeline with name '%s'", w.st.account, aws.ToString(name)))
@@ -121,10 +130,7 @@ func (w *World) pipelineNamed(name *string) error {
 // GetPipeline answers the declared pipeline
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipeline.html).
 func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineOutput, error) {
-	return do(c, ctx, "GetPipeline", aws.ToString(in.Name), func(w *World) (*codepipeline.GetPipelineOutput, error) {
-		if err := w.pipelineNamed(in.Name); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "GetPipeline", aws.ToString(in.Name), in.Name, func(w *World) (*codepipeline.GetPipelineOutput, error) {
 		decl := w.st.decl.Pipeline.Declaration
 		return &codepipeline.GetPipelineOutput{Pipeline: &decl, Metadata: &cptypes.PipelineMetadata{PipelineArn: aws.String(w.st.decl.Pipeline.Arn)}}, nil
 	})
@@ -134,10 +140,7 @@ func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineIn
 // when not asked) with nextToken
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
 func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.ListPipelineExecutionsInput, _ ...func(*codepipeline.Options)) (*codepipeline.ListPipelineExecutionsOutput, error) {
-	return do(c, ctx, "ListPipelineExecutions", aws.ToString(in.NextToken), func(w *World) (*codepipeline.ListPipelineExecutionsOutput, error) {
-		if err := w.pipelineNamed(in.PipelineName); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "ListPipelineExecutions", aws.ToString(in.NextToken), in.PipelineName, func(w *World) (*codepipeline.ListPipelineExecutionsOutput, error) {
 		var all []cptypes.PipelineExecutionSummary
 		for _, e := range slices.Backward(w.Executions) {
 			all = append(all, cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
@@ -185,10 +188,7 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 	if in.Filter != nil {
 		filter = aws.ToString(in.Filter.PipelineExecutionId)
 	}
-	return do(c, ctx, "ListActionExecutions", filter, func(w *World) (*codepipeline.ListActionExecutionsOutput, error) {
-		if err := w.pipelineNamed(in.PipelineName); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "ListActionExecutions", filter, in.PipelineName, func(w *World) (*codepipeline.ListActionExecutionsOutput, error) {
 		var all []cptypes.ActionExecutionDetail
 		for _, e := range slices.Backward(w.Executions) {
 			if filter != "" && e.ID != filter {
