@@ -204,8 +204,11 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 						PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: action.Name, Input: &cptypes.ActionExecutionInput{ActionTypeId: action.ActionTypeId},
 						Status: a.Status, StartTime: w.at("stage " + stage + " " + e.ID), LastUpdateTime: a.LastStatusChange, UpdatedBy: a.LastUpdatedBy}
 					res := &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}
-					if dep := w.deploymentOfStage(e, stage); dep != nil {
-						res.ExternalExecutionId = aws.String(dep.ID)
+					// The deployment the Latest or Stable stage created (no
+					// group for another stage).
+					group := map[string]string{StageLatest: w.st.latestGroup, StageStable: w.st.stableGroup}[stage]
+					if i := slices.IndexFunc(w.Deployments, func(d *Deployment) bool { return d.Exec == e.N && d.Group == group }); i >= 0 {
+						res.ExternalExecutionId = aws.String(w.Deployments[i].ID)
 					}
 					if res.ExternalExecutionId != nil || stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove && a.Status != cptypes.ActionExecutionStatusInProgress {
 						d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: res}
@@ -220,16 +223,6 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 		}
 		return &codepipeline.ListActionExecutionsOutput{ActionExecutionDetails: got, NextToken: next}, nil
 	})
-}
-
-// deploymentOfStage is the deployment e's Latest or Stable stage created
-// (nil for any other stage).
-func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
-	group := map[string]string{StageLatest: w.st.latestGroup, StageStable: w.st.stableGroup}[stage]
-	if i := slices.IndexFunc(w.Deployments, func(d *Deployment) bool { return d.Exec == e.N && d.Group == group }); i >= 0 {
-		return w.Deployments[i]
-	}
-	return nil
 }
 
 // checkApprovalInput is PutApprovalResult's validation: the pipeline, the
@@ -276,11 +269,8 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		info.BlueGreenDeploymentConfiguration = g.BlueGreenDeploymentConfiguration
 		info.DeploymentStyle = g.DeploymentStyle
 	}
-	switch d.Status {
-	case DepStopped:
-		if w.direct != nil && w.direct.tl.userStops[d.ID] {
-			break
-		}
+	switch {
+	case d.Status == DepStopped && (w.direct == nil || !w.direct.tl.userStops[d.ID]):
 		// The message's wording is not documented; the model's names the
 		// alarms in ALARM when it knows them (the signal path).
 		msg := "one or more of the deployment group's alarms went into ALARM"
@@ -289,7 +279,7 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		}
 		info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive, Message: aws.String(msg)}
 		info.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Automatic rollback triggered by alarm")}
-	case DepFailed:
+	case d.Status == DepFailed:
 		for _, l := range d.Hooks {
 			if l.Status == "Failed" && !l.EndedByDeployment {
 				info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeHookExecutionFailure,
