@@ -380,12 +380,9 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 		if !d.unfinished() || d.Phase == phaseRollingBack {
 			return nil, apiErr("DeploymentAlreadyCompletedException", "The deployment "+id+" has already completed.")
 		}
-		rollback := false
-		if g := w.st.group(d.Group); g != nil && g.AutoRollbackConfiguration != nil && g.AutoRollbackConfiguration.Enabled {
+		rollback := aws.ToBool(in.AutoRollbackEnabled)
+		if g := w.st.group(d.Group); in.AutoRollbackEnabled == nil && g != nil && g.AutoRollbackConfiguration != nil && g.AutoRollbackConfiguration.Enabled {
 			rollback = slices.Contains(g.AutoRollbackConfiguration.Events, cdtypes.AutoRollbackEventDeploymentStopOnRequest)
-		}
-		if in.AutoRollbackEnabled != nil {
-			rollback = *in.AutoRollbackEnabled
 		}
 		w.direct.tl.userStops[d.ID] = true
 		if rollback {
