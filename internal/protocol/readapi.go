@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/tenant-canary/tenant-canary/internal/contract"
+	"github.com/tenant-canary/tenant-canary/internal/declared"
 	"github.com/tenant-canary/tenant-canary/internal/fakeaws"
 	"github.com/tenant-canary/tenant-canary/lambda/rollout"
 )
@@ -53,66 +55,68 @@ func stageStatusOf(e *Execution, s string) string {
 // older one (it supersedes it when both wait at the same transition), so
 // the newest to reach a stage entered it last.
 func (w *World) stageLatest(s string) *Execution {
-	for i := len(w.Executions) - 1; i >= 0; i-- {
-		if stageStatusOf(w.Executions[i], s) != "" {
-			return w.Executions[i]
+	for _, e := range slices.Backward(w.Executions) {
+		if stageStatusOf(e, s) != "" {
+			return e
 		}
 	}
 	return nil
 }
 
-// approvalOf is the Approve action of execution e, which reached Approve,
-// as CodePipeline shows it: in progress with its token while pending,
-// Succeeded when approved, Failed when rejected or expired.
-func (w *World) approvalOf(e *Execution) *cptypes.ActionExecution {
-	status := stageStatusOf(e, StageApprove)
-	a := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("approval " + e.ID)}
+// actionOf is action a of stage in execution e's run, which reached the
+// stage, as CodePipeline shows it: the stage's status, since the stage
+// got it. The Approve action is in progress with its token while pending
+// (since it was asked for: one observation stamps both), Succeeded when
+// approved, Failed when rejected or expired, and names who decided it and
+// the summary when PutApprovalResult did.
+func (w *World) actionOf(e *Execution, stage string, a cptypes.ActionDeclaration) *cptypes.ActionExecution {
+	status := stageStatusOf(e, stage)
+	x := &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}
+	if stage != StageApprove || aws.ToString(a.Name) != contract.ActionApprove {
+		return x
+	}
+	x.LastStatusChange = cmp.Or(x.LastStatusChange, w.at("approval "+e.ID))
 	if e.Token != "" {
-		a.Token = aws.String(e.Token)
-		return a
-	}
-	if a.Status == cptypes.ActionExecutionStatusInProgress {
-		return a
-	}
-	if t := w.at("stage " + StageApprove + " " + e.ID + " " + status); t != nil {
-		a.LastStatusChange = t
+		x.Token = aws.String(e.Token)
 	}
 	if w.direct != nil {
 		if summary, ok := w.direct.tl.decisions[e.ID]; ok {
-			a.LastUpdatedBy, a.Summary = aws.String(w.direct.Caller()), aws.String(summary)
+			x.LastUpdatedBy, x.Summary = aws.String(w.direct.Caller()), aws.String(summary)
 		}
 	}
-	return a
+	return x
 }
 
 // GetPipelineState answers each stage's latest execution and its actions'
 // latest executions, the pending approval's token among them
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipelineState.html).
 func (c *client) GetPipelineState(ctx context.Context, in *codepipeline.GetPipelineStateInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineStateOutput, error) {
-	return do(c, ctx, "GetPipelineState", "", func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
-		if err := w.pipelineNamed(in.Name); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "GetPipelineState", "", in.Name, func(w *World) (*codepipeline.GetPipelineStateOutput, error) {
 		out := &codepipeline.GetPipelineStateOutput{PipelineName: in.Name, PipelineVersion: aws.Int32(1)}
 		for _, decl := range w.st.decl.Pipeline.Declaration.Stages {
 			stage := aws.ToString(decl.Name)
 			st := cptypes.StageState{StageName: aws.String(stage)}
-			e := w.stageLatest(stage)
-			if e != nil {
-				status := stageStatusOf(e, stage)
-				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatus(status)}
+			if e := w.stageLatest(stage); e != nil {
+				st.LatestExecution = &cptypes.StageExecution{PipelineExecutionId: aws.String(e.ID), Status: cptypes.StageExecutionStatus(stageStatusOf(e, stage))}
 				for _, a := range decl.Actions {
-					as := cptypes.ActionState{ActionName: a.Name,
-						LatestExecution: &cptypes.ActionExecution{Status: cptypes.ActionExecutionStatus(status), LastStatusChange: w.at("stage " + stage + " " + e.ID + " " + status)}}
-					if stage == StageApprove && aws.ToString(a.Name) == contract.ActionApprove {
-						as.LatestExecution = w.approvalOf(e)
-					}
-					st.ActionStates = append(st.ActionStates, as)
+					st.ActionStates = append(st.ActionStates, cptypes.ActionState{ActionName: a.Name, LatestExecution: w.actionOf(e, stage, a)})
 				}
 			}
 			out.StageStates = append(out.StageStates, st)
 		}
 		return out, nil
+	})
+}
+
+// onPipeline is do for a CodePipeline operation on pipeline name: AWS
+// answers another name with PipelineNotFoundException (pipelineNamed).
+func onPipeline[T any](c *client, ctx context.Context, op, detail string, name *string, fn func(w *World) (T, error)) (T, error) {
+	return do(c, ctx, op, detail, func(w *World) (T, error) {
+		if err := w.pipelineNamed(name); err != nil {
+			var none T
+			return none, err
+		}
+		return fn(w)
 	})
 }
 
@@ -126,10 +130,7 @@ func (w *World) pipelineNamed(name *string) error {
 // GetPipeline answers the declared pipeline
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_GetPipeline.html).
 func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineInput, _ ...func(*codepipeline.Options)) (*codepipeline.GetPipelineOutput, error) {
-	return do(c, ctx, "GetPipeline", aws.ToString(in.Name), func(w *World) (*codepipeline.GetPipelineOutput, error) {
-		if err := w.pipelineNamed(in.Name); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "GetPipeline", aws.ToString(in.Name), in.Name, func(w *World) (*codepipeline.GetPipelineOutput, error) {
 		decl := w.st.decl.Pipeline.Declaration
 		return &codepipeline.GetPipelineOutput{Pipeline: &decl, Metadata: &cptypes.PipelineMetadata{PipelineArn: aws.String(w.st.decl.Pipeline.Arn)}}, nil
 	})
@@ -139,17 +140,12 @@ func (c *client) GetPipeline(ctx context.Context, in *codepipeline.GetPipelineIn
 // when not asked) with nextToken
 // (https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ListPipelineExecutions.html).
 func (c *client) ListPipelineExecutions(ctx context.Context, in *codepipeline.ListPipelineExecutionsInput, _ ...func(*codepipeline.Options)) (*codepipeline.ListPipelineExecutionsOutput, error) {
-	return do(c, ctx, "ListPipelineExecutions", aws.ToString(in.NextToken), func(w *World) (*codepipeline.ListPipelineExecutionsOutput, error) {
-		if err := w.pipelineNamed(in.PipelineName); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "ListPipelineExecutions", aws.ToString(in.NextToken), in.PipelineName, func(w *World) (*codepipeline.ListPipelineExecutionsOutput, error) {
 		var all []cptypes.PipelineExecutionSummary
-		for i := len(w.Executions) - 1; i >= 0; i-- {
-			e := w.Executions[i]
-			s := cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
+		for _, e := range slices.Backward(w.Executions) {
+			all = append(all, cptypes.PipelineExecutionSummary{PipelineExecutionId: aws.String(e.ID), Status: cptypes.PipelineExecutionStatus(e.Status),
 				StartTime: w.at("exec " + e.ID), LastUpdateTime: w.at("exec " + e.ID + " " + e.Status),
-				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}}
-			all = append(all, s)
+				SourceRevisions: []cptypes.SourceRevision{{ActionName: aws.String(w.st.imageSourceAction()), RevisionId: aws.String(Digest(e.Version))}}})
 		}
 		got, next := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		return &codepipeline.ListPipelineExecutionsOutput{PipelineExecutionSummaries: got, NextToken: next}, nil
@@ -189,38 +185,30 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 	if in.Filter != nil {
 		filter = aws.ToString(in.Filter.PipelineExecutionId)
 	}
-	return do(c, ctx, "ListActionExecutions", filter, func(w *World) (*codepipeline.ListActionExecutionsOutput, error) {
-		if err := w.pipelineNamed(in.PipelineName); err != nil {
-			return nil, err
-		}
+	return onPipeline(c, ctx, "ListActionExecutions", filter, in.PipelineName, func(w *World) (*codepipeline.ListActionExecutionsOutput, error) {
 		var all []cptypes.ActionExecutionDetail
-		for i := len(w.Executions) - 1; i >= 0; i-- {
-			e := w.Executions[i]
+		for _, e := range slices.Backward(w.Executions) {
 			if filter != "" && e.ID != filter {
 				continue
 			}
 			for _, stage := range []string{StageStable, StageApprove, StageLatest} {
-				status := stageStatusOf(e, stage)
-				if status == "" {
+				if stageStatusOf(e, stage) == "" {
 					continue
 				}
 				for _, action := range w.st.stageActions(stage) {
+					a := w.actionOf(e, stage, action)
 					d := cptypes.ActionExecutionDetail{PipelineExecutionId: aws.String(e.ID), ActionExecutionId: aws.String(e.ID + "-" + stage + "-" + aws.ToString(action.Name)),
 						PipelineVersion: aws.Int32(1), StageName: aws.String(stage), ActionName: action.Name, Input: &cptypes.ActionExecutionInput{ActionTypeId: action.ActionTypeId},
-						Status: cptypes.ActionExecutionStatus(status), StartTime: w.at("stage " + stage + " " + e.ID),
-						LastUpdateTime: w.at("stage " + stage + " " + e.ID + " " + status)}
-					switch {
-					case stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove:
-						a := w.approvalOf(e)
-						d.Status = a.Status
-						if a.Status != cptypes.ActionExecutionStatusInProgress {
-							d.LastUpdateTime, d.UpdatedBy = a.LastStatusChange, a.LastUpdatedBy
-							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}}
-						}
-					case stage != StageApprove:
-						if dep := w.deploymentOfStage(e, stage); dep != nil {
-							d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: &cptypes.ActionExecutionResult{ExternalExecutionId: aws.String(dep.ID)}}
-						}
+						Status: a.Status, StartTime: w.at("stage " + stage + " " + e.ID), LastUpdateTime: a.LastStatusChange, UpdatedBy: a.LastUpdatedBy}
+					res := &cptypes.ActionExecutionResult{ExternalExecutionSummary: a.Summary}
+					// The deployment the Latest or Stable stage created (no
+					// group for another stage).
+					group := map[string]string{StageLatest: w.st.latestGroup, StageStable: w.st.stableGroup}[stage]
+					if i := slices.IndexFunc(w.Deployments, func(d *Deployment) bool { return d.Exec == e.N && d.Group == group }); i >= 0 {
+						res.ExternalExecutionId = aws.String(w.Deployments[i].ID)
+					}
+					if res.ExternalExecutionId != nil || stage == StageApprove && aws.ToString(action.Name) == contract.ActionApprove && a.Status != cptypes.ActionExecutionStatusInProgress {
+						d.Output = &cptypes.ActionExecutionOutput{ExecutionResult: res}
 					}
 					all = append(all, d)
 				}
@@ -229,19 +217,6 @@ func (c *client) ListActionExecutions(ctx context.Context, in *codepipeline.List
 		got, next := page(paging{100, 100, "ValidationException", "InvalidNextTokenException"}, all, in.NextToken, in.MaxResults, 0)
 		return &codepipeline.ListActionExecutionsOutput{ActionExecutionDetails: got, NextToken: next}, nil
 	})
-}
-
-func (w *World) deploymentOfStage(e *Execution, stage string) *Deployment {
-	group := w.st.latestGroup
-	if stage == StageStable {
-		group = w.st.stableGroup
-	}
-	for _, d := range w.Deployments {
-		if d.Exec == e.N && d.Group == group {
-			return d
-		}
-	}
-	return nil
 }
 
 // checkApprovalInput is PutApprovalResult's validation: the pipeline, the
@@ -288,11 +263,8 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		info.BlueGreenDeploymentConfiguration = g.BlueGreenDeploymentConfiguration
 		info.DeploymentStyle = g.DeploymentStyle
 	}
-	switch d.Status {
-	case DepStopped:
-		if w.direct != nil && w.direct.tl.userStops[d.ID] {
-			break
-		}
+	switch {
+	case d.Status == DepStopped && (w.direct == nil || !w.direct.tl.userStops[d.ID]):
 		// The message's wording is not documented; the model's names the
 		// alarms in ALARM when it knows them (the signal path).
 		msg := "one or more of the deployment group's alarms went into ALARM"
@@ -301,7 +273,7 @@ func (w *World) deploymentInfo(d *Deployment) cdtypes.DeploymentInfo {
 		}
 		info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeAlarmActive, Message: aws.String(msg)}
 		info.RollbackInfo = &cdtypes.RollbackInfo{RollbackMessage: aws.String("Automatic rollback triggered by alarm")}
-	case DepFailed:
+	case d.Status == DepFailed:
 		for _, l := range d.Hooks {
 			if l.Status == "Failed" && !l.EndedByDeployment {
 				info.ErrorInformation = &cdtypes.ErrorInformation{Code: cdtypes.ErrorCodeHookExecutionFailure,
@@ -356,8 +328,8 @@ func (c *client) GetDeploymentGroup(ctx context.Context, in *codedeploy.GetDeplo
 		// (https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentGroupInfo.html,
 		// https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_LastDeploymentInfo.html):
 		// the group's newest deployment, a rollback's own included.
-		for i := len(w.Deployments) - 1; i >= 0; i-- {
-			if d := w.Deployments[i]; d.Group == name {
+		for _, d := range slices.Backward(w.Deployments) {
+			if d.Group == name {
 				info.LastAttemptedDeployment = &cdtypes.LastDeploymentInfo{DeploymentId: aws.String(d.ID), Status: cdtypes.DeploymentStatus(w.Reading.listedStatus(d))}
 				break
 			}
@@ -402,16 +374,11 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 		if !d.unfinished() || d.Phase == phaseRollingBack {
 			return nil, apiErr("DeploymentAlreadyCompletedException", "The deployment "+id+" has already completed.")
 		}
-		rollback := false
-		if g := w.st.group(d.Group); g != nil && g.AutoRollbackConfiguration != nil && g.AutoRollbackConfiguration.Enabled {
+		rollback := aws.ToBool(in.AutoRollbackEnabled)
+		if g := w.st.group(d.Group); in.AutoRollbackEnabled == nil && g != nil && g.AutoRollbackConfiguration != nil && g.AutoRollbackConfiguration.Enabled {
 			rollback = slices.Contains(g.AutoRollbackConfiguration.Events, cdtypes.AutoRollbackEventDeploymentStopOnRequest)
 		}
-		if in.AutoRollbackEnabled != nil {
-			rollback = *in.AutoRollbackEnabled
-		}
-		if w.direct != nil {
-			w.direct.tl.userStops[d.ID] = true
-		}
+		w.direct.tl.userStops[d.ID] = true
 		if rollback {
 			w.stop(d, "stopped by the operator")
 		} else {
@@ -431,16 +398,13 @@ func (c *client) StopDeployment(ctx context.Context, in *codedeploy.StopDeployme
 
 // ecsLifecycleEvents are an ECS deployment's lifecycle events in order
 // (https://docs.aws.amazon.com/codedeploy/latest/userguide/reference-appspec-file-structure-hooks.html#appspec-hooks-ecs).
-var ecsLifecycleEvents = []string{"BeforeInstall", "Install", "AfterInstall", "AllowTestTraffic", hookTestTraffic,
-	"BeforeAllowTraffic", "AllowTraffic", "AfterAllowTraffic"}
-
-// eventSpans: an unhooked event runs from its first phase until its
-// second begins (the same phase: it passes at once).
-var eventSpans = map[string][2]string{
-	"BeforeInstall": {phaseBefore, phaseInstall}, "Install": {phaseInstall, phaseInstalled},
-	"AfterInstall": {phaseInstalled, phaseInstalled}, "AllowTestTraffic": {phaseInstalled, phaseInstalled},
-	hookTestTraffic: {phaseInstalled, phaseInstalled}, "BeforeAllowTraffic": {phaseCanary, phaseCanary},
-	"AllowTraffic": {phaseCanary, phaseAfterAllow}, "AfterAllowTraffic": {phaseAfterAllow, phaseWait},
+// An unhooked event runs from its first phase until its second begins
+// (the same phase: it passes at once).
+var ecsLifecycleEvents = []struct{ name, from, to string }{
+	{"BeforeInstall", phaseBefore, phaseInstall}, {"Install", phaseInstall, phaseInstalled},
+	{"AfterInstall", phaseInstalled, phaseInstalled}, {"AllowTestTraffic", phaseInstalled, phaseInstalled},
+	{hookTestTraffic, phaseInstalled, phaseInstalled}, {"BeforeAllowTraffic", phaseCanary, phaseCanary},
+	{"AllowTraffic", phaseCanary, phaseAfterAllow}, {"AfterAllowTraffic", phaseAfterAllow, phaseWait},
 }
 
 // phaseOrder ranks the model's phases by how far a deployment got.
@@ -453,44 +417,35 @@ var phaseOrder = []string{phaseCreated, phaseBefore, phaseInstall, phaseInstalle
 // the deployment failed or stopped is Failed.
 func (w *World) lifecycleEvents(d *Deployment) []cdtypes.LifecycleEvent {
 	// reached is the furthest phase d got to: its phase, or (a Direct
-	// remembering it) the furthest it saw before a rollback.
+	// remembering it) the furthest it saw before a rollback; firstAt[i]
+	// is when d first reached phase i or a later one.
 	reached := slices.Index(phaseOrder, d.Phase)
-	for i, p := range phaseOrder {
-		if w.at("dep "+d.ID+" phase "+p) != nil {
+	firstAt := make([]*time.Time, len(phaseOrder)+1)
+	for i := len(phaseOrder) - 1; i >= 0; i-- {
+		t := w.at("dep " + d.ID + " phase " + phaseOrder[i])
+		firstAt[i] = cmp.Or(t, firstAt[i+1])
+		if t != nil {
 			reached = max(reached, i)
 		}
 	}
 	if d.Status == DepSucceeded && d.RollbackOf == "" {
 		reached = len(phaseOrder)
 	}
-	// firstAt is when d first reached phase i or a later one.
-	firstAt := func(i int) *time.Time {
-		for _, p := range phaseOrder[i:] {
-			if t := w.at("dep " + d.ID + " phase " + p); t != nil {
-				return t
-			}
-		}
-		return nil
-	}
 	var out []cdtypes.LifecycleEvent
-	for _, name := range ecsLifecycleEvents {
-		ev := cdtypes.LifecycleEvent{LifecycleEventName: aws.String(name), Status: cdtypes.LifecycleEventStatusPending}
-		if l := d.hook(name); l != nil {
+	for _, e := range ecsLifecycleEvents {
+		ev := cdtypes.LifecycleEvent{LifecycleEventName: aws.String(e.name), Status: cdtypes.LifecycleEventStatusPending}
+		i, j := slices.Index(phaseOrder, e.from), slices.Index(phaseOrder, e.to)
+		switch l := d.hook(e.name); {
+		case l != nil:
 			ev.Status = cdtypes.LifecycleEventStatus(l.Status)
-			ev.StartTime = w.at("dep " + d.ID + " " + name + " InProgress")
+			ev.StartTime = w.at("dep " + d.ID + " " + e.name + " InProgress")
 			if l.Status == "Succeeded" || l.Status == "Failed" {
-				ev.EndTime = w.at("dep " + d.ID + " " + name + " " + l.Status)
+				ev.EndTime = w.at("dep " + d.ID + " " + e.name + " " + l.Status)
 			}
-			out = append(out, ev)
-			continue
-		}
-		span := eventSpans[name]
-		i, j := slices.Index(phaseOrder, span[0]), slices.Index(phaseOrder, span[1])
-		switch {
 		case reached >= j:
-			ev.Status, ev.StartTime, ev.EndTime = cdtypes.LifecycleEventStatusSucceeded, firstAt(i), firstAt(j)
+			ev.Status, ev.StartTime, ev.EndTime = cdtypes.LifecycleEventStatusSucceeded, firstAt[i], firstAt[j]
 		case reached >= i:
-			ev.Status, ev.StartTime = cdtypes.LifecycleEventStatusInProgress, firstAt(i)
+			ev.Status, ev.StartTime = cdtypes.LifecycleEventStatusInProgress, firstAt[i]
 			if !d.unfinished() || d.Phase == phaseRollingBack {
 				ev.Status = cdtypes.LifecycleEventStatusFailed
 			}
@@ -509,11 +464,9 @@ func (w *World) trafficWeight(group, tg string) float64 {
 	if group == w.st.stableGroup {
 		arn = w.st.anchorARN
 	}
-	if r := w.rule(arn); r != nil {
-		for _, f := range r.Forward {
-			if f.TG == tg {
-				return float64(f.Weight)
-			}
+	for _, f := range w.rule(arn).Forward {
+		if f.TG == tg {
+			return float64(f.Weight)
 		}
 	}
 	return 0
@@ -522,32 +475,13 @@ func (w *World) trafficWeight(group, tg string) float64 {
 // --- CloudWatch ---
 
 // metricAlarms are the declared rollback alarms, in declared order, as
-// DescribeAlarms answers them. With the signal path, an alarm's state is
-// the model's evaluation of its target group's minutes (signal.go), the
-// declared alarm matched to the compiled one by name (or, for a
-// Signal.Alarms replacement set, by the signal its name ends with:
-// components/pipeline names them <prefix>-<signal>); before its target
-// group's first minute it is INSUFFICIENT_DATA. Without the signal path
-// the model has no metrics: an alarm is OK (nothing says otherwise).
+// DescribeAlarms answers them, each in the state the signal path gives it
+// (alarmState).
 func (w *World) metricAlarms() []cwtypes.MetricAlarm {
 	var out []cwtypes.MetricAlarm
 	for _, a := range w.st.decl.Alarms {
 		def, name := a.Definition, aws.ToString(a.Definition.AlarmName)
-		state, reason := cwtypes.StateValueOk, "the model has no metrics without its signal path"
-		if w.signal != nil {
-			state, reason = cwtypes.StateValueInsufficientData, "no datapoints yet"
-			if h := w.metrics[a.TargetGroupArn]; h != nil {
-				for j, compiled := range w.signal.alarmsOf(w.st, a.TargetGroupArn) {
-					// The stack's own alarms keep their declared names; a
-					// replacement set (Signal.Alarms) is named by signal.
-					signal := strings.TrimPrefix(compiled.Name(), "tc-")
-					if (compiled.Name() == name || strings.HasSuffix(name, "-"+signal)) && j < len(h.states) {
-						state, reason = h.states[j], "evaluated on the model's minutes"
-						break
-					}
-				}
-			}
-		}
+		state, reason := w.alarmState(a.TargetGroupArn, name)
 		out = append(out, cwtypes.MetricAlarm{AlarmName: def.AlarmName,
 			AlarmArn:         aws.String(fmt.Sprintf("arn:aws:cloudwatch:%s:%s:alarm:%s", w.st.region, w.st.account, name)),
 			AlarmDescription: def.AlarmDescription, ComparisonOperator: def.ComparisonOperator, Threshold: def.Threshold,
@@ -597,11 +531,7 @@ func (c *client) DescribeAlarms(ctx context.Context, in *cloudwatch.DescribeAlar
 
 // repository is the declared repository's name and registry.
 func (st *stack) repository() (registry, name string) {
-	url := st.decl.Outputs.RepositoryURL
-	if url == "" {
-		url = imageRepository
-	}
-	registry, name, _ = strings.Cut(url, "/")
+	registry, name, _ = strings.Cut(cmp.Or(st.decl.Outputs.RepositoryURL, imageRepository), "/")
 	return registry, name
 }
 
@@ -616,8 +546,8 @@ func (st *stack) image(version int) string { return st.repositoryURL() + "@" + D
 // (https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-ECR.html).
 func (w *World) versionTags(v int) []string {
 	tags := []string{fmt.Sprintf("v%d", v)}
-	if t := w.imageTag(v); t != "" {
-		tags[0] = t // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
+	if w.direct != nil && w.direct.imageTags[v] != "" {
+		tags[0] = w.direct.imageTags[v] // the tag it was pushed with (a rehearsal's, direct_rehearsal.go)
 	}
 	if tag := w.st.decl.Outputs.ImageTag; tag != "" && v == len(w.Executions) && v > 0 {
 		tags = append(tags, tag)
@@ -642,11 +572,10 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 		}
 		out := &ecr.DescribeImagesOutput{}
 		for _, id := range in.ImageIds {
-			v := -1
-			for x := 0; x <= len(w.Executions); x++ {
-				if aws.ToString(id.ImageDigest) == Digest(x) || (id.ImageTag != nil && slices.Contains(w.versionTags(x), *id.ImageTag)) {
-					v = x
-				}
+			// v is the newest version id names (-1: none).
+			v := len(w.Executions)
+			for v >= 0 && aws.ToString(id.ImageDigest) != Digest(v) && (id.ImageTag == nil || !slices.Contains(w.versionTags(v), *id.ImageTag)) {
+				v--
 			}
 			if v < 0 {
 				return nil, apiErr("ImageNotFoundException", fmt.Sprintf("The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s'",
@@ -672,30 +601,24 @@ func (c *client) DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput
 func (c *client) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	name := aws.ToString(in.FunctionName)
 	inv, err := do(c, ctx, "Invoke", name+" "+string(in.Payload), func(w *World) (Invoke, error) {
-		if w.direct == nil {
-			return Invoke{}, apiErr("ServiceException", "protocol: Invoke is served by a Direct only")
-		}
 		if in.InvocationType != "" && in.InvocationType != lambdatypes.InvocationTypeRequestResponse {
 			return Invoke{}, apiErr("InvalidParameterValueException", "the model runs RequestResponse invocations only, not "+string(in.InvocationType))
 		}
-		for _, f := range w.st.decl.Functions {
-			if f.Name == name || f.Arn == name {
-				// The model runs only the rollback function on request; it
-				// takes a rollout.RollbackRequest (the operator's request).
-				if f.Hook != contract.HookRollback {
-					return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", f.Hook))
-				}
-				var req rollout.RollbackRequest
-				if len(in.Payload) > 0 {
-					if err := json.Unmarshal(in.Payload, &req); err != nil {
-						return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
-					}
-				}
-				return Invoke{Hook: f.Hook, Payload: req}, nil
-			}
+		i := slices.IndexFunc(w.st.decl.Functions, func(f declared.Function) bool { return f.Name == name || f.Arn == name })
+		if i < 0 {
+			return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
+				Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
 		}
-		return Invoke{}, &fakeaws.APIError{Code: "ResourceNotFoundException", Status: 404,
-			Message: fmt.Sprintf("Function not found: arn:aws:lambda:%s:%s:function:%s", w.st.region, w.st.account, name)}
+		// The model runs only the rollback function on request; it takes a
+		// rollout.RollbackRequest (the operator's request).
+		if hook := w.st.decl.Functions[i].Hook; hook != contract.HookRollback {
+			return Invoke{}, apiErr("InvalidParameterValueException", fmt.Sprintf("the model runs only the rollback function on request, not %s", hook))
+		}
+		var req rollout.RollbackRequest
+		if err := json.Unmarshal(in.Payload, &req); len(in.Payload) > 0 && err != nil {
+			return Invoke{}, apiErr("InvalidRequestContentException", "Could not parse request body into json: "+err.Error())
+		}
+		return Invoke{Hook: contract.HookRollback, Payload: req}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -714,12 +637,4 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// imageTag is the tag version v was pushed with ("" if not told).
-func (w *World) imageTag(v int) string {
-	if w.direct == nil {
-		return ""
-	}
-	return w.direct.imageTags[v]
 }

@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
@@ -81,6 +82,32 @@ func (s *Signal) alarmsOf(st *stack, tg string) []*cloudwatch.Alarm {
 	return st.alarms[tg]
 }
 
+// running are the task sets with running tasks in target group tg, the
+// latest service's first.
+func (w *World) running(tg string) []*TaskSet {
+	all := slices.Concat(w.Services[w.st.latestService].TaskSets, w.Services[w.st.stableService].TaskSets)
+	return slices.DeleteFunc(all, func(ts *TaskSet) bool { return ts.TG != tg || ts.Running == 0 })
+}
+
+// alarmState is the state of the declared alarm named name on target
+// group tg, and why: the model's evaluation of the compiled alarm of that
+// name, or in a Signal.Alarms replacement set of the one of the signal
+// the name ends with (components/pipeline names them <prefix>-<signal>);
+// before tg's first minute it is INSUFFICIENT_DATA. Without the signal
+// path the model has no metrics: an alarm is OK (nothing says otherwise).
+func (w *World) alarmState(tg, name string) (types.StateValue, string) {
+	if w.signal == nil {
+		return types.StateValueOk, "the model has no metrics without its signal path"
+	}
+	j := slices.IndexFunc(w.signal.alarmsOf(w.st, tg), func(a *cloudwatch.Alarm) bool {
+		return a.Name() == name || strings.HasSuffix(name, "-"+strings.TrimPrefix(a.Name(), "tc-"))
+	})
+	if h := w.metrics[tg]; h != nil && j >= 0 {
+		return h.states[j], "evaluated on the model's minutes"
+	}
+	return types.StateValueInsufficientData, "no datapoints yet"
+}
+
 // faultOf is the fault of the version a task definition runs.
 func (w *World) faultOf(taskDef string) string {
 	if w.signal == nil {
@@ -117,12 +144,10 @@ func (w *World) timed(d *Deployment) (due int, ok bool) {
 
 // minuteCanPass: some deployment waits for minutes.
 func (w *World) minuteCanPass() bool {
-	for _, d := range w.Deployments {
-		if due, ok := w.timed(d); ok && w.clock < due {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(w.Deployments, func(d *Deployment) bool {
+		due, ok := w.timed(d)
+		return ok && w.clock < due
+	})
 }
 
 // firstStep is the weight of the replacement's group after CodeDeploy's
@@ -165,31 +190,23 @@ func (w *World) passMinute() {
 	requests := map[string]int{}
 	for _, t := range append([]string{""}, w.tenants()...) {
 		for _, f := range w.route(t).Forward {
-			if f.Weight > 0 {
-				requests[f.TG] += sig.RequestsPerMinute * f.Weight / 100
-			}
+			requests[f.TG] += sig.RequestsPerMinute * f.Weight / 100
 		}
 	}
 	t := w.clock
 	for _, tg := range []string{w.st.latestTG[0], w.st.latestTG[1], w.st.stableTG[0], w.st.stableTG[1]} {
 		var sample cloudwatch.Sample
-		if sig.Observed != nil {
+		switch sets := w.running(tg); {
+		case sig.Observed != nil:
 			sample = sig.Observed(tg, t)
-		}
-		for _, name := range []string{w.st.latestService, w.st.stableService} {
-			for _, ts := range w.Services[name].TaskSets {
-				if ts.TG == tg && ts.Running > 0 && sig.Observed == nil {
-					sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
-				}
-			}
+		case len(sets) > 0:
+			ts := sets[len(sets)-1]
+			sample = sig.Sample(w.faultOf(ts.TaskDef), requests[tg], ts.Running)
 		}
 		alarms := sig.alarmsOf(w.st, tg)
 		h := w.metrics[tg]
 		if h == nil {
-			h = &tgHistory{states: make([]types.StateValue, len(alarms))}
-			for i := range h.states {
-				h.states[i] = types.StateValueInsufficientData
-			}
+			h = &tgHistory{states: slices.Repeat([]types.StateValue{types.StateValueInsufficientData}, len(alarms))}
 			w.metrics[tg] = h
 		}
 		h.samples = append(h.samples, sample)
@@ -203,8 +220,7 @@ func (w *World) passMinute() {
 			continue
 		}
 		for _, tg := range sig.watched(w.st, d.Group) {
-			h := w.metrics[tg]
-			if i := slices.Index(h.states, types.StateValueAlarm); i >= 0 {
+			if i := slices.Index(w.metrics[tg].states, types.StateValueAlarm); i >= 0 {
 				w.stop(d, fmt.Sprintf("alarm %s on %s in ALARM at minute %d", sig.alarmsOf(w.st, tg)[i].Name(), tgName(tg), t))
 				break
 			}
@@ -214,36 +230,30 @@ func (w *World) passMinute() {
 
 // signalActions are the timed steps of the signal path.
 func (w *World) signalActions(s Scenario, d *Deployment, add func(string, func())) {
-	due, _ := w.timed(d)
-	switch d.Phase {
-	case phaseInstalled:
-		repl := w.taskSet(w.Services[w.st.serviceOf(d.Group)], d.Replacement)
-		if repl == nil || !(repl.Healthy || repl.Running == 0) || !smokeReady(d) {
-			return
-		}
-		pct := w.st.firstStep()
-		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, pct), func() {
-			w.shiftTo(d, pct)
+	// waiting: the step ends at minute due; in phaseInstalled, the
+	// replacement (which that phase always has) has not turned healthy.
+	due, waiting := w.timed(d)
+	// shift is CodeDeploy's step to pct on the replacement; the last one
+	// (100) completes AllowTraffic.
+	shift := func(label string, pct int) {
+		add(label, func() {
 			d.pct, d.stepAt, d.Phase = pct, w.clock, phaseCanary
 			if pct >= 100 {
 				w.shiftAll(s, d)
-				d.stepAt = w.clock
-			}
-		})
-	case phaseCanary:
-		if w.clock < due {
-			return
-		}
-		next := w.st.nextStep(d.pct)
-		add(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), func() {
-			d.pct, d.stepAt = next, w.clock
-			if next >= 100 {
-				w.shiftAll(s, d)
-				d.stepAt = w.clock
 				return
 			}
-			w.shiftTo(d, next)
+			w.shiftTo(d, pct)
 		})
+	}
+	switch d.Phase {
+	case phaseInstalled:
+		if !waiting && smokeReady(d) {
+			shift(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement", d.ID, w.st.firstStep()), w.st.firstStep())
+		}
+	case phaseCanary:
+		if next := w.st.nextStep(d.pct); w.clock >= due {
+			shift(fmt.Sprintf("CodeDeploy %s shifts %d%% to the replacement (%d min after the last step)", d.ID, next, w.clock-d.stepAt), next)
+		}
 	case phaseWait:
 		if w.clock >= due {
 			add(fmt.Sprintf("CodeDeploy %s: termination wait ends (%d min)", d.ID, w.clock-d.stepAt), func() { w.terminate(d) })
@@ -287,18 +297,13 @@ func (w *World) checkSignal() *Violation {
 	weight := map[int]int{}
 	r := w.route("")
 	for _, f := range r.Forward {
-		if f.Weight <= 0 {
-			continue
-		}
 		for _, g := range w.served(&Rule{Forward: []Weighted{f}}) {
 			for _, v := range g.versions {
 				weight[v] += f.Weight
+				if bad, ok := sig.Bad[v]; ok && weight[v] >= 100 {
+					return &Violation{I6, fmt.Sprintf("v%d, a version that %s, serves all requests of no pinned tenant through the %s rule (minute %d)", v, bad, r.Kind, w.clock)}
+				}
 			}
-		}
-	}
-	for v, wt := range weight {
-		if f, bad := sig.Bad[v]; bad && wt >= 100 {
-			return &Violation{I6, fmt.Sprintf("v%d, a version that %s, serves all requests of no pinned tenant through the %s rule (minute %d)", v, f, r.Kind, w.clock)}
 		}
 	}
 	return nil

@@ -53,12 +53,8 @@ func smokeReady(d *Deployment) bool {
 	return l == nil || l.Status == "Succeeded"
 }
 
-// smokeAnswer is what a smoke request gets through the test listener.
-type smokeAnswer struct {
-	Status  int
-	Body    string
-	Timeout bool
-}
+// smokeBodies are the bodies of the test listener's answers, by status.
+var smokeBodies = map[int]string{200: "ok", 500: "internal error", 502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}
 
 // smokeTransport sends the smoke hook's requests through the model's test
 // listener: each is a step, answered by the version the listener's target
@@ -68,7 +64,7 @@ type smokeAnswer struct {
 // a refused connection: 502 (same page, HTTP 502: "The load balancer
 // received a TCP RST from the target when attempting to establish a
 // connection"); a 5xx version: its 500; a version slower than the
-// request's timeout: no answer in time.
+// request's timeout: no answer in time (status 0).
 type smokeTransport struct {
 	c       *client
 	timeout time.Duration
@@ -81,41 +77,36 @@ func (t smokeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			group = g
 		}
 	}
-	ans, err := do(t.c, req.Context(), "GET", req.URL.Host+req.URL.Path, func(w *World) (smokeAnswer, error) {
+	status, err := do(t.c, req.Context(), "GET", req.URL.Host+req.URL.Path, func(w *World) (int, error) {
 		if group == "" {
-			return smokeAnswer{}, fmt.Errorf("dial %s: no such host", req.URL.Host)
+			return 0, fmt.Errorf("dial %s: no such host", req.URL.Host)
 		}
-		tg := w.testListenerTG(group)
-		for _, name := range []string{w.st.latestService, w.st.stableService} {
-			for _, ts := range w.Services[name].TaskSets {
-				if ts.TG != tg || ts.Running == 0 {
-					continue
-				}
-				fault := w.faultOf(ts.TaskDef)
-				if fault == "" || w.signal == nil {
-					return smokeAnswer{Status: 200, Body: "ok"}, nil
-				}
-				m := w.signal.Sample(fault, 1, ts.Running)
-				switch {
-				case m.ConnectionErrors > 0:
-					return smokeAnswer{Status: 502, Body: "502 Bad Gateway"}, nil
-				case m.Target5XX > 0:
-					return smokeAnswer{Status: 500, Body: "internal error"}, nil
-				case time.Duration(m.ResponseTime*float64(time.Second)) > t.timeout:
-					return smokeAnswer{Timeout: true}, nil
-				}
-				return smokeAnswer{Status: 200, Body: "ok"}, nil
-			}
+		sets := w.running(w.testListenerTG(group))
+		if len(sets) == 0 {
+			return 503, nil
 		}
-		return smokeAnswer{Status: 503, Body: "503 Service Temporarily Unavailable"}, nil
+		fault := w.faultOf(sets[0].TaskDef)
+		if fault == "" {
+			return 200, nil
+		}
+		m := w.signal.Sample(fault, 1, sets[0].Running)
+		switch {
+		case m.ConnectionErrors > 0:
+			return 502, nil
+		case m.Target5XX > 0:
+			return 500, nil
+		case time.Duration(m.ResponseTime*float64(time.Second)) > t.timeout:
+			return 0, nil
+		}
+		return 200, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if ans.Timeout {
+	if status == 0 {
 		return nil, context.DeadlineExceeded
 	}
-	return &http.Response{StatusCode: ans.Status, Status: http.StatusText(ans.Status), Body: io.NopCloser(strings.NewReader(ans.Body)),
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Body: io.NopCloser(strings.NewReader(smokeBodies[status])),
 		Header: http.Header{}, Request: req, ProtoMajor: 1, ProtoMinor: 1}, nil
 }
 
